@@ -1,0 +1,199 @@
+"""The HTTP layer both connectors stand on: pacing, retries, error mapping.
+
+Why one layer: the rules that keep us from hurting a service (or being
+blocked by it) are the same for both: pace requests with a token bucket,
+honour ``429 Retry-After``, retry *reads* on 5xx/timeouts with backoff, and
+never retry a *write* whose outcome is unknown (the caller reads back
+first). Error messages are built from the status and body only, so the API
+token, which lives in the request headers, can never leak into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from loguru import logger
+
+from reconciler.errors import AuthError, FatalError, TransientError, Unreachable
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Methods whose repetition cannot create or change anything.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenBucket:
+    """Allows ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic) -> None:
+        self.rate = float(rate)
+        self.capacity = float(burst if burst is not None else max(1.0, rate))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.stamp = clock()
+        self._lock = asyncio.Lock()
+
+    def delay(self) -> float:
+        """Take one token; return how long to wait before using it."""
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
+        async with self._lock:
+            wait = self.delay()
+        if wait > 0:
+            await sleep(wait)
+
+
+class HttpClient:
+    """An ``httpx.AsyncClient`` with the politeness rules above.
+
+    ``transport`` lets tests and the demo plug an emulator in-process
+    (``httpx.ASGITransport``); the engine cannot tell the difference.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        base_url: str,
+        headers: dict[str, str],
+        requests_per_second: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        read_retries: int = 4,
+        max_429_retries: int = 8,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.bucket = TokenBucket(requests_per_second)
+        self.read_retries = read_retries
+        self.max_429_retries = max_429_retries
+        self.sleep = sleep
+        #: Requests and 429s seen, for `/metrics` and benchmarks.
+        self.stats: Counter[str] = Counter()
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers={"Accept": "application/json", "User-Agent": "kleansync/0.1", **headers},
+            transport=transport,
+            timeout=timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send one request; return the response for any status below 400 or in ``ok``.
+
+        Raises ``AuthError`` on 401/403, ``TransientError`` on 5xx after the
+        retries a safe method is allowed (a write gets none, and its error says
+        ``maybe_written``), ``Unreachable`` when there is no answer at all.
+        Other 4xx responses are returned to the caller, who knows what they
+        mean for its service.
+        """
+        method = method.upper()
+        safe = method in SAFE_METHODS
+        attempt = 0
+        throttled = 0
+        url = path.lstrip("/")
+        while True:
+            await self.bucket.acquire(self.sleep)
+            self.stats["requests"] += 1
+            try:
+                response = await self._client.request(
+                    method, url, params=params, json=json, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing reached the server: even a write may be repeated.
+                if attempt < self.read_retries:
+                    attempt += 1
+                    await self.sleep(self._backoff(attempt))
+                    continue
+                raise Unreachable(
+                    f"cannot reach {self.service} at {self.base_url} ({type(exc).__name__})"
+                ) from None
+            except httpx.TransportError as exc:
+                # The request may have arrived: only safe methods are retried.
+                if safe and attempt < self.read_retries:
+                    attempt += 1
+                    await self.sleep(self._backoff(attempt))
+                    continue
+                raise TransientError(
+                    f"{self.service} {method} /{url}: no answer ({type(exc).__name__})",
+                    maybe_written=not safe,
+                ) from None
+
+            status = response.status_code
+            if status == 429:
+                # A 429 means "not processed": repeating it is safe for writes too.
+                self.stats["429"] += 1
+                throttled += 1
+                if throttled > self.max_429_retries:
+                    raise TransientError(f"{self.service} kept answering 429 Too Many Requests")
+                wait = _retry_after(response, default=self._backoff(throttled))
+                logger.debug("{} asked us to wait {}s (429)", self.service, wait)
+                await self.sleep(wait)
+                continue
+            if status in ok or status < 400:
+                return response
+            if status in (401, 403):
+                raise AuthError(f"{self.service} rejected the API key (HTTP {status})")
+            if status >= 500:
+                if safe and attempt < self.read_retries:
+                    attempt += 1
+                    await self.sleep(self._backoff(attempt))
+                    continue
+                raise TransientError(
+                    f"{self.service} {method} /{url} failed with HTTP {status}: "
+                    f"{_short_body(response)}",
+                    maybe_written=not safe,
+                )
+            return response
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        """0.2 s, 0.4 s, 0.8 s, … with jitter, capped at 10 s."""
+        return min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, min(120.0, float(value)))
+    except ValueError:
+        return default
+
+
+def _short_body(response: httpx.Response, limit: int = 200) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def json_body(response: httpx.Response, service: str) -> Any:
+    """The decoded body, or a ``FatalError`` naming what was not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise FatalError(
+            f"{service} answered HTTP {response.status_code} with a body that is not JSON: "
+            f"{_short_body(response, 80)}"
+        ) from None

@@ -1,0 +1,90 @@
+"""The one error tree of kleansync.
+
+Every failure the product can meet is one of these, so the CLI can turn any
+of them into a single line and an exit code, and the engine can tell what to
+do next by type alone::
+
+    KleansyncError                  base; exit code 1
+    ├── ConfigError                 bad config file, flag or environment; exit code 2
+    ├── AuthError                   a service rejected our API key; stop the run
+    ├── RemoteValidationError       a service refused one record; skip it, go on
+    ├── ChangedMeanwhile            the record changed since we read it; re-plan it
+    ├── NotFound                    the record is gone on that side
+    ├── TransientError              worth retrying later (5xx, timeout, 429 budget)
+    │   └── Unreachable             no connection to the service at all
+    └── FatalError                  anything else that must stop the run
+
+Messages never contain API tokens: the HTTP layer builds them from status
+codes and response bodies only, never from request headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KleansyncError(Exception):
+    """Base of every error kleansync raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(KleansyncError):
+    """The configuration or the command line is wrong; nothing was attempted."""
+
+    exit_code = 2
+
+
+class AuthError(KleansyncError):
+    """A service answered 401/403: the key is wrong, expired or lacks rights."""
+
+
+class RemoteValidationError(KleansyncError):
+    """A service refused one record (4xx with a reason). Skippable per record."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+class ChangedMeanwhile(KleansyncError):
+    """The target changed since it was read (KleanApp 412); never overwrite it.
+
+    ``current`` holds the record as the service has it now, when it said so.
+    """
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class NotFound(KleansyncError):
+    """The record does not exist (any more) on that side."""
+
+
+class TransientError(KleansyncError):
+    """A failure that may go away: 5xx, timeout, rate limit out of patience.
+
+    ``maybe_written`` is true when the request was a write that may have taken
+    effect although it failed (sevDesk can answer 500 after writing): the
+    caller must read back before trying again.
+    """
+
+    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
+
+
+class Unreachable(TransientError):
+    """No HTTP answer at all: refused connection, DNS failure, timeout."""
+
+
+class FatalError(KleansyncError):
+    """Something that must stop the run and that retrying will not fix."""
