@@ -1,0 +1,47 @@
+"""Connectors: one per outside system, all behind ``base.Connector``.
+
+``from_config`` is the only place that turns configuration into connectors;
+the engine receives them ready-made and never learns which base URL (real
+service or emulator) is behind them.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from reconciler.config import Config
+from reconciler.connectors.base import Connector
+from reconciler.log import register_secret
+
+
+def from_config(
+    config: Config,
+    *,
+    kleanapp_transport: httpx.AsyncBaseTransport | None = None,
+    sevdesk_transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[Connector, Connector]:
+    """(KleanApp, sevDesk) connectors with tokens read from the environment."""
+    from reconciler.connectors.kleanapp import KleanappConnector
+    from reconciler.connectors.sevdesk import SevdeskConnector
+
+    kleanapp_token = config.kleanapp.token("kleanapp")
+    sevdesk_token = config.sevdesk.token("sevdesk")
+    register_secret(kleanapp_token)
+    register_secret(sevdesk_token)
+    kleanapp = KleanappConnector(
+        config.kleanapp.base_url,
+        kleanapp_token,
+        requests_per_second=config.kleanapp.requests_per_second,
+        transport=kleanapp_transport,
+    )
+    sevdesk = SevdeskConnector(
+        config.sevdesk.base_url,
+        sevdesk_token,
+        requests_per_second=config.sevdesk.requests_per_second,
+        transport=sevdesk_transport,
+        create_units=config.sevdesk.create_units,
+    )
+    return kleanapp, sevdesk
+
+
+__all__ = ["Connector", "from_config"]

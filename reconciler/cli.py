@@ -1,0 +1,147 @@
+"""The ``kleansync`` command line.
+
+Thin on purpose: each command parses its options, calls one function of the
+product and prints the outcome. Every ``KleansyncError`` becomes one line on
+stderr and its exit code (2 for config/usage, 1 otherwise); anything
+unexpected becomes one line too, with the traceback only under ``-v``.
+Machine-readable output (``--json``) goes alone to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from reconciler.errors import KleansyncError
+from reconciler.log import redact, setup_logging
+
+app = typer.Typer(
+    name="kleansync",
+    help="Keeps KleanApp and sevDesk in agreement: customers and units both ways, invoices "
+    "to sevDesk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: ./config.toml or $KLEANSYNC_CONFIG)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+
+_state: dict[str, Any] = {"verbose": 0}
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one redacted line to stderr and exit with ``code``."""
+    typer.echo(f"kleansync: {redact(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(func: F) -> F:
+    """Turn every error of a command into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except KleansyncError as exc:
+            fail(str(exc), exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if _state["verbose"]:
+                typer.echo(redact(traceback.format_exc()), err=True)
+            fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    """The one JSON object a ``--json`` command prints to stdout."""
+    sys.stdout.write(redact(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    _state["verbose"] = verbose
+    setup_logging(verbose, quiet)
+
+
+@app.command()
+@guarded
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    sevdesk_port: Annotated[int, typer.Option(help="Port of the sevDesk emulator.")] = 8801,
+    sevdesk_token: Annotated[
+        str, typer.Option(help="API token the sevDesk emulator accepts.")
+    ] = "sandbox-sevdesk-token",
+    kleanapp_port: Annotated[int, typer.Option(help="Port of the KleanApp emulator.")] = 8802,
+    kleanapp_token: Annotated[
+        str, typer.Option(help="API token the KleanApp emulator accepts.")
+    ] = "sandbox-kleanapp-token",
+    legacy_unity_write: Annotated[
+        bool, typer.Option(help="Let the sevDesk emulator accept the legacy POST /Unity.")
+    ] = False,
+) -> None:
+    """Serve the sevDesk and KleanApp emulators on loopback until Ctrl-C."""
+    from sandbox.serve import endpoints, serve_forever
+
+    eps = endpoints(
+        host=host,
+        sevdesk_port=sevdesk_port,
+        sevdesk_token=sevdesk_token,
+        kleanapp_port=kleanapp_port,
+        kleanapp_token=kleanapp_token,
+        legacy_unity_write=legacy_unity_write,
+    )
+    for ep in eps:
+        # Sandbox tokens are made up for the emulator, so printing them is the point.
+        typer.echo(f"{ep.name:<9} {ep.base_url}  token: {ep.token}", err=True)
+    typer.echo("Ctrl-C stops both.", err=True)
+    serve_forever(eps)
+
+
+@app.command()
+@guarded
+def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Check the config, reach both services, verify the keys, count records."""
+    from reconciler.config import load_config
+    from reconciler.doctor import run_doctor
+
+    cfg = load_config(config)
+    result = asyncio.run(run_doctor(cfg))
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Loading and validating ``config.toml``.
+
+Why strict: a typo in a key of a sync product silently falls back to a
+default and does something nobody asked for. Every section forbids unknown
+keys, and every problem is reported as one line naming the file, the key and
+what is wrong (``ConfigError``, exit code 2). Tokens never live in the file:
+the file names the environment variable that holds each one, and a missing
+variable is reported by name, never by value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from reconciler.errors import ConfigError
+
+RuleName = Literal["last-write-wins", "sevdesk-authoritative", "kleanapp-authoritative", "manual"]
+Direction = Literal["both", "kleanapp-to-sevdesk", "sevdesk-to-kleanapp", "off"]
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+CONFIG_ENV = "KLEANSYNC_CONFIG"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceConfig(Section):
+    base_url: str
+    token_env: str
+    requests_per_second: float = Field(default=5.0, gt=0, le=100)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        looks_like_token = len(value) >= 16 and any(c.islower() for c in value)
+        if looks_like_token or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                "must be the name of an environment variable (like SEVDESK_TOKEN), "
+                "not the token itself"
+            )
+        return value
+
+    def token(self, section: str) -> str:
+        """The API key from the environment; ``ConfigError`` naming the variable if unset."""
+        value = os.environ.get(self.token_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.token_env} is not set "
+                f"(named by [{section}] token_env); it must hold the API key"
+            )
+        return value
+
+
+class SevdeskConfig(ServiceConfig):
+    base_url: str = "https://my.sevdesk.de/api/v1"
+    token_env: str = "SEVDESK_TOKEN"
+    requests_per_second: float = Field(default=5.0, gt=0, le=100)
+    #: sevDesk creates units in its UI only; the legacy POST /Unity is opt-in.
+    create_units: bool = False
+
+
+class KleanappConfig(ServiceConfig):
+    token_env: str = "KLEANAPP_TOKEN"
+    requests_per_second: float = Field(default=8.0, gt=0, le=100)
+
+
+class StateConfig(Section):
+    url: str = "sqlite:///kleansync.db"
+
+
+class RulesConfig(Section):
+    default: RuleName = "last-write-wins"
+    fields: dict[str, RuleName] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        from reconciler.models import Customer
+
+        unknown = sorted(set(value) - set(Customer.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown customer field {unknown[0]!r} (known: {', '.join(Customer.model_fields)})"
+            )
+        return value
+
+
+class SyncConfig(Section):
+    customers: Direction = "both"
+    units: Direction = "both"
+    #: Every N-th run reads everything (notices deletions); 0 = only with --full.
+    full_every: int = Field(default=7, ge=0)
+
+
+class ScheduleConfig(Section):
+    cron: str = "0 2 * * *"
+    timezone: str = "Europe/Berlin"
+    invoice_poll_minutes: int = Field(default=10, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must have five fields: minute hour day month weekday")
+        return value
+
+
+class ReportConfig(Section):
+    dir: str = "reports"
+
+
+class InvoicesConfig(Section):
+    format: Literal["draft", "final"] = "draft"
+
+
+class Config(Section):
+    sevdesk: SevdeskConfig = Field(default_factory=SevdeskConfig)
+    kleanapp: KleanappConfig
+    state: StateConfig = Field(default_factory=StateConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    invoices: InvoicesConfig = Field(default_factory=InvoicesConfig)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config file; any problem is one ``ConfigError`` line."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file (create one with 'kleansync init' or pass --config)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def parse_config(
+    data: dict[str, Any], *, source: str = "config", base_dir: Path | None = None
+) -> Config:
+    """Validate already-parsed TOML data (used by ``load_config`` and tests)."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_problem(exc)}") from None
+    if base_dir is not None:
+        config = config.model_copy(
+            update={"state": StateConfig(url=_anchor_sqlite(config.state.url, base_dir))}
+        )
+    return config
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """One line: ``[section] key: what is wrong``."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] == "missing" and len(loc) == 1:
+        return f"[{loc[0]}] section is missing"
+    if error["type"] == "model_type" and len(loc) == 1:
+        return f"[{loc[0]}] must be a table"
+    section, key = (loc[0], ".".join(loc[1:])) if loc else ("", "")
+    where = f"[{section}] {key}".strip() if key else f"[{section}]" if section else "top level"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key" if key else f"unknown section [{section}]"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    elif "input" in error and loc[-1] != "token_env":  # never echo what may be a token
+        message = f"{message} (got {error['input']!r})"
+    return f"{where}: {message}"
+
+
+def _anchor_sqlite(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths are taken relative to the config file, not the cwd.
+
+    A nightly service started from another directory must find the same store.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+        return url
+    rest = url[len(prefix) :]
+    if rest.startswith("/"):
+        return url
+    return prefix + str((base_dir / rest).resolve())
