@@ -10,11 +10,12 @@ Machine-readable output (``--json``) goes alone to stdout; logs go to stderr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -122,6 +123,23 @@ def sandbox(
 
 @app.command()
 @guarded
+def demo(
+    workdir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its config, state and reports.")
+    ] = Path("kleansync-demo"),
+) -> None:
+    """Run the whole product against the built-in emulators: no keys, no network."""
+    from sandbox.demo import DemoFailed, run_demo
+
+    try:
+        code = run_demo(workdir, typer.echo)
+    except DemoFailed as exc:
+        fail(f"demo failed: {exc}")
+    raise typer.Exit(code)
+
+
+@app.command()
+@guarded
 def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Check the config, reach both services, verify the keys, count records."""
     from reconciler.config import load_config
@@ -136,6 +154,61 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             typer.echo(line)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def sync(
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute and print the plan; write nothing anywhere.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything (notices deletions), not just changes.")
+    ] = False,
+    as_json: JsonOption = False,
+    plan_out: Annotated[
+        Path | None, typer.Option("--plan-out", help="Save the plan as JSON to this file.")
+    ] = None,
+    apply_plan: Annotated[
+        Path | None,
+        typer.Option("--apply-plan", help="Apply a plan saved earlier with --plan-out."),
+    ] = None,
+) -> None:
+    """Reconcile customers and units between KleanApp and sevDesk once."""
+    from reconciler.config import load_config
+    from reconciler.engine import SyncOptions, sync_from_config
+
+    cfg = load_config(config)
+    options = SyncOptions(
+        dry_run=dry_run, full=full, plan_out=plan_out, apply_plan=apply_plan, trigger="manual"
+    )
+    with progress_bar() as progress:
+        result = asyncio.run(sync_from_config(cfg, options, progress=progress))
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        for line in result.summary_lines():
+            typer.echo(redact(line))
+    raise typer.Exit(result.exit_code)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | None]:
+    """A rich progress bar on stderr for the apply step, only on a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+
+        def start(total: int, _done: int) -> Callable[[int], None]:
+            task = bar.add_task("applying", total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
 
 
 def main() -> None:

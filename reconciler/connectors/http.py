@@ -29,11 +29,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class TokenBucket:
-    """Allows ``rate`` requests per second on average, bursts up to ``burst``."""
+    """Allows ``rate`` requests per second on average, bursts up to ``burst``.
 
-    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic) -> None:
+    The default burst is one request: a service that counts requests in a
+    sliding second (KleanApp: 10/s) then never sees more than ``rate + 1``.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0, clock=time.monotonic) -> None:
         self.rate = float(rate)
-        self.capacity = float(burst if burst is not None else max(1.0, rate))
+        self.capacity = float(burst)
         self.tokens = self.capacity
         self.clock = clock
         self.stamp = clock()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,6 +91,37 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 # -- choosing the parts that represent a customer ----------------------------------
 
 
+class Parts:
+    """One contact's addresses and communication ways, as sevDesk returned them."""
+
+    __slots__ = ("addresses", "ways")
+
+    def __init__(self) -> None:
+        self.addresses: list[dict] = []
+        self.ways: list[dict] = []
+
+    def all(self) -> list[dict]:
+        return self.addresses + self.ways
+
+
+def group_by_contact(addresses: Iterable[Any], ways: Iterable[Any]) -> dict[str, Parts]:
+    """Join part rows to their contact client-side (also re-checks a ``contact[id]`` filter)."""
+    grouped: dict[str, Parts] = defaultdict(Parts)
+    for table, attr in ((addresses, "addresses"), (ways, "ways")):
+        for row in table:
+            if isinstance(row, dict) and (owner := ref_id(row.get("contact"))) is not None:
+                getattr(grouped[owner], attr).append(row)
+    return grouped
+
+
+def changed_since(row: Mapping[str, Any], since: dt.datetime) -> bool:
+    """Whether a row's ``update`` is at or after ``since``; unreadable counts as changed."""
+    try:
+        return parse_timestamp(row.get("update") or row.get("create")) >= since
+    except MappingError:
+        return True
+
+
 def _id_key(row: Mapping[str, Any]) -> tuple[int, str]:
     raw = str(row.get("id", ""))
     return (int(raw), raw) if raw.isdigit() else (2**63, raw)
@@ -147,6 +179,9 @@ def customer_from_parts(
             first_name=text(contact.get("surename")),
             last_name=text(contact.get("familyname")),
         )
+        if fields["first_name"] is None and fields["last_name"] is None:
+            # Nobody could tell whom an invoice for it is addressed to.
+            raise MappingError("contact has no name (neither name nor surename/familyname)")
     if address is None:
         fields.update(street=None, postal_code=None, city=None, country=None)
     else:

@@ -1,0 +1,5 @@
+"""sevDesk API v1 emulator (see ``sandbox.sevdesk.app``)."""
+
+from .app import create_app
+
+__all__ = ["create_app"]

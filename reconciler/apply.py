@@ -1,0 +1,267 @@
+"""Step 4 of a run: carry out a plan, journaling every write.
+
+For each action: a journal row is committed (``pending``) *before* the
+request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
+A process killed in between leaves a ``pending`` row, which the next run
+settles first (``recover``): creates are finished (connectors create
+idempotently, finding what a failed attempt wrote) and linked; updates are
+read back and otherwise left to the next diff, which plans them again from
+the unchanged base. So a crash at any point costs neither a duplicate nor an
+edit.
+
+The base of a pair is replaced only when every write for that pair
+succeeded: the base must be what *both* sides hold.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from reconciler.connectors.base import Connector
+from reconciler.errors import (
+    AuthError,
+    ChangedMeanwhile,
+    FatalError,
+    KleansyncError,
+    NotFound,
+    RemoteValidationError,
+    TransientError,
+    Unreachable,
+)
+from reconciler.models import SIDE_LABEL, Customer, Remote, Side, Unit
+from reconciler.plan import Action, PairPlan, Plan
+from rules.normalize import normalize_record
+from state import Store
+from state.tables import Journal, Link
+
+MODELS: dict[str, type] = {"customer": Customer, "unit": Unit}
+
+#: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
+#: makes the process SIGKILL itself at that point (crash-recovery tests).
+CRASH_ENV = "KLEANSYNC_CRASH_AT"
+
+
+def _crashpoint(stage: str, action: Action) -> None:
+    target = os.environ.get(CRASH_ENV)
+    if target and target == f"{stage}:{action.count_key}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class ApplyOutcome:
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    recovered: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Applier:
+    """Executes actions against the connectors, journaled in ``store``."""
+
+    def __init__(
+        self,
+        connectors: dict[Side, Connector],
+        store: Store,
+        run_id: str,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.connectors = connectors
+        self.store = store
+        self.run_id = run_id
+        self.progress = progress or (lambda n: None)
+        self.outcome = ApplyOutcome()
+
+    # -- one action ----------------------------------------------------------
+    async def _send(self, action: Action) -> Remote[Any] | None:
+        model = MODELS[action.entity]
+        connector = self.connectors[action.side]
+        if action.op == "create":
+            return await connector.create(model, model.model_validate(action.fields))
+        if action.op == "update":
+            return await connector.update(
+                model, action.target_id, action.fields, expected_version=action.expected_version
+            )
+        await connector.delete(model, action.target_id, expected_version=action.expected_version)
+        return None
+
+    async def execute(self, action: Action) -> Remote[Any] | None | bool:
+        """Journal, send, record. Returns the written record, or False on failure."""
+        entry = self.store.journal_intent(
+            Journal(
+                run_id=self.run_id,
+                action_id=action.id,
+                entity=action.entity,
+                side=action.side,
+                op=action.op,
+                key=action.key,
+                target_id=action.target_id,
+                payload={"fields": action.fields, "source_id": action.source_id},
+                expected_version=action.expected_version,
+            )
+        )
+        _crashpoint("after_intent", action)
+        where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
+        try:
+            result = await self._send(action)
+        except ChangedMeanwhile:
+            self.store.journal_outcome(entry.id, "skipped", error="changed meanwhile")
+            self.outcome.skipped.append(
+                {
+                    "action": action.id,
+                    "reason": "the record changed since it was read; "
+                    "it is planned again on the next run",
+                }
+            )
+            return False
+        except (AuthError, Unreachable, FatalError):
+            self.store.journal_outcome(entry.id, "failed", error="run aborted")
+            raise
+        except TransientError as exc:
+            # Outcome unknown when maybe_written: leave it pending so the next run reads back.
+            if not exc.maybe_written:
+                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+            self._error(action, where, exc)
+            return False
+        except (RemoteValidationError, NotFound, KleansyncError) as exc:
+            self.store.journal_outcome(entry.id, "failed", error=str(exc))
+            self._error(action, where, exc)
+            return False
+        _crashpoint("after_request", action)
+        self.store.journal_outcome(entry.id, "done", result_id=result.id if result else None)
+        self.outcome.counts[action.count_key] += 1
+        self.progress(1)
+        return result
+
+    def _error(self, action: Action, where: str, exc: Exception) -> None:
+        logger.warning("{}: {}", where, exc)
+        self.outcome.errors.append(
+            {
+                "action": action.id,
+                "entity": action.entity,
+                "key": action.key,
+                "side": action.side,
+                "op": action.op,
+                "error": str(exc),
+            }
+        )
+
+    # -- one pair --------------------------------------------------------------
+    async def apply_pair(self, pair: PairPlan) -> None:
+        ids: dict[str, str | None] = {"kleanapp": pair.kleanapp_id, "sevdesk": pair.sevdesk_id}
+        versions: dict[str, str | None] = {}
+        base = pair.base_after
+        ok = True
+        for action in pair.actions:
+            result = await self.execute(action)
+            if result is False:
+                ok = False
+                continue
+            if isinstance(result, Remote):
+                ids[action.side] = result.id
+                versions[action.side] = result.version
+                if action.op == "create":
+                    written = normalize_record(result.record).model_dump()
+                    expected = {**written, **action.fields}
+                    if written != expected:
+                        # The create found a record an earlier attempt (or someone else)
+                        # wrote, and it differs: diff it next run from no base.
+                        base = None
+        if not ok:
+            return
+        if pair.unlink:
+            if pair.link_id is not None:
+                self.store.delete_link(pair.link_id)
+            return
+        if ids["kleanapp"] is None or ids["sevdesk"] is None:
+            return
+        link = Link(
+            id=pair.link_id,
+            entity=pair.entity,
+            key=pair.key,
+            kleanapp_id=ids["kleanapp"],
+            sevdesk_id=ids["sevdesk"],
+            base=base,
+            kleanapp_version=versions.get("kleanapp"),
+            sevdesk_version=versions.get("sevdesk"),
+        )
+        if pair.link_id is not None:
+            old = self.store.get_link(pair.link_id)
+            if old is not None:
+                link.created_at = old.created_at
+                link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
+                link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
+        self.store.save_link(link)
+
+    async def apply(self, plan: Plan) -> ApplyOutcome:
+        for pair in plan.pairs:
+            await self.apply_pair(pair)
+        return self.outcome
+
+    # -- crash recovery ------------------------------------------------------
+    async def recover(self) -> list[dict[str, Any]]:
+        """Settle writes a killed run left ``pending`` (see module docstring)."""
+        for entry in self.store.pending_journal():
+            model = MODELS[entry.entity]
+            connector = self.connectors[entry.side]  # type: ignore[index]
+            fields = entry.payload.get("fields", {})
+            note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
+            try:
+                if entry.op == "create":
+                    result = await connector.create(model, model.model_validate(fields))
+                    self._link_recovered(entry, result)
+                    self.store.journal_outcome(entry.id, "done", result_id=result.id)
+                    note["outcome"] = "finished the create and linked it"
+                elif entry.op == "update" and entry.target_id:
+                    current = await connector.get(model, entry.target_id)
+                    have = normalize_record(current.record).model_dump()
+                    applied = all(have.get(k) == v for k, v in fields.items())
+                    self.store.journal_outcome(
+                        entry.id,
+                        "done" if applied else "skipped",
+                        result_id=current.id,
+                        error=None if applied else "not applied; re-planned from the base",
+                    )
+                    note["outcome"] = "confirmed by read-back" if applied else "re-planned"
+                else:
+                    self.store.journal_outcome(entry.id, "skipped", error="re-planned")
+                    note["outcome"] = "re-planned"
+            except (AuthError, Unreachable):
+                raise
+            except KleansyncError as exc:
+                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                note["outcome"] = f"failed: {exc}"
+            logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
+            self.outcome.recovered.append(note)
+        return self.outcome.recovered
+
+    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> None:
+        source_id = entry.payload.get("source_id")
+        if not source_id:
+            return
+        ids = {
+            entry.side: result.id,
+            ("sevdesk" if entry.side == "kleanapp" else "kleanapp"): source_id,
+        }
+        for link in self.store.links(entry.entity):
+            if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
+                return
+        fields = entry.payload.get("fields", {})
+        base = {**normalize_record(result.record).model_dump(), **fields}
+        written = normalize_record(result.record).model_dump()
+        self.store.save_link(
+            Link(
+                entity=entry.entity,
+                key=entry.key,
+                kleanapp_id=ids["kleanapp"],
+                sevdesk_id=ids["sevdesk"],
+                base=base if base == written else None,
+            )
+        )

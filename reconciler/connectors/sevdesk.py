@@ -1,0 +1,130 @@
+"""The sevDesk connector: customers and units of one sevDesk account.
+
+A thin facade over three modules, each small enough to read on its own:
+``sevdesk_api`` (envelope, errors inside HTTP 200, paging, static lists),
+``sevdesk_customers`` (Contact + ContactAddress + CommunicationWay as one
+canonical ``Customer``, resumable multi-call create) with the pure mapping
+rules in ``sevdesk_mapping``, and ``sevdesk_units`` (``/Unity``, read-only by
+default).
+
+``Remote.version`` of a customer is an opaque digest over the contact's and
+all its parts' ``update`` stamps (see ``sevdesk_mapping.change_stamp``);
+``Remote.updated_at`` is the latest of those stamps in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from reconciler.connectors.base import Connector
+from reconciler.connectors.http import HttpClient
+from reconciler.connectors.sevdesk_api import (
+    LABEL,
+    ErrorInsideOk,
+    NotSupportedBySevdesk,
+    ReferencedByDocuments,
+    SevdeskApi,
+)
+from reconciler.connectors.sevdesk_customers import SevdeskCustomers
+from reconciler.connectors.sevdesk_units import SevdeskUnits
+from reconciler.errors import FatalError
+from reconciler.models import Canonical, Customer, Listing, Remote, Unit
+
+__all__ = [
+    "ErrorInsideOk",
+    "NotSupportedBySevdesk",
+    "ReferencedByDocuments",
+    "SevdeskConnector",
+]
+
+
+class SevdeskConnector(Connector):
+    """``Customer`` and ``Unit`` records of one sevDesk account."""
+
+    side = "sevdesk"
+    label = LABEL
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        requests_per_second: float = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+        create_units: bool = False,
+    ) -> None:
+        # sevDesk wants the raw token in Authorization, no "Bearer" (API-NOTES §1).
+        self.http = HttpClient(
+            service=LABEL,
+            base_url=base_url,
+            headers={"Authorization": token},
+            requests_per_second=requests_per_second,
+            transport=transport,
+        )
+        self.api = SevdeskApi(self.http, token)
+        self.customers = SevdeskCustomers(self.api)
+        self.units = SevdeskUnits(self.api, create_units=create_units)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def check_auth(self) -> None:
+        await self.api.call("GET", "Contact", params={"limit": 1})
+
+    async def contact_person_id(self) -> str:
+        """Id of the SevUser an invoice names as contact person (the first user)."""
+        return await self.api.contact_person_id()
+
+    async def list(
+        self, entity: type[Canonical], *, since: dt.datetime | None = None
+    ) -> Listing[Any]:
+        if entity is Customer:
+            return await self.customers.list(since)
+        if entity is Unit:
+            return await self.units.list(since)
+        raise _unsupported(entity)
+
+    async def get(self, entity: type[Canonical], id: str) -> Remote[Any]:
+        if entity is Customer:
+            return await self.customers.get(str(id))
+        if entity is Unit:
+            return await self.units.get(str(id))
+        raise _unsupported(entity)
+
+    async def create(self, entity: type[Canonical], record: Canonical) -> Remote[Any]:
+        if entity is Customer and isinstance(record, Customer):
+            return await self.customers.create(record)
+        if entity is Unit and isinstance(record, Unit):
+            return await self.units.create(record)
+        raise _unsupported(entity)
+
+    async def update(
+        self,
+        entity: type[Canonical],
+        id: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: str | None = None,
+    ) -> Remote[Any]:
+        if entity is Customer:
+            return await self.customers.update(str(id), changes, expected_version)
+        if entity is Unit:
+            raise self.units.refuse("change")
+        raise _unsupported(entity)
+
+    async def delete(
+        self, entity: type[Canonical], id: str, *, expected_version: str | None = None
+    ) -> None:
+        if entity is Customer:
+            await self.customers.delete(str(id), expected_version)
+        elif entity is Unit:
+            raise self.units.refuse("delete")
+        else:
+            raise _unsupported(entity)
+
+
+def _unsupported(entity: type) -> FatalError:
+    return FatalError(f"the sevDesk connector handles Customer and Unit, not {entity.__name__}")

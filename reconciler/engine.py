@@ -1,0 +1,238 @@
+"""One sync run, end to end: snapshot → diff/plan → apply → report.
+
+This module only orchestrates; each step lives in its own module
+(``snapshot``, ``plan`` with ``rules``, ``apply``, ``report``). It also
+keeps the run history and decides when a run must read everything.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+from pydantic import ValidationError
+
+from reconciler.apply import Applier
+from reconciler.config import Config
+from reconciler.connectors.base import Connector
+from reconciler.errors import ConfigError, KleansyncError
+from reconciler.models import Side
+from reconciler.plan import Plan, build_plan
+from reconciler.report import RunResult
+from reconciler.snapshot import take_snapshot
+from state import Store
+from state.tables import ConflictRow, Parked, QuarantineRow, Run
+
+
+@dataclass
+class SyncOptions:
+    dry_run: bool = False
+    full: bool = False
+    trigger: str = "manual"
+    plan_out: Path | None = None
+    apply_plan: Path | None = None
+
+
+def needs_full(store: Store, config: Config, requested: bool) -> bool:
+    """Read everything when asked, on the first run, and every N-th run."""
+    if requested:
+        return True
+    done = store.count_runs(dry_run=False)
+    every = config.sync.full_every
+    return done == 0 or bool(every and (done + 1) % every == 0)
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        return Plan.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such plan file") from None
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: not a kleansync plan ({exc.errors()[0]['msg']})") from None
+
+
+async def run_sync(
+    config: Config,
+    options: SyncOptions,
+    *,
+    connectors: dict[Side, Connector],
+    store: Store,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+) -> RunResult:
+    """Run one sync; ``progress(total, …)`` may return a per-action tick callback."""
+    run = store.start_run(
+        Run(
+            id=uuid.uuid4().hex[:12],
+            trigger=options.trigger,
+            dry_run=options.dry_run,
+            full=options.full,
+            pid=os.getpid(),
+            options={
+                "plan_out": str(options.plan_out) if options.plan_out else None,
+                "apply_plan": str(options.apply_plan) if options.apply_plan else None,
+            },
+        )
+    )
+    try:
+        result = await _run(config, options, run, connectors, store, progress)
+    except KleansyncError as exc:
+        store.finish_run(run.id, outcome="failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        store.finish_run(run.id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    store.finish_run(
+        run.id,
+        outcome=result.outcome,
+        counts=result.counts,
+        full=result.full,
+        result=result.as_dict(),
+    )
+    return result
+
+
+async def _run(
+    config: Config,
+    options: SyncOptions,
+    run: Run,
+    connectors: dict[Side, Connector],
+    store: Store,
+    progress: Callable[[int, int], Callable[[int], None]] | None,
+) -> RunResult:
+    applier = Applier(connectors, store, run.id)
+    if not options.dry_run:
+        await applier.recover()
+    if options.apply_plan:
+        plan = load_plan(options.apply_plan)
+        logger.info(
+            "applying the saved plan {} ({} actions)", options.apply_plan, len(plan.actions)
+        )
+    else:
+        full = needs_full(store, config, options.full)
+        snapshot = await take_snapshot(connectors, store, full=full)
+        links = {"customer": store.links("customer"), "unit": store.links("unit")}
+        plan = build_plan(config, snapshot, links)
+    if options.plan_out:
+        options.plan_out.write_text(plan.model_dump_json(indent=2), encoding="utf-8")
+        logger.info("plan written to {}", options.plan_out)
+
+    if options.dry_run:
+        return RunResult(
+            run_id=run.id, dry_run=True, full=plan.full, counts=plan.counts(), plan=plan
+        )
+
+    if progress is not None:
+        applier.progress = progress(len(plan.actions), 0)
+    outcome = await applier.apply(plan)
+    if not outcome.errors and not outcome.skipped and not options.apply_plan:
+        for name, stamp in plan.cursors.items():
+            entity, side = name.split(".")
+            store.set_cursor(side, entity, stamp)
+    _remember_for_admins(store, run.id, plan)
+    return RunResult(
+        run_id=run.id,
+        dry_run=False,
+        full=plan.full,
+        counts=dict(sorted(outcome.counts.items())),
+        plan=plan,
+        errors=outcome.errors,
+        skipped=outcome.skipped,
+        recovered=outcome.recovered,
+    )
+
+
+def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> None:
+    """Keep conflicts, parked and quarantined records beyond the run."""
+    link_ids = {
+        (link.entity, link.key): link.id for e in ("customer", "unit") for link in store.links(e)
+    }
+    conflicts = [
+        c
+        if c.link_id is not None
+        else c.model_copy(update={"link_id": link_ids.get((c.entity, c.key))})
+        for c in plan.conflicts
+    ]
+    examined = {link_ids.get((p.entity, p.key), p.link_id) for p in plan.pairs} - {None}
+    open_by_key = {(c.link_id, c.field): c for c in store.open_conflicts()}
+    still_open: set[tuple[int | None, str]] = set()
+    rows = []
+    for c in conflicts:
+        if c.decision == "manual":
+            still_open.add((c.link_id, c.field))
+            if (c.link_id, c.field) in open_by_key and c.link_id is not None:
+                continue  # already waiting for an admin
+        rows.append(
+            ConflictRow(
+                run_id=run_id,
+                entity=c.entity,
+                link_id=c.link_id,
+                key=c.key,
+                field=c.field,
+                base=c.base,
+                kleanapp=c.kleanapp,
+                sevdesk=c.sevdesk,
+                rule=c.rule,
+                decision=c.decision,
+                reason=c.reason,
+                status="open" if c.decision == "manual" else "decided",
+            )
+        )
+    store.add_conflicts(rows)
+    for (link_id, field_name), _row in open_by_key.items():
+        if link_id in examined and (link_id, field_name) not in still_open:
+            store.close_conflicts(link_id, {field_name})
+    store.add_quarantined(
+        [
+            QuarantineRow(
+                run_id=run_id, side=q.side, entity=q.entity, record_id=q.id, reason=q.reason
+            )
+            for q in plan.quarantined
+        ]
+    )
+    store.add_parked(
+        [
+            Parked(
+                run_id=run_id,
+                entity=p.entity,
+                side=p.side,
+                record_id=p.record_id,
+                key=p.key,
+                reason=p.reason,
+                candidates=list(p.candidates),
+            )
+            for p in plan.parked
+        ]
+    )
+
+
+async def sync_from_config(
+    config: Config,
+    options: SyncOptions,
+    *,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    transports: dict[str, object] | None = None,
+) -> RunResult:
+    """Open the store and both connectors from ``config``, run once, close them."""
+    from reconciler.connectors import from_config
+
+    store = Store(config.state.url)
+    kleanapp, sevdesk = from_config(
+        config,
+        kleanapp_transport=(transports or {}).get("kleanapp"),  # type: ignore[arg-type]
+        sevdesk_transport=(transports or {}).get("sevdesk"),  # type: ignore[arg-type]
+    )
+    try:
+        async with kleanapp, sevdesk:
+            return await run_sync(
+                config,
+                options,
+                connectors={"kleanapp": kleanapp, "sevdesk": sevdesk},
+                store=store,
+                progress=progress,
+            )
+    finally:
+        store.close()

@@ -1,0 +1,453 @@
+"""Step 2 and 3 of a run: compare the snapshot with the base, decide, plan.
+
+The plan is plain frozen data: every action names the entity, the side it
+writes to, the operation, the values, and the version it expects to find.
+It can be printed (dry-run), saved (``--plan-out``), and applied later
+(``--apply-plan``); applying it never decides anything new.
+
+Work is grouped per record pair (``PairPlan``), because the new base of a
+pair may only be stored once every write for that pair has succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reconciler.config import Config
+from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side, Unit
+from reconciler.snapshot import Snapshot
+from rules.diff import Conflict, merge
+from rules.normalize import normalize_record
+from rules.policies import RuleSet
+from rules.units import match_units, unit_key
+from state.tables import Link
+
+Op = Literal["create", "update", "archive", "delete"]
+OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
+UNIT_TASK = "create unit '{name}' in sevDesk: Einstellungen → System → Einheiten"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Action(Frozen):
+    """One write to one side."""
+
+    entity: str
+    side: Side
+    op: Op
+    key: str
+    target_id: str | None = None
+    source_id: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    expected_version: str | None = None
+    reason: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.entity}:{self.key}:{self.side}:{self.op}"
+
+    @property
+    def count_key(self) -> str:
+        return f"{self.entity}.{self.side}.{self.op}"
+
+
+class PairPlan(Frozen):
+    """Everything to do for one KleanApp/sevDesk record pair."""
+
+    entity: str
+    key: str
+    link_id: int | None = None
+    kleanapp_id: str | None = None
+    sevdesk_id: str | None = None
+    actions: tuple[Action, ...] = ()
+    #: The new agreed version once every action succeeded; None keeps no base.
+    base_after: dict[str, Any] | None = None
+    #: Forget the link afterwards (the record is gone on one side).
+    unlink: bool = False
+
+
+class ConflictItem(Frozen):
+    entity: str
+    key: str
+    field: str
+    base: Any
+    kleanapp: Any
+    sevdesk: Any
+    rule: str
+    decision: str
+    reason: str
+    link_id: int | None = None
+
+
+class Task(Frozen):
+    """Something only an admin can do (e.g. create a unit in sevDesk's UI)."""
+
+    kind: str
+    entity: str
+    key: str
+    message: str
+
+
+class ParkedItem(Frozen):
+    entity: str
+    side: Side
+    record_id: str
+    key: str
+    reason: str
+    candidates: tuple[str, ...] = ()
+
+
+class Plan(Frozen):
+    created_at: dt.datetime
+    full: bool
+    pairs: tuple[PairPlan, ...] = ()
+    conflicts: tuple[ConflictItem, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    parked: tuple[ParkedItem, ...] = ()
+    quarantined: tuple[Quarantined, ...] = ()
+    #: "entity.side" -> newest modification time read, the next cursor.
+    cursors: dict[str, dt.datetime] = Field(default_factory=dict)
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for p in self.pairs for a in p.actions]
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(a.count_key for a in self.actions).items()))
+
+
+def _writable(config: Config, entity: str, side: Side) -> bool:
+    """Does the configured direction allow writing ``entity`` to ``side``?"""
+    direction = config.sync.customers if entity == "customer" else config.sync.units
+    return direction == "both" or direction == f"{OTHER[side]}-to-{side}"
+
+
+def _rules_for(config: Config, entity: str) -> RuleSet:
+    """One-way sync: the source side decides every conflict."""
+    direction = config.sync.customers if entity == "customer" else config.sync.units
+    if direction == "kleanapp-to-sevdesk":
+        return RuleSet(default="kleanapp-authoritative")
+    if direction == "sevdesk-to-kleanapp":
+        return RuleSet(default="sevdesk-authoritative")
+    return RuleSet(default=config.rules.default, fields=dict(config.rules.fields))
+
+
+def _conflict_item(c: Conflict, link_id: int | None) -> ConflictItem:
+    return ConflictItem(
+        entity=c.entity,
+        key=c.key,
+        field=c.field,
+        base=c.base,
+        kleanapp=c.kleanapp,
+        sevdesk=c.sevdesk,
+        rule=c.rule,
+        decision=c.decision,
+        reason=c.reason,
+        link_id=link_id,
+    )
+
+
+class Planner:
+    """Builds a ``Plan`` from a snapshot and the stored links (no I/O besides the store)."""
+
+    def __init__(self, config: Config, snapshot: Snapshot, links: dict[str, list[Link]]) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self.links = links
+        self.pairs: list[PairPlan] = []
+        self.conflicts: list[ConflictItem] = []
+        self.tasks: list[Task] = []
+        self.parked: list[ParkedItem] = []
+
+    def build(self) -> Plan:
+        if self.config.sync.customers != "off":
+            self._customers()
+        if self.config.sync.units != "off":
+            self._units()
+        cursors = {}
+        for (entity, side), read in self.snapshot.reads.items():
+            newest = read.newest()
+            if newest is not None:
+                cursors[f"{entity}.{side}"] = newest
+        return Plan(
+            created_at=dt.datetime.now(dt.UTC),
+            full=self.snapshot.full,
+            pairs=tuple(self.pairs),
+            conflicts=tuple(self.conflicts),
+            tasks=tuple(self.tasks),
+            parked=tuple(self.parked),
+            quarantined=tuple(self.snapshot.quarantined),
+            cursors=cursors,
+        )
+
+    # -- customers ---------------------------------------------------------
+    def _customers(self) -> None:
+        reads = {side: self.snapshot.read("customer", side) for side in SIDES}
+        bad = {(q.side, q.id) for q in self.snapshot.quarantined if q.entity == "customer"}
+        linked: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
+        for link in self.links.get("customer", []):
+            linked["kleanapp"].add(link.kleanapp_id)
+            linked["sevdesk"].add(link.sevdesk_id)
+            k = reads["kleanapp"].records.get(link.kleanapp_id)
+            s = reads["sevdesk"].records.get(link.sevdesk_id)
+            s_gone = link.sevdesk_id in reads["sevdesk"].gone or (
+                reads["sevdesk"].complete and s is None and ("sevdesk", link.sevdesk_id) not in bad
+            )
+            if s_gone:
+                self._sevdesk_deleted(link, k)
+            elif k is not None and s is not None:
+                self._linked_pair(link, k, s)
+
+        unlinked = {
+            side: [r for rid, r in reads[side].records.items() if rid not in linked[side]]
+            for side in SIDES
+        }
+        self._match_and_create(unlinked)
+
+    def _sevdesk_deleted(self, link: Link, k: Remote[Customer] | None) -> None:
+        """A sevDesk deletion archives the KleanApp customer (KleanApp never erases)."""
+        actions: tuple[Action, ...] = ()
+        if (
+            k is not None
+            and not k.record.archived
+            and _writable(self.config, "customer", "kleanapp")
+        ):
+            actions = (
+                Action(
+                    entity="customer",
+                    side="kleanapp",
+                    op="archive",
+                    key=link.key,
+                    target_id=link.kleanapp_id,
+                    expected_version=k.version,
+                    reason="deleted in sevDesk",
+                ),
+            )
+        self.pairs.append(
+            PairPlan(
+                entity="customer",
+                key=link.key,
+                link_id=link.id,
+                kleanapp_id=link.kleanapp_id,
+                sevdesk_id=link.sevdesk_id,
+                actions=actions,
+                unlink=True,
+            )
+        )
+
+    def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
+        base = Customer.model_validate(link.base) if link.base else None
+        # sevDesk has no archive flag: archiving is KleanApp-only state, handled by
+        # policy below, never a field to copy.
+        s = s.model_copy(
+            update={"record": s.record.model_copy(update={"archived": k.record.archived})}
+        )
+        if base is not None:
+            base = base.model_copy(update={"archived": k.record.archived})
+        if base is not None and normalize_record(k.record) == base == normalize_record(s.record):
+            return
+        self._pair_from_merge(link.key, link.id, k, s, base)
+        if base is not None and k.record.archived and link.base and not link.base.get("archived"):
+            self.tasks.append(
+                Task(
+                    kind="archived",
+                    entity="customer",
+                    key=link.key,
+                    message=f"customer {link.key} was archived in KleanApp; its sevDesk contact "
+                    "was left as it is",
+                )
+            )
+
+    def _pair_from_merge(
+        self,
+        key: str,
+        link_id: int | None,
+        k: Remote[Customer],
+        s: Remote[Customer],
+        base: Customer | None,
+    ) -> None:
+        rules = _rules_for(self.config, "customer")
+        result = merge(base, k, s, rules, key=key, entity="customer")
+        self.conflicts.extend(_conflict_item(c, link_id) for c in result.conflicts)
+        merged = result.merged.model_dump() if result.merged is not None else None
+        actions: list[Action] = []
+        for side, remote in (("kleanapp", k), ("sevdesk", s)):
+            writes = dict(result.writes_for(side))
+            writes.pop("archived", None)
+            if not writes:
+                continue
+            if not _writable(self.config, "customer", side):
+                # Never write against the direction; keep the base so the change
+                # is neither lost nor pushed back.
+                if merged is not None:
+                    for name in writes:
+                        merged[name] = (
+                            base.model_dump()[name] if base else remote.record.model_dump()[name]
+                        )
+                continue
+            actions.append(
+                Action(
+                    entity="customer",
+                    side=side,
+                    op="update",
+                    key=key,
+                    target_id=remote.id,
+                    fields=writes,
+                    expected_version=remote.version,
+                    reason=f"changed in {SIDE_LABEL[OTHER[side]]}",
+                )
+            )
+        self.pairs.append(
+            PairPlan(
+                entity="customer",
+                key=key,
+                link_id=link_id,
+                kleanapp_id=k.id,
+                sevdesk_id=s.id,
+                actions=tuple(actions),
+                base_after=merged,
+            )
+        )
+
+    def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
+        """Pair unlinked records by customer number; create the rest on the other side."""
+        by_number: dict[Side, dict[str, list[Remote[Customer]]]] = {}
+        for side in SIDES:
+            index: dict[str, list[Remote[Customer]]] = {}
+            for remote in unlinked[side]:
+                number = normalize_record(remote.record).customer_number
+                if number:
+                    index.setdefault(number.casefold(), []).append(remote)
+            by_number[side] = index
+        paired: set[tuple[Side, str]] = set()
+        for number, k_list in by_number["kleanapp"].items():
+            s_list = by_number["sevdesk"].get(number, [])
+            if not s_list:
+                continue
+            if len(k_list) == 1 and len(s_list) == 1:
+                k, s = k_list[0], s_list[0]
+                s = s.model_copy(
+                    update={"record": s.record.model_copy(update={"archived": k.record.archived})}
+                )
+                self._pair_from_merge(k.record.customer_number or number, None, k, s, None)
+            else:
+                for remote in [*k_list, *s_list]:
+                    others = [r for r in [*k_list, *s_list] if r.side != remote.side]
+                    self.parked.append(
+                        ParkedItem(
+                            entity="customer",
+                            side=remote.side,
+                            record_id=remote.id,
+                            key=number,
+                            reason=f"customer number {number} is used by more than one record",
+                            candidates=tuple(f"{r.side}:{r.id}" for r in others),
+                        )
+                    )
+            paired.update((r.side, r.id) for r in [*k_list, *s_list])
+
+        for side in SIDES:
+            target: Side = OTHER[side]
+            taken = set(by_number[target])
+            for remote in unlinked[side]:
+                if (side, remote.id) in paired or remote.record.archived:
+                    continue
+                if not _writable(self.config, "customer", target):
+                    continue
+                record = normalize_record(remote.record)
+                key = record.customer_number or f"{side}:{remote.id}"
+                if record.customer_number and record.customer_number.casefold() in taken:
+                    continue  # handled above (paired or parked)
+                fields = record.model_dump(exclude={"archived"})
+                self.pairs.append(
+                    PairPlan(
+                        entity="customer",
+                        key=key,
+                        kleanapp_id=remote.id if side == "kleanapp" else None,
+                        sevdesk_id=remote.id if side == "sevdesk" else None,
+                        actions=(
+                            Action(
+                                entity="customer",
+                                side=target,
+                                op="create",
+                                key=key,
+                                source_id=remote.id,
+                                fields=fields,
+                                reason=f"new in {SIDE_LABEL[side]}",
+                            ),
+                        ),
+                        base_after=record.model_dump(),
+                    )
+                )
+
+    # -- units ---------------------------------------------------------------
+    def _units(self) -> None:
+        reads = {side: self.snapshot.read("unit", side) for side in SIDES}
+        names = {side: {r.record.name: r for r in reads[side].records.values()} for side in SIDES}
+        linked = {(link.kleanapp_id, link.sevdesk_id) for link in self.links.get("unit", [])}
+        match = match_units(names["kleanapp"], names["sevdesk"])
+        seen_k: set[str] = set()
+        for k_name, s_name in match.pairs:
+            k, s = names["kleanapp"][k_name], names["sevdesk"][s_name]
+            if (k.id, s.id) in linked or k.id in seen_k:
+                continue
+            seen_k.add(k.id)
+            self.pairs.append(
+                PairPlan(
+                    entity="unit",
+                    key=unit_key(k_name),
+                    kleanapp_id=k.id,
+                    sevdesk_id=s.id,
+                    base_after={"name": k_name},
+                )
+            )
+        for name in match.only_sevdesk:
+            if _writable(self.config, "unit", "kleanapp"):
+                self._unit_create("kleanapp", names["sevdesk"][name])
+        for name in match.only_kleanapp:
+            if not _writable(self.config, "unit", "sevdesk"):
+                continue
+            if self.config.sevdesk.create_units:
+                self._unit_create("sevdesk", names["kleanapp"][name])
+            else:
+                self.tasks.append(
+                    Task(
+                        kind="missing_unit",
+                        entity="unit",
+                        key=unit_key(name),
+                        message=UNIT_TASK.format(name=name),
+                    )
+                )
+
+    def _unit_create(self, target: Side, source: Remote[Unit]) -> None:
+        key = unit_key(source.record.name)
+        self.pairs.append(
+            PairPlan(
+                entity="unit",
+                key=key,
+                kleanapp_id=source.id if source.side == "kleanapp" else None,
+                sevdesk_id=source.id if source.side == "sevdesk" else None,
+                actions=(
+                    Action(
+                        entity="unit",
+                        side=target,
+                        op="create",
+                        key=key,
+                        source_id=source.id,
+                        fields={"name": source.record.name},
+                        reason=f"unit missing in {SIDE_LABEL[target]}",
+                    ),
+                ),
+                base_after={"name": source.record.name},
+            )
+        )
+
+
+def build_plan(config: Config, snapshot: Snapshot, links: dict[str, list[Link]]) -> Plan:
+    """Decide everything for one run (pure apart from reading ``links``)."""
+    return Planner(config, snapshot, links).build()

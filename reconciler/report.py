@@ -1,0 +1,99 @@
+"""Step 5 of a run: what happened, for people and for machines.
+
+``RunResult`` is the one summary of a run: ``sync --json`` prints it, the
+run history stores it, and the admin reports are rendered from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.models import SIDE_LABEL
+from reconciler.plan import Plan
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    dry_run: bool
+    full: bool
+    counts: dict[str, int]
+    plan: Plan
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    recovered: list[dict[str, Any]] = field(default_factory=list)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "errors" if self.errors else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``sync --json`` object (its keys are a documented contract)."""
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "full": self.full,
+            "outcome": self.outcome,
+            "counts": self.counts,
+            "conflicts": [
+                c.model_dump(
+                    include={
+                        "entity",
+                        "key",
+                        "field",
+                        "base",
+                        "kleanapp",
+                        "sevdesk",
+                        "decision",
+                        "rule",
+                        "reason",
+                    }
+                )
+                for c in self.plan.conflicts
+            ],
+            "tasks": [t.model_dump() for t in self.plan.tasks],
+            "parked": [p.model_dump() for p in self.plan.parked],
+            "quarantined": [q.model_dump() for q in self.plan.quarantined],
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "recovered": self.recovered,
+        }
+
+    def summary_lines(self) -> list[str]:
+        """A short human summary for the terminal."""
+        verb = "would do" if self.dry_run else "did"
+        lines = [
+            f"run {self.run_id} ({'dry-run, ' if self.dry_run else ''}"
+            f"{'full' if self.full else 'incremental'}): {verb}"
+        ]
+        if not self.counts:
+            lines.append("  nothing to change")
+        for key, n in self.counts.items():
+            entity, side, op = key.split(".")
+            lines.append(f"  {op:<7} {n:>5} {entity}(s) in {SIDE_LABEL[side]}")
+        for c in self.plan.conflicts:
+            winner = (
+                "left for an admin" if c.decision == "manual" else f"{SIDE_LABEL[c.decision]} wins"
+            )
+            lines.append(
+                f"  conflict {c.entity} {c.key} {c.field}: KleanApp {c.kleanapp!r} vs "
+                f"sevDesk {c.sevdesk!r} → {winner} ({c.rule})"
+            )
+        lines += [f"  task: {t.message}" for t in self.plan.tasks]
+        lines += [
+            f"  parked: {p.entity} {p.side}:{p.record_id} ({p.reason})" for p in self.plan.parked
+        ]
+        lines += [
+            f"  quarantined: {q.side} {q.entity} {q.id}: {q.reason}" for q in self.plan.quarantined
+        ]
+        lines += [f"  error: {e['action']}: {e['error']}" for e in self.errors]
+        lines += [f"  skipped: {s['action']}: {s['reason']}" for s in self.skipped]
+        return lines

@@ -1,0 +1,134 @@
+"""Step 1 of a run: read what each side holds now.
+
+Incremental by default: each side is asked only for records changed since
+its cursor (the service's own timestamp of the newest change already
+applied). A linked record that changed on one side only is then fetched by
+id from the other side, because the three-way diff needs both. A ``full``
+snapshot reads everything; only a full read can show that a record has been
+deleted, since an incremental read cannot tell "unchanged" from "gone".
+
+Units are few, so they are always read in full.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from reconciler.connectors.base import Connector
+from reconciler.errors import NotFound
+from reconciler.models import SIDES, Customer, Quarantined, Remote, Side, Unit
+from rules.normalize import normalize_record
+from state import Store
+
+ENTITIES: dict[str, type] = {"customer": Customer, "unit": Unit}
+
+
+def entity_name(model: type) -> str:
+    return "customer" if model is Customer else "unit"
+
+
+@dataclass
+class SideRead:
+    """What one side returned for one entity."""
+
+    side: Side
+    entity: str
+    records: dict[str, Remote[Any]] = field(default_factory=dict)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    #: True when every record of the side was read (absence means deleted).
+    complete: bool = False
+    #: Records that a by-id fetch found gone (deleted on that side).
+    gone: set[str] = field(default_factory=set)
+
+    def newest(self) -> dt.datetime | None:
+        """The latest modification time seen, the next cursor candidate."""
+        stamps = [r.updated_at for r in self.records.values() if r.updated_at]
+        return max(stamps) if stamps else None
+
+
+@dataclass
+class Snapshot:
+    full: bool
+    reads: dict[tuple[str, Side], SideRead] = field(default_factory=dict)
+
+    def read(self, entity: str, side: Side) -> SideRead:
+        return self.reads[(entity, side)]
+
+    @property
+    def quarantined(self) -> list[Quarantined]:
+        return [q for r in self.reads.values() for q in r.quarantined]
+
+
+async def take_snapshot(
+    connectors: dict[Side, Connector],
+    store: Store,
+    *,
+    full: bool,
+    entities: tuple[str, ...] = ("customer", "unit"),
+) -> Snapshot:
+    """Read both sides (see module docstring); nothing is written anywhere."""
+    snapshot = Snapshot(full=full)
+    for entity in entities:
+        model = ENTITIES[entity]
+        for side in SIDES:
+            since = None if full or entity == "unit" else store.cursor(side, entity)
+            listing = await connectors[side].list(model, since=since)
+            snapshot.reads[(entity, side)] = SideRead(
+                side=side,
+                entity=entity,
+                records={r.id: r for r in listing.records},
+                quarantined=list(listing.quarantined),
+                complete=since is None,
+            )
+            logger.info(
+                "{}: {} {} {} read{}",
+                connectors[side].label,
+                len(listing.records),
+                entity,
+                "records" if since is None else "changes",
+                f", {len(listing.quarantined)} quarantined" if listing.quarantined else "",
+            )
+        if entity == "customer":
+            await _fetch_counterparts(connectors, store, snapshot, entity)
+    return snapshot
+
+
+OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
+
+
+def _agrees_with_base(record: Any, base: dict[str, Any] | None) -> bool:
+    """Does the record still hold the agreed base (archive state aside)?"""
+    if base is None:
+        return False
+    have = normalize_record(record).model_dump(exclude={"archived"})
+    return have == {k: v for k, v in base.items() if k != "archived"}
+
+
+async def _fetch_counterparts(
+    connectors: dict[Side, Connector], store: Store, snapshot: Snapshot, entity: str
+) -> None:
+    """For linked records read on one side only, fetch the other side by id."""
+    model = ENTITIES[entity]
+    bad_ids = {
+        (q.side, q.id) for side in SIDES for q in snapshot.read(entity, side).quarantined if q.id
+    }
+    for link in store.links(entity):
+        ids = {"kleanapp": link.kleanapp_id, "sevdesk": link.sevdesk_id}
+        present = {side: ids[side] in snapshot.read(entity, side).records for side in SIDES}
+        if all(present.values()) or not any(present.values()):
+            continue
+        missing: Side = "sevdesk" if present["kleanapp"] else "kleanapp"
+        changed = snapshot.read(entity, OTHER[missing]).records[ids[OTHER[missing]]]
+        if _agrees_with_base(changed.record, link.base):
+            continue  # our own write coming back, or a change that changed nothing
+        read = snapshot.read(entity, missing)
+        if read.complete or (missing, ids[missing]) in bad_ids:
+            continue
+        try:
+            read.records[ids[missing]] = await connectors[missing].get(model, ids[missing])
+        except NotFound:
+            read.gone.add(ids[missing])

@@ -1,0 +1,389 @@
+"""Contact, ContactAddress and CommunicationWay routes of the sevDesk emulator.
+
+Behaviour follows API-NOTES.md sections 3 and 4: a contact is an organisation
+iff ``name`` has a value, persons are listed only with ``depth=1``, PUT is a
+partial update, DELETE answers 409 while an invoice references the contact,
+and addresses/communication ways are separate records with their own
+``update`` (editing them does not touch the contact's ``update``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .store import SEV_CLIENT, Store, now_ts, ref
+from .wire import (
+    ApiError,
+    as_list,
+    body,
+    deleted,
+    flag,
+    not_found,
+    objects,
+    one,
+    page,
+    ref_in,
+    text,
+    time_filters,
+)
+
+CONTACT_TEXT = (
+    "name",
+    "status",
+    "customerNumber",
+    "surename",
+    "familyname",
+    "titel",
+    "description",
+    "academicTitle",
+    "gender",
+    "name2",
+    "birthday",
+    "vatNumber",
+    "bankAccount",
+    "bankNumber",
+    "defaultCashbackTime",
+    "defaultCashbackPercent",
+    "defaultTimeToPay",
+    "taxNumber",
+    "taxOffice",
+    "defaultDiscountAmount",
+    "buyerReference",
+    "taxType",
+)
+CONTACT_FLAGS = ("exemptVat", "defaultDiscountPercentage", "governmentAgency", "defaultShowVat")
+ADDRESS_TEXT = ("street", "zip", "city", "name", "name2", "name3", "name4")
+COMM_WAY_TYPES = ("EMAIL", "PHONE", "WEB", "MOBILE")
+
+
+def contact_routes(store: Store) -> list[Route]:
+    """The Contact family's routes, bound to one store."""
+
+    # -- Contact -------------------------------------------------------------
+    def get_contact(contact_id: str) -> dict[str, Any]:
+        contact = store.contacts.get(contact_id)
+        if contact is None:
+            raise not_found("Contact", contact_id)
+        return contact
+
+    async def list_contacts(request: Request) -> JSONResponse:
+        q = request.query_params
+        keep = time_filters(request)
+        rows = [c for c in store.contacts.values() if keep(c)]
+        if q.get("depth") != "1":
+            rows = [c for c in rows if c.get("name")]
+        if "customerNumber" in q:
+            rows = [c for c in rows if c.get("customerNumber") == q["customerNumber"]]
+        if q.get("name"):
+            needle = q["name"].lower()
+            names = ("name", "surename", "familyname")
+            rows = [c for c in rows if any(needle in (c.get(k) or "").lower() for k in names)]
+        if q.get("category[id]"):
+            rows = [c for c in rows if (c.get("category") or {}).get("id") == q["category[id]"]]
+        if q.get("parent[id]"):
+            rows = [c for c in rows if (c.get("parent") or {}).get("id") == q["parent[id]"]]
+        for param, field in (("city", "city"), ("zip", "zip"), ("country[id]", "country")):
+            if q.get(param):
+                rows = [c for c in rows if _has_address(store, c["id"], field, q[param])]
+        order = q.get("orderByCustomerNumber", "").upper()
+        if order in ("ASC", "DESC"):
+            rows.sort(key=lambda c: c.get("customerNumber") or "", reverse=order == "DESC")
+        return page(request, rows)
+
+    async def create_contact(request: Request) -> JSONResponse:
+        data = await body(request)
+        if not data.get("category"):
+            raise ApiError(400, "category is required")
+        ts = now_ts()
+        contact = new_contact(store.new_id("Contact"), ts)
+        apply_contact(store, contact, data)
+        store.contacts[contact["id"]] = contact
+        return one(contact, 201)
+
+    async def read_contact(request: Request) -> JSONResponse:
+        return as_list(get_contact(request.path_params["contact_id"]))
+
+    async def update_contact(request: Request) -> JSONResponse:
+        contact = get_contact(request.path_params["contact_id"])
+        data = await body(request)
+        draft = dict(contact)
+        apply_contact(store, draft, data)
+        draft["_updated"] = now_ts()
+        contact.update(draft)
+        return one(contact)
+
+    async def delete_contact(request: Request) -> JSONResponse:
+        contact = get_contact(request.path_params["contact_id"])
+        if store.contact_is_referenced(contact["id"]):
+            raise ApiError(409, "Contact is still referenced by documents and cannot be deleted")
+        store.delete_contact(contact["id"])
+        return deleted()
+
+    async def tabs_item_count(request: Request) -> JSONResponse:
+        contact = get_contact(request.path_params["contact_id"])
+        invoices = sum(1 for i in store.invoices.values() if i["contact"]["id"] == contact["id"])
+        persons = sum(
+            1 for c in store.contacts.values() if (c.get("parent") or {}).get("id") == contact["id"]
+        )
+        return JSONResponse(
+            {
+                "orders": 0,
+                "invoices": invoices,
+                "creditNotes": 0,
+                "documents": 0,
+                "persons": persons,
+                "vouchers": 0,
+                "letters": 0,
+                "parts": "0",
+                "invoicePos": 0,
+            }
+        )
+
+    async def next_customer_number(request: Request) -> JSONResponse:
+        numbers = [
+            int(c["customerNumber"])
+            for c in store.contacts.values()
+            if c.get("customerNumber") and c["customerNumber"].isdigit()
+        ]
+        return objects(str(max(numbers, default=1000) + 1))
+
+    async def customer_number_available(request: Request) -> JSONResponse:
+        wanted = request.query_params.get("customerNumber")
+        if not wanted:
+            raise ApiError(500, "customerNumber is missing")  # [obs] codecell runtime-quirks
+        taken = any(c.get("customerNumber") == wanted for c in store.contacts.values())
+        return objects(not taken)
+
+    # -- ContactAddress ---------------------------------------------------
+    def get_address(address_id: str) -> dict[str, Any]:
+        address = store.addresses.get(address_id)
+        if address is None:
+            raise not_found("ContactAddress", address_id)
+        return address
+
+    async def list_addresses(request: Request) -> JSONResponse:
+        wanted = request.query_params.get("contact[id]")
+        rows = [a for a in store.addresses.values() if not wanted or a["contact"]["id"] == wanted]
+        return page(request, rows)
+
+    async def create_address(request: Request) -> JSONResponse:
+        data = await body(request)
+        missing = [k for k in ("contact", "country", "category") if not data.get(k)]
+        if missing:
+            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        address = new_address(store.new_id("ContactAddress"), now_ts())
+        apply_address(store, address, data)
+        store.addresses[address["id"]] = address
+        return one(address, 201)
+
+    async def read_address(request: Request) -> JSONResponse:
+        return as_list(get_address(request.path_params["address_id"]))
+
+    async def update_address(request: Request) -> JSONResponse:
+        address = get_address(request.path_params["address_id"])
+        draft = dict(address)
+        apply_address(store, draft, await body(request))
+        draft["_updated"] = now_ts()
+        address.update(draft)
+        return one(address, 201)  # [spec] declares 201 for this PUT
+
+    async def delete_address(request: Request) -> JSONResponse:
+        address = get_address(request.path_params["address_id"])
+        del store.addresses[address["id"]]
+        return deleted()
+
+    # -- CommunicationWay ---------------------------------------------------
+    def get_comm_way(way_id: str) -> dict[str, Any]:
+        way = store.comm_ways.get(way_id)
+        if way is None:
+            raise not_found("CommunicationWay", way_id)
+        return way
+
+    async def list_comm_ways(request: Request) -> JSONResponse:
+        q = request.query_params
+        rows = list(store.comm_ways.values())
+        if q.get("contact[id]"):
+            rows = [w for w in rows if w["contact"]["id"] == q["contact[id]"]]
+        if q.get("type"):
+            rows = [w for w in rows if w["type"] == q["type"].upper()]
+        if q.get("main") in ("0", "1"):
+            rows = [w for w in rows if w["main"] == q["main"]]
+        return page(request, rows)
+
+    async def create_comm_way(request: Request) -> JSONResponse:
+        data = await body(request)
+        missing = [k for k in ("type", "value", "key", "contact") if not data.get(k)]
+        if missing:
+            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        way = new_comm_way(store.new_id("CommunicationWay"), now_ts())
+        apply_comm_way(store, way, data)
+        store.comm_ways[way["id"]] = way
+        return one(way, 201)
+
+    async def read_comm_way(request: Request) -> JSONResponse:
+        return as_list(get_comm_way(request.path_params["way_id"]))
+
+    async def update_comm_way(request: Request) -> JSONResponse:
+        way = get_comm_way(request.path_params["way_id"])
+        draft = dict(way)
+        apply_comm_way(store, draft, await body(request))
+        if not draft.get("value"):
+            raise ApiError(400, "value must not be empty")
+        draft["_updated"] = now_ts()
+        way.update(draft)
+        return one(way)
+
+    async def delete_comm_way(request: Request) -> JSONResponse:
+        way = get_comm_way(request.path_params["way_id"])
+        del store.comm_ways[way["id"]]
+        return deleted()
+
+    return [
+        Route("/Contact", list_contacts, methods=["GET"]),
+        Route("/Contact", create_contact, methods=["POST"]),
+        Route("/Contact/Factory/getNextCustomerNumber", next_customer_number, methods=["GET"]),
+        Route(
+            "/Contact/Mapper/checkCustomerNumberAvailability",
+            customer_number_available,
+            methods=["GET"],
+        ),
+        Route("/Contact/{contact_id}", read_contact, methods=["GET"]),
+        Route("/Contact/{contact_id}", update_contact, methods=["PUT"]),
+        Route("/Contact/{contact_id}", delete_contact, methods=["DELETE"]),
+        Route("/Contact/{contact_id}/getTabsItemCount", tabs_item_count, methods=["GET"]),
+        Route("/ContactAddress", list_addresses, methods=["GET"]),
+        Route("/ContactAddress", create_address, methods=["POST"]),
+        Route("/ContactAddress/{address_id}", read_address, methods=["GET"]),
+        Route("/ContactAddress/{address_id}", update_address, methods=["PUT"]),
+        Route("/ContactAddress/{address_id}", delete_address, methods=["DELETE"]),
+        Route("/CommunicationWay", list_comm_ways, methods=["GET"]),
+        Route("/CommunicationWay", create_comm_way, methods=["POST"]),
+        Route("/CommunicationWay/{way_id}", read_comm_way, methods=["GET"]),
+        Route("/CommunicationWay/{way_id}", update_comm_way, methods=["PUT"]),
+        Route("/CommunicationWay/{way_id}", delete_comm_way, methods=["DELETE"]),
+    ]
+
+
+def _has_address(store: Store, contact_id: str, field: str, wanted: str) -> bool:
+    for address in store.addresses_of(contact_id):
+        value = address[field]["id"] if field == "country" else address.get(field)
+        if value == wanted:
+            return True
+    return False
+
+
+def new_contact(id_: str, ts: int) -> dict[str, Any]:
+    """A contact with every field sevDesk sends, unset ones as null [obs]."""
+    contact: dict[str, Any] = {"id": id_, "objectName": "Contact", "additionalInformation": None}
+    contact.update({"_created": ts, "_updated": ts})
+    contact.update(dict.fromkeys(CONTACT_TEXT))
+    contact.update(
+        {
+            "status": "1000",
+            "category": None,
+            "sevClient": dict(SEV_CLIENT),
+            "exemptVat": "0",
+            "defaultDiscountPercentage": "0",
+            "governmentAgency": "0",
+            "defaultShowVat": "1",
+        }
+    )
+    return contact
+
+
+def new_address(id_: str, ts: int) -> dict[str, Any]:
+    address: dict[str, Any] = {"id": id_, "objectName": "ContactAddress"}
+    address.update({"_created": ts, "_updated": ts, "contact": None, "country": None})
+    address.update(dict.fromkeys(ADDRESS_TEXT))
+    address.update({"category": None, "sevClient": dict(SEV_CLIENT)})
+    return address
+
+
+def new_comm_way(id_: str, ts: int) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "objectName": "CommunicationWay",
+        "_created": ts,
+        "_updated": ts,
+        "contact": None,
+        "type": None,
+        "value": None,
+        "key": ref("2", "CommunicationWayKey"),
+        "main": "0",
+        "sevClient": dict(SEV_CLIENT),
+    }
+
+
+def apply_contact(store: Store, contact: dict[str, Any], data: dict[str, Any]) -> None:
+    """Copy the writable fields of a POST/PUT body onto ``contact`` (validating refs)."""
+    for key in CONTACT_TEXT:
+        if key in data:
+            value = text(data[key])
+            contact[key] = value if value != "" else None
+    for key in CONTACT_FLAGS:
+        if key in data:
+            contact[key] = flag(data[key])
+    if "category" in data:
+        category = ref_in(data["category"], "Category", "category")
+        if store.category(category["id"], "Contact") is None:
+            raise ApiError(400, f"Category with id {category['id']} not found")
+        contact["category"] = category
+    if data.get("parent") is not None:
+        parent = ref_in(data["parent"], "Contact", "parent")
+        target = store.contacts.get(parent["id"])
+        if target is None or not target.get("name"):
+            raise ApiError(400, "parent must be an existing organisation")
+        contact["parent"] = parent
+    birthday = contact.get("birthday")
+    if birthday and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birthday):
+        raise ApiError(400, "birthday must be a date (YYYY-MM-DD)")
+
+
+def apply_address(store: Store, address: dict[str, Any], data: dict[str, Any]) -> None:
+    """Copy the writable fields of a POST/PUT body onto ``address``."""
+    for key in ADDRESS_TEXT:
+        if key in data:
+            address[key] = text(data[key])
+    if "contact" in data:
+        contact = ref_in(data["contact"], "Contact", "contact")
+        if contact["id"] not in store.contacts:
+            raise ApiError(400, f"Contact with id {contact['id']} not found")
+        address["contact"] = contact
+    if "country" in data:
+        country = ref_in(data["country"], "StaticCountry", "country")
+        if store.country(country["id"]) is None:
+            raise ApiError(400, f"StaticCountry with id {country['id']} not found")
+        address["country"] = country
+    if "category" in data:
+        category = ref_in(data["category"], "Category", "category")
+        if store.category(category["id"], "ContactAddress") is None:
+            raise ApiError(400, f"Category with id {category['id']} not found")
+        address["category"] = category
+
+
+def apply_comm_way(store: Store, way: dict[str, Any], data: dict[str, Any]) -> None:
+    """Copy the writable fields of a POST/PUT body onto ``way``."""
+    if "type" in data:
+        kind = str(data["type"]).upper()
+        if kind not in COMM_WAY_TYPES:
+            raise ApiError(400, f"type must be one of {', '.join(COMM_WAY_TYPES)}")
+        way["type"] = kind
+    if "value" in data:
+        way["value"] = text(data["value"])
+    if "main" in data:
+        way["main"] = flag(data["main"])
+    if "contact" in data:
+        contact = ref_in(data["contact"], "Contact", "contact")
+        if contact["id"] not in store.contacts:
+            raise ApiError(400, f"Contact with id {contact['id']} not found")
+        way["contact"] = contact
+    if "key" in data:
+        key = ref_in(data["key"], "CommunicationWayKey", "key")
+        if store.comm_way_key(key["id"]) is None:
+            raise ApiError(400, f"CommunicationWayKey with id {key['id']} not found")
+        way["key"] = key

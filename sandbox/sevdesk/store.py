@@ -1,0 +1,273 @@
+"""The sevDesk emulator's in-memory state, kept in sevDesk's own wire shape.
+
+Records are stored as the dicts sevDesk would send (ids, numbers and flags as
+strings, references as ``{"id", "objectName"}``), plus private keys starting
+with ``_`` that never leave the process (``_created``/``_updated`` as Unix
+seconds for the ``createAfter``/``updateAfter`` filters). Rendering a record is
+therefore just dropping the private keys and formatting the two timestamps.
+
+Every entity type gets its own id range (contacts from 100 000, addresses from
+200 000, ...) so that a client mixing up a contact id with an address id gets
+a "not found" instead of silently touching another record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SEV_CLIENT = {"id": "692471", "objectName": "SevClient"}
+CUSTOMER_CATEGORY = "3"
+GERMANY = "1"
+
+#: Where each entity's ids start (see module docstring).
+ID_BASE = {
+    "Contact": 100_000,
+    "ContactAddress": 200_000,
+    "CommunicationWay": 300_000,
+    "Invoice": 400_000,
+    "InvoicePos": 500_000,
+    "Unity": 0,
+}
+
+# (id, name, objectType, translationCode) -- ids 2/3/4/28 are [spec]; the
+# ContactAddress ids are [inferred] from sevDesk's UI order.
+CATEGORIES = [
+    ("2", "Lieferant", "Contact", "CATEGORY_SUPPLIER"),
+    ("3", "Kunde", "Contact", "CATEGORY_CUSTOMER"),
+    ("4", "Partner", "Contact", "CATEGORY_PARTNER"),
+    ("28", "Interessent", "Contact", "CATEGORY_PROSPECT_CUSTOMER"),
+    ("47", "Rechnungsadresse", "ContactAddress", "CATEGORY_INVOICE_ADDRESS"),
+    ("48", "Lieferadresse", "ContactAddress", "CATEGORY_DELIVERY_ADDRESS"),
+    ("49", "Abholadresse", "ContactAddress", "CATEGORY_PICKUP_ADDRESS"),
+    ("50", "Privat", "ContactAddress", "CATEGORY_PRIVATE"),
+    ("51", "Arbeit", "ContactAddress", "CATEGORY_WORK"),
+]
+ADDRESS_CATEGORY = "47"
+
+# (id, code, German name, English name). id 1 = Germany is [inferred] in the
+# notes from a real fixture; the other ids are ours.
+COUNTRIES = [
+    ("1", "de", "Deutschland", "Germany"),
+    ("2", "at", "Österreich", "Austria"),
+    ("3", "ch", "Schweiz", "Switzerland"),
+    ("4", "fr", "Frankreich", "France"),
+    ("5", "nl", "Niederlande", "Netherlands"),
+    ("6", "be", "Belgien", "Belgium"),
+    ("7", "lu", "Luxemburg", "Luxembourg"),
+    ("8", "it", "Italien", "Italy"),
+    ("9", "pl", "Polen", "Poland"),
+    ("10", "dk", "Dänemark", "Denmark"),
+]
+
+# [spec] GET /CommunicationWayKey description.
+COMM_WAY_KEYS = [
+    ("1", "Privat", "COMM_WAY_KEY_PRIVAT"),
+    ("2", "Arbeit", "COMM_WAY_KEY_WORK"),
+    ("3", "Fax", "COMM_WAY_KEY_FAX"),
+    ("4", "Mobil", "COMM_WAY_KEY_MOBILE"),
+    ("5", " ", "COMM_WAY_KEY_EMPTY"),
+    ("6", "Autobox", "COMM_WAY_KEY_AUTOBOX"),
+    ("7", "Newsletter", "COMM_WAY_KEY_NEWSLETTER"),
+    ("8", "Rechnungsadresse", "COMM_WAY_KEY_INVOICING"),
+]
+
+# The units sevDesk's settings page (/admin/system/unity) shows on a fresh
+# account: (name, translationCode, UN/ECE code). Id 1 = piece is [spec]/[obs].
+DEFAULT_UNITS = [
+    ("Stk", "UNITY_PIECE", "C62"),
+    ("m²", "UNITY_SQUARE_METER", "MTK"),
+    ("m", "UNITY_METER", "MTR"),
+    ("kg", "UNITY_KILOGRAM", "KGM"),
+    ("t", "UNITY_TON", "TNE"),
+    ("lfm", "UNITY_LINEAR_METER", "LM"),
+    ("pauschal", "UNITY_FLAT_RATE", "LS"),
+    ("m³", "UNITY_CUBIC_METER", "MTQ"),
+    ("Std", "UNITY_HOUR", "HUR"),
+]
+
+#: The process start, used as `create`/`update` of the static lists.
+_SEED_TIME = int(dt.datetime(2024, 1, 2, 9, 0, tzinfo=BERLIN).timestamp())
+
+
+def now_ts() -> int:
+    """Current time in whole Unix seconds (sevDesk has second resolution).
+
+    Uses ``datetime.now`` rather than ``time.time`` so freezegun controls it.
+    """
+    return int(dt.datetime.now(BERLIN).timestamp())
+
+
+def iso(ts: int) -> str:
+    """Unix seconds -> ISO-8601 with the Berlin offset, as sevDesk renders it."""
+    return dt.datetime.fromtimestamp(ts, BERLIN).isoformat(timespec="seconds")
+
+
+def ref(id_: str | int, object_name: str) -> dict[str, str]:
+    return {"id": str(id_), "objectName": object_name}
+
+
+def render(record: dict[str, Any]) -> dict[str, Any]:
+    """The wire form of a stored record: private keys dropped, times formatted."""
+    out = {k: v for k, v in record.items() if not k.startswith("_")}
+    if "_created" in record:
+        out["create"] = iso(record["_created"])
+    if "_updated" in record:
+        out["update"] = iso(record["_updated"])
+    return out
+
+
+class Store:
+    """All records of one emulated sevDesk account."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.addresses: dict[str, dict[str, Any]] = {}
+        self.comm_ways: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.positions: dict[str, dict[str, Any]] = {}
+        self.units: dict[str, dict[str, Any]] = {}
+        #: E-mails the emulator would have sent to customers (sendViaEmail).
+        self.emails_sent: list[dict[str, Any]] = []
+        #: Every sendBy call: which invoice, how, and that nothing was e-mailed.
+        self.send_log: list[dict[str, Any]] = []
+        self.invoice_numbers: dict[str, int] = {"RE": 1000, "SR": 1000}
+        self._next = dict(ID_BASE)
+        self.categories = [_category(*row) for row in CATEGORIES]
+        self.countries = [_country(*row) for row in COUNTRIES]
+        self.comm_way_keys = [_comm_way_key(*row) for row in COMM_WAY_KEYS]
+        self.sev_users = [_sev_user()]
+        for name, code, unece in DEFAULT_UNITS:
+            self.add_unit(name, translation_code=code, unece=unece, ts=_SEED_TIME)
+
+    # -- ids and lookups ---------------------------------------------------
+    def new_id(self, object_name: str) -> str:
+        self._next[object_name] += 1
+        return str(self._next[object_name])
+
+    def category(self, id_: str, object_type: str) -> dict[str, Any] | None:
+        return next(
+            (c for c in self.categories if c["id"] == id_ and c["objectType"] == object_type),
+            None,
+        )
+
+    def country(self, id_: str) -> dict[str, Any] | None:
+        return next((c for c in self.countries if c["id"] == id_), None)
+
+    def country_by_code(self, code: str) -> dict[str, Any] | None:
+        return next((c for c in self.countries if c["code"] == code.lower()), None)
+
+    def comm_way_key(self, id_: str) -> dict[str, Any] | None:
+        return next((k for k in self.comm_way_keys if k["id"] == id_), None)
+
+    def sev_user(self, id_: str) -> dict[str, Any] | None:
+        return next((u for u in self.sev_users if u["id"] == id_), None)
+
+    # -- units -------------------------------------------------------------
+    def add_unit(
+        self,
+        name: str,
+        *,
+        translation_code: str | None = None,
+        unece: str | None = None,
+        ts: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a unit as sevDesk's settings page (or legacy POST /Unity) would."""
+        ts = now_ts() if ts is None else ts
+        id_ = self.new_id("Unity")
+        unit = {
+            "id": id_,
+            "objectName": "Unity",
+            "_created": ts,
+            "_updated": ts,
+            "name": name,
+            "sevClient": dict(SEV_CLIENT),
+            "translationCode": translation_code or f"UNITY_CUSTOM_{id_}",
+            "unitySystem": "metric",
+            "uneceTradeUnitCode": unece,
+        }
+        self.units[id_] = unit
+        return unit
+
+    def unit_in_use(self, unit_id: str) -> bool:
+        return any(p["unity"]["id"] == unit_id for p in self.positions.values())
+
+    # -- contacts and their parts -----------------------------------------
+    def contact_is_referenced(self, contact_id: str) -> bool:
+        """True while a document (invoice) points at the contact: DELETE -> 409."""
+        return any(inv["contact"]["id"] == contact_id for inv in self.invoices.values())
+
+    def delete_contact(self, contact_id: str) -> None:
+        """Remove a contact with its addresses and communication ways."""
+        self.contacts.pop(contact_id, None)
+        for table in (self.addresses, self.comm_ways):
+            for key in [k for k, v in table.items() if v["contact"]["id"] == contact_id]:
+                del table[key]
+
+    def addresses_of(self, contact_id: str) -> Iterable[dict[str, Any]]:
+        return (a for a in self.addresses.values() if a["contact"]["id"] == contact_id)
+
+
+def _category(id_: str, name: str, object_type: str, code: str) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "objectName": "Category",
+        "_created": _SEED_TIME,
+        "_updated": _SEED_TIME,
+        "name": name,
+        "objectType": object_type,
+        "priority": "0",
+        "code": None,
+        "color": "#cccccc",
+        "postingAccount": None,
+        "type": None,
+        "translationCode": code,
+    }
+
+
+def _country(id_: str, code: str, name: str, name_en: str) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "objectName": "StaticCountry",
+        "code": code,
+        "name": name,
+        "nameEn": name_en,
+        "translationCode": f"COUNTRY_{code.upper()}",
+        "locale": f"{code}_{code.upper()}",
+        "priority": id_,
+    }
+
+
+def _comm_way_key(id_: str, name: str, code: str) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "objectName": "CommunicationWayKey",
+        "_created": _SEED_TIME,
+        "_updated": _SEED_TIME,
+        "name": name,
+        "translationCode": code,
+    }
+
+
+def _sev_user() -> dict[str, Any]:
+    return {
+        "id": "900001",
+        "objectName": "SevUser",
+        "_created": _SEED_TIME,
+        "_updated": _SEED_TIME,
+        "fullname": "Erika Mustermann",
+        "firstName": "Erika",
+        "lastName": "Mustermann",
+        "username": "erika@kleanapp-demo.de",
+        "status": "100",
+        "email": "erika@kleanapp-demo.de",
+        "gender": "w",
+        "role": "admin",
+        "sevClient": dict(SEV_CLIENT),
+    }

@@ -1,0 +1,250 @@
+"""The state store: everything kleansync remembers between runs.
+
+One ``Store`` per process, opened from ``[state] url`` (any SQLAlchemy URL;
+SQLite by default, PostgreSQL works with the same code). Every method is a
+short transaction of its own, committed before it returns, because the
+journal only protects anything if its rows are on disk *before* the request
+they describe is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, SQLModel, create_engine, func, select
+
+from reconciler.errors import ConfigError, FatalError
+from state.tables import (
+    SCHEMA_VERSION,
+    ConflictRow,
+    Cursor,
+    Journal,
+    Link,
+    Parked,
+    QuarantineRow,
+    Run,
+    SchemaInfo,
+    utcnow,
+)
+
+#: version -> step that brings the schema from version-1 to version.
+#: create_all adds new tables by itself; steps are for changed columns.
+MIGRATIONS: dict[int, Callable[[Engine], None]] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the service and a hand-started command read while one writes;
+    # the busy timeout makes them wait for each other instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    """Typed access to the state tables; see ``state.tables`` for what each holds."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.engine = create_engine(url, connect_args={"timeout": 30})
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True)
+            self._migrate()
+        except OperationalError as exc:
+            raise ConfigError(f"[state] url: cannot open the state store ({exc.orig})") from None
+        except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
+            if isinstance(exc, FatalError):
+                raise
+            raise ConfigError(f"[state] url: {type(exc).__name__}: {exc}") from None
+
+    def _migrate(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+        with self.session() as session:
+            info = session.get(SchemaInfo, 1)
+            if info is None:
+                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+                return
+            if info.version > SCHEMA_VERSION:
+                raise FatalError(
+                    f"the state store was written by a newer kleansync (schema {info.version}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade kleansync"
+                )
+            for version in range(info.version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](self.engine)
+                info.version = version
+            session.add(info)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    def tables(self) -> list[str]:
+        return inspect(self.engine).get_table_names()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- runs -------------------------------------------------------------
+    def start_run(self, run: Run) -> Run:
+        with self.session() as s:
+            s.add(run)
+        return run
+
+    def finish_run(self, run_id: str, **values: Any) -> Run:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise FatalError(f"run {run_id} vanished from the state store")
+            for name, value in values.items():
+                setattr(run, name, value)
+            run.finished_at = utcnow()
+            s.add(run)
+        return run
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self.session() as s:
+            return s.get(Run, run_id)
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        with self.session() as s:
+            return list(s.exec(select(Run).order_by(Run.started_at.desc()).limit(limit)))
+
+    def count_runs(self, *, dry_run: bool = False, outcome: str | None = None) -> int:
+        """Finished runs (of the given kind); the one in progress does not count."""
+        with self.session() as s:
+            query = (
+                select(func.count())
+                .select_from(Run)
+                .where(Run.dry_run == dry_run, Run.outcome != "running")
+            )
+            if outcome:
+                query = query.where(Run.outcome == outcome)
+            return s.exec(query).one()
+
+    # -- links and base ---------------------------------------------------
+    def links(self, entity: str) -> list[Link]:
+        with self.session() as s:
+            return list(s.exec(select(Link).where(Link.entity == entity)))
+
+    def get_link(self, link_id: int) -> Link | None:
+        with self.session() as s:
+            return s.get(Link, link_id)
+
+    def save_link(self, link: Link) -> Link:
+        link.updated_at = utcnow()
+        with self.session() as s:
+            link = s.merge(link)
+            s.flush()
+            s.refresh(link)
+        return link
+
+    def delete_link(self, link_id: int) -> None:
+        with self.session() as s:
+            link = s.get(Link, link_id)
+            if link is not None:
+                s.delete(link)
+
+    # -- cursors ----------------------------------------------------------
+    def cursor(self, side: str, entity: str) -> dt.datetime | None:
+        with self.session() as s:
+            row = s.exec(select(Cursor).where(Cursor.side == side, Cursor.entity == entity)).first()
+            return row.value if row else None
+
+    def set_cursor(self, side: str, entity: str, value: dt.datetime) -> None:
+        with self.session() as s:
+            row = s.exec(select(Cursor).where(Cursor.side == side, Cursor.entity == entity)).first()
+            if row is None:
+                row = Cursor(side=side, entity=entity, value=value)
+            elif value <= row.value:
+                return
+            row.value = value
+            s.add(row)
+
+    # -- journal ----------------------------------------------------------
+    def journal_intent(self, entry: Journal) -> Journal:
+        """Record a write before it is sent; committed when this returns."""
+        with self.session() as s:
+            s.add(entry)
+            s.flush()
+            s.refresh(entry)
+        return entry
+
+    def journal_outcome(
+        self, entry_id: int, state: str, *, result_id: str | None = None, error: str | None = None
+    ) -> None:
+        with self.session() as s:
+            entry = s.get(Journal, entry_id)
+            if entry is None:
+                return
+            entry.state = state
+            entry.result_id = result_id
+            entry.error = error
+            entry.finished_at = utcnow()
+            s.add(entry)
+
+    def pending_journal(self) -> list[Journal]:
+        """Writes whose outcome was never recorded (the process died mid-way)."""
+        with self.session() as s:
+            return list(s.exec(select(Journal).where(Journal.state == "pending")))
+
+    def journal(self, run_id: str | None = None) -> list[Journal]:
+        with self.session() as s:
+            query = select(Journal).order_by(Journal.id)
+            if run_id:
+                query = query.where(Journal.run_id == run_id)
+            return list(s.exec(query))
+
+    # -- what waits for an admin -----------------------------------------
+    def add_conflicts(self, rows: list[ConflictRow]) -> None:
+        with self.session() as s:
+            s.add_all(rows)
+
+    def open_conflicts(self) -> list[ConflictRow]:
+        with self.session() as s:
+            return list(s.exec(select(ConflictRow).where(ConflictRow.status == "open")))
+
+    def close_conflicts(self, link_id: int, fields: set[str] | None = None) -> int:
+        """Close open manual conflicts of a link (all, or those on ``fields``)."""
+        with self.session() as s:
+            rows = s.exec(
+                select(ConflictRow).where(
+                    ConflictRow.link_id == link_id, ConflictRow.status == "open"
+                )
+            ).all()
+            closed = 0
+            for row in rows:
+                if fields is None or row.field in fields:
+                    row.status = "closed"
+                    row.resolved_at = utcnow()
+                    s.add(row)
+                    closed += 1
+            return closed
+
+    def add_quarantined(self, rows: list[QuarantineRow]) -> None:
+        with self.session() as s:
+            s.add_all(rows)
+
+    def add_parked(self, rows: list[Parked]) -> None:
+        """Park records; one already waiting is not parked twice."""
+        with self.session() as s:
+            waiting = {
+                (p.entity, p.side, p.record_id)
+                for p in s.exec(select(Parked).where(Parked.status == "open"))
+            }
+            s.add_all(r for r in rows if (r.entity, r.side, r.record_id) not in waiting)
+
+    def open_parked(self) -> list[Parked]:
+        with self.session() as s:
+            return list(s.exec(select(Parked).where(Parked.status == "open")))
