@@ -250,10 +250,10 @@ class Planner:
         )
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
-        if base is not None and normalize_record(k.record) == base == normalize_record(s.record):
-            return
-        self._pair_from_merge(link.key, link.id, k, s, base)
-        if base is not None and k.record.archived and link.base and not link.base.get("archived"):
+        newly_archived = bool(link.base) and k.record.archived and not link.base.get("archived")
+        if newly_archived:
+            # Default policy: report, never delete in sevDesk (its contact may carry
+            # documents). The base then records the archive, so it is reported once.
             self.tasks.append(
                 Task(
                     kind="archived",
@@ -263,6 +263,9 @@ class Planner:
                     "was left as it is",
                 )
             )
+        elif base is not None and normalize_record(k.record) == base == normalize_record(s.record):
+            return
+        self._pair_from_merge(link.key, link.id, k, s, base)
 
     def _pair_from_merge(
         self,

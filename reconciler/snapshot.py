@@ -100,12 +100,17 @@ async def take_snapshot(
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
 
-def _agrees_with_base(record: Any, base: dict[str, Any] | None) -> bool:
-    """Does the record still hold the agreed base (archive state aside)?"""
+def _agrees_with_base(record: Any, base: dict[str, Any] | None, side: Side) -> bool:
+    """Does the record still hold the agreed base?
+
+    The archive flag is KleanApp's alone (sevDesk has none), so it counts only
+    for a KleanApp record.
+    """
     if base is None:
         return False
-    have = normalize_record(record).model_dump(exclude={"archived"})
-    return have == {k: v for k, v in base.items() if k != "archived"}
+    skip = set() if side == "kleanapp" else {"archived"}
+    have = normalize_record(record).model_dump(exclude=skip)
+    return have == {k: v for k, v in base.items() if k not in skip}
 
 
 async def _fetch_counterparts(
@@ -123,7 +128,7 @@ async def _fetch_counterparts(
             continue
         missing: Side = "sevdesk" if present["kleanapp"] else "kleanapp"
         changed = snapshot.read(entity, OTHER[missing]).records[ids[OTHER[missing]]]
-        if _agrees_with_base(changed.record, link.base):
+        if _agrees_with_base(changed.record, link.base, OTHER[missing]):
             continue  # our own write coming back, or a change that changed nothing
         read = snapshot.read(entity, missing)
         if read.complete or (missing, ids[missing]) in bad_ids:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
@@ -149,7 +150,10 @@ class SevdeskCustomers:
         countries = await self.api.countries()
         address = main_address(parts.addresses, await self.api.invoice_address_category())
         record = customer_from_parts(contact, address, parts.ways, countries)
-        updated_at, version = change_stamp(contact, parts.all())
+        updated_at, stamp = change_stamp(contact, parts.all())
+        # sevDesk stamps whole seconds: two edits within one second leave every
+        # `update` as it was, so the content is part of the version too.
+        version = hashlib.sha256(f"{stamp}|{record.model_dump_json()}".encode()).hexdigest()[:16]
         return Remote(
             side="sevdesk",
             id=str(contact["id"]),

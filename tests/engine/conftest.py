@@ -1,0 +1,164 @@
+"""An in-process world for engine tests: both emulators, both connectors, a store.
+
+Everything goes through the emulators' public APIs (the connectors use
+nothing else); only the sandbox statistics are read through ``/_sandbox/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.config import Config, parse_config
+from reconciler.connectors.kleanapp import KleanappConnector
+from reconciler.connectors.sevdesk import SevdeskConnector
+from reconciler.engine import SyncOptions, run_sync
+from reconciler.models import Customer, Remote, Unit
+from reconciler.report import RunResult
+from rules.normalize import normalize_record
+from sandbox import kleanapp as kleanapp_sandbox
+from sandbox import sevdesk as sevdesk_sandbox
+from state import Store
+
+K_URL = "http://kleanapp.test/api/v1"
+S_URL = "http://sevdesk.test/api/v1"
+K_TOKEN = "engine-test-kleanapp-token"
+S_TOKEN = "engine-test-sevdesk-token-0123456"
+
+
+@dataclass
+class SyncEnv:
+    tmp: Path
+    kleanapp_app: Any
+    sevdesk_app: Any
+    k: KleanappConnector
+    s: SevdeskConnector
+    store: Store
+    config: Config
+
+    def configure(self, **sections: dict[str, Any]) -> None:
+        """Replace config sections, e.g. ``rules={"default": "manual"}``."""
+        data: dict[str, Any] = {
+            "kleanapp": {"base_url": K_URL},
+            "sevdesk": {"base_url": S_URL},
+            "state": {"url": self.store.url},
+        }
+        data.update(sections)
+        self.config = parse_config(data)
+
+    async def sync(self, **options: Any) -> RunResult:
+        return await run_sync(
+            self.config,
+            SyncOptions(**options),
+            connectors={"kleanapp": self.k, "sevdesk": self.s},
+            store=self.store,
+        )
+
+    async def customers(self, side: str) -> dict[str, Remote[Customer]]:
+        """Active customers of one side by customer number."""
+        conn = self.k if side == "kleanapp" else self.s
+        listing = await conn.list(Customer)
+        out: dict[str, Remote[Customer]] = {}
+        for remote in listing.records:
+            if remote.record.archived:
+                continue
+            number = remote.record.customer_number
+            assert number not in out, f"duplicate customer number {number} in {side}"
+            out[number] = remote
+        return out
+
+    async def normalised(self, side: str) -> dict[str, dict[str, Any]]:
+        return {
+            n: normalize_record(r.record).model_dump(exclude={"archived"})
+            for n, r in (await self.customers(side)).items()
+        }
+
+    async def unit_names(self, side: str) -> list[str]:
+        conn = self.k if side == "kleanapp" else self.s
+        return sorted(r.record.name for r in (await conn.list(Unit)).records)
+
+    async def writes(self) -> int:
+        total = 0
+        for app, base in ((self.kleanapp_app, K_URL), (self.sevdesk_app, S_URL)):
+            root = base.removesuffix("/api/v1")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as c:
+                total += (await c.get(f"{root}/_sandbox/stats")).json()["total_writes"]
+        return total
+
+    async def dump(self) -> bytes:
+        """Every record of both sides as the APIs return them (for byte comparisons)."""
+        out = b""
+        calls = [
+            (
+                self.kleanapp_app,
+                K_URL,
+                {"Authorization": f"Bearer {K_TOKEN}"},
+                ["customers?include_archived=true&per_page=500", "units?per_page=500"],
+            ),
+            (
+                self.sevdesk_app,
+                S_URL,
+                {"Authorization": S_TOKEN},
+                [
+                    "Contact?depth=1&limit=1000",
+                    "ContactAddress?limit=1000",
+                    "CommunicationWay?limit=1000",
+                    "Unity?limit=1000",
+                ],
+            ),
+        ]
+        for app, base, headers, paths in calls:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), headers=headers
+            ) as c:
+                for path in paths:
+                    r = await c.get(f"{base}/{path}")
+                    assert r.status_code == 200
+                    out += path.encode() + b"\n" + r.content + b"\n"
+        return out
+
+
+def customer(number: str, **fields: Any) -> Customer:
+    base: dict[str, Any] = {
+        "customer_number": number,
+        "kind": "company",
+        "company_name": f"Praxis {number}",
+        "email": f"info@{number.lower()}.example.de",
+        "phone": "030 1234567",
+        "street": "Hauptstraße 1",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+    }
+    base.update(fields)
+    return Customer(**base)
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[SyncEnv]:
+    kleanapp_app = kleanapp_sandbox.create_app(K_TOKEN, rate_limit_rps=None)
+    sevdesk_app = sevdesk_sandbox.create_app(S_TOKEN, legacy_unity_write=True)
+    k = KleanappConnector(
+        K_URL, K_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=kleanapp_app)
+    )
+    s = SevdeskConnector(
+        S_URL, S_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=sevdesk_app)
+    )
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    world = SyncEnv(tmp_path, kleanapp_app, sevdesk_app, k, s, store, None)  # type: ignore[arg-type]
+    world.configure()
+    yield world
+    await k.aclose()
+    await s.aclose()
+    store.close()
+
+
+def future(minutes: int) -> dt.datetime:
+    """A wall-clock instant ahead of now, for ordering edits with freezegun."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=minutes)
