@@ -81,6 +81,8 @@ class KleanappConfig(ServiceConfig):
 
 class StateConfig(Section):
     url: str = "sqlite:///kleansync.db"
+    #: A run lock whose holder has not sent a heartbeat for this long is taken over.
+    lock_timeout_seconds: float = Field(default=120, gt=0)
 
 
 class RulesConfig(Section):
@@ -178,7 +180,11 @@ def parse_config(
         raise ConfigError(f"{source}: {_first_problem(exc)}") from None
     if base_dir is not None:
         config = config.model_copy(
-            update={"state": StateConfig(url=_anchor_sqlite(config.state.url, base_dir))}
+            update={
+                "state": config.state.model_copy(
+                    update={"url": _anchor_sqlite(config.state.url, base_dir)}
+                )
+            }
         )
     return config
 

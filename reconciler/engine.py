@@ -7,9 +7,13 @@ keeps the run history and decides when a run must read everything.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import os
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +67,43 @@ async def run_sync(
     store: Store,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
 ) -> RunResult:
-    """Run one sync; ``progress(total, …)`` may return a per-action tick callback."""
+    """Run one sync; ``progress(total, …)`` may return a per-action tick callback.
+
+    Only one run at a time, across processes: the run lock in the state store
+    is taken before anything else, so a second run touches nothing.
+    """
+    async with run_lock(store, config):
+        return await _locked_run(config, options, connectors, store, progress)
+
+
+@contextlib.asynccontextmanager
+async def run_lock(store: Store, config: Config, name: str = "sync") -> AsyncIterator[None]:
+    """Hold the store's run lock, with a heartbeat, for the duration of the block."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    timeout = config.state.lock_timeout_seconds
+    store.acquire_lock(name, holder, os.getpid(), dt.timedelta(seconds=timeout))
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(timeout / 4)
+            if not store.heartbeat(name, holder):
+                logger.warning("the run lock was taken over by another process")
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        store.release_lock(name, holder)
+
+
+async def _locked_run(
+    config: Config,
+    options: SyncOptions,
+    connectors: dict[Side, Connector],
+    store: Store,
+    progress: Callable[[int, int], Callable[[int], None]] | None,
+) -> RunResult:
     run = store.start_run(
         Run(
             id=uuid.uuid4().hex[:12],

@@ -12,6 +12,7 @@ do next by type alone::
     ├── NotFound                    the record is gone on that side
     ├── TransientError              worth retrying later (5xx, timeout, 429 budget)
     │   └── Unreachable             no connection to the service at all
+    ├── RunInProgress               another process is running a sync; nothing touched
     └── FatalError                  anything else that must stop the run
 
 Messages never contain API tokens: the HTTP layer builds them from status
@@ -20,6 +21,7 @@ codes and response bodies only, never from request headers.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 
@@ -84,6 +86,19 @@ class TransientError(KleansyncError):
 
 class Unreachable(TransientError):
     """No HTTP answer at all: refused connection, DNS failure, timeout."""
+
+
+class RunInProgress(KleansyncError):
+    """Another process holds the run lock; nothing was touched."""
+
+    def __init__(self, since: dt.datetime, pid: int, holder: str) -> None:
+        local = since.astimezone()
+        super().__init__(
+            f"a run is in progress since {local:%H:%M:%S} (pid {pid} on {holder.split(':')[0]}); "
+            "nothing was changed"
+        )
+        self.since = since
+        self.pid = pid
 
 
 class FatalError(KleansyncError):

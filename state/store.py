@@ -10,16 +10,17 @@ they describe is sent.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import delete, event, inspect, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine, func, select
 
-from reconciler.errors import ConfigError, FatalError
+from reconciler.errors import ConfigError, FatalError, RunInProgress
 from state.tables import (
     SCHEMA_VERSION,
     ConflictRow,
@@ -29,6 +30,7 @@ from state.tables import (
     Parked,
     QuarantineRow,
     Run,
+    RunLock,
     SchemaInfo,
     utcnow,
 )
@@ -46,6 +48,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
@@ -248,3 +260,163 @@ class Store:
     def open_parked(self) -> list[Parked]:
         with self.session() as s:
             return list(s.exec(select(Parked).where(Parked.status == "open")))
+
+    # -- admin queue (reports issue) --------------------------------------
+    # Resolutions are conditional updates ("... WHERE status = 'open'"), so two
+    # admins answering the same conflict at once cannot both win.
+    def get_conflict(self, conflict_id: int) -> ConflictRow | None:
+        with self.session() as s:
+            return s.get(ConflictRow, conflict_id)
+
+    def conflicts(self, statuses: tuple[str, ...] | None = None) -> list[ConflictRow]:
+        with self.session() as s:
+            query = select(ConflictRow).order_by(ConflictRow.id)
+            if statuses:
+                query = query.where(ConflictRow.status.in_(statuses))
+            return list(s.exec(query))
+
+    def resolve_conflict(
+        self, conflict_id: int, resolution: dict[str, Any], by: str, at: dt.datetime
+    ) -> bool:
+        """Mark an open conflict resolved; False if it was not open (any more)."""
+        from sqlalchemy import update
+
+        with self.session() as s:
+            result = s.exec(
+                update(ConflictRow)
+                .where(ConflictRow.id == conflict_id, ConflictRow.status == "open")
+                .values(status="resolved", resolution=resolution, resolved_by=by, resolved_at=at)
+            )
+            return result.rowcount == 1
+
+    def resolved_conflicts(self) -> list[ConflictRow]:
+        """Resolutions the next run must carry out (status ``resolved``)."""
+        return self.conflicts(("resolved",))
+
+    def mark_conflict_applied(self, conflict_id: int) -> None:
+        with self.session() as s:
+            row = s.get(ConflictRow, conflict_id)
+            if row is not None and row.status == "resolved":
+                row.status = "applied"
+                s.add(row)
+
+    def get_parked(self, parked_id: int) -> Parked | None:
+        with self.session() as s:
+            return s.get(Parked, parked_id)
+
+    def parked(self, statuses: tuple[str, ...] | None = None) -> list[Parked]:
+        with self.session() as s:
+            query = select(Parked).order_by(Parked.id)
+            if statuses:
+                query = query.where(Parked.status.in_(statuses))
+            return list(s.exec(query))
+
+    def resolve_parked(self, resolution: Any) -> bool:
+        """Store a ``ParkedResolution`` and mark its parked row(s) resolved, atomically.
+
+        False (and nothing stored) when the parked row, or the other record's
+        parked row it links to, is no longer open.
+        """
+        from sqlalchemy import update
+
+        ids = [resolution.parked_id]
+        if resolution.with_parked_id is not None:
+            ids.append(resolution.with_parked_id)
+        with self.session() as s:
+            result = s.exec(
+                update(Parked)
+                .where(Parked.id.in_(ids), Parked.status == "open")
+                .values(status="resolved")
+            )
+            if result.rowcount != len(ids):
+                s.rollback()
+                return False
+            s.add(resolution)
+            s.flush()
+            s.refresh(resolution)
+            return True
+
+    def parked_resolutions(self, applied: bool | None = None) -> list[Any]:
+        """``ParkedResolution`` rows; ``applied=False``: what the next run must do."""
+        from state.admin_tables import ParkedResolution
+
+        with self.session() as s:
+            query = select(ParkedResolution).order_by(ParkedResolution.id)
+            if applied is not None:
+                query = query.where(ParkedResolution.applied == applied)
+            return list(s.exec(query))
+
+    def mark_parked_resolution_applied(self, resolution_id: int, run_id: str | None = None) -> None:
+        from state.admin_tables import ParkedResolution
+
+        with self.session() as s:
+            row = s.get(ParkedResolution, resolution_id)
+            if row is not None and not row.applied:
+                row.applied = True
+                row.applied_at = utcnow()
+                row.applied_run_id = run_id
+                s.add(row)
+
+    def last_run(self, *, with_result: bool = False) -> Run | None:
+        """The most recent run (only finished ones with a stored result if asked)."""
+        with self.session() as s:
+            query = select(Run).order_by(Run.started_at.desc())
+            if not with_result:
+                return s.exec(query.limit(1)).first()
+            # JSON columns store None as JSON null, so filter here, not in SQL.
+            return next((run for run in s.exec(query) if run.result), None)
+
+    # -- one run at a time -------------------------------------------------
+    def acquire_lock(self, name: str, holder: str, pid: int, stale_after: dt.timedelta) -> None:
+        """Take the named lock or raise ``RunInProgress``.
+
+        A lock whose heartbeat is older than ``stale_after`` belongs to a
+        process that died (SIGKILL, power loss) and is taken over; on the same
+        host, a holder whose pid no longer exists is dead at once. Every step
+        is a conditional write, so two processes racing for it cannot both win.
+        """
+        now = utcnow()
+        with Session(self.engine) as s:
+            row = s.get(RunLock, name)
+            if row is None:
+                s.add(RunLock(name=name, holder=holder, pid=pid, since=now, heartbeat=now))
+                try:
+                    s.commit()
+                    return
+                except IntegrityError:
+                    s.rollback()
+                    row = s.get(RunLock, name)
+                    if row is None:  # released in between: try once more from the top
+                        return self.acquire_lock(name, holder, pid, stale_after)
+            dead = row.holder.split(":")[0] == holder.split(":")[0] and not _alive(row.pid)
+            if row.heartbeat >= now - stale_after and not dead:
+                raise RunInProgress(row.since, row.pid, row.holder)
+            taken = s.execute(
+                update(RunLock)
+                .where(RunLock.name == name, RunLock.heartbeat == row.heartbeat)
+                .values(holder=holder, pid=pid, since=now, heartbeat=now)
+            )
+            s.commit()
+            if taken.rowcount != 1:
+                fresh = s.get(RunLock, name)
+                raise RunInProgress(fresh.since, fresh.pid, fresh.holder)
+
+    def heartbeat(self, name: str, holder: str) -> bool:
+        """Prove the holder is alive; False if the lock was lost."""
+        with Session(self.engine) as s:
+            done = s.execute(
+                update(RunLock)
+                .where(RunLock.name == name, RunLock.holder == holder)
+                .values(heartbeat=utcnow())
+            )
+            s.commit()
+            return done.rowcount == 1
+
+    def release_lock(self, name: str, holder: str) -> None:
+        with Session(self.engine) as s:
+            s.execute(delete(RunLock).where(RunLock.name == name, RunLock.holder == holder))
+            s.commit()
+
+    def lock_holder(self, name: str) -> RunLock | None:
+        with self.session() as s:
+            return s.get(RunLock, name)

@@ -5,7 +5,8 @@ A thin facade over three modules, each small enough to read on its own:
 ``sevdesk_customers`` (Contact + ContactAddress + CommunicationWay as one
 canonical ``Customer``, resumable multi-call create) with the pure mapping
 rules in ``sevdesk_mapping``, and ``sevdesk_units`` (``/Unity``, read-only by
-default).
+default) and ``sevdesk_invoices`` (the invoice export's calls; invoices are
+not a synced entity, so they sit beside the ``Connector`` interface).
 
 ``Remote.version`` of a customer is an opaque digest over the contact's and
 all its parts' ``update`` stamps (see ``sevdesk_mapping.change_stamp``);
@@ -29,6 +30,7 @@ from reconciler.connectors.sevdesk_api import (
     SevdeskApi,
 )
 from reconciler.connectors.sevdesk_customers import SevdeskCustomers
+from reconciler.connectors.sevdesk_invoices import SevdeskInvoices, SevInvoice, SevPosition
 from reconciler.connectors.sevdesk_units import SevdeskUnits
 from reconciler.errors import FatalError
 from reconciler.models import Canonical, Customer, Listing, Remote, Unit
@@ -67,6 +69,7 @@ class SevdeskConnector(Connector):
         self.api = SevdeskApi(self.http, token)
         self.customers = SevdeskCustomers(self.api)
         self.units = SevdeskUnits(self.api, create_units=create_units)
+        self.invoices = SevdeskInvoices(self.api)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -78,6 +81,37 @@ class SevdeskConnector(Connector):
         """Id of the SevUser an invoice names as contact person (the first user)."""
         return await self.api.contact_person_id()
 
+    # -- invoice export (see sevdesk_invoices) ----------------------------------------
+    async def find_invoice_by_note(self, note: str) -> SevInvoice | None:
+        """The invoice whose ``customerInternalNote`` is exactly ``note`` (idempotency key)."""
+        return await self.invoices.find_by_note(note)
+
+    async def save_invoice(self, payload: dict[str, Any], note: str) -> SevInvoice:
+        """Create a draft invoice; after an unclear answer, what that attempt wrote."""
+        return await self.invoices.save(payload, note)
+
+    async def get_invoice(self, invoice_id: str) -> SevInvoice:
+        return await self.invoices.get(invoice_id)
+
+    async def invoice_positions(self, invoice_id: str) -> list[SevPosition]:
+        return await self.invoices.positions(invoice_id)
+
+    async def finalise_invoice(self, invoice_id: str) -> SevInvoice:
+        """Give a draft its number and status 200 without e-mailing anyone."""
+        return await self.invoices.finalise(invoice_id)
+
+    async def all_invoices(self) -> list[SevInvoice]:
+        return await self.invoices.all()
+
+    async def customer_contact_id(self, customer_number: str) -> str | None:
+        """The sevDesk customer (category 3) with exactly this number, if any."""
+        return await self.invoices.customer_contact(customer_number)
+
+    async def country_id(self, code: str | None) -> str:
+        """StaticCountry id of an ISO-2 code (Germany when missing)."""
+        return await self.api.country_id(code)
+
+    # -- Connector interface ---------------------------------------------------------
     async def list(
         self, entity: type[Canonical], *, since: dt.datetime | None = None
     ) -> Listing[Any]:

@@ -1,0 +1,140 @@
+"""What kleansync remembers about invoice exports (KleanApp → sevDesk).
+
+* ``InvoiceExport``  one row per KleanApp invoice the exporter has looked at:
+                     where it stands (``pending`` → ``created`` → ``linked``,
+                     or ``held``/``failed`` with the reason), which sevDesk
+                     invoice it became, and a hash of the content that was
+                     sent, so a later change in KleanApp is noticed and
+                     reported instead of silently re-sent.
+* ``InvoiceRun``     every non-dry export run: filters, format, counts, outcome.
+                     Kept apart from the sync engine's ``Run`` table because
+                     the engine counts its own runs to decide when to read
+                     everything (``[sync] full_every``).
+
+Writes to the services themselves are journaled in ``state.tables.Journal``
+(entity ``"invoice"``) like every other write; these rows are the exporter's
+bookkeeping on top. ``InvoiceLedger`` is the small typed access layer; each
+method is its own committed transaction, like ``Store``'s.
+
+Amounts are kept as text (``"119.00"``): the column must round-trip a
+``Decimal`` exactly on every database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel, select
+
+from state.store import Store
+from state.tables import utcnow, when
+
+#: Ledger states: where one KleanApp invoice stands in its export.
+PENDING = "pending"  # a create is about to be (or was maybe) sent to sevDesk
+CREATED = "created"  # the sevDesk invoice exists; the KleanApp link is still missing
+LINKED = "linked"  # linked and locked in KleanApp: done
+HELD = "held"  # not sent: waits for something an admin must do (see held_reason)
+FAILED = "failed"  # tried and failed (see error); tried again on the next run
+UNFINISHED = (PENDING, CREATED)
+RETRY = (PENDING, CREATED, HELD, FAILED)
+
+
+class InvoiceExport(SQLModel, table=True):
+    __tablename__ = "invoice_export"
+    id: int | None = Field(default=None, primary_key=True)
+    kleanapp_id: str = Field(index=True, unique=True)
+    number: str = Field(index=True)
+    customer_id: str | None = None
+    sevdesk_id: str | None = Field(default=None, index=True)
+    sevdesk_number: str | None = None
+    state: str = Field(default=PENDING, index=True)
+    held_reason: str | None = None
+    task: str | None = None
+    error: str | None = None
+    format: str | None = None
+    #: sha256 over the invoice content as it was sent (status and link excluded).
+    payload_hash: str | None = None
+    kleanapp_version: str | None = None
+    kleanapp_updated_at: dt.datetime | None = when()
+    total_net: str | None = None
+    total_gross: str | None = None
+    #: First time the exporter saw the KleanApp invoice differ from what was sent.
+    changed_after_export_at: dt.datetime | None = when()
+    last_run_id: str | None = None
+    exported_at: dt.datetime | None = when()
+    created_at: dt.datetime = when(default_now=True)
+    updated_at: dt.datetime = when(default_now=True)
+
+
+class InvoiceRun(SQLModel, table=True):
+    __tablename__ = "invoice_run"
+    id: str = Field(primary_key=True)
+    started_at: dt.datetime = when(default_now=True, index=True)
+    finished_at: dt.datetime | None = when()
+    trigger: str = "manual"  # manual | serve
+    format: str = "draft"
+    filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    outcome: str = "running"  # running | ok | errors | failed
+    error: str | None = None
+    pid: int | None = None
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class InvoiceLedger:
+    """Typed access to ``InvoiceExport``/``InvoiceRun`` rows of one ``Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, kleanapp_id: str) -> InvoiceExport | None:
+        with self.store.session() as s:
+            return s.exec(
+                select(InvoiceExport).where(InvoiceExport.kleanapp_id == str(kleanapp_id))
+            ).first()
+
+    def rows(self, states: tuple[str, ...] | None = None) -> list[InvoiceExport]:
+        with self.store.session() as s:
+            query = select(InvoiceExport).order_by(InvoiceExport.id)
+            if states is not None:
+                query = query.where(InvoiceExport.state.in_(states))  # type: ignore[attr-defined]
+            return list(s.exec(query))
+
+    def save(self, kleanapp_id: str, number: str, **values: Any) -> InvoiceExport:
+        """Create or update the row of one KleanApp invoice with ``values``."""
+        with self.store.session() as s:
+            row = s.exec(
+                select(InvoiceExport).where(InvoiceExport.kleanapp_id == str(kleanapp_id))
+            ).first()
+            if row is None:
+                row = InvoiceExport(kleanapp_id=str(kleanapp_id), number=number)
+            row.number = number
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            s.add(row)
+            s.flush()
+            s.refresh(row)
+            return row
+
+    def start_run(self, run: InvoiceRun) -> InvoiceRun:
+        with self.store.session() as s:
+            s.add(run)
+        return run
+
+    def finish_run(self, run_id: str, **values: Any) -> None:
+        with self.store.session() as s:
+            run = s.get(InvoiceRun, run_id)
+            if run is None:
+                return
+            for name, value in values.items():
+                setattr(run, name, value)
+            run.finished_at = utcnow()
+            s.add(run)
+
+    def runs(self, limit: int = 20) -> list[InvoiceRun]:
+        with self.store.session() as s:
+            query = select(InvoiceRun).order_by(InvoiceRun.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
+            return list(s.exec(query))

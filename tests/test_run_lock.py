@@ -1,0 +1,72 @@
+"""One run at a time, across processes: the run lock in the state store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+from freezegun import freeze_time
+
+from reconciler.errors import RunInProgress
+from state import Store
+
+STALE = dt.timedelta(seconds=60)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+def dead_pid() -> int:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(proc.stdout)
+
+
+def test_second_holder_is_refused_with_since_and_pid(store):
+    with freeze_time("2026-11-25 01:00:03+00:00"):
+        store.acquire_lock("sync", "hostA:111:x", 111, STALE)
+        with pytest.raises(RunInProgress) as info:
+            store.acquire_lock("sync", "hostB:222:y", 222, STALE)
+    local = dt.datetime(2026, 11, 25, 1, 0, 3, tzinfo=dt.UTC).astimezone()
+    assert f"a run is in progress since {local:%H:%M:%S} (pid 111" in str(info.value)
+
+
+def test_a_lock_without_heartbeat_is_taken_over_after_the_timeout(store):
+    with freeze_time("2026-11-25 01:00:00+00:00") as clock:
+        store.acquire_lock("sync", "hostA:111:x", 111, STALE)
+        clock.tick(dt.timedelta(seconds=30))
+        assert store.heartbeat("sync", "hostA:111:x")
+        clock.tick(dt.timedelta(seconds=59))
+        with pytest.raises(RunInProgress):  # heartbeat 59 s ago: still alive
+            store.acquire_lock("sync", "hostB:222:y", 222, STALE)
+        clock.tick(dt.timedelta(seconds=2))
+        store.acquire_lock("sync", "hostB:222:y", 222, STALE)  # 61 s: stale, taken over
+    assert store.lock_holder("sync").pid == 222
+    assert not store.heartbeat("sync", "hostA:111:x")  # the old holder learns it lost it
+
+
+def test_a_dead_holder_on_this_host_is_taken_over_at_once(store):
+    pid = dead_pid()
+    store.acquire_lock("sync", f"thishost:{pid}:x", pid, STALE)
+    store.acquire_lock("sync", f"thishost:{os.getpid()}:y", os.getpid(), STALE)
+    assert store.lock_holder("sync").pid == os.getpid()
+
+
+def test_release_lets_the_next_run_in(store):
+    store.acquire_lock("sync", "hostA:111:x", 111, STALE)
+    store.release_lock("sync", "hostB:222:y")  # not the holder: no effect
+    with pytest.raises(RunInProgress):
+        store.acquire_lock("sync", "hostB:222:y", 222, STALE)
+    store.release_lock("sync", "hostA:111:x")
+    store.acquire_lock("sync", "hostB:222:y", 222, STALE)
