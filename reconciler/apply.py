@@ -32,6 +32,7 @@ from reconciler.errors import (
     KleansyncError,
     NotFound,
     RemoteValidationError,
+    StillReferenced,
     TransientError,
     Unreachable,
 )
@@ -52,6 +53,10 @@ def _crashpoint(stage: str, action: Action) -> None:
     target = os.environ.get(CRASH_ENV)
     if target and target == f"{stage}:{action.count_key}":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: ``execute`` result: the service refused to delete a record others refer to.
+KEPT = object()
 
 
 @dataclass
@@ -111,6 +116,10 @@ class Applier:
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
         try:
             result = await self._send(action)
+        except StillReferenced as exc:
+            self.store.journal_outcome(entry.id, "skipped", error=str(exc))
+            self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
+            return KEPT
         except ChangedMeanwhile:
             self.store.journal_outcome(entry.id, "skipped", error="changed meanwhile")
             self.outcome.skipped.append(
@@ -159,10 +168,14 @@ class Applier:
         versions: dict[str, str | None] = {}
         base = pair.base_after
         ok = True
+        unlink = pair.unlink
         for action in pair.actions:
             result = await self.execute(action)
             if result is False:
                 ok = False
+                continue
+            if result is KEPT:
+                unlink = False  # the record stays; keep the link and its base
                 continue
             if isinstance(result, Remote):
                 ids[action.side] = result.id
@@ -176,7 +189,7 @@ class Applier:
                         base = None
         if not ok:
             return
-        if pair.unlink:
+        if unlink:
             if pair.link_id is not None:
                 self.store.delete_link(pair.link_id)
             return

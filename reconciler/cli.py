@@ -174,6 +174,10 @@ def sync(
         Path | None,
         typer.Option("--apply-plan", help="Apply a plan saved earlier with --plan-out."),
     ] = None,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option("--allow-mass-delete", help="Let this run archive/delete beyond the brake."),
+    ] = False,
 ) -> None:
     """Reconcile customers and units between KleanApp and sevDesk once."""
     from reconciler.config import load_config
@@ -181,7 +185,12 @@ def sync(
 
     cfg = load_config(config)
     options = SyncOptions(
-        dry_run=dry_run, full=full, plan_out=plan_out, apply_plan=apply_plan, trigger="manual"
+        dry_run=dry_run,
+        full=full,
+        plan_out=plan_out,
+        apply_plan=apply_plan,
+        allow_mass_delete=allow_mass_delete,
+        trigger="manual",
     )
     with progress_bar() as progress:
         result = asyncio.run(sync_from_config(cfg, options, progress=progress))

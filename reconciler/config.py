@@ -107,6 +107,14 @@ class SyncConfig(Section):
     units: Direction = "both"
     #: Every N-th run reads everything (notices deletions); 0 = only with --full.
     full_every: int = Field(default=7, ge=0)
+    #: A customer archived in KleanApp: "report" (leave the sevDesk contact) or
+    #: "delete" (delete it in sevDesk when sevDesk allows it, i.e. it has no documents).
+    on_kleanapp_archive: Literal["report", "delete"] = "report"
+    #: A contact deleted in sevDesk: "archive" the KleanApp customer, or "ignore" it.
+    on_sevdesk_delete: Literal["archive", "ignore"] = "archive"
+    #: Stop before writing anything if a run would archive/delete more than this
+    #: fraction of the linked customers (``--allow-mass-delete`` overrides once).
+    max_delete_fraction: float = Field(default=0.1, ge=0, le=1)
 
 
 class ScheduleConfig(Section):

@@ -23,9 +23,9 @@ from pydantic import ValidationError
 from reconciler.apply import Applier
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
-from reconciler.errors import ConfigError, KleansyncError
+from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake
 from reconciler.models import Side
-from reconciler.plan import Plan, build_plan
+from reconciler.plan import Plan, Task, build_plan
 from reconciler.report import RunResult
 from reconciler.snapshot import take_snapshot
 from state import Store
@@ -39,6 +39,7 @@ class SyncOptions:
     trigger: str = "manual"
     plan_out: Path | None = None
     apply_plan: Path | None = None
+    allow_mass_delete: bool = False
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
@@ -48,6 +49,30 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
     done = store.count_runs(dry_run=False)
     every = config.sync.full_every
     return done == 0 or bool(every and (done + 1) % every == 0)
+
+
+def mass_delete_brake(plan: Plan, store: Store, config: Config) -> str | None:
+    """Why this plan must not run unattended, or None.
+
+    A side that suddenly returns no customers, or a plan that archives or
+    deletes more than ``max_delete_fraction`` of the linked customers, is far
+    more likely a broken API, a wrong account or a wiped database than a real
+    wish; nothing may wipe one side because the other looked empty.
+    """
+    linked = len(store.links("customer"))
+    if not linked:
+        return None
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        if plan.complete_counts.get(f"customer.{side}") == 0:
+            return f"{label} returned no customers although {linked} are linked"
+    removals = len([a for a in plan.removals if a.entity == "customer"])
+    allowed = config.sync.max_delete_fraction * linked
+    if removals > allowed:
+        return (
+            f"the run would archive or delete {removals} of {linked} linked customers "
+            f"(max_delete_fraction = {config.sync.max_delete_fraction})"
+        )
+    return None
 
 
 def load_plan(path: Path) -> Plan:
@@ -159,6 +184,27 @@ async def _run(
     if options.plan_out:
         options.plan_out.write_text(plan.model_dump_json(indent=2), encoding="utf-8")
         logger.info("plan written to {}", options.plan_out)
+
+    brake = mass_delete_brake(plan, store, config)
+    if brake and options.dry_run:
+        plan = plan.model_copy(
+            update={
+                "tasks": (
+                    *plan.tasks,
+                    Task(
+                        kind="brake",
+                        entity="customer",
+                        key="*",
+                        message=f"a real run would stop: {brake}",
+                    ),
+                )
+            }
+        )
+    elif brake and not options.allow_mass_delete:
+        raise MassDeleteBrake(
+            f"stopped before writing anything: {brake} "
+            "(run once with --allow-mass-delete if this is intended)"
+        )
 
     if options.dry_run:
         return RunResult(

@@ -8,11 +8,13 @@ do next by type alone::
     ├── ConfigError                 bad config file, flag or environment; exit code 2
     ├── AuthError                   a service rejected our API key; stop the run
     ├── RemoteValidationError       a service refused one record; skip it, go on
+    │   └── StillReferenced         it cannot be deleted while documents refer to it
     ├── ChangedMeanwhile            the record changed since we read it; re-plan it
     ├── NotFound                    the record is gone on that side
     ├── TransientError              worth retrying later (5xx, timeout, 429 budget)
     │   └── Unreachable             no connection to the service at all
     ├── RunInProgress               another process is running a sync; nothing touched
+    ├── MassDeleteBrake             a run would delete too much; stopped before writing
     └── FatalError                  anything else that must stop the run
 
 Messages never contain API tokens: the HTTP layer builds them from status
@@ -54,6 +56,10 @@ class RemoteValidationError(KleansyncError):
     def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.fields = fields or {}
+
+
+class StillReferenced(RemoteValidationError):
+    """The record cannot be deleted while documents or positions refer to it."""
 
 
 class ChangedMeanwhile(KleansyncError):
@@ -99,6 +105,10 @@ class RunInProgress(KleansyncError):
         )
         self.since = since
         self.pid = pid
+
+
+class MassDeleteBrake(KleansyncError):
+    """The plan would archive/delete more than allowed; nothing was written."""
 
 
 class FatalError(KleansyncError):

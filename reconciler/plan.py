@@ -113,10 +113,17 @@ class Plan(Frozen):
     quarantined: tuple[Quarantined, ...] = ()
     #: "entity.side" -> newest modification time read, the next cursor.
     cursors: dict[str, dt.datetime] = Field(default_factory=dict)
+    #: "entity.side" -> records a complete (full) read returned; for the brake.
+    complete_counts: dict[str, int] = Field(default_factory=dict)
 
     @property
     def actions(self) -> list[Action]:
         return [a for p in self.pairs for a in p.actions]
+
+    @property
+    def removals(self) -> list[Action]:
+        """Archives and deletes: what the mass-delete brake counts."""
+        return [a for a in self.actions if a.op in ("archive", "delete")]
 
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(a.count_key for a in self.actions).items()))
@@ -171,10 +178,13 @@ class Planner:
         if self.config.sync.units != "off":
             self._units()
         cursors = {}
+        complete_counts = {}
         for (entity, side), read in self.snapshot.reads.items():
             newest = read.newest()
             if newest is not None:
                 cursors[f"{entity}.{side}"] = newest
+            if read.complete:
+                complete_counts[f"{entity}.{side}"] = len(read.records) + len(read.quarantined)
         return Plan(
             created_at=dt.datetime.now(dt.UTC),
             full=self.snapshot.full,
@@ -184,6 +194,7 @@ class Planner:
             parked=tuple(self.parked),
             quarantined=tuple(self.snapshot.quarantined),
             cursors=cursors,
+            complete_counts=complete_counts,
         )
 
     # -- customers ---------------------------------------------------------
@@ -211,7 +222,22 @@ class Planner:
         self._match_and_create(unlinked)
 
     def _sevdesk_deleted(self, link: Link, k: Remote[Customer] | None) -> None:
-        """A sevDesk deletion archives the KleanApp customer (KleanApp never erases)."""
+        """A sevDesk deletion archives the KleanApp customer (KleanApp never erases).
+
+        With ``on_sevdesk_delete = "ignore"`` the KleanApp customer stays as it
+        is and the link is kept, so the customer is not created again.
+        """
+        if self.config.sync.on_sevdesk_delete == "ignore":
+            self.tasks.append(
+                Task(
+                    kind="deleted",
+                    entity="customer",
+                    key=link.key,
+                    message=f"customer {link.key} was deleted in sevDesk; KleanApp keeps it "
+                    "(on_sevdesk_delete = ignore)",
+                )
+            )
+            return
         actions: tuple[Action, ...] = ()
         if (
             k is not None
@@ -241,6 +267,46 @@ class Planner:
             )
         )
 
+    def _kleanapp_archived(self, link: Link, s: Remote[Customer]) -> bool:
+        """Policy for a customer newly archived in KleanApp; True if it was planned."""
+        if self.config.sync.on_kleanapp_archive == "delete" and _writable(
+            self.config, "customer", "sevdesk"
+        ):
+            self.pairs.append(
+                PairPlan(
+                    entity="customer",
+                    key=link.key,
+                    link_id=link.id,
+                    kleanapp_id=link.kleanapp_id,
+                    sevdesk_id=link.sevdesk_id,
+                    actions=(
+                        Action(
+                            entity="customer",
+                            side="sevdesk",
+                            op="delete",
+                            key=link.key,
+                            target_id=s.id,
+                            expected_version=s.version,
+                            reason="archived in KleanApp (on_kleanapp_archive = delete)",
+                        ),
+                    ),
+                    unlink=True,
+                )
+            )
+            return True
+        # Default: report, never delete in sevDesk (its contact may carry documents).
+        # The base then records the archive, so it is reported once.
+        self.tasks.append(
+            Task(
+                kind="archived",
+                entity="customer",
+                key=link.key,
+                message=f"customer {link.key} was archived in KleanApp; its sevDesk contact "
+                "was left as it is",
+            )
+        )
+        return False
+
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
         # sevDesk has no archive flag: archiving is KleanApp-only state, handled by
@@ -252,17 +318,8 @@ class Planner:
             base = base.model_copy(update={"archived": k.record.archived})
         newly_archived = bool(link.base) and k.record.archived and not link.base.get("archived")
         if newly_archived:
-            # Default policy: report, never delete in sevDesk (its contact may carry
-            # documents). The base then records the archive, so it is reported once.
-            self.tasks.append(
-                Task(
-                    kind="archived",
-                    entity="customer",
-                    key=link.key,
-                    message=f"customer {link.key} was archived in KleanApp; its sevDesk contact "
-                    "was left as it is",
-                )
-            )
+            if self._kleanapp_archived(link, s):
+                return
         elif base is not None and normalize_record(k.record) == base == normalize_record(s.record):
             return
         self._pair_from_merge(link.key, link.id, k, s, base)

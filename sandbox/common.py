@@ -18,6 +18,8 @@ Faults are matched on method and a path regex and fire for the next
                     (sevDesk is known to write and still answer 500)
 * ``error_in_200``  do nothing and answer HTTP 200 with an error body
 * ``latency``       wait ``latency_ms`` before handling the request
+* ``empty_list``    answer HTTP 200 with an empty list in the service's envelope
+                    (an API that suddenly "has no records": the engine's brake)
 * ``rate_limit``    more than ``rps`` requests per second per token → 429 + Retry-After
 
 Nothing under `/_sandbox/` exists on the real services, and nothing of it is
@@ -41,8 +43,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FaultKind = Literal["status", "after_write", "error_in_200", "latency", "rate_limit"]
-FAULT_KINDS = ("status", "after_write", "error_in_200", "latency", "rate_limit")
+FaultKind = Literal["status", "after_write", "error_in_200", "latency", "rate_limit", "empty_list"]
+FAULT_KINDS = ("status", "after_write", "error_in_200", "latency", "rate_limit", "empty_list")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 #: (status, message) -> JSON body in the service's own error shape.
@@ -123,8 +125,10 @@ class SandboxControl:
         bulk: Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]],
         rate_limit_rps: float | None = None,
         extra_routes: list[Route] | None = None,
+        empty_list: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
+        self.empty_list = empty_list or (lambda: {"data": []})
         self.error_body = error_body
         self.token_of = token_of
         self._reset = reset
@@ -242,6 +246,9 @@ class SandboxControl:
                 return
             if fault.kind == "error_in_200":
                 await self._send_error(scope, send, 200, fault.message)
+                return
+            if fault.kind == "empty_list":
+                await JSONResponse(self.empty_list())(scope, _empty_receive, send)
                 return
             if fault.kind == "after_write":
                 status = await self._run_discarding(scope, receive)

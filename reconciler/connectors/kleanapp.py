@@ -39,6 +39,7 @@ from reconciler.errors import (
     FatalError,
     NotFound,
     RemoteValidationError,
+    StillReferenced,
     TransientError,
 )
 from reconciler.models import (
@@ -94,7 +95,7 @@ class CustomerNumberTaken(RemoteValidationError):
         self.existing = existing
 
 
-class UnitInUse(RemoteValidationError):
+class UnitInUse(StillReferenced):
     """KleanApp keeps a unit while invoice positions use it."""
 
 

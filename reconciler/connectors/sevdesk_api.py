@@ -20,6 +20,7 @@ from reconciler.errors import (
     KleansyncError,
     NotFound,
     RemoteValidationError,
+    StillReferenced,
     TransientError,
 )
 
@@ -34,7 +35,7 @@ GET_ERROR_RETRIES = 2
 DEFAULT_ADDRESS_CATEGORY = "47"
 
 
-class ReferencedByDocuments(RemoteValidationError):
+class ReferencedByDocuments(StillReferenced):
     """sevDesk refused a delete (409): documents such as invoices still refer to the record."""
 
 

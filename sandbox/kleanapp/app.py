@@ -308,6 +308,7 @@ class KleanappSandbox(SandboxControl):
             reset=store.reset,
             bulk=lambda data: bulk_load(store, data),
             rate_limit_rps=rate_limit_rps,
+            empty_list=lambda: {"data": [], "meta": {"page": 1, "per_page": 100, "total": 0}},
             extra_routes=[
                 Route("/_sandbox/invoices", self.save_invoice, methods=["POST"]),
                 Route("/_sandbox/webhooks", self.webhook_config, methods=["GET", "POST"]),

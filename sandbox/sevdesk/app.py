@@ -219,6 +219,7 @@ def create_app(
         bulk=lambda data: bulk_load(store, data),
         rate_limit_rps=rate_limit_rps,
         extra_routes=_sandbox_routes(store),
+        empty_list=lambda: {"objects": []},
     )
     control.store = store  # type: ignore[attr-defined]  # for in-process inspection
     return control
