@@ -10,11 +10,14 @@ person, and never contain a token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.config import Config
 from reconciler.errors import KleansyncError
-from reconciler.models import Customer, Unit
+from reconciler.plan import build_plan
+from reconciler.snapshot import take_snapshot
+from state import Store
 
 
 @dataclass
@@ -28,6 +31,8 @@ class Check:
 class DoctorResult:
     checks: list[Check] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing_units: list[str] = field(default_factory=list)
+    preview: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -43,6 +48,8 @@ class DoctorResult:
             "ok": self.ok,
             "checks": [vars(c) for c in self.checks],
             "counts": self.counts,
+            "missing_units": self.missing_units,
+            "next_sync": self.preview,
         }
 
 
@@ -57,25 +64,80 @@ async def run_doctor(config: Config) -> DoctorResult:
         result.checks.append(Check("tokens", False, str(exc)))
         return result
     async with kleanapp, sevdesk:
+        reachable = True
         for connector in (kleanapp, sevdesk):
             try:
                 await connector.check_auth()
             except KleansyncError as exc:
                 result.checks.append(Check(connector.label, False, str(exc)))
-                continue
-            customers = await connector.list(Customer)
-            units = await connector.list(Unit)
-            active = sum(1 for r in customers.records if not r.record.archived)
-            result.counts[connector.side] = {
-                "customers": active,
-                "units": len(units.records),
-                "quarantined": len(customers.quarantined) + len(units.quarantined),
-            }
-            result.checks.append(
-                Check(
-                    connector.label,
-                    True,
-                    f"reachable, key accepted; {active} customers, {len(units.records)} units",
-                )
-            )
+                reachable = False
+            else:
+                result.checks.append(Check(connector.label, True, "reachable, key accepted"))
+        if reachable:
+            await _preview(config, {"kleanapp": kleanapp, "sevdesk": sevdesk}, result)
     return result
+
+
+async def _preview(config: Config, connectors: dict, result: DoctorResult) -> None:
+    """What each side holds and what the next sync would do; writes nothing."""
+    store = _read_only_store(config.state.url)
+    try:
+        snapshot = await take_snapshot(connectors, store, full=True)
+        plan = build_plan(config, snapshot, {e: store.links(e) for e in ("customer", "unit")})
+    finally:
+        store.close()
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        customers = snapshot.read("customer", side).records.values()
+        active = sum(1 for r in customers if not r.record.archived)
+        units = len(snapshot.read("unit", side).records)
+        result.counts[side] = {"customers": active, "units": units}
+        result.checks.append(Check(f"{label} data", True, f"{active} customers, {units} units"))
+    missing = [t.message.split("'")[1] for t in plan.tasks if t.kind == "missing_unit"]
+    result.missing_units = missing
+    if missing:
+        result.checks.append(
+            Check(
+                "units",
+                True,
+                f"KleanApp units missing in sevDesk: {', '.join(missing)} "
+                "(create them in sevDesk: Einstellungen → System → Einheiten)",
+            )
+        )
+    new_links = sum(
+        1
+        for p in plan.pairs
+        if p.link_id is None and p.kleanapp_id and p.sevdesk_id and p.entity == "customer"
+    )
+    counts = plan.counts()
+    result.preview = {
+        "links": new_links,
+        "creates": {
+            side: counts.get(f"customer.{side}.create", 0) for side in ("kleanapp", "sevdesk")
+        },
+        "updates": {
+            side: counts.get(f"customer.{side}.update", 0) for side in ("kleanapp", "sevdesk")
+        },
+        "conflicts": len(plan.conflicts),
+        "parked": len(plan.parked),
+        "quarantined": len(plan.quarantined),
+    }
+    p = result.preview
+    result.checks.append(
+        Check(
+            "next sync",
+            True,
+            f"would link {p['links']} customers, create {p['creates']['sevdesk']} in sevDesk and "
+            f"{p['creates']['kleanapp']} in KleanApp, update {sum(p['updates'].values())}, "
+            f"decide {p['conflicts']} conflicts, park {p['parked']}, quarantine {p['quarantined']}",
+        )
+    )
+
+
+def _read_only_store(url: str) -> Store:
+    """The configured store if it exists; an empty in-memory one otherwise.
+
+    ``doctor`` must not create the state database as a side effect.
+    """
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return Store("sqlite://")
+    return Store(url)

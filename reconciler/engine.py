@@ -129,6 +129,8 @@ async def _locked_run(
     store: Store,
     progress: Callable[[int, int], Callable[[int], None]] | None,
 ) -> RunResult:
+    # We hold the lock, so any run still marked running was killed mid-way.
+    store.mark_interrupted_runs()
     run = store.start_run(
         Run(
             id=uuid.uuid4().hex[:12],
@@ -178,7 +180,15 @@ async def _run(
         )
     else:
         full = needs_full(store, config, options.full)
-        snapshot = await take_snapshot(connectors, store, full=full)
+        entities = tuple(
+            entity
+            for entity, direction in (
+                ("customer", config.sync.customers),
+                ("unit", config.sync.units),
+            )
+            if direction != "off"
+        )
+        snapshot = await take_snapshot(connectors, store, full=full, entities=entities)
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
         plan = build_plan(config, snapshot, links)
     if options.plan_out:

@@ -125,6 +125,16 @@ class Store:
             s.add(run)
         return run
 
+    def mark_interrupted_runs(self) -> int:
+        """Runs left 'running' by a killed process become 'interrupted'."""
+        with self.session() as s:
+            rows = s.exec(select(Run).where(Run.outcome == "running")).all()
+            for run in rows:
+                run.outcome = "interrupted"
+                run.error = "the process ended before the run finished"
+                s.add(run)
+            return len(rows)
+
     def get_run(self, run_id: str) -> Run | None:
         with self.session() as s:
             return s.get(Run, run_id)

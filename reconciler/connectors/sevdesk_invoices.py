@@ -128,7 +128,9 @@ class SevdeskInvoices:
         return invoice_from_row(row)
 
     async def get(self, invoice_id: str) -> SevInvoice:
-        return invoice_from_row(await self.api.one(f"Invoice/{invoice_id}", f"invoice {invoice_id}"))
+        return invoice_from_row(
+            await self.api.one(f"Invoice/{invoice_id}", f"invoice {invoice_id}")
+        )
 
     async def positions(self, invoice_id: str) -> list[SevPosition]:
         rows = await self.api.rows(f"Invoice/{invoice_id}/getPositions")
