@@ -20,6 +20,7 @@ Rules every helper here follows:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import TypeVar
@@ -124,6 +125,7 @@ def normalize_email(value: str | None) -> str | None:
 _PHONE_CHARS = re.compile(r"\+?[\d\s()\-/.]*\d[\d\s()\-/.]*", re.ASCII)
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(value: str | None, region: str | None = None) -> str | None:
     """E.164 (``+49301234567``) when the number is valid, else the collapsed input.
 
@@ -133,6 +135,9 @@ def normalize_phone(value: str | None, region: str | None = None) -> str | None:
     *valid* are rewritten: an internal extension like ``"12345"`` is not a
     German landline, and turning it into ``+4912345`` would be inventing
     data. Anything not rewritten is kept (whitespace-collapsed), never lost.
+
+    Cached: parsing is the costliest step of a run's diff, and each number is
+    compared several times per run (a pure function of its arguments).
     """
     text = normalize_text(value)
     if text is None:

@@ -218,14 +218,15 @@ class SevdeskCustomers:
         if has_address(target):
             await self.api.country_id(target.country)  # refuse before writing anything
         contact = await self._find_by_number(number)
-        if contact is None:
+        fresh = contact is None
+        if fresh:
             contact_id = await self._post_contact(body, number)
         else:  # an earlier attempt got this far (or the number was taken): resume
             contact_id = str(contact["id"])
             differing = {k: v for k, v in body.items() if text(contact.get(k)) != v}
             if differing:
                 await self.api.call("PUT", f"Contact/{contact_id}", json=differing)
-        await self._ensure_parts(contact_id, target, fields=None, prune=False)
+        await self._ensure_parts(contact_id, target, fields=None, prune=False, fresh=fresh)
         self._assigned_numbers.pop(customer, None)
         return await self.get(contact_id)
 
@@ -254,7 +255,13 @@ class SevdeskCustomers:
         return str(ref_id(created))
 
     async def _ensure_parts(
-        self, contact_id: str, target: Customer, *, fields: Iterable[str] | None, prune: bool
+        self,
+        contact_id: str,
+        target: Customer,
+        *,
+        fields: Iterable[str] | None,
+        prune: bool,
+        fresh: bool = False,
     ) -> None:
         """Make the address and communication ways match ``target`` with minimal writes.
 
@@ -262,9 +269,10 @@ class SevdeskCustomers:
         outcome is unknown the parts are read again (once) before anything is
         sent again; that is what lets a repeated ``create`` finish the job.
         ``prune`` deletes a part whose field became empty (update, never create).
+        ``fresh``: the contact was created just now, so it has no parts to read.
         """
         for attempt in (1, 2):
-            parts = await self._parts_of(contact_id)
+            parts = Parts() if fresh and attempt == 1 else await self._parts_of(contact_id)
             try:
                 await self._apply_parts(contact_id, target, parts, fields, prune)
                 return
