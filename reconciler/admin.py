@@ -490,7 +490,8 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         extra = f"; {r['error']}" if r["error"] else ""
         lines.append(
             f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {kind:<7} "
-            f"{'full' if r['full'] else 'incr':<4}  {r['outcome']:<7} {r['changes']} changes, "
+            f"{'full' if r['full'] else 'incr':<4}  {r['outcome']:<7} {r['changes']} "
+            f"{'planned' if r['dry_run'] else 'changes'}, "
             f"{r['conflicts']} conflicts, {r['errors']} errors  (run {r['run_id']}){extra}"
         )
     conflicts, parked, tasks = data["open_conflicts"], data["parked"], data["tasks"]

@@ -5,8 +5,9 @@ They only read and answer the state store; nothing here talks to KleanApp
 or sevDesk, so they work while a sync runs (SQLite WAL) and without tokens.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: typer reads the parameter annotations
+# at runtime, and ConfigOption & co. are imported inside ``register`` (importing
+# reconciler.cli at module level would be circular once cli.py calls ``register``).
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,24 +32,6 @@ def _open_store(config_path: Path | None) -> tuple[Any, Any]:
 
 def _tz(cfg: Any) -> str:
     return getattr(getattr(cfg, "schedule", None), "timezone", None) or "UTC"
-
-
-def run_data(run: Any) -> dict[str, Any]:
-    """A stored run as the renderer's input: its result dict plus the run row's facts."""
-    data: dict[str, Any] = dict(run.result or {})
-    if not data:  # failed or still running: no result was stored
-        data = {
-            "run_id": run.id,
-            "dry_run": run.dry_run,
-            "full": run.full,
-            "outcome": run.outcome,
-            "counts": dict(run.counts or {}),
-        }
-    data.setdefault("run_id", run.id)
-    for name in ("started_at", "finished_at", "trigger", "error"):
-        if data.get(name) is None:
-            data[name] = getattr(run, name)
-    return data
 
 
 def find_run(store: Any, run_id: str) -> Any:
@@ -101,7 +84,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print or write the report of a run (rendered again from the run history)."""
-        from reconciler.report_render import FORMATS, build_view, file_stem, render
+        from reconciler.report_render import FORMATS, build_view, file_stem, render, run_data
 
         if fmt is None:
             fmt = "html" if open_ or (output and output.suffix == ".html") else "md"
@@ -204,7 +187,11 @@ def register(app: typer.Typer) -> None:
                 f"  KleanApp:           {_value(data['kleanapp'])}",
                 f"  sevDesk:            {_value(data['sevdesk'])}",
                 f"  rule: {data['rule']}; decision: "
-                f"{SIDE_LABEL.get(data['decision'], data['decision'])}",
+                + (
+                    "left for an admin"
+                    if data["decision"] == "manual"
+                    else f"{SIDE_LABEL.get(data['decision'], data['decision'])} wins"
+                ),
                 f"  why: {data['reason']}",
                 f"  seen in run {data['run_id']} at {data['created_at']}",
             ]

@@ -15,6 +15,8 @@ succeeded: the base must be what *both* sides hold.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 import signal
 from collections import Counter
@@ -47,6 +49,17 @@ MODELS: dict[str, type] = {"customer": Customer, "unit": Unit}
 #: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
 #: makes the process SIGKILL itself at that point (crash-recovery tests).
 CRASH_ENV = "KLEANSYNC_CRASH_AT"
+
+
+# --- graceful stop (added for `kleansync serve`, reconciler/service.py) ---------
+#: Set by the service on SIGTERM/SIGINT. An Applier created while it is set
+#: finishes the pair in flight, then applies no further pair; the run records
+#: that as skipped, so its cursors stay put and the next run resumes there.
+STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "kleansync_stop", default=None
+)
+STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
+# --- end graceful stop -----------------------------------------------------------
 
 
 def _crashpoint(stage: str, action: Action) -> None:
@@ -83,6 +96,7 @@ class Applier:
         self.run_id = run_id
         self.progress = progress or (lambda n: None)
         self.outcome = ApplyOutcome()
+        self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action) -> Remote[Any] | None:
@@ -169,7 +183,14 @@ class Applier:
         base = pair.base_after
         ok = True
         unlink = pair.unlink
+        assigned: str | None = None
         for action in pair.actions:
+            if action.number_from_create:
+                if assigned is None:
+                    ok = False  # the create failed; nothing to write back
+                    continue
+                action = action.model_copy(update={"fields": {"customer_number": assigned}})
+                base = {**base, "customer_number": assigned} if base else base
             result = await self.execute(action)
             if result is False:
                 ok = False
@@ -181,8 +202,11 @@ class Applier:
                 ids[action.side] = result.id
                 versions[action.side] = result.version
                 if action.op == "create":
+                    assigned = getattr(result.record, "customer_number", None)
                     written = normalize_record(result.record).model_dump()
                     expected = {**written, **action.fields}
+                    if action.fields.get("customer_number", assigned) is None:
+                        expected["customer_number"] = assigned  # assigned on create
                     if written != expected:
                         # The create found a record an earlier attempt (or someone else)
                         # wrote, and it differs: diff it next run from no base.
@@ -214,7 +238,15 @@ class Applier:
         self.store.save_link(link)
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
-        for pair in plan.pairs:
+        for n, pair in enumerate(plan.pairs):
+            if self.stop is not None and self.stop.is_set():  # graceful stop (kleansync serve)
+                left = [
+                    {"action": a.id, "reason": STOPPED_REASON}
+                    for rest in plan.pairs[n:]
+                    for a in rest.actions
+                ]
+                self.outcome.skipped += left or [{"action": "stop", "reason": STOPPED_REASON}]
+                break
             await self.apply_pair(pair)
         return self.outcome
 

@@ -220,6 +220,16 @@ def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | Non
         yield start
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules."""
+    from reconciler.init_config import register as register_init
+
+    register_init(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -43,8 +43,10 @@ class SyncOptions:
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
-    """Read everything when asked, on the first run, and every N-th run."""
-    if requested:
+    """Read everything when asked, on the first run, every N-th run, and while
+    records are parked (matching needs every unlinked record of both sides,
+    or a new record could be created as a duplicate of a parked one)."""
+    if requested or store.open_parked():
         return True
     done = store.count_runs(dry_run=False)
     every = config.sync.full_every
@@ -289,6 +291,12 @@ def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> None:
             for q in plan.quarantined
         ]
     )
+    linked = {
+        (side, rid)
+        for link in store.links("customer")
+        for side, rid in (("kleanapp", link.kleanapp_id), ("sevdesk", link.sevdesk_id))
+    }
+    store.close_parked(linked)
     store.add_parked(
         [
             Parked(

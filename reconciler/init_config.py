@@ -327,9 +327,7 @@ def register(app: typer.Typer) -> None:
         path: Annotated[
             Path, typer.Option("--path", help="Where to write the config file.")
         ] = DEFAULT_PATH,
-        sevdesk_url: Annotated[
-            str | None, _opt("--sevdesk-url", "sevDesk API base URL.")
-        ] = None,
+        sevdesk_url: Annotated[str | None, _opt("--sevdesk-url", "sevDesk API base URL.")] = None,
         sevdesk_token_env: Annotated[
             str | None,
             _opt("--sevdesk-token-env", "Name of the env variable holding the sevDesk key."),

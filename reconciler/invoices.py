@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 CURSOR_SIDE, CURSOR_ENTITY = "kleanapp", "invoice"
+#: The state store's run lock the export holds (the sync holds "sync").
+LOCK_NAME = "invoices"
 
 
 def _connectors(
@@ -105,7 +107,6 @@ async def export_invoices(
         run_id=run_id,
         result=result,
     )
-    ledger = InvoiceLedger(store)
 
     async def run() -> None:
         if not dry_run:
@@ -116,7 +117,7 @@ async def export_invoices(
         if cursor is not None and not dry_run and filters.since_last and not filters.narrowed:
             store.set_cursor(CURSOR_SIDE, CURSOR_ENTITY, cursor)
 
-    await _recorded(ledger, run_id, trigger, fmt, filters.as_dict(), result, run)
+    await _recorded(store, config, run_id, trigger, fmt, filters.as_dict(), result, run)
     return result
 
 
@@ -175,12 +176,13 @@ async def export_one(
         await exporter.process(remote)
 
     filters = {"invoice_id": str(invoice_id), "status": list(statuses)}
-    await _recorded(InvoiceLedger(store), run_id, trigger, fmt, filters, result, run)
+    await _recorded(store, config, run_id, trigger, fmt, filters, result, run)
     return result
 
 
 async def _recorded(
-    ledger: InvoiceLedger,
+    store: Store,
+    config: Config,
     run_id: str,
     trigger: str,
     fmt: str,
@@ -188,19 +190,32 @@ async def _recorded(
     result: ExportResult,
     body: Any,
 ) -> None:
-    """Run ``body`` inside an ``InvoiceRun`` row (none for a dry run)."""
+    """Run ``body`` holding the ``invoices`` run lock, inside an ``InvoiceRun`` row.
+
+    One export at a time across processes (``serve`` and a hand-started
+    command): a second one raises ``RunInProgress`` and touches nothing. The
+    lock is not the sync's, so a sync and an export may run side by side. A
+    dry run writes nothing, so it takes no lock and leaves no row.
+    """
     if result.dry_run:
         await body()
         return
-    ledger.start_run(
-        InvoiceRun(id=run_id, trigger=trigger, format=fmt, filters=filters, pid=os.getpid())
-    )
-    try:
-        await body()
-    except BaseException as exc:
-        ledger.finish_run(run_id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    ledger.finish_run(run_id, outcome=result.outcome, counts=result.counts, result=result.as_dict())
+    from reconciler.engine import run_lock
+
+    ledger = InvoiceLedger(store)
+    async with run_lock(store, config, name=LOCK_NAME):
+        ledger.mark_interrupted()  # we hold the lock: a "running" run was killed
+        ledger.start_run(
+            InvoiceRun(id=run_id, trigger=trigger, format=fmt, filters=filters, pid=os.getpid())
+        )
+        try:
+            await body()
+        except BaseException as exc:
+            ledger.finish_run(run_id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        ledger.finish_run(
+            run_id, outcome=result.outcome, counts=result.counts, result=result.as_dict()
+        )
 
 
 async def _candidates(

@@ -250,14 +250,14 @@ class Exporter:
     # -- outcomes ------------------------------------------------------------------
     def _hold(self, remote: Remote[Invoice], exc: Unexportable) -> None:
         inv = remote.record
+        task = "; ".join(exc.tasks) or None
         self.result.held.append(
-            {"kleanapp_id": remote.id, "number": inv.number, "reason": exc.reason, "task": exc.task}
+            {"kleanapp_id": remote.id, "number": inv.number, "reason": exc.reason, "task": task}
         )
-        if exc.task:
-            for task in exc.task.split("; "):
-                self.result.add_task(exc.kind, task, inv.number)
+        for one in exc.tasks:
+            self.result.add_task(exc.kind, one, inv.number)
         if not self.dry_run:
-            self._save(remote, state=HELD, held_reason=exc.reason, task=exc.task, error=None)
+            self._save(remote, state=HELD, held_reason=exc.reason, task=task, error=None)
         logger.info("invoice {} held: {}", inv.number, exc.reason)
 
     def _fail(self, remote: Remote[Invoice], message: str) -> None:
@@ -382,7 +382,7 @@ class Exporter:
         if customer is None:
             raise Unexportable(
                 f"its customer (KleanApp id {inv.customer_id}) does not exist in KleanApp",
-                task=f"fix the customer of KleanApp invoice {inv.number}",
+                f"fix the customer of KleanApp invoice {inv.number}",
                 kind="customer",
             )
         if number:
@@ -391,7 +391,7 @@ class Exporter:
             who = f"customer {customer.display_name} (KleanApp id {inv.customer_id})"
         raise Unexportable(
             f"{who} is not in sevDesk yet; run kleansync sync",
-            task=f"run kleansync sync: {who} is not in sevDesk yet",
+            f"run kleansync sync: {who} is not in sevDesk yet",
             kind="customer",
         )
 

@@ -37,12 +37,12 @@ HASH_EXCLUDES = frozenset({"status", "locked", "exported_to"})
 
 
 class Unexportable(Exception):
-    """The invoice cannot go to sevDesk as it is; ``reason`` says why, ``task`` what to do."""
+    """The invoice cannot go to sevDesk as it is; ``reason`` says why, ``tasks`` what to do."""
 
-    def __init__(self, reason: str, task: str | None = None, kind: str = "invoice") -> None:
+    def __init__(self, reason: str, *tasks: str, kind: str = "invoice") -> None:
         super().__init__(reason)
         self.reason = reason
-        self.task = task
+        self.tasks = tasks
         self.kind = kind
 
 
@@ -69,7 +69,7 @@ def tax_rule(positions: Iterable[InvoicePosition]) -> str:
         raise Unexportable(
             f"tax rate {shown} is not a German VAT rate; sevDesk's taxable invoices "
             "take 19 %, 7 % or 0 %",
-            task="correct the tax rate in KleanApp, or book this invoice in sevDesk by hand",
+            "correct the tax rate in KleanApp, or book this invoice in sevDesk by hand",
             kind="tax",
         )
     if rates == {Decimal(0)}:
@@ -77,7 +77,7 @@ def tax_rule(positions: Iterable[InvoicePosition]) -> str:
             "every position has 0 % VAT; whether that is reverse charge (§13b UStG), a small "
             "business (§19 UStG) or an export decides sevDesk's tax rule, and kleansync "
             "cannot tell which",
-            task="book this 0 % invoice in sevDesk by hand with the right tax rule",
+            "book this 0 % invoice in sevDesk by hand with the right tax rule",
             kind="tax",
         )
     return TAXABLE_RULE
@@ -99,10 +99,11 @@ def unit_ids(positions: Iterable[InvoicePosition], units: Mapping[str, str]) -> 
             continue
         found.append(units[name])
     if missing:
-        tasks = "; ".join(UNIT_TASK.format(name=m) for m in missing)
         listed = ", ".join(f"'{m}'" for m in missing)
         raise Unexportable(
-            f"unit {listed} does not exist in sevDesk", task=tasks, kind="missing_unit"
+            f"unit {listed} does not exist in sevDesk",
+            *(UNIT_TASK.format(name=m) for m in missing),
+            kind="missing_unit",
         )
     return found
 
@@ -113,7 +114,7 @@ def check_dates(invoice: Invoice) -> None:
         raise Unexportable(
             f"delivery date {invoice.delivery_date} is after invoice date "
             f"{invoice.invoice_date}, which sevDesk refuses for a regular invoice",
-            task="correct the delivery date in KleanApp",
+            "correct the delivery date in KleanApp",
             kind="dates",
         )
 

@@ -125,14 +125,14 @@ class ExportResult:
             lines.append(
                 f"  {item['action']:<15} {item['number']} ({item.get('total_gross')} EUR){target}"
             )
-        lines += [f"  held      {h['number']}: {h['reason']}" for h in self.held]
+        lines += [f"  {'held':<15} {h['number']}: {h['reason']}" for h in self.held]
         lines += [
-            f"  error     {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
+            f"  {'error':<15} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
-            lines.append(f"  skipped   {len(self.skipped)} (already exported or not due)")
-            lines += [f"  changed   {s['number']}: {s['reason']}" for s in changed]
+            lines.append(f"  {'skipped':<15} {len(self.skipped)} (already exported or not due)")
+            lines += [f"  {'changed':<15} {s['number']}: {s['reason']}" for s in changed]
         lines += [f"  task: {t['message']} ({', '.join(t['invoices'])})" for t in self.tasks]
         lines += [f"  recovered: {r['outcome']}" for r in self.recovered]
         return lines

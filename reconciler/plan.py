@@ -21,6 +21,7 @@ from reconciler.config import Config
 from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side, Unit
 from reconciler.snapshot import Snapshot
 from rules.diff import Conflict, merge
+from rules.matching import match_customers
 from rules.normalize import normalize_record
 from rules.policies import RuleSet
 from rules.units import match_units, unit_key
@@ -47,6 +48,9 @@ class Action(Frozen):
     fields: dict[str, Any] = Field(default_factory=dict)
     expected_version: str | None = None
     reason: str = ""
+    #: Write back the customer number the other side assigned on create
+    #: (a record created without a number gets one there; both must agree).
+    number_from_create: bool = False
 
     @property
     def id(self) -> str:
@@ -376,74 +380,84 @@ class Planner:
         )
 
     def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
-        """Pair unlinked records by customer number; create the rest on the other side."""
-        by_number: dict[Side, dict[str, list[Remote[Customer]]]] = {}
-        for side in SIDES:
-            index: dict[str, list[Remote[Customer]]] = {}
-            for remote in unlinked[side]:
-                number = normalize_record(remote.record).customer_number
-                if number:
-                    index.setdefault(number.casefold(), []).append(remote)
-            by_number[side] = index
-        paired: set[tuple[Side, str]] = set()
-        for number, k_list in by_number["kleanapp"].items():
-            s_list = by_number["sevdesk"].get(number, [])
-            if not s_list:
-                continue
-            if len(k_list) == 1 and len(s_list) == 1:
-                k, s = k_list[0], s_list[0]
-                s = s.model_copy(
-                    update={"record": s.record.model_copy(update={"archived": k.record.archived})}
-                )
-                self._pair_from_merge(k.record.customer_number or number, None, k, s, None)
-            else:
-                for remote in [*k_list, *s_list]:
-                    others = [r for r in [*k_list, *s_list] if r.side != remote.side]
-                    self.parked.append(
-                        ParkedItem(
-                            entity="customer",
-                            side=remote.side,
-                            record_id=remote.id,
-                            key=number,
-                            reason=f"customer number {number} is used by more than one record",
-                            candidates=tuple(f"{r.side}:{r.id}" for r in others),
-                        )
-                    )
-            paired.update((r.side, r.id) for r in [*k_list, *s_list])
+        """Link unlinked records that are the same customer; create the rest.
 
+        ``rules.matching`` decides on evidence (number, VAT id, e-mail, name +
+        postal code); a new link is diffed three-way with no base, so differing
+        fields become conflicts under the configured rule, not overwrites.
+        Anything ambiguous is parked: neither created nor changed anywhere.
+        """
+        taken: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
+        for link in self.links.get("customer", []):
+            number = (link.base or {}).get("customer_number")
+            if number:
+                taken["kleanapp"].add(number)
+                taken["sevdesk"].add(number)
+        result = match_customers(unlinked["kleanapp"], unlinked["sevdesk"], taken_numbers=taken)
+        for match in result.matches:
+            k, s = match.kleanapp, match.sevdesk
+            s = s.model_copy(
+                update={"record": s.record.model_copy(update={"archived": k.record.archived})}
+            )
+            key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
+            self._pair_from_merge(key, None, k, s, None)
+        for parked in result.parked:
+            record = normalize_record(parked.record.record)
+            self.parked.append(
+                ParkedItem(
+                    entity="customer",
+                    side=parked.side,
+                    record_id=parked.record.id,
+                    key=record.customer_number or record.display_name,
+                    reason=parked.reason,
+                    candidates=tuple(f"{c.side}:{c.id}" for c in parked.candidates),
+                )
+            )
         for side in SIDES:
             target: Side = OTHER[side]
-            taken = set(by_number[target])
-            for remote in unlinked[side]:
-                if (side, remote.id) in paired or remote.record.archived:
-                    continue
-                if not _writable(self.config, "customer", target):
-                    continue
-                record = normalize_record(remote.record)
-                key = record.customer_number or f"{side}:{remote.id}"
-                if record.customer_number and record.customer_number.casefold() in taken:
-                    continue  # handled above (paired or parked)
-                fields = record.model_dump(exclude={"archived"})
-                self.pairs.append(
-                    PairPlan(
-                        entity="customer",
-                        key=key,
-                        kleanapp_id=remote.id if side == "kleanapp" else None,
-                        sevdesk_id=remote.id if side == "sevdesk" else None,
-                        actions=(
-                            Action(
-                                entity="customer",
-                                side=target,
-                                op="create",
-                                key=key,
-                                source_id=remote.id,
-                                fields=fields,
-                                reason=f"new in {SIDE_LABEL[side]}",
-                            ),
-                        ),
-                        base_after=record.model_dump(),
-                    )
+            if not _writable(self.config, "customer", target):
+                continue
+            for remote in result.creatable(side):
+                self._create_customer(remote, target)
+
+    def _create_customer(self, remote: Remote[Customer], target: Side) -> None:
+        record = normalize_record(remote.record)
+        key = record.customer_number or f"{remote.side}:{remote.id}"
+        actions = [
+            Action(
+                entity="customer",
+                side=target,
+                op="create",
+                key=key,
+                source_id=remote.id,
+                fields=record.model_dump(exclude={"archived"}),
+                reason=f"new in {SIDE_LABEL[remote.side]}",
+            )
+        ]
+        if record.customer_number is None and _writable(self.config, "customer", remote.side):
+            actions.append(
+                Action(
+                    entity="customer",
+                    side=remote.side,
+                    op="update",
+                    key=key,
+                    target_id=remote.id,
+                    fields={"customer_number": None},
+                    expected_version=remote.version,
+                    number_from_create=True,
+                    reason=f"customer number assigned by {SIDE_LABEL[target]}",
                 )
+            )
+        self.pairs.append(
+            PairPlan(
+                entity="customer",
+                key=key,
+                kleanapp_id=remote.id if remote.side == "kleanapp" else None,
+                sevdesk_id=remote.id if remote.side == "sevdesk" else None,
+                actions=tuple(actions),
+                base_after=record.model_dump(),
+            )
+        )
 
     # -- units ---------------------------------------------------------------
     def _units(self) -> None:

@@ -49,9 +49,7 @@ def recipients(report_cfg: Any) -> list[str]:
 
 def should_mail(view: dict[str, Any], report_cfg: Any) -> bool:
     """Mail only when someone is configured to get it and the run needs a person."""
-    return bool(recipients(report_cfg)) and (
-        needs_attention(view) or view["run"]["outcome"] == "failed"
-    )
+    return bool(recipients(report_cfg)) and needs_attention(view)
 
 
 def subject(view: dict[str, Any]) -> str:
@@ -67,8 +65,8 @@ def subject(view: dict[str, Any]) -> str:
         parts.append(f"{s['tasks']} task(s)")
     if s["errors"]:
         parts.append(f"{s['errors']} error(s)")
-    if run["outcome"] == "failed":
-        parts.insert(0, "run FAILED")
+    if run["outcome"] in ("failed", "interrupted"):
+        parts.insert(0, f"run {run['outcome'].upper()}")
     kind = "dry-run" if run["dry_run"] else "run"
     return redact(f"[kleansync] {kind} {run['run_id']}: {', '.join(parts) or 'report'}")
 

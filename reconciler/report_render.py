@@ -89,6 +89,28 @@ def result_data(result: RunResult, *, trigger: str | None = None) -> dict[str, A
     return data
 
 
+def run_data(run: Any) -> dict[str, Any]:
+    """A stored ``state.tables.Run`` as renderer input: its result plus the row's facts.
+
+    Works for runs that ended without a result (failed, interrupted), so
+    their report (and e-mail) can still say what happened.
+    """
+    data: dict[str, Any] = dict(run.result or {})
+    if not data:
+        data = {
+            "run_id": run.id,
+            "dry_run": run.dry_run,
+            "full": run.full,
+            "outcome": run.outcome,
+            "counts": dict(run.counts or {}),
+        }
+    data.setdefault("run_id", run.id)
+    for name in ("started_at", "finished_at", "trigger", "error"):
+        if data.get(name) is None:
+            data[name] = getattr(run, name, None)
+    return data
+
+
 def action_dict(action: Any) -> dict[str, Any]:
     """The stored form of one planned ``Action`` (see the lead's as_dict proposal)."""
     return {
@@ -235,10 +257,15 @@ def build_view(data: dict[str, Any]) -> dict[str, Any]:
     return _redact_deep(view)
 
 
+#: Outcomes of runs that ended without a result (see ``engine.run_sync``).
+BROKEN_OUTCOMES = ("failed", "interrupted")
+
+
 def needs_attention(view: dict[str, Any]) -> bool:
     """Does this run leave something for an admin (what the e-mail is sent for)?"""
     s = view["summary"]
-    return bool(s["conflicts"] or s["tasks"] or s["errors"] or s["parked"])
+    broken = view["run"]["outcome"] in BROKEN_OUTCOMES
+    return bool(broken or s["conflicts"] or s["tasks"] or s["errors"] or s["parked"])
 
 
 def headline(view: dict[str, Any]) -> str:
@@ -246,6 +273,13 @@ def headline(view: dict[str, Any]) -> str:
     run, s = view["run"], view["summary"]
     if run["outcome"] == "failed":
         return f"The run failed: {run['error'] or 'no details recorded'}."
+    if run["outcome"] == "interrupted":
+        return (
+            f"The run was interrupted ({run['error'] or 'no details recorded'}); "
+            "the next run settles what it left unfinished."
+        )
+    if run["outcome"] == "running":
+        return "The run has not finished yet."
     verb = "would make" if run["dry_run"] else "made"
     parts = [
         f"{'Dry-run: ' if run['dry_run'] else ''}kleansync {verb} {_n(s['changes'], 'change')}"
@@ -318,7 +352,9 @@ def _autoescape(name: str | None) -> bool:
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("reconciler", "templates"),
     autoescape=_autoescape,
-    undefined=jinja2.StrictUndefined,
+    # A key missing from an old or odd stored run renders empty rather than losing the
+    # whole report: the run already happened, its report must still come out.
+    undefined=jinja2.ChainableUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,

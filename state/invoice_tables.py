@@ -77,7 +77,7 @@ class InvoiceRun(SQLModel, table=True):
     format: str = "draft"
     filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    outcome: str = "running"  # running | ok | errors | failed
+    outcome: str = "running"  # running | ok | errors | failed | interrupted
     error: str | None = None
     pid: int | None = None
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -133,6 +133,16 @@ class InvoiceLedger:
                 setattr(run, name, value)
             run.finished_at = utcnow()
             s.add(run)
+
+    def mark_interrupted(self) -> int:
+        """Runs still marked running were killed mid-way (call while holding the lock)."""
+        with self.store.session() as s:
+            rows = list(s.exec(select(InvoiceRun).where(InvoiceRun.outcome == "running")))
+            for run in rows:
+                run.outcome = "interrupted"
+                run.error = "the process ended before the run finished"
+                s.add(run)
+            return len(rows)
 
     def runs(self, limit: int = 20) -> list[InvoiceRun]:
         with self.store.session() as s:

@@ -267,6 +267,17 @@ class Store:
             }
             s.add_all(r for r in rows if (r.entity, r.side, r.record_id) not in waiting)
 
+    def close_parked(self, linked: set[tuple[str, str]]) -> int:
+        """Parked records that got linked since (by a later run or an admin) close."""
+        with self.session() as s:
+            closed = 0
+            for row in s.exec(select(Parked).where(Parked.status == "open")):
+                if (row.side, row.record_id) in linked:
+                    row.status = "closed"
+                    s.add(row)
+                    closed += 1
+            return closed
+
     def open_parked(self) -> list[Parked]:
         with self.session() as s:
             return list(s.exec(select(Parked).where(Parked.status == "open")))

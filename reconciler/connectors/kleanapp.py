@@ -502,6 +502,39 @@ class KleanappConnector(Connector):
             return _strict(_decode(response), _invoice_record, f"invoice {iid}")
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # -- webhooks (added for `kleansync serve`, reconciler/service.py) ----------
+    async def list_webhooks(self) -> list[dict[str, Any]]:
+        """The registered receivers: ``{"id", "url", "events", "secret"?}`` each."""
+        response = await self.http.request("GET", "webhooks")
+        if response.status_code >= 400:
+            _raise_for(response, "the webhook list")
+        body = _decode(response)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise FatalError(f"{SERVICE} answered the webhook list without data")
+        return [row for row in data if isinstance(row, dict)]
+
+    async def register_webhook(self, url: str, events: list[str], secret: str) -> dict[str, Any]:
+        """Register a receiver; KleanApp then signs every delivery with ``secret``.
+
+        A duplicate registration only means duplicate deliveries, which the
+        receiver drops by delivery id, so an unclear outcome is not read back.
+        """
+        body = {"url": url, "events": list(events), "secret": secret}
+        response = await self.http.request("POST", "webhooks", json=body)
+        if response.status_code >= 400:
+            _raise_for(response, f"the webhook registration for {url}")
+        created = _decode(response)
+        return created if isinstance(created, dict) else {}
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        wid = _path_id(webhook_id, "webhook")
+        response = await self.http.request("DELETE", f"webhooks/{wid}")
+        if response.status_code >= 400 and response.status_code != 404:
+            _raise_for(response, f"webhook {wid}")
+
+    # -- end webhooks ------------------------------------------------------------
+
     # -- plumbing --------------------------------------------------------------
     async def _rows(self, path: str, params: dict[str, str]) -> AsyncIterator[Any]:
         """Every row of a paginated list, page after page until ``meta.total``."""
