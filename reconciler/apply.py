@@ -213,6 +213,10 @@ class Applier:
                         base = None
         if not ok:
             return
+        for conflict_id in pair.conflict_ids:
+            self.store.mark_conflict_applied(conflict_id)
+        for resolution_id in pair.parked_resolution_ids:
+            self.store.mark_parked_resolution_applied(resolution_id, self.run_id)
         if unlink:
             if pair.link_id is not None:
                 self.store.delete_link(pair.link_id)

@@ -222,9 +222,11 @@ def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | Non
 
 def _register_commands() -> None:
     """Commands that live in their own modules."""
+    from reconciler.admin_cli import register as register_admin
     from reconciler.init_config import register as register_init
 
     register_init(app)
+    register_admin(app)
 
 
 _register_commands()

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reconciler.errors import ConfigError
 
@@ -141,6 +148,27 @@ class ScheduleConfig(Section):
 
 class ReportConfig(Section):
     dir: str = "reports"
+    #: E-mail the report after runs with conflicts, parked records, tasks or errors.
+    email_to: list[str] = Field(default_factory=list)
+    email_from: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    #: Name of the environment variable holding the SMTP password (never the password).
+    smtp_password_env: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = Field(default=30, gt=0, le=300)
+
+    @field_validator("smtp_password_env")
+    @classmethod
+    def _password_env(cls, value: str | None) -> str | None:
+        return None if value is None else ServiceConfig._env_name(value)
+
+    @model_validator(mode="after")
+    def _host_for_mail(self) -> ReportConfig:
+        if self.email_to and not self.smtp_host:
+            raise ValueError("smtp_host is required when email_to is set")
+        return self
 
 
 class InvoicesConfig(Section):

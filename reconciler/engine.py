@@ -46,7 +46,12 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
     """Read everything when asked, on the first run, every N-th run, and while
     records are parked (matching needs every unlinked record of both sides,
     or a new record could be created as a duplicate of a parked one)."""
-    if requested or store.open_parked():
+    if (
+        requested
+        or store.open_parked()
+        or store.resolved_conflicts()
+        or store.parked_resolutions(applied=False)
+    ):
         return True
     done = store.count_runs(dry_run=False)
     every = config.sync.full_every
@@ -192,7 +197,13 @@ async def _run(
         )
         snapshot = await take_snapshot(connectors, store, full=full, entities=entities)
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
-        plan = build_plan(config, snapshot, links)
+        plan = build_plan(
+            config,
+            snapshot,
+            links,
+            resolved=store.resolved_conflicts(),
+            parked_resolutions=store.parked_resolutions(applied=False),
+        )
     if options.plan_out:
         options.plan_out.write_text(plan.model_dump_json(indent=2), encoding="utf-8")
         logger.info("plan written to {}", options.plan_out)

@@ -81,6 +81,9 @@ requests_per_second = 8
 # A relative SQLite path is relative to this file. PostgreSQL works too:
 # "postgresql+psycopg://user@host/kleansync".
 url = "sqlite:///kleansync.db"
+# A run lock whose holder sent no heartbeat for this long is taken over
+# (a holder on this machine whose process is gone is taken over at once).
+lock_timeout_seconds = 120
 
 [rules]
 # How a field changed differently on both sides is decided:
@@ -101,6 +104,15 @@ customers = "both"
 units = "both"
 # Every N-th run reads everything, which is how deletions are noticed (0 = only --full).
 full_every = 7
+# A customer archived in KleanApp: "report" (leave the sevDesk contact as it is) or
+# "delete" (delete the sevDesk contact when sevDesk allows it, i.e. it has no documents).
+on_kleanapp_archive = "report"
+# A contact deleted in sevDesk: "archive" the KleanApp customer, or "ignore" it.
+on_sevdesk_delete = "archive"
+# Brake: stop before writing anything when a run would archive or delete more than
+# this fraction of the linked customers, or when a side returns no customers at all.
+# `kleansync sync --allow-mass-delete` overrides it once.
+max_delete_fraction = 0.1
 
 [schedule]
 # When `kleansync serve` runs the sync (cron: minute hour day month weekday).
@@ -112,6 +124,15 @@ invoice_poll_minutes = 10
 [report]
 # Where run reports (HTML, JSON, CSV) are written; relative to the working directory.
 dir = "reports"
+# E-mail the HTML report to these admins after a run with conflicts, parked
+# records, admin tasks or errors (empty: no e-mail).
+email_to = []
+# smtp_host = "smtp.example.de"
+# smtp_port = 587
+# smtp_user = "kleansync@example.de"
+# smtp_password_env = "KLEANSYNC_SMTP_PASSWORD"   # name of the variable, never the password
+# smtp_starttls = true
+# email_from = "kleansync@example.de"
 
 [invoices]
 # "draft": invoices arrive in sevDesk as drafts; "final": also finalised there

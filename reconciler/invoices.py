@@ -40,6 +40,7 @@ from reconciler.connectors.kleanapp import KleanappConnector
 from reconciler.connectors.sevdesk import SevdeskConnector
 from reconciler.errors import ConfigError, NotFound, RemoteValidationError
 from reconciler.invoices_export import Exporter
+from reconciler.invoices_recover import JournalRecovery
 from reconciler.invoices_result import (
     DEFAULT_STATUSES,
     FORMATS,
@@ -110,7 +111,9 @@ async def export_invoices(
 
     async def run() -> None:
         if not dry_run:
-            await exporter.recover()
+            await JournalRecovery(
+                kleanapp=kleanapp, sevdesk=sevdesk, store=store, result=result
+            ).recover()
         candidates, cursor = await _candidates(kleanapp, store, filters, result)
         for remote in candidates:
             await exporter.process(remote)
@@ -154,7 +157,9 @@ async def export_one(
 
     async def run() -> None:
         if not dry_run:
-            await exporter.recover()
+            await JournalRecovery(
+                kleanapp=kleanapp, sevdesk=sevdesk, store=store, result=result
+            ).recover()
         try:
             remote = await kleanapp.get_invoice(str(invoice_id))
         except (NotFound, RemoteValidationError) as exc:

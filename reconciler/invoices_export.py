@@ -11,8 +11,8 @@ For each invoice (see ``reconciler.invoices`` for how they are chosen)::
     PUT /invoices/{id}/export in KleanApp (journaled) → linked and locked there
 
 Every write has a ``Journal`` row committed before it is sent. A process
-killed in between leaves it ``pending``; ``recover`` settles those at the
-start of the next run by reading back, and the invoice itself is picked up
+killed in between leaves it ``pending``; ``invoices_recover`` settles those at
+the start of the next run by reading back, and the invoice itself is picked up
 again from its ledger state, so the next run finishes the link without a
 second sevDesk invoice. ``KLEANSYNC_CRASH_AT="after_request:invoice.sevdesk.create"``
 (or ``after_intent:…``, ``invoice.sevdesk.finalise``, ``invoice.kleanapp.link``)
@@ -49,7 +49,7 @@ from reconciler.invoices_mapping import (
 from reconciler.invoices_result import ExportResult
 from reconciler.models import Customer, Invoice, Remote, Unit
 from state import Store
-from state.invoice_tables import CREATED, FAILED, HELD, LINKED, PENDING, UNFINISHED, InvoiceLedger
+from state.invoice_tables import CREATED, FAILED, HELD, LINKED, PENDING, InvoiceLedger
 from state.tables import Journal, utcnow
 
 ENTITY = "invoice"
@@ -176,7 +176,15 @@ class Exporter:
                 return
             sev, action = existing, "linked existing"
         sent_hash = row.payload_hash if row and row.payload_hash and existing else digest
-        self._save(remote, state=CREATED, sevdesk_id=sev.id, payload_hash=sent_hash)
+        self._save(
+            remote,
+            state=CREATED,
+            sevdesk_id=sev.id,
+            payload_hash=sent_hash,
+            held_reason=None,
+            task=None,
+            error=None,
+        )
 
         sev = await self.sevdesk.get_invoice(sev.id)
         problem = totals_mismatch(inv, sev.sum_net, sev.sum_gross)
@@ -394,48 +402,3 @@ class Exporter:
             f"run kleansync sync: {who} is not in sevDesk yet",
             kind="customer",
         )
-
-    # -- crash recovery ------------------------------------------------------------
-    async def recover(self) -> None:
-        """Settle invoice writes a killed run left ``pending`` (read back, never re-send)."""
-        for entry in self.store.pending_journal():
-            if entry.entity != ENTITY:
-                continue  # the sync engine settles its own
-            kid = str(entry.payload.get("kleanapp_id"))
-            note: dict[str, Any] = {"journal_id": entry.id, "invoice": entry.key}
-            try:
-                done, result_id, outcome = await self._read_back(entry, kid)
-            except (AuthError, Unreachable):
-                raise
-            except KleansyncError as exc:
-                done, result_id, outcome = False, None, f"cannot read back: {exc}"
-            self.store.journal_outcome(
-                entry.id,
-                "done" if done else "failed",
-                result_id=result_id,
-                error=None if done else outcome,
-            )
-            note["outcome"] = f"{entry.side} {entry.op} of {entry.key}: {outcome}"
-            logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
-            self.result.recovered.append(note)
-
-    async def _read_back(self, entry: Journal, kid: str) -> tuple[bool, str | None, str]:
-        row = self.ledger.get(kid)
-        if entry.side == "sevdesk" and entry.op == "create":
-            found = await self.sevdesk.find_invoice_by_note(note_for(kid))
-            if found is None:
-                return False, None, "never reached sevDesk; exported again in this run"
-            if row is not None and row.state in UNFINISHED:
-                self.ledger.save(kid, row.number, state=CREATED, sevdesk_id=found.id)
-            return True, found.id, f"sevDesk invoice {found.id} exists; linking it in this run"
-        if entry.side == "sevdesk" and entry.op == "finalise" and entry.target_id:
-            current = await self.sevdesk.get_invoice(entry.target_id)
-            if current.status == DRAFT:
-                return False, current.id, "still a draft; finalised in this run"
-            return True, current.id, "finalised"
-        if entry.side == "kleanapp" and entry.op == "link" and entry.target_id:
-            current = await self.kleanapp.get_invoice(kid)
-            if current.record.exported_to == entry.target_id:
-                return True, entry.target_id, "linked in KleanApp"
-            return False, None, "not linked; linked in this run"
-        return False, None, "unknown step; the invoice is looked at again"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,6 +75,9 @@ class PairPlan(Frozen):
     base_after: dict[str, Any] | None = None
     #: Forget the link afterwards (the record is gone on one side).
     unlink: bool = False
+    #: Admin resolutions this pair carries out (conflict ids, parked-resolution ids).
+    conflict_ids: tuple[int, ...] = ()
+    parked_resolution_ids: tuple[int, ...] = ()
 
 
 class ConflictItem(Frozen):
@@ -167,10 +171,26 @@ def _conflict_item(c: Conflict, link_id: int | None) -> ConflictItem:
 class Planner:
     """Builds a ``Plan`` from a snapshot and the stored links (no I/O besides the store)."""
 
-    def __init__(self, config: Config, snapshot: Snapshot, links: dict[str, list[Link]]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        snapshot: Snapshot,
+        links: dict[str, list[Link]],
+        resolved: Sequence[Any] = (),
+        parked_resolutions: Sequence[Any] = (),
+    ) -> None:
         self.config = config
         self.snapshot = snapshot
         self.links = links
+        #: link id -> field -> (value an admin chose, conflict id)
+        self.forced: dict[int, dict[str, tuple[Any, int]]] = {}
+        for row in resolved:
+            if row.link_id is not None and isinstance(row.resolution, dict):
+                self.forced.setdefault(row.link_id, {})[row.field] = (
+                    row.resolution.get("value"),
+                    row.id,
+                )
+        self.parked_resolutions = list(parked_resolutions)
         self.pairs: list[PairPlan] = []
         self.conflicts: list[ConflictItem] = []
         self.tasks: list[Task] = []
@@ -335,14 +355,35 @@ class Planner:
         k: Remote[Customer],
         s: Remote[Customer],
         base: Customer | None,
+        *,
+        parked_resolution_ids: tuple[int, ...] = (),
     ) -> None:
         rules = _rules_for(self.config, "customer")
         result = merge(base, k, s, rules, key=key, entity="customer")
-        self.conflicts.extend(_conflict_item(c, link_id) for c in result.conflicts)
+        forced = self.forced.get(link_id, {}) if link_id is not None else {}
+        conflicts = [c for c in result.conflicts if c.field not in forced]
+        self.conflicts.extend(_conflict_item(c, link_id) for c in conflicts)
         merged = result.merged.model_dump() if result.merged is not None else None
+        writes_to = {side: dict(result.writes_for(side)) for side in SIDES}
+        if forced:
+            # An admin's answer beats every rule: that value goes to both sides.
+            current = {
+                "kleanapp": normalize_record(k.record).model_dump(),
+                "sevdesk": normalize_record(s.record).model_dump(),
+            }
+            for name, (value, _cid) in forced.items():
+                for side in SIDES:
+                    if current[side].get(name) != value:
+                        writes_to[side][name] = value
+                    else:
+                        writes_to[side].pop(name, None)
+                if merged is not None:
+                    merged[name] = value
+            if merged is None and not any(c.is_manual for c in conflicts):
+                merged = {**current["kleanapp"], **writes_to["kleanapp"]}
         actions: list[Action] = []
         for side, remote in (("kleanapp", k), ("sevdesk", s)):
-            writes = dict(result.writes_for(side))
+            writes = writes_to[side]
             writes.pop("archived", None)
             if not writes:
                 continue
@@ -376,6 +417,8 @@ class Planner:
                 sevdesk_id=s.id,
                 actions=tuple(actions),
                 base_after=merged,
+                conflict_ids=tuple(cid for _value, cid in forced.values()),
+                parked_resolution_ids=parked_resolution_ids,
             )
         )
 
@@ -387,6 +430,7 @@ class Planner:
         fields become conflicts under the configured rule, not overwrites.
         Anything ambiguous is parked: neither created nor changed anywhere.
         """
+        unlinked = self._apply_parked_resolutions(unlinked)
         taken: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
         for link in self.links.get("customer", []):
             number = (link.base or {}).get("customer_number")
@@ -420,7 +464,37 @@ class Planner:
             for remote in result.creatable(side):
                 self._create_customer(remote, target)
 
-    def _create_customer(self, remote: Remote[Customer], target: Side) -> None:
+    def _apply_parked_resolutions(
+        self, unlinked: dict[Side, list[Remote[Customer]]]
+    ) -> dict[Side, list[Remote[Customer]]]:
+        """Carry out admins' answers to parked matches; return what is left to match."""
+        by_id = {(r.side, r.id): r for side in SIDES for r in unlinked[side]}
+        taken: set[tuple[str, str]] = set()
+        for res in self.parked_resolutions:
+            record = by_id.get((res.side, res.record_id))
+            if record is None or (record.side, record.id) in taken:
+                continue
+            if res.action == "link" and res.with_id:
+                other_side, other_id = res.with_id.split(":", 1)
+                other = by_id.get((other_side, other_id))
+                if other is None or (other_side, other_id) in taken:
+                    continue
+                k, s = (record, other) if record.side == "kleanapp" else (other, record)
+                s = s.model_copy(
+                    update={"record": s.record.model_copy(update={"archived": k.record.archived})}
+                )
+                key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
+                self._pair_from_merge(key, None, k, s, None, parked_resolution_ids=(res.id,))
+                taken |= {(k.side, k.id), (s.side, s.id)}
+            elif res.action == "create-new":
+                taken.add((record.side, record.id))
+                if _writable(self.config, "customer", OTHER[record.side]):
+                    self._create_customer(record, OTHER[record.side], resolution_id=res.id)
+        return {side: [r for r in unlinked[side] if (side, r.id) not in taken] for side in SIDES}
+
+    def _create_customer(
+        self, remote: Remote[Customer], target: Side, *, resolution_id: int | None = None
+    ) -> None:
         record = normalize_record(remote.record)
         key = record.customer_number or f"{remote.side}:{remote.id}"
         actions = [
@@ -456,6 +530,7 @@ class Planner:
                 sevdesk_id=remote.id if remote.side == "sevdesk" else None,
                 actions=tuple(actions),
                 base_after=record.model_dump(),
+                parked_resolution_ids=(resolution_id,) if resolution_id is not None else (),
             )
         )
 
@@ -522,6 +597,13 @@ class Planner:
         )
 
 
-def build_plan(config: Config, snapshot: Snapshot, links: dict[str, list[Link]]) -> Plan:
-    """Decide everything for one run (pure apart from reading ``links``)."""
-    return Planner(config, snapshot, links).build()
+def build_plan(
+    config: Config,
+    snapshot: Snapshot,
+    links: dict[str, list[Link]],
+    *,
+    resolved: Sequence[Any] = (),
+    parked_resolutions: Sequence[Any] = (),
+) -> Plan:
+    """Decide everything for one run (pure: the store's rows are passed in)."""
+    return Planner(config, snapshot, links, resolved, parked_resolutions).build()

@@ -22,7 +22,8 @@ delivers at least once and retries a delivery not answered within 10 s, so
 the receiver answers 202 at once and does the work in the background, and a
 delivery id seen before is answered 200 and otherwise ignored. A delivery
 accepted but never acted on (the process died) is not lost: the poll exports
-the invoice, the next sync reconciles the customer.
+the invoice, the next sync reconciles the customer. While stopping, the
+receiver answers 503 without remembering the delivery, so KleanApp retries it.
 
 One write job at a time: sync runs and invoice exports take turns on one
 ``asyncio.Lock``. Each job starts by settling the journal rows a killed job
@@ -477,6 +478,9 @@ class Service:
         except InvalidWebhook as exc:
             self.metrics.webhooks.labels("rejected").inc()
             return JSONResponse({"error": str(exc)}, status_code=400)
+        if self.stop_event.is_set():
+            # Not remembered: KleanApp retries it, and the restarted service takes it.
+            return JSONResponse({"error": "stopping"}, status_code=503)
         delivery = request.headers.get(DELIVERY_HEADER) or (
             "body-sha256:" + hashlib.sha256(body).hexdigest()
         )
@@ -484,9 +488,7 @@ class Service:
             self.metrics.webhooks.labels("duplicate").inc()
             return JSONResponse({"status": "duplicate"}, status_code=200)
         self.metrics.webhooks.labels("accepted").inc()
-        if self.stop_event.is_set():
-            pass  # accepted and remembered; the poll / next sync picks it up after restart
-        elif event.event == "invoice.saved":
+        if event.event == "invoice.saved":
             self._enqueue_export("one", event.id)
         elif event.event in RECONCILE_EVENTS:
             self.request_reconcile()

@@ -1,7 +1,11 @@
-"""kleansync's memory between runs: links, agreed bases, cursors, runs, journal."""
+"""kleansync's memory between runs: links, agreed bases, cursors, runs, journal.
 
-import state.invoice_tables  # noqa: F401  (registers the invoice tables for create_all)
-import state.service_tables  # noqa: F401  (webhook deliveries of `kleansync serve`)
+The tables live in ``state.tables`` (sync), ``state.admin_tables`` (the
+resolution queue), ``state.invoice_tables`` (invoice export) and
+``state.service_tables`` (webhook deliveries); ``state.store`` imports them
+all so the schema is always complete.
+"""
+
 from state.store import Store
 
 __all__ = ["Store"]

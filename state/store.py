@@ -441,3 +441,8 @@ class Store:
     def lock_holder(self, name: str) -> RunLock | None:
         with self.session() as s:
             return s.get(RunLock, name)
+
+
+# Every table module, so ``Store._migrate`` creates all of them. At the end
+# because some of them use ``Store`` in their helpers.
+from state import admin_tables, invoice_tables, service_tables  # noqa: E402, F401

@@ -21,6 +21,7 @@ import httpx
 from loguru import logger
 
 from reconciler.errors import AuthError, FatalError, TransientError, Unreachable
+from reconciler.log import redact, register_secret
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -80,6 +81,12 @@ class HttpClient:
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
+        # A server may quote our key back in an error body, which we quote in
+        # messages: the key is masked wherever kleansync prints or stores text.
+        for name, value in headers.items():
+            if name.lower() == "authorization":
+                register_secret(value)
+                register_secret(value.partition(" ")[2].strip())
         self.bucket = TokenBucket(requests_per_second)
         self.read_retries = read_retries
         self.max_429_retries = max_429_retries
@@ -188,7 +195,7 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 def _short_body(response: httpx.Response, limit: int = 200) -> str:
-    text = response.text.strip().replace("\n", " ")
+    text = redact(response.text.strip().replace("\n", " "))
     return text[:limit] + ("…" if len(text) > limit else "")
 
 

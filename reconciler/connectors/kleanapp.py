@@ -42,6 +42,7 @@ from reconciler.errors import (
     StillReferenced,
     TransientError,
 )
+from reconciler.log import redact
 from reconciler.models import (
     Canonical,
     Customer,
@@ -814,7 +815,7 @@ def _error_parts(response: httpx.Response) -> tuple[str, str, dict[str, str], An
     fields = error.get("fields") if isinstance(error.get("fields"), dict) else {}
     return (
         str(error.get("code") or f"http_{response.status_code}"),
-        str(error.get("message") or ""),
+        redact(str(error.get("message") or "")),  # a server may quote our key back
         {str(k): str(v) for k, v in fields.items()},
         error.get("current"),
     )

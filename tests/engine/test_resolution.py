@@ -1,0 +1,105 @@
+"""Admin answers from the queue are carried out by the next sync, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler import admin
+from reconciler.models import Customer
+
+from .conftest import customer
+from .test_sync_engine import _same_field_edit, seed_linked
+
+
+async def manual_city_conflict(env):
+    await seed_linked(env)
+    env.configure(rules={"default": "manual"})
+    await _same_field_edit(env, kleanapp_first=True)
+    result = await env.sync()
+    [row] = env.store.open_conflicts()
+    assert (row.field, row.kleanapp, row.sevdesk) == ("city", "Potsdam", "Cottbus")
+    return result, row
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"take": "sevdesk"}, "Cottbus"),
+        ({"take": "kleanapp"}, "Potsdam"),
+        ({"value": "  Frankfurt (Oder) "}, "Frankfurt (Oder)"),
+    ],
+)
+async def test_resolve_then_sync_writes_exactly_that_value_to_both_sides(env, answer, expected):
+    _, row = await manual_city_conflict(env)
+    admin.resolve_conflict(env.store, f"C{row.id}", by="anna", **answer)
+
+    result = await env.sync()
+
+    assert result.plan.conflicts == ()
+    for side in ("kleanapp", "sevdesk"):
+        record = (await env.normalised(side))["K-00001"]
+        assert record["city"] == expected
+    applied = env.store.get_conflict(row.id)
+    assert applied.status == "applied" and applied.resolved_by == "anna"
+    assert env.store.open_conflicts() == []
+    again = await env.sync()
+    assert again.counts == {} and again.plan.conflicts == ()
+
+
+async def test_a_conflict_cannot_be_resolved_twice(env):
+    _, row = await manual_city_conflict(env)
+    admin.resolve_conflict(env.store, f"C{row.id}", take="kleanapp")
+    with pytest.raises(admin.QueueError, match="already"):
+        admin.resolve_conflict(env.store, f"C{row.id}", take="sevdesk")
+
+
+async def test_an_invalid_email_is_refused_with_a_clear_message(env):
+    await seed_linked(env)
+    env.configure(rules={"default": "manual"})
+    k1 = (await env.customers("kleanapp"))["K-00001"]
+    s1 = (await env.customers("sevdesk"))["K-00001"]
+    await env.k.update(Customer, k1.id, {"email": "a@example.de"})
+    await env.s.update(Customer, s1.id, {"email": "b@example.de"})
+    await env.sync()
+    [row] = env.store.open_conflicts()
+    with pytest.raises(admin.InvalidValue, match="e-mail"):
+        admin.resolve_conflict(env.store, f"C{row.id}", value="not-an-address")
+    assert env.store.get_conflict(row.id).status == "open"
+
+
+async def test_parked_records_are_linked_or_created_as_the_admin_says(env):
+    # Two KleanApp customers share the e-mail of one sevDesk contact: ambiguous.
+    await env.k.create(
+        Customer, customer("K-00001", company_name="Hotel Adler", email="info@adler.de")
+    )
+    await env.k.create(
+        Customer, customer("K-00002", company_name="Hotel Adler Mitte", email="info@adler.de")
+    )
+    await env.s.create(
+        Customer, customer("9001", company_name="Hotel Adler GmbH", email="info@adler.de")
+    )
+    env.configure(sync={"units": "off"}, rules={"default": "kleanapp-authoritative"})
+    first = await env.sync()
+    assert len(first.plan.parked) == 3 and first.counts == {}
+    klean = {r.record.customer_number: r for r in (await env.k.list(Customer)).records}
+    sev = (await env.s.list(Customer)).records[0]
+    parked = {(p.side, p.record_id): p for p in env.store.open_parked()}
+
+    admin.link_parked(
+        env.store,
+        f"P{parked[('kleanapp', klean['K-00001'].id)].id}",
+        with_id=f"sevdesk:{sev.id}",
+        by="anna",
+    )
+    admin.link_parked(
+        env.store, f"P{parked[('kleanapp', klean['K-00002'].id)].id}", create_new=True, by="anna"
+    )
+    second = await env.sync()
+
+    assert second.counts == {"customer.sevdesk.create": 1, "customer.sevdesk.update": 1}
+    links = {(link.kleanapp_id, link.sevdesk_id) for link in env.store.links("customer")}
+    assert (klean["K-00001"].id, sev.id) in links
+    assert await env.normalised("kleanapp") == await env.normalised("sevdesk")
+    assert env.store.open_parked() == []
+    assert all(r.applied for r in env.store.parked_resolutions())
+    assert (await env.sync()).counts == {}
