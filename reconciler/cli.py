@@ -195,10 +195,12 @@ def sync(
     with progress_bar() as progress:
         result = asyncio.run(sync_from_config(cfg, options, progress=progress))
     if as_json:
-        emit_json(result.as_dict())
+        emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})
     else:
         for line in result.summary_lines():
             typer.echo(redact(line))
+        if result.report:
+            typer.echo(f"report: {result.report}")
     raise typer.Exit(result.exit_code)
 
 

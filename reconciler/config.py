@@ -219,7 +219,10 @@ def parse_config(
             update={
                 "state": config.state.model_copy(
                     update={"url": _anchor_sqlite(config.state.url, base_dir)}
-                )
+                ),
+                "report": config.report.model_copy(
+                    update={"dir": str((base_dir / config.report.dir).resolve())}
+                ),
             }
         )
     return config

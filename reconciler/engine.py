@@ -155,10 +155,13 @@ async def _locked_run(
         result = await _run(config, options, run, connectors, store, progress)
     except KleansyncError as exc:
         store.finish_run(run.id, outcome="failed", error=str(exc))
+        await publish_report(config, store, run.id, None, options.trigger)
         raise
     except BaseException as exc:
         store.finish_run(run.id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    result.started_at = run.started_at
+    result.finished_at = dt.datetime.now(dt.UTC)
     store.finish_run(
         run.id,
         outcome=result.outcome,
@@ -166,7 +169,36 @@ async def _locked_run(
         full=result.full,
         result=result.as_dict(),
     )
+    result.report = await publish_report(config, store, run.id, result, options.trigger)
     return result
+
+
+async def publish_report(
+    config: Config, store: Store, run_id: str, result: RunResult | None, trigger: str
+) -> Path | None:
+    """Write the run's report files and e-mail them if an admin is needed.
+
+    A full disk or a dead mail server must not turn a finished sync into a
+    failed one: problems here are one warning line.
+    """
+    from reconciler.report_mail import mail_report_async
+    from reconciler.report_render import result_data, run_data, write_report_files
+
+    tz = config.schedule.timezone
+    try:
+        if result is not None:
+            data = result_data(result, trigger=trigger)
+        else:
+            stored = store.get_run(run_id)
+            if stored is None:
+                return None
+            data = run_data(stored)
+        files = write_report_files(data, Path(config.report.dir), tz=tz)
+    except OSError as exc:
+        logger.warning("could not write the report to {}: {}", config.report.dir, exc)
+        return None
+    await mail_report_async(data, config.report, html=files.html.read_text("utf-8"), tz=tz)
+    return files.html
 
 
 async def _run(

@@ -122,7 +122,7 @@ timezone = {timezone}
 invoice_poll_minutes = 10
 
 [report]
-# Where run reports (HTML, JSON, CSV) are written; relative to the working directory.
+# Where run reports (HTML, JSON, CSV) are written; a relative path is relative to this file.
 dir = "reports"
 # E-mail the HTML report to these admins after a run with conflicts, parked
 # records, admin tasks or errors (empty: no e-mail).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.models import SIDE_LABEL
@@ -26,6 +27,8 @@ class RunResult:
     recovered: list[dict[str, Any]] = field(default_factory=list)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    #: The HTML report written for this run (set once it is written).
+    report: Path | None = None
 
     @property
     def outcome(self) -> str:
@@ -65,6 +68,21 @@ class RunResult:
             "errors": self.errors,
             "skipped": self.skipped,
             "recovered": self.recovered,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "actions": [
+                {
+                    "id": a.id,
+                    "entity": a.entity,
+                    "side": a.side,
+                    "op": a.op,
+                    "key": a.key,
+                    "target_id": a.target_id,
+                    "fields": dict(a.fields),
+                    "reason": a.reason,
+                }
+                for a in self.plan.actions
+            ],
         }
 
     def summary_lines(self) -> list[str]:

@@ -17,7 +17,6 @@ Everything it writes (config, state store, reports) stays in ``workdir``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import time
@@ -105,10 +104,9 @@ class Demo:
                 again = self._step("3. once more: nothing may change")
                 if again.counts:
                     raise DemoFailed(f"the second run still changed {again.counts}")
-        self.echo(
-            f"\ndemo finished in {time.monotonic() - started:.1f}s; "
-            f"reports in {self.workdir / 'reports'}"
-        )
+        self.echo(f"\ndemo finished in {time.monotonic() - started:.1f}s")
+        self.echo(f"report of the last run: {self.last_report}")
+        self.echo(f"all reports (HTML, JSON, CSV): {self.workdir.resolve() / 'reports'}")
         return 0
 
     # -- steps -----------------------------------------------------------------
@@ -131,14 +129,8 @@ class Demo:
         )
         for line in result.summary_lines():
             self.echo(line)
-        self.echo(f"  ({time.monotonic() - started:.1f}s)")
-        reports = self.workdir / "reports"
-        reports.mkdir(exist_ok=True)
-        path = reports / f"run-{result.run_id}.json"
-        path.write_text(
-            json.dumps(result.as_dict(), indent=2, default=str, ensure_ascii=False),
-            encoding="utf-8",
-        )
+        self.echo(f"  ({time.monotonic() - started:.1f}s; report {result.report})")
+        self.last_report = result.report
         if result.errors:
             raise DemoFailed(f"run {result.run_id} had errors: {result.errors[0]['error']}")
         return result

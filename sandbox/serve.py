@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import threading
@@ -149,7 +150,7 @@ def endpoints(
     """Both emulators, fresh, ready to serve (port 0 picks a free port)."""
     from sandbox import kleanapp, sevdesk
 
-    return [
+    eps = [
         Endpoint(
             "sevDesk",
             sevdesk.create_app(sevdesk_token, legacy_unity_write=legacy_unity_write),
@@ -165,6 +166,9 @@ def endpoints(
             kleanapp_token,
         ),
     ]
+    # Refuse a taken port now, before anyone announces the endpoints as served.
+    _check_ports(eps)
+    return eps
 
 
 def serve_forever(eps: list[Endpoint]) -> None:
@@ -178,6 +182,11 @@ def _check_ports(eps: list[Endpoint]) -> None:
 
     for ep in eps:
         with socket.socket() as sock:
+            if os.name != "nt":
+                # As uvicorn does: connections of a sandbox stopped a moment ago
+                # linger in TIME_WAIT and must not make a restart fail. A port
+                # someone listens on is still refused.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((ep.host, ep.port))
             except OSError as exc:

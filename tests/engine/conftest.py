@@ -48,6 +48,7 @@ class SyncEnv:
             "kleanapp": {"base_url": K_URL},
             "sevdesk": {"base_url": S_URL},
             "state": {"url": self.store.url},
+            "report": {"dir": str(self.tmp / "reports")},
         }
         data.update(sections)
         self.config = parse_config(data)
