@@ -258,6 +258,8 @@ class Applier:
     async def recover(self) -> list[dict[str, Any]]:
         """Settle writes a killed run left ``pending`` (see module docstring)."""
         for entry in self.store.pending_journal():
+            if entry.entity not in MODELS:
+                continue  # another job's journal (invoice export settles its own)
             model = MODELS[entry.entity]
             connector = self.connectors[entry.side]  # type: ignore[index]
             fields = entry.payload.get("fields", {})

@@ -226,9 +226,11 @@ def _register_commands() -> None:
     """Commands that live in their own modules."""
     from reconciler.admin_cli import register as register_admin
     from reconciler.init_config import register as register_init
+    from reconciler.invoices_cli import register as register_invoices
 
     register_init(app)
     register_admin(app)
+    register_invoices(app)
 
 
 _register_commands()
