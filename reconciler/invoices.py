@@ -32,6 +32,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.config import Config
@@ -84,6 +85,51 @@ def _format(config: Config, fmt: str | None) -> str:
     return fmt
 
 
+@dataclass
+class _Job:
+    """What one export run (many invoices or one) works with."""
+
+    kleanapp: KleanappConnector
+    sevdesk: SevdeskConnector
+    store: Store
+    fmt: str
+    run_id: str
+    result: ExportResult
+    exporter: Exporter
+
+    @classmethod
+    def start(
+        cls,
+        config: Config,
+        connectors: Mapping[str, Connector],
+        store: Store,
+        *,
+        fmt: str | None,
+        dry_run: bool,
+    ) -> _Job:
+        kleanapp, sevdesk = _connectors(connectors)
+        fmt = _format(config, fmt)
+        run_id = uuid.uuid4().hex[:12]
+        result = ExportResult(dry_run=dry_run, format=fmt, run_id=None if dry_run else run_id)
+        exporter = Exporter(
+            kleanapp=kleanapp,
+            sevdesk=sevdesk,
+            store=store,
+            fmt=fmt,
+            dry_run=dry_run,
+            run_id=run_id,
+            result=result,
+        )
+        return cls(kleanapp, sevdesk, store, fmt, run_id, result, exporter)
+
+    async def recover(self) -> None:
+        """Settle what a killed export left pending (never in a dry run)."""
+        if not self.result.dry_run:
+            await JournalRecovery(
+                kleanapp=self.kleanapp, sevdesk=self.sevdesk, store=self.store, result=self.result
+            ).recover()
+
+
 async def export_invoices(
     config: Config,
     filters: ExportFilters,
@@ -95,32 +141,18 @@ async def export_invoices(
     trigger: str = "manual",
 ) -> ExportResult:
     """One export run over the invoices ``filters`` select; see the module docstring."""
-    kleanapp, sevdesk = _connectors(connectors)
-    fmt = _format(config, fmt)
-    run_id = uuid.uuid4().hex[:12]
-    result = ExportResult(dry_run=dry_run, format=fmt, run_id=None if dry_run else run_id)
-    exporter = Exporter(
-        kleanapp=kleanapp,
-        sevdesk=sevdesk,
-        store=store,
-        fmt=fmt,
-        dry_run=dry_run,
-        run_id=run_id,
-        result=result,
-    )
+    job = _Job.start(config, connectors, store, fmt=fmt, dry_run=dry_run)
+    kleanapp, exporter, result = job.kleanapp, job.exporter, job.result
 
     async def run() -> None:
-        if not dry_run:
-            await JournalRecovery(
-                kleanapp=kleanapp, sevdesk=sevdesk, store=store, result=result
-            ).recover()
+        await job.recover()
         candidates, cursor = await _candidates(kleanapp, store, filters, result)
         for remote in candidates:
             await exporter.process(remote)
         if cursor is not None and not dry_run and filters.since_last and not filters.narrowed:
             store.set_cursor(CURSOR_SIDE, CURSOR_ENTITY, cursor)
 
-    await _recorded(store, config, run_id, trigger, fmt, filters.as_dict(), result, run)
+    await _recorded(store, config, job.run_id, trigger, job.fmt, filters.as_dict(), result, run)
     return result
 
 
@@ -141,25 +173,11 @@ async def export_one(
     cancelled one) is skipped with the reason; it goes out on the save that
     makes it open or paid.
     """
-    kleanapp, sevdesk = _connectors(connectors)
-    fmt = _format(config, fmt)
-    run_id = uuid.uuid4().hex[:12]
-    result = ExportResult(dry_run=dry_run, format=fmt, run_id=None if dry_run else run_id)
-    exporter = Exporter(
-        kleanapp=kleanapp,
-        sevdesk=sevdesk,
-        store=store,
-        fmt=fmt,
-        dry_run=dry_run,
-        run_id=run_id,
-        result=result,
-    )
+    job = _Job.start(config, connectors, store, fmt=fmt, dry_run=dry_run)
+    kleanapp, exporter, result = job.kleanapp, job.exporter, job.result
 
     async def run() -> None:
-        if not dry_run:
-            await JournalRecovery(
-                kleanapp=kleanapp, sevdesk=sevdesk, store=store, result=result
-            ).recover()
+        await job.recover()
         try:
             remote = await kleanapp.get_invoice(str(invoice_id))
         except (NotFound, RemoteValidationError) as exc:
@@ -181,7 +199,7 @@ async def export_one(
         await exporter.process(remote)
 
     filters = {"invoice_id": str(invoice_id), "status": list(statuses)}
-    await _recorded(store, config, run_id, trigger, fmt, filters, result, run)
+    await _recorded(store, config, job.run_id, trigger, job.fmt, filters, result, run)
     return result
 
 

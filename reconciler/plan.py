@@ -153,6 +153,14 @@ def _rules_for(config: Config, entity: str) -> RuleSet:
     return RuleSet(default=config.rules.default, fields=dict(config.rules.fields))
 
 
+def _archive_as_in_kleanapp(s: Remote[Customer], k: Remote[Customer]) -> Remote[Customer]:
+    """sevDesk has no archive flag: archiving is KleanApp-only state, handled by the
+    deletion policy, never a field to copy; the sevDesk copy is given KleanApp's."""
+    return s.model_copy(
+        update={"record": s.record.model_copy(update={"archived": k.record.archived})}
+    )
+
+
 def _conflict_item(c: Conflict, link_id: int | None) -> ConflictItem:
     return ConflictItem(
         entity=c.entity,
@@ -262,21 +270,36 @@ class Planner:
                 )
             )
             return
-        actions: tuple[Action, ...] = ()
         if (
             k is not None
             and not k.record.archived
             and _writable(self.config, "customer", "kleanapp")
         ):
+            self._removal(link, "kleanapp", "archive", k, "deleted in sevDesk")
+        else:  # already archived (or not ours to write): just forget the link
+            self._removal(link, "kleanapp", None, k, "deleted in sevDesk")
+
+    def _removal(
+        self,
+        link: Link,
+        side: Side,
+        op: Op | None,
+        remote: Remote[Customer] | None,
+        reason: str,
+        base_after: dict[str, Any] | None = None,
+    ) -> None:
+        """A pair that ends its link, archiving or deleting on ``side`` first (if ``op``)."""
+        actions = ()
+        if op is not None and remote is not None:
             actions = (
                 Action(
                     entity="customer",
-                    side="kleanapp",
-                    op="archive",
+                    side=side,
+                    op=op,
                     key=link.key,
-                    target_id=link.kleanapp_id,
-                    expected_version=k.version,
-                    reason="deleted in sevDesk",
+                    target_id=remote.id,
+                    expected_version=remote.version,
+                    reason=reason,
                 ),
             )
         self.pairs.append(
@@ -287,6 +310,7 @@ class Planner:
                 kleanapp_id=link.kleanapp_id,
                 sevdesk_id=link.sevdesk_id,
                 actions=actions,
+                base_after=base_after,
                 unlink=True,
             )
         )
@@ -296,26 +320,15 @@ class Planner:
         if self.config.sync.on_kleanapp_archive == "delete" and _writable(
             self.config, "customer", "sevdesk"
         ):
-            self.pairs.append(
-                PairPlan(
-                    entity="customer",
-                    key=link.key,
-                    link_id=link.id,
-                    kleanapp_id=link.kleanapp_id,
-                    sevdesk_id=link.sevdesk_id,
-                    actions=(
-                        Action(
-                            entity="customer",
-                            side="sevdesk",
-                            op="delete",
-                            key=link.key,
-                            target_id=s.id,
-                            expected_version=s.version,
-                            reason="archived in KleanApp (on_kleanapp_archive = delete)",
-                        ),
-                    ),
-                    unlink=True,
-                )
+            # If sevDesk refuses (documents refer to the contact), the link stays
+            # with the archive recorded in its base, so it is not tried every run.
+            self._removal(
+                link,
+                "sevdesk",
+                "delete",
+                s,
+                "archived in KleanApp (on_kleanapp_archive = delete)",
+                base_after={**(link.base or {}), "archived": True},
             )
             return True
         # Default: report, never delete in sevDesk (its contact may carry documents).
@@ -333,11 +346,7 @@ class Planner:
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
-        # sevDesk has no archive flag: archiving is KleanApp-only state, handled by
-        # policy below, never a field to copy.
-        s = s.model_copy(
-            update={"record": s.record.model_copy(update={"archived": k.record.archived})}
-        )
+        s = _archive_as_in_kleanapp(s, k)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
         newly_archived = bool(link.base) and k.record.archived and not link.base.get("archived")
@@ -440,9 +449,7 @@ class Planner:
         result = match_customers(unlinked["kleanapp"], unlinked["sevdesk"], taken_numbers=taken)
         for match in result.matches:
             k, s = match.kleanapp, match.sevdesk
-            s = s.model_copy(
-                update={"record": s.record.model_copy(update={"archived": k.record.archived})}
-            )
+            s = _archive_as_in_kleanapp(s, k)
             key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
             self._pair_from_merge(key, None, k, s, None)
         for parked in result.parked:
@@ -480,9 +487,7 @@ class Planner:
                 if other is None or (other_side, other_id) in taken:
                     continue
                 k, s = (record, other) if record.side == "kleanapp" else (other, record)
-                s = s.model_copy(
-                    update={"record": s.record.model_copy(update={"archived": k.record.archived})}
-                )
+                s = _archive_as_in_kleanapp(s, k)
                 key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
                 self._pair_from_merge(key, None, k, s, None, parked_resolution_ids=(res.id,))
                 taken |= {(k.side, k.id), (s.side, s.id)}
