@@ -10,6 +10,7 @@ they describe is sent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine, func, select
 
 from reconciler.errors import ConfigError, FatalError, RunInProgress
+from reconciler.log import redact
 from state.tables import (
     SCHEMA_VERSION,
     ConflictRow,
@@ -48,6 +50,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _masked(value: Any) -> Any:
+    """Secrets never reach the disk, whatever a service echoed into an error text."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict | list):
+        return json.loads(redact(json.dumps(value, default=str)))
+    return value
 
 
 def _alive(pid: int) -> bool:
@@ -120,7 +131,7 @@ class Store:
             if run is None:
                 raise FatalError(f"run {run_id} vanished from the state store")
             for name, value in values.items():
-                setattr(run, name, value)
+                setattr(run, name, _masked(value))
             run.finished_at = utcnow()
             s.add(run)
         return run
@@ -212,7 +223,7 @@ class Store:
                 return
             entry.state = state
             entry.result_id = result_id
-            entry.error = error
+            entry.error = _masked(error)
             entry.finished_at = utcnow()
             s.add(entry)
 
