@@ -171,15 +171,39 @@ async def test_a_real_emulator_delivery_verifies_and_parses() -> None:
     ) as api:
         registered = await api.post(
             "/webhooks",
-            json={"url": "http://receiver.test/hook", "events": ["unit.saved"], "secret": SECRET},
+            json={
+                "url": "http://receiver.test/hook",
+                "events": ["invoice.saved"],
+                "secret": SECRET,
+            },
         )
         assert registered.status_code == 201
-        created = (await api.post("/units", json={"name": "Fenster"})).json()
+        customer = await api.post(
+            "/customers", json={"kind": "company", "company_name": "Hotel Adler"}
+        )
+        saved = await api.post(
+            "http://kleanapp.test/_sandbox/invoices",
+            json={
+                "customer_id": customer.json()["id"],
+                "invoice_date": "2026-11-02",
+                "status": "open",
+                "positions": [
+                    {
+                        "product_name": "Unterhaltsreinigung",
+                        "quantity": 4,
+                        "unit_name": "Std",
+                        "unit_price_net": 31.5,
+                        "tax_rate": 19,
+                    }
+                ],
+            },
+        )
+        assert saved.status_code == 201, saved.text
         await emulator.drain()
 
     [(body, header)] = received
     assert verify_signature(SECRET, body, header)
     assert not verify_signature("some-other-secret-123", body, header)
     event = parse_event(body)
-    assert (event.event, event.id) == ("unit.saved", str(created["id"]))
-    assert event.data["name"] == "Fenster"
+    assert (event.event, event.id) == ("invoice.saved", str(saved.json()["id"]))
+    assert event.data["number"] == saved.json()["number"]
