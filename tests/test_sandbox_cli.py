@@ -253,6 +253,8 @@ def test_doctor_against_the_running_sandbox(server, kleansync, tmp_path: Path) -
     wrong = {"SEVDESK_TOKEN": "0badc0de0badc0de0badc0de0badc0de", "KLEANAPP_TOKEN": "ka-nope-123"}
     cases = {
         "good": (good, keys),
+        "wrong sevdesk key": (good, {**keys, "SEVDESK_TOKEN": wrong["SEVDESK_TOKEN"]}),
+        "wrong kleanapp key": (good, {**keys, "KLEANAPP_TOKEN": wrong["KLEANAPP_TOKEN"]}),
         "wrong keys": (good, wrong),  # both: one failed check must not hide the other
         "unreachable": (nowhere, keys),
     }
@@ -271,6 +273,13 @@ def test_doctor_against_the_running_sandbox(server, kleansync, tmp_path: Path) -
         assert len(lines) == 1, results[name].output
         return lines[0]
 
+    for case, failing, fine in (
+        ("wrong sevdesk key", "sevDesk", "KleanApp"),
+        ("wrong kleanapp key", "KleanApp", "sevDesk"),
+    ):
+        assert results[case].code == 1
+        one_line(case, f"FAIL {failing}: {failing} rejected the API key (HTTP 401)")
+        assert f"{fine} rejected" not in results[case].output
     assert results["wrong keys"].code == 1
     one_line("wrong keys", "sevDesk rejected the API key (HTTP 401)")
     one_line("wrong keys", "KleanApp rejected the API key (HTTP 401)")
