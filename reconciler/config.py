@@ -127,7 +127,7 @@ class SyncConfig(Section):
 class ScheduleConfig(Section):
     cron: str = "0 2 * * *"
     timezone: str = "Europe/Berlin"
-    invoice_poll_minutes: int = Field(default=10, ge=1)
+    invoice_poll_minutes: float = Field(default=10, gt=0)
 
     @field_validator("timezone")
     @classmethod
@@ -175,6 +175,32 @@ class InvoicesConfig(Section):
     format: Literal["draft", "final"] = "draft"
 
 
+class WebhooksConfig(Section):
+    #: Where KleanApp reaches `kleansync serve` (e.g. "https://sync.example.de"); with
+    #: secret_env set, serve registers <public_url>/webhooks/kleanapp with KleanApp.
+    public_url: str | None = None
+    #: Name of the environment variable holding the webhook signing secret (>= 16 chars).
+    secret_env: str | None = None
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8800, ge=0, le=65535)
+    #: Customer/unit events arriving within this many seconds make one sync run.
+    debounce_seconds: float = Field(default=5.0, ge=0, le=300)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, value: str | None) -> str | None:
+        return None if value is None else ServiceConfig._env_name(value)
+
+
 class Config(Section):
     sevdesk: SevdeskConfig = Field(default_factory=SevdeskConfig)
     kleanapp: KleanappConfig
@@ -184,6 +210,7 @@ class Config(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     invoices: InvoicesConfig = Field(default_factory=InvoicesConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -243,7 +270,7 @@ def _first_problem(exc: ValidationError) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required"
-    elif "input" in error and loc[-1] != "token_env":  # never echo what may be a token
+    elif "input" in error and not loc[-1].endswith("_env"):  # never echo what may be a secret
         message = f"{message} (got {error['input']!r})"
     return f"{where}: {message}"
 

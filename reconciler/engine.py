@@ -53,7 +53,9 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
         or store.parked_resolutions(applied=False)
     ):
         return True
-    done = store.count_runs(dry_run=False)
+    # Runs a webhook triggered (seconds apart, any number a day) do not count:
+    # "every N-th run" means the regular ones.
+    done = store.count_runs(dry_run=False, exclude_trigger="webhook")
     every = config.sync.full_every
     return done == 0 or bool(every and (done + 1) % every == 0)
 

@@ -138,6 +138,19 @@ email_to = []
 # "draft": invoices arrive in sevDesk as drafts; "final": also finalised there
 # (numbered, status open) without e-mailing anyone.
 format = "draft"
+
+[webhooks]
+# Where `kleansync serve` listens for KleanApp's webhooks (POST /webhooks/kleanapp),
+# and serves /healthz and /metrics.
+listen_host = "127.0.0.1"
+listen_port = 8800
+# The address KleanApp can reach that listener at. With public_url and secret_env set,
+# `serve` registers <public_url>/webhooks/kleanapp with KleanApp itself.
+# public_url = "https://sync.example.de"
+# Name of the environment variable holding the signing secret (at least 16 characters).
+# secret_env = "KLEANSYNC_WEBHOOK_SECRET"
+# Customer/unit events arriving within this many seconds make one reconcile.
+debounce_seconds = 5
 """
 """The repository's config.toml with the asked-for values as placeholders (a test keeps
 them identical)."""

@@ -1,21 +1,19 @@
 """The ``kleansync serve`` command (registered on the main CLI by ``register``).
 
-``python -m reconciler.serve_cli serve --config ...`` runs the same command
-before the main CLI has it registered.
+No ``from __future__ import annotations`` here: typer reads the option
+annotations at runtime, and ``reconciler.cli`` is imported inside
+``register`` (it imports this module while it loads).
 """
-
-from __future__ import annotations
 
 import asyncio
 from typing import Annotated
 
 import typer
 
-from reconciler.cli import ConfigOption, guarded
-
 
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to ``app``."""
+    from reconciler.cli import ConfigOption, guarded
 
     @app.command("serve")
     @guarded
@@ -23,11 +21,11 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
         host: Annotated[
             str | None,
-            typer.Option(help="Listen on this interface (default: [webhooks] listen_host)."),
+            typer.Option(help="Listen on this interface (default: \\[webhooks] listen_host)."),
         ] = None,
         port: Annotated[
             int | None,
-            typer.Option(help="Listen on this port (default: [webhooks] listen_port)."),
+            typer.Option(help="Listen on this port (default: \\[webhooks] listen_port)."),
         ] = None,
     ) -> None:
         """Run always-on: the scheduled sync, KleanApp webhooks, /healthz and /metrics."""
@@ -48,11 +46,3 @@ def register(app: typer.Typer) -> None:
             return await run_service(cfg, service=Service(cfg, settings=settings))
 
         raise typer.Exit(asyncio.run(main()))
-
-
-if __name__ == "__main__":
-    from reconciler.cli import app as _app
-
-    if not any(c.name == "serve" for c in _app.registered_commands):
-        register(_app)
-    _app()

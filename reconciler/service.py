@@ -416,6 +416,8 @@ class Service:
         async with self._writer:
             if self.stop_event.is_set():
                 return None
+            # The same stop signal, should the exporter check it between invoices.
+            token = STOP.set(self.stop_event)
             try:
                 if kind == "one":
                     result = await export_invoice(
@@ -433,6 +435,8 @@ class Service:
                 logger.opt(exception=exc).error("invoice export ({}) failed: {}", kind, exc)
                 self.metrics.exports.labels("failed").inc()
                 return None
+            finally:
+                STOP.reset(token)
         for outcome, n in result.counts.items():
             if n:
                 self.metrics.exports.labels(outcome).inc(n)

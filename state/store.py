@@ -91,12 +91,23 @@ class Store:
             raise ConfigError(f"[state] url: {type(exc).__name__}: {exc}") from None
 
     def _migrate(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        # Two processes may open a brand-new store at the same moment (the
+        # service and a hand-started command): whoever loses a race re-checks.
+        for attempt in (1, 2):
+            try:
+                SQLModel.metadata.create_all(self.engine)
+                break
+            except OperationalError:
+                if attempt == 2:
+                    raise
+        try:
+            with self.session() as session:
+                if session.get(SchemaInfo, 1) is None:
+                    session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+        except IntegrityError:
+            pass  # the other process wrote it first
         with self.session() as session:
             info = session.get(SchemaInfo, 1)
-            if info is None:
-                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
-                return
             if info.version > SCHEMA_VERSION:
                 raise FatalError(
                     f"the state store was written by a newer kleansync (schema {info.version}, "
@@ -154,13 +165,19 @@ class Store:
         with self.session() as s:
             return list(s.exec(select(Run).order_by(Run.started_at.desc()).limit(limit)))
 
-    def count_runs(self, *, dry_run: bool = False, outcome: str | None = None) -> int:
+    def count_runs(
+        self, *, dry_run: bool = False, outcome: str | None = None, exclude_trigger: str = ""
+    ) -> int:
         """Finished runs (of the given kind); the one in progress does not count."""
         with self.session() as s:
             query = (
                 select(func.count())
                 .select_from(Run)
-                .where(Run.dry_run == dry_run, Run.outcome != "running")
+                .where(
+                    Run.dry_run == dry_run,
+                    Run.outcome != "running",
+                    Run.trigger != exclude_trigger,
+                )
             )
             if outcome:
                 query = query.where(Run.outcome == outcome)
