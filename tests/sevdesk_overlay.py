@@ -121,10 +121,22 @@ def unset_fields_are_null(spec: Schema) -> None:
     _for_success_schemas(spec, fix)
 
 
+def default_null_means_nullable(spec: Schema) -> None:
+    """[spec] a response property declared with ``default: null`` but not
+    ``nullable`` (bookAmount's ``InvoiceLog.additionalInformation``, an inline
+    schema the model fix above does not reach) is sent as ``null``."""
+
+    def fix(name: str, prop: Schema, in_model: bool) -> None:
+        if "default" in prop and prop["default"] is None:
+            prop["nullable"] = True
+
+    _for_success_schemas(spec, fix)
+
+
 def write_responses_are_wrapped(spec: Schema) -> None:
     """[obs, API-NOTES §1 Envelope] POST/PUT answers are ``{"objects": {...}}``
     although the spec shows the bare model (POST /Contact, PUT /Contact/{id},
-    saveInvoice, sendBy, cancelInvoice, ...)."""
+    saveInvoice, sendBy, cancelInvoice, bookAmount's InvoiceLog, ...)."""
     for _path, method, op in _operations(spec):
         if method not in WRITE_METHODS:
             continue
@@ -273,6 +285,7 @@ FIXES = (
     integer_ids_are_digit_strings,
     booleans_are_zero_one_strings,
     unset_fields_are_null,
+    default_null_means_nullable,
     write_responses_are_wrapped,
     errors_have_a_body,
     errors_inside_200,

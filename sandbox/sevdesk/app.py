@@ -8,7 +8,8 @@ Where the notes leave a gap, the choice made here is listed in
 ``docs/SEVDESK-DEVIATIONS.md``.
 
 Route modules: ``contacts`` (Contact, ContactAddress, CommunicationWay),
-``invoices`` (Invoice, InvoicePos); the small read-only lists, ``Unity`` and
+``invoices`` (Invoice, InvoicePos, bookAmount); the small read-only lists
+(``CheckAccount`` among them: the accounts bookAmount books on), ``Unity`` and
 the sandbox-only extras are here.
 
 Sandbox-only routes (added to ``SandboxControl``'s ``/_sandbox/`` API):
@@ -70,7 +71,7 @@ class _RequireToken:
 
 
 def _static_routes(store: Store, legacy_unity_write: bool) -> list[Route]:
-    """Category, StaticCountry, SevUser, CommunicationWayKey and Unity."""
+    """Category, StaticCountry, SevUser, CommunicationWayKey, CheckAccount and Unity."""
 
     async def categories(request: Request) -> JSONResponse:
         kind = request.query_params.get("objectType")
@@ -84,6 +85,9 @@ def _static_routes(store: Store, legacy_unity_write: bool) -> list[Route]:
 
     async def comm_way_keys(request: Request) -> JSONResponse:
         return page(request, store.comm_way_keys)
+
+    async def check_accounts(request: Request) -> JSONResponse:
+        return page(request, store.check_accounts)
 
     async def units(request: Request) -> JSONResponse:
         return page(request, store.units.values())
@@ -122,6 +126,7 @@ def _static_routes(store: Store, legacy_unity_write: bool) -> list[Route]:
         Route("/StaticCountry", countries, methods=["GET"]),
         Route("/SevUser", sev_users, methods=["GET"]),
         Route("/CommunicationWayKey", comm_way_keys, methods=["GET"]),
+        Route("/CheckAccount", check_accounts, methods=["GET"]),
         Route("/Unity", units, methods=["GET"]),
         Route("/Unity/{unit_id}", read_unit, methods=["GET"]),
     ]

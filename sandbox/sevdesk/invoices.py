@@ -6,9 +6,12 @@ given), every position needs a known ``unity``, a position's ``taxRate`` must
 fit the invoice's ``taxRule`` (422), and a regular invoice may not be
 delivered after its date (422). ``sendBy`` finalises (status 200, number
 assigned) without e-mailing anybody; only ``sendViaEmail`` "sends" mail, and
-those mails are recorded in ``Store.emails_sent``. ``cancelInvoice`` creates a
-paid ``SR`` invoice whose ``origin`` is the original. Drafts can be deleted,
-anything else answers 409.
+those mails are recorded in ``Store.emails_sent``. ``bookAmount`` books a
+payment on a check account: the whole open amount makes an open (200) or
+partially paid (750) invoice paid (1000), less makes it partially paid (750);
+anything else is refused with 422. ``cancelInvoice`` creates a paid ``SR``
+invoice whose ``origin`` is the original. Drafts can be deleted, anything else
+answers 409.
 """
 
 from __future__ import annotations
@@ -94,6 +97,13 @@ INVOICE_TEXT = (
 )
 SEND_TYPES = ("VPR", "VP", "VM", "VPDF")
 ALREADY_CANCELLED = 421  # [obs] refusal code, delivered inside HTTP 200
+PARTLY_PAID = 390  # [obs] cancelInvoice refusal code, delivered inside HTTP 200
+#: bookAmount ``type`` values [spec]; FULL_PAYMENT and N are plain payments.
+BOOKING_TYPES = ("FULL_PAYMENT", "N", "CB", "CF", "O", "OF", "MTC")
+#: Payment-difference reasons that settle the invoice although the amount is lower
+#: (discount, currency fluctuation, other, monetary traffic costs) [spec type list].
+WRITE_OFF_TYPES = ("CB", "CF", "O", "MTC")
+OPEN, PARTIALLY_PAID, PAID = "200", "750", "1000"
 
 
 def parse_date(value: Any, field: str) -> dt.datetime:
@@ -342,6 +352,9 @@ def invoice_routes(store: Store) -> list[Route]:
             raise ApiError(422, "Drafts cannot be cancelled; delete them instead")
         if invoice["invoiceType"] == "SR":
             raise ApiError(422, "A cancellation invoice cannot be cancelled")
+        if invoice["status"] in (PARTIALLY_PAID, PAID):
+            body_ = error_body(200, "Invoice has (partly) been paid", PARTLY_PAID)
+            return JSONResponse(body_, status_code=200)
         ts = now_ts()
         storno = dict(invoice) | {
             "id": store.new_id("Invoice"),
@@ -372,6 +385,64 @@ def invoice_routes(store: Store) -> list[Route]:
         invoice.update({"_cancelled": True, "status": "1000", "_updated": ts})
         return one(storno, 201)
 
+    async def book_amount(request: Request) -> JSONResponse:
+        invoice = get_invoice(request.path_params["invoice_id"])
+        data = await body(request)
+        missing = [
+            k for k in ("amount", "date", "type", "checkAccount") if data.get(k) in (None, "")
+        ]
+        if missing:
+            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        if data["type"] not in BOOKING_TYPES:
+            raise ApiError(400, f"type must be one of {', '.join(BOOKING_TYPES)}")
+        amount = decimal(data["amount"], "amount").quantize(CENT, ROUND_HALF_UP)
+        booked_on = parse_date(data["date"], "date")
+        account = ref_in(data["checkAccount"], "CheckAccount", "checkAccount")
+        if store.check_account(account["id"]) is None:
+            raise ApiError(400, f"CheckAccount with id {account['id']} not found")
+        transaction = data.get("checkAccountTransaction")
+        if transaction is not None and (
+            not isinstance(transaction, dict)
+            or not transaction.get("id")
+            or transaction.get("objectName") != "CheckAccountTransaction"
+        ):
+            raise ApiError(400, "checkAccountTransaction needs an id and objectName")
+        if invoice["status"] not in (OPEN, PARTIALLY_PAID):
+            state = "a draft" if invoice["status"] == "100" else "not open"
+            raise ApiError(422, f"Invoice {invoice['id']} is {state} and cannot be booked")
+        if amount <= 0:
+            raise ApiError(422, "amount must be greater than 0")
+        paid = Decimal(str(invoice["paidAmount"] or 0)) + amount
+        settled = paid >= Decimal(invoice["sumGross"]) or data["type"] in WRITE_OFF_TYPES
+        ts = now_ts()
+        from_status = invoice["status"]
+        invoice.update(status=PAID if settled else PARTIALLY_PAID, paidAmount=float(paid))
+        invoice["_updated"] = ts
+        if settled:
+            invoice["payDate"] = iso(int(booked_on.timestamp()))
+        log = {
+            "id": store.new_id("InvoiceLog"),
+            "objectName": "InvoiceLog",
+            "additionalInformation": None,
+            "_created": ts,
+            # [spec] names the invoice reference "creditNote" (objectName "Invoice").
+            "creditNote": ref(invoice["id"], "Invoice"),
+            "fromStatus": from_status,
+            "toStatus": invoice["status"],
+            "ammountPayed": number(amount),
+            "bookingDate": iso(int(booked_on.timestamp())),
+            "sevClient": dict(SEV_CLIENT),
+        }
+        store.bookings.append(
+            render(log)
+            | {
+                "type": data["type"],
+                "checkAccount": account,
+                "checkAccountTransaction": transaction,
+            }
+        )
+        return one(log)
+
     async def delete_invoice(request: Request) -> JSONResponse:
         invoice = get_invoice(request.path_params["invoice_id"])
         if invoice["status"] != "100":
@@ -390,6 +461,7 @@ def invoice_routes(store: Store) -> list[Route]:
         Route("/Invoice/{invoice_id}/sendBy", send_by, methods=["PUT"]),
         Route("/Invoice/{invoice_id}/sendViaEmail", send_via_email, methods=["POST"]),
         Route("/Invoice/{invoice_id}/cancelInvoice", cancel_invoice, methods=["POST"]),
+        Route("/Invoice/{invoice_id}/bookAmount", book_amount, methods=["PUT"]),
         Route("/InvoicePos", list_positions, methods=["GET"]),
     ]
 

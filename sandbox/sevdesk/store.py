@@ -30,6 +30,8 @@ ID_BASE = {
     "CommunicationWay": 300_000,
     "Invoice": 400_000,
     "InvoicePos": 500_000,
+    "CheckAccount": 600_000,
+    "InvoiceLog": 800_000,
     "Unity": 0,
 }
 
@@ -89,6 +91,14 @@ DEFAULT_UNITS = [
     ("Std", "UNITY_HOUR", "HUR"),
 ]
 
+# The payment accounts a fresh account has [inferred from the spec's "How to book
+# an invoice": a standard account provided by sevDesk and a register (cash) account,
+# both booked without a transaction]: (name, type, accountingNumber SKR04, default).
+CHECK_ACCOUNTS = [
+    ("Standardkonto", "offline", "1800", True),
+    ("Kasse", "register", "1600", False),
+]
+
 #: The process start, used as `create`/`update` of the static lists.
 _SEED_TIME = int(dt.datetime(2024, 1, 2, 9, 0, tzinfo=BERLIN).timestamp())
 
@@ -137,12 +147,18 @@ class Store:
         self.emails_sent: list[dict[str, Any]] = []
         #: Every sendBy call: which invoice, how, and that nothing was e-mailed.
         self.send_log: list[dict[str, Any]] = []
+        #: Every booking (bookAmount) as the InvoiceLog it answered, plus the request.
+        self.bookings: list[dict[str, Any]] = []
         self.invoice_numbers: dict[str, int] = {"RE": 1000, "SR": 1000}
         self._next = dict(ID_BASE)
         self.categories = [_category(*row) for row in CATEGORIES]
         self.countries = [_country(*row) for row in COUNTRIES]
         self.comm_way_keys = [_comm_way_key(*row) for row in COMM_WAY_KEYS]
         self.sev_users = [_sev_user()]
+        self.check_accounts = [
+            _check_account(self.new_id("CheckAccount"), *row, priority=len(CHECK_ACCOUNTS) - n)
+            for n, row in enumerate(CHECK_ACCOUNTS)
+        ]
         for name, code, unece in DEFAULT_UNITS:
             self.add_unit(name, translation_code=code, unece=unece, ts=_SEED_TIME)
 
@@ -168,6 +184,9 @@ class Store:
 
     def sev_user(self, id_: str) -> dict[str, Any] | None:
         return next((u for u in self.sev_users if u["id"] == id_), None)
+
+    def check_account(self, id_: str) -> dict[str, Any] | None:
+        return next((a for a in self.check_accounts if a["id"] == id_), None)
 
     # -- units -------------------------------------------------------------
     def add_unit(
@@ -252,6 +271,33 @@ def _comm_way_key(id_: str, name: str, code: str) -> dict[str, Any]:
         "_updated": _SEED_TIME,
         "name": name,
         "translationCode": code,
+    }
+
+
+def _check_account(
+    id_: str, name: str, kind: str, accounting_number: str, default: bool, *, priority: int
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "objectName": "CheckAccount",
+        "_created": _SEED_TIME,
+        "_updated": _SEED_TIME,
+        "sevClient": dict(SEV_CLIENT),
+        "name": name,
+        "iban": None,
+        "type": kind,
+        "importType": None,
+        "currency": "EUR",
+        "defaultAccount": "1" if default else "0",
+        "baseAccount": "1" if default else "0",
+        "priority": str(priority),
+        "status": "100",
+        "balance": None,
+        "bankServer": None,
+        "autoMapTransactions": None,
+        "autoSyncTransactions": "0",
+        "lastSync": None,
+        "accountingNumber": accounting_number,
     }
 
 

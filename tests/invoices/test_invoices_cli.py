@@ -7,6 +7,7 @@ the same on a fresh typer app and run it against the emulators on loopback.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,46 @@ def test_dry_run_text_then_json_run_exits_1_when_an_invoice_failed(
     lines = status.output.splitlines()
     assert any(line.startswith("RE-2026-00001") and "draft" in line for line in lines)
     assert any(line.startswith("RE-2026-00002") and "failed" in line for line in lines)
+
+
+def test_status_json_reports_draft_open_and_paid_after_booking_in_sevdesk(
+    app: typer.Typer, services: dict[str, Any], customer_rows: list[dict[str, Any]]
+) -> None:
+    httpx.post(f"{services['sev']}/_sandbox/bulk", json={"contacts": customer_rows[:3]})
+    made = httpx.post(f"{services['ka']}/_sandbox/bulk", json={"customers": customer_rows[:3]})
+    position = {"product_name": "Grundreinigung", "quantity": 1, "unit_name": "pauschal"}
+    position |= {"unit_price_net": "100.00", "tax_rate": 19}
+    numbers = []
+    runner = CliRunner()
+    export = ["invoices", "export", "--config", services["config"], "--json"]
+    for customer_id, fmt in zip(made.json()["customers"], ("draft", "final", "final"), strict=True):
+        body = {"customer_id": customer_id, "invoice_date": "2026-03-02", "positions": [position]}
+        numbers.append(
+            httpx.post(f"{services['ka']}/_sandbox/invoices", json=body).json()["number"]
+        )
+        result = runner.invoke(app, [*export, "--format", fmt])
+        assert result.exit_code == 0, result.output
+    drafted, unpaid, paid = numbers
+
+    sev = httpx.Client(
+        base_url=f"{services['sev']}/api/v1",
+        headers={"Authorization": os.environ["INVOICE_CLI_SEVDESK_TOKEN"]},
+    )
+    [invoice] = sev.get("/Invoice", params={"invoiceNumber": paid}).json()["objects"]
+    account = sev.get("/CheckAccount").json()["objects"][0]
+    booked = sev.put(
+        f"/Invoice/{invoice['id']}/bookAmount",
+        json={
+            "amount": invoice["sumGross"],
+            "date": 1774000000,
+            "type": "FULL_PAYMENT",
+            "checkAccount": {"id": account["id"], "objectName": "CheckAccount"},
+        },
+    )
+    assert booked.status_code == 200, booked.text
+    sev.close()
+
+    status = runner.invoke(app, ["invoices", "status", "--config", services["config"], "--json"])
+    assert status.exit_code == 0, status.output
+    report = {i["number"]: i["sevdesk_status"] for i in json.loads(status.stdout)["invoices"]}
+    assert report == {drafted: "draft", unpaid: "open", paid: "paid"}

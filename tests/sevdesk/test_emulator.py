@@ -555,6 +555,168 @@ async def test_invoice_list_filters(client):
     ] == "KA-77"
 
 
+# -- booking payments ------------------------------------------------------------------
+
+
+async def open_invoice(client: httpx.AsyncClient, name: str = "Zahler GmbH") -> dict[str, Any]:
+    """A finalised invoice (status 200) over 154.70 gross."""
+    contact = await create_contact(client, name=name)
+    draft = (await save_invoice(client, contact["id"]))["invoice"]
+    sent = await client.put(
+        f"/Invoice/{draft['id']}/sendBy", json={"sendType": "VPR", "sendDraft": False}
+    )
+    assert sent.status_code == 200, sent.text
+    return sent.json()["objects"]
+
+
+async def check_account(client: httpx.AsyncClient, kind: str = "offline") -> dict[str, str]:
+    accounts = (await client.get("/CheckAccount")).json()["objects"]
+    account = next(a for a in accounts if a["type"] == kind)
+    return ref(account["id"], "CheckAccount")
+
+
+async def read_invoice(client: httpx.AsyncClient, invoice_id: str) -> dict[str, Any]:
+    return (await client.get(f"/Invoice/{invoice_id}")).json()["objects"][0]
+
+
+async def test_check_accounts_are_seeded(client):
+    accounts = (await client.get("/CheckAccount", params={"countAll": "true"})).json()
+    assert accounts["total"] == "2"
+    standard, register = accounts["objects"]
+    assert (standard["type"], standard["defaultAccount"], standard["currency"]) == (
+        "offline",
+        "1",
+        "EUR",
+    )
+    assert register["type"] == "register" and register["defaultAccount"] == "0"
+
+
+async def test_book_the_full_amount_pays_the_invoice(client):
+    with freeze_time("2026-04-01 09:00:00") as frozen:
+        invoice = await open_invoice(client)
+        frozen.tick(dt.timedelta(days=6))
+        paid_on = int(time.time())
+        response = await client.put(
+            f"/Invoice/{invoice['id']}/bookAmount",
+            json={
+                "amount": 154.7,
+                "date": paid_on,
+                "type": "FULL_PAYMENT",
+                "checkAccount": await check_account(client, "register"),
+                "createFeed": False,
+            },
+        )
+    assert response.status_code == 200, response.text
+    log = response.json()["objects"]
+    assert log["objectName"] == "InvoiceLog" and log["id"].isdigit()
+    assert (log["fromStatus"], log["toStatus"], log["ammountPayed"]) == ("200", "1000", "154.7")
+    assert log["creditNote"] == ref(invoice["id"], "Invoice")  # [spec]'s name for the invoice
+    assert log["bookingDate"] == "2026-04-07T11:00:00+02:00"
+
+    paid = await read_invoice(client, invoice["id"])
+    assert paid["status"] == "1000" and paid["paidAmount"] == 154.7
+    assert paid["payDate"] == log["bookingDate"]
+    assert paid["update"] > invoice["update"]
+    listed = await client.get("/Invoice", params={"status": 1000})
+    assert [i["id"] for i in listed.json()["objects"]] == [invoice["id"]]
+    refused = await client.put(
+        f"/Invoice/{invoice['id']}/bookAmount",
+        json={
+            "amount": 1,
+            "date": paid_on,
+            "type": "N",
+            "checkAccount": await check_account(client),
+        },
+    )
+    assert "cannot be booked" in assert_error(refused, 422)["message"]
+
+
+async def test_partial_bookings_make_it_partially_paid_until_the_rest_arrives(client):
+    with freeze_time("2026-04-01 09:00:00") as frozen:
+        invoice = await open_invoice(client)
+        account = await check_account(client)
+        frozen.tick(dt.timedelta(days=1))
+        first = await client.put(
+            f"/Invoice/{invoice['id']}/bookAmount",
+            json={"amount": "100", "date": "02.04.2026", "type": "N", "checkAccount": account},
+        )
+        assert first.json()["objects"]["toStatus"] == "750"
+        partly = await read_invoice(client, invoice["id"])
+        assert partly["status"] == "750" and partly["paidAmount"] == 100
+        assert partly["payDate"] is None and partly["update"] > invoice["update"]
+
+        refused = await client.post(f"/Invoice/{invoice['id']}/cancelInvoice")
+        assert assert_error(refused, 200)["code"] == 390  # partly paid [obs]
+
+        frozen.tick(dt.timedelta(days=1))
+        rest = await client.put(
+            f"/Invoice/{invoice['id']}/bookAmount",
+            json={
+                "amount": 54.7,
+                "date": int(time.time()),
+                "type": "FULL_PAYMENT",
+                "checkAccount": account,
+                "checkAccountTransaction": {"id": 1, "objectName": "CheckAccountTransaction"},
+            },
+        )
+    log = rest.json()["objects"]
+    assert (log["fromStatus"], log["toStatus"], log["ammountPayed"]) == ("750", "1000", "54.7")
+    paid = await read_invoice(client, invoice["id"])
+    assert paid["status"] == "1000" and paid["paidAmount"] == 154.7
+    assert paid["update"] > partly["update"]
+
+
+async def test_a_payment_difference_reason_settles_a_lower_amount(client):
+    invoice = await open_invoice(client)
+    response = await client.put(
+        f"/Invoice/{invoice['id']}/bookAmount",
+        content=(
+            "amount=151.61&date=1775030400&type=CB"
+            f"&checkAccount[id]={(await check_account(client))['id']}"
+            "&checkAccount[objectName]=CheckAccount"
+        ),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.json()["objects"]["toStatus"] == "1000"  # 2 % Skonto written off
+    paid = await read_invoice(client, invoice["id"])
+    assert paid["status"] == "1000" and paid["paidAmount"] == 151.61
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"amount": None}, 400),
+        ({"type": "PAID"}, 400),
+        ({"date": "morgen"}, 400),
+        ({"checkAccount": ref("999", "CheckAccount")}, 400),
+        ({"checkAccountTransaction": {"id": 5}}, 400),  # objectName is required
+        ({"amount": 0}, 422),
+        ({"invoice": "draft"}, 422),
+        ({"invoice": "unknown"}, 404),
+    ],
+)
+async def test_book_amount_refusals_change_nothing(client, change, status):
+    invoice = await open_invoice(client)
+    target = invoice["id"]
+    if change.get("invoice") == "draft":
+        contact = await create_contact(client, name="Entwurf GmbH")
+        target = (await save_invoice(client, contact["id"]))["invoice"]["id"]
+    elif change.get("invoice") == "unknown":
+        target = "499999"
+    data = {
+        "amount": 154.7,
+        "date": 1775030400,
+        "type": "FULL_PAYMENT",
+        "checkAccount": await check_account(client),
+    }
+    data |= {k: v for k, v in change.items() if k != "invoice"}
+    response = await client.put(f"/Invoice/{target}/bookAmount", json=data)
+    assert_error(response, status)
+    unchanged = await read_invoice(client, invoice["id"])
+    assert unchanged["status"] == "200" and unchanged["paidAmount"] == 0
+    assert unchanged["update"] == invoice["update"]
+
+
 # -- bulk ---------------------------------------------------------------------------------
 
 
