@@ -28,6 +28,7 @@ from .wire import (
     one,
     page,
     ref_in,
+    require,
     text,
     time_filters,
 )
@@ -173,9 +174,7 @@ def contact_routes(store: Store) -> list[Route]:
 
     async def create_address(request: Request) -> JSONResponse:
         data = await body(request)
-        missing = [k for k in ("contact", "country", "category") if not data.get(k)]
-        if missing:
-            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        require(data, ("contact", "country", "category"))
         address = new_address(store.new_id("ContactAddress"), now_ts())
         apply_address(store, address, data)
         store.addresses[address["id"]] = address
@@ -217,9 +216,7 @@ def contact_routes(store: Store) -> list[Route]:
 
     async def create_comm_way(request: Request) -> JSONResponse:
         data = await body(request)
-        missing = [k for k in ("type", "value", "key", "contact") if not data.get(k)]
-        if missing:
-            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        require(data, ("type", "value", "key", "contact"))
         way = new_comm_way(store.new_id("CommunicationWay"), now_ts())
         apply_comm_way(store, way, data)
         store.comm_ways[way["id"]] = way

@@ -41,6 +41,7 @@ from .wire import (
     page,
     param_ts,
     ref_in,
+    require,
     text,
     time_filters,
 )
@@ -173,9 +174,7 @@ def invoice_routes(store: Store) -> list[Route]:
             invoice["address"] = _address_text(store, invoice["contact"]["id"])
 
     def build_position(invoice: dict[str, Any], item: dict[str, Any], number_: int) -> dict:
-        missing = [k for k in REQUIRED_POS if item.get(k) in (None, "")]
-        if missing:
-            raise ApiError(400, f"InvoicePos is missing required field(s): {', '.join(missing)}")
+        require(item, REQUIRED_POS, "InvoicePos")
         unity = ref_in(item["unity"], "Unity", "unity")
         if unity["id"] not in store.units:
             raise ApiError(400, f"Unity with id {unity['id']} not found")
@@ -218,9 +217,7 @@ def invoice_routes(store: Store) -> list[Route]:
         inv_data = data.get("invoice")
         if not isinstance(inv_data, dict):
             raise ApiError(400, "'invoice' object is required")
-        missing = [k for k in REQUIRED_INVOICE if inv_data.get(k) in (None, "")]
-        if missing:
-            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        require(inv_data, REQUIRED_INVOICE)
         existing = store.invoices.get(str(inv_data["id"])) if inv_data.get("id") else None
         if inv_data.get("id") and existing is None:
             raise not_found("Invoice", str(inv_data["id"]))
@@ -316,9 +313,7 @@ def invoice_routes(store: Store) -> list[Route]:
     async def send_via_email(request: Request) -> JSONResponse:
         invoice = get_invoice(request.path_params["invoice_id"])
         data = await body(request)
-        missing = [k for k in ("toEmail", "subject", "text") if not data.get(k)]
-        if missing:
-            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        require(data, ("toEmail", "subject", "text"))
         finalise(invoice, "VM")
         ts = now_ts()
         email = {
@@ -388,11 +383,7 @@ def invoice_routes(store: Store) -> list[Route]:
     async def book_amount(request: Request) -> JSONResponse:
         invoice = get_invoice(request.path_params["invoice_id"])
         data = await body(request)
-        missing = [
-            k for k in ("amount", "date", "type", "checkAccount") if data.get(k) in (None, "")
-        ]
-        if missing:
-            raise ApiError(400, f"Missing required field(s): {', '.join(missing)}")
+        require(data, ("amount", "date", "type", "checkAccount"))
         if data["type"] not in BOOKING_TYPES:
             raise ApiError(400, f"type must be one of {', '.join(BOOKING_TYPES)}")
         amount = decimal(data["amount"], "amount").quantize(CENT, ROUND_HALF_UP)

@@ -52,6 +52,14 @@ def error_body(status: int, message: str, code: int | None = None) -> dict[str, 
     }
 
 
+def require(data: dict[str, Any], fields: Iterable[str], what: str = "") -> None:
+    """400 naming every required field that is missing or empty, as sevDesk answers."""
+    missing = [k for k in fields if data.get(k) in (None, "", [], {})]
+    if missing:
+        prefix = f"{what} is missing" if what else "Missing"
+        raise ApiError(400, f"{prefix} required field(s): {', '.join(missing)}")
+
+
 def not_found(object_name: str, id_: str) -> ApiError:
     return ApiError(404, f"{object_name} with id {id_} not found", NOT_FOUND_CODE)
 
