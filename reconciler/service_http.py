@@ -167,7 +167,7 @@ class ServiceHttp:
             "max_age_seconds": max_age.total_seconds(),
         }
         try:
-            runs = [r for r in self.store.runs(50) if not r.dry_run]
+            runs = self.store.runs(50, dry_run=False)
         except Exception as exc:  # noqa: BLE001 - that is the finding
             body["store"] = f"unreachable: {type(exc).__name__}"
             problems.append("the state store does not answer")

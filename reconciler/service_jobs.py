@@ -165,10 +165,10 @@ class ServiceJobs:
             await self.sync("webhook")
 
     def _last_run(self) -> Any:
-        return next((r for r in self.store.runs(50) if not r.dry_run), None)
+        return next(iter(self.store.runs(1, dry_run=False)), None)
 
     def _refresh_last_success(self) -> None:
-        finished = [r for r in self.store.runs(50) if not r.dry_run and r.outcome in COMPLETED]
+        finished = [r for r in self.store.runs(50, dry_run=False) if r.outcome in COMPLETED]
         if finished:
             at = finished[0].finished_at or finished[0].started_at
             self.metrics.last_success.set(at.timestamp())

@@ -161,9 +161,13 @@ class Store:
         with self.session() as s:
             return s.get(Run, run_id)
 
-    def runs(self, limit: int = 20) -> list[Run]:
+    def runs(self, limit: int = 20, *, dry_run: bool | None = None) -> list[Run]:
+        """The latest runs, newest first (only real or only dry ones if asked)."""
         with self.session() as s:
-            return list(s.exec(select(Run).order_by(Run.started_at.desc()).limit(limit)))
+            query = select(Run).order_by(Run.started_at.desc())
+            if dry_run is not None:
+                query = query.where(Run.dry_run == dry_run)
+            return list(s.exec(query.limit(limit)))
 
     def count_runs(
         self, *, dry_run: bool = False, outcome: str | None = None, exclude_trigger: str = ""

@@ -154,6 +154,15 @@ class HttpClient:
                 ) from None
 
             status = response.status_code
+            # Path and status only: headers (the token) are never logged.
+            logger.debug(
+                "{} {} /{} → {} ({:.0f} ms)",
+                self.service,
+                method,
+                url,
+                status,
+                response.elapsed.total_seconds() * 1000 if _has_elapsed(response) else 0,
+            )
             if status == 429:
                 # A 429 means "not processed": repeating it is safe for writes too.
                 self.stats["429"] += 1
@@ -184,6 +193,14 @@ class HttpClient:
     def _backoff(attempt: int) -> float:
         """0.2 s, 0.4 s, 0.8 s, … with jitter, capped at 10 s."""
         return min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+
+
+def _has_elapsed(response: httpx.Response) -> bool:
+    try:
+        response.elapsed  # noqa: B018 - only set once the body was read
+    except RuntimeError:
+        return False
+    return True
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:
