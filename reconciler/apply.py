@@ -39,7 +39,7 @@ from reconciler.errors import (
     Unreachable,
 )
 from reconciler.models import SIDE_LABEL, Customer, Remote, Side, Unit
-from reconciler.plan import Action, PairPlan, Plan
+from reconciler.plan_model import Action, PairPlan, Plan
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Journal, Link

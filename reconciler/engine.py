@@ -25,7 +25,8 @@ from reconciler.config import Config
 from reconciler.connectors.base import Connector
 from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake
 from reconciler.models import Side
-from reconciler.plan import Plan, Task, build_plan
+from reconciler.plan import build_plan
+from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
 from reconciler.snapshot import take_snapshot
 from state import Store

@@ -1,25 +1,28 @@
 """Step 2 and 3 of a run: compare the snapshot with the base, decide, plan.
 
-The plan is plain frozen data: every action names the entity, the side it
-writes to, the operation, the values, and the version it expects to find.
-It can be printed (dry-run), saved (``--plan-out``), and applied later
-(``--apply-plan``); applying it never decides anything new.
-
-Work is grouped per record pair (``PairPlan``), because the new base of a
-pair may only be stored once every write for that pair has succeeded.
+The result is plain frozen data (``reconciler.plan_model``): every action
+names the entity, the side it writes to, the operation, the values, and the
+version it expects to find. Everything is decided here; applying a plan
+never decides anything new.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from reconciler.config import Config
-from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side, Unit
+from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side, Unit
+from reconciler.plan_model import (
+    Action,
+    ConflictItem,
+    Op,
+    PairPlan,
+    ParkedItem,
+    Plan,
+    Task,
+)
 from reconciler.snapshot import Snapshot
 from rules.diff import Conflict, merge
 from rules.matching import match_customers
@@ -28,113 +31,8 @@ from rules.policies import RuleSet
 from rules.units import match_units, unit_key
 from state.tables import Link
 
-Op = Literal["create", "update", "archive", "delete"]
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 UNIT_TASK = "create unit '{name}' in sevDesk: Einstellungen → System → Einheiten"
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Action(Frozen):
-    """One write to one side."""
-
-    entity: str
-    side: Side
-    op: Op
-    key: str
-    target_id: str | None = None
-    source_id: str | None = None
-    fields: dict[str, Any] = Field(default_factory=dict)
-    expected_version: str | None = None
-    reason: str = ""
-    #: Write back the customer number the other side assigned on create
-    #: (a record created without a number gets one there; both must agree).
-    number_from_create: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"{self.entity}:{self.key}:{self.side}:{self.op}"
-
-    @property
-    def count_key(self) -> str:
-        return f"{self.entity}.{self.side}.{self.op}"
-
-
-class PairPlan(Frozen):
-    """Everything to do for one KleanApp/sevDesk record pair."""
-
-    entity: str
-    key: str
-    link_id: int | None = None
-    kleanapp_id: str | None = None
-    sevdesk_id: str | None = None
-    actions: tuple[Action, ...] = ()
-    #: The new agreed version once every action succeeded; None keeps no base.
-    base_after: dict[str, Any] | None = None
-    #: Forget the link afterwards (the record is gone on one side).
-    unlink: bool = False
-    #: Admin resolutions this pair carries out (conflict ids, parked-resolution ids).
-    conflict_ids: tuple[int, ...] = ()
-    parked_resolution_ids: tuple[int, ...] = ()
-
-
-class ConflictItem(Frozen):
-    entity: str
-    key: str
-    field: str
-    base: Any
-    kleanapp: Any
-    sevdesk: Any
-    rule: str
-    decision: str
-    reason: str
-    link_id: int | None = None
-
-
-class Task(Frozen):
-    """Something only an admin can do (e.g. create a unit in sevDesk's UI)."""
-
-    kind: str
-    entity: str
-    key: str
-    message: str
-
-
-class ParkedItem(Frozen):
-    entity: str
-    side: Side
-    record_id: str
-    key: str
-    reason: str
-    candidates: tuple[str, ...] = ()
-
-
-class Plan(Frozen):
-    created_at: dt.datetime
-    full: bool
-    pairs: tuple[PairPlan, ...] = ()
-    conflicts: tuple[ConflictItem, ...] = ()
-    tasks: tuple[Task, ...] = ()
-    parked: tuple[ParkedItem, ...] = ()
-    quarantined: tuple[Quarantined, ...] = ()
-    #: "entity.side" -> newest modification time read, the next cursor.
-    cursors: dict[str, dt.datetime] = Field(default_factory=dict)
-    #: "entity.side" -> records a complete (full) read returned; for the brake.
-    complete_counts: dict[str, int] = Field(default_factory=dict)
-
-    @property
-    def actions(self) -> list[Action]:
-        return [a for p in self.pairs for a in p.actions]
-
-    @property
-    def removals(self) -> list[Action]:
-        """Archives and deletes: what the mass-delete brake counts."""
-        return [a for a in self.actions if a.op in ("archive", "delete")]
-
-    def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(a.count_key for a in self.actions).items()))
 
 
 def _writable(config: Config, entity: str, side: Side) -> bool:

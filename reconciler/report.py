@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.models import SIDE_LABEL
-from reconciler.plan import Plan
+from reconciler.plan_model import Plan
 
 
 @dataclass
