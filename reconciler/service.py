@@ -94,6 +94,10 @@ class ServiceSettings:
     poll_interval_seconds: float | None = None
     #: /healthz turns 503 when no run completed for this long (None: from the cron).
     health_max_age_seconds: float | None = None
+    #: A scheduled run that finds another run in progress tries again this much later,
+    #: up to ``lock_retries`` times, so a long hand-started run does not cost the night.
+    lock_retry_seconds: float = 600.0
+    lock_retries: int = 6
 
     @classmethod
     def from_config(cls, config: Any) -> ServiceSettings:

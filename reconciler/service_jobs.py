@@ -95,14 +95,34 @@ class ServiceJobs:
     deliveries: DeliveryLog
     _writer: asyncio.Lock
     _reconcile_wanted: asyncio.Event
+    #: The last sync attempt found the run lock held by another process.
+    _locked_out: bool = False
     _exports: asyncio.Queue[tuple[str, str | None]]
     _export_waiters: dict[tuple[str, str | None], asyncio.Future[Any]]
 
     # -- sync runs ----------------------------------------------------------------------
     async def scheduled_sync(self) -> Any:
-        """The cron job. Cancelled by a scheduler shutdown, the run itself goes on (shielded)."""
+        """The cron job. Cancelled by a scheduler shutdown, the run itself goes on (shielded).
+
+        If another process holds the run lock (a long hand-started sync), the
+        night's run is not lost: it tries again a few times, minutes apart.
+        """
         try:
-            return await self.sync("schedule")
+            for attempt in range(self.settings.lock_retries + 1):
+                self._locked_out = False
+                result = await self.sync("schedule")
+                if not self._locked_out or self.stop_event.is_set():
+                    return result
+                if attempt < self.settings.lock_retries:
+                    logger.info(
+                        "the scheduled sync tries again in {:.0f}s",
+                        self.settings.lock_retry_seconds,
+                    )
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(
+                            self.stop_event.wait(), self.settings.lock_retry_seconds
+                        )
+            return None
         except asyncio.CancelledError:
             return None
 
@@ -129,6 +149,7 @@ class ServiceJobs:
             except RunInProgress as exc:
                 logger.info("{} sync not started: {}", trigger, exc)
                 self.metrics.run_finished(trigger, "locked", {})
+                self._locked_out = True
                 return None
             except KleansyncError as exc:
                 logger.error("{} sync failed: {}", trigger, exc)
