@@ -68,6 +68,10 @@ class InvoiceExport(SQLModel, table=True):
     updated_at: dt.datetime = when(default_now=True)
 
 
+#: Export runs that did nothing are kept this long (see ``prune_quiet_runs``).
+QUIET_RUNS_KEPT = dt.timedelta(days=7)
+
+
 class InvoiceRun(SQLModel, table=True):
     __tablename__ = "invoice_run"
     id: str = Field(primary_key=True)
@@ -122,7 +126,25 @@ class InvoiceLedger:
     def start_run(self, run: InvoiceRun) -> InvoiceRun:
         with self.store.session() as s:
             s.add(run)
+        self.prune_quiet_runs()
         return run
+
+    def prune_quiet_runs(self, keep: dt.timedelta = QUIET_RUNS_KEPT) -> int:
+        """Forget old runs that found nothing to do.
+
+        The service polls every few minutes; a row per empty poll would grow
+        the store by thousands of rows a month and tell nobody anything. Runs
+        that exported, held or failed anything are kept as the history.
+        """
+        cutoff = utcnow() - keep
+        with self.store.session() as s:
+            old = s.exec(
+                select(InvoiceRun).where(InvoiceRun.outcome == "ok", InvoiceRun.started_at < cutoff)
+            ).all()
+            quiet = [run for run in old if not any((run.counts or {}).values())]
+            for run in quiet:
+                s.delete(run)
+            return len(quiet)
 
     def finish_run(self, run_id: str, **values: Any) -> None:
         with self.store.session() as s:
