@@ -44,9 +44,13 @@ class SyncOptions:
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
-    """Read everything when asked, on the first run, every N-th run, and while
-    records are parked (matching needs every unlinked record of both sides,
-    or a new record could be created as a duplicate of a parked one)."""
+    """Read everything when asked, on the first run, and every N-th regular run.
+
+    Also while records are parked (matching needs every unlinked record of
+    both sides, or a new record could be created as a duplicate of a parked
+    one) and while admin answers wait (the records they name may not have
+    changed, so an incremental read would not bring them).
+    """
     if (
         requested
         or store.open_parked()
