@@ -43,10 +43,21 @@ class SideRead:
     complete: bool = False
     #: Records that a by-id fetch found gone (deleted on that side).
     gone: set[str] = field(default_factory=set)
+    #: Records added by a by-id fetch after the listing (linked counterparts).
+    fetched: set[str] = field(default_factory=set)
 
     def newest(self) -> dt.datetime | None:
-        """The latest modification time seen, the next cursor candidate."""
-        stamps = [r.updated_at for r in self.records.values() if r.updated_at]
+        """The latest modification time the *listing* returned, the next cursor candidate.
+
+        Records fetched by id afterwards do not count: one changed after the
+        listing would move the cursor past changes to other records made
+        between the listing and that fetch, and the next run would skip them.
+        """
+        stamps = [
+            r.updated_at
+            for rid, r in self.records.items()
+            if r.updated_at and rid not in self.fetched
+        ]
         return max(stamps) if stamps else None
 
 
@@ -135,5 +146,6 @@ async def _fetch_counterparts(
             continue
         try:
             read.records[ids[missing]] = await connectors[missing].get(model, ids[missing])
+            read.fetched.add(ids[missing])
         except NotFound:
             read.gone.add(ids[missing])
