@@ -203,14 +203,7 @@ class Applier:
                 versions[action.side] = result.version
                 if action.op == "create":
                     assigned = getattr(result.record, "customer_number", None)
-                    written = normalize_record(result.record).model_dump()
-                    expected = {**written, **action.fields}
-                    if action.fields.get("customer_number", assigned) is None:
-                        expected["customer_number"] = assigned  # assigned on create
-                    if written != expected:
-                        # The create found a record an earlier attempt (or someone else)
-                        # wrote, and it differs: diff it next run from no base.
-                        base = None
+                    base = self._base_after_create(action, result, base, assigned)
         if not ok:
             return
         for conflict_id in pair.conflict_ids:
@@ -240,6 +233,37 @@ class Applier:
                 link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
                 link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
         self.store.save_link(link)
+
+    def _base_after_create(
+        self,
+        action: Action,
+        result: Remote[Any],
+        base: dict[str, Any] | None,
+        assigned: str | None,
+    ) -> dict[str, Any] | None:
+        """The agreed base once ``action`` created ``result``, or None to diff it afresh.
+
+        Fields one side cannot keep (``Connector.unstorable_fields``) are not
+        compared; the base holds KleanApp's value for them, as the planner
+        does for linked pairs. Anything else that differs means the create
+        found a record an earlier attempt (or someone else) wrote: the next
+        run diffs it with no base instead of trusting either copy.
+        """
+        if base is None:
+            return None
+        model = MODELS[action.entity]
+        source_side = "sevdesk" if action.side == "kleanapp" else "kleanapp"
+        written = normalize_record(result.record).model_dump()
+        expected = {**written, **action.fields}
+        if action.fields.get("customer_number", assigned) is None:
+            expected["customer_number"] = assigned  # assigned on create
+        skip = self.connectors[action.side].unstorable_fields(result.record) | self.connectors[
+            source_side
+        ].unstorable_fields(model.model_validate(action.fields))
+        if any(written[f] != expected[f] for f in written if f not in skip):
+            return None
+        kleanapp_copy = written if action.side == "kleanapp" else {**base, **action.fields}
+        return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
         for n, pair in enumerate(plan.pairs):

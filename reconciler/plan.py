@@ -51,14 +51,6 @@ def _rules_for(config: Config, entity: str) -> RuleSet:
     return RuleSet(default=config.rules.default, fields=dict(config.rules.fields))
 
 
-def _archive_as_in_kleanapp(s: Remote[Customer], k: Remote[Customer]) -> Remote[Customer]:
-    """sevDesk has no archive flag: archiving is KleanApp-only state, handled by the
-    deletion policy, never a field to copy; the sevDesk copy is given KleanApp's."""
-    return s.model_copy(
-        update={"record": s.record.model_copy(update={"archived": k.record.archived})}
-    )
-
-
 def _conflict_item(c: Conflict, link_id: int | None) -> ConflictItem:
     return ConflictItem(
         entity=c.entity,
@@ -101,6 +93,40 @@ class Planner:
         self.conflicts: list[ConflictItem] = []
         self.tasks: list[Task] = []
         self.parked: list[ParkedItem] = []
+
+    def _aligned(
+        self, k: Remote[Customer], s: Remote[Customer]
+    ) -> tuple[Remote[Customer], Remote[Customer]]:
+        """The pair with every field a side cannot keep set to the other side's value.
+
+        sevDesk has no archive flag and keeps no contact-person names on an
+        organisation (``Connector.unstorable_fields``): such a field is never a
+        change on that side, so nothing is copied back and nothing bounces.
+        """
+        # Only what a side cannot keep whatever the kind: when the kind itself
+        # changes on one side, the names belonging to the new kind must travel.
+        s_skip = self.snapshot.unstorable["sevdesk"](s.record) & self.snapshot.unstorable[
+            "sevdesk"
+        ](s.record.model_copy(update={"kind": k.record.kind}))
+        k_skip = (
+            self.snapshot.unstorable["kleanapp"](k.record)
+            & self.snapshot.unstorable["kleanapp"](
+                k.record.model_copy(update={"kind": s.record.kind})
+            )
+        ) - s_skip
+        if s_skip:
+            s = s.model_copy(
+                update={
+                    "record": s.record.model_copy(update={f: getattr(k.record, f) for f in s_skip})
+                }
+            )
+        if k_skip:
+            k = k.model_copy(
+                update={
+                    "record": k.record.model_copy(update={f: getattr(s.record, f) for f in k_skip})
+                }
+            )
+        return k, s
 
     def build(self) -> Plan:
         if self.config.sync.customers != "off":
@@ -244,7 +270,7 @@ class Planner:
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
-        s = _archive_as_in_kleanapp(s, k)
+        k, s = self._aligned(k, s)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
         newly_archived = bool(link.base) and k.record.archived and not link.base.get("archived")
@@ -347,7 +373,7 @@ class Planner:
         result = match_customers(unlinked["kleanapp"], unlinked["sevdesk"], taken_numbers=taken)
         for match in result.matches:
             k, s = match.kleanapp, match.sevdesk
-            s = _archive_as_in_kleanapp(s, k)
+            k, s = self._aligned(k, s)
             key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
             self._pair_from_merge(key, None, k, s, None)
         for parked in result.parked:
@@ -385,7 +411,7 @@ class Planner:
                 if other is None or (other_side, other_id) in taken:
                     continue
                 k, s = (record, other) if record.side == "kleanapp" else (other, record)
-                s = _archive_as_in_kleanapp(s, k)
+                k, s = self._aligned(k, s)
                 key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
                 self._pair_from_merge(key, None, k, s, None, parked_resolution_ids=(res.id,))
                 taken |= {(k.side, k.id), (s.side, s.id)}

@@ -13,6 +13,7 @@ Units are few, so they are always read in full.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,10 @@ class SideRead:
 class Snapshot:
     full: bool
     reads: dict[tuple[str, Side], SideRead] = field(default_factory=dict)
+    #: Per side: the fields it cannot keep for a record (``Connector.unstorable_fields``).
+    unstorable: dict[Side, Callable[[Any], frozenset[str]]] = field(
+        default_factory=lambda: {side: _keeps_everything for side in SIDES}
+    )
 
     def read(self, entity: str, side: Side) -> SideRead:
         return self.reads[(entity, side)]
@@ -82,7 +87,9 @@ async def take_snapshot(
     entities: tuple[str, ...] = ("customer", "unit"),
 ) -> Snapshot:
     """Read both sides (see module docstring); nothing is written anywhere."""
-    snapshot = Snapshot(full=full)
+    snapshot = Snapshot(
+        full=full, unstorable={side: connectors[side].unstorable_fields for side in SIDES}
+    )
     for entity in entities:
         model = ENTITIES[entity]
         for side in SIDES:
@@ -111,16 +118,15 @@ async def take_snapshot(
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
 
-def _agrees_with_base(record: Any, base: dict[str, Any] | None, side: Side) -> bool:
-    """Does the record still hold the agreed base?
+def _keeps_everything(record: Any) -> frozenset[str]:
+    return frozenset()
 
-    The archive flag is KleanApp's alone (sevDesk has none), so it counts only
-    for a KleanApp record.
-    """
+
+def _agrees_with_base(record: Any, base: dict[str, Any] | None, skip: frozenset[str]) -> bool:
+    """Does the record still hold the agreed base (on the fields its side can keep)?"""
     if base is None:
         return False
-    skip = set() if side == "kleanapp" else {"archived"}
-    have = normalize_record(record).model_dump(exclude=skip)
+    have = normalize_record(record).model_dump(exclude=set(skip))
     return have == {k: v for k, v in base.items() if k not in skip}
 
 
@@ -139,7 +145,8 @@ async def _fetch_counterparts(
             continue
         missing: Side = "sevdesk" if present["kleanapp"] else "kleanapp"
         changed = snapshot.read(entity, OTHER[missing]).records[ids[OTHER[missing]]]
-        if _agrees_with_base(changed.record, link.base, OTHER[missing]):
+        skip = snapshot.unstorable[OTHER[missing]](changed.record)
+        if _agrees_with_base(changed.record, link.base, skip):
             continue  # our own write coming back, or a change that changed nothing
         read = snapshot.read(entity, missing)
         if read.complete or (missing, ids[missing]) in bad_ids:

@@ -69,6 +69,16 @@ class Connector(ABC):
     ) -> None:
         """Archive (KleanApp) or delete (sevDesk) the record."""
 
+    def unstorable_fields(self, record: Canonical) -> frozenset[str]:
+        """Canonical fields this side cannot keep for ``record`` (it drops them).
+
+        The engine never treats such a field as changed on this side: it takes
+        the other side's value instead of copying an absence back (sevDesk, for
+        example, has no archive flag and keeps no contact-person names on an
+        organisation). Default: every field is kept.
+        """
+        return frozenset()
+
     @abstractmethod
     async def check_auth(self) -> None:
         """One cheap authenticated call; ``AuthError``/``Unreachable`` if it fails."""

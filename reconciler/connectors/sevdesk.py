@@ -128,6 +128,21 @@ class SevdeskConnector(Connector):
             return await self.units.get(str(id))
         raise _unsupported(entity)
 
+    def unstorable_fields(self, record: Canonical) -> frozenset[str]:
+        """What a sevDesk contact cannot hold, so never reads as a change.
+
+        No archive flag; an organisation (``name`` set) has no first/last name,
+        a person has no company name; the country lives on the address, so a
+        contact without one has none.
+        """
+        if not isinstance(record, Customer):
+            return frozenset()
+        fields = {"archived"}
+        fields |= {"first_name", "last_name"} if record.kind == "company" else {"company_name"}
+        if not (record.street or record.postal_code or record.city):
+            fields.add("country")
+        return frozenset(fields)
+
     async def create(self, entity: type[Canonical], record: Canonical) -> Remote[Any]:
         if entity is Customer and isinstance(record, Customer):
             return await self.customers.create(record)

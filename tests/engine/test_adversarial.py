@@ -458,15 +458,6 @@ async def test_three_runs_after_a_first_sync_with_differences_are_quiet(env, sid
 # --- second batch -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a sevDesk person has no company name (sevdesk_mapping.contact_payload), but the base "
-        "stored after the kind change keeps KleanApp's company_name; the next run reads "
-        "sevDesk's None as an edit and clears company_name in KleanApp (data loss one run "
-        "later)"
-    ),
-)
 async def test_a_person_keeping_a_company_name_in_kleanapp_does_not_bounce(env):
     """KleanApp lets a person keep its company name; sevDesk cannot hold one."""
     await seed_linked(env)
@@ -480,14 +471,6 @@ async def test_a_person_keeping_a_company_name_in_kleanapp_does_not_bounce(env):
     await assert_quiet(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KleanApp defaults country to DE on create; Applier.apply_pair sees written != expected "
-        "and keeps no base, so the next run reports a first-link country conflict and writes "
-        "country DE to sevDesk (an address with only a country); quiet only from the third run"
-    ),
-)
 async def test_a_sevdesk_contact_without_address_is_imported_once(env):
     [contact] = await sevdesk_call(
         env,
@@ -507,14 +490,6 @@ async def test_a_sevdesk_contact_without_address_is_imported_once(env):
     assert contact["id"] in {link.sevdesk_id for link in env.store.links("customer")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the plan writes country=None to KleanApp with the cleared street/zip/city; KleanApp's "
-        "country is not nullable (422), so the whole update fails on every run (record error, "
-        "exit 1, cursors never advance) and the address is never cleared in KleanApp"
-    ),
-)
 async def test_deleting_the_address_in_sevdesk_clears_it_in_kleanapp(env):
     await seed_linked(env)
     _k1, s1 = await ids(env, "K-00001")
@@ -614,16 +589,6 @@ async def test_two_customers_swapping_numbers_on_one_side_travel(env, side):
     await assert_quiet(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a sevDesk organisation cannot hold first/last name (contact_payload sets "
-        "surename/familyname to None): apply.py drops the base after the create (written != "
-        "expected), run 2 'decides' first-link conflicts and writes the names to sevDesk (no "
-        "effect) into the base, run 3 reads them as cleared in sevDesk and deletes the contact "
-        "person in KleanApp"
-    ),
-)
 async def test_a_company_with_a_contact_person_in_kleanapp_does_not_bounce(env):
     """KleanApp may name a contact person for a company; sevDesk's organisation cannot."""
     await env.k.create(Customer, customer("K-00001", first_name="Anna", last_name="Ott"))
