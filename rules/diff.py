@@ -28,7 +28,13 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from reconciler.models import SIDES, Canonical, Customer, Remote, Side
-from rules.normalize import DEFAULT_REGION, normalize_country, normalize_customer, normalize_record
+from rules.normalize import (
+    DEFAULT_REGION,
+    normalize_country,
+    normalize_customer,
+    normalize_phone,
+    normalize_record,
+)
 from rules.policies import RuleSet, SideValue, Winner
 
 RecordT = TypeVar("RecordT", bound=Canonical)
@@ -203,6 +209,33 @@ def _phone_region(
     return outcome.value or DEFAULT_REGION
 
 
+PHONE_FIELDS = ("phone", "mobile")
+
+
+def _keep_unchanged_phones(
+    b: dict[str, Any], sides: dict[str, tuple[Customer, dict[str, Any]]]
+) -> set[tuple[str, str]]:
+    """A number typed as before is unchanged, even if the country changed.
+
+    KleanApp keeps phones as typed ("030 1234567"). When a customer moves
+    abroad, reading that text in the new country changes what it means, and
+    the untouched number would look edited and overwrite the other side's.
+    A side's number that still reads as the base number in the base's
+    country has not been edited: it keeps the base value, and that side is
+    given the number in international form once, so that it keeps meaning
+    the same number there too. Returns those (side, field) pairs.
+    """
+    region = b.get("country") or DEFAULT_REGION
+    pinned: set[tuple[str, str]] = set()
+    for side, (raw, normalised) in sides.items():
+        for name in PHONE_FIELDS:
+            unchanged = normalize_phone(getattr(raw, name), region) == b[name]
+            if normalised[name] != b[name] and b[name] is not None and unchanged:
+                normalised[name] = b[name]
+                pinned.add((side, name))
+    return pinned
+
+
 def merge_records(
     base: RecordT | None,
     kleanapp: RecordT,
@@ -233,6 +266,9 @@ def merge_records(
     k = normalize(kleanapp).model_dump()
     s = normalize(sevdesk).model_dump()
     b = normalize(base).model_dump() if base is not None else None
+    pinned: set[tuple[str, str]] = set()
+    if isinstance(kleanapp, Customer) and b is not None:
+        pinned = _keep_unchanged_phones(b, {"kleanapp": (kleanapp, k), "sevdesk": (sevdesk, s)})
 
     to_kleanapp: dict[str, Any] = {}
     to_sevdesk: dict[str, Any] = {}
@@ -249,6 +285,9 @@ def merge_records(
         if outcome.conflict is not None:
             conflicts.append(outcome.conflict)
         settled = settled and outcome.settled
+    for side, name in pinned:
+        if merged[name] == b[name]:  # nobody edited it: only make it unambiguous
+            (to_kleanapp if side == "kleanapp" else to_sevdesk)[name] = merged[name]
 
     return MergeResult(
         entity=entity,
