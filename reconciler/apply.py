@@ -203,7 +203,9 @@ class Applier:
                 versions[action.side] = result.version
                 if action.op == "create":
                     assigned = getattr(result.record, "customer_number", None)
-                    base = self._base_after_create(action, result, base, assigned)
+                    base = self._base_after_create(
+                        action.entity, action.side, action.fields, result, base, assigned
+                    )
         if not ok:
             return
         for conflict_id in pair.conflict_ids:
@@ -236,12 +238,16 @@ class Applier:
 
     def _base_after_create(
         self,
-        action: Action,
+        entity: str,
+        side: str,
+        fields: dict[str, Any],
         result: Remote[Any],
         base: dict[str, Any] | None,
         assigned: str | None,
     ) -> dict[str, Any] | None:
-        """The agreed base once ``action`` created ``result``, or None to diff it afresh.
+        """The agreed base once a create of ``fields`` on ``side`` wrote ``result``, or None.
+
+        Used for creates in a run and for creates finished by ``recover``.
 
         Fields one side cannot keep (``Connector.unstorable_fields``) are not
         compared; the base holds KleanApp's value for them, as the planner
@@ -251,18 +257,18 @@ class Applier:
         """
         if base is None:
             return None
-        model = MODELS[action.entity]
-        source_side = "sevdesk" if action.side == "kleanapp" else "kleanapp"
+        model = MODELS[entity]
+        source_side = "sevdesk" if side == "kleanapp" else "kleanapp"
         written = normalize_record(result.record).model_dump()
-        expected = {**written, **action.fields}
-        if action.fields.get("customer_number", assigned) is None:
+        expected = {**written, **fields}
+        if fields.get("customer_number", assigned) is None:
             expected["customer_number"] = assigned  # assigned on create
-        skip = self.connectors[action.side].unstorable_fields(result.record) | self.connectors[
+        skip = self.connectors[side].unstorable_fields(result.record) | self.connectors[
             source_side
-        ].unstorable_fields(model.model_validate(action.fields))
+        ].unstorable_fields(model.model_validate(fields))
         if any(written[f] != expected[f] for f in written if f not in skip):
             return None
-        kleanapp_copy = written if action.side == "kleanapp" else {**base, **action.fields}
+        kleanapp_copy = written if side == "kleanapp" else {**base, **fields}
         return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
@@ -329,14 +335,15 @@ class Applier:
             if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
                 return
         fields = entry.payload.get("fields", {})
-        base = {**normalize_record(result.record).model_dump(), **fields}
-        written = normalize_record(result.record).model_dump()
+        source = normalize_record(MODELS[entry.entity].model_validate(fields)).model_dump()
+        assigned = getattr(result.record, "customer_number", None)
+        base = self._base_after_create(entry.entity, entry.side, fields, result, source, assigned)
         self.store.save_link(
             Link(
                 entity=entry.entity,
                 key=entry.key,
                 kleanapp_id=ids["kleanapp"],
                 sevdesk_id=ids["sevdesk"],
-                base=base if base == written else None,
+                base=base,
             )
         )
