@@ -89,6 +89,7 @@ class Planner:
                     row.id,
                 )
         self.parked_resolutions = list(parked_resolutions)
+        self.customer_rules = _rules_for(config, "customer")
         self.pairs: list[PairPlan] = []
         self.conflicts: list[ConflictItem] = []
         self.tasks: list[Task] = []
@@ -291,7 +292,7 @@ class Planner:
         *,
         parked_resolution_ids: tuple[int, ...] = (),
     ) -> None:
-        rules = _rules_for(self.config, "customer")
+        rules = self.customer_rules
         result = merge(base, k, s, rules, key=key, entity="customer")
         forced = self.forced.get(link_id, {}) if link_id is not None else {}
         conflicts = [c for c in result.conflicts if c.field not in forced]
