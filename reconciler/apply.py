@@ -38,13 +38,11 @@ from reconciler.errors import (
     TransientError,
     Unreachable,
 )
-from reconciler.models import SIDE_LABEL, Customer, Remote, Side, Unit
+from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Journal, Link
-
-MODELS: dict[str, type] = {"customer": Customer, "unit": Unit}
 
 #: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
 #: makes the process SIGKILL itself at that point (crash-recovery tests).
@@ -100,7 +98,7 @@ class Applier:
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action) -> Remote[Any] | None:
-        model = MODELS[action.entity]
+        model = SYNCED_ENTITIES[action.entity]
         connector = self.connectors[action.side]
         if action.op == "create":
             return await connector.create(model, model.model_validate(action.fields))
@@ -257,7 +255,7 @@ class Applier:
         """
         if base is None:
             return None
-        model = MODELS[entity]
+        model = SYNCED_ENTITIES[entity]
         source_side = "sevdesk" if side == "kleanapp" else "kleanapp"
         written = normalize_record(result.record).model_dump()
         expected = {**written, **fields}
@@ -288,9 +286,9 @@ class Applier:
     async def recover(self) -> list[dict[str, Any]]:
         """Settle writes a killed run left ``pending`` (see module docstring)."""
         for entry in self.store.pending_journal():
-            if entry.entity not in MODELS:
+            if entry.entity not in SYNCED_ENTITIES:
                 continue  # another job's journal (invoice export settles its own)
-            model = MODELS[entry.entity]
+            model = SYNCED_ENTITIES[entry.entity]
             connector = self.connectors[entry.side]  # type: ignore[index]
             fields = entry.payload.get("fields", {})
             note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
@@ -335,7 +333,7 @@ class Applier:
             if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
                 return
         fields = entry.payload.get("fields", {})
-        source = normalize_record(MODELS[entry.entity].model_validate(fields)).model_dump()
+        source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
         assigned = getattr(result.record, "customer_number", None)
         base = self._base_after_create(entry.entity, entry.side, fields, result, source, assigned)
         self.store.save_link(

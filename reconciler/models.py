@@ -129,3 +129,7 @@ class Listing(BaseModel, Generic[RecordT]):
 
     records: list[Remote[RecordT]] = Field(default_factory=list)
     quarantined: list[Quarantined] = Field(default_factory=list)
+
+
+#: The entities the sync engine reconciles, by the name plans and the journal use.
+SYNCED_ENTITIES: dict[str, type[Canonical]] = {"customer": Customer, "unit": Unit}

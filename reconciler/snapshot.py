@@ -21,15 +21,9 @@ from loguru import logger
 
 from reconciler.connectors.base import Connector
 from reconciler.errors import NotFound
-from reconciler.models import SIDES, Customer, Quarantined, Remote, Side, Unit
+from reconciler.models import SIDES, SYNCED_ENTITIES, Quarantined, Remote, Side
 from rules.normalize import normalize_record
 from state import Store
-
-ENTITIES: dict[str, type] = {"customer": Customer, "unit": Unit}
-
-
-def entity_name(model: type) -> str:
-    return "customer" if model is Customer else "unit"
 
 
 @dataclass
@@ -91,7 +85,7 @@ async def take_snapshot(
         full=full, unstorable={side: connectors[side].unstorable_fields for side in SIDES}
     )
     for entity in entities:
-        model = ENTITIES[entity]
+        model = SYNCED_ENTITIES[entity]
         for side in SIDES:
             since = None if full or entity == "unit" else store.cursor(side, entity)
             listing = await connectors[side].list(model, since=since)
@@ -134,7 +128,7 @@ async def _fetch_counterparts(
     connectors: dict[Side, Connector], store: Store, snapshot: Snapshot, entity: str
 ) -> None:
     """For linked records read on one side only, fetch the other side by id."""
-    model = ENTITIES[entity]
+    model = SYNCED_ENTITIES[entity]
     bad_ids = {
         (q.side, q.id) for side in SIDES for q in snapshot.read(entity, side).quarantined if q.id
     }
