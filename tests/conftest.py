@@ -22,8 +22,39 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from sandbox.serve import free_port
+
+# Hypothesis profiles: ``ci`` is derandomized (the same examples on every run, so CI
+# is red only for a real regression) and explores more; ``dev`` is random, to find
+# new cases locally. ``.ci/run`` selects ``ci``; HYPOTHESIS_PROFILE overrides.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=200,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the adversarial and stateful suites at full length (minutes, not seconds)",
+    )
+
+
+@pytest.fixture(scope="session")
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True under ``pytest --long``: adversarial/stateful tests scale their sizes up."""
+    return bool(request.config.getoption("--long"))
+
 
 #: Look like real keys (sevDesk: 32 hex) and appear nowhere else.
 SEVDESK_TOKEN = "5e7d0c4b9a1f3e2d8c6b0a9f7e5d3c1b"
