@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
+from sqlalchemy.exc import IntegrityError
 
 from reconciler.connectors.base import Connector
 from reconciler.errors import (
@@ -232,7 +233,24 @@ class Applier:
                 link.created_at = old.created_at
                 link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
                 link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
-        self.store.save_link(link)
+        try:
+            self.store.save_link(link)
+        except IntegrityError:
+            # Another link already holds one of these records. The planner never
+            # plans that; should it happen anyway, the run reports this pair and
+            # goes on (the stored links stay as they were) instead of ending.
+            self.outcome.errors.append(
+                {
+                    "action": f"{pair.entity}:{pair.key}:link",
+                    "entity": pair.entity,
+                    "key": pair.key,
+                    "side": "kleanapp",
+                    "op": "link",
+                    "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+                    f"{link.sevdesk_id} is already linked to another record; links left as "
+                    "they were",
+                }
+            )
 
     def _base_after_create(
         self,
