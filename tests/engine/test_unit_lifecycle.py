@@ -165,3 +165,44 @@ async def test_a_second_spelling_of_a_linked_unit_is_neither_linked_twice_nor_co
     assert result.outcome == "ok", result.errors
     assert result.counts == {}
     await _quiet(env)
+
+
+async def test_unit_deleted_in_sevdesk_but_used_by_kleanapp_invoices_stays_and_is_tried_once(env):
+    from reconciler.models import Customer
+
+    from .conftest import K_URL, customer
+
+    await env.sync()
+    k1 = await env.k.create(Customer, customer("K-00001"))
+    root = K_URL.removesuffix("/api/v1")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=env.kleanapp_app)) as c:
+        saved = await c.post(
+            f"{root}/_sandbox/invoices",
+            json={
+                "customer_id": int(k1.id),
+                "invoice_date": "2026-03-02",
+                "positions": [
+                    {
+                        "product_name": "Grundreinigung Flur",
+                        "quantity": 12,
+                        "unit_name": "lfm",
+                        "unit_price_net": 3,
+                        "tax_rate": 19,
+                    }
+                ],
+            },
+        )
+        assert saved.status_code < 300, saved.text
+    await env.sync()
+    await _sevdesk_admin(env, "DELETE", f"unity/{(await _units(env, 'sevdesk'))['lfm']}")
+
+    result = await env.sync()
+    assert result.errors == []
+    assert [s["reason"] for s in result.skipped] == [
+        "KleanApp keeps unit "
+        + (await _units(env, "kleanapp"))["lfm"]
+        + ": invoice positions still use it (unit 'lfm' is used by invoice(s) "
+        + "RE-2026-00001)"
+    ]
+    assert "lfm" in await _units(env, "kleanapp")
+    await _quiet(env)
