@@ -30,6 +30,7 @@ from typing import Any
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
+from reconciler.bounds import one_line
 from reconciler.connectors.base import Connector
 from reconciler.errors import (
     AuthError,
@@ -46,6 +47,7 @@ from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
 from rules.normalize import normalize_record
 from state import Store
+from state.refusal_tables import Refusal, Refusals, fingerprint
 from state.tables import Journal, Link
 
 #: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
@@ -62,6 +64,27 @@ STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
 )
 STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
 # --- end graceful stop -----------------------------------------------------------
+
+
+def refusal_reason(action: Action, exc: RemoteValidationError) -> tuple[str | None, str]:
+    """The field(s) a service refused and its message, as one short line.
+
+    KleanApp names fields (``{"company_name": "must be at most 200
+    characters"}``) under a general "validation failed"; those are what an
+    admin needs. A service that names none: an update of a single field
+    can only have been refused for that field.
+    """
+    if exc.fields:
+        names = sorted(exc.fields)
+        text = "; ".join(
+            f"{name}: {one_line(msg, 120)}" if len(names) > 1 else one_line(msg, 200)
+            for name, msg in sorted(exc.fields.items())
+        )
+        return ", ".join(names), one_line(text, 240)
+    guessed = (
+        next(iter(action.fields)) if action.op == "update" and len(action.fields) == 1 else None
+    )
+    return guessed, one_line(str(exc), 240)
 
 
 def _crashpoint(stage: str, action: Action) -> None:
@@ -101,6 +124,8 @@ class ApplyOutcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     recovered: list[dict[str, Any]] = field(default_factory=list)
+    #: Writes not sent because the service refused this very payload before.
+    waiting: list[str] = field(default_factory=list)
 
 
 class Applier:
@@ -120,6 +145,10 @@ class Applier:
         self.progress = progress or (lambda n: None)
         self.outcome = ApplyOutcome()
         self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
+        self.refusals = Refusals(store)
+        #: Open refusals by action id, read when applying starts.
+        self.refused: dict[str, Refusal] = {}
+        self._records: list[str] = []  # side:id of the pair being applied
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action, entry: Journal) -> Remote[Any] | None:
@@ -137,7 +166,16 @@ class Applier:
         return None
 
     async def execute(self, action: Action) -> Remote[Any] | None | bool:
-        """Journal, send, record. Returns the written record, or False on failure."""
+        """Journal, send, record. Returns the written record, or False on failure.
+
+        A write the service refused before with this very payload is not sent
+        again (it waits for a fix at its source; ``state.refusal_tables``).
+        """
+        stamp = fingerprint(action.op, action.target_id or action.source_id, action.fields)
+        known = self.refused.get(action.id)
+        if known is not None and known.fingerprint == stamp:
+            self.outcome.waiting.append(action.id)
+            return False
         entry = self.store.journal_intent(
             Journal(
                 run_id=self.run_id,
@@ -178,18 +216,24 @@ class Applier:
                 self.store.journal_outcome(entry.id, "failed", error=str(exc))
             self._error(action, where, exc)
             return False
-        except (RemoteValidationError, NotFound, KleansyncError) as exc:
-            self.store.journal_outcome(entry.id, "failed", error=str(exc))
+        except RemoteValidationError as exc:
+            self.store.journal_outcome(entry.id, "failed", error=one_line(str(exc)))
+            self._refused(action, exc, stamp)
+            return False
+        except (NotFound, KleansyncError) as exc:
+            self.store.journal_outcome(entry.id, "failed", error=one_line(str(exc)))
             self._error(action, where, exc)
             return False
         _crashpoint("after_request", action)
         self.store.journal_outcome(entry.id, "done", result_id=result.id if result else None)
+        if known is not None:
+            self.refusals.close({action.id})  # fixed at its source: accepted now
         self.outcome.counts[action.count_key] += 1
         self.progress(1)
         return result
 
     def _error(self, action: Action, where: str, exc: Exception) -> None:
-        logger.warning("{}: {}", where, exc)
+        logger.warning("{}: {}", one_line(where, 120), one_line(str(exc)))
         self.outcome.errors.append(
             {
                 "action": action.id,
@@ -197,13 +241,51 @@ class Applier:
                 "key": action.key,
                 "side": action.side,
                 "op": action.op,
-                "error": str(exc),
+                "error": one_line(str(exc)),
+            }
+        )
+
+    def _refused(self, action: Action, exc: RemoteValidationError, stamp: str) -> None:
+        """Park a refused write as waiting for a fix; report it (this once)."""
+        field_name, message = refusal_reason(action, exc)
+        key = one_line(action.key, 80)
+        reason = one_line(
+            f"{SIDE_LABEL[action.side]} refused the {action.op} of {action.entity} {key}: "
+            + (f"{field_name}: {message}" if field_name else message)
+        )
+        logger.warning("{}", reason)
+        self.refusals.record(
+            Refusal(
+                action_id=action.id,
+                entity=action.entity,
+                key=action.key,
+                side=action.side,
+                op=action.op,
+                records=list(self._records),
+                field=field_name,
+                message=message,
+                fingerprint=stamp,
+                first_run_id=self.run_id,
+                last_run_id=self.run_id,
+            )
+        )
+        self.outcome.errors.append(
+            {
+                "action": action.id,
+                "entity": action.entity,
+                "key": action.key,
+                "side": action.side,
+                "op": action.op,
+                "field": field_name,
+                "error": reason,
+                "waiting_for_fix": True,
             }
         )
 
     # -- one pair --------------------------------------------------------------
     async def apply_pair(self, pair: PairPlan) -> None:
         ids: dict[str, str | None] = {"kleanapp": pair.kleanapp_id, "sevdesk": pair.sevdesk_id}
+        self._records = [f"{side}:{rid}" for side, rid in ids.items() if rid is not None]
         versions: dict[str, str | None] = {}
         base = pair.base_after
         ok = True
@@ -314,6 +396,7 @@ class Applier:
         return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
+        self.refused = self.refusals.open()
         for n, pair in enumerate(plan.pairs):
             if self.stop is not None and self.stop.is_set():  # graceful stop (kleansync serve)
                 left = [

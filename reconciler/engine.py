@@ -21,10 +21,11 @@ from loguru import logger
 from pydantic import ValidationError
 
 from reconciler.apply import Applier
+from reconciler.bounds import bounded_result, one_line
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
 from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake
-from reconciler.models import Side
+from reconciler.models import Quarantined, Side
 from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
@@ -178,7 +179,7 @@ async def _locked_run(
         outcome=result.outcome,
         counts=result.counts,
         full=result.full,
-        result=result.as_dict(),
+        result=bounded_result(result.as_dict()),
     )
     result.report = await publish_report(config, store, run.id, result, options.trigger)
     return result
@@ -194,6 +195,9 @@ async def publish_report(
     """
     from reconciler.report_mail import mail_report_async
     from reconciler.report_render import result_data, run_data, write_report_files
+    from reconciler.report_retention import prune_reports, prune_run_results
+
+    prune_run_results(store, keep=config.report.keep, keep_days=config.report.keep_days)
 
     tz = config.schedule.timezone
     try:
@@ -204,7 +208,16 @@ async def publish_report(
             if stored is None:
                 return None
             data = run_data(stored)
-        files = write_report_files(data, Path(config.report.dir), tz=tz)
+        files = write_report_files(
+            data,
+            Path(config.report.dir),
+            tz=tz,
+            max_rows=config.report.max_rows,
+            max_bytes=config.report.max_kb * 1024,
+        )
+        prune_reports(
+            Path(config.report.dir), keep=config.report.keep, keep_days=config.report.keep_days
+        )
     except OSError as exc:
         logger.warning("could not write the report to {}: {}", config.report.dir, exc)
         return None
@@ -280,11 +293,20 @@ async def _run(
     if progress is not None:
         applier.progress = progress(len(plan.actions), 0)
     outcome = await applier.apply(plan)
-    if not outcome.errors and not outcome.skipped and not options.apply_plan:
+    # A refused record is parked (waiting for a fix) and read again when its
+    # source changes: it must not hold every other record's cursor back.
+    blocking = [e for e in outcome.errors if not e.get("waiting_for_fix")]
+    if not blocking and not outcome.skipped and not options.apply_plan:
         for name, stamp in plan.cursors.items():
             entity, side = name.split(".")
             store.set_cursor(side, entity, stamp)
-    _remember_for_admins(store, run.id, plan)
+    if not options.apply_plan:
+        seen = {
+            f"{side}:{rid}" for (_e, side), read in snapshot.reads.items() for rid in read.records
+        }
+        applier.refusals.settle({a.id for a in plan.actions}, seen, full=plan.full)
+    applier.refusals.prune()
+    new_quarantined = _remember_for_admins(store, run.id, plan)
     return RunResult(
         run_id=run.id,
         dry_run=False,
@@ -294,11 +316,22 @@ async def _run(
         errors=outcome.errors,
         skipped=outcome.skipped,
         recovered=outcome.recovered,
+        waiting_for_fix=applier.refusals.count_open()
+        - len([e for e in outcome.errors if e.get("waiting_for_fix")]),
+        quarantined=[
+            Quarantined(side=q.side, entity=q.entity, id=q.record_id, reason=q.reason)
+            for q in new_quarantined
+        ],
+        known_quarantined=len(plan.quarantined) - len(new_quarantined),
     )
 
 
-def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> None:
-    """Keep conflicts, parked and quarantined records beyond the run."""
+def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[QuarantineRow]:
+    """Keep conflicts, parked and quarantined records beyond the run.
+
+    Returns the records quarantined for the first time (the report lists
+    only those; the others were reported before and are only counted).
+    """
     link_ids = {
         (link.entity, link.key): link.id for e in ("customer", "unit") for link in store.links(e)
     }
@@ -337,13 +370,23 @@ def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> None:
     for (link_id, field_name), _row in open_by_key.items():
         if link_id in examined and (link_id, field_name) not in still_open:
             store.close_conflicts(link_id, {field_name})
-    store.add_quarantined(
+    # Connectors name the entity "customer" or "Customer"; both mean the same read.
+    complete: set[tuple[str, str]] = set()
+    for name in plan.complete_counts:
+        entity, side = name.split(".")
+        complete |= {(side, entity), (side, entity.capitalize())}
+    new_quarantined = store.add_quarantined(
         [
             QuarantineRow(
-                run_id=run_id, side=q.side, entity=q.entity, record_id=q.id, reason=q.reason
+                run_id=run_id,
+                side=q.side,
+                entity=q.entity,
+                record_id=None if q.id is None else one_line(q.id, 120),
+                reason=one_line(q.reason),
             )
             for q in plan.quarantined
-        ]
+        ],
+        complete=complete,
     )
     linked = {
         (side, rid)
@@ -365,6 +408,7 @@ def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> None:
             for p in plan.parked
         ]
     )
+    return new_quarantined
 
 
 async def sync_from_config(

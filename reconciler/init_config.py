@@ -130,6 +130,14 @@ invoice_poll_minutes = 10
 [report]
 # Where run reports (HTML, JSON, CSV) are written; a relative path is relative to this file.
 dir = "reports"
+# Retention: the report files (and the stored result) of the newest `keep` runs are kept,
+# none older than `keep_days` days (0 = no age limit); older ones are deleted after each run.
+keep = 200
+keep_days = 90
+# Size bound: a report lists at most `max_rows` rows per section and no report file grows
+# beyond `max_kb` kB (values longer than 500 characters are cut; the summary counts everything).
+max_rows = 1000
+max_kb = 2048
 # E-mail the HTML report to these admins after a run with conflicts, parked
 # records, admin tasks or errors (empty: no e-mail).
 email_to = []

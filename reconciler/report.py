@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.models import SIDE_LABEL
+from reconciler.bounds import one_line
+from reconciler.models import SIDE_LABEL, Quarantined
 from reconciler.plan_model import Plan
 
 
@@ -29,10 +30,37 @@ class RunResult:
     finished_at: dt.datetime | None = None
     #: The HTML report written for this run (set once it is written).
     report: Path | None = None
+    #: Records refused in earlier runs and not changed since: not sent, not errors.
+    waiting_for_fix: int = 0
+    #: Records set aside for the first time (None: the plan's, e.g. in a dry-run) ...
+    quarantined: list[Quarantined] | None = None
+    #: ... and those set aside for the same reason before (reported then; counted now).
+    known_quarantined: int = 0
 
     @property
     def outcome(self) -> str:
         return "errors" if self.errors else "ok"
+
+    @property
+    def new_quarantined(self) -> list[Quarantined]:
+        return list(self.plan.quarantined) if self.quarantined is None else self.quarantined
+
+    @property
+    def warnings(self) -> list[str]:
+        """What an admin should know although the run did its job (exit code 0)."""
+        out = []
+        if (n := self.waiting_for_fix) > 0:
+            out.append(
+                f"{n} record{'s' if n != 1 else ''} refused by a service earlier still "
+                f"wait{'s' if n == 1 else ''} for a fix at the source (not sent again until "
+                "changed; see 'kleansync status')"
+            )
+        if (n := self.known_quarantined) > 0:
+            out.append(
+                f"{n} record{'s' if n != 1 else ''} quarantined earlier, for the same reason, "
+                f"{'are' if n != 1 else 'is'} still set aside"
+            )
+        return out
 
     @property
     def exit_code(self) -> int:
@@ -64,10 +92,12 @@ class RunResult:
             ],
             "tasks": [t.model_dump() for t in self.plan.tasks],
             "parked": [p.model_dump() for p in self.plan.parked],
-            "quarantined": [q.model_dump() for q in self.plan.quarantined],
+            "quarantined": [q.model_dump() for q in self.new_quarantined],
             "errors": self.errors,
             "skipped": self.skipped,
             "recovered": self.recovered,
+            "waiting_for_fix": self.waiting_for_fix,
+            "warnings": self.warnings,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "actions": [
@@ -110,8 +140,17 @@ class RunResult:
             f"  parked: {p.entity} {p.side}:{p.record_id} ({p.reason})" for p in self.plan.parked
         ]
         lines += [
-            f"  quarantined: {q.side} {q.entity} {q.id}: {q.reason}" for q in self.plan.quarantined
+            f"  quarantined: {q.side} {q.entity} {q.id}: {q.reason}" for q in self.new_quarantined
         ]
-        lines += [f"  error: {e['action']}: {e['error']}" for e in self.errors]
+        for e in self.errors:
+            if e.get("waiting_for_fix"):
+                lines.append(f"  refused: {e['error']}")
+            else:
+                lines.append(f"  error: {one_line(e['action'], 120)}: {e['error']}")
+        lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  skipped: {s['action']}: {s['reason']}" for s in self.skipped]
-        return lines
+        # A record typed by anyone may hold 100 kB or a line break: one short line each.
+        return [
+            "  " + one_line(line[2:], 400) if line.startswith("  ") else one_line(line, 400)
+            for line in lines
+        ]

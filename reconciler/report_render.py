@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from reconciler.bounds import MAX_ITEMS, bounded
 from reconciler.log import redact
 from reconciler.models import SIDE_LABEL
 
@@ -175,11 +176,15 @@ def _redact_deep(value: Any) -> Any:
     return value
 
 
-def build_view(data: dict[str, Any]) -> dict[str, Any]:
+def build_view(data: dict[str, Any], *, max_rows: int = MAX_ITEMS) -> dict[str, Any]:
     """The report's content from a stored run dict (``as_dict()`` + optional ``actions``).
 
     This dict *is* the JSON report; HTML, CSV and Markdown are renderings of it.
+    Each list holds at most ``max_rows`` rows and each value at most
+    ``bounds.MAX_VALUE`` characters; ``summary.omitted`` counts what was left out
+    (here, or already when the run was stored).
     """
+    omitted: dict[str, int] = {k: int(v) for k, v in (data.get("omitted") or {}).items()}
     dry_run = bool(data.get("dry_run"))
     errors = [dict(e) for e in data.get("errors") or []]
     skipped = [dict(s) for s in data.get("skipped") or []]
@@ -239,9 +244,14 @@ def build_view(data: dict[str, Any]) -> dict[str, Any]:
             "counts": count_rows,
             "changes": sum(int(n) for n in counts.values()),
             "actions_recorded": actions is not None,
-            "conflicts": len(conflicts),
+            "conflicts": len(conflicts) + omitted.get("conflicts", 0),
             "manual_conflicts": sum(1 for c in conflicts if c.get("decision") == "manual"),
-            **{name: len(data.get(name) or []) for name in SECTIONS if name != "conflicts"},
+            **{
+                name: len(data.get(name) or []) + omitted.get(name, 0)
+                for name in SECTIONS
+                if name != "conflicts"
+            },
+            "waiting_for_fix": int(data.get("waiting_for_fix") or 0),
         },
         "changes": changes,
         "conflicts": conflicts,
@@ -251,9 +261,16 @@ def build_view(data: dict[str, Any]) -> dict[str, Any]:
         "errors": errors,
         "skipped": skipped,
         "recovered": [dict(r) for r in data.get("recovered") or []],
+        "warnings": [str(w) for w in data.get("warnings") or []],
     }
     view["summary"]["headline"] = headline(view)
     view["summary"]["needs_attention"] = needs_attention(view)
+    # Bounded: a 100 kB value or 50,000 rows must not make a 7 MB report every run.
+    for name in ("changes", *SECTIONS):
+        if len(view[name]) > max_rows:
+            omitted[name] = omitted.get(name, 0) + len(view[name]) - max_rows
+    view = bounded(view, max_items=max_rows)
+    view["summary"]["omitted"] = omitted
     return _redact_deep(view)
 
 
@@ -460,12 +477,28 @@ def file_stem(view: dict[str, Any]) -> str:
     return f"{prefix}{run['run_id']}"
 
 
-def write_report_files(data: dict[str, Any], report_dir: Path, *, tz: str = "UTC") -> ReportFiles:
-    """Render a stored run dict into ``report_dir`` (HTML, JSON, CSV and ``latest.*``)."""
-    view = build_view(data)
+def write_report_files(
+    data: dict[str, Any],
+    report_dir: Path,
+    *,
+    tz: str = "UTC",
+    max_rows: int = MAX_ITEMS,
+    max_bytes: int | None = None,
+) -> ReportFiles:
+    """Render a stored run dict into ``report_dir`` (HTML, JSON, CSV and ``latest.*``).
+
+    With ``max_bytes``, no file is larger: rows per section are halved until
+    each format fits (the summary still counts every row).
+    """
+    while True:
+        view = build_view(data, max_rows=max_rows)
+        texts = {fmt: render(view, fmt, tz=tz) for fmt in ("html", "json", "csv")}
+        biggest = max(len(t.encode("utf-8", "replace")) for t in texts.values())
+        if max_bytes is None or biggest <= max_bytes or max_rows == 0:
+            break
+        max_rows //= 2
     report_dir.mkdir(parents=True, exist_ok=True)
     stem = file_stem(view)
-    texts = {fmt: render(view, fmt, tz=tz) for fmt in ("html", "json", "csv")}
     paths = {fmt: report_dir / f"{stem}.{fmt}" for fmt in texts}
     for fmt, text in texts.items():
         _write(paths[fmt], text)

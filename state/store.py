@@ -286,9 +286,27 @@ class Store:
                     closed += 1
             return closed
 
-    def add_quarantined(self, rows: list[QuarantineRow]) -> None:
+    def add_quarantined(
+        self, rows: list[QuarantineRow], *, complete: set[tuple[str, str]] = frozenset()
+    ) -> list[QuarantineRow]:
+        """Remember quarantined records; returns the ones not already remembered.
+
+        A record set aside for the same reason as before is not added again
+        (it would be a new row, and a new report line, on every run). For the
+        ``(side, entity)`` reads in ``complete``, rows of records no longer
+        quarantined are forgotten: those were fixed or are gone.
+        """
         with self.session() as s:
-            s.add_all(rows)
+            existing = list(s.exec(select(QuarantineRow)))
+            known = {(q.side, q.entity, q.record_id, q.reason) for q in existing}
+            now = {(r.side, r.entity, r.record_id, r.reason) for r in rows}
+            for old in existing:
+                key = (old.side, old.entity, old.record_id, old.reason)
+                if (old.side, old.entity) in complete and key not in now:
+                    s.delete(old)
+            new = [r for r in rows if (r.side, r.entity, r.record_id, r.reason) not in known]
+            s.add_all(new)
+        return new
 
     def add_parked(self, rows: list[Parked]) -> None:
         """Park records; one already waiting is not parked twice."""
@@ -477,4 +495,9 @@ class Store:
 
 # Every table module, so ``Store._migrate`` creates all of them. At the end
 # because some of them use ``Store`` in their helpers.
-from state import admin_tables, invoice_tables, service_tables  # noqa: E402, F401
+from state import (  # noqa: E402, F401
+    admin_tables,
+    invoice_tables,
+    refusal_tables,
+    service_tables,
+)
