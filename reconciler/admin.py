@@ -29,6 +29,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reconciler.bounds import one_line
 from reconciler.errors import KleansyncError
 from reconciler.models import SIDE_LABEL, SIDES, Customer
 from rules.normalize import (
@@ -42,6 +43,7 @@ from rules.normalize import (
 )
 from state import Store
 from state.admin_tables import ParkedResolution
+from state.refusal_tables import Refusals
 from state.tables import ConflictRow, Parked, Run, utcnow
 
 
@@ -462,8 +464,21 @@ def status(
     open_queue = queue(store)
     waiting = [conflict_view(r) for r in store.resolved_conflicts()]
     pending_links = store.parked_resolutions(applied=False)
+    refused = sorted(Refusals(store).open().values(), key=lambda r: r.id or 0)
     return {
         "runs": [_run_view(r) for r in store.runs(limit)],
+        "waiting_for_fix": [
+            {
+                "entity": r.entity,
+                "key": one_line(r.key, 80),
+                "side": r.side,
+                "op": r.op,
+                "field": r.field,
+                "message": r.message,
+                "since": _iso(r.created_at),
+            }
+            for r in refused
+        ],
         "open_conflicts": open_queue["conflicts"],
         "parked": open_queue["parked"],
         "tasks": list((latest.result or {}).get("tasks") or []) if latest else [],
@@ -506,6 +521,17 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"  {p['id']:<5} {p['entity']} {p['record']} ({p['key']}): {p['reason']}")
     if len(conflicts) > 20 or len(parked) > 20:
         lines.append("  ... see 'kleansync conflicts list' for all")
+    refused = data.get("waiting_for_fix") or []
+    if refused:
+        lines.append(f"Refused, waiting for a fix at the source: {len(refused)}")
+        for r in refused[:20]:
+            what = f"{r['field']}: {r['message']}" if r["field"] else r["message"]
+            lines.append(
+                f"  {r['entity']} {r['key']} ({r['op']} in {SIDE_LABEL.get(r['side'], r['side'])})"
+                f": {what}"
+            )
+        if len(refused) > 20:
+            lines.append("  ... see 'kleansync status --json' for all")
     lines.append(f"Open admin tasks: {len(tasks)}")
     lines += [f"  - {t['message']}" for t in tasks]
     if data["waiting_to_apply"]:

@@ -196,6 +196,8 @@ def sync(
         result = asyncio.run(sync_from_config(cfg, options, progress=progress))
     if as_json:
         emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})
+        for warning in result.warnings:  # stdout holds only the JSON
+            typer.echo(redact(f"warning: {warning}"), err=True)
     else:
         for line in result.summary_lines():
             typer.echo(redact(line))

@@ -108,3 +108,16 @@ async def test_each_run_keeps_only_the_configured_number_of_reports(env):
     assert {s.rsplit("-", 1)[-1] for s in stems if s != "latest"} == set(ids[-2:])
     with env.store.session() as s:
         assert [s.get(Run, i).result is not None for i in ids] == [False, False, True, True]
+
+
+async def test_status_lists_what_waits_for_a_fix_one_line_each(env):
+    from reconciler.admin import status, status_lines
+
+    env.configure(sync={"units": "off"})
+    await _seed_bad(env)
+    await env.sync()
+    lines = status_lines(status(env.store, env.config))
+    assert "Refused, waiting for a fix at the source: 2" in lines
+    waiting = [line for line in lines if "K-00002" in line or "K-00003" in line]
+    assert len(waiting) == 2 and all(len(line) < 400 for line in waiting)
+    assert any("company_name: must be at most 200 characters" in line for line in waiting)
