@@ -219,8 +219,8 @@ class Resync:
         self.result.stable_ids_missing = len(missing)
         if dry_run:
             return self.result
-        for link in links:
-            self.store.save_link(link)
+        with self.store.session() as session:  # one transaction, not one per link
+            session.add_all(links)
         self._remember_parked()
         keys = {link.sevdesk_id: link.key for link in [*existing["customer"], *links]}
         for contact_id, kleanapp_id in sorted(missing.items()):
