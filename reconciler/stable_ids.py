@@ -40,7 +40,8 @@ from state import Store
 from state.tables import Journal
 
 ENTITY = "stable_id"
-#: Like ``apply.CRASH_ENV``: ``after_intent:stable_id.sevdesk.write`` kills the process there.
+#: Like ``apply.CRASH_ENV``: ``after_intent:stable_id.sevdesk.write`` (or ``after_request:``)
+#: makes the process SIGKILL itself there (crash-recovery tests).
 CRASH_ENV = "KLEANSYNC_CRASH_AT"
 
 
@@ -134,6 +135,7 @@ class StableIds:
         except KleansyncError as exc:
             self.store.journal_outcome(entry.id, "failed", error=str(exc))
             raise
+        _crashpoint("after_request", "write")
         self.store.journal_outcome(entry.id, "done", result_id=contact_id)
         return outcome
 
