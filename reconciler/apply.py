@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
+from sqlalchemy.exc import IntegrityError
 
 from reconciler.connectors.base import Connector
 from reconciler.errors import (
@@ -261,7 +262,25 @@ class Applier:
                 link.created_at = old.created_at
                 link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
                 link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
-        self.store.save_link(link)
+        try:
+            self.store.save_link(link)
+        except IntegrityError:
+            # Another link already holds one of these records. The planner never
+            # plans that; should it happen anyway, the run reports this pair and
+            # goes on (the stored links stay as they were) instead of ending.
+            self.outcome.errors.append(
+                {
+                    "action": f"{pair.entity}:{pair.key}:link",
+                    "entity": pair.entity,
+                    "key": pair.key,
+                    "side": "kleanapp",
+                    "op": "link",
+                    "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+                    f"{link.sevdesk_id} is already linked to another record; links left as "
+                    "they were",
+                }
+            )
+            return
         if pair.link_id is None and pair.entity == "customer":
             await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
 
