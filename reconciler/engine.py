@@ -217,7 +217,10 @@ async def publish_report(
             max_bytes=config.report.max_kb * 1024,
         )
         prune_reports(
-            Path(config.report.dir), keep=config.report.keep, keep_days=config.report.keep_days
+            Path(config.report.dir),
+            keep=config.report.keep,
+            keep_days=config.report.keep_days,
+            current=files.html.stem,
         )
     except OSError as exc:
         logger.warning("could not write the report to {}: {}", config.report.dir, exc)

@@ -27,11 +27,17 @@ REPORT_FILE = re.compile(r"^(\d{8}-\d{6})-[A-Za-z0-9_-]+\.(?:html|json|csv|md)$"
 
 
 def prune_reports(
-    report_dir: Path, *, keep: int, keep_days: int, now: dt.datetime | None = None
+    report_dir: Path,
+    *,
+    keep: int,
+    keep_days: int,
+    now: dt.datetime | None = None,
+    current: str | None = None,
 ) -> int:
     """Remove report files beyond the newest ``keep`` runs or older than ``keep_days``.
 
     Returns how many files were removed. ``keep_days = 0``: no age limit.
+    ``current`` (a file stem) is the run just reported: it always stays.
     """
     if not report_dir.is_dir():
         return 0
@@ -43,10 +49,19 @@ def prune_reports(
     now = now or dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=keep_days) if keep_days else None
     removed = 0
-    # The name starts with the run's UTC time, so names sort by age.
-    for n, stem in enumerate(sorted(runs, reverse=True)):
+
+    # The name starts with the run's UTC time (seconds); runs within one second
+    # are told apart by when their files were written.
+    def age(stem: str) -> tuple[str, float]:
+        return stem[:15], max(p.stat().st_mtime for p in runs[stem])
+
+    ordered = sorted(runs, key=age, reverse=True)
+    if current in runs:
+        ordered.remove(current)
+        ordered.insert(0, current)
+    for n, stem in enumerate(ordered):
         stamp = dt.datetime.strptime(stem[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC)
-        if n < keep and (cutoff is None or stamp >= cutoff):
+        if stem == current or (n < keep and (cutoff is None or stamp >= cutoff)):
             continue
         for path in runs[stem]:
             path.unlink(missing_ok=True)
