@@ -3,8 +3,10 @@
 For each action: a journal row is committed (``pending``) *before* the
 request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
 A process killed in between leaves a ``pending`` row, which the next run
-settles first (``recover``): creates are finished (connectors create
-idempotently, finding what a failed attempt wrote) and linked; updates are
+settles first (``recover``): creates are finished and linked (repeated
+with the journal entry's idempotency key, so a create that got through is
+answered again rather than written twice; a service without such keys is
+searched for what the failed attempt wrote); updates are
 read back and otherwise left to the next diff, which plans them again from
 the unchanged base. So a crash at any point costs neither a duplicate nor an
 edit.
@@ -19,12 +21,14 @@ import asyncio
 import contextvars
 import os
 import signal
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
+from sqlalchemy.exc import IntegrityError
 
 from reconciler.connectors.base import Connector
 from reconciler.errors import (
@@ -71,6 +75,28 @@ def _crashpoint(stage: str, action: Action) -> None:
 #: The journal's note on an action the fence stopped before anything was sent.
 LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
 
+
+def _payload(action: Action) -> dict[str, Any]:
+    """What the journal keeps of an action; a create gets its own idempotency key.
+
+    The key is made once, here, before anything is sent, and stored with the
+    intent, so every attempt of this create (the recovery after a crash
+    included) sends the same one. A fresh UUID rather than the row id: a
+    state store rebuilt from scratch restarts ids, and a reused key would
+    be answered with another create's record.
+    """
+    payload: dict[str, Any] = {"fields": action.fields, "source_id": action.source_id}
+    if action.op == "create":
+        payload["idempotency_key"] = f"kleansync-{uuid.uuid4()}"
+    return payload
+
+
+def _key_of(entry: Journal) -> str | None:
+    """The create's idempotency key (None for rows journaled before keys existed)."""
+    key = entry.payload.get("idempotency_key")
+    return key if isinstance(key, str) and key else None
+
+
 #: ``execute`` result: the service refused to delete a record others refer to.
 KEPT = object()
 
@@ -102,11 +128,13 @@ class Applier:
         self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
 
     # -- one action ----------------------------------------------------------
-    async def _send(self, action: Action) -> Remote[Any] | None:
+    async def _send(self, action: Action, entry: Journal) -> Remote[Any] | None:
         model = SYNCED_ENTITIES[action.entity]
         connector = self.connectors[action.side]
         if action.op == "create":
-            return await connector.create(model, model.model_validate(action.fields))
+            return await connector.create(
+                model, model.model_validate(action.fields), idempotency_key=_key_of(entry)
+            )
         if action.op == "update":
             return await connector.update(
                 model, action.target_id, action.fields, expected_version=action.expected_version
@@ -132,7 +160,7 @@ class Applier:
                 op=action.op,
                 key=action.key,
                 target_id=action.target_id,
-                payload={"fields": action.fields, "source_id": action.source_id},
+                payload=_payload(action),
                 expected_version=action.expected_version,
             )
         )
@@ -140,7 +168,7 @@ class Applier:
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
         sent_before = current_writes()
         try:
-            result = await self._send(action)
+            result = await self._send(action, entry)
         except LockLost:
             if current_writes() == sent_before:
                 self.store.journal_outcome(
@@ -252,7 +280,24 @@ class Applier:
                 link.created_at = old.created_at
                 link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
                 link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
-        self.store.save_link(link)
+        try:
+            self.store.save_link(link)
+        except IntegrityError:
+            # Another link already holds one of these records. The planner never
+            # plans that; should it happen anyway, the run reports this pair and
+            # goes on (the stored links stay as they were) instead of ending.
+            self.outcome.errors.append(
+                {
+                    "action": f"{pair.entity}:{pair.key}:link",
+                    "entity": pair.entity,
+                    "key": pair.key,
+                    "side": "kleanapp",
+                    "op": "link",
+                    "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+                    f"{link.sevdesk_id} is already linked to another record; links left as "
+                    "they were",
+                }
+            )
 
     def _base_after_create(
         self,
@@ -314,7 +359,11 @@ class Applier:
             note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
             try:
                 if entry.op == "create":
-                    result = await connector.create(model, model.model_validate(fields))
+                    # The same key as the killed attempt: if that create got through,
+                    # the service answers it again instead of writing a second record.
+                    result = await connector.create(
+                        model, model.model_validate(fields), idempotency_key=_key_of(entry)
+                    )
                     self._link_recovered(entry, result)
                     self.store.journal_outcome(entry.id, "done", result_id=result.id)
                     note["outcome"] = "finished the create and linked it"

@@ -75,6 +75,10 @@ def mass_delete_brake(plan: Plan, store: Store, config: Config) -> str | None:
     more likely a broken API, a wrong account or a wiped database than a real
     wish; nothing may wipe one side because the other looked empty.
     """
+    units = len(store.links("unit"))
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        if units and plan.complete_counts.get(f"unit.{side}") == 0:
+            return f"{label} returned no units although {units} are linked"
     linked = len(store.links("customer"))
     if not linked:
         return None

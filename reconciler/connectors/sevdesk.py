@@ -143,7 +143,11 @@ class SevdeskConnector(Connector):
             fields.add("country")
         return frozenset(fields)
 
-    async def create(self, entity: type[Canonical], record: Canonical) -> Remote[Any]:
+    async def create(
+        self, entity: type[Canonical], record: Canonical, *, idempotency_key: str | None = None
+    ) -> Remote[Any]:
+        # sevDesk has no idempotency keys: its create finds an earlier attempt's
+        # contact by customer number (always set: KleanApp numbers every customer).
         if entity is Customer and isinstance(record, Customer):
             return await self.customers.create(record)
         if entity is Unit and isinstance(record, Unit):
