@@ -46,6 +46,7 @@ from reconciler.errors import (
 from reconciler.fence import current_writes, ensure_fence
 from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
+from reconciler.stable_ids import StableIds
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Journal, Link
@@ -126,6 +127,8 @@ class Applier:
         self.progress = progress or (lambda n: None)
         self.outcome = ApplyOutcome()
         self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
+        #: The KleanApp id recorded on the sevDesk contact of every new customer link.
+        self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action, entry: Journal) -> Remote[Any] | None:
@@ -298,6 +301,9 @@ class Applier:
                     "they were",
                 }
             )
+            return
+        if pair.link_id is None and pair.entity == "customer":
+            await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
 
     def _base_after_create(
         self,
@@ -364,7 +370,9 @@ class Applier:
                     result = await connector.create(
                         model, model.model_validate(fields), idempotency_key=_key_of(entry)
                     )
-                    self._link_recovered(entry, result)
+                    link = self._link_recovered(entry, result)
+                    if link is not None and link.entity == "customer":
+                        await self.stable_ids.record(link.key, link.kleanapp_id, link.sevdesk_id)
                     self.store.journal_outcome(entry.id, "done", result_id=result.id)
                     note["outcome"] = "finished the create and linked it"
                 elif entry.op == "update" and entry.target_id:
@@ -388,24 +396,26 @@ class Applier:
                 note["outcome"] = f"failed: {exc}"
             logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
             self.outcome.recovered.append(note)
+        self.outcome.recovered += await self.stable_ids.recover()
         return self.outcome.recovered
 
-    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> None:
+    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> Link | None:
+        """Link a create that recovery finished; the new link, or None if none was made."""
         source_id = entry.payload.get("source_id")
         if not source_id:
-            return
+            return None
         ids = {
             entry.side: result.id,
             ("sevdesk" if entry.side == "kleanapp" else "kleanapp"): source_id,
         }
         for link in self.store.links(entry.entity):
             if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
-                return
+                return None
         fields = entry.payload.get("fields", {})
         source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
         assigned = getattr(result.record, "customer_number", None)
         base = self._base_after_create(entry.entity, entry.side, fields, result, source, assigned)
-        self.store.save_link(
+        return self.store.save_link(
             Link(
                 entity=entry.entity,
                 key=entry.key,

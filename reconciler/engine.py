@@ -30,6 +30,7 @@ from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
 from reconciler.snapshot import take_snapshot
+from reconciler.stable_ids import refuse_duplicating
 from state import Store
 from state.db_errors import describe_db_error
 from state.tables import ConflictRow, Parked, QuarantineRow, Run
@@ -259,6 +260,8 @@ async def _run(
         )
         snapshot = await take_snapshot(connectors, store, full=full, entities=entities)
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
+        if "customer" in entities and not links["customer"]:
+            await refuse_duplicating(connectors, snapshot)  # a lost store: resync, not sync
         plan = build_plan(
             config,
             snapshot,
