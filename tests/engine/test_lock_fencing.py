@@ -118,20 +118,20 @@ async def test_a_state_store_error_is_one_line_without_sql_or_customer_data(env,
     await env.k.create(Customer, customer("K-00001", email="anna.geheim@example.de"))
     env.configure(sync={"units": "off"})
 
-    def refused(link):
+    def refused(rows):  # what SQLAlchemy raises, statement and customer data included
         raise IntegrityError(
-            "INSERT INTO link (entity, key, kleanapp_id, sevdesk_id, base) VALUES (?, ?, ?, ?, ?)",
-            ("customer", "K-00001", "7", "100001", '{"email": "anna.geheim@example.de"}'),
-            sqlite3.IntegrityError("UNIQUE constraint failed: link.entity, link.sevdesk_id"),
+            "INSERT INTO conflict (run_id, entity, key, field, base) VALUES (?, ?, ?, ?, ?)",
+            ("r1", "customer", "K-00001", "email", "anna.geheim@example.de"),
+            sqlite3.IntegrityError("UNIQUE constraint failed: conflict.link_id, conflict.field"),
         )
 
-    monkeypatch.setattr(env.store, "save_link", refused)
+    monkeypatch.setattr(env.store, "add_conflicts", refused)
     with pytest.raises(StateStoreError) as failed:
         await env.sync()
     message = str(failed.value)
     assert message == (
         "the state store refused to save a change: it conflicts with a record already stored "
-        "(UNIQUE on link.entity, link.sevdesk_id); nothing more was written"
+        "(UNIQUE on conflict.link_id, conflict.field); nothing more was written"
     )
     (run,) = env.store.runs()
     assert run.error == message
