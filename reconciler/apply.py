@@ -37,12 +37,14 @@ from reconciler.errors import (
     ChangedMeanwhile,
     FatalError,
     KleansyncError,
+    LockLost,
     NotFound,
     RemoteValidationError,
     StillReferenced,
     TransientError,
     Unreachable,
 )
+from reconciler.fence import current_writes, ensure_fence
 from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
 from reconciler.stable_ids import StableIds
@@ -92,6 +94,10 @@ def _crashpoint(stage: str, action: Action) -> None:
     target = os.environ.get(CRASH_ENV)
     if target and target == f"{stage}:{action.count_key}":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: The journal's note on an action the fence stopped before anything was sent.
+LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
 
 
 def _payload(action: Action) -> dict[str, Any]:
@@ -173,7 +179,13 @@ class Applier:
 
         A write the service refused before with this very payload is not sent
         again (it waits for a fix at its source; ``state.refusal_tables``).
+
+        Raises ``LockLost`` (from the fence, before any request) when another
+        run took the lock over: nothing of this action was sent then, and its
+        journal row says so; a row whose requests went out in part stays
+        ``pending`` for the lock's new holder to read back.
         """
+        ensure_fence()
         stamp = fingerprint(action.op, action.target_id or action.source_id, action.fields)
         known = self.refused.get(action.id)
         if known is not None and known.fingerprint == stamp:
@@ -194,8 +206,15 @@ class Applier:
         )
         _crashpoint("after_intent", action)
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
+        sent_before = current_writes()
         try:
             result = await self._send(action, entry)
+        except LockLost:
+            if current_writes() == sent_before:
+                self.store.journal_outcome(
+                    entry.id, "skipped", error=LOCK_LOST_NOTE, only_pending=True
+                )
+            raise
         except StillReferenced as exc:
             self.store.journal_outcome(entry.id, "skipped", error=str(exc))
             self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
@@ -318,6 +337,7 @@ class Applier:
                     )
         if not ok:
             return
+        ensure_fence()  # links and bases are the lock holder's to write
         for conflict_id in pair.conflict_ids:
             self.store.mark_conflict_applied(conflict_id)
         for resolution_id in pair.parked_resolution_ids:
@@ -451,7 +471,7 @@ class Applier:
                 else:
                     self.store.journal_outcome(entry.id, "skipped", error="re-planned")
                     note["outcome"] = "re-planned"
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 self.store.journal_outcome(entry.id, "failed", error=str(exc))
