@@ -72,7 +72,7 @@ class MatchSettings:
     city: float = 1.0
     city_differs: float = -1.0
     street: float = 3.0
-    street_differs: float = -5.0
+    street_differs: float = -8.0
     house_number: float = 3.0
     house_number_differs: float = -4.0
     email: float = 6.0
@@ -82,7 +82,7 @@ class MatchSettings:
     vat_id: float = 8.0
     customer_number: float = 8.0
     customer_number_differs: float = -3.0
-    shared_value_penalty: float = 4.0
+    shared_value_penalty: float = 3.0
     kind_differs: float = -3.0
     link_threshold: float = 12.0
     park_threshold: float = 6.0
@@ -156,10 +156,16 @@ class Comparison:
 def _token_sim(a: str, b: str) -> float:
     if a == b:
         return 1.0
+    if not (a.isalpha() and b.isalpha()):
+        return 0.0  # "Filiale 3" is not "Filiale 4", however alike the strings look
     # An initial ("A." for "Anna") is compatible, not equal.
     if (len(a) == 1 or len(b) == 1) and a[0] == b[0]:
         return 0.8
     return JaroWinkler.normalized_similarity(a, b)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
 
 
 def _soft(a: tuple[str, ...], b: tuple[str, ...], idf: dict[str, float]) -> float:
@@ -206,10 +212,12 @@ class Scorer:
             sim = 1.0
         else:
             sim = (_soft(a.tokens, b.tokens, idf) + _soft(b.tokens, a.tokens, idf)) / 2
-            if not (a.first and b.first):  # persons: first names are compared below
+            # "Gebäude Service" vs "Gebäudeservice"; not for persons (first names are
+            # compared on their own) nor for names with different numbers in them.
+            if not (a.first and b.first) and _digits(a.joined) == _digits(b.joined):
                 sim = max(sim, Indel.normalized_similarity(a.joined, b.joined))
         bits = min(sum(idf.get(t, 1.0) for t in a.tokens), sum(idf.get(t, 1.0) for t in b.tokens))
-        rarity = min(max(bits / s.name_rarity_bits, 0.5), 1.0)
+        rarity = min(max(bits / s.name_rarity_bits, 0.6), 1.0)
         detail = f"{sim:.2f}"
         if sim >= 0.999:
             out = [FieldEvidence("name", "=", s.name * rarity, detail)]
@@ -260,7 +268,10 @@ class Scorer:
         shown = f"{a.remote.record.street} vs {b.remote.record.street}"
         sim = 1.0 if a.street == b.street else JaroWinkler.normalized_similarity(a.street, b.street)
         if sim < 0.88:
-            out.append(FieldEvidence("street", "≠", s.street_differs, shown))
+            # In another postal code the street differs anyway: the postal code said it.
+            elsewhere = a.postal and b.postal and a.postal != b.postal
+            weight = s.street_differs * (0.6 if elsewhere else 1.0)
+            out.append(FieldEvidence("street", "≠", weight, shown))
             return out
         verdict = "=" if sim == 1.0 else "≈"
         out.append(FieldEvidence("street", verdict, s.street * (1.0 if sim == 1.0 else 0.5)))

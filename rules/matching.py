@@ -375,7 +375,8 @@ class _Matcher:
         return out
 
     # -- linking
-    def _open_edges(self, side: Side, me: int, blocked: set[tuple[Side, int]]) -> list[tuple]:
+    def _open_edges(self, side: Side, me: int) -> list[tuple[float, int]]:
+        """``me``'s candidates not linked to another record, best first."""
         other = _OTHER[side]
         return sorted(
             ((sc, o) for sc, o in self.adj[side].get(me, []) if o not in self.linked[other]),
@@ -383,33 +384,28 @@ class _Matcher:
         )
 
     def _clear(self, side: Side, me: int, partner: int, score: float) -> bool:
-        """Is ``partner`` ``me``'s best open candidate by at least the margin?"""
-        rest = [sc for sc, o in self._open_edges(side, me, set()) if o != partner]
-        second = rest[0] if rest else -math.inf
+        """Is ``partner`` ``me``'s best candidate by at least the margin?
+
+        *Every* other candidate counts, also one that is clearly someone
+        else's: if a record looks as much like two others, that one of them
+        has a better partner does not tell which customer this one is.
+        """
+        second = max((sc for sc, o in self.adj[side].get(me, []) if o != partner), default=-1e9)
         return second < score and second <= score - self.s.link_margin
 
     def link(self, parked: set[tuple[Side, int]]) -> None:
-        strong = sorted(
-            (k, sv)
-            for k, edges in self.adj["kleanapp"].items()
-            for score, sv in edges
-            if score >= self.s.link_threshold and not self.comparisons[k, sv].veto
-        )
-        while True:
-            new = []
-            for k, sv in strong:
-                if k in self.linked["kleanapp"] or sv in self.linked["sevdesk"]:
+        """Link every pair that is clearly each record's best (one pass, order-free)."""
+        for k, edges in sorted(self.adj["kleanapp"].items()):
+            if ("kleanapp", k) in parked:
+                continue
+            for score, sv in edges:
+                if score < self.s.link_threshold or ("sevdesk", sv) in parked:
                     continue
-                if ("kleanapp", k) in parked or ("sevdesk", sv) in parked:
+                if self.comparisons[k, sv].veto:
                     continue
-                score = self.comparisons[k, sv].score
                 if self._clear("kleanapp", k, sv, score) and self._clear("sevdesk", sv, k, score):
-                    new.append((k, sv))
-            if not new:
-                return
-            for k, sv in new:
-                self.linked["kleanapp"][k] = sv
-                self.linked["sevdesk"][sv] = k
+                    self.linked["kleanapp"][k] = sv
+                    self.linked["sevdesk"][sv] = k
 
     # -- parking
     def park(self, dup: dict[tuple[Side, int], str]) -> dict[tuple[Side, int], tuple[str, list]]:
@@ -505,7 +501,7 @@ class _Matcher:
             return f"{len(many)} {SIDE_LABEL[other]} customers look alike ({', '.join(o.remote.id for o in many)}); an admin decides"
         rivals = [
             self.e[side][o]
-            for sc, o in self._open_edges(other, best_pos, set())
+            for sc, o in self._open_edges(other, best_pos)
             if o != pos and sc >= c.score - self.s.link_margin
         ]
         if rivals:
