@@ -46,46 +46,56 @@ from rules.matching import MatchResult, match_customers  # noqa: E402
 
 Record = dict[str, Any]
 
-SURNAMES = (
+
+def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
+    return tuple(w.strip() for w in text.split(sep))
+
+
+SURNAMES = _words(
     "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Schäfer Koch "
-    "Bauer Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann "
-    "Lange Schmitt Werner Schmitz Krause Meier Lehmann Schmid Schulze Maier Köhler Herrmann König "
-    "Walter Mayer Huber Kaiser Fuchs Peters Lang Scholz Möller Weiß Jung Hahn Schubert Vogel "
-    "Friedrich Keller Günther Frank Berger Winkler Roth Beck Lorenz Baumann Franke Albrecht "
-    "Schuster Simon Ludwig Böhm Winter Kraus Martin Schumacher Krämer Vogt Stein Jäger Otto "
-    "Sommer Groß Seidel Heinrich Brandt Haas Schreiber Graf Schulte Dietrich Ziegler Kuhn Kühn "
-    "Pohl Engel Horn Busch Bergmann Thomas Voigt Sauer Arnold Wolff Pfeiffer Quastenberg "
-    "Achterkamp Brinkhaus Dörnberg Eilers Feldhaus Gerdes Hülsmann Imhoff Jaspers Kettler "
-    "Lübbers Mertens Nieland Oltmanns Plöger Rademacher Steenken Thiele Uhlenbrock Vahrenholt"
-).split()
+    "Bauer Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann "
+    "Hartmann Lange Schmitt Werner Schmitz Krause Meier Lehmann Schmid Schulze Maier Köhler "
+    "Herrmann König Walter Mayer Huber Kaiser Fuchs Peters Lang Scholz Möller Weiß Jung Hahn "
+    "Schubert Vogel Friedrich Keller Günther Frank Berger Winkler Roth Beck Lorenz Baumann "
+    "Franke Albrecht Schuster Simon Ludwig Böhm Winter Kraus Martin Schumacher Krämer Vogt "
+    "Stein Jäger Otto Sommer Groß Seidel Heinrich Brandt Haas Schreiber Graf Schulte Dietrich "
+    "Ziegler Kuhn Kühn Pohl Engel Horn Busch Bergmann Thomas Voigt Sauer Arnold Wolff "
+    "Pfeiffer Quastenberg Achterkamp Brinkhaus Dörnberg Eilers Feldhaus Gerdes Hülsmann "
+    "Imhoff Jaspers Kettler Lübbers Mertens Nieland Oltmanns Plöger Rademacher Steenken "
+    "Thiele Uhlenbrock Vahrenholt"
+)
 #: Zipf-like: the first surnames (Müller, Schmidt, ...) are far more common.
 SURNAME_WEIGHTS = [1 / (i + 1) ** 0.8 for i in range(len(SURNAMES))]
-FIRST_NAMES = (
+FIRST_NAMES = _words(
     "Anna Jürgen Sören Bärbel Lukas Marie Jörg Sophie Paul Özlem Ben Lea Finn Käthe Jonas Mia "
-    "Thomas Andreas Michael Stefan Sabine Petra Monika Ursula Klaus Wolfgang Helga Renate Frank "
-    "Claudia Susanne Markus Katrin Tobias Julia Hannah Leon Emma Felix Laura Günter Hans-Peter "
-    "Karl-Heinz Maximilian Charlotte Friederike Torsten Dörte Mehmet Ayşe Zoran Małgorzata"
-).split()
-TRADES = (
-    "Hausverwaltung Immobilien Praxis Kanzlei Bäckerei Autohaus Zahnarztpraxis Architekturbüro "
-    "Steuerberatung Physiotherapie Gastronomie Logistik Elektrotechnik Fitnessstudio "
-    "Gebäudeservice Metzgerei Apotheke Kindertagesstätte Augenoptik Versicherungsbüro "
-    "Ingenieurbüro Tischlerei Druckerei Reisebüro Fahrschule Friseursalon Tierarztpraxis "
-    "Getränkehandel Blumenhaus Malerbetrieb"
-).split()
-FANCY = (
+    "Thomas Andreas Michael Stefan Sabine Petra Monika Ursula Klaus Wolfgang Helga Renate "
+    "Frank Claudia Susanne Markus Katrin Tobias Julia Hannah Leon Emma Felix Laura Günter "
+    "Hans-Peter Karl-Heinz Maximilian Charlotte Friederike Torsten Dörte Mehmet Ayşe Zoran "
+    "Małgorzata"
+)
+TRADES = _words(
+    "Hausverwaltung Immobilien Praxis Kanzlei Bäckerei Autohaus Zahnarztpraxis "
+    "Architekturbüro Steuerberatung Physiotherapie Gastronomie Logistik Elektrotechnik "
+    "Fitnessstudio Gebäudeservice Metzgerei Apotheke Kindertagesstätte Augenoptik "
+    "Versicherungsbüro Ingenieurbüro Tischlerei Druckerei Reisebüro Fahrschule Friseursalon "
+    "Tierarztpraxis Getränkehandel Blumenhaus Malerbetrieb"
+)
+FANCY = _words(
     "Adler Sonne Krone Linde Post Stern Löwen Hirsch Rose Eiche Anker Falken Schwan Mühle "
     "Rathaus Bergblick Seeblick Waldesruh Lindenhof Brunnenhof"
-).split()
+)
 FORMS = ("GmbH", "GmbH & Co. KG", "UG (haftungsbeschränkt)", "e.K.", "AG", "KG", "GbR", "OHG")
-STREETS = (
-    "Hauptstraße Bahnhofstraße Gartenweg Lindenallee Am Markt Kirchplatz Schulstraße Dorfstraße "
-    "Bergstraße Birkenweg Goethestraße Schillerstraße Mozartstraße Ringstraße Wiesenweg "
-    "Feldstraße Mühlenweg Rosenstraße Kastanienallee Poststraße Friedhofstraße Am Bahnhof "
-    "Industriestraße Buchenweg Eichendorffstraße Max-Planck-Straße Lessingstraße Uhlandstraße "
-    "Kirchstraße Talstraße Waldstraße Sonnenstraße Blumenstraße Parkstraße Marktplatz "
-    "Heinrich-Heine-Straße Friedrich-Ebert-Straße Karlstraße Jahnstraße Luisenstraße"
-).split(" ")
+STREETS = _words(
+    "Hauptstraße | Bahnhofstraße | Gartenweg | Lindenallee | Am Markt | Kirchplatz | "
+    "Schulstraße | Dorfstraße | Bergstraße | Birkenweg | Goethestraße | Schillerstraße | "
+    "Mozartstraße | Ringstraße | Wiesenweg | Feldstraße | Mühlenweg | Rosenstraße | "
+    "Kastanienallee | Poststraße | Friedhofstraße | Am Bahnhof | Industriestraße | "
+    "Buchenweg | Eichendorffstraße | Max-Planck-Straße | Lessingstraße | Uhlandstraße | "
+    "Kirchstraße | Talstraße | Waldstraße | Sonnenstraße | Blumenstraße | Parkstraße | "
+    "Marktplatz | Heinrich-Heine-Straße | Friedrich-Ebert-Straße | Karlstraße | Jahnstraße | "
+    "Luisenstraße",
+    "|",
+)
 CITIES = (
     ("Berlin", "030", 10115),
     ("Hamburg", "040", 20095),
@@ -98,22 +108,6 @@ CITIES = (
 )
 POSTAL_PER_CITY = 40  # about 30 customers per postal code and side: a dense service area
 FREE_MAIL = ("web.de", "gmx.de", "t-online.de", "gmail.com", "outlook.de")
-
-
-def _fix_streets() -> tuple[str, ...]:
-    out, parts = [], list(STREETS)
-    i = 0
-    while i < len(parts):
-        if parts[i] == "Am":
-            out.append(f"Am {parts[i + 1]}")
-            i += 2
-        else:
-            out.append(parts[i])
-            i += 1
-    return tuple(out)
-
-
-STREETS = _fix_streets()
 
 
 def _ascii(text: str) -> str:

@@ -141,7 +141,7 @@ class MatchingConfig(Section):
     def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
         from rules.match_score import MatchSettings
 
-        known = [k for k in MatchSettings.keys() if k not in cls.model_fields]
+        known = [k for k in MatchSettings.names() if k not in cls.model_fields]
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(f"unknown weight {unknown[0]!r} (known: {', '.join(known)})")

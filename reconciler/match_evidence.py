@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.models import SIDE_LABEL, Customer, Remote
 from rules.matching import Candidate, Comparison
 
-__all__ = ["candidate_dict", "evidence_lines", "record_facts"]
+__all__ = ["candidate_dict", "evidence_lines", "facts_line", "record_facts"]
 
 
 def _join(*parts: str | None) -> str:
@@ -25,9 +25,7 @@ def _join(*parts: str | None) -> str:
 def record_facts(remote: Remote[Customer]) -> dict[str, Any]:
     """What identifies a customer to a person, as one side holds it."""
     c = remote.record
-    address = ", ".join(
-        p for p in (_join(c.street), _join(c.postal_code, c.city)) if p
-    )
+    address = ", ".join(p for p in (_join(c.street), _join(c.postal_code, c.city)) if p)
     phones = ", ".join(p for p in (c.phone, c.mobile) if p)
     return {
         "side": remote.side,
@@ -56,10 +54,11 @@ def comparison_dict(evidence: Comparison, decision: str) -> dict[str, Any]:
 
 def candidate_dict(candidate: Candidate) -> dict[str, Any]:
     """One candidate of a parked record: its facts plus the evidence for it."""
-    return {**record_facts(candidate.record), **comparison_dict(candidate.evidence, candidate.decision)}
+    facts = record_facts(candidate.record)
+    return {**facts, **comparison_dict(candidate.evidence, candidate.decision)}
 
 
-def _facts_line(facts: dict[str, Any]) -> str:
+def facts_line(facts: dict[str, Any]) -> str:
     parts = [facts.get("name") or "(no name)"]
     for label, key in (
         ("", "address"),
@@ -80,9 +79,9 @@ def evidence_lines(details: dict[str, Any] | None, evidence: list[dict[str, Any]
     lines: list[str] = []
     if details:
         side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
-        lines.append(f"  this record ({side} {details.get('id')}): {_facts_line(details)}")
+        lines.append(f"  this record ({side} {details.get('id')}): {facts_line(details)}")
     for cand in evidence:
         side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
-        lines.append(f"  candidate {cand.get('record')} ({side}): {_facts_line(cand)}")
+        lines.append(f"  candidate {cand.get('record')} ({side}): {facts_line(cand)}")
         lines.append(f"    evidence: {cand.get('summary')}")
     return lines

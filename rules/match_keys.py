@@ -95,7 +95,7 @@ FREE_MAIL = frozenset(
     outlook.com outlook.de hotmail.com hotmail.de live.de live.com icloud.com me.com aol.com
     aol.de freenet.de posteo.de mailbox.org arcor.de online.de mail.de email.de vodafone.de
     kabelmail.de magenta.de protonmail.com proton.me bluewin.ch
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 

@@ -89,11 +89,13 @@ class MatchSettings:
     link_margin: float = 3.0
 
     @classmethod
-    def keys(cls) -> tuple[str, ...]:
+    def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
 
-_SHOWN = frozenset({"street", "house number", "postal code", "VAT id", "first name", "kind", "city"})
+_SHOWN = frozenset(
+    {"street", "house number", "postal code", "VAT id", "first name", "kind", "city"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,8 +308,10 @@ class Scorer:
             weight = max(self._shared_weight("phone", p, s.phone) for p in common)
             return FieldEvidence("phone", "=", weight)
         return FieldEvidence(
-            "phone", "≠", s.phone_differs, f"{', '.join(sorted(a.phones))} vs "
-            f"{', '.join(sorted(b.phones))}"
+            "phone",
+            "≠",
+            s.phone_differs,
+            f"{', '.join(sorted(a.phones))} vs {', '.join(sorted(b.phones))}",
         )
 
     def compare(self, a: Features, b: Features) -> Comparison:

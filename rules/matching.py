@@ -174,7 +174,8 @@ class MatchResult:
         return tuple(r for r in self.unmatched(side) if not r.record.archived)
 
     def near_miss(self, side: Side, record_id: str) -> NearMiss | None:
-        return next((n for n in self.near_misses if n.side == side and n.record.id == record_id), None)
+        found = (n for n in self.near_misses if n.side == side and n.record.id == record_id)
+        return next(found, None)
 
 
 # --- preparation ----------------------------------------------------------------
@@ -450,8 +451,10 @@ class _Matcher:
                 if twin is not None:
                     cands[key] = {}
                     reasons[key] = twin
-                elif f.number and not f.remote.record.archived and (
-                    f.number in self.taken[other] or self.holders[other].get(f.number)
+                elif (
+                    f.number
+                    and not f.remote.record.archived
+                    and (f.number in self.taken[other] or self.holders[other].get(f.number))
                 ):
                     cands[key] = {}
                     reasons[key] = (
@@ -476,8 +479,9 @@ class _Matcher:
             them = self.e[other][o]
             partner = self.e[side][self.linked[other][o]]
             summary = self._cmp(side, pos, o).summary("looks like the same customer")
-            return f"looks like {_label(them)}, which is already linked with {_label(partner)}: " + (
-                summary
+            return (
+                f"looks like {_label(them)}, which is already linked with {_label(partner)}: "
+                f"{summary}"
             )
         return None
 
@@ -493,12 +497,21 @@ class _Matcher:
             )
         if c.veto:
             return f"{_label(best)} looks like the same customer, but {c.veto}"
+        margin = self.s.link_margin
+        alike = [
+            self.e[other][o]
+            for o, d in ordered
+            if d != "same customer number"
+            and self._cmp(side, pos, o).score >= min(c.score - margin, self.s.link_threshold)
+        ]
+        if len(alike) > 1:
+            return (
+                f"{len(alike)} {SIDE_LABEL[other]} customers look alike "
+                f"({', '.join(o.remote.id for o in alike)}); the closest: "
+                f"{c.summary('possible match')}"
+            )
         if c.score < self.s.link_threshold:
             return f"{_label(best)} is a possible match: {c.summary('possible match')}"
-        strong = [o for o, _ in ordered if self._cmp(side, pos, o).score >= c.score - self.s.link_margin]
-        if len(strong) > 1:
-            many = [self.e[other][o] for o in strong]
-            return f"{len(many)} {SIDE_LABEL[other]} customers look alike ({', '.join(o.remote.id for o in many)}); an admin decides"
         rivals = [
             self.e[side][o]
             for sc, o in self._open_edges(other, best_pos)
