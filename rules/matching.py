@@ -505,10 +505,14 @@ class _Matcher:
             and self._cmp(side, pos, o).score >= min(c.score - margin, self.s.link_threshold)
         ]
         if len(alike) > 1:
+            label = (
+                "looks like the same customer"
+                if c.score >= self.s.link_threshold
+                else "possible match"
+            )
             return (
                 f"{len(alike)} {SIDE_LABEL[other]} customers look alike "
-                f"({', '.join(o.remote.id for o in alike)}); the closest: "
-                f"{c.summary('possible match')}"
+                f"({', '.join(o.remote.id for o in alike)}); the closest: {c.summary(label)}"
             )
         if c.score < self.s.link_threshold:
             return f"{_label(best)} is a possible match: {c.summary('possible match')}"
@@ -567,7 +571,7 @@ class _Matcher:
                 if best is None:
                     continue
                 c = self._cmp(side, f.pos, best[1])
-                if c.fields[0].verdict in ("=", "≈"):
+                if c.fields[0].verdict in ("=", "≈") or sum(f.verdict == "=" for f in c.fields) > 1:
                     near.append(NearMiss(side, f.remote, self.e[other][best[1]].remote, c))
         return MatchResult(
             matches=matches,
