@@ -31,6 +31,7 @@ import jinja2
 
 from reconciler.bounds import MAX_ITEMS, bounded
 from reconciler.log import redact
+from reconciler.match_evidence import facts_line
 from reconciler.models import SIDE_LABEL
 
 if TYPE_CHECKING:
@@ -384,6 +385,7 @@ _env.filters.update(
     changed_fields=_changed_fields,
     md=_md,
     n=_n,
+    facts=lambda r: facts_line(dict(r)) if r else "",
 )
 
 
