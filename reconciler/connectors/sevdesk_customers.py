@@ -81,6 +81,10 @@ class SevdeskCustomers:
         #: Numbers from getNextCustomerNumber per record, so a repeated create of
         #: the same number-less record resumes instead of taking a new number.
         self._assigned_numbers: dict[Customer, str] = {}
+        #: contact id -> part ids, as last read: the latest listing, then every
+        #: later read of one customer (after our own writes, too). The engine
+        #: saves it after a good run and compares the next listing with it.
+        self.parts_seen: dict[str, tuple[str, ...]] = {}
 
     # -- reading --------------------------------------------------------------------
     async def list(self, since: dt.datetime | None) -> Listing[Customer]:
@@ -116,7 +120,8 @@ class SevdeskCustomers:
             elif is_customer(row) and (since is None or changed_since(row, since)):
                 contacts[str(ref_id(row))] = row
         parts = group_by_contact(address_rows, way_rows)
-        listing.parts = {cid: part_ids(p) for cid, p in parts.items()}
+        listing.parts = {cid: ids for cid, p in parts.items() if (ids := part_ids(p))}
+        self.parts_seen = dict(listing.parts)
         if since is not None:
             touched = {
                 cid for cid, p in parts.items() if any(changed_since(r, since) for r in p.all())
@@ -150,8 +155,12 @@ class SevdeskCustomers:
         contact = await self.api.one(f"Contact/{contact_id}", f"contact {contact_id}")
         if not is_customer(contact):
             raise NotFound(f"sevDesk contact {contact_id} is not a customer (category 3)")
+        parts = await self._parts_of(contact_id)
+        self.parts_seen.pop(contact_id, None)
+        if ids := part_ids(parts):
+            self.parts_seen[contact_id] = ids
         try:
-            return await self._remote(contact, await self._parts_of(contact_id))
+            return await self._remote(contact, parts)
         except MappingError as exc:
             raise RemoteValidationError(
                 f"sevDesk contact {contact_id} cannot be read as a customer: {exc}"
@@ -366,6 +375,7 @@ class SevdeskCustomers:
         """DELETE the contact (sevDesk takes its parts with it); 409 = used by documents."""
         if expected_version is not None:
             _check_version(await self.get(contact_id), expected_version)
+        self.parts_seen.pop(contact_id, None)  # sevDesk deletes them with the contact
         try:
             await self.api.call("DELETE", f"Contact/{contact_id}", single=True)
         except TransientError as exc:
