@@ -73,7 +73,8 @@ class PageCheck:
         self.pages += 1
         count = _count(total)
         if count is None:
-            self.problem = f"page {self.pages} came without a total"
+            so_far = f" after {self.seen} of {self.total} rows" if self.total is not None else ""
+            self.problem = f"page {self.pages} came without a total{so_far}"
             return True
         if self.total is None:
             self.total = count
@@ -88,7 +89,7 @@ class PageCheck:
             return True
         if rows < per_page:
             self.problem = (
-                f"page {self.pages} had {rows} rows, {self.seen} of {self.total} read so far"
+                f"page {self.pages} had {rows} rows, after {self.seen} of {self.total} rows"
             )
             return True
         return False
