@@ -1,6 +1,6 @@
 """The mass-delete brake: a run that would remove too much stops before writing anything.
 
-A side that suddenly returns no customers, a plan that archives or deletes
+A side that suddenly returns no customers (or no units), a plan that archives or deletes
 more than ``max_delete_fraction`` of the linked customers, or addresses and
 communication ways vanishing from that many sevDesk customers at once is far
 more likely a broken API, a wrong account, a partial answer or a wiped
@@ -39,6 +39,10 @@ def mass_delete_brake(
     ``dropped``: link keys of customers whose sevDesk parts vanished
     (``Snapshot.dropped``).
     """
+    units = len(store.links("unit"))
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        if units and plan.complete_counts.get(f"unit.{side}") == 0:
+            return f"{label} returned no units although {units} are linked"
     linked = len(store.links("customer"))
     if not linked:
         return None

@@ -30,6 +30,7 @@ from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
 from reconciler.snapshot import Snapshot, take_snapshot
+from reconciler.stable_ids import refuse_duplicating
 from state import Store
 from state.part_tables import save_part_inventory
 from state.tables import ConflictRow, Parked, QuarantineRow, Run
@@ -221,6 +222,8 @@ async def _run(
             removal_budget=removal_budget(store, config, options.allow_mass_delete),
         )
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
+        if "customer" in entities and not links["customer"]:
+            await refuse_duplicating(connectors, snapshot)  # a lost store: resync, not sync
         plan = build_plan(
             config,
             snapshot,
