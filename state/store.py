@@ -480,6 +480,7 @@ class Store:
 from state import (  # noqa: E402, F401
     admin_tables,
     invoice_tables,
+    part_tables,
     refusal_tables,
     service_tables,
 )
