@@ -102,8 +102,27 @@ def test_a_refused_record_is_reported_exit_1_and_the_others_go_on(world):
     assert len(out["errors"]) == 1 and "name too long" in out["errors"][0]["error"]
     assert out["counts"]["customer.sevdesk.create"] == 2
 
+    refused = out["errors"][0]
+    assert refused["waiting_for_fix"] is True
+
+    # Unchanged, it is not sent again: the run is "ok" and says what still waits.
+    again = run("sync", "--config", str(world["config"]), "--json")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["counts"] == {}
+    assert json.loads(again.stdout)["waiting_for_fix"] == 1
+
+    # Changed at its source, it is tried again.
+    headers = {"Authorization": f"Bearer {K_TOKEN}"}
+    rows = httpx.get(f"{world['kleanapp']}/customers", headers=headers).json()["data"]
+    row = next(r for r in rows if r["customer_number"] == refused["key"])
+    httpx.patch(
+        f"{world['kleanapp']}/customers/{row['id']}",
+        json={"company_name": "Firma Drei"},
+        headers={**headers, "If-Match": str(row["version"])},
+    ).raise_for_status()
     retry = json.loads(run("sync", "--config", str(world["config"]), "--json").stdout)
     assert retry["counts"] == {"customer.sevdesk.create": 1} and retry["errors"] == []
+    assert retry["waiting_for_fix"] == 0
 
 
 def test_a_malformed_record_is_quarantined_and_the_others_go_on(world):
