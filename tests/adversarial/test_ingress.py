@@ -17,7 +17,17 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-from tests.engine.test_crash_recovery import KLEAN_ENV, KLEAN_RPS, SEV_ENV, Cli, Sandbox, served
+from tests.adversarial.audit import audit
+from tests.engine.test_crash_recovery import (
+    KLEAN_ENV,
+    KLEAN_RPS,
+    KLEAN_TOKEN,
+    SEV_ENV,
+    SEV_TOKEN,
+    Cli,
+    Sandbox,
+    served,
+)
 
 __all__ = ["served"]  # the module-scoped emulators on loopback (a fixture)
 
@@ -90,3 +100,9 @@ def test_killed_right_after_kleanapp_answered_a_create_leaves_one_customer_on_ea
     assert contacts[0]["customerNumber"] == customers[0]["customer_number"]
     creates = Counter((e.side, e.state) for e in cli.journal() if e.op == "create")
     assert creates == {("kleanapp", "done"): 1}, creates
+    expected = {customers[0]["customer_number"]: NO_NUMBER}
+    report = audit(
+        served.sevdesk.base_url, SEV_TOKEN, served.kleanapp.base_url, KLEAN_TOKEN, expected
+    )
+    report.assert_clean()
+    assert report.counts["kleanapp"] == report.counts["sevdesk"] == 1, report.counts
