@@ -5,7 +5,9 @@ default and does something nobody asked for. Every section forbids unknown
 keys, and every problem is reported as one line naming the file, the key and
 what is wrong (``ConfigError``, exit code 2). Tokens never live in the file:
 the file names the environment variable that holds each one, and a missing
-variable is reported by name, never by value.
+variable is reported by name, never by value. Every secret so named is
+registered for masking as soon as the config is read
+(``register_configured_secrets``).
 """
 
 from __future__ import annotations
@@ -213,6 +215,30 @@ class Config(Section):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
 
+def configured_secrets(config: Config) -> list[str]:
+    """Every secret the config names that is set: both API tokens, the webhook
+    signing secret, the SMTP password (read from the environment, never the file)."""
+    names = [config.kleanapp.token_env, config.sevdesk.token_env]
+    names += [config.webhooks.secret_env, config.report.smtp_password_env]
+    return [value for name in names if name and (value := os.environ.get(name, "").strip())]
+
+
+def register_configured_secrets(config: Config) -> None:
+    """Mask every configured secret in all output (``reconciler.log.redact``).
+
+    Why at load time, for every command: a secret leaks through whatever
+    echoes it back (a service quoting it in an error, say), not only through
+    the command that uses it. ``sync`` and ``invoices export`` never send the
+    webhook secret, yet KleanApp may quote it in an error they print, report
+    and store; so every secret the config names is registered as soon as the
+    config is read, not by the code that happens to need it.
+    """
+    from reconciler.log import register_secret
+
+    for value in configured_secrets(config):
+        register_secret(value)
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read and validate the config file; any problem is one ``ConfigError`` line."""
     path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
@@ -252,6 +278,7 @@ def parse_config(
                 ),
             }
         )
+    register_configured_secrets(config)
     return config
 
 

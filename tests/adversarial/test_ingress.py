@@ -9,15 +9,25 @@ their public APIs afterwards.
   never recorded): the next run repeats the create with the journal entry's
   ``Idempotency-Key``, gets the first customer back, and links it; exactly
   one customer on each side afterwards.
+* KleanApp quoting the webhook signing secret in its errors: ``sync`` and
+  ``invoices export`` (which never use that secret) mask it in their output,
+  reports and the state store like both API tokens.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
+
+from reconciler.log import MASK
 from tests.adversarial.audit import audit
+from tests.conftest import SandboxServer
 from tests.engine.test_crash_recovery import (
     KLEAN_ENV,
     KLEAN_RPS,
@@ -28,6 +38,8 @@ from tests.engine.test_crash_recovery import (
     Sandbox,
     served,
 )
+from tests.service.conftest import invoice_body
+from tests.test_secrets import assert_nowhere
 
 __all__ = ["served"]  # the module-scoped emulators on loopback (a fixture)
 
@@ -106,3 +118,72 @@ def test_killed_right_after_kleanapp_answered_a_create_leaves_one_customer_on_ea
     )
     report.assert_clean()
     assert report.counts["kleanapp"] == report.counts["sevdesk"] == 1, report.counts
+
+
+# -- item 8: the webhook secret echoed back by KleanApp ---------------------------------------
+
+WEBHOOK_SECRET = "whsec-Hx7Qp2Vt9Lm4Rz8Kc3Nd"
+SECRET_ENV = "KLEANSYNC_INGRESS_WEBHOOK_SECRET"
+HOOKS = f'[webhooks]\nsecret_env = "{SECRET_ENV}"\npublic_url = "https://sync.example.de"\n'
+
+
+def _post(port: int, path: str, body: Any) -> Any:
+    response = httpx.post(f"http://127.0.0.1:{port}/_sandbox/{path}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _echo_secret(port: int, *, kind: str, method: str, path: str | None = None) -> None:
+    rule = {"kind": kind, "method": method, "times": None, "path": path}
+    rule["message"] = f"webhook secret {WEBHOOK_SECRET} does not match the registration"
+    _post(port, "faults", rule)
+
+
+@pytest.fixture
+def echoing(sandbox_server: SandboxServer, kleansync: Any, tmp_path: Path) -> Any:
+    """Both emulators seeded, a config whose [webhooks] names the secret; returns a runner."""
+    sandbox_server.reset()
+    klean = {"customer_number": "K-00001", "company_name": "Klean GmbH", "email": "a@klean.de"}
+    sev = {"customer_number": "S-1", "kind": "person", "last_name": "Sev", "city": "Bonn"}
+    ids = _post(sandbox_server.kleanapp_port, "bulk", {"customers": [klean]})["customers"]
+    _post(sandbox_server.sevdesk_port, "bulk", {"contacts": [sev]})
+    config = sandbox_server.config(tmp_path, extra=HOOKS)
+    env = {
+        "SEVDESK_TOKEN": sandbox_server.sevdesk_token,
+        "KLEANAPP_TOKEN": sandbox_server.kleanapp_token,
+        SECRET_ENV: WEBHOOK_SECRET,
+    }
+
+    def run(*args: str) -> Any:
+        return kleansync("-v", *args, "--json", "-c", str(config), env=env, timeout=60)
+
+    run.customer_id = ids[0]  # type: ignore[attr-defined]
+    return run
+
+
+def test_the_webhook_secret_echoed_by_kleanapp_is_masked_in_sync_output_reports_and_store(
+    echoing: Any, sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    _echo_secret(sandbox_server.kleanapp_port, kind="status", method="POST")  # every create
+    result = echoing("sync")
+
+    assert result.code == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert MASK in json.dumps(report["errors"])  # the error says what KleanApp said, masked
+    assert list(tmp_path.glob("reports/*.html")) and (tmp_path / "state.db").exists()
+    assert_nowhere([WEBHOOK_SECRET], result.stdout, result.stderr, files=tmp_path)
+
+
+def test_the_webhook_secret_echoed_by_kleanapp_is_masked_in_invoices_export(
+    echoing: Any, sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    assert echoing("sync").code == 0  # K-00001 is in sevDesk now: its invoice can go out
+    _post(sandbox_server.kleanapp_port, "invoices", invoice_body(echoing.customer_id))
+    # Linking the exported invoice in KleanApp fails, quoting the secret.
+    _echo_secret(sandbox_server.kleanapp_port, kind="status", method="PUT", path="/export$")
+    result = echoing("invoices", "export", "--from", "2026-01-01")
+
+    assert result.code == 1, result.stderr
+    exported = json.loads(result.stdout)
+    assert MASK in json.dumps(exported["errors"]), exported
+    assert_nowhere([WEBHOOK_SECRET], result.stdout, result.stderr, files=tmp_path)
