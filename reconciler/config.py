@@ -187,6 +187,14 @@ class WebhooksConfig(Section):
     listen_port: int = Field(default=8800, ge=0, le=65535)
     #: Customer/unit events arriving within this many seconds make one sync run.
     debounce_seconds: float = Field(default=5.0, ge=0, le=300)
+    #: Events whose occurred_at is older than this are refused (a recorded delivery
+    #: replayed later); at most a day, which the inbox's 7-day dedupe memory outlasts.
+    max_event_age_seconds: float = Field(default=3600, gt=0, le=86400)
+    #: ... and those dated further ahead than this (clock skew between the two hosts).
+    max_clock_skew_seconds: float = Field(default=300, ge=0, le=3600)
+    #: An accepted event whose sync or export could not run (run lock held) is tried again
+    #: this many seconds later, until it is done.
+    inbox_retry_seconds: float = Field(default=60, gt=0, le=3600)
 
     @field_validator("public_url")
     @classmethod
