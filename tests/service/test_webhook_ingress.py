@@ -27,7 +27,6 @@ from freezegun import freeze_time
 from reconciler.models import Customer
 from reconciler.webhooks import MAX_BODY_BYTES, sign
 from state.inbox_tables import DONE, PENDING, Inbox
-from state.tables import RunLock
 from tests.service.conftest import SECRET, World, eventually
 
 RECEIVER = "/webhooks/kleanapp"
@@ -221,9 +220,8 @@ async def test_an_accepted_event_is_in_the_inbox_before_it_is_answered(synced: W
 
 async def test_an_event_whose_sync_could_not_start_is_retried_until_done(synced: World) -> None:
     world = synced
-    now = dt.datetime.now(dt.UTC)
-    with world.store.session() as s:  # a long hand-started sync on another host
-        s.add(RunLock(name="sync", holder="other-host:99:x", pid=99, since=now, heartbeat=now))
+    holder = "other-host:99:x"  # a long hand-started sync on another host
+    grant = world.store.acquire_lock("sync", holder, 99, dt.timedelta(minutes=10))
     await world.start(debounce_seconds=0.05, inbox_retry_seconds=0.1)
     customer = world.customer_ids["K-00001"]
     edited = await world.ka.http.request(
@@ -234,8 +232,7 @@ async def test_an_event_whose_sync_could_not_start_is_retried_until_done(synced:
 
     (row,) = await eventually(lambda: _attempted(world), what="a sync refused by the lock")
     assert row.state == PENDING and "could not start" in (row.last_error or "")
-    with world.store.session() as s:  # the other run ends
-        s.delete(s.get(RunLock, "sync"))
+    assert world.store.release_lock("sync", holder, grant.token)  # the other run ends
 
     await eventually(lambda: _inbox_done(world, 1), what="the retried sync")
     sev = {c.record.customer_number: c.record for c in (await world.sev.list(Customer)).records}
