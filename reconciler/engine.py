@@ -44,6 +44,8 @@ class SyncOptions:
     plan_out: Path | None = None
     apply_plan: Path | None = None
     allow_mass_delete: bool = False
+    #: An empty (0-byte) state store file may be started over (``--new-store``).
+    new_store: bool = False
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
@@ -400,7 +402,7 @@ async def sync_from_config(
     """Open the store and both connectors from ``config``, run once, close them."""
     from reconciler.connectors import from_config
 
-    store = Store(config.state.url)
+    store = Store(config.state.url, new_store=options.new_store)
     kleanapp, sevdesk = from_config(
         config,
         kleanapp_transport=(transports or {}).get("kleanapp"),  # type: ignore[arg-type]
