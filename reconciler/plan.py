@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.config import Config
-from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side, Unit
+from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side, Unit
 from reconciler.plan_model import (
     Action,
     ConflictItem,
@@ -24,7 +24,9 @@ from reconciler.plan_model import (
     Task,
 )
 from reconciler.snapshot import Snapshot
-from rules.diff import Conflict, merge
+from rules.carry import carry_problem, carry_record_fields
+from rules.diff import Conflict, MergeResult, merge
+from rules.fingerprints import Seen, fingerprint, fingerprints
 from rules.matching import match_customers
 from rules.normalize import normalize_record
 from rules.policies import RuleSet
@@ -94,6 +96,7 @@ class Planner:
         self.conflicts: list[ConflictItem] = []
         self.tasks: list[Task] = []
         self.parked: list[ParkedItem] = []
+        self.quarantined: list[Quarantined] = []
 
     def _aligned(
         self, k: Remote[Customer], s: Remote[Customer]
@@ -149,7 +152,7 @@ class Planner:
             conflicts=tuple(self.conflicts),
             tasks=tuple(self.tasks),
             parked=tuple(self.parked),
-            quarantined=tuple(self.snapshot.quarantined),
+            quarantined=(*self.snapshot.quarantined, *self.quarantined),
             cursors=cursors,
             complete_counts=complete_counts,
         )
@@ -271,6 +274,7 @@ class Planner:
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
+        seen = _seen_of(link)
         k, s = self._aligned(k, s)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
@@ -278,9 +282,13 @@ class Planner:
         if newly_archived:
             if self._kleanapp_archived(link, s):
                 return
-        elif base is not None and normalize_record(k.record) == base == normalize_record(s.record):
+        elif (
+            base is not None
+            and seen is not None
+            and normalize_record(k.record) == base == normalize_record(s.record)
+        ):
             return
-        self._pair_from_merge(link.key, link.id, k, s, base)
+        self._pair_from_merge(link.key, link.id, k, s, base, seen=seen, link=link)
 
     def _pair_from_merge(
         self,
@@ -291,14 +299,19 @@ class Planner:
         base: Customer | None,
         *,
         parked_resolution_ids: tuple[int, ...] = (),
+        seen: Seen | None = None,
+        link: Link | None = None,
     ) -> None:
         rules = self.customer_rules
-        result = merge(base, k, s, rules, key=key, entity="customer")
+        result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
         forced = self.forced.get(link_id, {}) if link_id is not None else {}
         conflicts = [c for c in result.conflicts if c.field not in forced]
         self.conflicts.extend(_conflict_item(c, link_id) for c in conflicts)
         merged = result.merged.model_dump() if result.merged is not None else None
+        after: Seen = {side: dict(v) for side, v in (result.seen_after or {}).items()}
         writes_to = {side: dict(result.writes_for(side)) for side in SIDES}
+        remotes: dict[Side, Remote[Customer]] = {"kleanapp": k, "sevdesk": s}
+        self._quarantine_held(result, key, remotes)
         if forced:
             # An admin's answer beats every rule: that value goes to both sides.
             current = {
@@ -309,8 +322,11 @@ class Planner:
                 for side in SIDES:
                     if current[side].get(name) != value:
                         writes_to[side][name] = value
+                        after.setdefault(side, {})[name] = fingerprint(value)
                     else:
                         writes_to[side].pop(name, None)
+                        raw = getattr(remotes[side].record, name, None)
+                        after.setdefault(side, {})[name] = fingerprint(raw)
                 if merged is not None:
                     merged[name] = value
             if merged is None and not any(c.is_manual for c in conflicts):
@@ -323,12 +339,17 @@ class Planner:
                 continue
             if not _writable(self.config, "customer", side):
                 # Never write against the direction; keep the base so the change
-                # is neither lost nor pushed back.
-                if merged is not None:
-                    for name in writes:
+                # is neither lost nor pushed back, and the source's old
+                # fingerprint so it is still a change if the direction opens.
+                for name in writes:
+                    if merged is not None:
                         merged[name] = (
                             base.model_dump()[name] if base else remote.record.model_dump()[name]
                         )
+                    _keep_fingerprint(after, seen, OTHER[side], name)
+                    after.setdefault(side, {})[name] = fingerprint(
+                        getattr(remote.record, name, None)
+                    )
                 continue
             actions.append(
                 Action(
@@ -342,6 +363,14 @@ class Planner:
                     reason=f"changed in {SIDE_LABEL[OTHER[side]]}",
                 )
             )
+        actions += self._reformat_actions(result, key, remotes, writes_to)
+        if (
+            link is not None
+            and not actions
+            and merged == link.base
+            and after == {"kleanapp": link.kleanapp_raw, "sevdesk": link.sevdesk_raw}
+        ):
+            return  # nothing to write and nothing new to remember
         self.pairs.append(
             PairPlan(
                 entity="customer",
@@ -351,10 +380,56 @@ class Planner:
                 sevdesk_id=s.id,
                 actions=tuple(actions),
                 base_after=merged,
+                seen_after=after if merged is not None else None,
                 conflict_ids=tuple(cid for _value, cid in forced.values()),
                 parked_resolution_ids=parked_resolution_ids,
             )
         )
+
+    def _quarantine_held(
+        self, result: MergeResult[Customer], key: str, remotes: dict[Side, Remote[Customer]]
+    ) -> None:
+        """Changes that cannot be carried as typed are quarantined, not rewritten."""
+        for held in result.held:
+            target = SIDE_LABEL[OTHER[held.side]]
+            self.quarantined.append(
+                Quarantined(
+                    side=held.side,
+                    entity="customer",
+                    id=remotes[held.side].id,
+                    reason=f"customer {key}: {held.field} not written to {target}: "
+                    f"{held.reason}; fix it in {SIDE_LABEL[held.side]}",
+                )
+            )
+
+    def _reformat_actions(
+        self,
+        result: MergeResult[Customer],
+        key: str,
+        remotes: dict[Side, Remote[Customer]],
+        writes_to: dict[Side, dict[str, Any]],
+    ) -> list[Action]:
+        """A value re-formatted so it keeps its meaning: its own write, with its own reason."""
+        by_side: dict[Side, list[Any]] = {}
+        for fix in result.reformats:
+            if fix.field not in writes_to[fix.side] and _writable(
+                self.config, "customer", fix.side
+            ):
+                by_side.setdefault(fix.side, []).append(fix)
+        return [
+            Action(
+                entity="customer",
+                side=side,
+                op="update",
+                key=key,
+                target_id=remotes[side].id,
+                fields={fix.field: fix.value for fix in fixes},
+                expected_version=remotes[side].version,
+                reason="; ".join(fix.reason for fix in fixes),
+                step="reformat",
+            )
+            for side, fixes in by_side.items()
+        ]
 
     def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
         """Link unlinked records that are the same customer; create the rest.
@@ -427,6 +502,20 @@ class Planner:
     ) -> None:
         record = normalize_record(remote.record)
         key = record.customer_number or f"{remote.side}:{remote.id}"
+        fields = carry_record_fields(remote.record, exclude=frozenset({"archived"}))
+        problems = [(f, p) for f, v in fields.items() if (p := carry_problem(f, v)) is not None]
+        if problems:
+            self.quarantined.extend(
+                Quarantined(
+                    side=remote.side,
+                    entity="customer",
+                    id=remote.id,
+                    reason=f"customer {key} not created in {SIDE_LABEL[target]}: {name}: "
+                    f"{problem}; fix it in {SIDE_LABEL[remote.side]}",
+                )
+                for name, problem in problems
+            )
+            return
         actions = [
             Action(
                 entity="customer",
@@ -434,7 +523,7 @@ class Planner:
                 op="create",
                 key=key,
                 source_id=remote.id,
-                fields=record.model_dump(exclude={"archived"}),
+                fields=fields,
                 reason=f"new in {SIDE_LABEL[remote.side]}",
             )
         ]
@@ -452,6 +541,7 @@ class Planner:
                     reason=f"customer number assigned by {SIDE_LABEL[target]}",
                 )
             )
+        written = Customer.model_validate({**fields, "archived": remote.record.archived})
         self.pairs.append(
             PairPlan(
                 entity="customer",
@@ -460,6 +550,10 @@ class Planner:
                 sevdesk_id=remote.id if remote.side == "sevdesk" else None,
                 actions=tuple(actions),
                 base_after=record.model_dump(),
+                seen_after={
+                    remote.side: fingerprints(remote.record),
+                    target: fingerprints(written),
+                },
                 parked_resolution_ids=(resolution_id,) if resolution_id is not None else (),
             )
         )
@@ -525,6 +619,22 @@ class Planner:
                 base_after={"name": source.record.name},
             )
         )
+
+
+def _seen_of(link: Link) -> Seen | None:
+    """The link's per-side fingerprints, or None for a link from before they existed."""
+    if link.kleanapp_raw is None and link.sevdesk_raw is None:
+        return None
+    return {"kleanapp": link.kleanapp_raw or {}, "sevdesk": link.sevdesk_raw or {}}
+
+
+def _keep_fingerprint(after: Seen, seen: Seen | None, side: Side, name: str) -> None:
+    """Keep ``side``'s old fingerprint of ``name``, so a change not carried stays one."""
+    known = (seen or {}).get(side, {}).get(name)
+    if known is None:
+        after.get(side, {}).pop(name, None)
+    else:
+        after.setdefault(side, {})[name] = known
 
 
 def build_plan(
