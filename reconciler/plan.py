@@ -23,9 +23,15 @@ from reconciler.plan_model import (
     Plan,
     Task,
 )
+from reconciler.plan_writes import (
+    create_fields,
+    held_quarantine,
+    keep_fingerprint,
+    reformat_actions,
+    seen_of,
+)
 from reconciler.snapshot import Snapshot
-from rules.carry import carry_problem, carry_record_fields
-from rules.diff import Conflict, MergeResult, merge
+from rules.diff import Conflict, merge
 from rules.fingerprints import Seen, fingerprint, fingerprints
 from rules.matching import match_customers
 from rules.normalize import normalize_record
@@ -274,7 +280,7 @@ class Planner:
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
-        seen = _seen_of(link)
+        seen = seen_of(link)
         k, s = self._aligned(k, s)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
@@ -311,7 +317,7 @@ class Planner:
         after: Seen = {side: dict(v) for side, v in (result.seen_after or {}).items()}
         writes_to = {side: dict(result.writes_for(side)) for side in SIDES}
         remotes: dict[Side, Remote[Customer]] = {"kleanapp": k, "sevdesk": s}
-        self._quarantine_held(result, key, remotes)
+        self.quarantined += held_quarantine(result, key, remotes)
         if forced:
             # An admin's answer beats every rule: that value goes to both sides.
             current = {
@@ -346,7 +352,7 @@ class Planner:
                         merged[name] = (
                             base.model_dump()[name] if base else remote.record.model_dump()[name]
                         )
-                    _keep_fingerprint(after, seen, OTHER[side], name)
+                    keep_fingerprint(after, seen, OTHER[side], name)
                     after.setdefault(side, {})[name] = fingerprint(
                         getattr(remote.record, name, None)
                     )
@@ -363,7 +369,8 @@ class Planner:
                     reason=f"changed in {SIDE_LABEL[OTHER[side]]}",
                 )
             )
-        actions += self._reformat_actions(result, key, remotes, writes_to)
+        writable = {side: _writable(self.config, "customer", side) for side in SIDES}
+        actions += reformat_actions(result, key, remotes, writes_to, writable)
         if (
             link is not None
             and not actions
@@ -385,51 +392,6 @@ class Planner:
                 parked_resolution_ids=parked_resolution_ids,
             )
         )
-
-    def _quarantine_held(
-        self, result: MergeResult[Customer], key: str, remotes: dict[Side, Remote[Customer]]
-    ) -> None:
-        """Changes that cannot be carried as typed are quarantined, not rewritten."""
-        for held in result.held:
-            target = SIDE_LABEL[OTHER[held.side]]
-            self.quarantined.append(
-                Quarantined(
-                    side=held.side,
-                    entity="customer",
-                    id=remotes[held.side].id,
-                    reason=f"customer {key}: {held.field} not written to {target}: "
-                    f"{held.reason}; fix it in {SIDE_LABEL[held.side]}",
-                )
-            )
-
-    def _reformat_actions(
-        self,
-        result: MergeResult[Customer],
-        key: str,
-        remotes: dict[Side, Remote[Customer]],
-        writes_to: dict[Side, dict[str, Any]],
-    ) -> list[Action]:
-        """A value re-formatted so it keeps its meaning: its own write, with its own reason."""
-        by_side: dict[Side, list[Any]] = {}
-        for fix in result.reformats:
-            if fix.field not in writes_to[fix.side] and _writable(
-                self.config, "customer", fix.side
-            ):
-                by_side.setdefault(fix.side, []).append(fix)
-        return [
-            Action(
-                entity="customer",
-                side=side,
-                op="update",
-                key=key,
-                target_id=remotes[side].id,
-                fields={fix.field: fix.value for fix in fixes},
-                expected_version=remotes[side].version,
-                reason="; ".join(fix.reason for fix in fixes),
-                step="reformat",
-            )
-            for side, fixes in by_side.items()
-        ]
 
     def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
         """Link unlinked records that are the same customer; create the rest.
@@ -502,19 +464,9 @@ class Planner:
     ) -> None:
         record = normalize_record(remote.record)
         key = record.customer_number or f"{remote.side}:{remote.id}"
-        fields = carry_record_fields(remote.record, exclude=frozenset({"archived"}))
-        problems = [(f, p) for f, v in fields.items() if (p := carry_problem(f, v)) is not None]
+        fields, problems = create_fields(remote, key, target)
         if problems:
-            self.quarantined.extend(
-                Quarantined(
-                    side=remote.side,
-                    entity="customer",
-                    id=remote.id,
-                    reason=f"customer {key} not created in {SIDE_LABEL[target]}: {name}: "
-                    f"{problem}; fix it in {SIDE_LABEL[remote.side]}",
-                )
-                for name, problem in problems
-            )
+            self.quarantined += problems
             return
         actions = [
             Action(
@@ -619,22 +571,6 @@ class Planner:
                 base_after={"name": source.record.name},
             )
         )
-
-
-def _seen_of(link: Link) -> Seen | None:
-    """The link's per-side fingerprints, or None for a link from before they existed."""
-    if link.kleanapp_raw is None and link.sevdesk_raw is None:
-        return None
-    return {"kleanapp": link.kleanapp_raw or {}, "sevdesk": link.sevdesk_raw or {}}
-
-
-def _keep_fingerprint(after: Seen, seen: Seen | None, side: Side, name: str) -> None:
-    """Keep ``side``'s old fingerprint of ``name``, so a change not carried stays one."""
-    known = (seen or {}).get(side, {}).get(name)
-    if known is None:
-        after.get(side, {}).pop(name, None)
-    else:
-        after.setdefault(side, {})[name] = known
 
 
 def build_plan(
