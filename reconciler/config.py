@@ -119,6 +119,12 @@ class SyncConfig(Section):
     on_kleanapp_archive: Literal["report", "delete"] = "report"
     #: A contact deleted in sevDesk: "archive" the KleanApp customer, or "ignore" it.
     on_sevdesk_delete: Literal["archive", "ignore"] = "archive"
+    #: A unit deleted in KleanApp: "report" (an admin task once; sevDesk keeps it, since
+    #: sevDesk deletes units only in its UI) or "recreate" (sevDesk's unit comes back).
+    on_kleanapp_unit_delete: Literal["report", "recreate"] = "report"
+    #: A unit deleted in sevDesk: "delete" the KleanApp unit (KleanApp refuses while
+    #: invoice positions use it; then it stays, reported once), or "keep" it.
+    on_sevdesk_unit_delete: Literal["delete", "keep"] = "delete"
     #: Stop before writing anything if a run would archive/delete more than this
     #: fraction of the linked customers (``--allow-mass-delete`` overrides once).
     max_delete_fraction: float = Field(default=0.1, ge=0, le=1)

@@ -29,6 +29,7 @@ from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
 from reconciler.snapshot import take_snapshot
+from reconciler.stable_ids import refuse_duplicating
 from state import Store
 from state.tables import ConflictRow, Parked, QuarantineRow, Run
 
@@ -75,6 +76,10 @@ def mass_delete_brake(plan: Plan, store: Store, config: Config) -> str | None:
     more likely a broken API, a wrong account or a wiped database than a real
     wish; nothing may wipe one side because the other looked empty.
     """
+    units = len(store.links("unit"))
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        if units and plan.complete_counts.get(f"unit.{side}") == 0:
+            return f"{label} returned no units although {units} are linked"
     linked = len(store.links("customer"))
     if not linked:
         return None
@@ -238,6 +243,8 @@ async def _run(
         )
         snapshot = await take_snapshot(connectors, store, full=full, entities=entities)
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
+        if "customer" in entities and not links["customer"]:
+            await refuse_duplicating(connectors, snapshot)  # a lost store: resync, not sync
         plan = build_plan(
             config,
             snapshot,

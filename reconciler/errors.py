@@ -111,5 +111,14 @@ class MassDeleteBrake(KleansyncError):
     """The plan would archive/delete more than allowed; nothing was written."""
 
 
+class NeedsResync(KleansyncError):
+    """The state store knows no links, but both sides are already linked by stable ids.
+
+    A sync would create every customer a second time; ``kleansync resync``
+    rebuilds the links instead. Exit code 1, like the mass-delete brake: a
+    safety stop before any write, not a mistake in the command line or config.
+    """
+
+
 class FatalError(KleansyncError):
     """Something that must stop the run and that retrying will not fix."""

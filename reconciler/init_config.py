@@ -109,6 +109,12 @@ full_every = 7
 on_kleanapp_archive = "report"
 # A contact deleted in sevDesk: "archive" the KleanApp customer, or "ignore" it.
 on_sevdesk_delete = "archive"
+# A unit deleted in KleanApp: "report" (one admin task; sevDesk keeps the unit, as
+# sevDesk deletes units only in its UI) or "recreate" (sevDesk's unit is created again).
+on_kleanapp_unit_delete = "report"
+# A unit deleted in sevDesk: "delete" the KleanApp unit (KleanApp keeps one that invoice
+# positions use; that is reported once) or "keep" it (reported once).
+on_sevdesk_unit_delete = "delete"
 # Brake: stop before writing anything when a run would archive or delete more than
 # this fraction of the linked customers, or when a side returns no customers at all.
 # `kleansync sync --allow-mass-delete` overrides it once.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.config import Config
-from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side, Unit
+from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
 from reconciler.plan_model import (
     Action,
     ConflictItem,
@@ -23,6 +23,7 @@ from reconciler.plan_model import (
     Plan,
     Task,
 )
+from reconciler.plan_units import UnitPlanner
 from reconciler.plan_writes import (
     create_fields,
     held_quarantine,
@@ -36,11 +37,9 @@ from rules.fingerprints import Seen, fingerprint, fingerprints
 from rules.matching import match_customers
 from rules.normalize import normalize_record
 from rules.policies import RuleSet
-from rules.units import match_units, unit_key
 from state.tables import Link
 
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
-UNIT_TASK = "create unit '{name}' in sevDesk: Einstellungen → System → Einheiten"
 
 
 def _writable(config: Config, entity: str, side: Side) -> bool:
@@ -512,65 +511,14 @@ class Planner:
 
     # -- units ---------------------------------------------------------------
     def _units(self) -> None:
-        reads = {side: self.snapshot.read("unit", side) for side in SIDES}
-        names = {side: {r.record.name: r for r in reads[side].records.values()} for side in SIDES}
-        linked = {(link.kleanapp_id, link.sevdesk_id) for link in self.links.get("unit", [])}
-        match = match_units(names["kleanapp"], names["sevdesk"])
-        seen_k: set[str] = set()
-        for k_name, s_name in match.pairs:
-            k, s = names["kleanapp"][k_name], names["sevdesk"][s_name]
-            if (k.id, s.id) in linked or k.id in seen_k:
-                continue
-            seen_k.add(k.id)
-            self.pairs.append(
-                PairPlan(
-                    entity="unit",
-                    key=unit_key(k_name),
-                    kleanapp_id=k.id,
-                    sevdesk_id=s.id,
-                    base_after={"name": k_name},
-                )
-            )
-        for name in match.only_sevdesk:
-            if _writable(self.config, "unit", "kleanapp"):
-                self._unit_create("kleanapp", names["sevdesk"][name])
-        for name in match.only_kleanapp:
-            if not _writable(self.config, "unit", "sevdesk"):
-                continue
-            if self.config.sevdesk.create_units:
-                self._unit_create("sevdesk", names["kleanapp"][name])
-            else:
-                self.tasks.append(
-                    Task(
-                        kind="missing_unit",
-                        entity="unit",
-                        key=unit_key(name),
-                        message=UNIT_TASK.format(name=name),
-                    )
-                )
-
-    def _unit_create(self, target: Side, source: Remote[Unit]) -> None:
-        key = unit_key(source.record.name)
-        self.pairs.append(
-            PairPlan(
-                entity="unit",
-                key=key,
-                kleanapp_id=source.id if source.side == "kleanapp" else None,
-                sevdesk_id=source.id if source.side == "sevdesk" else None,
-                actions=(
-                    Action(
-                        entity="unit",
-                        side=target,
-                        op="create",
-                        key=key,
-                        source_id=source.id,
-                        fields={"name": source.record.name},
-                        reason=f"unit missing in {SIDE_LABEL[target]}",
-                    ),
-                ),
-                base_after={"name": source.record.name},
-            )
-        )
+        pairs, tasks = UnitPlanner(
+            self.config,
+            {side: self.snapshot.read("unit", side) for side in SIDES},
+            self.links.get("unit", []),
+            lambda side: _writable(self.config, "unit", side),
+        ).plan()
+        self.pairs.extend(pairs)
+        self.tasks.extend(tasks)
 
 
 def build_plan(
