@@ -19,7 +19,11 @@ What is kept, and why:
                 is unknown: it is read back before anything is sent again.
 * ``ConflictRow``, ``Parked``, ``QuarantineRow``, ``Task``: what waits for
                 an admin, kept across runs.
-* ``RunLock``   one run at a time across processes.
+* ``RunLock``   one run at a time across processes. Its ``token`` (the
+                fencing token) grows with every acquisition, so a run that
+                was paused and lost the lock can tell, before each write,
+                that the lock is no longer its own. The row is kept on
+                release (holder emptied) so the token never starts over.
 
 Only generic column types are used (JSON, DateTime, String, Integer), so the
 same tables work on SQLite and PostgreSQL.
@@ -34,7 +38,8 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+#: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> dt.datetime:
@@ -90,7 +95,7 @@ class Link(SQLModel, table=True):
     sevdesk_id: str
     base: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     #: field -> fingerprint of the raw value each side held when ``base`` was agreed;
-    #: None on links from before schema 2 (filled by their next agreed state).
+    #: None on links from before schema 3 (filled by their next agreed state).
     kleanapp_raw: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     sevdesk_raw: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     kleanapp_version: str | None = None
@@ -192,7 +197,8 @@ class QuarantineRow(SQLModel, table=True):
 class RunLock(SQLModel, table=True):
     __tablename__ = "run_lock"
     name: str = Field(primary_key=True)
-    holder: str
+    holder: str  # "" once released
     pid: int
+    token: int = 0
     since: dt.datetime = when(default_now=True)
     heartbeat: dt.datetime = when(default_now=True)

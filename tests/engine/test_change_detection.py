@@ -104,11 +104,11 @@ async def test_an_edit_that_reads_as_the_base_loses_to_nothing(env):
 
 
 def _drop_fingerprints(path) -> None:
-    """Turn the store back into a schema-1 store (links without fingerprints)."""
+    """Turn the store back into a schema-2 store (links without fingerprints)."""
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE link DROP COLUMN kleanapp_raw")
     db.execute("ALTER TABLE link DROP COLUMN sevdesk_raw")
-    db.execute("UPDATE schema_info SET version = 1")
+    db.execute("UPDATE schema_info SET version = 2")
     db.commit()
     db.close()
 
