@@ -56,10 +56,12 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
     Also while records are parked (matching needs every unlinked record of
     both sides, or a new record could be created as a duplicate of a parked
     one) and while admin answers wait (the records they name may not have
-    changed, so an incremental read would not bring them).
+    changed, so an incremental read would not bring them). And once after an
+    upgrade to per-side fingerprints, so every link gets them in one run.
     """
     if (
         requested
+        or store.links_without_fingerprints()
         or store.open_parked()
         or store.resolved_conflicts()
         or store.parked_resolutions(applied=False)

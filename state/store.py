@@ -38,9 +38,29 @@ from state.tables import (
     utcnow,
 )
 
+
+def _add_columns(engine: Engine, table: str, columns: dict[str, str]) -> None:
+    """ALTER TABLE … ADD COLUMN for the columns ``table`` lacks (safe to run twice)."""
+    have = {c["name"] for c in inspect(engine).get_columns(table)}
+    with engine.begin() as conn:
+        for name, sql_type in columns.items():
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
+def _link_fingerprints(engine: Engine) -> None:
+    """Schema 3: per-side fingerprints on links.
+
+    Existing links get none; their next agreed state fills them (the planner
+    compares those fields by value once, and a pair both sides agree on is
+    then saved without any write), so no re-link is needed.
+    """
+    _add_columns(engine, "link", {"kleanapp_raw": "JSON", "sevdesk_raw": "JSON"})
+
+
 #: version -> step that brings the schema from version-1 to version.
 #: create_all adds new tables by itself; steps are for changed columns.
-MIGRATIONS: dict[int, Callable[[Engine], None]] = {}
+MIGRATIONS: dict[int, Callable[[Engine], None]] = {3: _link_fingerprints}
 
 
 def _add_lock_token(engine: Engine) -> None:
@@ -241,6 +261,13 @@ class Store:
     def links(self, entity: str) -> list[Link]:
         with self.session() as s:
             return list(s.exec(select(Link).where(Link.entity == entity)))
+
+    def links_without_fingerprints(self, entity: str = "customer") -> int:
+        """Links from before schema 3 whose fingerprints are not filled yet."""
+        with self.session() as s:
+            # JSON columns store None as JSON null, so filter here, not in SQL.
+            rows = s.exec(select(Link).where(Link.entity == entity))
+            return sum(1 for link in rows if link.base and link.kleanapp_raw is None)
 
     def get_link(self, link_id: int) -> Link | None:
         with self.session() as s:
