@@ -134,6 +134,8 @@ class ApplyOutcome:
     recovered: list[dict[str, Any]] = field(default_factory=list)
     #: Writes not sent because the service refused this very payload before.
     waiting: list[str] = field(default_factory=list)
+    #: Planned writes not sent at all (known refusals, write-backs of failed creates).
+    not_sent: list[str] = field(default_factory=list)
 
 
 class Applier:
@@ -207,6 +209,7 @@ class Applier:
         known = self.refused.get(action.id)
         if known is not None and known.fingerprint == stamp:
             self.outcome.waiting.append(action.id)
+            self.outcome.not_sent.append(action.id)
             return False
         action = self._chained(action)
         entry = self.store.journal_intent(
@@ -339,6 +342,7 @@ class Applier:
             if action.number_from_create:
                 if assigned is None:
                     ok = False  # the create failed; nothing to write back
+                    self.outcome.not_sent.append(action.id)
                     continue
                 action = action.model_copy(update={"fields": {"customer_number": assigned}})
                 base = {**base, "customer_number": assigned} if base else base

@@ -343,6 +343,7 @@ async def _run(
             for q in new_quarantined
         ],
         known_quarantined=len(plan.quarantined) - len(new_quarantined),
+        not_sent=outcome.not_sent,
     )
 
 

@@ -36,6 +36,8 @@ class RunResult:
     quarantined: list[Quarantined] | None = None
     #: ... and those set aside for the same reason before (reported then; counted now).
     known_quarantined: int = 0
+    #: Ids of planned actions a real run did not send (not listed as changes).
+    not_sent: list[str] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -68,6 +70,7 @@ class RunResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``sync --json`` object (its keys are a documented contract)."""
+        not_sent = set() if self.dry_run else set(self.not_sent)
         return {
             "run_id": self.run_id,
             "dry_run": self.dry_run,
@@ -112,6 +115,7 @@ class RunResult:
                     "reason": a.reason,
                 }
                 for a in self.plan.actions
+                if a.id not in not_sent
             ],
         }
 

@@ -25,6 +25,7 @@ import unicodedata
 from typing import Any
 
 from rules.normalize import normalize_country, normalize_vat_id
+from rules.unfit import value_problem
 
 __all__ = ["carry_problem", "carry_record_fields", "carry_value"]
 
@@ -69,7 +70,8 @@ def carry_problem(field: str, value: Any) -> str | None:
             f"the e-mail {value!r} contains a blank: it is not an address, and without the "
             "blank it would be another mailbox"
         )
-    return None
+    # A NUL or another control character, a VAT id that is none (``rules.unfit``).
+    return value_problem(field, value)
 
 
 def carry_record_fields(record: Any, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
