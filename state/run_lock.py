@@ -88,9 +88,15 @@ def acquire(engine: Engine, name: str, holder: str, pid: int, stale_after: dt.ti
                 raise RunInProgress(row.since, row.pid, row.holder)
             previous = RunLock.model_validate(row.model_dump())
         token = row.token + 1
+        # Conditional on the heartbeat too: a holder that beat since we read
+        # the row is alive after all, and keeps its lock.
         taken = s.execute(
             update(RunLock)
-            .where(RunLock.name == name, RunLock.token == row.token)
+            .where(
+                RunLock.name == name,
+                RunLock.token == row.token,
+                RunLock.heartbeat == row.heartbeat,
+            )
             .values(holder=holder, pid=pid, token=token, since=now, heartbeat=now)
         )
         s.commit()
