@@ -46,7 +46,7 @@ from reconciler.plan import build_plan
 from reconciler.plan_model import PairPlan, ParkedItem
 from reconciler.snapshot import Snapshot, take_snapshot
 from reconciler.stable_ids import ENTITY as STABLE_ID
-from reconciler.stable_ids import StableIds, remote_of
+from reconciler.stable_ids import StableIds, readable, remote_of
 from rules.normalize import normalize_customer_number, normalize_record
 from state import Store
 from state.tables import Link, Parked
@@ -191,7 +191,7 @@ class Resync:
         self.result.quarantined = len(snapshot.quarantined)
         existing = {e: self.store.links(e) for e in ("customer", "unit")}
         self.result.kept = len(existing["customer"])
-        stable = await remote.all() if (remote := remote_of(self.connectors)) else {}
+        stable = await readable(remote) if (remote := remote_of(self.connectors)) else {}
         customers = "customer" in entities
         pairs = self._evidence(snapshot, existing["customer"], stable) if customers else []
         for p in self.parked:  # parked here: kept out of the planner's matching and creates

@@ -15,7 +15,9 @@ left by a killed process is written again by :meth:`StableIds.recover`, and
 the write itself finds an earlier attempt's field instead of adding a second.
 
 A failed write never undoes the link (the customer data is in sync); it is
-reported as an error of the run, and ``resync`` writes what is missing.
+reported as an error of the run, and the next full sync (:meth:`StableIds.backfill`)
+or ``resync`` writes what is missing. An account whose contact fields cannot be
+read is synced as before, with links in the state store only (a warning).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from reconciler.errors import (
     AuthError,
     KleansyncError,
     NeedsResync,
+    NotFound,
+    RemoteValidationError,
     TransientError,
     Unreachable,
 )
@@ -67,19 +71,34 @@ class StableIds:
         errors: list[dict[str, Any]] | None = None,
     ) -> None:
         self.remote = remote_of(connectors)
+        if self.remote is not None:
+            self.remote.forget()  # one run, one fresh read of the contact fields
         self.store = store
         self.run_id = run_id
         self.written = 0
         #: Failed writes, in the run's error format (the Applier passes its own list).
         self.errors: list[dict[str, Any]] = [] if errors is None else errors
         self._setting_ready = False
+        #: sevDesk refused the contact field itself: no more attempts this run.
+        self.unavailable = False
 
     async def record(self, key: str, kleanapp_id: str, contact_id: str) -> bool:
         """Write ``kleanapp_id`` onto sevDesk contact ``contact_id``; False if that failed."""
-        if self.remote is None:
+        if self.remote is None or self.unavailable:
             return True
         try:
             await self._ensure_setting(key)
+        except (RemoteValidationError, NotFound) as exc:
+            # No contact fields for this account (or refused): sync on without them.
+            self.unavailable = True
+            logger.warning("sevDesk refuses contact fields, so no stable ids this run: {}", exc)
+            return True
+        except (AuthError, Unreachable):
+            raise
+        except KleansyncError as exc:
+            self._failed(key, contact_id, exc)
+            return False
+        try:
             entry = self._intent("write", key, contact_id, {"kleanapp_id": kleanapp_id})
             _crashpoint("after_intent", "write")
             outcome = await self._settle(entry, kleanapp_id, contact_id)
@@ -153,6 +172,29 @@ class StableIds:
             }
         )
 
+    async def backfill(self, links: Iterable[Any]) -> int:
+        """Record the stable id of every customer link whose sevDesk contact lacks it.
+
+        Run on full syncs: it heals links made before stable ids existed, a
+        write that failed, and a process killed between saving a link and
+        journaling its stable id. Costs one paged read when nothing is missing.
+        """
+        if self.remote is None:
+            return 0
+        wanted = {link.sevdesk_id: link for link in links if link.entity == "customer"}
+        if not wanted:
+            return 0
+        have = await readable(self.remote)
+        missing = [
+            link for sid, link in sorted(wanted.items()) if have.get(sid) != link.kleanapp_id
+        ]
+        before = self.written
+        for link in missing:
+            await self.record(link.key, link.kleanapp_id, link.sevdesk_id)
+        if missing:
+            logger.info("recorded the KleanApp id on {} linked sevDesk contacts", len(missing))
+        return self.written - before
+
     async def recover(self) -> list[dict[str, Any]]:
         """Write again what a killed run left ``pending`` (idempotent: looks before writing)."""
         notes: list[dict[str, Any]] = []
@@ -191,7 +233,21 @@ async def already_linked(
     if remote is None:
         return {}
     present = set(kleanapp_ids)
-    return {c: k for c, k in (await remote.all()).items() if k in present}
+    return {c: k for c, k in (await readable(remote)).items() if k in present}
+
+
+async def readable(remote: Any) -> dict[str, str]:
+    """Every stable id of the account; {} (with a warning) if sevDesk refuses to list them.
+
+    An account without contact fields (or an API that answers with a
+    client error) must not stop syncing: links are then kept only in the
+    state store, as before stable ids existed.
+    """
+    try:
+        return await remote.all()
+    except (RemoteValidationError, NotFound) as exc:
+        logger.warning("sevDesk contact fields cannot be read, so no stable ids: {}", exc)
+        return {}
 
 
 async def refuse_duplicating(connectors: Mapping[Side, Connector], snapshot: Any) -> None:
