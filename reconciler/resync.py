@@ -122,7 +122,7 @@ class ResyncResult:
             f"  {agreed} agree on both sides; {len(self.linked) - agreed} differ (the next sync "
             "decides them as on a first link)",
         ]
-        record = "would record" if self.dry_run else "recorded"
+        record = "to record" if self.dry_run else "recorded"
         lines.append(
             f"  KleanApp ids {record} on sevDesk contacts: "
             f"{self.stable_ids_missing if self.dry_run else self.stable_ids_written}; "
