@@ -36,12 +36,14 @@ from reconciler.errors import (
     ChangedMeanwhile,
     FatalError,
     KleansyncError,
+    LockLost,
     NotFound,
     RemoteValidationError,
     StillReferenced,
     TransientError,
     Unreachable,
 )
+from reconciler.fence import current_writes, ensure_fence
 from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
 from reconciler.stable_ids import StableIds
@@ -69,6 +71,10 @@ def _crashpoint(stage: str, action: Action) -> None:
     target = os.environ.get(CRASH_ENV)
     if target and target == f"{stage}:{action.count_key}":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: The journal's note on an action the fence stopped before anything was sent.
+LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
 
 
 def _payload(action: Action) -> dict[str, Any]:
@@ -140,7 +146,14 @@ class Applier:
         return None
 
     async def execute(self, action: Action) -> Remote[Any] | None | bool:
-        """Journal, send, record. Returns the written record, or False on failure."""
+        """Journal, send, record. Returns the written record, or False on failure.
+
+        Raises ``LockLost`` (from the fence, before any request) when another
+        run took the lock over: nothing of this action was sent then, and its
+        journal row says so; a row whose requests went out in part stays
+        ``pending`` for the lock's new holder to read back.
+        """
+        ensure_fence()
         entry = self.store.journal_intent(
             Journal(
                 run_id=self.run_id,
@@ -156,8 +169,15 @@ class Applier:
         )
         _crashpoint("after_intent", action)
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
+        sent_before = current_writes()
         try:
             result = await self._send(action, entry)
+        except LockLost:
+            if current_writes() == sent_before:
+                self.store.journal_outcome(
+                    entry.id, "skipped", error=LOCK_LOST_NOTE, only_pending=True
+                )
+            raise
         except StillReferenced as exc:
             self.store.journal_outcome(entry.id, "skipped", error=str(exc))
             self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
@@ -236,6 +256,7 @@ class Applier:
                     )
         if not ok:
             return
+        ensure_fence()  # links and bases are the lock holder's to write
         for conflict_id in pair.conflict_ids:
             self.store.mark_conflict_applied(conflict_id)
         for resolution_id in pair.parked_resolution_ids:
@@ -368,7 +389,7 @@ class Applier:
                 else:
                     self.store.journal_outcome(entry.id, "skipped", error="re-planned")
                     note["outcome"] = "re-planned"
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 self.store.journal_outcome(entry.id, "failed", error=str(exc))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.config import Config
+from reconciler.match_evidence import candidate_dict, record_facts
 from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side
 from reconciler.plan_model import (
     Action,
@@ -358,10 +359,11 @@ class Planner:
     def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
         """Link unlinked records that are the same customer; create the rest.
 
-        ``rules.matching`` decides on evidence (number, VAT id, e-mail, name +
-        postal code); a new link is diffed three-way with no base, so differing
+        ``rules.matching`` scores the evidence of every field (``[matching]``
+        config); a new link is diffed three-way with no base, so differing
         fields become conflicts under the configured rule, not overwrites.
-        Anything ambiguous is parked: neither created nor changed anywhere.
+        Anything in the grey zone is parked with its evidence: neither created
+        nor changed anywhere.
         """
         unlinked = self._apply_parked_resolutions(unlinked)
         taken: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
@@ -370,7 +372,12 @@ class Planner:
             if number:
                 taken["kleanapp"].add(number)
                 taken["sevdesk"].add(number)
-        result = match_customers(unlinked["kleanapp"], unlinked["sevdesk"], taken_numbers=taken)
+        result = match_customers(
+            unlinked["kleanapp"],
+            unlinked["sevdesk"],
+            taken_numbers=taken,
+            settings=self.config.matching.settings(),
+        )
         for match in result.matches:
             k, s = match.kleanapp, match.sevdesk
             k, s = self._aligned(k, s)
@@ -386,6 +393,8 @@ class Planner:
                     key=record.customer_number or record.display_name,
                     reason=parked.reason,
                     candidates=tuple(f"{c.side}:{c.id}" for c in parked.candidates),
+                    details=record_facts(parked.record),
+                    evidence=tuple(candidate_dict(c) for c in parked.evidence),
                 )
             )
         for side in SIDES:
@@ -393,7 +402,15 @@ class Planner:
             if not _writable(self.config, "customer", target):
                 continue
             for remote in result.creatable(side):
-                self._create_customer(remote, target)
+                near = result.near_miss(side, remote.id)
+                note = ""
+                if near is not None:  # why this look-alike is not that customer
+                    other = near.other
+                    note = (
+                        f"; not {SIDE_LABEL[other.side]} customer {other.id} "
+                        f"({other.record.display_name}): {near.summary}"
+                    )
+                self._create_customer(remote, target, note=note)
 
     def _apply_parked_resolutions(
         self, unlinked: dict[Side, list[Remote[Customer]]]
@@ -422,7 +439,12 @@ class Planner:
         return {side: [r for r in unlinked[side] if (side, r.id) not in taken] for side in SIDES}
 
     def _create_customer(
-        self, remote: Remote[Customer], target: Side, *, resolution_id: int | None = None
+        self,
+        remote: Remote[Customer],
+        target: Side,
+        *,
+        resolution_id: int | None = None,
+        note: str = "",
     ) -> None:
         record = normalize_record(remote.record)
         key = record.customer_number or f"{remote.side}:{remote.id}"
@@ -434,7 +456,7 @@ class Planner:
                 key=key,
                 source_id=remote.id,
                 fields=record.model_dump(exclude={"archived"}),
-                reason=f"new in {SIDE_LABEL[remote.side]}",
+                reason=f"new in {SIDE_LABEL[remote.side]}{note}",
             )
         ]
         if record.customer_number is None and _writable(self.config, "customer", remote.side):

@@ -41,6 +41,7 @@ from loguru import logger
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
 from reconciler.errors import KleansyncError
+from reconciler.fence import ensure_fence
 from reconciler.models import SIDES, Customer, Remote, Side
 from reconciler.plan import build_plan
 from reconciler.plan_model import PairPlan, ParkedItem
@@ -219,6 +220,7 @@ class Resync:
         self.result.stable_ids_missing = len(missing)
         if dry_run:
             return self.result
+        ensure_fence()  # links are the lock holder's to write
         with self.store.session() as session:  # one transaction, not one per link
             session.add_all(links)
         self._remember_parked()

@@ -33,12 +33,14 @@ from reconciler.connectors.base import Connector
 from reconciler.errors import (
     AuthError,
     KleansyncError,
+    LockLost,
     NeedsResync,
     NotFound,
     RemoteValidationError,
     TransientError,
     Unreachable,
 )
+from reconciler.fence import ensure_fence
 from reconciler.models import Side
 from state import Store
 from state.tables import Journal
@@ -86,6 +88,7 @@ class StableIds:
         """Write ``kleanapp_id`` onto sevDesk contact ``contact_id``; False if that failed."""
         if self.remote is None or self.unavailable:
             return True
+        ensure_fence()  # the journal and the outside writes are the lock holder's
         try:
             await self._ensure_setting(key)
         except (RemoteValidationError, NotFound) as exc:
@@ -93,7 +96,7 @@ class StableIds:
             self.unavailable = True
             logger.warning("sevDesk refuses contact fields, so no stable ids this run: {}", exc)
             return True
-        except (AuthError, Unreachable):
+        except (AuthError, Unreachable, LockLost):
             raise
         except KleansyncError as exc:
             self._failed(key, contact_id, exc)
@@ -102,7 +105,7 @@ class StableIds:
             entry = self._intent("write", key, contact_id, {"kleanapp_id": kleanapp_id})
             _crashpoint("after_intent", "write")
             outcome = await self._settle(entry, kleanapp_id, contact_id)
-        except (AuthError, Unreachable):
+        except (AuthError, Unreachable, LockLost):
             raise
         except KleansyncError as exc:
             self._failed(key, contact_id, exc)
@@ -119,6 +122,8 @@ class StableIds:
             entry = self._intent("create_setting", key, None, {})
             try:
                 setting = await self.remote.create_setting()
+            except LockLost:
+                raise  # stays pending: creating the setting again finds it first
             except TransientError as exc:
                 if not exc.maybe_written:
                     self.store.journal_outcome(entry.id, "failed", error=str(exc))
@@ -146,6 +151,8 @@ class StableIds:
     async def _settle(self, entry: Journal, kleanapp_id: str, contact_id: str) -> str:
         try:
             outcome = await self.remote.write(contact_id, kleanapp_id)
+        except LockLost:
+            raise  # stays pending: the lock's new holder writes it (it looks first)
         except TransientError as exc:
             # Outcome unknown when maybe_written: stays pending, recover() writes again.
             if not exc.maybe_written:
@@ -215,7 +222,7 @@ class StableIds:
                 else:
                     self.store.journal_outcome(entry.id, "skipped", error="nothing to write")
                 note["outcome"] = "recorded the KleanApp id"
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 self.store.journal_outcome(entry.id, "failed", error=str(exc))
