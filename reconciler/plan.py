@@ -137,9 +137,9 @@ class Planner:
         cursors = {}
         complete_counts = {}
         for (entity, side), read in self.snapshot.reads.items():
-            newest = read.newest()
-            if newest is not None:
-                cursors[f"{entity}.{side}"] = newest
+            cursor = read.cursor()
+            if cursor is not None:
+                cursors[f"{entity}.{side}"] = cursor
             if read.complete:
                 complete_counts[f"{entity}.{side}"] = len(read.records) + len(read.quarantined)
         return Plan(

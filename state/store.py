@@ -459,4 +459,4 @@ class Store:
 
 # Every table module, so ``Store._migrate`` creates all of them. At the end
 # because some of them use ``Store`` in their helpers.
-from state import admin_tables, invoice_tables, service_tables  # noqa: E402, F401
+from state import admin_tables, invoice_tables, part_tables, service_tables  # noqa: E402, F401
