@@ -46,6 +46,8 @@ class SyncOptions:
     plan_out: Path | None = None
     apply_plan: Path | None = None
     allow_mass_delete: bool = False
+    #: An empty (0-byte) state store file may be started over (``--new-store``).
+    new_store: bool = False
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
@@ -287,6 +289,13 @@ async def _run(
     if progress is not None:
         applier.progress = progress(len(plan.actions), 0)
     outcome = await applier.apply(plan)
+    if (
+        plan.full
+        and not outcome.skipped
+        and not options.apply_plan
+        and config.sync.customers != "off"
+    ):
+        await applier.stable_ids.backfill(store.links("customer"))  # heals missing stable ids
     ensure_fence()  # cursors and admin queues are the lock holder's to write
     if not outcome.errors and not outcome.skipped and not options.apply_plan:
         for name, stamp in plan.cursors.items():
@@ -392,7 +401,7 @@ async def sync_from_config(
     """Open the store and both connectors from ``config``, run once, close them."""
     from reconciler.connectors import from_config
 
-    store = Store(config.state.url)
+    store = Store(config.state.url, new_store=options.new_store)
     kleanapp, sevdesk = from_config(
         config,
         kleanapp_transport=(transports or {}).get("kleanapp"),  # type: ignore[arg-type]

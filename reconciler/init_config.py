@@ -64,6 +64,9 @@ base_url = {sevdesk_url}
 token_env = {sevdesk_token_env}
 # Client-side pace; sevDesk publishes no limit but blocks abusive tokens.
 requests_per_second = 5
+# One request waits out "429 Too Many Requests" for at most this long in total
+# (Retry-After is honoured; without it, exponential backoff), then the run stops.
+max_throttle_wait_seconds = 300
 # sevDesk creates units in its UI only. true = use the legacy POST /Unity instead
 # of asking an admin (only if your sevDesk account still accepts it).
 create_units = false
@@ -75,6 +78,8 @@ base_url = {kleanapp_url}
 token_env = {kleanapp_token_env}
 # KleanApp allows 10 requests/s per token; stay below it.
 requests_per_second = 8
+# As for sevDesk: the longest total wait on 429s for one request.
+max_throttle_wait_seconds = 300
 
 [state]
 # SQLAlchemy URL of the state store (links, agreed base versions, journal, runs).
@@ -195,6 +200,13 @@ listen_port = 8800
 # secret_env = "KLEANSYNC_WEBHOOK_SECRET"
 # Customer/unit events arriving within this many seconds make one reconcile.
 debounce_seconds = 5
+# Events older than this (occurred_at) are refused as replays (at most 86400), and so
+# are events dated further ahead than max_clock_skew_seconds.
+max_event_age_seconds = 3600
+max_clock_skew_seconds = 300
+# Accepted events are kept in the state store until done; one whose sync could not
+# start (another run holds the lock) is tried again after this many seconds.
+inbox_retry_seconds = 60
 """
 """The repository's config.toml with the asked-for values as placeholders (a test keeps
 them identical)."""
