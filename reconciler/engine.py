@@ -288,6 +288,13 @@ async def _run(
     if progress is not None:
         applier.progress = progress(len(plan.actions), 0)
     outcome = await applier.apply(plan)
+    if (
+        plan.full
+        and not outcome.skipped
+        and not options.apply_plan
+        and config.sync.customers != "off"
+    ):
+        await applier.stable_ids.backfill(store.links("customer"))  # heals missing stable ids
     ensure_fence()  # cursors and admin queues are the lock holder's to write
     if not outcome.errors and not outcome.skipped and not options.apply_plan:
         for name, stamp in plan.cursors.items():
