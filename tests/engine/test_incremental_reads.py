@@ -203,7 +203,7 @@ async def test_a_vanished_part_whose_clear_failed_is_cleared_by_the_next_run(env
             "http://kleanapp.test",
             "POST",
             "faults",
-            {"kind": "status", "status": 422, "method": "PATCH", "path": "/customers/"},
+            {"kind": "status", "status": 503, "method": "PATCH", "path": "/customers/", "times": 2},
         )
         failed = await env.sync()
         assert len(failed.errors) == 1 and failed.counts == {}
