@@ -3,8 +3,10 @@
 For each action: a journal row is committed (``pending``) *before* the
 request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
 A process killed in between leaves a ``pending`` row, which the next run
-settles first (``recover``): creates are finished (connectors create
-idempotently, finding what a failed attempt wrote) and linked; updates are
+settles first (``recover``): creates are finished and linked (repeated
+with the journal entry's idempotency key, so a create that got through is
+answered again rather than written twice; a service without such keys is
+searched for what the failed attempt wrote); updates are
 read back and otherwise left to the next diff, which plans them again from
 the unchanged base. So a crash at any point costs neither a duplicate nor an
 edit.
@@ -19,12 +21,14 @@ import asyncio
 import contextvars
 import os
 import signal
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
+from sqlalchemy.exc import IntegrityError
 
 from reconciler.connectors.base import Connector
 from reconciler.errors import (
@@ -32,14 +36,17 @@ from reconciler.errors import (
     ChangedMeanwhile,
     FatalError,
     KleansyncError,
+    LockLost,
     NotFound,
     RemoteValidationError,
     StillReferenced,
     TransientError,
     Unreachable,
 )
+from reconciler.fence import current_writes, ensure_fence
 from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
+from reconciler.stable_ids import StableIds
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Journal, Link
@@ -79,6 +86,31 @@ def _crashpoint(stage: str, action: Action) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: The journal's note on an action the fence stopped before anything was sent.
+LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
+
+
+def _payload(action: Action) -> dict[str, Any]:
+    """What the journal keeps of an action; a create gets its own idempotency key.
+
+    The key is made once, here, before anything is sent, and stored with the
+    intent, so every attempt of this create (the recovery after a crash
+    included) sends the same one. A fresh UUID rather than the row id: a
+    state store rebuilt from scratch restarts ids, and a reused key would
+    be answered with another create's record.
+    """
+    payload: dict[str, Any] = {"fields": action.fields, "source_id": action.source_id}
+    if action.op == "create":
+        payload["idempotency_key"] = f"kleansync-{uuid.uuid4()}"
+    return payload
+
+
+def _key_of(entry: Journal) -> str | None:
+    """The create's idempotency key (None for rows journaled before keys existed)."""
+    key = entry.payload.get("idempotency_key")
+    return key if isinstance(key, str) and key else None
+
+
 #: ``execute`` result: the service refused to delete a record others refer to.
 KEPT = object()
 
@@ -108,13 +140,17 @@ class Applier:
         self.progress = progress or (lambda n: None)
         self.outcome = ApplyOutcome()
         self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
+        #: The KleanApp id recorded on the sevDesk contact of every new customer link.
+        self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
 
     # -- one action ----------------------------------------------------------
-    async def _send(self, action: Action) -> Remote[Any] | None:
+    async def _send(self, action: Action, entry: Journal) -> Remote[Any] | None:
         model = SYNCED_ENTITIES[action.entity]
         connector = self.connectors[action.side]
         if action.op == "create":
-            return await connector.create(model, model.model_validate(action.fields))
+            return await connector.create(
+                model, model.model_validate(action.fields), idempotency_key=_key_of(entry)
+            )
         if action.op == "update":
             return await connector.update(
                 model, action.target_id, action.fields, expected_version=action.expected_version
@@ -123,7 +159,14 @@ class Applier:
         return None
 
     async def execute(self, action: Action) -> Remote[Any] | None | bool:
-        """Journal, send, record. Returns the written record, or False on failure."""
+        """Journal, send, record. Returns the written record, or False on failure.
+
+        Raises ``LockLost`` (from the fence, before any request) when another
+        run took the lock over: nothing of this action was sent then, and its
+        journal row says so; a row whose requests went out in part stays
+        ``pending`` for the lock's new holder to read back.
+        """
+        ensure_fence()
         entry = self.store.journal_intent(
             Journal(
                 run_id=self.run_id,
@@ -133,14 +176,21 @@ class Applier:
                 op=action.op,
                 key=action.key,
                 target_id=action.target_id,
-                payload={"fields": action.fields, "source_id": action.source_id},
+                payload=_payload(action),
                 expected_version=action.expected_version,
             )
         )
         _crashpoint("after_intent", action)
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
+        sent_before = current_writes()
         try:
-            result = await self._send(action)
+            result = await self._send(action, entry)
+        except LockLost:
+            if current_writes() == sent_before:
+                self.store.journal_outcome(
+                    entry.id, "skipped", error=LOCK_LOST_NOTE, only_pending=True
+                )
+            raise
         except StillReferenced as exc:
             self.store.journal_outcome(entry.id, "skipped", error=str(exc))
             self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
@@ -219,6 +269,7 @@ class Applier:
                     )
         if not ok:
             return
+        ensure_fence()  # links and bases are the lock holder's to write
         for conflict_id in pair.conflict_ids:
             self.store.mark_conflict_applied(conflict_id)
         for resolution_id in pair.parked_resolution_ids:
@@ -245,7 +296,27 @@ class Applier:
                 link.created_at = old.created_at
                 link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
                 link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
-        self.store.save_link(link)
+        try:
+            self.store.save_link(link)
+        except IntegrityError:
+            # Another link already holds one of these records. The planner never
+            # plans that; should it happen anyway, the run reports this pair and
+            # goes on (the stored links stay as they were) instead of ending.
+            self.outcome.errors.append(
+                {
+                    "action": f"{pair.entity}:{pair.key}:link",
+                    "entity": pair.entity,
+                    "key": pair.key,
+                    "side": "kleanapp",
+                    "op": "link",
+                    "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+                    f"{link.sevdesk_id} is already linked to another record; links left as "
+                    "they were",
+                }
+            )
+            return
+        if pair.link_id is None and pair.entity == "customer":
+            await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
 
     def _base_after_create(
         self,
@@ -307,8 +378,14 @@ class Applier:
             note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
             try:
                 if entry.op == "create":
-                    result = await connector.create(model, model.model_validate(fields))
-                    self._link_recovered(entry, result)
+                    # The same key as the killed attempt: if that create got through,
+                    # the service answers it again instead of writing a second record.
+                    result = await connector.create(
+                        model, model.model_validate(fields), idempotency_key=_key_of(entry)
+                    )
+                    link = self._link_recovered(entry, result)
+                    if link is not None and link.entity == "customer":
+                        await self.stable_ids.record(link.key, link.kleanapp_id, link.sevdesk_id)
                     self.store.journal_outcome(entry.id, "done", result_id=result.id)
                     note["outcome"] = "finished the create and linked it"
                 elif entry.op == "update" and entry.target_id:
@@ -325,31 +402,33 @@ class Applier:
                 else:
                     self.store.journal_outcome(entry.id, "skipped", error="re-planned")
                     note["outcome"] = "re-planned"
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 self.store.journal_outcome(entry.id, "failed", error=str(exc))
                 note["outcome"] = f"failed: {exc}"
             logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
             self.outcome.recovered.append(note)
+        self.outcome.recovered += await self.stable_ids.recover()
         return self.outcome.recovered
 
-    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> None:
+    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> Link | None:
+        """Link a create that recovery finished; the new link, or None if none was made."""
         source_id = entry.payload.get("source_id")
         if not source_id:
-            return
+            return None
         ids = {
             entry.side: result.id,
             ("sevdesk" if entry.side == "kleanapp" else "kleanapp"): source_id,
         }
         for link in self.store.links(entry.entity):
             if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
-                return
+                return None
         fields = entry.payload.get("fields", {})
         source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
         assigned = getattr(result.record, "customer_number", None)
         base = self._base_after_create(entry.entity, entry.side, fields, result, source, assigned)
-        self.store.save_link(
+        return self.store.save_link(
             Link(
                 entity=entry.entity,
                 key=entry.key,

@@ -227,11 +227,13 @@ def _register_commands() -> None:
     from reconciler.admin_cli import register as register_admin
     from reconciler.init_config import register as register_init
     from reconciler.invoices_cli import register as register_invoices
+    from reconciler.resync_cli import register as register_resync
     from reconciler.serve_cli import register as register_serve
 
     register_init(app)
     register_admin(app)
     register_invoices(app)
+    register_resync(app)
     register_serve(app)
 
 

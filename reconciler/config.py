@@ -119,9 +119,56 @@ class SyncConfig(Section):
     on_kleanapp_archive: Literal["report", "delete"] = "report"
     #: A contact deleted in sevDesk: "archive" the KleanApp customer, or "ignore" it.
     on_sevdesk_delete: Literal["archive", "ignore"] = "archive"
+    #: A unit deleted in KleanApp: "report" (an admin task once; sevDesk keeps it, since
+    #: sevDesk deletes units only in its UI) or "recreate" (sevDesk's unit comes back).
+    on_kleanapp_unit_delete: Literal["report", "recreate"] = "report"
+    #: A unit deleted in sevDesk: "delete" the KleanApp unit (KleanApp refuses while
+    #: invoice positions use it; then it stays, reported once), or "keep" it.
+    on_sevdesk_unit_delete: Literal["delete", "keep"] = "delete"
     #: Stop before writing anything if a run would archive/delete more than this
     #: fraction of the linked customers (``--allow-mass-delete`` overrides once).
     max_delete_fraction: float = Field(default=0.1, ge=0, le=1)
+
+
+class MatchingConfig(Section):
+    """First-sync matching (``rules.match_score`` documents each weight and why)."""
+
+    #: At or above: the two records are linked as one customer.
+    link_threshold: float = 12.0
+    #: At or above (and below link_threshold): parked for an admin as a possible match.
+    park_threshold: float = 6.0
+    #: A link needs this lead over each record's next candidate.
+    link_margin: float = Field(default=3.0, ge=0)
+    #: Per-field weights overriding the defaults (name, street_differs, ...).
+    weights: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        from rules.match_score import MatchSettings
+
+        known = [k for k in MatchSettings.names() if k not in cls.model_fields]
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown weight {unknown[0]!r} (known: {', '.join(known)})")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MatchingConfig:
+        if self.park_threshold > self.link_threshold:
+            raise ValueError("park_threshold must not be above link_threshold")
+        return self
+
+    def settings(self) -> Any:
+        """The matcher's ``MatchSettings`` for these keys."""
+        from rules.match_score import MatchSettings
+
+        return MatchSettings(
+            **self.weights,
+            link_threshold=self.link_threshold,
+            park_threshold=self.park_threshold,
+            link_margin=self.link_margin,
+        )
 
 
 class ScheduleConfig(Section):
@@ -207,6 +254,7 @@ class Config(Section):
     state: StateConfig = Field(default_factory=StateConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    matching: MatchingConfig = Field(default_factory=MatchingConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     invoices: InvoicesConfig = Field(default_factory=InvoicesConfig)

@@ -7,7 +7,6 @@ keeps the run history and decides when a run must read everything.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -19,17 +18,21 @@ from pathlib import Path
 
 from loguru import logger
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.apply import Applier
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
-from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake
+from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake, StateStoreError
+from reconciler.fence import Fence, Heartbeat, ensure_fence, fenced, in_memory
 from reconciler.models import Side
 from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
 from reconciler.snapshot import take_snapshot
+from reconciler.stable_ids import refuse_duplicating
 from state import Store
+from state.db_errors import describe_db_error
 from state.tables import ConflictRow, Parked, QuarantineRow, Run
 
 
@@ -73,6 +76,10 @@ def mass_delete_brake(plan: Plan, store: Store, config: Config) -> str | None:
     more likely a broken API, a wrong account or a wiped database than a real
     wish; nothing may wipe one side because the other looked empty.
     """
+    units = len(store.links("unit"))
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        if units and plan.complete_counts.get(f"unit.{side}") == 0:
+            return f"{label} returned no units although {units} are linked"
     linked = len(store.links("customer"))
     if not linked:
         return None
@@ -111,29 +118,35 @@ async def run_sync(
     Only one run at a time, across processes: the run lock in the state store
     is taken before anything else, so a second run touches nothing.
     """
-    async with run_lock(store, config):
-        return await _locked_run(config, options, connectors, store, progress)
+    async with run_lock(store, config) as fence:
+        return await _locked_run(config, options, connectors, store, progress, fence)
 
 
 @contextlib.asynccontextmanager
-async def run_lock(store: Store, config: Config, name: str = "sync") -> AsyncIterator[None]:
-    """Hold the store's run lock, with a heartbeat, for the duration of the block."""
+async def run_lock(store: Store, config: Config, name: str = "sync") -> AsyncIterator[Fence]:
+    """Hold the store's run lock for the duration of the block, fenced.
+
+    The heartbeat beats from its own thread (``reconciler.fence``), so a
+    busy event loop never makes this run look dead; every write inside the
+    block is checked against the lock's fencing token first, so a run whose
+    lock was taken over stops before its next write. On the way out the lock
+    is released only if it is still this run's.
+    """
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     timeout = config.state.lock_timeout_seconds
-    store.acquire_lock(name, holder, os.getpid(), dt.timedelta(seconds=timeout))
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(timeout / 4)
-            if not store.heartbeat(name, holder):
-                logger.warning("the run lock was taken over by another process")
-
-    task = asyncio.create_task(beat())
+    grant = store.acquire_lock(name, holder, os.getpid(), dt.timedelta(seconds=timeout))
+    fence = Fence(store, name, holder, grant.token, grant)
+    beat = None if in_memory(store.url) else Heartbeat(store, fence, timeout / 4)
+    if beat is not None:
+        beat.start()
     try:
-        yield
+        with fenced(fence):
+            yield fence
     finally:
-        task.cancel()
-        store.release_lock(name, holder)
+        if beat is not None:
+            beat.stop()
+        if not store.release_lock(name, holder, grant.token):
+            logger.debug("the run lock {} was no longer ours; left to its holder", name)
 
 
 async def _locked_run(
@@ -142,9 +155,15 @@ async def _locked_run(
     connectors: dict[Side, Connector],
     store: Store,
     progress: Callable[[int, int], Callable[[int], None]] | None,
+    fence: Fence,
 ) -> RunResult:
-    # We hold the lock, so any run still marked running was killed mid-way.
-    store.mark_interrupted_runs()
+    # We hold the lock, so a run still marked running was killed mid-way,
+    # unless its process is still there (paused, then taken over): that run
+    # stops before its next write and records its own end.
+    grant = fence.grant
+    store.mark_interrupted_runs(
+        except_pid=grant.taken_from.pid if grant and grant.previous_alive else None
+    )
     run = store.start_run(
         Run(
             id=uuid.uuid4().hex[:12],
@@ -164,6 +183,11 @@ async def _locked_run(
         store.finish_run(run.id, outcome="failed", error=str(exc))
         await publish_report(config, store, run.id, None, options.trigger)
         raise
+    except SQLAlchemyError as exc:
+        message = describe_db_error(exc)
+        with contextlib.suppress(SQLAlchemyError):
+            store.finish_run(run.id, outcome="failed", error=message)
+        raise StateStoreError(message) from None
     except BaseException as exc:
         store.finish_run(run.id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -236,6 +260,8 @@ async def _run(
         )
         snapshot = await take_snapshot(connectors, store, full=full, entities=entities)
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
+        if "customer" in entities and not links["customer"]:
+            await refuse_duplicating(connectors, snapshot)  # a lost store: resync, not sync
         plan = build_plan(
             config,
             snapshot,
@@ -276,6 +302,7 @@ async def _run(
     if progress is not None:
         applier.progress = progress(len(plan.actions), 0)
     outcome = await applier.apply(plan)
+    ensure_fence()  # cursors and admin queues are the lock holder's to write
     if not outcome.errors and not outcome.skipped and not options.apply_plan:
         for name, stamp in plan.cursors.items():
             entity, side = name.split(".")

@@ -14,6 +14,8 @@ do next by type alone::
     ├── TransientError              worth retrying later (5xx, timeout, 429 budget)
     │   └── Unreachable             no connection to the service at all
     ├── RunInProgress               another process is running a sync; nothing touched
+    ├── LockLost                    another run took this run's lock over; stopped before writing
+    ├── StateStoreError             the state database failed; said in one line, no SQL, no data
     ├── MassDeleteBrake             a run would delete too much; stopped before writing
     └── FatalError                  anything else that must stop the run
 
@@ -107,8 +109,39 @@ class RunInProgress(KleansyncError):
         self.pid = pid
 
 
+class LockLost(KleansyncError):
+    """Another run took the run lock over: this one stops before its next write.
+
+    Raised by the fence (``reconciler.fence``) in place of a write; what this
+    run left undone is planned again by the run that holds the lock now.
+    """
+
+    def __init__(self, since: dt.datetime | None, holder: str, writes: int) -> None:
+        at = f"{since.astimezone():%H:%M:%S}" if since else "an unknown time"
+        host, _, rest = holder.partition(":")
+        who = f" (pid {rest.split(':')[0]} on {host})" if rest else ""
+        super().__init__(
+            f"another run took over the lock at {at}{who}; "
+            f"stopped after {writes} writes, nothing lost"
+        )
+        self.writes = writes
+
+
+class StateStoreError(KleansyncError):
+    """The state database refused or failed a statement (see ``state.db_errors``)."""
+
+
 class MassDeleteBrake(KleansyncError):
     """The plan would archive/delete more than allowed; nothing was written."""
+
+
+class NeedsResync(KleansyncError):
+    """The state store knows no links, but both sides are already linked by stable ids.
+
+    A sync would create every customer a second time; ``kleansync resync``
+    rebuilds the links instead. Exit code 1, like the mass-delete brake: a
+    safety stop before any write, not a mistake in the command line or config.
+    """
 
 
 class FatalError(KleansyncError):

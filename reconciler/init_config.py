@@ -109,10 +109,54 @@ full_every = 7
 on_kleanapp_archive = "report"
 # A contact deleted in sevDesk: "archive" the KleanApp customer, or "ignore" it.
 on_sevdesk_delete = "archive"
+# A unit deleted in KleanApp: "report" (one admin task; sevDesk keeps the unit, as
+# sevDesk deletes units only in its UI) or "recreate" (sevDesk's unit is created again).
+on_kleanapp_unit_delete = "report"
+# A unit deleted in sevDesk: "delete" the KleanApp unit (KleanApp keeps one that invoice
+# positions use; that is reported once) or "keep" it (reported once).
+on_sevdesk_unit_delete = "delete"
 # Brake: stop before writing anything when a run would archive or delete more than
 # this fraction of the linked customers, or when a side returns no customers at all.
 # `kleansync sync --allow-mass-delete` overrides it once.
 max_delete_fraction = 0.1
+
+[matching]
+# How the first sync (and every later one, for records not linked yet) decides that a
+# KleanApp customer and a sevDesk contact are one customer. Every compared field adds
+# points: agreement adds, two different values subtract, an empty value adds nothing.
+# At or above link_threshold the two are linked; from park_threshold up they are parked
+# for an admin as a possible match (`kleansync conflicts show P…`); below they are
+# different customers and each is created on the other side.
+link_threshold = 12
+park_threshold = 6
+# A link also needs this lead over each record's next candidate (else: parked).
+link_margin = 3
+
+[matching.weights]
+# Per-field points overriding the defaults (shown); why each default is what it is:
+# rules/match_score.py. Raising a "_differs" weight towards 0 trusts that field less.
+# name = 6                    # full name agreement, scaled by how rare the name is
+# name_near = 0.75            # share of it for a near spelling (a typo)
+# name_differs = -6
+# name_rarity_bits = 14       # bits of information at which a name counts fully
+# first_name_differs = -10    # two persons with different first names (a family)
+# postal_code = 3
+# postal_code_differs = -4
+# city = 1                    # the city counts only when a postal code is missing
+# city_differs = -1
+# street = 3
+# street_differs = -5
+# house_number = 3
+# house_number_differs = -4
+# email = 6
+# email_differs = -2.5        # 0 when both addresses are at one company's domain
+# phone = 5                   # phone or mobile
+# phone_differs = -2
+# vat_id = 8                  # two different VAT ids are never linked
+# customer_number = 8
+# customer_number_differs = -3  # only within one numbering scheme ("K-1" vs "K-2")
+# shared_value_penalty = 4    # less per doubling of records sharing an e-mail, phone, ...
+# kind_differs = -3           # company vs person
 
 [schedule]
 # When `kleansync serve` runs the sync (cron: minute hour day month weekday).

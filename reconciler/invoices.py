@@ -51,6 +51,7 @@ from reconciler.invoices_result import (
 )
 from reconciler.models import Invoice, Remote
 from state import Store
+from state.db_errors import run_error_text
 from state.invoice_tables import RETRY, UNFINISHED, InvoiceLedger, InvoiceRun
 
 __all__ = [
@@ -234,7 +235,7 @@ async def _recorded(
         try:
             await body()
         except BaseException as exc:
-            ledger.finish_run(run_id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+            ledger.finish_run(run_id, outcome="failed", error=run_error_text(exc))
             raise
         ledger.finish_run(
             run_id, outcome=result.outcome, counts=result.counts, result=result.as_dict()

@@ -33,7 +33,14 @@ from loguru import logger
 from reconciler.connectors.kleanapp import KleanappConnector
 from reconciler.connectors.sevdesk import SevdeskConnector
 from reconciler.connectors.sevdesk_invoices import DRAFT, SevInvoice
-from reconciler.errors import AuthError, KleansyncError, NotFound, TransientError, Unreachable
+from reconciler.errors import (
+    AuthError,
+    KleansyncError,
+    LockLost,
+    NotFound,
+    TransientError,
+    Unreachable,
+)
 from reconciler.invoices_mapping import (
     Unexportable,
     address_text,
@@ -126,7 +133,7 @@ class Exporter:
                 await self._process(remote)
             except Unexportable as exc:
                 self._hold(remote, exc)
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 self._fail(remote, str(exc))
@@ -341,6 +348,8 @@ class Exporter:
         _crashpoint("after_intent", key)
         try:
             result = await call()
+        except LockLost:
+            raise  # stays pending: the lock's new holder reads it back
         except TransientError as exc:
             # Outcome unknown when maybe_written: stays pending, recover() reads back.
             if not exc.maybe_written:

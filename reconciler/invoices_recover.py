@@ -19,7 +19,7 @@ from loguru import logger
 from reconciler.connectors.kleanapp import KleanappConnector
 from reconciler.connectors.sevdesk import SevdeskConnector
 from reconciler.connectors.sevdesk_invoices import DRAFT
-from reconciler.errors import AuthError, KleansyncError, Unreachable
+from reconciler.errors import AuthError, KleansyncError, LockLost, Unreachable
 from reconciler.invoices_export import ENTITY
 from reconciler.invoices_mapping import note_for
 from reconciler.invoices_result import ExportResult
@@ -52,7 +52,7 @@ class JournalRecovery:
             note: dict[str, Any] = {"journal_id": entry.id, "invoice": entry.key}
             try:
                 done, result_id, outcome = await self._read_back(entry, kid)
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 done, result_id, outcome = False, None, f"cannot read back: {exc}"

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.config import Config
-from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side, Unit
+from reconciler.match_evidence import candidate_dict, record_facts
+from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side
 from reconciler.plan_model import (
     Action,
     ConflictItem,
@@ -23,16 +24,15 @@ from reconciler.plan_model import (
     Plan,
     Task,
 )
+from reconciler.plan_units import UnitPlanner
 from reconciler.snapshot import Snapshot
 from rules.diff import Conflict, merge
 from rules.matching import match_customers
 from rules.normalize import normalize_record
 from rules.policies import RuleSet
-from rules.units import match_units, unit_key
 from state.tables import Link
 
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
-UNIT_TASK = "create unit '{name}' in sevDesk: Einstellungen → System → Einheiten"
 
 
 def _writable(config: Config, entity: str, side: Side) -> bool:
@@ -359,10 +359,11 @@ class Planner:
     def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
         """Link unlinked records that are the same customer; create the rest.
 
-        ``rules.matching`` decides on evidence (number, VAT id, e-mail, name +
-        postal code); a new link is diffed three-way with no base, so differing
+        ``rules.matching`` scores the evidence of every field (``[matching]``
+        config); a new link is diffed three-way with no base, so differing
         fields become conflicts under the configured rule, not overwrites.
-        Anything ambiguous is parked: neither created nor changed anywhere.
+        Anything in the grey zone is parked with its evidence: neither created
+        nor changed anywhere.
         """
         unlinked = self._apply_parked_resolutions(unlinked)
         taken: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
@@ -371,7 +372,12 @@ class Planner:
             if number:
                 taken["kleanapp"].add(number)
                 taken["sevdesk"].add(number)
-        result = match_customers(unlinked["kleanapp"], unlinked["sevdesk"], taken_numbers=taken)
+        result = match_customers(
+            unlinked["kleanapp"],
+            unlinked["sevdesk"],
+            taken_numbers=taken,
+            settings=self.config.matching.settings(),
+        )
         for match in result.matches:
             k, s = match.kleanapp, match.sevdesk
             k, s = self._aligned(k, s)
@@ -387,6 +393,8 @@ class Planner:
                     key=record.customer_number or record.display_name,
                     reason=parked.reason,
                     candidates=tuple(f"{c.side}:{c.id}" for c in parked.candidates),
+                    details=record_facts(parked.record),
+                    evidence=tuple(candidate_dict(c) for c in parked.evidence),
                 )
             )
         for side in SIDES:
@@ -394,7 +402,15 @@ class Planner:
             if not _writable(self.config, "customer", target):
                 continue
             for remote in result.creatable(side):
-                self._create_customer(remote, target)
+                near = result.near_miss(side, remote.id)
+                note = ""
+                if near is not None:  # why this look-alike is not that customer
+                    other = near.other
+                    note = (
+                        f"; not {SIDE_LABEL[other.side]} customer {other.id} "
+                        f"({other.record.display_name}): {near.summary}"
+                    )
+                self._create_customer(remote, target, note=note)
 
     def _apply_parked_resolutions(
         self, unlinked: dict[Side, list[Remote[Customer]]]
@@ -423,7 +439,12 @@ class Planner:
         return {side: [r for r in unlinked[side] if (side, r.id) not in taken] for side in SIDES}
 
     def _create_customer(
-        self, remote: Remote[Customer], target: Side, *, resolution_id: int | None = None
+        self,
+        remote: Remote[Customer],
+        target: Side,
+        *,
+        resolution_id: int | None = None,
+        note: str = "",
     ) -> None:
         record = normalize_record(remote.record)
         key = record.customer_number or f"{remote.side}:{remote.id}"
@@ -435,7 +456,7 @@ class Planner:
                 key=key,
                 source_id=remote.id,
                 fields=record.model_dump(exclude={"archived"}),
-                reason=f"new in {SIDE_LABEL[remote.side]}",
+                reason=f"new in {SIDE_LABEL[remote.side]}{note}",
             )
         ]
         if record.customer_number is None and _writable(self.config, "customer", remote.side):
@@ -466,65 +487,14 @@ class Planner:
 
     # -- units ---------------------------------------------------------------
     def _units(self) -> None:
-        reads = {side: self.snapshot.read("unit", side) for side in SIDES}
-        names = {side: {r.record.name: r for r in reads[side].records.values()} for side in SIDES}
-        linked = {(link.kleanapp_id, link.sevdesk_id) for link in self.links.get("unit", [])}
-        match = match_units(names["kleanapp"], names["sevdesk"])
-        seen_k: set[str] = set()
-        for k_name, s_name in match.pairs:
-            k, s = names["kleanapp"][k_name], names["sevdesk"][s_name]
-            if (k.id, s.id) in linked or k.id in seen_k:
-                continue
-            seen_k.add(k.id)
-            self.pairs.append(
-                PairPlan(
-                    entity="unit",
-                    key=unit_key(k_name),
-                    kleanapp_id=k.id,
-                    sevdesk_id=s.id,
-                    base_after={"name": k_name},
-                )
-            )
-        for name in match.only_sevdesk:
-            if _writable(self.config, "unit", "kleanapp"):
-                self._unit_create("kleanapp", names["sevdesk"][name])
-        for name in match.only_kleanapp:
-            if not _writable(self.config, "unit", "sevdesk"):
-                continue
-            if self.config.sevdesk.create_units:
-                self._unit_create("sevdesk", names["kleanapp"][name])
-            else:
-                self.tasks.append(
-                    Task(
-                        kind="missing_unit",
-                        entity="unit",
-                        key=unit_key(name),
-                        message=UNIT_TASK.format(name=name),
-                    )
-                )
-
-    def _unit_create(self, target: Side, source: Remote[Unit]) -> None:
-        key = unit_key(source.record.name)
-        self.pairs.append(
-            PairPlan(
-                entity="unit",
-                key=key,
-                kleanapp_id=source.id if source.side == "kleanapp" else None,
-                sevdesk_id=source.id if source.side == "sevdesk" else None,
-                actions=(
-                    Action(
-                        entity="unit",
-                        side=target,
-                        op="create",
-                        key=key,
-                        source_id=source.id,
-                        fields={"name": source.record.name},
-                        reason=f"unit missing in {SIDE_LABEL[target]}",
-                    ),
-                ),
-                base_after={"name": source.record.name},
-            )
-        )
+        pairs, tasks = UnitPlanner(
+            self.config,
+            {side: self.snapshot.read("unit", side) for side in SIDES},
+            self.links.get("unit", []),
+            lambda side: _writable(self.config, "unit", side),
+        ).plan()
+        self.pairs.extend(pairs)
+        self.tasks.extend(tasks)
 
 
 def build_plan(

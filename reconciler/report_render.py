@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from reconciler.log import redact
+from reconciler.match_evidence import facts_line
 from reconciler.models import SIDE_LABEL
 
 if TYPE_CHECKING:
@@ -367,6 +368,7 @@ _env.filters.update(
     changed_fields=_changed_fields,
     md=_md,
     n=_n,
+    facts=lambda r: facts_line(dict(r)) if r else "",
 )
 
 

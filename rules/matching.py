@@ -1,105 +1,128 @@
 """First-sync matching: which unlinked KleanApp customer is which sevDesk contact.
 
 On activation both systems already hold most customers, typed differently
-("Müller GmbH" / "Mueller GmbH ", "Info@…" / "info@…", "K-00042" / "1042").
-Creating everything on the other side would duplicate them all; guessing
-would merge customers that merely look alike. So records are paired only on
-evidence, level by level in order of trust, and everything doubtful is
-*parked* (neither created nor changed anywhere) for an admin to decide.
+("Müller Gebäudeservice GmbH, Hauptstr. 5" / "Mueller Gebaeudeservice GmbH,
+Hauptstraße 5", "Info@…" / "info@…", "K-00042" / "1042"). Creating
+everything on the other side would duplicate them all; linking on a single
+key would merge customers that merely look alike (two hotels of one name in
+one postal code), and a merged customer silently disappears from one side.
+So records are linked only on the *sum* of the evidence, and everything in
+the grey zone is *parked* (neither created nor changed) for an admin.
 
-Levels (:data:`LEVELS`), each comparing one normalised key:
+How (pure, deterministic, no I/O):
 
-1. ``customer_number`` – exact after stripping (``"K-42"`` and ``"K42"`` are
-   different numbers: the format belongs to the user);
-2. ``vat_id`` – upper case, no whitespace;
-3. ``email`` – lower case, no whitespace;
-4. ``name+postal_code`` – :func:`name_key` plus the postal code.
+1. **Blocking** (:func:`_blocks`): records of the two sides are compared
+   only when they share a customer number, VAT id, e-mail, phone, a
+   company's e-mail domain, a postal code plus a name-token or street
+   prefix, or a rare name token. Blocks too big to tell anything apart
+   (:data:`MAX_BLOCK_PAIRS`) are skipped, so the cost stays near-linear.
+2. **Scoring** (``rules.match_score``): per-field evidence, agreement adds,
+   disagreement of two present values subtracts, empty adds nothing;
+   frequent names and shared identifiers count less. Hard vetoes: two
+   different VAT ids; a number the link would put on the other side where
+   another customer already has it.
+3. **Deciding**, in rounds: a pair is **linked** when its score reaches
+   ``link_threshold``, it has no veto, and it is the best candidate of
+   *both* records by at least ``link_margin`` (so one record is never in
+   two links, and a near tie goes to an admin). Records linked in a round
+   stop competing; the rounds end when no new link is clear.
+4. **Parking**: an unlinked record with a candidate at or above
+   ``park_threshold`` (or above ``link_threshold`` despite a veto) is a
+   *possible match*; a record that looks like one already linked (score at
+   ``link_threshold``) is parked too, rather than created as a duplicate.
+   Below ``park_threshold`` the records are **different customers**.
 
-**The exact rule.** A record is *open* until it is matched or parked.
-Level by level, records that are not matched (open *or* parked) are grouped
-by that level's key; a group only matters if it has members on both sides
-and at least one open member. Then:
-
-* exactly one member per side, both open: they are **matched**, unless the
-  evidence contradicts itself (below), then both are parked;
-* otherwise every open member is **parked**, and every member's candidate
-  list gains the group's members of the other side.
-
-So a record is decided at the first level where it has any candidate: it
-never falls through to weaker evidence once stronger evidence was
-ambiguous. A parked record stays a candidate at later levels, so a record
-whose strongest evidence points at a parked one is parked too instead of
-being created as a likely duplicate. Consequences (property-tested):
-every candidate of a parked record is itself parked, "is a candidate of" is
-symmetric, and swapping the two sides mirrors the result.
-
-Customer numbers must stay unique on each side, hence three more rules:
+Customer numbers must stay unique on each side, hence three rules that
+override the score:
 
 * *Same-side duplicates*: a record whose number is also held by another
-  record on its own side (input or ``taken_numbers``) is parked at level 1,
-  together with the other side's records holding that number.
-* *Contradicting evidence* at levels 2-4 (parks both): both records have a
-  VAT id and they differ (different legal entities, whatever the e-mail or
-  name says); or one record's number is already held by a *different*
-  customer on the other side, so linking would put the number there twice.
-  Merely different numbers do *not* contradict: the two systems often
-  number customers differently, and the difference becomes an ordinary
-  first-link conflict in the three-way diff.
+  record on its own side (input or ``taken_numbers``) is parked, together
+  with the other side's records holding that number.
+* *Shared number, different customers*: two unlinked records of the two
+  sides with the same number are parked as each other's candidates
+  (creating either would put the number twice on the other side).
 * *Clash on create*: an unmatched record whose number is already used on
   the other side is parked ("customer number K-… is already used in sevDesk
   by another customer"), never created over it.
+
+The candidate relation of parked records is symmetric and closed (every
+candidate of a parked record is parked, with it as a candidate), and
+swapping the two sides mirrors the result (property-tested).
 
 Archived records take part in matching (so an archived KleanApp customer
 gets linked to its sevDesk contact), but an unmatched archived record is
 never created: it stays in ``unmatched_*`` and :meth:`MatchResult.creatable`
 leaves it out. ``taken_numbers`` are the numbers held on each side by
-records *not* passed in (the already linked ones); passing a record in and
-its number as taken makes it look like its own duplicate.
+records *not* passed in (the already linked ones).
 
-Output order is deterministic: matches and unmatched follow input order,
-parked records are KleanApp's then sevDesk's, each in input order.
+Output order: matches and unmatched follow input order, parked records are
+KleanApp's then sevDesk's, each in input order; candidates best first.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side
-from rules.normalize import (
-    collapse_whitespace,
-    normalize_customer_number,
-    normalize_email,
-    normalize_text,
-    normalize_vat_id,
-)
+from rules.match_keys import Features, features, name_key, postal_key
+from rules.match_score import Comparison, FieldEvidence, MatchSettings, Scorer
+from rules.normalize import normalize_customer_number
 
 __all__ = [
-    "LEVELS",
+    "Candidate",
+    "Comparison",
+    "FieldEvidence",
     "Match",
     "MatchResult",
+    "MatchSettings",
+    "NearMiss",
     "ParkedMatch",
     "match_customers",
     "name_key",
     "postal_key",
 ]
 
-LEVELS: tuple[str, ...] = ("customer_number", "vat_id", "email", "name+postal_code")
-"""Matching levels in order of trust; also the values of :attr:`Match.by`."""
-
 _OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
+
+MAX_BLOCK_PAIRS = 1_000
+"""A block with more KleanApp × sevDesk pairs than this is skipped: a value
+shared by that many records (a chain's one e-mail, a busy postal code and a
+common word) tells nobody apart, and comparing them all would make the cost
+quadratic. Every record has several blocks, so its true partner is still
+found through the others."""
+
+RARE_TOKEN = 12
+"""A name token held by at most this many records (both sides) is a block of its
+own, so a pair is found even when postal code, street and identifiers differ."""
 
 
 @dataclass(frozen=True)
 class Match:
-    """A unique counterpart found; link the two and diff them with an empty base."""
+    """A counterpart found; link the two and diff them with an empty base."""
 
     kleanapp: Remote[Customer]
     sevdesk: Remote[Customer]
-    by: str
+    evidence: Comparison
+
+    @property
+    def summary(self) -> str:
+        return self.evidence.summary("linked")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible counterpart of a parked record, with the evidence for it."""
+
+    record: Remote[Customer]
+    evidence: Comparison
+    decision: str
+
+    @property
+    def summary(self) -> str:
+        return self.evidence.summary(self.decision)
 
 
 @dataclass(frozen=True)
@@ -107,14 +130,29 @@ class ParkedMatch:
     """A record nothing may happen to until an admin decides.
 
     ``candidates`` are the other side's records it might be (possibly none,
-    e.g. for a customer-number clash); ``reason`` is the sentence for the
-    report.
+    e.g. for a customer-number clash), best first; ``evidence`` holds the
+    comparison with each; ``reason`` is the sentence for the report.
     """
 
     side: Side
     record: Remote[Customer]
     candidates: tuple[Remote[Customer], ...]
     reason: str
+    evidence: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """An unmatched record's most similar record on the other side, and why it is not it."""
+
+    side: Side
+    record: Remote[Customer]
+    other: Remote[Customer]
+    evidence: Comparison
+
+    @property
+    def summary(self) -> str:
+        return self.evidence.summary("different customers")
 
 
 @dataclass(frozen=True)
@@ -125,6 +163,8 @@ class MatchResult:
     parked: tuple[ParkedMatch, ...]
     unmatched_kleanapp: tuple[Remote[Customer], ...]
     unmatched_sevdesk: tuple[Remote[Customer], ...]
+    #: For unmatched records that resemble one of the other side: why they are not it.
+    near_misses: tuple[NearMiss, ...] = ()
 
     def unmatched(self, side: Side) -> tuple[Remote[Customer], ...]:
         return self.unmatched_kleanapp if side == "kleanapp" else self.unmatched_sevdesk
@@ -133,124 +173,16 @@ class MatchResult:
         """Records of ``side`` to create on the other side: unmatched and not archived."""
         return tuple(r for r in self.unmatched(side) if not r.record.archived)
 
-
-# --- keys --------------------------------------------------------------------
-
-_LETTER_FOLDS = (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"))
-
-_LEGAL_FORMS: tuple[tuple[str, ...], ...] = tuple(
-    tuple(form.split())
-    for form in (
-        "gesellschaft mit beschraenkter haftung",
-        "haftungsbeschraenkt",
-        "gmbh",
-        "ggmbh",
-        "mbh",
-        "ug",
-        "ag",
-        "kg",
-        "kgaa",
-        "ohg",
-        "gbr",
-        "se",
-        "eg",
-        "e g",
-        "ek",
-        "e k",
-        "e kfm",
-        "e kfr",
-        "ev",
-        "e v",
-        "partg",
-        "partg mbb",
-        "mbb",
-        "ltd",
-        "inc",
-        "llc",
-        "& co",
-        "u co",
-    )
-)
-"""Legal-form suffixes (as folded tokens), stripped from the end of company names.
-
-``"GmbH & Co. KG"`` needs no entry of its own: ``kg``, then ``& co``, then
-``gmbh`` are stripped in turn.
-"""
+    def near_miss(self, side: Side, record_id: str) -> NearMiss | None:
+        found = (n for n in self.near_misses if n.side == side and n.record.id == record_id)
+        return next(found, None)
 
 
-def _fold(text: str) -> list[str]:
-    """Tokens of ``text`` with case, umlaut spelling, accents and punctuation folded."""
-    text = unicodedata.normalize("NFC", text).casefold()
-    text = re.sub(r"['’`´]", "", text)  # "Bob's" == "Bobs"
-    for src, dst in _LETTER_FOLDS:
-        text = text.replace(src, dst)
-    # Other accents carry no identity either ("Café" == "Cafe").
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = re.sub(r"[&+]", " & ", text)
-    text = re.sub(r"[^\w&]|_", " ", text)
-    return ["&" if token == "und" else token for token in text.split()]
+# --- preparation ----------------------------------------------------------------
 
 
-def _strip_legal_forms(tokens: list[str]) -> list[str]:
-    """Drop trailing legal forms, keeping at least one token."""
-    changed = True
-    while changed:
-        changed = False
-        for form in _LEGAL_FORMS:
-            n = len(form)
-            if len(tokens) > n and tuple(tokens[-n:]) == form:
-                tokens = tokens[:-n]
-                changed = True
-    return tokens
-
-
-def name_key(c: Customer) -> str | None:
-    """The folded name used for matching, or None if the record has no name.
-
-    A company's ``company_name`` (legal-form suffixes dropped), else first
-    plus last name; a person's first plus last name, else the company name.
-    Folds case, whitespace, punctuation, umlaut spellings (ü = ue, ß = ss)
-    and accents, and reads "und" as "&".
-    """
-    company = normalize_text(c.company_name)
-    person = normalize_text(" ".join(p for p in (c.first_name, c.last_name) if p))
-    if c.kind == "company":
-        tokens = _strip_legal_forms(_fold(company)) if company else _fold(person or "")
-    else:
-        tokens = _fold(person) if person else _strip_legal_forms(_fold(company or ""))
-    return " ".join(tokens) or None
-
-
-def postal_key(value: str | None) -> str | None:
-    """Postal code without whitespace, case-folded ("1010 " == "1010")."""
-    text = normalize_text(value)
-    return "".join(text.split()).casefold() if text else None
-
-
-# --- matching ----------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Entry:
-    side: Side
-    pos: int
-    remote: Remote[Customer]
-    keys: dict[str, str | None]
-    state: str = "open"  # open | matched | parked
-    reason: str = ""
-    candidates: dict[int, _Entry] = field(default_factory=dict)  # other side, by pos
-
-    @property
-    def number(self) -> str | None:
-        return self.keys["customer_number"]
-
-    @property
-    def label(self) -> str:
-        return f"{SIDE_LABEL[self.side]} customer {self.remote.id}"
-
-
-def _entries(side: Side, records: Iterable[Remote[Customer]]) -> list[_Entry]:
-    out: list[_Entry] = []
+def _entries(side: Side, records: Iterable[Remote[Customer]]) -> list[Features]:
+    out: list[Features] = []
     seen: set[str] = set()
     for pos, remote in enumerate(records):
         if remote.side != side:
@@ -258,191 +190,395 @@ def _entries(side: Side, records: Iterable[Remote[Customer]]) -> list[_Entry]:
         if remote.id in seen:
             raise ValueError(f"{side} record id {remote.id} appears twice")
         seen.add(remote.id)
-        c = remote.record
-        name, postal = name_key(c), postal_key(c.postal_code)
-        keys = {
-            "customer_number": normalize_customer_number(c.customer_number),
-            "vat_id": normalize_vat_id(c.vat_id),
-            "email": normalize_email(c.email),
-            "name+postal_code": f"{name}|{postal}" if name and postal else None,
-        }
-        out.append(_Entry(side, pos, remote, keys))
+        out.append(features(side, pos, remote))
     return out
 
 
-def _what(level: str, e: _Entry) -> str:
-    """The evidence in words, for reasons: "e-mail info@x.de"."""
-    c = e.remote.record
-    if level == "name+postal_code":
-        name, postal = collapse_whitespace(c.display_name), collapse_whitespace(c.postal_code or "")
-        return f"name and postal code ({name}, {postal})"
-    label = {"customer_number": "customer number", "vat_id": "VAT id", "email": "e-mail"}[level]
-    return f"{label} {e.keys[level]}"
+def _idf(entries: dict[Side, list[Features]]) -> dict[str, float]:
+    """Bits of information per name token, from its frequency in the data at hand.
+
+    Smoothed towards one in a thousand (200 pseudo-records), so a handful of
+    records does not make every token look rare or common.
+    """
+    df: Counter[str] = Counter()
+    n = 0
+    for side in SIDES:
+        for f in entries[side]:
+            df.update(set(f.tokens))
+            n += 1
+    return {t: -math.log2((c + 0.2) / (n + 200)) for t, c in df.items()}
 
 
-def _ids(entries: list[_Entry]) -> str:
+def _shared(entries: dict[Side, list[Features]]) -> dict[tuple[str, str], int]:
+    """(kind, value) -> most records holding it on one side (only values held twice+)."""
+    out: dict[tuple[str, str], int] = {}
+    for side in SIDES:
+        counts: Counter[tuple[str, str]] = Counter()
+        for f in entries[side]:
+            if f.email:
+                counts["email", f.email] += 1
+            if f.vat:
+                counts["vat", f.vat] += 1
+            if f.number:
+                counts["number", f.number] += 1
+            counts.update(("phone", p) for p in f.phones)
+        for key, c in counts.items():
+            if c > 1:
+                out[key] = max(out.get(key, 1), c)
+    return out
+
+
+def _blocks(f: Features, rare: set[str]) -> set[tuple[str, ...]]:
+    keys: set[tuple[str, ...]] = set()
+    if f.number:
+        keys.add(("n", f.number))
+    if f.vat:
+        keys.add(("v", f.vat))
+    if f.email:
+        keys.add(("e", f.email))
+    keys.update(("p", p) for p in f.phones)
+    if f.domain:
+        keys.add(("d", f.domain))
+    if f.postal:
+        keys.update(("pn", f.postal, t[:4]) for t in f.tokens if t != "&")
+        if f.street:
+            keys.add(("ps", f.postal, f.street[:5]))
+    keys.update(("t", t) for t in f.tokens if t in rare)
+    if f.joined:
+        keys.add(("j", f.joined))
+    return keys
+
+
+def _candidate_pairs(entries: dict[Side, list[Features]]) -> set[tuple[int, int]]:
+    df: Counter[str] = Counter()
+    for side in SIDES:
+        for f in entries[side]:
+            df.update(set(f.tokens))
+    rare = {t for t, c in df.items() if c <= RARE_TOKEN}
+    blocks: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}
+    for i, side in enumerate(SIDES):
+        for f in entries[side]:
+            for key in _blocks(f, rare):
+                blocks.setdefault(key, ([], []))[i].append(f.pos)
+    pairs: set[tuple[int, int]] = set()
+    for ks, ss in blocks.values():
+        if ks and ss and len(ks) * len(ss) <= MAX_BLOCK_PAIRS:
+            pairs.update((k, s) for k in ks for s in ss)
+    return pairs
+
+
+# --- deciding ----------------------------------------------------------------------
+
+
+def _label(f: Features) -> str:
+    return f"{SIDE_LABEL[f.side]} customer {f.remote.id}"
+
+
+def _ids(entries: list[Features]) -> str:
     """ "KleanApp customer 7" / "KleanApp customers 7, 9" (entries of one side)."""
     plural = "s" if len(entries) > 1 else ""
     ids = ", ".join(e.remote.id for e in entries)
     return f"{SIDE_LABEL[entries[0].side]} customer{plural} {ids}"
 
 
-def _customers(n: int, side: Side) -> str:
-    return f"{n} {SIDE_LABEL[side]} customer{'s' if n != 1 else ''}"
-
-
 class _Matcher:
-    def __init__(self, entries: dict[Side, list[_Entry]], taken: dict[Side, set[str]]) -> None:
-        self.entries = entries
+    def __init__(
+        self,
+        entries: dict[Side, list[Features]],
+        taken: dict[Side, set[str]],
+        settings: MatchSettings,
+    ) -> None:
+        self.e = entries
         self.taken = taken
-        self.holders = {
-            side: Counter(e.number for e in entries[side] if e.number) for side in SIDES
-        }
-        self.matches: list[tuple[_Entry, _Entry, str]] = []
-
-    def _groups(self, level: str) -> dict[str, dict[Side, list[_Entry]]]:
-        groups: dict[str, dict[Side, list[_Entry]]] = {}
+        self.s = settings
+        self.scorer = Scorer(settings, _idf(entries), _shared(entries))
+        self.holders: dict[Side, dict[str, list[Features]]] = {side: {} for side in SIDES}
         for side in SIDES:
-            for e in self.entries[side]:
-                key = e.keys[level]
-                if key is not None and e.state != "matched":
-                    groups.setdefault(key, {"kleanapp": [], "sevdesk": []})[side].append(e)
-        return groups
+            for f in entries[side]:
+                if f.number:
+                    self.holders[side].setdefault(f.number, []).append(f)
+        self.comparisons: dict[tuple[int, int], Comparison] = {}
+        #: per side and position: (score, other position) of pairs at park_threshold or more
+        self.adj: dict[Side, dict[int, list[tuple[float, int]]]] = {"kleanapp": {}, "sevdesk": {}}
+        #: per side and position: the best (score, other position) of any compared pair
+        self.best_any: dict[Side, dict[int, tuple[float, int]]] = {"kleanapp": {}, "sevdesk": {}}
+        self.linked: dict[Side, dict[int, int]] = {"kleanapp": {}, "sevdesk": {}}
 
-    def _match(self, k: _Entry, s: _Entry, level: str) -> None:
-        k.state = s.state = "matched"
-        self.matches.append((k, s, level))
+    # -- comparisons
+    def compare(self, k: int, s: int) -> Comparison:
+        c = self.comparisons.get((k, s))
+        if c is None:
+            c = self.scorer.compare(self.e["kleanapp"][k], self.e["sevdesk"][s])
+            c = self._number_veto(k, s, c)
+            self.comparisons[k, s] = c
+        return c
 
-    @staticmethod
-    def _park(e: _Entry, reason: str) -> None:
-        if e.state == "open":
-            e.state, e.reason = "parked", reason
-
-    @staticmethod
-    def _link_candidates(group: Mapping[Side, list[_Entry]]) -> None:
+    def _number_veto(self, k: int, s: int, c: Comparison) -> Comparison:
+        """Linking must not put a number on a side where another customer holds it."""
+        if c.veto:
+            return c
+        pair = {"kleanapp": self.e["kleanapp"][k], "sevdesk": self.e["sevdesk"][s]}
         for side in SIDES:
-            for e in group[side]:
-                e.candidates.update((o.pos, o) for o in group[_OTHER[side]])
-
-    def by_number(self) -> None:
-        """Level 1, which also parks numbers held twice on one side."""
-        level = "customer_number"
-        for number, group in self._groups(level).items():
-            counts = {side: len(group[side]) + (number in self.taken[side]) for side in SIDES}
-            if all(counts[side] < 2 for side in SIDES):
-                if group["kleanapp"] and group["sevdesk"]:
-                    self._match(group["kleanapp"][0], group["sevdesk"][0], level)
+            mine, theirs = pair[side], pair[_OTHER[side]]
+            n = mine.number
+            if not n or n == theirs.number:
                 continue
-            for side in SIDES:
-                other = _OTHER[side]
-                for e in group[side]:
-                    if counts[side] >= 2:
-                        twins = [o for o in group[side] if o is not e]
-                        if twins:
-                            also = _ids(twins)
-                        else:
-                            also = f"another {SIDE_LABEL[side]} customer that is already linked"
-                        reason = f"customer number {number} is also used by {also}"
-                    elif len(group[other]) >= 2:
-                        many = _customers(len(group[other]), other)
-                        reason = f"{many} have the {_what(level, e)}"
-                    else:
-                        reason = (
-                            f"{group[other][0].label} has the same customer number {number}, "
-                            f"but so does another {SIDE_LABEL[other]} customer that is already "
-                            "linked"
-                        )
-                    self._park(e, reason)
-            self._link_candidates(group)
-
-    def _contradiction(self, level: str, k: _Entry, s: _Entry) -> str | None:
-        """Why a unique pair at a weaker level must not be linked, or None."""
-        k_vat, s_vat = k.keys["vat_id"], s.keys["vat_id"]
-        if k_vat and s_vat and k_vat != s_vat:
-            return f"but their VAT ids differ ({k_vat} vs {s_vat})"
-        for e, o in ((k, s), (s, k)):
-            n, side = e.number, o.side
-            if n and n != o.number and (n in self.taken[side] or self.holders[side][n]):
-                return (
-                    f"but customer number {n} is already used in {SIDE_LABEL[side]} "
+            others = [h for h in self.holders[theirs.side].get(n, []) if h is not theirs]
+            if others or n in self.taken[theirs.side]:
+                veto = (
+                    f"customer number {n} is already used in {SIDE_LABEL[theirs.side]} "
                     "by another customer"
                 )
-        return None
+                return Comparison(c.score, c.fields, veto)
+        return c
 
-    def by_key(self, level: str) -> None:
-        """Levels 2-4: see the module docstring for the rule."""
-        for group in self._groups(level).values():
-            ks, ss = group["kleanapp"], group["sevdesk"]
-            members = ks + ss
-            if not ks or not ss or all(e.state != "open" for e in members):
-                if ks and ss:
-                    self._link_candidates(group)
-                continue
-            if len(ks) == 1 and len(ss) == 1 and ks[0].state == ss[0].state == "open":
-                k, s = ks[0], ss[0]
-                why = self._contradiction(level, k, s)
-                if why is None:
-                    self._match(k, s, level)
-                    continue
-                self._park(k, f"{s.label} has the same {_what(level, k)}, {why}")
-                self._park(s, f"{k.label} has the same {_what(level, s)}, {why}")
-            for side in SIDES:
-                other = _OTHER[side]
-                for e in group[side]:
-                    cands = group[other]
-                    rivals = [o for o in group[side] if o is not e]
-                    if len(cands) >= 2:
-                        reason = f"{_customers(len(cands), other)} have the same {_what(level, e)}"
-                    elif rivals:
-                        verb = "does" if len(rivals) == 1 else "do"
-                        reason = (
-                            f"{cands[0].label} has the same {_what(level, e)}, "
-                            f"but so {verb} {_ids(rivals)}"
-                        )
-                    else:
-                        reason = (
-                            f"{cands[0].label} has the same {_what(level, e)}, but is itself "
-                            "parked as ambiguous"
-                        )
-                    self._park(e, reason)
-            self._link_candidates(group)
+    def score_all(self) -> None:
+        s = self.s
+        for k, sv in sorted(_candidate_pairs(self.e)):
+            c = self.compare(k, sv)
+            for side, me, other in (("kleanapp", k, sv), ("sevdesk", sv, k)):
+                best = self.best_any[side].get(me)
+                if best is None or (c.score, -other) > (best[0], -best[1]):
+                    self.best_any[side][me] = (c.score, other)
+            if c.score >= s.park_threshold and (not c.veto or c.score >= s.link_threshold):
+                self.adj["kleanapp"].setdefault(k, []).append((c.score, sv))
+                self.adj["sevdesk"].setdefault(sv, []).append((c.score, k))
+            else:
+                del self.comparisons[k, sv]  # keep memory flat; recomputed if shown
 
-    def park_clashes(self) -> None:
-        """Unmatched records whose number the other side already uses are not created."""
+    def _cmp(self, side: Side, me: int, other: int) -> Comparison:
+        return self.compare(me, other) if side == "kleanapp" else self.compare(other, me)
+
+    # -- number integrity
+    def duplicates(self) -> dict[tuple[Side, int], str]:
+        """Records whose number is held twice on their own side, and the other side's holders."""
+        out: dict[tuple[Side, int], str] = {}
         for side in SIDES:
             other = _OTHER[side]
-            for e in self.entries[side]:
-                n = e.number
-                if e.state != "open" or not n or e.remote.record.archived:
+            for number, group in self.holders[side].items():
+                count = len(group) + (number in self.taken[side])
+                if count < 2:
                     continue
-                if n in self.taken[other] or self.holders[other][n]:
-                    self._park(
-                        e,
-                        f"customer number {n} is already used in {SIDE_LABEL[other]} "
-                        "by another customer",
+                for f in group:
+                    twins = [o for o in group if o is not f]
+                    also = (
+                        _ids(twins)
+                        if twins
+                        else f"another {SIDE_LABEL[side]} customer that is already linked"
                     )
+                    out[side, f.pos] = f"customer number {number} is also used by {also}"
+                for h in self.holders[other].get(number, []):
+                    many = len(group) + (number in self.taken[side])
+                    out.setdefault(
+                        (other, h.pos),
+                        f"{many} {SIDE_LABEL[side]} customers have the customer number {number}",
+                    )
+        return out
 
+    # -- linking
+    def _open_edges(self, side: Side, me: int) -> list[tuple[float, int]]:
+        """``me``'s candidates not linked to another record, best first."""
+        other = _OTHER[side]
+        return sorted(
+            ((sc, o) for sc, o in self.adj[side].get(me, []) if o not in self.linked[other]),
+            key=lambda t: (-t[0], t[1]),
+        )
+
+    def _clear(self, side: Side, me: int, partner: int, score: float) -> bool:
+        """Is ``partner`` ``me``'s best candidate by at least the margin?
+
+        *Every* other candidate counts, also one that is clearly someone
+        else's: if a record looks as much like two others, that one of them
+        has a better partner does not tell which customer this one is.
+        """
+        second = max((sc for sc, o in self.adj[side].get(me, []) if o != partner), default=-1e9)
+        return second < score and second <= score - self.s.link_margin
+
+    def link(self, parked: set[tuple[Side, int]]) -> None:
+        """Link every pair that is clearly each record's best (one pass, order-free)."""
+        for k, edges in sorted(self.adj["kleanapp"].items()):
+            if ("kleanapp", k) in parked:
+                continue
+            for score, sv in edges:
+                if score < self.s.link_threshold or ("sevdesk", sv) in parked:
+                    continue
+                if self.comparisons[k, sv].veto:
+                    continue
+                if self._clear("kleanapp", k, sv, score) and self._clear("sevdesk", sv, k, score):
+                    self.linked["kleanapp"][k] = sv
+                    self.linked["sevdesk"][sv] = k
+
+    # -- parking
+    def park(self, dup: dict[tuple[Side, int], str]) -> dict[tuple[Side, int], tuple[str, list]]:
+        """(side, pos) -> (reason, [(other pos, decision)]) of every parked record."""
+        s = self.s
+        cands: dict[tuple[Side, int], dict[int, str]] = {}
+        reasons: dict[tuple[Side, int], str] = dict(dup)
+
+        def edge(a_side: Side, a: int, b: int, decision: str) -> None:
+            cands.setdefault((a_side, a), {}).setdefault(b, decision)
+            cands.setdefault((_OTHER[a_side], b), {}).setdefault(a, decision)
+
+        for k, edges in sorted(self.adj["kleanapp"].items()):
+            if k in self.linked["kleanapp"]:
+                continue
+            for score, sv in edges:
+                if sv in self.linked["sevdesk"]:
+                    continue
+                c = self.comparisons[k, sv]
+                if c.veto:
+                    decision = f"not linked: {c.veto}"
+                elif score >= s.link_threshold:
+                    decision = "looks like the same customer"
+                else:
+                    decision = "possible match"
+                edge("kleanapp", k, sv, decision)
+        for number, group in sorted(self.holders["kleanapp"].items()):
+            for f in group:
+                for h in self.holders["sevdesk"].get(number, []):
+                    if f.pos not in self.linked["kleanapp"] and h.pos not in self.linked["sevdesk"]:
+                        edge("kleanapp", f.pos, h.pos, "same customer number")
+        for key in list(cands) + list(dup):
+            cands.setdefault(key, {})
+        # Records that look like an already linked one, and numbers already used.
+        for side in SIDES:
+            other = _OTHER[side]
+            for f in self.e[side]:
+                key = (side, f.pos)
+                if f.pos in self.linked[side] or key in cands:
+                    continue
+                twin = self._linked_twin(side, f.pos)
+                if twin is not None:
+                    cands[key] = {}
+                    reasons[key] = twin
+                elif (
+                    f.number
+                    and not f.remote.record.archived
+                    and (f.number in self.taken[other] or self.holders[other].get(f.number))
+                ):
+                    cands[key] = {}
+                    reasons[key] = (
+                        f"customer number {f.number} is already used in {SIDE_LABEL[other]} "
+                        "by another customer"
+                    )
+        out = {}
+        for key, others in cands.items():
+            side, pos = key
+            ordered = sorted(
+                others.items(), key=lambda t: (-self._cmp(side, pos, t[0]).score, t[0])
+            )
+            reason = reasons.get(key) or self._reason(side, pos, ordered)
+            out[key] = (reason, ordered)
+        return out
+
+    def _linked_twin(self, side: Side, pos: int) -> str | None:
+        other = _OTHER[side]
+        for score, o in sorted(self.adj[side].get(pos, []), key=lambda t: (-t[0], t[1])):
+            if score < self.s.link_threshold or o not in self.linked[other]:
+                continue
+            them = self.e[other][o]
+            partner = self.e[side][self.linked[other][o]]
+            summary = self._cmp(side, pos, o).summary("looks like the same customer")
+            return (
+                f"looks like {_label(them)}, which is already linked with {_label(partner)}: "
+                f"{summary}"
+            )
+        return None
+
+    def _reason(self, side: Side, pos: int, ordered: list[tuple[int, str]]) -> str:
+        other = _OTHER[side]
+        best_pos, decision = ordered[0]
+        best = self.e[other][best_pos]
+        c = self._cmp(side, pos, best_pos)
+        if decision == "same customer number":
+            return (
+                f"{_label(best)} has the same customer number {best.number}, but the rest "
+                f"says different customers: {c.summary('different customers')}"
+            )
+        if c.veto:
+            return f"{_label(best)} looks like the same customer, but {c.veto}"
+        margin = self.s.link_margin
+        alike = [
+            self.e[other][o]
+            for o, d in ordered
+            if d != "same customer number"
+            and self._cmp(side, pos, o).score >= min(c.score - margin, self.s.link_threshold)
+        ]
+        if len(alike) > 1:
+            label = (
+                "looks like the same customer"
+                if c.score >= self.s.link_threshold
+                else "possible match"
+            )
+            return (
+                f"{len(alike)} {SIDE_LABEL[other]} customers look alike "
+                f"({', '.join(o.remote.id for o in alike)}); the closest: {c.summary(label)}"
+            )
+        if c.score < self.s.link_threshold:
+            return f"{_label(best)} is a possible match: {c.summary('possible match')}"
+        rivals = [
+            self.e[side][o]
+            for sc, o in self._open_edges(other, best_pos)
+            if o != pos and sc >= c.score - self.s.link_margin
+        ]
+        if rivals:
+            verb = "does" if len(rivals) == 1 else "do"
+            return f"{_label(best)} looks like the same customer, but so {verb} {_ids(rivals)}"
+        return f"{_label(best)} looks like the same customer, but is itself parked"
+
+    # -- result
     def result(self) -> MatchResult:
-        matches = sorted(self.matches, key=lambda m: m[0].pos)
-        parked = [
-            ParkedMatch(
-                side=e.side,
-                record=e.remote,
-                candidates=tuple(c.remote for _, c in sorted(e.candidates.items())),
-                reason=e.reason,
+        dup = self.duplicates()
+        self.link(set(dup))
+        parked = self.park(dup)
+        matches = tuple(
+            Match(self.e["kleanapp"][k].remote, self.e["sevdesk"][sv].remote, self.compare(k, sv))
+            for k, sv in sorted(self.linked["kleanapp"].items())
+        )
+        out_parked = []
+        for side in SIDES:
+            other = _OTHER[side]
+            for f in self.e[side]:
+                if (side, f.pos) not in parked:
+                    continue
+                reason, ordered = parked[side, f.pos]
+                evidence = tuple(
+                    Candidate(self.e[other][o].remote, self._cmp(side, f.pos, o), d)
+                    for o, d in ordered
+                )
+                out_parked.append(
+                    ParkedMatch(
+                        side=side,
+                        record=f.remote,
+                        candidates=tuple(c.record for c in evidence),
+                        reason=reason,
+                        evidence=evidence,
+                    )
+                )
+        unmatched = {
+            side: tuple(
+                f
+                for f in self.e[side]
+                if f.pos not in self.linked[side] and (side, f.pos) not in parked
             )
             for side in SIDES
-            for e in self.entries[side]
-            if e.state == "parked"
-        ]
-        unmatched = {
-            side: tuple(e.remote for e in self.entries[side] if e.state == "open") for side in SIDES
         }
+        near = []
+        for side in SIDES:
+            other = _OTHER[side]
+            for f in unmatched[side]:
+                best = self.best_any[side].get(f.pos)
+                if best is None:
+                    continue
+                c = self._cmp(side, f.pos, best[1])
+                if c.fields[0].verdict in ("=", "≈") or sum(f.verdict == "=" for f in c.fields) > 1:
+                    near.append(NearMiss(side, f.remote, self.e[other][best[1]].remote, c))
         return MatchResult(
-            matches=tuple(Match(k.remote, s.remote, by) for k, s, by in matches),
-            parked=tuple(parked),
-            unmatched_kleanapp=unmatched["kleanapp"],
-            unmatched_sevdesk=unmatched["sevdesk"],
+            matches=matches,
+            parked=tuple(out_parked),
+            unmatched_kleanapp=tuple(f.remote for f in unmatched["kleanapp"]),
+            unmatched_sevdesk=tuple(f.remote for f in unmatched["sevdesk"]),
+            near_misses=tuple(near),
         )
 
 
@@ -451,6 +587,7 @@ def match_customers(
     sevdesk: Iterable[Remote[Customer]],
     *,
     taken_numbers: Mapping[Side, Iterable[str]] | None = None,
+    settings: MatchSettings | None = None,
 ) -> MatchResult:
     """Pair unlinked customers across the sides; park what is doubtful.
 
@@ -463,9 +600,6 @@ def match_customers(
     taken: dict[Side, set[str]] = {side: set() for side in SIDES}
     for side, numbers in (taken_numbers or {}).items():
         taken[side] = {n for raw in numbers if (n := normalize_customer_number(raw))}
-    matcher = _Matcher(entries, taken)
-    matcher.by_number()
-    for level in LEVELS[1:]:
-        matcher.by_key(level)
-    matcher.park_clashes()
+    matcher = _Matcher(entries, taken, settings or MatchSettings())
+    matcher.score_all()
     return matcher.result()

@@ -13,7 +13,14 @@ import unicodedata
 from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["UNIT_ALIASES", "UnitMatch", "match_units", "resolve_unit", "unit_key"]
+__all__ = [
+    "UNIT_ALIASES",
+    "UnitMatch",
+    "match_units",
+    "renamed",
+    "resolve_unit",
+    "unit_key",
+]
 
 UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "piece": ("stk", "stück", "stueck", "stck", "st", "piece", "pieces", "pc", "pcs"),
@@ -112,3 +119,22 @@ def resolve_unit(name: str, candidates: Iterable[str]) -> str | None:
             return option
     key = unit_key(name)
     return next((o for o in options if unit_key(o) == key), None)
+
+
+def renamed(
+    base_kleanapp: str, base_sevdesk: str, kleanapp: str, sevdesk: str
+) -> tuple[bool, bool] | None:
+    """Which side gave a linked unit a name of another meaning since the base, or None.
+
+    ``base_*`` are the names each side held when the pair last agreed (or
+    when a disagreement was last reported). A change of spelling within one
+    meaning ("Std" -> "Stunde") is no rename: units are matched by meaning.
+    None when both sides mean the same unit now (nothing to do); otherwise
+    ``(kleanapp_renamed, sevdesk_renamed)``; ``(False, False)`` is a
+    disagreement already reported, which must stay quiet.
+    """
+    if unit_key(kleanapp) == unit_key(sevdesk):
+        return None
+    return unit_key(kleanapp) != unit_key(base_kleanapp), unit_key(sevdesk) != unit_key(
+        base_sevdesk
+    )

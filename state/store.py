@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, event, inspect, update
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine, func, select
 
-from reconciler.errors import ConfigError, FatalError, RunInProgress
+from reconciler.errors import ConfigError, FatalError
 from reconciler.log import redact
+from state import run_lock
 from state.tables import (
     SCHEMA_VERSION,
     ConflictRow,
@@ -42,6 +42,17 @@ from state.tables import (
 MIGRATIONS: dict[int, Callable[[Engine], None]] = {}
 
 
+def _add_lock_token(engine: Engine) -> None:
+    """Schema 2: the run lock's fencing token (existing rows start at 0)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("run_lock")}
+    if "token" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE run_lock ADD COLUMN token INTEGER NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS[2] = _add_lock_token
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the service and a hand-started command read while one writes;
     # the busy timeout makes them wait for each other instead of failing.
@@ -59,16 +70,6 @@ def _masked(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.loads(redact(json.dumps(value, default=str)))
     return value
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store:
@@ -147,10 +148,15 @@ class Store:
             s.add(run)
         return run
 
-    def mark_interrupted_runs(self) -> int:
-        """Runs left 'running' by a killed process become 'interrupted'."""
+    def mark_interrupted_runs(self, *, except_pid: int | None = None) -> int:
+        """Runs left 'running' by a killed process become 'interrupted'.
+
+        ``except_pid``: a process known to be alive (its lock was taken over
+        while it was paused); its run is left to record its own end.
+        """
         with self.session() as s:
             rows = s.exec(select(Run).where(Run.outcome == "running")).all()
+            rows = [run for run in rows if except_pid is None or run.pid != except_pid]
             for run in rows:
                 run.outcome = "interrupted"
                 run.error = "the process ended before the run finished"
@@ -236,11 +242,18 @@ class Store:
         return entry
 
     def journal_outcome(
-        self, entry_id: int, state: str, *, result_id: str | None = None, error: str | None = None
+        self,
+        entry_id: int,
+        state: str,
+        *,
+        result_id: str | None = None,
+        error: str | None = None,
+        only_pending: bool = False,
     ) -> None:
+        """Complete a journal row (``only_pending``: unless another run settled it already)."""
         with self.session() as s:
             entry = s.get(Journal, entry_id)
-            if entry is None:
+            if entry is None or (only_pending and entry.state != "pending"):
                 return
             entry.state = state
             entry.result_id = result_id
@@ -419,60 +432,29 @@ class Store:
             # JSON columns store None as JSON null, so filter here, not in SQL.
             return next((run for run in s.exec(query) if run.result), None)
 
-    # -- one run at a time -------------------------------------------------
-    def acquire_lock(self, name: str, holder: str, pid: int, stale_after: dt.timedelta) -> None:
-        """Take the named lock or raise ``RunInProgress``.
+    # -- one run at a time (fenced; see state.run_lock) --------------------
+    def acquire_lock(
+        self, name: str, holder: str, pid: int, stale_after: dt.timedelta
+    ) -> run_lock.Grant:
+        """Take the named lock (a new, larger fencing token) or raise ``RunInProgress``."""
+        return run_lock.acquire(self.engine, name, holder, pid, stale_after)
 
-        A lock whose heartbeat is older than ``stale_after`` belongs to a
-        process that died (SIGKILL, power loss) and is taken over; on the same
-        host, a holder whose pid no longer exists is dead at once. Every step
-        is a conditional write, so two processes racing for it cannot both win.
-        """
-        now = utcnow()
-        with Session(self.engine) as s:
-            row = s.get(RunLock, name)
-            if row is None:
-                s.add(RunLock(name=name, holder=holder, pid=pid, since=now, heartbeat=now))
-                try:
-                    s.commit()
-                    return
-                except IntegrityError:
-                    s.rollback()
-                    row = s.get(RunLock, name)
-                    if row is None:  # released in between: try once more from the top
-                        return self.acquire_lock(name, holder, pid, stale_after)
-            dead = row.holder.split(":")[0] == holder.split(":")[0] and not _alive(row.pid)
-            if row.heartbeat >= now - stale_after and not dead:
-                raise RunInProgress(row.since, row.pid, row.holder)
-            taken = s.execute(
-                update(RunLock)
-                .where(RunLock.name == name, RunLock.heartbeat == row.heartbeat)
-                .values(holder=holder, pid=pid, since=now, heartbeat=now)
-            )
-            s.commit()
-            if taken.rowcount != 1:
-                fresh = s.get(RunLock, name)
-                raise RunInProgress(fresh.since, fresh.pid, fresh.holder)
-
-    def heartbeat(self, name: str, holder: str) -> bool:
+    def heartbeat(self, name: str, holder: str, token: int | None = None) -> bool:
         """Prove the holder is alive; False if the lock was lost."""
-        with Session(self.engine) as s:
-            done = s.execute(
-                update(RunLock)
-                .where(RunLock.name == name, RunLock.holder == holder)
-                .values(heartbeat=utcnow())
-            )
-            s.commit()
-            return done.rowcount == 1
+        return run_lock.heartbeat(self.engine, name, holder, token)
 
-    def release_lock(self, name: str, holder: str) -> None:
-        with Session(self.engine) as s:
-            s.execute(delete(RunLock).where(RunLock.name == name, RunLock.holder == holder))
-            s.commit()
+    def release_lock(self, name: str, holder: str, token: int | None = None) -> bool:
+        """Release the lock if (and only if) ``holder`` (with ``token``) still holds it."""
+        return run_lock.release(self.engine, name, holder, token)
+
+    def lock_row(self, name: str) -> RunLock | None:
+        """The lock row as it is now, held or released (for the fence check)."""
+        return run_lock.current(self.engine, name)
 
     def lock_holder(self, name: str) -> RunLock | None:
-        with self.session() as s:
-            return s.get(RunLock, name)
+        """Who holds the lock now, or None when nobody does."""
+        row = run_lock.current(self.engine, name)
+        return row if row is not None and row.holder else None
 
 
 # Every table module, so ``Store._migrate`` creates all of them. At the end

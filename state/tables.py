@@ -15,7 +15,11 @@ What is kept, and why:
                 is unknown: it is read back before anything is sent again.
 * ``ConflictRow``, ``Parked``, ``QuarantineRow``, ``Task``: what waits for
                 an admin, kept across runs.
-* ``RunLock``   one run at a time across processes.
+* ``RunLock``   one run at a time across processes. Its ``token`` (the
+                fencing token) grows with every acquisition, so a run that
+                was paused and lost the lock can tell, before each write,
+                that the lock is no longer its own. The row is kept on
+                release (holder emptied) so the token never starts over.
 
 Only generic column types are used (JSON, DateTime, String, Integer), so the
 same tables work on SQLite and PostgreSQL.
@@ -30,7 +34,8 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+#: 2: ``run_lock.token`` (fencing).
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> dt.datetime:
@@ -184,7 +189,8 @@ class QuarantineRow(SQLModel, table=True):
 class RunLock(SQLModel, table=True):
     __tablename__ = "run_lock"
     name: str = Field(primary_key=True)
-    holder: str
+    holder: str  # "" once released
     pid: int
+    token: int = 0
     since: dt.datetime = when(default_now=True)
     heartbeat: dt.datetime = when(default_now=True)

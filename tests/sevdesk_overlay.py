@@ -82,6 +82,16 @@ def invoice_pos_quantity_is_numeric(spec: Schema) -> None:
     prop.update(type="string", pattern=NUMBER)
 
 
+def custom_field_setting_post_answers_one(spec: Schema) -> None:
+    """[obs: RumBugen/sevdesk-api-kotlin ContactFieldRequests.createContactFieldSetting
+    decodes ``objects`` as one object, exercised against the live API by its
+    TestContactFieldRequests] ``POST /ContactCustomFieldSetting`` answers
+    ``{"objects": {...}}``; the spec shows an array."""
+    media = spec["paths"]["/ContactCustomFieldSetting"]["post"]["responses"]["200"]["content"]
+    objects = media["application/json"]["schema"]["properties"]["objects"]
+    media["application/json"]["schema"]["properties"]["objects"] = objects["items"]
+
+
 def integer_ids_are_digit_strings(spec: Schema) -> None:
     """[obs, API-NOTES "Validating responses"] ``id`` fields typed integer
     (ContactAddress.id, sevClient.id, contact/country/category.id on
@@ -282,6 +292,7 @@ def _only(paths: Schema) -> Schema:
 #: In order: type fixes first, then envelope fixes, then the added endpoints.
 FIXES = (
     invoice_pos_quantity_is_numeric,
+    custom_field_setting_post_answers_one,
     integer_ids_are_digit_strings,
     booleans_are_zero_one_strings,
     unset_fields_are_null,

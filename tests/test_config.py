@@ -53,6 +53,9 @@ def test_minimal_config_gets_safe_defaults(tmp_path):
         (MINIMAL + "[sync]\ncustomers = 'sideways'\n", "[sync] customers"),
         ("[sevdesk]\ntoken_env = 'SEVDESK_TOKEN'\n", "[kleanapp] section is missing"),
         (MINIMAL + "[bogus]\nx = 1\n", "unknown section [bogus]"),
+        (MINIMAL + "[matching]\nlnk_threshold = 9\n", "[matching] lnk_threshold: unknown key"),
+        (MINIMAL + "[matching.weights]\nnmae = 1\n", "unknown weight 'nmae'"),
+        (MINIMAL + "[matching]\npark_threshold = 20\n", "park_threshold must not be above"),
         ("[kleanapp\n", "not valid TOML"),
     ],
 )

@@ -70,3 +70,52 @@ def test_release_lets_the_next_run_in(store):
         store.acquire_lock("sync", "hostB:222:y", 222, STALE)
     store.release_lock("sync", "hostA:111:x")
     store.acquire_lock("sync", "hostB:222:y", 222, STALE)
+
+
+def test_the_fencing_token_grows_on_every_takeover_and_acquisition(store):
+    with freeze_time("2026-11-25 01:00:00+00:00") as clock:
+        first = store.acquire_lock("sync", "hostA:111:x", 111, STALE)
+        clock.tick(dt.timedelta(seconds=61))
+        second = store.acquire_lock("sync", "hostB:222:y", 222, STALE)  # stale: taken over
+        assert second.taken_from.holder == "hostA:111:x"
+        assert store.release_lock("sync", "hostB:222:y", second.token)
+        third = store.acquire_lock("sync", "hostC:333:z", 333, STALE)  # free: no takeover
+    assert first.token < second.token < third.token
+    assert third.taken_from is None
+
+
+def test_a_holder_that_lost_the_lock_can_neither_renew_nor_release_it(store):
+    with freeze_time("2026-11-25 01:00:00+00:00") as clock:
+        old = store.acquire_lock("sync", "hostA:111:x", 111, STALE)
+        clock.tick(dt.timedelta(seconds=61))
+        new = store.acquire_lock("sync", "hostB:222:y", 222, STALE)
+        assert not store.heartbeat("sync", "hostA:111:x", old.token)
+        assert not store.release_lock("sync", "hostA:111:x", old.token)
+        # Even a holder string reused with an old token is not the holder.
+        assert not store.release_lock("sync", "hostB:222:y", old.token)
+    holder = store.lock_holder("sync")
+    assert (holder.holder, holder.token) == ("hostB:222:y", new.token)
+
+
+def test_a_store_of_schema_1_gets_the_lock_token_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the run_lock and schema_info tables of schema 1
+        db.execute(
+            "CREATE TABLE run_lock (name VARCHAR PRIMARY KEY, holder VARCHAR NOT NULL, "
+            "pid INTEGER NOT NULL, since DATETIME NOT NULL, heartbeat DATETIME NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO run_lock VALUES ('sync', '', 0, '2026-01-01 00:00:00', "
+            "'2026-01-01 00:00:00')"
+        )
+        db.execute("CREATE TABLE schema_info (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_info VALUES (1, 1)")
+    store = Store(f"sqlite:///{path}")
+    try:
+        grant = store.acquire_lock("sync", "hostA:111:x", 111, STALE)
+        assert grant.token == 1
+        assert store.lock_holder("sync").holder == "hostA:111:x"
+    finally:
+        store.close()

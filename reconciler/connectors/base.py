@@ -11,9 +11,10 @@ Contract, checked for every connector by ``tests/test_connector_contract.py``:
   changed at or after that instant (it may return more; never fewer).
   Records that cannot be translated are returned as ``quarantined``, never
   dropped silently and never fatal for the others.
-* ``create`` is safe to call again after a failure: it finds a record that a
-  previous, failed attempt may have written (by customer number or unit name)
-  instead of writing a second one.
+* ``create`` is safe to call again after a failure: with the same
+  ``idempotency_key`` where the service supports one (KleanApp), else by
+  finding a record that a previous, failed attempt may have written (by
+  customer number or unit name) instead of writing a second one.
 * ``update`` writes only the given fields. With ``expected_version`` it
   refuses (``ChangedMeanwhile``) to overwrite a record that changed since.
 * ``delete`` archives where the service archives (KleanApp) and deletes where
@@ -49,8 +50,18 @@ class Connector(ABC):
         """One record by this side's id; ``NotFound`` if it does not exist."""
 
     @abstractmethod
-    async def create(self, entity: type[Canonical], record: Canonical) -> Remote[Any]:
-        """Create ``record``; idempotent across a failed earlier attempt."""
+    async def create(
+        self, entity: type[Canonical], record: Canonical, *, idempotency_key: str | None = None
+    ) -> Remote[Any]:
+        """Create ``record``; idempotent across a failed earlier attempt.
+
+        ``idempotency_key`` names this one intended create (the engine passes
+        its journal entry's key, the same on every attempt, recovery included).
+        A service that supports such keys gets it, so a repeat answers the
+        first create instead of writing again, even when nothing in the record
+        identifies it (KleanApp assigns customer numbers); a connector whose
+        service has none ignores it and finds the earlier write by number/name.
+        """
 
     @abstractmethod
     async def update(

@@ -21,6 +21,7 @@ import httpx
 from loguru import logger
 
 from reconciler.errors import AuthError, FatalError, TransientError, Unreachable
+from reconciler.fence import check_write
 from reconciler.log import redact, register_secret
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -126,8 +127,13 @@ class HttpClient:
         attempt = 0
         throttled = 0
         url = path.lstrip("/")
+        sent = False
         while True:
             await self.bucket.acquire(self.sleep)
+            if not safe:
+                # The fence: a run whose lock was taken over writes nothing more.
+                check_write(method, url, retry=sent)
+                sent = True
             self.stats["requests"] += 1
             try:
                 response = await self._client.request(

@@ -14,9 +14,11 @@ Why the writes look the way they do:
   ``ChangedMeanwhile(current=...)`` so the engine re-plans instead of
   overwriting an edit it has not seen.
 * A write that failed without a clear answer (5xx, dropped connection) may
-  have happened anyway. We never repeat it blindly: we read back first (by
-  customer number, unit name or the record itself) and send it once more
-  only if it evidently did not happen.
+  have happened anyway. We never repeat it blindly: a create carries the
+  engine's ``Idempotency-Key`` (the journal entry's), so repeating it with the
+  same key answers the first create if it got through; without a key, and for
+  every other write, we read back first (by customer number, unit name or the
+  record itself) and send it once more only if it evidently did not happen.
 * KleanApp never erases customers: "delete" archives, and archiving is also
   how the engine notices a customer went away, so lists include archived ones.
 * Money arrives as JSON numbers; we decode them straight to ``Decimal``
@@ -159,11 +161,13 @@ class KleanappConnector(Connector):
             return await self.get_invoice(id)
         raise TypeError(f"KleanApp connector does not handle {entity.__name__}")
 
-    async def create(self, entity: type[Canonical], record: Canonical) -> Remote[Any]:
+    async def create(
+        self, entity: type[Canonical], record: Canonical, *, idempotency_key: str | None = None
+    ) -> Remote[Any]:
         if entity is Customer and isinstance(record, Customer):
-            return await self._create_customer(record)
+            return await self._create_customer(record, idempotency_key)
         if entity is Unit and isinstance(record, Unit):
-            return await self._create_unit(record)
+            return await self._create_unit(record, idempotency_key)
         raise TypeError(f"KleanApp connector cannot create {type(record).__name__} as {entity}")
 
     async def update(
@@ -201,16 +205,22 @@ class KleanappConnector(Connector):
             _raise_for(response, f"customer {cid}")
         return _strict(_decode(response), _customer_record, f"customer {cid}")
 
-    async def _create_customer(self, record: Customer) -> Remote[Customer]:
+    async def _create_customer(self, record: Customer, key: str | None) -> Remote[Customer]:
         body = _customer_body(record)
         number = body.get("customer_number")
         started = dt.datetime.now(dt.UTC)
         for attempt in (1, 2):
             try:
-                response = await self.http.request("POST", "customers", json=body)
+                response = await self.http.request(
+                    "POST", "customers", json=body, headers=_idempotency(key)
+                )
             except TransientError as exc:
                 if not exc.maybe_written:
                     raise
+                if key is not None:
+                    if attempt == 2:
+                        raise
+                    continue  # the same key: KleanApp answers the first attempt if it got through
                 found = await self._find_written_customer(body, started)
                 if found is not None:
                     return await self._finish_create(found, record)
@@ -230,10 +240,16 @@ class KleanappConnector(Connector):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _finish_create(self, remote: Remote[Customer], wanted: Customer) -> Remote[Customer]:
-        """Archive a freshly created customer when the canonical one is archived."""
+        """Archive a freshly created customer when the canonical one is archived.
+
+        A replayed answer (``Idempotency-Key``) shows the customer as first
+        created, maybe archived since by that earlier attempt: read it first.
+        """
         if wanted.archived and not remote.record.archived:
-            await self._archive_customer(remote.id, remote.version)
-            return await self._get_customer(remote.id)
+            remote = await self._get_customer(remote.id)
+            if not remote.record.archived:
+                await self._archive_customer(remote.id, remote.version)
+                return await self._get_customer(remote.id)
         return remote
 
     async def _find_customer_by_number(self, number: str) -> Remote[Customer] | None:
@@ -362,13 +378,19 @@ class KleanappConnector(Connector):
                 return _strict(row, _unit_record, f"unit {name}")
         return None
 
-    async def _create_unit(self, record: Unit) -> Remote[Unit]:
+    async def _create_unit(self, record: Unit, key: str | None) -> Remote[Unit]:
         for attempt in (1, 2):
             try:
-                response = await self.http.request("POST", "units", json=_unit_body(record))
+                response = await self.http.request(
+                    "POST", "units", json=_unit_body(record), headers=_idempotency(key)
+                )
             except TransientError as exc:
                 if not exc.maybe_written:
                     raise
+                if key is not None:
+                    if attempt == 2:
+                        raise
+                    continue  # the same key: KleanApp answers the first attempt if it got through
                 found = await self._find_unit(record.name)
                 if found is not None:
                     return found
@@ -617,6 +639,11 @@ def _path_id(id: str, what: str) -> str:
 
 def _if_match(version: str | None) -> dict[str, str] | None:
     return {"If-Match": str(version)} if version is not None else None
+
+
+def _idempotency(key: str | None) -> dict[str, str] | None:
+    """The contract's ``Idempotency-Key`` header: a repeat with it answers the first create."""
+    return {"Idempotency-Key": key} if key else None
 
 
 def _stale(remote: Remote[Any], expected_version: str | None) -> bool:

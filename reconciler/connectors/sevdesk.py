@@ -4,9 +4,11 @@ A thin facade over three modules, each small enough to read on its own:
 ``sevdesk_api`` (envelope, errors inside HTTP 200, paging, static lists),
 ``sevdesk_customers`` (Contact + ContactAddress + CommunicationWay as one
 canonical ``Customer``, resumable multi-call create) with the pure mapping
-rules in ``sevdesk_mapping``, and ``sevdesk_units`` (``/Unity``, read-only by
-default) and ``sevdesk_invoices`` (the invoice export's calls; invoices are
-not a synced entity, so they sit beside the ``Connector`` interface).
+rules in ``sevdesk_mapping``, ``sevdesk_units`` (``/Unity``, read-only by
+default), ``sevdesk_stable_ids`` (the KleanApp id kept on each contact, in a
+contact custom field) and ``sevdesk_invoices`` (the invoice export's calls;
+invoices are not a synced entity, so they sit beside the ``Connector``
+interface).
 
 ``Remote.version`` of a customer is an opaque digest over the contact's and
 all its parts' ``update`` stamps (see ``sevdesk_mapping.change_stamp``);
@@ -31,6 +33,7 @@ from reconciler.connectors.sevdesk_api import (
 )
 from reconciler.connectors.sevdesk_customers import SevdeskCustomers
 from reconciler.connectors.sevdesk_invoices import SevdeskInvoices, SevInvoice, SevPosition
+from reconciler.connectors.sevdesk_stable_ids import SevdeskStableIds
 from reconciler.connectors.sevdesk_units import SevdeskUnits
 from reconciler.errors import FatalError
 from reconciler.models import Canonical, Customer, Listing, Remote, Unit
@@ -70,6 +73,8 @@ class SevdeskConnector(Connector):
         self.customers = SevdeskCustomers(self.api)
         self.units = SevdeskUnits(self.api, create_units=create_units)
         self.invoices = SevdeskInvoices(self.api)
+        #: The KleanApp id kept on each contact (see sevdesk_stable_ids, reconciler.stable_ids).
+        self.stable_ids = SevdeskStableIds(self.api)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -143,7 +148,11 @@ class SevdeskConnector(Connector):
             fields.add("country")
         return frozenset(fields)
 
-    async def create(self, entity: type[Canonical], record: Canonical) -> Remote[Any]:
+    async def create(
+        self, entity: type[Canonical], record: Canonical, *, idempotency_key: str | None = None
+    ) -> Remote[Any]:
+        # sevDesk has no idempotency keys: its create finds an earlier attempt's
+        # contact by customer number (always set: KleanApp numbers every customer).
         if entity is Customer and isinstance(record, Customer):
             return await self.customers.create(record)
         if entity is Unit and isinstance(record, Unit):

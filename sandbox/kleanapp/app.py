@@ -18,7 +18,7 @@ shared ``SandboxControl`` (reset/faults/stats, and bulk: format in ``bulk.py``):
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -100,6 +100,12 @@ def _page(items: list[Any], total: int, page: int, per_page: int) -> JSONRespons
     )
 
 
+async def _idempotent(request: Request, create: Callable[[], Awaitable[Response]]) -> Response:
+    """A create under the contract's ``Idempotency-Key`` rules (``idempotency.py``)."""
+    token = bearer_token(request.scope) or ""
+    return await _store(request).idempotency.handle(request, token, create)
+
+
 def _since(request: Request) -> Any:
     raw = request.query_params.get("updated_since")
     return None if raw is None else parse_datetime(raw, "updated_since")
@@ -116,8 +122,11 @@ async def list_customers(request: Request) -> Response:
 
 
 async def create_customer(request: Request) -> Response:
-    rec = _store(request).create_customer(await _body(request))
-    return JSONResponse(rec.render(), status_code=201)
+    async def create() -> Response:
+        rec = _store(request).create_customer(await _body(request))
+        return JSONResponse(rec.render(), status_code=201)
+
+    return await _idempotent(request, create)
 
 
 async def get_customer(request: Request) -> Response:
@@ -148,7 +157,11 @@ async def list_units(request: Request) -> Response:
 
 
 async def create_unit(request: Request) -> Response:
-    return JSONResponse(_store(request).create_unit(await _body(request)).render(), status_code=201)
+    async def create() -> Response:
+        rec = _store(request).create_unit(await _body(request))
+        return JSONResponse(rec.render(), status_code=201)
+
+    return await _idempotent(request, create)
 
 
 async def patch_unit(request: Request) -> Response:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from sandbox.kleanapp.idempotency import IdempotencyKeys
 from sandbox.kleanapp.invoices import InvoiceRec, parse_invoice_input
 from sandbox.kleanapp.validation import (
     CUSTOMER_FIELDS,
@@ -118,6 +119,8 @@ class KleanStore:
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     #: False while loading bulk seed data that should not fire webhooks.
     notify: bool = True
+    #: Answers remembered under ``Idempotency-Key`` (creates; see ``idempotency.py``).
+    idempotency: IdempotencyKeys = field(default_factory=IdempotencyKeys)
 
     def __post_init__(self) -> None:
         self.webhooks = WebhookDispatcher(
@@ -132,6 +135,7 @@ class KleanStore:
         self.invoices.clear()
         self.subscriptions.clear()
         self.webhooks.reset()
+        self.idempotency.reset()
         self._last_id: dict[str, int] = dict.fromkeys(("customer", "unit", "invoice", "webhook"), 0)
         self._invoice_seq: dict[int, int] = {}
         self.notify = False

@@ -8,6 +8,7 @@ Where the notes leave a gap, the choice made here is listed in
 ``docs/SEVDESK-DEVIATIONS.md``.
 
 Route modules: ``contacts`` (Contact, ContactAddress, CommunicationWay),
+``custom_fields`` (ContactCustomField, ContactCustomFieldSetting),
 ``invoices`` (Invoice, InvoicePos, bookAmount); the small read-only lists
 (``CheckAccount`` among them: the accounts bookAmount books on), ``Unity`` and
 the sandbox-only extras are here.
@@ -37,6 +38,7 @@ from sandbox.common import SandboxControl
 
 from .bulk import bulk_load
 from .contacts import contact_routes
+from .custom_fields import custom_field_routes
 from .invoices import invoice_routes
 from .store import Store, render
 from .wire import ApiError, as_list, body, deleted, error_body, not_found, one, page
@@ -208,6 +210,7 @@ def create_app(
             Mount(
                 API_PREFIX,
                 routes=[
+                    *custom_field_routes(store),
                     *contact_routes(store),
                     *invoice_routes(store),
                     *_static_routes(store, legacy_unity_write),

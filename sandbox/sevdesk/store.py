@@ -31,6 +31,8 @@ ID_BASE = {
     "Invoice": 400_000,
     "InvoicePos": 500_000,
     "CheckAccount": 600_000,
+    "ContactCustomFieldSetting": 700_000,
+    "ContactCustomField": 710_000,
     "InvoiceLog": 800_000,
     "Unity": 0,
 }
@@ -143,6 +145,9 @@ class Store:
         self.invoices: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, dict[str, Any]] = {}
         self.units: dict[str, dict[str, Any]] = {}
+        #: Contact custom fields ("Kontaktfelder", see ``custom_fields``).
+        self.custom_field_settings: dict[str, dict[str, Any]] = {}
+        self.custom_fields: dict[str, dict[str, Any]] = {}
         #: E-mails the emulator would have sent to customers (sendViaEmail).
         self.emails_sent: list[dict[str, Any]] = []
         #: Every sendBy call: which invoice, how, and that nothing was e-mailed.
@@ -223,9 +228,9 @@ class Store:
         return any(inv["contact"]["id"] == contact_id for inv in self.invoices.values())
 
     def delete_contact(self, contact_id: str) -> None:
-        """Remove a contact with its addresses and communication ways."""
+        """Remove a contact with its addresses, communication ways and custom fields."""
         self.contacts.pop(contact_id, None)
-        for table in (self.addresses, self.comm_ways):
+        for table in (self.addresses, self.comm_ways, self.custom_fields):
             for key in [k for k, v in table.items() if v["contact"]["id"] == contact_id]:
                 del table[key]
 

@@ -364,6 +364,28 @@ def test_killed_during_create_leaves_no_duplicate(
     assert creates == expected
 
 
+@pytest.mark.parametrize("stage", ["after_intent", "after_request"])
+def test_killed_while_recording_a_stable_id_leaves_one_field_per_contact(
+    sandbox: Sandbox, cli: Cli, stage: str
+) -> None:
+    """The KleanApp id written onto a sevDesk contact is journaled like any write."""
+    entry = _killed(cli, f"{stage}:stable_id.sevdesk.write")
+    settled = _recovered(cli, entry)
+    assert settled["entry"].state == "done"
+    assert_settled(cli)
+    assert_in_agreement(sandbox)
+    store = Store(cli.state_url)
+    try:
+        links = {link.sevdesk_id: link.kleanapp_id for link in store.links("customer")}
+    finally:
+        store.close()
+    fields = sandbox.sev.get("/ContactCustomField", params={"limit": 1000}).json()["objects"]
+    held = Counter((f["contact"]["id"], f["value"]) for f in fields)
+    assert held == Counter(links.items())  # every link's id once, nothing twice
+    settings = sandbox.sev.get("/ContactCustomFieldSetting").json()["objects"]
+    assert [s["name"] for s in settings] == ["KleanApp-ID"]
+
+
 def _edit(sandbox: Sandbox, side: str, number: str) -> None:
     """An everyday edit on ``side``, through its public API."""
     if side == "kleanapp":

@@ -68,12 +68,13 @@ async def test_an_invalid_email_is_refused_with_a_clear_message(env):
 
 
 async def test_parked_records_are_linked_or_created_as_the_admin_says(env):
-    # Two KleanApp customers share the e-mail of one sevDesk contact: ambiguous.
+    # Two KleanApp customers of one name share the address and e-mail of one sevDesk
+    # contact: ambiguous.
     await env.k.create(
         Customer, customer("K-00001", company_name="Hotel Adler", email="info@adler.de")
     )
     await env.k.create(
-        Customer, customer("K-00002", company_name="Hotel Adler Mitte", email="info@adler.de")
+        Customer, customer("K-00002", company_name="Hotel Adler", email="info@adler.de")
     )
     await env.s.create(
         Customer, customer("9001", company_name="Hotel Adler GmbH", email="info@adler.de")

@@ -291,6 +291,37 @@ async def test_create_without_number_after_500_that_wrote_does_not_duplicate(
     assert len(await all_customers(control)) == 2
 
 
+async def test_keyed_create_after_500_that_wrote_repeats_with_the_same_key(
+    ka: KleanappConnector, control: httpx.AsyncClient
+) -> None:
+    """With an Idempotency-Key the repeat is safe: KleanApp answers the first create."""
+    await ka.create(Customer, PERSON)
+    await fault(control, kind="after_write", method="POST", path="/customers$", status=500)
+
+    unnumbered = ACME.model_copy(update={"customer_number": None})
+    created = await ka.create(Customer, unnumbered, idempotency_key="journal-entry-7")
+
+    assert created.record.customer_number == "K-10003"  # assigned on the first attempt
+    assert len(await all_customers(control)) == 2
+    assert (await stats(control))["requests"]["POST /api/v1/customers"] == 3  # PERSON + 2
+
+
+async def test_a_create_repeated_later_with_its_key_gets_the_first_customer(
+    ka: KleanappConnector, emulator: Any, control: httpx.AsyncClient
+) -> None:
+    """Crash recovery: another process, the same key, nothing in the record to find it by."""
+    unnumbered = ACME.model_copy(update={"customer_number": None})
+    first = await ka.create(Customer, unnumbered, idempotency_key="journal-entry-8")
+    async with KleanappConnector(
+        BASE, TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=emulator)
+    ) as restarted:
+        again = await restarted.create(Customer, unnumbered, idempotency_key="journal-entry-8")
+        other = await restarted.create(Customer, unnumbered, idempotency_key="journal-entry-9")
+    assert again.id == first.id and again.record == first.record
+    assert other.id != first.id  # another intended create is another customer
+    assert len(await all_customers(control)) == 2
+
+
 async def test_create_after_500_that_did_not_write_tries_once_more(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:

@@ -143,7 +143,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                     "city": "Berlin",
                     **address,
                 },
-                # Two KleanApp customers share the e-mail of one unnumbered sevDesk contact.
+                # Two KleanApp customers (one company's two sites) share the name and e-mail
+                # of one unnumbered sevDesk contact: nothing tells which one it is.
                 {
                     "customer_number": "K-2",
                     "kind": "company",
@@ -153,7 +154,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                 {
                     "customer_number": "K-4",
                     "kind": "company",
-                    "company_name": "Doppelt AG Filiale Nord",
+                    "company_name": "Doppelt AG",
                     "email": "info@doppelt.de",
                 },
                 {

@@ -99,9 +99,13 @@ async def test_report_shows_conflict_parked_missing_unit_and_quarantined(world, 
 
     parked = page.section_text("parked")
     assert "customer in KleanApp" in parked and "customer in sevDesk" in parked
-    assert "have the same e-mail info@doppelt.de" in parked
+    assert "2 KleanApp customers look alike" in parked
     sev_parked = next(r for r in page.rows["parked"] if "sevDesk" in r[0])
     assert "kleanapp:" in sev_parked[3]  # its candidates are listed
+    # ... each with what identifies it and the per-field evidence, not a bare id
+    assert "Doppelt AG" in sev_parked[3] and "e-mail: info@doppelt.de" in sev_parked[3]
+    assert "customer no.: K-2" in sev_parked[3] and "customer no.: K-4" in sev_parked[3]
+    assert "name 1.00, e-mail =" in sev_parked[3] and "→ possible match" in sev_parked[3]
 
     assert "create unit 'Einsatz' in sevDesk" in page.section_text("tasks")
     quarantined = page.rows["quarantined"]

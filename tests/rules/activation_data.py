@@ -21,11 +21,12 @@ What is in it (defaults: 300 per side, 250 true pairs, 10 ambiguous groups):
   code. Phones, streets and VAT ids differ in formatting only. Some KleanApp
   members are archived (they are still linked).
 * ambiguous groups, two records on one side and one on the other sharing a
-  name and postal code, an e-mail or a VAT id with nothing stronger to tell
-  them apart: every member must be parked.
-* the rest exist on one side only (some near misses: same name in another
-  postal code); they are to be created on the other side, except archived
-  KleanApp ones.
+  name and an address, a name and an e-mail, or a name, a phone and a postal
+  code, with nothing to tell the two apart: every member must be parked.
+* the rest exist on one side only (some near misses: the same name in
+  another postal code, or in the same postal code with another street,
+  e-mail and phone); they are to be created on the other side, except
+  archived KleanApp ones.
 """
 
 from __future__ import annotations
@@ -322,13 +323,15 @@ def activation_scenario(
         if level == "customer_number":
             formatting_only.add(tag)
 
-    kinds = ("name+postal_code", "email", "vat_id")
+    kinds = ("name+address", "name+email", "name+phone+postal_code")
     for g in range(n_ambiguous):
         kind = kinds[g % len(kinds)]
         n_k, n_s = (2, 1) if g % 2 == 0 else (1, 2)
         shared_name, _ = b.company()
-        shared_postal, shared_vat = b.postal_code(), b.vat()
+        shared_postal = b.postal_code()
+        shared_street = f"{rng.choice(STREETS)} {rng.randrange(1, 120)}"
         shared_email = f"verwaltung{g}@gruppe.de"
+        shared_phone = f"030 {rng.randrange(2_000_000, 9_999_999)}"
         members: tuple[list[str], list[str]] = ([], [])
         for side, count in ((0, n_k), (1, n_s)):
             for j in range(count):
@@ -336,13 +339,14 @@ def activation_scenario(
                 if side == 1:
                     r = b.twin(r)
                     r["customer_number"] = rng.choice([f"3{b.next():04d}", None])
-                    r["email"] = r["email"].replace("buero", "info")
-                if kind == "name+postal_code":
-                    r.update(company_name=_respell(shared_name, rng), postal_code=shared_postal)
-                elif kind == "email":
-                    r["email"] = shared_email.upper() if j else shared_email
+                r.update(company_name=_respell(shared_name, rng), email=None, phone=None)
+                if kind == "name+address":
+                    r.update(postal_code=shared_postal, street=shared_street)
+                elif kind == "name+email":
+                    r.update(email=shared_email.upper() if j else shared_email, street=None)
+                    r["postal_code"] = None
                 else:
-                    r["vat_id"] = _spaced_vat(shared_vat) if j else shared_vat
+                    r.update(phone=shared_phone, postal_code=shared_postal, street=None)
                 tag = f"group{g}-{side}-{j}"
                 (k_side if side == 0 else s_side).append((r, tag))
                 members[side].append(tag)
@@ -363,12 +367,16 @@ def activation_scenario(
             target.append((r, tag))
             only.append(tag)
             j += 1
-    # Near misses: the same company name in another postal code on the other side.
-    for n in range(min(5, len(only_k), len(only_s))):
+    # Near misses: the same company name in another postal code on the other side,
+    # and (the look-alike that must not merge) in the same postal code with another
+    # street, e-mail and phone.
+    for n in range(min(10, len(only_k), len(only_s))):
         k_rec = next(r for r, t in k_side if t == only_k[n])
         s_rec = next(r for r, t in s_side if t == only_s[n])
         if k_rec["kind"] == "company" and s_rec["kind"] == "company":
             s_rec["company_name"] = _respell(k_rec["company_name"], rng)
+            if n % 2:
+                s_rec.update(postal_code=k_rec["postal_code"], city=k_rec["city"])
 
     if len(k_side) != n_per_side or len(s_side) != n_per_side:
         raise ValueError("n_per_side is too small for the pairs and groups asked for")

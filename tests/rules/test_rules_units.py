@@ -52,3 +52,14 @@ def test_resolve_unit_prefers_exact_spelling():
     assert resolve_unit("stk", ["Stück", "Stk"]) == "Stk"
     assert resolve_unit("Stunden", ["Stk", "Std"]) == "Std"
     assert resolve_unit("kg", ["Stk", "Std"]) is None
+
+
+def test_renamed_tells_which_side_changed_the_meaning():
+    from rules.units import renamed
+
+    assert renamed("Std", "Std", "Stunde", "Std") is None  # same meaning, other spelling
+    assert renamed("lfm", "lfm", "Laufmeter", "lfm") == (True, False)
+    assert renamed("lfm", "lfm", "lfm", "Laufmeter") == (False, True)
+    assert renamed("lfm", "lfm", "Meter", "Laufmeter") == (True, True)
+    # reported before: the base holds both names, nothing is new
+    assert renamed("Laufmeter", "lfm", "Laufmeter", "lfm") == (False, False)

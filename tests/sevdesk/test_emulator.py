@@ -762,6 +762,113 @@ async def test_bulk_loads_thousands_of_contacts_in_both_shapes(client, sandbox):
     assert len(mails.json()["objects"]) == 1000
 
 
+# -- contact custom fields -----------------------------------------------------------
+
+
+async def create_setting(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    body = {
+        "name": name,
+        "description": "set by kleansync",
+        "objectName": "ContactCustomFieldSetting",
+    }
+    response = await client.post("/ContactCustomFieldSetting", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["objects"]
+
+
+async def create_field(client: httpx.AsyncClient, contact: str, setting: str, value: str) -> dict:
+    body = {
+        "contact": {"id": int(contact), "objectName": "Contact"},
+        "contactCustomFieldSetting": {
+            "id": int(setting),
+            "objectName": "ContactCustomFieldSetting",
+        },
+        "value": value,
+        "objectName": "ContactCustomField",
+    }
+    response = await client.post("/ContactCustomField", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["objects"]
+
+
+async def test_a_custom_field_keeps_a_value_per_contact_and_finds_the_contact_back(client):
+    setting = await create_setting(client, "KleanApp-ID")
+    assert setting["name"] == "KleanApp-ID" and setting["objectName"] == "ContactCustomFieldSetting"
+    listed = (await client.get("/ContactCustomFieldSetting")).json()["objects"]
+    assert [s["id"] for s in listed] == [setting["id"]]
+    one = (await client.get(f"/ContactCustomFieldSetting/{setting['id']}")).json()["objects"]
+    assert one[0]["description"] == "set by kleansync"
+
+    org = await create_contact(client, name="Feld GmbH", customerNumber="1001")
+    person = await create_contact(client, surename="Eva", familyname="Feld")
+    before = (await client.get(f"/Contact/{org['id']}")).json()["objects"][0]["update"]
+    with freeze_time(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)):
+        field = await create_field(client, org["id"], setting["id"], "42")
+    await create_field(client, person["id"], setting["id"], "43")
+    assert field["value"] == "42" and field["contact"]["id"] == org["id"]
+    assert field["contactCustomFieldSetting"]["name"] == "KleanApp-ID"
+    after = (await client.get(f"/Contact/{org['id']}")).json()["objects"][0]["update"]
+    assert after == before  # a field is a record of its own, like an address
+
+    found = await client.get(
+        "/Contact/Factory/findContactsByCustomFieldValue",
+        params={"value": "42", "customFieldName": "KleanApp-ID"},
+    )
+    assert [c["id"] for c in found.json()["objects"]] == [org["id"]]
+    by_setting = await client.get(
+        "/Contact/Factory/findContactsByCustomFieldValue",
+        params={
+            "value": "43",
+            "customFieldSetting[id]": setting["id"],
+            "customFieldSetting[objectName]": "ContactCustomFieldSetting",
+            "customFieldName": "KleanApp-ID",
+        },
+    )
+    assert [c["id"] for c in by_setting.json()["objects"]] == [person["id"]]  # persons too
+    nothing = await client.get(
+        "/Contact/Factory/findContactsByCustomFieldValue",
+        params={"value": "4", "customFieldName": "KleanApp-ID"},
+    )
+    assert nothing.json()["objects"] == []  # exact values only
+
+    updated = await client.put(f"/ContactCustomField/{field['id']}", json={"value": "44"})
+    assert updated.status_code == 200 and updated.json()["objects"]["value"] == "44"
+    again = (await client.get(f"/ContactCustomField/{field['id']}")).json()["objects"]
+    assert again[0]["value"] == "44"
+    fields = (await client.get("/ContactCustomField", params={"limit": 1000})).json()["objects"]
+    assert sorted(f["value"] for f in fields) == ["43", "44"]
+
+    renamed = await client.put(
+        f"/ContactCustomFieldSetting/{setting['id']}", json={"name": "KleanApp id"}
+    )
+    assert renamed.json()["objects"]["name"] == "KleanApp id"
+    count = await client.get(f"/ContactCustomFieldSetting/{setting['id']}/getReferenceCount")
+    assert count.json()["objects"] == 2
+    assert_error(await client.delete(f"/ContactCustomFieldSetting/{setting['id']}"), 409)
+    assert (await client.delete(f"/ContactCustomField/{field['id']}")).status_code == 200
+    assert_error(await client.get(f"/ContactCustomField/{field['id']}"), 404)
+    assert (await client.delete(f"/Contact/{person['id']}")).status_code == 200
+    assert (await client.get("/ContactCustomField")).json()["objects"] == []  # went with it
+    assert (await client.delete(f"/ContactCustomFieldSetting/{setting['id']}")).status_code == 200
+    assert_error(await client.get(f"/ContactCustomFieldSetting/{setting['id']}"), 404)
+
+
+async def test_custom_field_writes_refuse_what_does_not_exist(client):
+    setting = await create_setting(client, "KleanApp-ID")
+    org = await create_contact(client, name="Feld GmbH")
+    assert_error(await client.post("/ContactCustomFieldSetting", json={"description": "x"}), 400)
+    incomplete = {"contact": {"id": int(org["id"]), "objectName": "Contact"}, "value": "1"}
+    assert_error(await client.post("/ContactCustomField", json=incomplete), 400)
+    with pytest.raises(AssertionError, match="400"):
+        await create_field(client, "999999", setting["id"], "1")
+    with pytest.raises(AssertionError, match="400"):
+        await create_field(client, org["id"], "999999", "1")
+    find = "/Contact/Factory/findContactsByCustomFieldValue"
+    assert_error(await client.get(find, params={"customFieldName": "KleanApp-ID"}), 400)
+    assert_error(await client.get(find, params={"value": "1"}), 400)
+    assert (await client.get("/ContactCustomField")).json()["objects"] == []
+
+
 # -- coverage (keep last) -----------------------------------------------------------------
 
 

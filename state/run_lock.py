@@ -1,0 +1,129 @@
+"""The run lock: one run at a time across processes, fenced.
+
+Why a fencing token: a lock with a heartbeat can be taken over from a
+holder that only *looked* dead (a paused process, a stalled database), and
+that holder then wakes up believing it still holds the lock. Every
+acquisition therefore increases ``token``; the holder checks, before each
+write to an outside system, that the row still carries its own token
+(``Fence`` in ``reconciler.fence``) and stops at once when it does not.
+
+The row is never deleted: release empties ``holder`` and keeps ``token``,
+so a later acquisition continues counting instead of starting over (an old
+holder could otherwise meet "its" token again). Release, heartbeat and
+takeover are conditional updates on the token, so only the holder can
+release its lock and two processes racing for it cannot both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from reconciler.errors import RunInProgress
+from state.tables import RunLock, utcnow
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The lock as just acquired: its fencing token, and whom it was taken from."""
+
+    token: int
+    #: The holder whose stale lock was taken over, or None (the lock was free).
+    taken_from: RunLock | None = None
+
+    @property
+    def previous_alive(self) -> bool:
+        """The holder taken over is on this host and its process still exists (paused)."""
+        prev = self.taken_from
+        return prev is not None and same_host(prev.holder) and pid_alive(prev.pid)
+
+
+def same_host(holder: str) -> bool:
+    return holder.split(":")[0] == socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def acquire(engine: Engine, name: str, holder: str, pid: int, stale_after: dt.timedelta) -> Grant:
+    """Take the named lock or raise ``RunInProgress``; see the module docstring.
+
+    A lock whose heartbeat is older than ``stale_after`` belongs to a process
+    that died or stopped (SIGKILL, SIGSTOP, power loss) and is taken over; on
+    the same host, a holder whose pid no longer exists is dead at once.
+    """
+    now = utcnow()
+    with Session(engine) as s:
+        row = s.get(RunLock, name)
+        if row is None:
+            s.add(RunLock(name=name, holder=holder, pid=pid, token=1, since=now, heartbeat=now))
+            try:
+                s.commit()
+                return Grant(1)
+            except IntegrityError:
+                s.rollback()
+                row = s.get(RunLock, name)
+                if row is None:  # pragma: no cover - rows are never deleted
+                    return acquire(engine, name, holder, pid, stale_after)
+        previous: RunLock | None = None
+        if row.holder:
+            dead = row.holder.split(":")[0] == holder.split(":")[0] and not pid_alive(row.pid)
+            if row.heartbeat >= now - stale_after and not dead:
+                raise RunInProgress(row.since, row.pid, row.holder)
+            previous = RunLock.model_validate(row.model_dump())
+        token = row.token + 1
+        taken = s.execute(
+            update(RunLock)
+            .where(RunLock.name == name, RunLock.token == row.token)
+            .values(holder=holder, pid=pid, token=token, since=now, heartbeat=now)
+        )
+        s.commit()
+        if taken.rowcount != 1:
+            s.expire_all()
+            fresh = s.get(RunLock, name)
+            raise RunInProgress(fresh.since, fresh.pid, fresh.holder)
+        return Grant(token, previous)
+
+
+def heartbeat(engine: Engine, name: str, holder: str, token: int | None = None) -> bool:
+    """Prove the holder is alive; False if the lock is no longer its own."""
+    conditions = [RunLock.name == name, RunLock.holder == holder]
+    if token is not None:
+        conditions.append(RunLock.token == token)
+    with Session(engine) as s:
+        done = s.execute(update(RunLock).where(*conditions).values(heartbeat=utcnow()))
+        s.commit()
+        return done.rowcount == 1
+
+
+def release(engine: Engine, name: str, holder: str, token: int | None = None) -> bool:
+    """Give the lock up; only its holder (with its token) can. True if released."""
+    conditions = [RunLock.name == name, RunLock.holder == holder]
+    if token is not None:
+        conditions.append(RunLock.token == token)
+    with Session(engine) as s:
+        done = s.execute(update(RunLock).where(*conditions).values(holder="", pid=0))
+        s.commit()
+        return done.rowcount == 1
+
+
+def current(engine: Engine, name: str) -> RunLock | None:
+    """The lock row (held or released), fresh from the database."""
+    with Session(engine) as s:
+        return s.get(RunLock, name)
