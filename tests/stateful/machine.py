@@ -43,6 +43,7 @@ from reconciler.connectors import sevdesk_api
 from reconciler.errors import RemoteValidationError
 from reconciler.models import Customer
 from rules.policies import RuleSet
+from tests.adversarial.audit import in_country
 from tests.stateful.model import SIDES, ModelCustomer, violations
 from tests.stateful.world import World
 
@@ -103,6 +104,14 @@ CRASH_POINTS = [
     for op in ("create", "update")
 ]
 PARTS = ["address", "EMAIL", "PHONE", "MOBILE"]
+#: Rules left out while the defect they find is open on main (name -> the defect).
+#: Each such defect is pinned in test_sync_regressions.py as a strict xfail.
+EXCLUDED: dict[str, str] = {
+    "sync_while_people_edit": "issue 12 defect 2: an edit made while a later page is read "
+    "is skipped by the incremental cursor",
+    "delete_sevdesk_part": "issue 12 defect 3: a deleted sevDesk address or communication way "
+    "is not seen by incremental runs",
+}
 
 
 def own(fields: dict[str, Any], key: int) -> dict[str, Any]:
@@ -193,6 +202,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.tick()
         self.world.run(self.edit(side, customer, change))
 
+    @precondition(lambda self: "delete_sevdesk_part" not in EXCLUDED)
     @rule(index=targets, part=st.sampled_from(PARTS))
     def delete_sevdesk_part(self, index: int, part: str) -> None:
         customer = self.pick(index, "sevdesk")
@@ -232,14 +242,22 @@ class SyncMachine(RuleBasedStateMachine):
         self.tick()
         self.settle()
 
+    @precondition(lambda self: "sync_while_people_edit" not in EXCLUDED)
     @rule(
         side=sides,
         after_page=st.integers(1, 3),
         edits=st.lists(st.tuples(sides, targets, changes), min_size=1, max_size=3),
+        full=st.booleans(),
     )
     def sync_while_people_edit(
-        self, side: str, after_page: int, edits: list[tuple[str, int, dict[str, Any]]]
+        self,
+        side: str,
+        after_page: int,
+        edits: list[tuple[str, int, dict[str, Any]]],
+        full: bool = False,
     ) -> None:
+        """People edit right after page ``after_page`` of ``side``'s listing was answered
+        (an incremental run lists only changed records: often one page, then no edit)."""
         chosen = [(s, self.pick(i, s), change) for s, i, change in edits]
         chosen = [(s, c, change) for s, c, change in chosen if c is not None and c.ids.get(s)]
         if not chosen:
@@ -252,7 +270,9 @@ class SyncMachine(RuleBasedStateMachine):
 
         self.tick()
         self.tainted = True
-        self.world.run(self.world.sync_with_edits_between_pages(side, after_page, people))
+        self.world.run(
+            self.world.sync_with_edits_between_pages(side, after_page, people, full=full)
+        )
         self.settle()
 
     @rule(point=st.sampled_from(CRASH_POINTS), nth=st.integers(1, 2))
@@ -304,8 +324,11 @@ class SyncMachine(RuleBasedStateMachine):
                 f"customer #{customer.key} (number {set(expected['customer_number'])}) "
                 f"is missing: {report.summary()}"
             )
-            for label, view in (("KleanApp", k_view), ("sevDesk", s_view)):
-                problems += violations(customer, expected, view[number], label)
+            k_now, s_now = k_view[number], s_view[number]
+            if not s_now["country"]:  # no address: its numbers read as in KleanApp's country
+                s_now = in_country(s_now, k_now["country"])
+            for label, now in (("KleanApp", k_now), ("sevDesk", s_now)):
+                problems += violations(customer, expected, now, label)
             for side in SIDES:
                 if customer.ids.get(side):
                     assert ids[side][number] == customer.ids[side], "the customer was re-created"

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.adversarial.audit import FIELDS, comparable, normalise
+from tests.adversarial.audit import FIELDS, comparable, in_country, normalise
 
 SIDES = ("kleanapp", "sevdesk")
 
@@ -80,6 +80,12 @@ class ModelCustomer:
         before = self.raw[side] or {}
         changed = set(touched) | {f for f in FIELDS if before.get(f) != after.get(f)}
         now = meanings(after)
+        if side == "sevdesk" and not now["country"]:
+            # No address, no country: numbers mean what they mean in the agreed country.
+            agreed = (self.agreed or {}).get("country") or (self.raw["kleanapp"] or {}).get(
+                "country"
+            )
+            now = in_country(now, agreed)
         for f in changed & set(FIELDS):
             self.edits[side][f] = now[f]
         self.raw[side] = dict(after)

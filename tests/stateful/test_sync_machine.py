@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.stateful.machine import machine_world
@@ -30,7 +30,15 @@ def test_whole_syncs_lose_no_edit_and_make_no_duplicate(long_run, monkeypatch):
         run_state_machine_as_test(
             machine,
             settings=settings(
-                settings.default, max_examples=examples(long_run), stateful_step_count=STEPS
+                settings.default,
+                max_examples=examples(long_run),
+                stateful_step_count=STEPS,
+                # STATEFUL_SHRINK=0: report failures unshrunk (shrinking whole syncs takes minutes).
+                phases=[
+                    p
+                    for p in Phase
+                    if os.environ.get("STATEFUL_SHRINK") != "0" or p != Phase.shrink
+                ],
             ),
         )
     print(f"stateful: {dict(machine.stats)}")

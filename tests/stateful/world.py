@@ -125,7 +125,12 @@ class World:
         return False
 
     async def sync_with_edits_between_pages(
-        self, side: str, after_page: int, edits: Callable[[], Coroutine[Any, Any, None]]
+        self,
+        side: str,
+        after_page: int,
+        edits: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        full: bool = False,
     ) -> RunResult:
         """One run during which ``edits`` runs right after page ``after_page`` of ``side``'s
         customer listing was answered (or not at all if the listing is shorter)."""
@@ -144,7 +149,7 @@ class World:
 
         app.after_response.append(between)
         try:
-            return await self.sync()
+            return await self.sync(full=full)
         finally:
             app.after_response.remove(between)
 
