@@ -167,7 +167,25 @@ def show(store: Store, ident: str) -> dict[str, Any]:
     parked = store.get_parked(number)
     if parked is None:
         raise QueueError(f"no parked record P{number} (see 'kleansync conflicts list')")
-    return parked_view(parked, _resolution_of(store, number))
+    return {**parked_view(parked, _resolution_of(store, number)), **_evidence_of(store, parked)}
+
+
+def _evidence_of(store: Store, row: Parked) -> dict[str, Any]:
+    """Who the parked record and each candidate are, and the evidence, as the run saw them.
+
+    The run that parked the record keeps it in its result (``ParkedItem.details``
+    and ``evidence``), so an admin judges the same comparison the engine made,
+    without kleansync reading either system again.
+    """
+    run = store.get_run(row.run_id) if row.run_id else None
+    for item in ((run.result or {}).get("parked") or []) if run else []:
+        if (item.get("entity", "customer"), item.get("side"), item.get("record_id")) == (
+            row.entity,
+            row.side,
+            row.record_id,
+        ):
+            return {"details": item.get("details") or {}, "evidence": item.get("evidence") or []}
+    return {"details": {}, "evidence": []}
 
 
 # -- validating a typed value -------------------------------------------------------------------

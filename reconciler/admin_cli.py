@@ -210,9 +210,14 @@ def register(app: typer.Typer) -> None:
                 f"{data['id']}: {data['entity']} {data['record']}, number {data['key']} "
                 f"({data['status']})",
                 f"  why: {data['reason']}",
-                f"  candidates: {', '.join(data['candidates']) or 'none'}",
-                f"  seen in run {data['run_id']} at {data['created_at']}",
             ]
+            if data.get("evidence") or data.get("details"):
+                from reconciler.match_evidence import evidence_lines
+
+                lines += evidence_lines(data.get("details"), data.get("evidence") or [])
+            else:
+                lines.append(f"  candidates: {', '.join(data['candidates']) or 'none'}")
+            lines.append(f"  seen in run {data['run_id']} at {data['created_at']}")
             res = data["resolution"]
             if res:
                 what = f"link with {res['with']}" if res["action"] == "link" else "create anew"

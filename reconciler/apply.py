@@ -47,6 +47,7 @@ from reconciler.fence import current_writes, ensure_fence
 from reconciler.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
 from reconciler.plan_model import Action, PairPlan, Plan
 from reconciler.stable_ids import StableIds
+from rules.fingerprints import settle_written
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Journal, Link
@@ -139,6 +140,8 @@ class Applier:
         self.run_id = run_id
         self.progress = progress or (lambda n: None)
         self.outcome = ApplyOutcome()
+        #: (side, record id) -> (version the plan read, version our last write made)
+        self._written: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
         #: The KleanApp id recorded on the sevDesk contact of every new customer link.
         self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
@@ -158,6 +161,20 @@ class Applier:
         await connector.delete(model, action.target_id, expected_version=action.expected_version)
         return None
 
+    def _chained(self, action: Action) -> Action:
+        """The action expecting the version our own earlier write made, if it wrote one.
+
+        A pair may write one record twice (a change, then a re-format; or a
+        temporary number, then the final one): the second write must not
+        mistake the first for someone else's edit.
+        """
+        if action.target_id is None:
+            return action
+        read, ours = self._written.get((action.side, action.target_id), (None, None))
+        if read is not None and action.expected_version == read:
+            return action.model_copy(update={"expected_version": ours})
+        return action
+
     async def execute(self, action: Action) -> Remote[Any] | None | bool:
         """Journal, send, record. Returns the written record, or False on failure.
 
@@ -167,6 +184,7 @@ class Applier:
         ``pending`` for the lock's new holder to read back.
         """
         ensure_fence()
+        action = self._chained(action)
         entry = self.store.journal_intent(
             Journal(
                 run_id=self.run_id,
@@ -219,6 +237,9 @@ class Applier:
             self._error(action, where, exc)
             return False
         _crashpoint("after_request", action)
+        if isinstance(result, Remote) and action.target_id is not None:
+            read = self._written.get((action.side, action.target_id), (action.expected_version,))[0]
+            self._written[(action.side, action.target_id)] = (read, result.version)
         self.store.journal_outcome(entry.id, "done", result_id=result.id if result else None)
         self.outcome.counts[action.count_key] += 1
         self.progress(1)
@@ -242,6 +263,7 @@ class Applier:
         ids: dict[str, str | None] = {"kleanapp": pair.kleanapp_id, "sevdesk": pair.sevdesk_id}
         versions: dict[str, str | None] = {}
         base = pair.base_after
+        seen = {side: dict(v) for side, v in pair.seen_after.items()} if pair.seen_after else None
         ok = True
         unlink = pair.unlink
         assigned: str | None = None
@@ -262,12 +284,17 @@ class Applier:
             if isinstance(result, Remote):
                 ids[action.side] = result.id
                 versions[action.side] = result.version
+                if seen is not None and action.side in seen:
+                    skip = self.connectors[action.side].unstorable_fields(result.record)
+                    seen[action.side] = settle_written(
+                        seen[action.side], action.fields, result.record, skip
+                    )
                 if action.op == "create":
                     assigned = getattr(result.record, "customer_number", None)
                     base = self._base_after_create(
                         action.entity, action.side, action.fields, result, base, assigned
                     )
-        if not ok:
+        if not ok or pair.link_untouched:
             return
         ensure_fence()  # links and bases are the lock holder's to write
         for conflict_id in pair.conflict_ids:
@@ -287,12 +314,16 @@ class Applier:
             kleanapp_id=ids["kleanapp"],
             sevdesk_id=ids["sevdesk"],
             base=base,
+            kleanapp_raw=seen.get("kleanapp") if seen and base is not None else None,
+            sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
             kleanapp_version=versions.get("kleanapp"),
             sevdesk_version=versions.get("sevdesk"),
         )
         if pair.link_id is not None:
             old = self.store.get_link(pair.link_id)
             if old is not None:
+                if pair.seen_after is None and base is not None:
+                    link.kleanapp_raw, link.sevdesk_raw = old.kleanapp_raw, old.sevdesk_raw
                 link.created_at = old.created_at
                 link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
                 link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
@@ -342,7 +373,8 @@ class Applier:
         model = SYNCED_ENTITIES[entity]
         source_side = "sevdesk" if side == "kleanapp" else "kleanapp"
         written = normalize_record(result.record).model_dump()
-        expected = {**written, **fields}
+        # Fields are sent as typed; compare them the way the diff does.
+        expected = normalize_record(result.record.model_copy(update=fields)).model_dump()
         if fields.get("customer_number", assigned) is None:
             expected["customer_number"] = assigned  # assigned on create
         skip = self.connectors[side].unstorable_fields(result.record) | self.connectors[
@@ -350,7 +382,7 @@ class Applier:
         ].unstorable_fields(model.model_validate(fields))
         if any(written[f] != expected[f] for f in written if f not in skip):
             return None
-        kleanapp_copy = written if side == "kleanapp" else {**base, **fields}
+        kleanapp_copy = written if side == "kleanapp" else base
         return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
@@ -391,7 +423,8 @@ class Applier:
                 elif entry.op == "update" and entry.target_id:
                     current = await connector.get(model, entry.target_id)
                     have = normalize_record(current.record).model_dump()
-                    applied = all(have.get(k) == v for k, v in fields.items())
+                    want = normalize_record(current.record.model_copy(update=fields)).model_dump()
+                    applied = all(have.get(k) == want.get(k) for k in fields)
                     self.store.journal_outcome(
                         entry.id,
                         "done" if applied else "skipped",

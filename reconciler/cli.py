@@ -42,6 +42,14 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+NewStoreOption = Annotated[
+    bool,
+    typer.Option(
+        "--new-store",
+        help="Start over if the state store file exists but is empty (0 bytes); "
+        "without it such a store is refused.",
+    ),
+]
 
 _state: dict[str, Any] = {"verbose": 0}
 
@@ -178,6 +186,7 @@ def sync(
         bool,
         typer.Option("--allow-mass-delete", help="Let this run archive/delete beyond the brake."),
     ] = False,
+    new_store: NewStoreOption = False,
 ) -> None:
     """Reconcile customers and units between KleanApp and sevDesk once."""
     from reconciler.config import load_config
@@ -190,6 +199,7 @@ def sync(
         plan_out=plan_out,
         apply_plan=apply_plan,
         allow_mass_delete=allow_mass_delete,
+        new_store=new_store,
         trigger="manual",
     )
     with progress_bar() as progress:

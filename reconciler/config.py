@@ -43,6 +43,9 @@ class ServiceConfig(Section):
     base_url: str
     token_env: str
     requests_per_second: float = Field(default=5.0, gt=0, le=100)
+    #: How long one request may wait out "429 Too Many Requests" in total before
+    #: the run gives up on it (Retry-After is honoured; without it, exponential backoff).
+    max_throttle_wait_seconds: float = Field(default=300, gt=0, le=3600)
 
     @field_validator("base_url")
     @classmethod

@@ -19,6 +19,9 @@ from reconciler.plan import build_plan
 from reconciler.snapshot import take_snapshot
 from state import Store
 
+#: Parked records listed in the terminal output (all are in --json).
+PARKED_SHOWN = 20
+
 
 @dataclass
 class Check:
@@ -33,6 +36,8 @@ class DoctorResult:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_units: list[str] = field(default_factory=list)
     preview: dict[str, Any] = field(default_factory=dict)
+    #: The records the next sync would park, each with its candidates and evidence.
+    parked: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,6 +45,15 @@ class DoctorResult:
 
     def lines(self) -> list[str]:
         out = [f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
+        if self.parked:
+            from reconciler.match_evidence import evidence_lines
+
+            out.append("the next sync would park these for an admin (possible matches):")
+            for p in self.parked[:PARKED_SHOWN]:
+                out.append(f"- {p['side']}:{p['record_id']}: {p['reason']}")
+                out += evidence_lines(p.get("details"), list(p.get("evidence") or []))
+            if len(self.parked) > PARKED_SHOWN:
+                out.append(f"  ... and {len(self.parked) - PARKED_SHOWN} more (doctor --json)")
         out.append("ready to sync" if self.ok else "not ready: fix the lines marked FAIL")
         return out
 
@@ -49,7 +63,7 @@ class DoctorResult:
             "checks": [vars(c) for c in self.checks],
             "counts": self.counts,
             "missing_units": self.missing_units,
-            "next_sync": self.preview,
+            "next_sync": {**self.preview, "parked_matches": self.parked},
         }
 
 
@@ -121,6 +135,10 @@ async def _preview(config: Config, connectors: dict, result: DoctorResult) -> No
         "parked": len(plan.parked),
         "quarantined": len(plan.quarantined),
     }
+    result.parked = [
+        p.model_dump(include={"side", "record_id", "key", "reason", "details", "evidence"})
+        for p in plan.parked
+    ]
     p = result.preview
     result.checks.append(
         Check(

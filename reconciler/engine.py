@@ -21,18 +21,20 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.apply import Applier
+from reconciler.brake import mass_delete_brake, removal_budget
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
 from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake, StateStoreError
 from reconciler.fence import Fence, Heartbeat, ensure_fence, fenced, in_memory
-from reconciler.models import Side
+from reconciler.models import SIDES, Customer, Side
 from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
-from reconciler.snapshot import take_snapshot
+from reconciler.snapshot import Snapshot, take_snapshot
 from reconciler.stable_ids import refuse_duplicating
 from state import Store
 from state.db_errors import describe_db_error
+from state.part_tables import save_part_inventory
 from state.tables import ConflictRow, Parked, QuarantineRow, Run
 
 
@@ -44,6 +46,8 @@ class SyncOptions:
     plan_out: Path | None = None
     apply_plan: Path | None = None
     allow_mass_delete: bool = False
+    #: An empty (0-byte) state store file may be started over (``--new-store``).
+    new_store: bool = False
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
@@ -52,10 +56,12 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
     Also while records are parked (matching needs every unlinked record of
     both sides, or a new record could be created as a duplicate of a parked
     one) and while admin answers wait (the records they name may not have
-    changed, so an incremental read would not bring them).
+    changed, so an incremental read would not bring them). And once after an
+    upgrade to per-side fingerprints, so every link gets them in one run.
     """
     if (
         requested
+        or store.links_without_fingerprints()
         or store.open_parked()
         or store.resolved_conflicts()
         or store.parked_resolutions(applied=False)
@@ -66,34 +72,6 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
     done = store.count_runs(dry_run=False, exclude_trigger="webhook")
     every = config.sync.full_every
     return done == 0 or bool(every and (done + 1) % every == 0)
-
-
-def mass_delete_brake(plan: Plan, store: Store, config: Config) -> str | None:
-    """Why this plan must not run unattended, or None.
-
-    A side that suddenly returns no customers, or a plan that archives or
-    deletes more than ``max_delete_fraction`` of the linked customers, is far
-    more likely a broken API, a wrong account or a wiped database than a real
-    wish; nothing may wipe one side because the other looked empty.
-    """
-    units = len(store.links("unit"))
-    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
-        if units and plan.complete_counts.get(f"unit.{side}") == 0:
-            return f"{label} returned no units although {units} are linked"
-    linked = len(store.links("customer"))
-    if not linked:
-        return None
-    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
-        if plan.complete_counts.get(f"customer.{side}") == 0:
-            return f"{label} returned no customers although {linked} are linked"
-    removals = len([a for a in plan.removals if a.entity == "customer"])
-    allowed = config.sync.max_delete_fraction * linked
-    if removals > allowed:
-        return (
-            f"the run would archive or delete {removals} of {linked} linked customers "
-            f"(max_delete_fraction = {config.sync.max_delete_fraction})"
-        )
-    return None
 
 
 def load_plan(path: Path) -> Plan:
@@ -243,6 +221,7 @@ async def _run(
     applier = Applier(connectors, store, run.id)
     if not options.dry_run:
         await applier.recover()
+    snapshot: Snapshot | None = None
     if options.apply_plan:
         plan = load_plan(options.apply_plan)
         logger.info(
@@ -258,7 +237,13 @@ async def _run(
             )
             if direction != "off"
         )
-        snapshot = await take_snapshot(connectors, store, full=full, entities=entities)
+        snapshot = await take_snapshot(
+            connectors,
+            store,
+            full=full,
+            entities=entities,
+            removal_budget=removal_budget(store, config, options.allow_mass_delete),
+        )
         links = {"customer": store.links("customer"), "unit": store.links("unit")}
         if "customer" in entities and not links["customer"]:
             await refuse_duplicating(connectors, snapshot)  # a lost store: resync, not sync
@@ -273,7 +258,9 @@ async def _run(
         options.plan_out.write_text(plan.model_dump_json(indent=2), encoding="utf-8")
         logger.info("plan written to {}", options.plan_out)
 
-    brake = mass_delete_brake(plan, store, config)
+    brake = mass_delete_brake(
+        plan, store, config, frozenset(snapshot.dropped) if snapshot else frozenset()
+    )
     if brake and options.dry_run:
         plan = plan.model_copy(
             update={
@@ -307,6 +294,13 @@ async def _run(
         for name, stamp in plan.cursors.items():
             entity, side = name.split(".")
             store.set_cursor(side, entity, stamp)
+        if snapshot is not None and ("customer", "sevdesk") in snapshot.reads:
+            # Like the cursors: only after a run without errors, so a part
+            # deletion whose clear failed is found again by the next run.
+            for side in SIDES:
+                parts = connectors[side].part_inventory(Customer)
+                if parts is not None:
+                    save_part_inventory(store, side, "customer", parts)
     _remember_for_admins(store, run.id, plan)
     return RunResult(
         run_id=run.id,
@@ -400,7 +394,7 @@ async def sync_from_config(
     """Open the store and both connectors from ``config``, run once, close them."""
     from reconciler.connectors import from_config
 
-    store = Store(config.state.url)
+    store = Store(config.state.url, new_store=options.new_store)
     kleanapp, sevdesk = from_config(
         config,
         kleanapp_transport=(transports or {}).get("kleanapp"),  # type: ignore[arg-type]

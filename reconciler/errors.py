@@ -12,7 +12,8 @@ do next by type alone::
     ├── ChangedMeanwhile            the record changed since we read it; re-plan it
     ├── NotFound                    the record is gone on that side
     ├── TransientError              worth retrying later (5xx, timeout, 429 budget)
-    │   └── Unreachable             no connection to the service at all
+    │   ├── Unreachable             no connection to the service at all
+    │   └── IncompleteListing       a list did not add up to the service's total; nothing planned
     ├── RunInProgress               another process is running a sync; nothing touched
     ├── LockLost                    another run took this run's lock over; stopped before writing
     ├── StateStoreError             the state database failed; said in one line, no SQL, no data
@@ -94,6 +95,14 @@ class TransientError(KleansyncError):
 
 class Unreachable(TransientError):
     """No HTTP answer at all: refused connection, DNS failure, timeout."""
+
+
+class IncompleteListing(TransientError):
+    """A paged list did not add up to its total twice in a row (see ``connectors.listing``).
+
+    Absent records would be read as deleted and absent parts as cleared
+    fields, so the run stops before planning anything.
+    """
 
 
 class RunInProgress(KleansyncError):

@@ -64,6 +64,9 @@ base_url = {sevdesk_url}
 token_env = {sevdesk_token_env}
 # Client-side pace; sevDesk publishes no limit but blocks abusive tokens.
 requests_per_second = 5
+# One request waits out "429 Too Many Requests" for at most this long in total
+# (Retry-After is honoured; without it, exponential backoff), then the run stops.
+max_throttle_wait_seconds = 300
 # sevDesk creates units in its UI only. true = use the legacy POST /Unity instead
 # of asking an admin (only if your sevDesk account still accepts it).
 create_units = false
@@ -75,6 +78,8 @@ base_url = {kleanapp_url}
 token_env = {kleanapp_token_env}
 # KleanApp allows 10 requests/s per token; stay below it.
 requests_per_second = 8
+# As for sevDesk: the longest total wait on 429s for one request.
+max_throttle_wait_seconds = 300
 
 [state]
 # SQLAlchemy URL of the state store (links, agreed base versions, journal, runs).

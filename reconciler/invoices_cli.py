@@ -55,12 +55,12 @@ def build_filters(
     )
 
 
-async def _with_services(config: Any, work: Any) -> Any:
+async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> Any:
     """Open the store and both connectors from ``config``, run ``work``, close them."""
     from reconciler.connectors import from_config
     from state import Store
 
-    store = Store(config.state.url)
+    store = Store(config.state.url, new_store=new_store)
     kleanapp, sevdesk = from_config(config)
     try:
         async with kleanapp, sevdesk:
@@ -88,7 +88,7 @@ def status_lines(items: list[dict[str, Any]]) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     """Add the ``invoices`` command group (``export``, ``status``) to ``app``."""
-    from reconciler.cli import ConfigOption, JsonOption, emit_json, guarded
+    from reconciler.cli import ConfigOption, JsonOption, NewStoreOption, emit_json, guarded
 
     invoices = typer.Typer(
         help="Export KleanApp invoices to sevDesk and show where they stand.",
@@ -137,6 +137,7 @@ def register(app: typer.Typer) -> None:
                 "held and failed ones.",
             ),
         ] = False,
+        new_store: NewStoreOption = False,
     ) -> None:
         """Export saved KleanApp invoices to sevDesk, each exactly once, and lock them."""
         from reconciler.config import load_config
@@ -152,7 +153,7 @@ def register(app: typer.Typer) -> None:
                 cfg, filters, dry_run=dry_run, fmt=fmt, connectors=connectors, store=store
             )
 
-        result = asyncio.run(_with_services(cfg, work))
+        result = asyncio.run(_with_services(cfg, work, new_store=new_store))
         if as_json:
             emit_json(result.as_dict())
         else:

@@ -129,6 +129,17 @@ class Listing(BaseModel, Generic[RecordT]):
 
     records: list[Remote[RecordT]] = Field(default_factory=list)
     quarantined: list[Quarantined] = Field(default_factory=list)
+    #: The service's time, at or before the moment it started answering this
+    #: listing. A record changed after that may or may not be in it (a paged
+    #: listing reads page 1 before page 2), so the next incremental read must
+    #: start here, not at the newest stamp seen. None: the connector cannot tell.
+    as_of: dt.datetime | None = None
+    #: For services whose record is several rows (a sevDesk contact with its
+    #: addresses and communication ways): the part ids of *every* record, as
+    #: read by this listing, however few records it returned. Comparing it
+    #: with the last run's shows parts that were deleted (a deletion leaves
+    #: no stamp to find it by). None: the records have no parts.
+    parts: dict[str, tuple[str, ...]] | None = None
 
 
 #: The entities the sync engine reconciles, by the name plans and the journal use.

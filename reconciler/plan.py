@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.config import Config
 from reconciler.match_evidence import candidate_dict, record_facts
-from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side
+from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
 from reconciler.plan_model import (
     Action,
     ConflictItem,
@@ -25,8 +25,16 @@ from reconciler.plan_model import (
     Task,
 )
 from reconciler.plan_units import UnitPlanner
+from reconciler.plan_writes import (
+    create_fields,
+    held_quarantine,
+    keep_fingerprint,
+    reformat_actions,
+    seen_of,
+)
 from reconciler.snapshot import Snapshot
 from rules.diff import Conflict, merge
+from rules.fingerprints import Seen, fingerprint, fingerprints
 from rules.matching import match_customers
 from rules.normalize import normalize_record
 from rules.policies import RuleSet
@@ -96,6 +104,7 @@ class Planner:
         self.conflicts: list[ConflictItem] = []
         self.tasks: list[Task] = []
         self.parked: list[ParkedItem] = []
+        self.quarantined: list[Quarantined] = []
 
     def _aligned(
         self, k: Remote[Customer], s: Remote[Customer]
@@ -139,9 +148,9 @@ class Planner:
         cursors = {}
         complete_counts = {}
         for (entity, side), read in self.snapshot.reads.items():
-            newest = read.newest()
-            if newest is not None:
-                cursors[f"{entity}.{side}"] = newest
+            cursor = read.cursor()
+            if cursor is not None:
+                cursors[f"{entity}.{side}"] = cursor
             if read.complete:
                 complete_counts[f"{entity}.{side}"] = len(read.records) + len(read.quarantined)
         return Plan(
@@ -151,7 +160,7 @@ class Planner:
             conflicts=tuple(self.conflicts),
             tasks=tuple(self.tasks),
             parked=tuple(self.parked),
-            quarantined=tuple(self.snapshot.quarantined),
+            quarantined=(*self.snapshot.quarantined, *self.quarantined),
             cursors=cursors,
             complete_counts=complete_counts,
         )
@@ -273,6 +282,7 @@ class Planner:
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
+        seen = seen_of(link)
         k, s = self._aligned(k, s)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
@@ -280,9 +290,13 @@ class Planner:
         if newly_archived:
             if self._kleanapp_archived(link, s):
                 return
-        elif base is not None and normalize_record(k.record) == base == normalize_record(s.record):
+        elif (
+            base is not None
+            and seen is not None
+            and normalize_record(k.record) == base == normalize_record(s.record)
+        ):
             return
-        self._pair_from_merge(link.key, link.id, k, s, base)
+        self._pair_from_merge(link.key, link.id, k, s, base, seen=seen, link=link)
 
     def _pair_from_merge(
         self,
@@ -293,14 +307,19 @@ class Planner:
         base: Customer | None,
         *,
         parked_resolution_ids: tuple[int, ...] = (),
+        seen: Seen | None = None,
+        link: Link | None = None,
     ) -> None:
         rules = self.customer_rules
-        result = merge(base, k, s, rules, key=key, entity="customer")
+        result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
         forced = self.forced.get(link_id, {}) if link_id is not None else {}
         conflicts = [c for c in result.conflicts if c.field not in forced]
         self.conflicts.extend(_conflict_item(c, link_id) for c in conflicts)
         merged = result.merged.model_dump() if result.merged is not None else None
+        after: Seen = {side: dict(v) for side, v in (result.seen_after or {}).items()}
         writes_to = {side: dict(result.writes_for(side)) for side in SIDES}
+        remotes: dict[Side, Remote[Customer]] = {"kleanapp": k, "sevdesk": s}
+        self.quarantined += held_quarantine(result, key, remotes)
         if forced:
             # An admin's answer beats every rule: that value goes to both sides.
             current = {
@@ -311,8 +330,11 @@ class Planner:
                 for side in SIDES:
                     if current[side].get(name) != value:
                         writes_to[side][name] = value
+                        after.setdefault(side, {})[name] = fingerprint(value)
                     else:
                         writes_to[side].pop(name, None)
+                        raw = getattr(remotes[side].record, name, None)
+                        after.setdefault(side, {})[name] = fingerprint(raw)
                 if merged is not None:
                     merged[name] = value
             if merged is None and not any(c.is_manual for c in conflicts):
@@ -333,12 +355,17 @@ class Planner:
                 continue
             if not _writable(self.config, "customer", side):
                 # Never write against the direction; keep the base so the change
-                # is neither lost nor pushed back.
-                if merged is not None:
-                    for name in writes:
+                # is neither lost nor pushed back, and the source's old
+                # fingerprint so it is still a change if the direction opens.
+                for name in writes:
+                    if merged is not None:
                         merged[name] = (
                             base.model_dump()[name] if base else remote.record.model_dump()[name]
                         )
+                    keep_fingerprint(after, seen, OTHER[side], name)
+                    after.setdefault(side, {})[name] = fingerprint(
+                        getattr(remote.record, name, None)
+                    )
                 continue
             actions.append(
                 Action(
@@ -352,6 +379,15 @@ class Planner:
                     reason=f"changed in {SIDE_LABEL[OTHER[side]]}",
                 )
             )
+        writable = {side: _writable(self.config, "customer", side) for side in SIDES}
+        actions += reformat_actions(result, key, remotes, writes_to, writable)
+        if (
+            link is not None
+            and not actions
+            and merged == link.base
+            and after == {"kleanapp": link.kleanapp_raw, "sevdesk": link.sevdesk_raw}
+        ):
+            return  # nothing to write and nothing new to remember
         self.pairs.append(
             PairPlan(
                 entity="customer",
@@ -361,6 +397,7 @@ class Planner:
                 sevdesk_id=s.id,
                 actions=tuple(actions),
                 base_after=merged,
+                seen_after=after if merged is not None else None,
                 conflict_ids=tuple(cid for _value, cid in forced.values()),
                 parked_resolution_ids=parked_resolution_ids,
             )
@@ -458,6 +495,10 @@ class Planner:
     ) -> None:
         record = normalize_record(remote.record)
         key = record.customer_number or f"{remote.side}:{remote.id}"
+        fields, problems = create_fields(remote, key, target)
+        if problems:
+            self.quarantined += problems
+            return
         actions = [
             Action(
                 entity="customer",
@@ -465,7 +506,7 @@ class Planner:
                 op="create",
                 key=key,
                 source_id=remote.id,
-                fields=record.model_dump(exclude={"archived"}),
+                fields=fields,
                 reason=f"new in {SIDE_LABEL[remote.side]}{note}",
             )
         ]
@@ -483,6 +524,7 @@ class Planner:
                     reason=f"customer number assigned by {SIDE_LABEL[target]}",
                 )
             )
+        written = Customer.model_validate({**fields, "archived": remote.record.archived})
         self.pairs.append(
             PairPlan(
                 entity="customer",
@@ -491,6 +533,10 @@ class Planner:
                 sevdesk_id=remote.id if remote.side == "sevdesk" else None,
                 actions=tuple(actions),
                 base_after=record.model_dump(),
+                seen_after={
+                    remote.side: fingerprints(remote.record),
+                    target: fingerprints(written),
+                },
                 parked_resolution_ids=(resolution_id,) if resolution_id is not None else (),
             )
         )

@@ -40,10 +40,15 @@ class Action(Frozen):
     #: Write back the customer number the other side assigned on create
     #: (a record created without a number gets one there; both must agree).
     number_from_create: bool = False
+    #: A second write to the same record in one pair, and why: "reformat" (a
+    #: value re-formatted so it keeps its meaning), "temporary-number" (the
+    #: first half of a number swap). Empty for the pair's main write.
+    step: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.entity}:{self.key}:{self.side}:{self.op}"
+        base = f"{self.entity}:{self.key}:{self.side}:{self.op}"
+        return f"{base}:{self.step}" if self.step else base
 
     @property
     def count_key(self) -> str:
@@ -61,6 +66,12 @@ class PairPlan(Frozen):
     actions: tuple[Action, ...] = ()
     #: The new agreed version once every action succeeded; None keeps no base.
     base_after: dict[str, Any] | None = None
+    #: side -> field -> fingerprint of the raw value it holds once every action
+    #: succeeded (``rules.fingerprints``); None keeps the link's current ones.
+    seen_after: dict[str, dict[str, str]] | None = None
+    #: Only write; leave the link and its base as they are (the first half of a
+    #: number swap: the pair's own PairPlan follows later in the plan).
+    link_untouched: bool = False
     #: Forget the link afterwards (the record is gone on one side).
     unlink: bool = False
     #: Admin resolutions this pair carries out (conflict ids, parked-resolution ids).

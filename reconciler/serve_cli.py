@@ -13,7 +13,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to ``app``."""
-    from reconciler.cli import ConfigOption, guarded
+    from reconciler.cli import ConfigOption, NewStoreOption, guarded
 
     @app.command("serve")
     @guarded
@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(help="Listen on this port (default: \\[webhooks] listen_port)."),
         ] = None,
+        new_store: NewStoreOption = False,
     ) -> None:
         """Run always-on: the scheduled sync, KleanApp webhooks, /healthz and /metrics."""
         from dataclasses import replace
@@ -43,6 +44,7 @@ def register(app: typer.Typer) -> None:
             settings = replace(settings, listen_port=port)
 
         async def main() -> int:
-            return await run_service(cfg, service=Service(cfg, settings=settings))
+            service = Service(cfg, settings=settings, new_store=new_store)
+            return await run_service(cfg, service=service)
 
         raise typer.Exit(asyncio.run(main()))

@@ -146,11 +146,12 @@ class Service(ServiceJobs, ServiceHttp):
         settings: ServiceSettings | None = None,
         connectors: dict[str, Any] | None = None,
         store: Store | None = None,
+        new_store: bool = False,
     ) -> None:
         self.config = config
         self.settings = settings or ServiceSettings.from_config(config)
         self._owns_store = store is None
-        self.store = store or Store(config.state.url)
+        self.store = store or Store(config.state.url, new_store=new_store)
         self._owns_connectors = connectors is None
         if connectors is None:
             from reconciler.connectors import from_config

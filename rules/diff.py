@@ -2,14 +2,20 @@
 
 Two-way comparison cannot tell "KleanApp changed the e-mail" from "sevDesk
 changed it back", so every decision is taken against the *base*: the value
-both sides last agreed on (the previous run's :attr:`MergeResult.merged`).
-Per field, with normalised values ``b``, ``k``, ``s``:
+both sides last agreed on (the previous run's :attr:`MergeResult.merged`),
+and per side the fingerprints of the raw values it held then
+(``rules.fingerprints``), which say exactly which side changed a field.
+Per field, with normalised values ``k``, ``s`` (normalisation only
+*compares*; what is written is the source's value as typed, ``rules.carry``):
 
 =========================  ==============================================
 ``k == s``                  nothing to do (also when both made the same edit)
-``k == b != s``             sevDesk's change goes to KleanApp
-``s == b != k``             KleanApp's change goes to sevDesk
-all three differ            conflict, decided by the configured rule
+only sevDesk changed it     sevDesk's value goes to KleanApp
+only KleanApp changed it    KleanApp's value goes to sevDesk
+both changed it             conflict, decided by the configured rule
+neither changed it          nothing to carry; a phone number that would read
+                            as another number in the customer's new country
+                            gets its international form (a :class:`Reformat`)
 no base, ``k != s``         conflict too: on first link we cannot know who
                             changed what, and a silent overwrite would be a guess
 =========================  ==============================================
@@ -28,6 +34,8 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from reconciler.models import SIDES, Canonical, Customer, Remote, Side
+from rules.carry import carry_problem, carry_value
+from rules.fingerprints import Seen, fingerprint
 from rules.normalize import (
     DEFAULT_REGION,
     normalize_country,
@@ -39,7 +47,7 @@ from rules.policies import RuleSet, SideValue, Winner
 
 RecordT = TypeVar("RecordT", bound=Canonical)
 
-__all__ = ["Conflict", "MergeResult", "merge", "merge_records"]
+__all__ = ["Conflict", "Held", "MergeResult", "Reformat", "merge", "merge_records"]
 
 _FIRST_LINK = "no common base yet (first link)"
 
@@ -81,14 +89,18 @@ class Conflict:
 class MergeResult(Generic[RecordT]):
     """What to write where for one record pair, and the resulting new base.
 
-    ``to_kleanapp``/``to_sevdesk`` map field name -> new (normalised) value;
-    fields absent from a dict must not be written. Phone numbers are read
-    in the *agreed* country of the pair (the merged country; for a manual
-    country conflict the base's), not each side's own, so a written value
-    reads back the same next run; compare read-backs the same way
-    (``normalize_customer(rec, phone_region=merged.country or "DE")``). ``archived`` appears in
-    them like any field; see :attr:`archived_writes` (the engine applies its
-    deletion policy before passing it on).
+    ``to_kleanapp``/``to_sevdesk`` map field name -> the value to write: the
+    other side's value as typed, in a lossless form (``rules.carry``);
+    fields absent from a dict must not be written. Phone numbers are
+    compared in the *agreed* country of the pair (the merged country; for a
+    manual country conflict the base's), not each side's own; compare
+    read-backs the same way (``normalize_customer(rec, phone_region=merged.country
+    or "DE")``). ``archived`` appears in them like any field; see
+    :attr:`archived_writes` (the engine applies its deletion policy before
+    passing it on). ``reformats`` are writes of their own (see
+    :class:`Reformat`); ``held`` are changes not carried (see :class:`Held`).
+    ``seen_after`` are the fingerprints to store with ``merged`` once every
+    write succeeded.
 
     ``merged`` is the record both sides agree on once the writes succeed:
     store it as the next base. Fields in a manual conflict keep the *base*
@@ -105,6 +117,9 @@ class MergeResult(Generic[RecordT]):
     to_sevdesk: dict[str, Any]
     merged: RecordT | None
     conflicts: tuple[Conflict, ...] = ()
+    reformats: tuple[Reformat, ...] = ()
+    held: tuple[Held, ...] = ()
+    seen_after: Seen | None = None
 
     def writes_for(self, side: Side) -> dict[str, Any]:
         """``to_kleanapp`` or ``to_sevdesk`` by side name."""
@@ -135,12 +150,44 @@ class MergeResult(Generic[RecordT]):
 
 
 @dataclass(frozen=True)
+class Reformat:
+    """A write that only re-formats a value a side holds, so it keeps its meaning there.
+
+    Nobody edited the value: the customer moved abroad, and the number the
+    side holds in national form (``030 1234567``) would now be read in the
+    new country as another number. Planned as its own action with this
+    reason, never folded into the merge's writes.
+    """
+
+    side: Side
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass(frozen=True)
+class Held:
+    """A change on ``side`` that cannot be carried without changing its meaning.
+
+    Not written anywhere; the field keeps its base and the change stays
+    "changed", so it is quarantined with ``reason`` again until fixed.
+    """
+
+    side: Side
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass(frozen=True)
 class _FieldOutcome:
     to_kleanapp: bool = False
     to_sevdesk: bool = False
     value: Any = None  # the agreed value (base value for manual conflicts)
     settled: bool = True  # False: manual conflict without a base value to keep
     conflict: Conflict | None = None
+    kept_back: bool = False  # a change that was not carried (manual conflict)
+    drift: bool = False  # neither side changed it, yet they read differently
 
 
 def _merge_field(
@@ -148,6 +195,7 @@ def _merge_field(
     b: dict[str, Any] | None,
     k: dict[str, Any],
     s: dict[str, Any],
+    changed: Callable[[Side, str], bool],
     rules: RuleSet,
     k_time: dt.datetime | None,
     s_time: dt.datetime | None,
@@ -158,10 +206,14 @@ def _merge_field(
     k_val, s_val = k[name], s[name]
     if k_val == s_val:
         return _FieldOutcome(value=k_val)
-    if b is not None and b[name] == k_val:
-        return _FieldOutcome(to_kleanapp=True, value=s_val)
-    if b is not None and b[name] == s_val:
-        return _FieldOutcome(to_sevdesk=True, value=k_val)
+    if b is not None:
+        k_changed, s_changed = changed("kleanapp", name), changed("sevdesk", name)
+        if k_changed and not s_changed:
+            return _FieldOutcome(to_sevdesk=True, value=k_val)
+        if s_changed and not k_changed:
+            return _FieldOutcome(to_kleanapp=True, value=s_val)
+        if not k_changed and not s_changed:
+            return _FieldOutcome(value=b[name], drift=True)
     base_val = b[name] if b is not None else None
     decision = rules.decide(name, base_val, SideValue(k_val, k_time), SideValue(s_val, s_time))
     conflict = Conflict(
@@ -179,61 +231,60 @@ def _merge_field(
         return _FieldOutcome(to_sevdesk=True, value=k_val, conflict=conflict)
     if decision.winner == "sevdesk":
         return _FieldOutcome(to_kleanapp=True, value=s_val, conflict=conflict)
-    return _FieldOutcome(value=base_val, settled=b is not None, conflict=conflict)
-
-
-def _phone_region(
-    base: Customer | None,
-    kleanapp: Customer,
-    sevdesk: Customer,
-    rules: RuleSet,
-    k_time: dt.datetime | None,
-    s_time: dt.datetime | None,
-) -> str:
-    """The one region all three versions read phone numbers in: the agreed country.
-
-    Reading each version in its own country made a customer with a country
-    conflict ping-pong: ``"030 1234567"`` is ``+4930…`` in DE but stays as
-    typed in AT, so the value written to one side came back "changed". The
-    agreed country is what both sides hold after this run (for a manual
-    conflict: the base's), so the next run reads the numbers the same way.
-    """
-
-    def country(c: Customer) -> dict[str, Any]:
-        return {"country": normalize_country(c.country)}
-
-    b = country(base) if base is not None else None
-    outcome = _merge_field(
-        "country", b, country(kleanapp), country(sevdesk), rules, k_time, s_time, "", ""
-    )
-    return outcome.value or DEFAULT_REGION
+    return _FieldOutcome(value=base_val, settled=b is not None, conflict=conflict, kept_back=True)
 
 
 PHONE_FIELDS = ("phone", "mobile")
 
 
-def _keep_unchanged_phones(
-    b: dict[str, Any], sides: dict[str, tuple[Customer, dict[str, Any]]]
-) -> set[tuple[str, str]]:
-    """A number typed as before is unchanged, even if the country changed.
+class _Changes:
+    """Per side and field: did that side change it since the pair was agreed?
 
-    KleanApp keeps phones as typed ("030 1234567"). When a customer moves
-    abroad, reading that text in the new country changes what it means, and
-    the untouched number would look edited and overwrite the other side's.
-    A side's number that still reads as the base number in the base's
-    country has not been edited: it keeps the base value, and that side is
-    given the number in international form once, so that it keeps meaning
-    the same number there too. Returns those (side, field) pairs.
+    With fingerprints (``seen``): its raw value's hash differs *and* it no
+    longer reads as the base (a number retyped in another spelling is the
+    same number, not an edit). A field without a fingerprint (a link from
+    before they existed) is compared by value with the base, where a phone
+    number that still reads as the base number in the base's country counts
+    as unchanged.
     """
-    region = b.get("country") or DEFAULT_REGION
-    pinned: set[tuple[str, str]] = set()
-    for side, (raw, normalised) in sides.items():
-        for name in PHONE_FIELDS:
-            unchanged = normalize_phone(getattr(raw, name), region) == b[name]
-            if normalised[name] != b[name] and b[name] is not None and unchanged:
-                normalised[name] = b[name]
-                pinned.add((side, name))
-    return pinned
+
+    def __init__(
+        self,
+        seen: Seen | None,
+        raw: dict[Side, dict[str, Any]],
+        norm: dict[Side, dict[str, Any]],
+        b: dict[str, Any] | None,
+        base_region: str,
+    ) -> None:
+        self.seen, self.raw, self.norm, self.b, self.base_region = seen, raw, norm, b, base_region
+
+    def __call__(self, side: Side, name: str) -> bool:
+        assert self.b is not None
+        if self.norm[side][name] == self.b[name]:
+            return False
+        known = (self.seen or {}).get(side, {}).get(name)
+        if known is not None:
+            return fingerprint(self.raw[side][name]) != known
+        if name in PHONE_FIELDS:
+            return normalize_phone(self.raw[side][name], self.base_region) != self.b[name]
+        return True
+
+
+def _reformat(
+    name: str, side: Side, raw: Any, base_value: Any, base_region: str, region: str
+) -> Reformat | None:
+    """The number ``side`` holds unchanged, written in the form that keeps its meaning."""
+    if name not in PHONE_FIELDS or not isinstance(base_value, str) or base_value[:1] != "+":
+        return None
+    if normalize_phone(raw, base_region) != base_value:
+        return None
+    return Reformat(
+        side=side,
+        field=name,
+        value=base_value,
+        reason=f"{name} written as {base_value}: the customer is in {region} now, where "
+        f"{raw!r} would be read as another number",
+    )
 
 
 def merge_records(
@@ -246,57 +297,115 @@ def merge_records(
     kleanapp_updated_at: dt.datetime | None = None,
     sevdesk_updated_at: dt.datetime | None = None,
     entity: str | None = None,
+    seen: Seen | None = None,
 ) -> MergeResult[RecordT]:
     """Three-way merge of bare records (see :func:`merge` for the Remote form).
 
     All three records are normalised here, not by the caller, so a
     forgotten normalisation can never turn into a write. Times are the
-    sides' record modification times (UTC) for last-write-wins.
+    sides' record modification times (UTC) for last-write-wins. ``seen``
+    holds the sides' fingerprints at ``base`` (``rules.fingerprints``).
     """
     record_type = type(kleanapp)
     if type(sevdesk) is not record_type or (base is not None and type(base) is not record_type):
         raise TypeError("base, kleanapp and sevdesk must be records of the same type")
     entity = entity or record_type.__name__.lower()
     k_time, s_time = kleanapp_updated_at, sevdesk_updated_at
+    raw: dict[Side, dict[str, Any]] = {
+        "kleanapp": kleanapp.model_dump(),
+        "sevdesk": sevdesk.model_dump(),
+    }
+    base_region = region = DEFAULT_REGION
 
     normalize: Callable[[Any], Any] = normalize_record
     if isinstance(kleanapp, Customer):
-        region = _phone_region(base, kleanapp, sevdesk, rules, k_time, s_time)  # type: ignore[arg-type]
+        if base is not None:
+            base_region = normalize_country(base.country) or DEFAULT_REGION  # type: ignore[attr-defined]
+        countries = {side: {"country": normalize_country(raw[side]["country"])} for side in SIDES}
+        b_country = {"country": normalize_country(base.country)} if base is not None else None  # type: ignore[attr-defined]
+        outcome = _merge_field(
+            "country",
+            b_country,
+            countries["kleanapp"],
+            countries["sevdesk"],
+            _Changes(seen, raw, countries, b_country, base_region),  # type: ignore[arg-type]
+            rules,
+            k_time,
+            s_time,
+            "",
+            "",
+        )
+        region = outcome.value or DEFAULT_REGION
         normalize = partial(normalize_customer, phone_region=region)
-    k = normalize(kleanapp).model_dump()
-    s = normalize(sevdesk).model_dump()
+    norm: dict[Side, dict[str, Any]] = {
+        "kleanapp": normalize(kleanapp).model_dump(),
+        "sevdesk": normalize(sevdesk).model_dump(),
+    }
+    k, s = norm["kleanapp"], norm["sevdesk"]
     b = normalize(base).model_dump() if base is not None else None
-    pinned: set[tuple[str, str]] = set()
-    if isinstance(kleanapp, Customer) and b is not None:
-        pinned = _keep_unchanged_phones(b, {"kleanapp": (kleanapp, k), "sevdesk": (sevdesk, s)})
+    changed = _Changes(seen, raw, norm, b, base_region)
 
-    to_kleanapp: dict[str, Any] = {}
-    to_sevdesk: dict[str, Any] = {}
+    writes: dict[Side, dict[str, Any]] = {"kleanapp": {}, "sevdesk": {}}
+    after: Seen = {side: {} for side in SIDES}
     merged: dict[str, Any] = {}
     conflicts: list[Conflict] = []
+    reformats: list[Reformat] = []
+    held: list[Held] = []
     settled = True
     for name in record_type.model_fields:
-        outcome = _merge_field(name, b, k, s, rules, k_time, s_time, entity, key)
+        outcome = _merge_field(name, b, k, s, changed, rules, k_time, s_time, entity, key)
         merged[name] = outcome.value
-        if outcome.to_kleanapp:
-            to_kleanapp[name] = outcome.value
-        if outcome.to_sevdesk:
-            to_sevdesk[name] = outcome.value
+        for side in SIDES:
+            after[side][name] = fingerprint(raw[side][name])
         if outcome.conflict is not None:
             conflicts.append(outcome.conflict)
         settled = settled and outcome.settled
-    for side, name in pinned:
-        if merged[name] == b[name]:  # nobody edited it: only make it unambiguous
-            (to_kleanapp if side == "kleanapp" else to_sevdesk)[name] = merged[name]
+        if outcome.kept_back:
+            for side in SIDES:
+                _keep_seen(after, seen, side, name)
+        for target, wanted in (("kleanapp", outcome.to_kleanapp), ("sevdesk", outcome.to_sevdesk)):
+            if not wanted:
+                continue
+            source: Side = "sevdesk" if target == "kleanapp" else "kleanapp"
+            value = carry_value(name, raw[source][name])
+            problem = carry_problem(name, value)
+            if problem is not None:
+                held.append(Held(side=source, field=name, value=value, reason=problem))
+                merged[name] = b[name] if b is not None else None
+                settled = settled and b is not None
+                _keep_seen(after, seen, source, name)
+                continue
+            writes[target][name] = value
+            after[target][name] = fingerprint(value)
+        if outcome.drift and b is not None:
+            for side in SIDES:
+                if norm[side][name] == b[name]:
+                    continue
+                fix = _reformat(name, side, raw[side][name], b[name], base_region, region)
+                if fix is not None:
+                    reformats.append(fix)
+                    after[side][name] = fingerprint(fix.value)
 
     return MergeResult(
         entity=entity,
         key=key,
-        to_kleanapp=to_kleanapp,
-        to_sevdesk=to_sevdesk,
+        to_kleanapp=writes["kleanapp"],
+        to_sevdesk=writes["sevdesk"],
         merged=record_type.model_validate(merged) if settled else None,
         conflicts=tuple(conflicts),
+        reformats=tuple(reformats),
+        held=tuple(held),
+        seen_after=after,
     )
+
+
+def _keep_seen(after: Seen, seen: Seen | None, side: Side, name: str) -> None:
+    """Remember the old fingerprint, so a change not carried stays a change."""
+    known = (seen or {}).get(side, {}).get(name)
+    if known is None:
+        after[side].pop(name, None)
+    else:
+        after[side][name] = known
 
 
 def merge(
@@ -307,6 +416,7 @@ def merge(
     *,
     key: str,
     entity: str | None = None,
+    seen: Seen | None = None,
 ) -> MergeResult[RecordT]:
     """Three-way merge of a linked pair as the connectors return it.
 
@@ -328,4 +438,5 @@ def merge(
         kleanapp_updated_at=kleanapp.updated_at,
         sevdesk_updated_at=sevdesk.updated_at,
         entity=entity,
+        seen=seen,
     )

@@ -515,7 +515,13 @@ class _Matcher:
                 f"({', '.join(o.remote.id for o in alike)}); the closest: {c.summary(label)}"
             )
         if c.score < self.s.link_threshold:
-            return f"{_label(best)} is a possible match: {c.summary('possible match')}"
+            rivals = [
+                self.e[side][o]
+                for sc, o in self._open_edges(other, best_pos)
+                if o != pos and sc >= c.score - margin
+            ]
+            also = f" (so is {_ids(rivals)})" if rivals else ""
+            return f"{_label(best)} is a possible match{also}: {c.summary('possible match')}"
         rivals = [
             self.e[side][o]
             for sc, o in self._open_edges(other, best_pos)

@@ -46,6 +46,7 @@ __all__ = [
     "normalize_multiline",
     "normalize_phone",
     "normalize_record",
+    "normalize_street",
     "normalize_text",
     "normalize_unit",
     "normalize_vat_id",
@@ -103,20 +104,39 @@ def normalize_customer_number(value: str | None) -> str | None:
 
 
 def normalize_email(value: str | None) -> str | None:
-    """Lower-case, whitespace-free e-mail address.
+    """Lower-case e-mail address without the blanks around ``@`` or at the ends.
 
     Mail providers treat addresses case-insensitively in practice, and one
     of the two systems lower-cases on save; without this every customer with
     a capital letter in their address would be rewritten on every run.
-    Addresses cannot contain whitespace, so any is a typing artefact.
+    A blank *inside* a part is kept (runs collapsed to one): ``x y@z.de`` is
+    not ``xy@z.de``, which is another mailbox, so the two must not compare
+    equal (:func:`carry_problem` says why such a value is not written).
     """
     if value is None:
         return None
-    text = "".join(_nfc(value).split()).lower()
+    text = _AROUND_AT.sub("@", collapse_whitespace(value)).lower()
     if text.startswith("mailto:"):
-        text = text[len("mailto:") :]
+        text = text[len("mailto:") :].strip()
     text = _nfc(text)
     return text or None
+
+
+_AROUND_AT = re.compile(r"\s*@\s*")
+
+
+def normalize_street(value: str | None) -> str | None:
+    """A street that may span lines ("c/o Praxis Ott" above "Hauptstr. 1").
+
+    Each line is whitespace-collapsed and empty lines dropped, but the line
+    breaks stay: flattening them would make two different address layouts
+    compare equal, and a line break typed on one side would never travel.
+    """
+    if value is None:
+        return None
+    text = _nfc(value).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [collapse_whitespace(line) for line in text.split("\n")]
+    return "\n".join(line for line in lines if line) or None
 
 
 # Only strings made of digits and the usual separators are handed to
@@ -257,7 +277,7 @@ def normalize_customer(c: Customer, *, phone_region: str | None = None) -> Custo
             "email": normalize_email(c.email),
             "phone": normalize_phone(c.phone, region),
             "mobile": normalize_phone(c.mobile, region),
-            "street": normalize_text(c.street),
+            "street": normalize_street(c.street),
             "postal_code": normalize_text(c.postal_code),
             "city": normalize_text(c.city),
             "country": country,

@@ -10,8 +10,10 @@ from outside, identically for sevDesk and KleanApp:
 * ``GET /_sandbox/stats``       requests and writes counted by method and path
 * ``POST /_sandbox/bulk``       load many records at once (service-specific)
 
-Faults are matched on method and a path regex and fire for the next
-``times`` matching requests (``null`` = until cleared). Kinds:
+Faults are matched on method, a path regex and (optionally) a ``query`` regex
+searched in the raw query string (``"offset=1000"``: only the second page),
+and fire for the next ``times`` matching requests (``null`` = until cleared).
+Kinds:
 
 * ``status``        answer ``status`` without doing anything
 * ``after_write``   perform the request, then answer ``status`` anyway
@@ -67,12 +69,14 @@ class Fault:
     kind: FaultKind
     method: str | None = None
     path: str | None = None
+    query: str | None = None
     status: int = 500
     times: int | None = 1
     latency_ms: int = 0
     rps: float = 0.0
     message: str = "injected fault"
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
+    _query: re.Pattern[str] | None = field(default=None, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -83,6 +87,7 @@ class Fault:
             kind=kind,
             method=(data.get("method") or None) and str(data["method"]).upper(),
             path=data.get("path"),
+            query=data.get("query"),
             status=int(data.get("status", 429 if kind == "rate_limit" else 500)),
             times=None if data.get("times", 1) is None else int(data.get("times", 1)),
             latency_ms=int(data.get("latency_ms", 0)),
@@ -94,12 +99,15 @@ class Fault:
             if fault.rps <= 0:
                 raise ValueError("rate_limit needs rps > 0")
         fault._pattern = re.compile(fault.path) if fault.path else None
+        fault._query = re.compile(fault.query) if fault.query else None
         return fault
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         if self.times is not None and self.times <= 0:
             return False
         if self.method and self.method != method:
+            return False
+        if self._query and not self._query.search(query):
             return False
         return not (self._pattern and not self._pattern.search(path))
 
@@ -188,7 +196,11 @@ class SandboxControl:
 
     async def list_faults(self, request: Request) -> Response:
         return JSONResponse(
-            {"faults": [{k: v for k, v in vars(f).items() if k != "_pattern"} for f in self.faults]}
+            {
+                "faults": [
+                    {k: v for k, v in vars(f).items() if not k.startswith("_")} for f in self.faults
+                ]
+            }
         )
 
     async def stats(self, request: Request) -> Response:
@@ -224,6 +236,7 @@ class SandboxControl:
             await self.control(scope, receive, send)
             return
         method: str = scope["method"]
+        query = scope.get("query_string", b"").decode("latin-1")
         key = f"{method} {path}"
         self.requests[key] += 1
 
@@ -244,7 +257,7 @@ class SandboxControl:
                 return
 
         for fault in list(self.faults):
-            if fault.kind == "rate_limit" or not fault.matches(method, path):
+            if fault.kind == "rate_limit" or not fault.matches(method, path, query):
                 continue
             if fault.times is not None:
                 fault.times -= 1

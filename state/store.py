@@ -13,9 +13,10 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine, func, select
@@ -37,9 +38,29 @@ from state.tables import (
     utcnow,
 )
 
+
+def _add_columns(engine: Engine, table: str, columns: dict[str, str]) -> None:
+    """ALTER TABLE … ADD COLUMN for the columns ``table`` lacks (safe to run twice)."""
+    have = {c["name"] for c in inspect(engine).get_columns(table)}
+    with engine.begin() as conn:
+        for name, sql_type in columns.items():
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
+def _link_fingerprints(engine: Engine) -> None:
+    """Schema 3: per-side fingerprints on links.
+
+    Existing links get none; their next agreed state fills them (the planner
+    compares those fields by value once, and a pair both sides agree on is
+    then saved without any write), so no re-link is needed.
+    """
+    _add_columns(engine, "link", {"kleanapp_raw": "JSON", "sevdesk_raw": "JSON"})
+
+
 #: version -> step that brings the schema from version-1 to version.
 #: create_all adds new tables by itself; steps are for changed columns.
-MIGRATIONS: dict[int, Callable[[Engine], None]] = {}
+MIGRATIONS: dict[int, Callable[[Engine], None]] = {3: _link_fingerprints}
 
 
 def _add_lock_token(engine: Engine) -> None:
@@ -72,11 +93,54 @@ def _masked(value: Any) -> Any:
     return value
 
 
+#: Where the ``--new-store`` flag exists (named in the refusal).
+NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
+
+
+def _refuse_emptied_file(url: str, new_store: bool) -> None:
+    """``ConfigError`` if ``url`` is an SQLite file that exists but holds nothing.
+
+    A file that does not exist is a fresh install and is created. SQLite
+    writes its header the moment a store is first opened, so an existing
+    0-byte file is never one kleansync made (unless a write-ahead log still
+    holds its pages, which SQLite reads back).
+    """
+    if new_store or not url.startswith("sqlite"):
+        return
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 - a bad URL is reported when the engine is made
+        return
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    wal = Path(f"{database}-wal")
+    try:
+        empty = path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0)
+    except FileNotFoundError:
+        return
+    if empty:
+        raise ConfigError(
+            f"[state] url: {path} is empty (0 bytes), so the run history, open conflicts and "
+            "invoice ledger it held are gone; restore it from a backup, or pass --new-store "
+            f"({NEW_STORE_COMMANDS}) to start over with an empty store"
+        )
+
+
 class Store:
     """Typed access to the state tables; see ``state.tables`` for what each holds."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, new_store: bool = False) -> None:
+        """Open (and on a fresh install create) the store at ``url``.
+
+        ``new_store``: an existing but empty (0-byte) SQLite file may be
+        started over. Without it such a file is refused: it is what a full
+        disk, a failed copy or a truncating restore leaves behind, and
+        treating it as new would silently forget the history, the open
+        conflicts and the invoice ledger.
+        """
         self.url = url
+        _refuse_emptied_file(url, new_store)
         try:
             if url.startswith("sqlite"):
                 self.engine = create_engine(url, connect_args={"timeout": 30})
@@ -197,6 +261,13 @@ class Store:
     def links(self, entity: str) -> list[Link]:
         with self.session() as s:
             return list(s.exec(select(Link).where(Link.entity == entity)))
+
+    def links_without_fingerprints(self, entity: str = "customer") -> int:
+        """Links from before schema 3 whose fingerprints are not filled yet."""
+        with self.session() as s:
+            # JSON columns store None as JSON null, so filter here, not in SQL.
+            rows = s.exec(select(Link).where(Link.entity == entity))
+            return sum(1 for link in rows if link.base and link.kleanapp_raw is None)
 
     def get_link(self, link_id: int) -> Link | None:
         with self.session() as s:
@@ -459,4 +530,4 @@ class Store:
 
 # Every table module, so ``Store._migrate`` creates all of them. At the end
 # because some of them use ``Store`` in their helpers.
-from state import admin_tables, invoice_tables, service_tables  # noqa: E402, F401
+from state import admin_tables, invoice_tables, part_tables, service_tables  # noqa: E402, F401

@@ -5,7 +5,11 @@ What is kept, and why:
 * ``Link``      which KleanApp record and which sevDesk record are the same
                 customer/unit, and the **base**: the last canonical version
                 both sides agreed on. The three-way diff needs it to tell
-                "changed here" from "changed there".
+                "changed here" from "changed there". Besides it, per side, the
+                **fingerprints** of the raw values that side held then
+                (``kleanapp_raw``/``sevdesk_raw``: field -> hash, see
+                ``rules.fingerprints``), which tell exactly which side changed
+                a field, whatever the normaliser or the country say.
 * ``Cursor``    per side and entity, the service timestamp up to which
                 changes were read and applied (incremental snapshots).
 * ``Run``       every run: when, how, what it counted, how it ended.
@@ -34,8 +38,8 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-#: 2: ``run_lock.token`` (fencing).
-SCHEMA_VERSION = 2
+#: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> dt.datetime:
@@ -90,6 +94,10 @@ class Link(SQLModel, table=True):
     kleanapp_id: str
     sevdesk_id: str
     base: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    #: field -> fingerprint of the raw value each side held when ``base`` was agreed;
+    #: None on links from before schema 3 (filled by their next agreed state).
+    kleanapp_raw: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    sevdesk_raw: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     kleanapp_version: str | None = None
     sevdesk_version: str | None = None
     created_at: dt.datetime = when(default_now=True)

@@ -41,6 +41,8 @@ def from_config(
         transport=sevdesk_transport,
         create_units=config.sevdesk.create_units,
     )
+    kleanapp.http.max_throttle_wait = config.kleanapp.max_throttle_wait_seconds
+    sevdesk.http.max_throttle_wait = config.sevdesk.max_throttle_wait_seconds
     return kleanapp, sevdesk
 
 

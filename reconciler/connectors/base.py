@@ -90,6 +90,15 @@ class Connector(ABC):
         """
         return frozenset()
 
+    def part_inventory(self, entity: type[Canonical]) -> dict[str, tuple[str, ...]] | None:
+        """Part ids per record as last read (``Listing.parts``, then later reads), or None.
+
+        Only for services whose record is several rows and whose parts can be
+        deleted without a trace (sevDesk). The engine keeps it after a good
+        run, so the next run can tell which parts were deleted meanwhile.
+        """
+        return None
+
     @abstractmethod
     async def check_auth(self) -> None:
         """One cheap authenticated call; ``AuthError``/``Unreachable`` if it fails."""

@@ -2,7 +2,8 @@
 
 Why one layer: the rules that keep us from hurting a service (or being
 blocked by it) are the same for both: pace requests with a token bucket,
-honour ``429 Retry-After``, retry *reads* on 5xx/timeouts with backoff, and
+honour ``429 Retry-After`` (and back off exponentially when a 429 has
+none, within a bounded total wait), retry *reads* on 5xx/timeouts with backoff, and
 never retry a *write* whose outcome is unknown (the caller reads back
 first). Error messages are built from the status and body only, so the API
 token, which lives in the request headers, can never leak into one.
@@ -77,8 +78,9 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         read_retries: int = 4,
-        max_429_retries: int = 8,
+        max_throttle_wait: float = 300.0,
         sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -90,8 +92,12 @@ class HttpClient:
                 register_secret(value.partition(" ")[2].strip())
         self.bucket = TokenBucket(requests_per_second)
         self.read_retries = read_retries
-        self.max_429_retries = max_429_retries
+        #: Seconds one request may spend waiting out 429s before it fails
+        #: (``[sevdesk]``/``[kleanapp]`` ``max_throttle_wait_seconds``).
+        self.max_throttle_wait = max_throttle_wait
         self.sleep = sleep
+        #: Jitter source; tests give a seeded one so waits are the same every run.
+        self.rng = rng or random.Random()
         #: Requests and 429s seen, for `/metrics` and benchmarks.
         self.stats: Counter[str] = Counter()
         self._client = httpx.AsyncClient(
@@ -126,6 +132,7 @@ class HttpClient:
         safe = method in SAFE_METHODS
         attempt = 0
         throttled = 0
+        waited = 0.0  # on 429s, this request
         url = path.lstrip("/")
         sent = False
         while True:
@@ -171,13 +178,22 @@ class HttpClient:
             )
             if status == 429:
                 # A 429 means "not processed": repeating it is safe for writes too.
+                # Without Retry-After we back off exponentially (with jitter, so
+                # parallel clients spread out) until the budget is spent.
                 self.stats["429"] += 1
                 throttled += 1
-                if throttled > self.max_429_retries:
-                    raise TransientError(f"{self.service} kept answering 429 Too Many Requests")
-                wait = _retry_after(response, default=self._backoff(throttled))
-                logger.debug("{} asked us to wait {}s (429)", self.service, wait)
+                wait = _retry_after(response, default=self.throttle_backoff(throttled))
+                budget = self.max_throttle_wait - waited
+                if budget <= 0.001:
+                    raise TransientError(
+                        f"{self.service} kept answering 429 Too Many Requests for "
+                        f"{waited:.0f} s ({throttled} times); gave up on {method} /{url} "
+                        f"(max_throttle_wait_seconds = {self.max_throttle_wait:g})"
+                    )
+                wait = min(wait, budget)
+                logger.debug("{} asked us to wait {:.2f}s (429)", self.service, wait)
                 await self.sleep(wait)
+                waited += wait
                 continue
             if status in ok or status < 400:
                 return response
@@ -194,6 +210,15 @@ class HttpClient:
                     maybe_written=not safe,
                 )
             return response
+
+    def throttle_backoff(self, attempt: int) -> float:
+        """Wait after the n-th 429 without Retry-After: 0.5 s, 1 s, 2 s, … ≤ 30 s, jittered.
+
+        "Equal jitter": half the step fixed, half random, so the wait grows
+        for sure and clients throttled together do not come back together.
+        """
+        step = min(30.0, 0.5 * 2 ** (attempt - 1))
+        return step / 2 + self.rng.random() * step / 2
 
     @staticmethod
     def _backoff(attempt: int) -> float:

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any, NoReturn
 
 import httpx
+from loguru import logger
 
 from reconciler.connectors.base import Connector
 from reconciler.connectors.http import HttpClient
@@ -54,6 +55,7 @@ from reconciler.connectors.kleanapp_wire import (
     _unit_record,
     _Unmappable,
 )
+from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
 from reconciler.errors import (
     ChangedMeanwhile,
     FatalError,
@@ -254,7 +256,7 @@ class KleanappConnector(Connector):
 
     async def _find_customer_by_number(self, number: str) -> Remote[Customer] | None:
         # KleanApp has no filter by number: scan, archived included (numbers stay taken).
-        async for row in self._rows("customers", {"include_archived": "true"}):
+        for row in await self._rows("customers", {"include_archived": "true"}):
             if isinstance(row, dict) and row.get("customer_number") == number:
                 return _strict(row, _customer_record, f"customer {number}")
         return None
@@ -278,7 +280,7 @@ class KleanappConnector(Connector):
                 return existing
             raise CustomerNumberTaken(number, existing)
         newest: Remote[Customer] | None = None
-        async for row in self._rows("customers", {"include_archived": "true"}):
+        for row in await self._rows("customers", {"include_archived": "true"}):
             try:
                 created = _parse_time(row.get("created_at"), "created_at")
                 remote = _to_remote(row, _customer_record)
@@ -366,14 +368,14 @@ class KleanappConnector(Connector):
     async def _get_unit(self, id: str) -> Remote[Unit]:
         uid = _path_id(id, "unit")
         # KleanApp has no GET /units/{id}; units are few, the list is cheap.
-        async for row in self._rows("units", {}):
+        for row in await self._rows("units", {}):
             if isinstance(row, dict) and str(row.get("id")) == uid:
                 return _strict(row, _unit_record, f"unit {uid}")
         raise NotFound(f"KleanApp has no unit {uid}")
 
     async def _find_unit(self, name: str) -> Remote[Unit] | None:
         wanted = name.strip().casefold()
-        async for row in self._rows("units", {}):
+        for row in await self._rows("units", {}):
             if isinstance(row, dict) and str(row.get("name", "")).strip().casefold() == wanted:
                 return _strict(row, _unit_record, f"unit {name}")
         return None
@@ -547,29 +549,49 @@ class KleanappConnector(Connector):
     # -- end webhooks ------------------------------------------------------------
 
     # -- plumbing --------------------------------------------------------------
-    async def _rows(self, path: str, params: dict[str, str]) -> AsyncIterator[Any]:
-        """Every row of a paginated list, page after page until ``meta.total``."""
-        page = 1
-        while True:
-            response = await self.http.request(
-                "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
+    async def _rows(self, path: str, params: dict[str, str]) -> list[Any]:
+        """Every row of a paginated list (see ``_read_all``)."""
+        return (await self._read_all(path, params))[0]
+
+    async def _read_all(self, path: str, params: dict[str, str]) -> tuple[list[Any], dt.datetime]:
+        """Every row of a paginated list, proven complete, and when KleanApp began answering.
+
+        Complete means every page names the same ``meta.total`` and the rows
+        add up to it (``connectors.listing``); a list that does not is read
+        once more, then ``IncompleteListing``.
+        """
+        check = PageCheck()
+        for _attempt in range(ATTEMPTS):
+            check = PageCheck()
+            rows: list[Any] = []
+            sent = local_now()
+            as_of: dt.datetime | None = None
+            page = 1
+            while True:
+                response = await self.http.request(
+                    "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
+                )
+                if response.status_code >= 400:
+                    _raise_for(response, f"the {path} list")
+                if as_of is None:
+                    as_of = started_at(response, sent)
+                body = _decode(response)
+                data = body.get("data") if isinstance(body, dict) else None
+                meta = body.get("meta") if isinstance(body, dict) else None
+                if not isinstance(data, list) or not isinstance(meta, dict):
+                    raise FatalError(f"{SERVICE} answered the {path} list without data/meta")
+                rows.extend(data)
+                per_page = meta.get("per_page")
+                per_page = per_page if isinstance(per_page, int) and per_page > 0 else PER_PAGE
+                if check.page(len(data), meta.get("total"), per_page):
+                    break
+                page += 1
+            if check.distinct(rows):
+                return rows, as_of or sent
+            logger.warning(
+                "{} {} list did not add up ({}); reading it again", SERVICE, path, check.problem
             )
-            if response.status_code >= 400:
-                _raise_for(response, f"the {path} list")
-            body = _decode(response)
-            data = body.get("data") if isinstance(body, dict) else None
-            meta = body.get("meta") if isinstance(body, dict) else None
-            if not isinstance(data, list) or not isinstance(meta, dict):
-                raise FatalError(f"{SERVICE} answered the {path} list without data/meta")
-            for row in data:
-                yield row
-            per_page = meta.get("per_page") or PER_PAGE
-            total = meta.get("total")
-            if not data or len(data) < per_page:
-                return
-            if isinstance(total, int) and page * per_page >= total:
-                return
-            page += 1
+        raise check.fail(SERVICE, path)
 
     async def _listing(
         self,
@@ -578,8 +600,9 @@ class KleanappConnector(Connector):
         entity: type[R],
         build: Callable[[dict[str, Any]], R],
     ) -> Listing[R]:
-        listing: Listing[R] = Listing[entity]()  # type: ignore[valid-type]
-        async for row in self._rows(path, params):
+        rows, as_of = await self._read_all(path, params)
+        listing: Listing[R] = Listing[entity](as_of=as_of)  # type: ignore[valid-type]
+        for row in rows:
             try:
                 listing.records.append(_to_remote(row, build))
             except _Unmappable as exc:

@@ -133,6 +133,10 @@ class SevdeskConnector(Connector):
             return await self.units.get(str(id))
         raise _unsupported(entity)
 
+    def part_inventory(self, entity: type[Canonical]) -> dict[str, tuple[str, ...]] | None:
+        """Each customer's address and communication-way ids as last read."""
+        return dict(self.customers.parts_seen) if entity is Customer else None
+
     def unstorable_fields(self, record: Canonical) -> frozenset[str]:
         """What a sevDesk contact cannot hold, so never reads as a change.
 

@@ -9,12 +9,15 @@ of ``reconciler.errors``, so the connector above it reads like the API docs.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from loguru import logger
 
 from reconciler.connectors.http import SAFE_METHODS, HttpClient, json_body
+from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
 from reconciler.errors import (
     FatalError,
     KleansyncError,
@@ -75,6 +78,18 @@ class SevdeskApi:
         ``single`` marks a request for one record by id, where sevDesk's 400
         means "not found" (spec: "Bad request. Contact was not found").
         """
+        body, _response = await self._request(method, path, params, json, single)
+        return body.get("objects")
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        single: bool,
+    ) -> tuple[dict, httpx.Response]:
+        """``call`` with the whole envelope and the HTTP response (for ``total`` and ``Date``)."""
         method = method.upper()
         for attempt in range(1, GET_ERROR_RETRIES + 2):
             try:
@@ -94,7 +109,7 @@ class SevdeskApi:
         params: Mapping[str, Any] | None,
         json: Any,
         single: bool,
-    ) -> Any:
+    ) -> tuple[dict, httpx.Response]:
         try:
             response = await self.http.request(
                 method, path, params=dict(params) if params else None, json=json
@@ -118,37 +133,61 @@ class SevdeskApi:
             self._raise(method, path, response, error, single)
         if not isinstance(body, dict):
             raise FatalError(f"{LABEL} {method} /{path} answered without an 'objects' envelope")
-        return body.get("objects")
+        return body, response
 
     async def rows(self, path: str, params: Mapping[str, Any] | None = None) -> list[dict]:
-        """Every row of a list endpoint, page by page (``limit``/``offset``).
+        """Every row of a list endpoint, proven complete (see ``listing``)."""
+        return (await self.listing(path, params))[0]
+
+    async def listing(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict], dt.datetime]:
+        """Every row of a list endpoint, and when sevDesk began answering it.
 
         sevDesk silently truncates at ~100 rows without ``limit`` and has no
-        cursor, so we always send ``limit`` and stop at the first short page.
-        A row seen twice (offsets shift when rows are added meanwhile) is
-        kept once.
+        cursor, so we always send ``limit`` and page by ``offset``, with
+        ``countAll=true``: every page must name the same ``total`` and the
+        rows must add up to it (``connectors.listing``). Otherwise rows were
+        added or deleted meanwhile (offsets shift) or a page came back short:
+        the list is read once more, then ``IncompleteListing``.
         """
-        found: list[dict] = []
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            page = await self.call(
-                "GET", path, params={**(params or {}), "limit": MAX_PAGE, "offset": offset}
+        check = PageCheck()
+        for _attempt in range(ATTEMPTS):
+            check = PageCheck()
+            found: list[dict] = []
+            sent = local_now()
+            as_of: dt.datetime | None = None
+            while True:
+                body, response = await self._request(
+                    "GET",
+                    path,
+                    {
+                        **(params or {}),
+                        "limit": MAX_PAGE,
+                        "offset": check.seen,
+                        "countAll": "true",
+                    },
+                    None,
+                    False,
+                )
+                if as_of is None:
+                    as_of = started_at(response, sent)
+                page = body.get("objects")
+                if page is None:
+                    page = []
+                if not isinstance(page, list):
+                    raise FatalError(
+                        f"{LABEL} GET /{path} returned {type(page).__name__}, not a list"
+                    )
+                found.extend(page)
+                if check.page(len(page), body.get("total"), MAX_PAGE):
+                    break
+            if check.distinct(found):
+                return found, as_of or sent
+            logger.warning(
+                "{} /{} list did not add up ({}); reading it again", LABEL, path, check.problem
             )
-            if page is None:
-                page = []
-            if not isinstance(page, list):
-                raise FatalError(f"{LABEL} GET /{path} returned {type(page).__name__}, not a list")
-            for row in page:
-                key = str(row.get("id")) if isinstance(row, dict) else repr(row)
-                if isinstance(row, dict) and row.get("id") is not None:
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                found.append(row)
-            if len(page) < MAX_PAGE:
-                return found
-            offset += MAX_PAGE
+        raise check.fail(LABEL, f"/{path}")
 
     async def one(self, path: str, what: str) -> dict:
         """``GET /X/{id}``, which sevDesk answers with a one-element array."""

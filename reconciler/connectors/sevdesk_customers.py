@@ -81,6 +81,10 @@ class SevdeskCustomers:
         #: Numbers from getNextCustomerNumber per record, so a repeated create of
         #: the same number-less record resumes instead of taking a new number.
         self._assigned_numbers: dict[Customer, str] = {}
+        #: contact id -> part ids, as last read: the latest listing, then every
+        #: later read of one customer (after our own writes, too). The engine
+        #: saves it after a good run and compares the next listing with it.
+        self.parts_seen: dict[str, tuple[str, ...]] = {}
 
     # -- reading --------------------------------------------------------------------
     async def list(self, since: dt.datetime | None) -> Listing[Customer]:
@@ -90,15 +94,25 @@ class SevdeskCustomers:
             "category[objectName]": "Category",
         }
         if since is not None:
-            since = as_utc(since)
-            # updateAfter is strict and whole seconds: ask from one second earlier.
+            # sevDesk stamps whole seconds (an edit at 10.7 s is stamped 10 s):
+            # compare from the start of the cursor's second, and since
+            # updateAfter is strict, ask from one second before that.
+            since = as_utc(since).replace(microsecond=0)
             params["updateAfter"] = int(since.timestamp()) - 1
-        contact_rows, address_rows, way_rows = await _gather(
-            self.api.rows("Contact", params),
-            self.api.rows("ContactAddress"),
-            self.api.rows("CommunicationWay"),
+        (
+            (contact_rows, contacts_at),
+            (address_rows, addresses_at),
+            (way_rows, ways_at),
+        ) = await _gather(
+            self.api.listing("Contact", params),
+            self.api.listing("ContactAddress"),
+            self.api.listing("CommunicationWay"),
         )
-        listing: Listing[Customer] = Listing()
+        # The three lists are read side by side: the listing is as old as the
+        # oldest of them. (The strict ``updateAfter`` above is the one second
+        # of sevDesk's whole-second stamps; ``as_of`` already allows for the
+        # ``Date`` header's own second.)
+        listing: Listing[Customer] = Listing(as_of=min(contacts_at, addresses_at, ways_at))
         contacts: dict[str, dict] = {}
         for row in contact_rows:
             if not isinstance(row, dict) or ref_id(row) is None:
@@ -106,6 +120,8 @@ class SevdeskCustomers:
             elif is_customer(row) and (since is None or changed_since(row, since)):
                 contacts[str(ref_id(row))] = row
         parts = group_by_contact(address_rows, way_rows)
+        listing.parts = {cid: ids for cid, p in parts.items() if (ids := part_ids(p))}
+        self.parts_seen = dict(listing.parts)
         if since is not None:
             touched = {
                 cid for cid, p in parts.items() if any(changed_since(r, since) for r in p.all())
@@ -139,8 +155,12 @@ class SevdeskCustomers:
         contact = await self.api.one(f"Contact/{contact_id}", f"contact {contact_id}")
         if not is_customer(contact):
             raise NotFound(f"sevDesk contact {contact_id} is not a customer (category 3)")
+        parts = await self._parts_of(contact_id)
+        self.parts_seen.pop(contact_id, None)
+        if ids := part_ids(parts):
+            self.parts_seen[contact_id] = ids
         try:
-            return await self._remote(contact, await self._parts_of(contact_id))
+            return await self._remote(contact, parts)
         except MappingError as exc:
             raise RemoteValidationError(
                 f"sevDesk contact {contact_id} cannot be read as a customer: {exc}"
@@ -355,6 +375,7 @@ class SevdeskCustomers:
         """DELETE the contact (sevDesk takes its parts with it); 409 = used by documents."""
         if expected_version is not None:
             _check_version(await self.get(contact_id), expected_version)
+        self.parts_seen.pop(contact_id, None)  # sevDesk deletes them with the contact
         try:
             await self.api.call("DELETE", f"Contact/{contact_id}", single=True)
         except TransientError as exc:
@@ -367,7 +388,17 @@ class SevdeskCustomers:
             raise
 
 
-async def _gather(*reads: Awaitable[list[dict]]) -> list[list[dict]]:
+def part_ids(parts: Parts) -> tuple[str, ...]:
+    """A contact's parts as ``Listing.parts`` names them ("ContactAddress/7", ...)."""
+    return tuple(
+        sorted(
+            [f"ContactAddress/{ref_id(r)}" for r in parts.addresses]
+            + [f"CommunicationWay/{ref_id(r)}" for r in parts.ways]
+        )
+    )
+
+
+async def _gather(*reads: Awaitable[Any]) -> list[Any]:
     """Run independent reads side by side (the HTTP layer still paces them).
 
     Unlike a bare ``asyncio.gather`` it lets every read finish before

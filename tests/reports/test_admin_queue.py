@@ -188,6 +188,26 @@ async def test_show_explains_one_item(world, cli):
     assert cli("conflicts", "show", "X1").exit_code == 2
 
 
+async def test_show_puts_a_parked_record_beside_each_candidate_with_the_evidence(world, cli):
+    await world.sync()
+    sev = next(p for p in queue(world.store)["parked"] if p["side"] == "sevdesk")
+    text = cli("conflicts", "show", sev["id"]).stdout
+    assert "why: 2 KleanApp customers look alike" in text
+    assert "this record (sevDesk" in text and "Doppelt AG; e-mail info@doppelt.de" in text
+    candidates = [line for line in text.splitlines() if line.startswith("  candidate kleanapp:")]
+    assert len(candidates) == 2
+    assert {c.rsplit("no. ", 1)[1] for c in candidates} == {"K-2", "K-4"}
+    assert text.count("    evidence: name 1.00, e-mail =") == 2
+    shown = json.loads(cli("conflicts", "show", sev["id"], "--json").stdout)
+    assert [e["record"] for e in shown["evidence"]] == shown["candidates"]
+    assert shown["evidence"][0]["fields"][0] == {
+        "field": "name",
+        "verdict": "=",
+        "weight": 3.6,
+        "detail": "1.00",
+    }
+
+
 @pytest.mark.parametrize(
     ("field", "raw", "value"),
     [

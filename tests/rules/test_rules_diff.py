@@ -6,6 +6,7 @@ import pytest
 
 from reconciler.models import Customer, Remote, Unit
 from rules.diff import merge, merge_records
+from rules.fingerprints import fingerprint, fingerprints, settle_written
 from rules.policies import RuleSet
 
 T09 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -57,9 +58,10 @@ def test_change_on_one_side_goes_to_the_other():
     assert r.to_sevdesk == {}
 
 
-def test_written_values_are_normalised():
+def test_written_values_are_as_typed_and_the_base_is_normalised():
     r = run(BASE, BASE.model_copy(update={"phone": "030 9999999"}), BASE)
-    assert r.to_sevdesk == {"phone": "+49309999999"}
+    assert r.to_sevdesk == {"phone": "030 9999999"}
+    assert r.merged.phone == "+49309999999"
 
 
 def test_different_fields_changed_on_both_sides_are_both_kept():
@@ -207,3 +209,60 @@ def test_country_change_on_one_side_rereads_unchanged_phone_without_a_write():
     r = run(base, k, base)
     assert r.to_sevdesk == {"country": "AT"}
     assert r.merged.phone == "+436641234567"
+
+
+# --- per-side fingerprints (issue 12) ----------------------------------------------
+
+DE = Customer(customer_number="1001", country="DE", mobile="+491711234567")
+
+
+def linked(k, s):
+    """Base and fingerprints as the engine stores them after linking ``k`` and ``s``."""
+    first = run(None, k, s)
+    assert not first.has_writes and not first.conflicts
+    return first.merged, first.seen_after
+
+
+def test_retyping_the_mobile_while_moving_abroad_is_carried_and_never_written_back():
+    base, seen = linked(DE, DE.model_copy(update={"mobile": "+49 171 1234567"}))
+    k = DE.model_copy(update={"country": "AT", "mobile": "0171 1234567"})
+    s = DE.model_copy(update={"mobile": "+49 171 1234567"})
+    r = merge(base, remote("kleanapp", k), remote("sevdesk", s), LWW, key="1001", seen=seen)
+    assert r.to_kleanapp == {} and r.reformats == () and r.conflicts == ()
+    assert r.to_sevdesk == {"country": "AT", "mobile": "0171 1234567"}
+
+
+def test_both_sides_holding_the_same_move_and_number_need_nothing():
+    base, seen = linked(DE, DE)
+    both = DE.model_copy(update={"country": "AT", "mobile": "0171 1234567"})
+    r = merge(base, remote("kleanapp", both), remote("sevdesk", both), LWW, key="1", seen=seen)
+    assert not r.has_writes and r.reformats == () and r.conflicts == ()
+
+
+def test_an_untouched_national_number_gets_its_international_form_as_a_reformat():
+    national = DE.model_copy(update={"mobile": "0171 1234567"})
+    base, seen = linked(national, DE)
+    k = national.model_copy(update={"country": "AT"})
+    r = merge(base, remote("kleanapp", k), remote("sevdesk", DE), LWW, key="1", seen=seen)
+    assert r.to_sevdesk == {"country": "AT"} and r.to_kleanapp == {}
+    [fix] = r.reformats
+    assert (fix.side, fix.field, fix.value) == ("kleanapp", "mobile", "+491711234567")
+    assert r.seen_after["kleanapp"]["mobile"] == fingerprint("+491711234567")
+
+
+def test_a_link_without_fingerprints_compares_by_value_once():
+    base = Customer(customer_number="1001", country="DE", mobile="+491711234567")
+    k = DE.model_copy(update={"mobile": "0171 1234567", "city": "Potsdam"})
+    r = merge(base, remote("kleanapp", k), remote("sevdesk", DE), LWW, key="1", seen=None)
+    assert r.to_sevdesk == {"city": "Potsdam"} and r.to_kleanapp == {}
+    after_write = DE.model_copy(update={"city": "Potsdam"})
+    assert r.seen_after == {"kleanapp": fingerprints(k), "sevdesk": fingerprints(after_write)}
+
+
+def test_after_a_clear_what_the_side_shows_instead_is_not_an_edit():
+    planned = {"email": fingerprint(None), "city": fingerprint("Berlin")}
+    shown = Customer(email="buchhaltung@putz.de", city="Berlin")
+    settled = settle_written(planned, {"email": None}, shown)
+    assert settled["email"] == fingerprint("buchhaltung@putz.de")
+    # but a value other than the one written means someone changed it meanwhile
+    assert settle_written(planned, {"city": "Potsdam"}, shown)["city"] == planned["city"]
