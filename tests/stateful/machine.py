@@ -43,7 +43,7 @@ from reconciler.connectors import sevdesk_api
 from reconciler.errors import RemoteValidationError
 from reconciler.models import Customer
 from rules.policies import RuleSet
-from tests.adversarial.audit import in_country
+from tests.adversarial.audit import FIELDS, has_address, in_country
 from tests.stateful.model import SIDES, ModelCustomer, violations
 from tests.stateful.world import World
 
@@ -104,13 +104,28 @@ CRASH_POINTS = [
     for op in ("create", "update")
 ]
 PARTS = ["address", "EMAIL", "PHONE", "MOBILE"]
+#: Write requests a fault can hit: (side, method, path regex).
+FAULTS = [
+    ("sevdesk", "POST", "^/api/v1/Contact$"),
+    ("sevdesk", "PUT", "^/api/v1/Contact/"),
+    ("sevdesk", "POST", "^/api/v1/(ContactAddress|CommunicationWay)$"),
+    ("sevdesk", "PUT", "^/api/v1/(ContactAddress|CommunicationWay)/"),
+    ("sevdesk", "DELETE", "^/api/v1/(ContactAddress|CommunicationWay)/"),
+    ("kleanapp", "POST", "^/api/v1/customers$"),
+    ("kleanapp", "PATCH", "^/api/v1/customers/"),
+]
+#: How a twin typed into sevDesk may differ from its KleanApp copy.
+TWIN_DIFFS = [
+    {"phone": "+49 30 1234567"},
+    {"city": "Potsdam"},
+    {"note": None},
+    {"email": "INFO@Glanz#.de"},
+]
 #: Rules left out while the defect they find is open on main (name -> the defect).
 #: Each such defect is pinned in test_sync_regressions.py as a strict xfail.
 EXCLUDED: dict[str, str] = {
-    "sync_while_people_edit": "issue 12 defect 2: an edit made while a later page is read "
-    "is skipped by the incremental cursor",
-    "delete_sevdesk_part": "issue 12 defect 3: a deleted sevDesk address or communication way "
-    "is not seen by incremental runs",
+    "swap_numbers_in_sevdesk": "issue 12 (open xfail): two customers swapping numbers in "
+    "sevDesk hit 409 in KleanApp on every run",
 }
 
 
@@ -202,6 +217,57 @@ class SyncMachine(RuleBasedStateMachine):
         self.tick()
         self.world.run(self.edit(side, customer, change))
 
+    @precondition(lambda self: len(self.customers) < MAX_CUSTOMERS)
+    @rule(fields=new_customers, differ=st.sampled_from([{}, *(dict(c) for c in TWIN_DIFFS)]))
+    def create_on_both_sides(self, fields: dict[str, Any], differ: dict[str, Any]) -> None:
+        """The same customer typed into both systems before they were linked."""
+        self.tick()
+        world, key, number = self.world, len(self.customers), self.number()
+        ids: dict[str, str | None] = {"kleanapp": None, "sevdesk": None}
+        customer = ModelCustomer(key=key, ids=ids)
+        for side, extra in (("kleanapp", {}), ("sevdesk", differ)):
+            typed = Customer(customer_number=number, **own({**fields, **extra}, key))
+            try:
+                created = world.run(world.create(side, typed))
+            except RemoteValidationError:
+                return  # refused as typed (the other copy, if any, is a one-sided customer)
+            ids[side] = created.id
+            # Every field was typed on both sides: a first link decides each by the rule.
+            after = created.record.model_dump()
+            customer.record_edit(side, after, created.updated_at, set(FIELDS))
+            if side == "kleanapp":
+                self.customers.append(customer)
+            self.tick()
+
+    @precondition(lambda self: "add_second_way" not in EXCLUDED)
+    @rule(index=targets, kind=st.sampled_from(["EMAIL", "PHONE"]))
+    def add_second_way(self, index: int, kind: str) -> None:
+        """A second e-mail or phone number in sevDesk, not marked main: nothing to sync."""
+        customer = self.pick(index, "sevdesk")
+        if customer is None:
+            return
+        self.tick()
+        value = f"zweit@glanz{customer.key}.de" if kind == "EMAIL" else "030 9999999"
+        world = self.world
+        world.run(world.add_sevdesk_way(customer.ids["sevdesk"], kind, value))
+        now = world.run(world.get("sevdesk", customer.ids["sevdesk"]))
+        customer.record_edit("sevdesk", now.record.model_dump(), now.updated_at)
+
+    @precondition(lambda self: "swap_numbers_in_sevdesk" not in EXCLUDED)
+    @rule(first=targets, second=targets)
+    def swap_numbers_in_sevdesk(self, first: int, second: int) -> None:
+        """Two customers' numbers swapped in sevDesk (which does not enforce unique numbers)."""
+        a, b = self.pick(first), self.pick(second)
+        if a is None or b is None or a is b or a.pending or b.pending:
+            return
+        self.tick()
+        world = self.world
+        numbers = [a.raw["sevdesk"]["customer_number"], b.raw["sevdesk"]["customer_number"]]
+        for customer, number in ((a, numbers[1]), (b, numbers[0])):
+            world.run(world.set_sevdesk_number(customer.ids["sevdesk"], number))
+            now = world.run(world.get("sevdesk", customer.ids["sevdesk"]))
+            customer.record_edit("sevdesk", now.record.model_dump(), now.updated_at)
+
     @precondition(lambda self: "delete_sevdesk_part" not in EXCLUDED)
     @rule(index=targets, part=st.sampled_from(PARTS))
     def delete_sevdesk_part(self, index: int, part: str) -> None:
@@ -275,6 +341,19 @@ class SyncMachine(RuleBasedStateMachine):
         )
         self.settle()
 
+    @rule(fault=st.sampled_from(FAULTS), kind=st.sampled_from(["status", "after_write"]))
+    def sync_with_a_failing_write(self, fault: tuple[str, str, str], kind: str) -> None:
+        """One write fails with 500 (``after_write``: after the service did it); then recover."""
+        self.tick()
+        self.tainted = True
+        side, method, path = fault
+        world = self.world
+        world.run(world.fail_next(side, {"kind": kind, "method": method, "path": path}))
+        world.run(world.sync())  # errors expected: the failed write is reported
+        world.run(world.clear_faults())
+        self.tick()
+        self.settle()
+
     @rule(point=st.sampled_from(CRASH_POINTS), nth=st.integers(1, 2))
     def crash_during_a_sync(self, point: str, nth: int) -> None:
         self.tick()
@@ -325,7 +404,7 @@ class SyncMachine(RuleBasedStateMachine):
                 f"is missing: {report.summary()}"
             )
             k_now, s_now = k_view[number], s_view[number]
-            if not s_now["country"]:  # no address: its numbers read as in KleanApp's country
+            if not has_address(s_now):  # its numbers read as in KleanApp's country
                 s_now = in_country(s_now, k_now["country"])
             for label, now in (("KleanApp", k_now), ("sevDesk", s_now)):
                 problems += violations(customer, expected, now, label)

@@ -187,6 +187,39 @@ class World:
         response = await self.k_http.post(f"customers/{id_}/restore")
         assert response.status_code == 200, response.text
 
+    async def add_sevdesk_way(self, contact_id: str, kind: str, value: str) -> None:
+        """One more communication way of ``kind``, not marked main (sevDesk's UI allows it);
+        nothing if the contact already has this one."""
+        params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
+        rows = (await self.s_http.get("CommunicationWay", params=params)).json()["objects"]
+        if any(r.get("type") == kind and r.get("value") == value for r in rows):
+            return
+        body = {
+            "type": kind,
+            "value": value,
+            "main": False,
+            "contact": {"id": int(contact_id), "objectName": "Contact"},
+            "key": {"id": 2, "objectName": "CommunicationWayKey"},
+        }
+        response = await self.s_http.post("CommunicationWay", json=body)
+        assert response.status_code == 201, response.text
+
+    async def set_sevdesk_number(self, contact_id: str, number: str) -> None:
+        """Type a customer number into sevDesk, which does not check that it is free."""
+        response = await self.s_http.put(f"Contact/{contact_id}", json={"customerNumber": number})
+        assert response.status_code == 200, response.text
+
+    async def fail_next(self, side: str, fault: dict[str, Any]) -> None:
+        """The next request matching ``fault`` fails (``/_sandbox/faults``, sandbox/common.py)."""
+        client = self.s_http if side == "sevdesk" else self.k_http
+        root = (S_URL if side == "sevdesk" else K_URL).removesuffix("/api/v1")
+        response = await client.post(f"{root}/_sandbox/faults", json={**fault, "times": 1})
+        assert response.status_code == 201, response.text
+
+    async def clear_faults(self) -> None:
+        for client, base in ((self.s_http, S_URL), (self.k_http, K_URL)):
+            await client.delete(f"{base.removesuffix('/api/v1')}/_sandbox/faults")
+
     async def delete_sevdesk_part(self, contact_id: str, part: str) -> bool:
         """Delete the contact's address ("address") or its way of type EMAIL/PHONE/MOBILE,
         as a bookkeeper does in sevDesk's UI. False if it has none."""
