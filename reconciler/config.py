@@ -5,7 +5,9 @@ default and does something nobody asked for. Every section forbids unknown
 keys, and every problem is reported as one line naming the file, the key and
 what is wrong (``ConfigError``, exit code 2). Tokens never live in the file:
 the file names the environment variable that holds each one, and a missing
-variable is reported by name, never by value.
+variable is reported by name, never by value. Every secret so named is
+registered for masking as soon as the config is read
+(``register_configured_secrets``).
 """
 
 from __future__ import annotations
@@ -235,6 +237,14 @@ class WebhooksConfig(Section):
     listen_port: int = Field(default=8800, ge=0, le=65535)
     #: Customer/unit events arriving within this many seconds make one sync run.
     debounce_seconds: float = Field(default=5.0, ge=0, le=300)
+    #: Events whose occurred_at is older than this are refused (a recorded delivery
+    #: replayed later); at most a day, which the inbox's 7-day dedupe memory outlasts.
+    max_event_age_seconds: float = Field(default=3600, gt=0, le=86400)
+    #: ... and those dated further ahead than this (clock skew between the two hosts).
+    max_clock_skew_seconds: float = Field(default=300, ge=0, le=3600)
+    #: An accepted event whose sync or export could not run (run lock held) is tried again
+    #: this many seconds later, until it is done.
+    inbox_retry_seconds: float = Field(default=60, gt=0, le=3600)
 
     @field_validator("public_url")
     @classmethod
@@ -262,6 +272,30 @@ class Config(Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     invoices: InvoicesConfig = Field(default_factory=InvoicesConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+
+
+def configured_secrets(config: Config) -> list[str]:
+    """Every secret the config names that is set: both API tokens, the webhook
+    signing secret, the SMTP password (read from the environment, never the file)."""
+    names = [config.kleanapp.token_env, config.sevdesk.token_env]
+    names += [config.webhooks.secret_env, config.report.smtp_password_env]
+    return [value for name in names if name and (value := os.environ.get(name, "").strip())]
+
+
+def register_configured_secrets(config: Config) -> None:
+    """Mask every configured secret in all output (``reconciler.log.redact``).
+
+    Why at load time, for every command: a secret leaks through whatever
+    echoes it back (a service quoting it in an error, say), not only through
+    the command that uses it. ``sync`` and ``invoices export`` never send the
+    webhook secret, yet KleanApp may quote it in an error they print, report
+    and store; so every secret the config names is registered as soon as the
+    config is read, not by the code that happens to need it.
+    """
+    from reconciler.log import register_secret
+
+    for value in configured_secrets(config):
+        register_secret(value)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -303,6 +337,7 @@ def parse_config(
                 ),
             }
         )
+    register_configured_secrets(config)
     return config
 
 

@@ -200,6 +200,13 @@ listen_port = 8800
 # secret_env = "KLEANSYNC_WEBHOOK_SECRET"
 # Customer/unit events arriving within this many seconds make one reconcile.
 debounce_seconds = 5
+# Events older than this (occurred_at) are refused as replays (at most 86400), and so
+# are events dated further ahead than max_clock_skew_seconds.
+max_event_age_seconds = 3600
+max_clock_skew_seconds = 300
+# Accepted events are kept in the state store until done; one whose sync could not
+# start (another run holds the lock) is tried again after this many seconds.
+inbox_retry_seconds = 60
 """
 """The repository's config.toml with the asked-for values as placeholders (a test keeps
 them identical)."""

@@ -31,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-WEBHOOK_RESULTS = ("accepted", "rejected", "duplicate")
+WEBHOOK_RESULTS = ("accepted", "rejected", "duplicate", "too_large", "stale")
 
 #: service label -> its HttpClient.stats counter ({"requests": n, "429": m}).
 StatsSource = Callable[[], Mapping[str, Mapping[str, int]]]

@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.config import Config
 from reconciler.match_evidence import candidate_dict, record_facts
 from reconciler.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
+from reconciler.number_swaps import order_number_renames, unswapped
 from reconciler.plan_model import (
     Action,
     ConflictItem,
@@ -105,6 +106,8 @@ class Planner:
         self.tasks: list[Task] = []
         self.parked: list[ParkedItem] = []
         self.quarantined: list[Quarantined] = []
+        #: KleanApp record id -> the number it holds now (for ordering renames).
+        self.kleanapp_numbers: dict[str, str | None] = {}
 
     def _aligned(
         self, k: Remote[Customer], s: Remote[Customer]
@@ -143,6 +146,7 @@ class Planner:
     def build(self) -> Plan:
         if self.config.sync.customers != "off":
             self._customers()
+            self.pairs = order_number_renames(self.pairs, self.kleanapp_numbers)
         if self.config.sync.units != "off":
             self._units()
         cursors = {}
@@ -283,6 +287,8 @@ class Planner:
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
         seen = seen_of(link)
+        self.kleanapp_numbers[k.id] = k.record.customer_number
+        k, mid_swap = unswapped(k, link.base)
         k, s = self._aligned(k, s)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
@@ -293,10 +299,13 @@ class Planner:
         elif (
             base is not None
             and seen is not None
+            and not mid_swap
             and normalize_record(k.record) == base == normalize_record(s.record)
         ):
             return
-        self._pair_from_merge(link.key, link.id, k, s, base, seen=seen, link=link)
+        self._pair_from_merge(
+            link.key, link.id, k, s, base, seen=seen, link=link, mid_swap=mid_swap
+        )
 
     def _pair_from_merge(
         self,
@@ -309,6 +318,7 @@ class Planner:
         parked_resolution_ids: tuple[int, ...] = (),
         seen: Seen | None = None,
         link: Link | None = None,
+        mid_swap: bool = False,
     ) -> None:
         rules = self.customer_rules
         result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
@@ -320,6 +330,10 @@ class Planner:
         writes_to = {side: dict(result.writes_for(side)) for side in SIDES}
         remotes: dict[Side, Remote[Customer]] = {"kleanapp": k, "sevdesk": s}
         self.quarantined += held_quarantine(result, key, remotes)
+        if mid_swap and merged is not None and "customer_number" not in writes_to["kleanapp"]:
+            # A swap a crash left half done: KleanApp still holds our temporary number.
+            writes_to["kleanapp"]["customer_number"] = merged["customer_number"]
+            after["kleanapp"]["customer_number"] = fingerprint(merged["customer_number"])
         if forced:
             # An admin's answer beats every rule: that value goes to both sides.
             current = {

@@ -41,12 +41,13 @@ from loguru import logger
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
 from reconciler.errors import KleansyncError
+from reconciler.fence import ensure_fence
 from reconciler.models import SIDES, Customer, Remote, Side
 from reconciler.plan import build_plan
 from reconciler.plan_model import PairPlan, ParkedItem
 from reconciler.snapshot import Snapshot, take_snapshot
 from reconciler.stable_ids import ENTITY as STABLE_ID
-from reconciler.stable_ids import StableIds, remote_of
+from reconciler.stable_ids import StableIds, readable, remote_of
 from rules.normalize import normalize_customer_number, normalize_record
 from state import Store
 from state.tables import Link, Parked
@@ -122,7 +123,7 @@ class ResyncResult:
             f"  {agreed} agree on both sides; {len(self.linked) - agreed} differ (the next sync "
             "decides them as on a first link)",
         ]
-        record = "would record" if self.dry_run else "recorded"
+        record = "to record" if self.dry_run else "recorded"
         lines.append(
             f"  KleanApp ids {record} on sevDesk contacts: "
             f"{self.stable_ids_missing if self.dry_run else self.stable_ids_written}; "
@@ -191,7 +192,7 @@ class Resync:
         self.result.quarantined = len(snapshot.quarantined)
         existing = {e: self.store.links(e) for e in ("customer", "unit")}
         self.result.kept = len(existing["customer"])
-        stable = await remote.all() if (remote := remote_of(self.connectors)) else {}
+        stable = await readable(remote) if (remote := remote_of(self.connectors)) else {}
         customers = "customer" in entities
         pairs = self._evidence(snapshot, existing["customer"], stable) if customers else []
         for p in self.parked:  # parked here: kept out of the planner's matching and creates
@@ -219,6 +220,7 @@ class Resync:
         self.result.stable_ids_missing = len(missing)
         if dry_run:
             return self.result
+        ensure_fence()  # links are the lock holder's to write
         with self.store.session() as session:  # one transaction, not one per link
             session.add_all(links)
         self._remember_parked()

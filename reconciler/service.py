@@ -10,13 +10,15 @@ One process that keeps both systems in agreement without anyone starting it:
   ``--since-last`` run, for webhooks that never arrived;
 * ``GET /healthz`` and ``GET /metrics`` (Prometheus).
 
-Three modules, one ``Service`` object: this one holds its life cycle (start,
+Four modules, one ``Service`` object: this one holds its life cycle (start,
 graceful stop) and the ``serve`` runner; ``reconciler.service_jobs`` the write
 jobs (sync runs, debounce, invoice exports and poll, one at a time);
-``reconciler.service_http`` the Starlette app (the receiver with its signature
-check and dedupe, the webhook registration, /healthz, /metrics). Both are
-mixed into ``Service``, so they share its state without handing it around,
-and everything stays importable from here.
+``reconciler.service_http`` the Starlette app (the receiver with its body cap,
+streamed signature check, freshness window and dedupe, the webhook
+registration, /healthz, /metrics); ``reconciler.service_inbox`` the durable
+inbox that keeps every accepted event until it was acted on, across restarts.
+They are mixed into ``Service``, so they share its state without handing it
+around, and everything stays importable from here.
 
 Stopping (SIGTERM/SIGINT): the receiver stops accepting, the scheduler stops
 firing, a sync run finishes the pair of writes in flight (journaled) and
@@ -52,6 +54,7 @@ from reconciler.schedule import (
     poll_seconds,
 )
 from reconciler.service_http import EVENTS, RECEIVER_PATH, RECONCILE_EVENTS, ServiceHttp
+from reconciler.service_inbox import ServiceInbox
 from reconciler.service_jobs import (
     COMPLETED,
     INVOICE_CURSOR,
@@ -60,7 +63,9 @@ from reconciler.service_jobs import (
     export_invoice,
     export_since_last_poll,
 )
+from reconciler.webhooks import MAX_BODY_BYTES
 from state import Store
+from state.inbox_tables import Inbox
 from state.service_tables import DeliveryLog
 
 __all__ = [
@@ -98,6 +103,13 @@ class ServiceSettings:
     #: up to ``lock_retries`` times, so a long hand-started run does not cost the night.
     lock_retry_seconds: float = 600.0
     lock_retries: int = 6
+    #: The freshness window of webhook events (``occurred_at``), see ``reconciler.webhooks``.
+    max_event_age_seconds: float = 3600.0
+    max_clock_skew_seconds: float = 300.0
+    #: Pending inbox events (their sync could not start) are dispatched again this often.
+    inbox_retry_seconds: float = 60.0
+    #: The largest webhook body read (bytes); larger ones are refused with 413.
+    max_body_bytes: int = MAX_BODY_BYTES
 
     @classmethod
     def from_config(cls, config: Any) -> ServiceSettings:
@@ -125,6 +137,15 @@ class ServiceSettings:
             listen_host=getattr(hooks, "listen_host", cls.listen_host),
             listen_port=int(getattr(hooks, "listen_port", cls.listen_port)),
             debounce_seconds=float(getattr(hooks, "debounce_seconds", cls.debounce_seconds)),
+            max_event_age_seconds=float(
+                getattr(hooks, "max_event_age_seconds", cls.max_event_age_seconds)
+            ),
+            max_clock_skew_seconds=float(
+                getattr(hooks, "max_clock_skew_seconds", cls.max_clock_skew_seconds)
+            ),
+            inbox_retry_seconds=float(
+                getattr(hooks, "inbox_retry_seconds", cls.inbox_retry_seconds)
+            ),
         )
 
     @property
@@ -132,7 +153,7 @@ class ServiceSettings:
         return self.public_url + RECEIVER_PATH if self.public_url else None
 
 
-class Service(ServiceJobs, ServiceHttp):
+class Service(ServiceInbox, ServiceJobs, ServiceHttp):
     """The scheduler, the webhook receiver and the workers behind them, on one store.
 
     ``connectors``/``store`` default to ones opened from ``config`` (and are
@@ -160,6 +181,7 @@ class Service(ServiceJobs, ServiceHttp):
             connectors = {"kleanapp": kleanapp, "sevdesk": sevdesk}
         self.connectors = connectors
         self.deliveries = DeliveryLog(self.store)
+        self.inbox = Inbox(self.store)
         self.metrics = Metrics(api_stats=self._api_stats, open_conflicts=self._open_conflicts)
         self.trigger = cron_trigger(config.schedule.cron, config.schedule.timezone)
         self.stop_event = asyncio.Event()
@@ -205,6 +227,8 @@ class Service(ServiceJobs, ServiceHttp):
         self._workers = [
             asyncio.create_task(self._export_worker(), name="kleansync-exports"),
             asyncio.create_task(self._reconcile_worker(), name="kleansync-reconcile"),
+            # Last: its first round dispatches what a killed predecessor acknowledged.
+            asyncio.create_task(self._inbox_worker(), name="kleansync-inbox"),
         ]
         self.scheduler.start()
         job = self.scheduler.get_job(SYNC_JOB)

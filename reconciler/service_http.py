@@ -5,16 +5,27 @@ Starlette app that ``reconciler.service.serve`` runs under uvicorn, and the
 registration of the receiver with KleanApp.
 
 Why the receiver looks the way it does: a public URL can be POSTed by anyone,
-so nothing happens before the signature checks out (401 otherwise). KleanApp
-delivers at least once and retries a delivery not answered within 10 s, so
-the receiver answers 202 at once and does the work in the background, and a
-delivery id seen before is answered 200 and otherwise ignored. A delivery
-accepted but never acted on (the process died) is not lost: the poll exports
-the invoice, the next sync reconciles the customer. While stopping, the
-receiver answers 503 without remembering the delivery, so KleanApp retries it.
+so nothing happens before the signature checks out (401 otherwise), and the
+checks cost the sender more than us: a body without a well-formed signature
+header is refused before a byte of it is read, a body over 1 MB (the
+contract's events are a few kB) is refused with 413 as soon as its
+``Content-Length`` or its bytes say so, and the HMAC is computed while the
+body streams in, so no request makes the service hold more than the cap. A
+valid signature only proves KleanApp wrote the body once: an event outside
+the freshness window (``occurred_at`` older than ``[webhooks]
+max_event_age_seconds`` or further ahead than ``max_clock_skew_seconds``) is
+refused, and one whose *content* was accepted before is a duplicate (200)
+whatever its delivery id, as is a repeated delivery id. KleanApp delivers at
+least once and retries a delivery not answered within 10 s, so the receiver
+answers 202 at once and the work happens in the background; but first the
+event is stored in the durable inbox (``reconciler.service_inbox``), so an
+acknowledged event is acted on even if its sync cannot start yet or the
+process dies. While stopping, the receiver answers 503 without remembering
+the delivery, so KleanApp retries it.
 
 ``/healthz`` is for an outside monitor: 503 when the state store does not
-answer, the last run failed, or no run completed for too long (see
+answer, the last run failed, no run completed for too long, or an accepted
+webhook event has waited over an hour to be acted on (see
 ``ServiceHttp.health``). ``/metrics`` is Prometheus (``reconciler.metrics``).
 """
 
@@ -28,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -38,20 +49,26 @@ from reconciler.service_jobs import COMPLETED
 from reconciler.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
+    BodyTooLarge,
     InvalidWebhook,
+    freshness_problem,
     parse_event,
-    verify_signature,
+    read_signed_body,
+    signature_digest,
 )
 
 if TYPE_CHECKING:
     from reconciler.metrics import Metrics
     from reconciler.service import ServiceSettings
     from state import Store
+    from state.inbox_tables import Inbox
     from state.service_tables import DeliveryLog
 
 RECEIVER_PATH = "/webhooks/kleanapp"
 EVENTS = ("invoice.saved", "customer.saved", "customer.archived", "unit.saved")
 RECONCILE_EVENTS = frozenset({"customer.saved", "customer.archived", "unit.saved"})
+#: /healthz turns 503 when an accepted webhook event has waited this long to be acted on.
+INBOX_STUCK = dt.timedelta(hours=1)
 
 
 class ServiceHttp:
@@ -66,6 +83,7 @@ class ServiceHttp:
     connectors: dict[str, Any]
     metrics: Metrics
     deliveries: DeliveryLog
+    inbox: Inbox
     stop_event: asyncio.Event
     webhook_state: str
     trigger: Any
@@ -82,34 +100,68 @@ class ServiceHttp:
 
     # -- webhooks ---------------------------------------------------------------------------
     async def receive_webhook(self, request: Request) -> Response:
-        secret = self.settings.secret
+        """Check, store, acknowledge; the work happens in the background (see the module)."""
+        settings = self.settings
+        secret = settings.secret
         if not secret:
             return JSONResponse({"error": "webhooks are not configured"}, status_code=503)
-        body = await request.body()
-        if not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
-            self.metrics.webhooks.labels("rejected").inc()
-            logger.warning("webhook with a bad signature refused")
-            return JSONResponse({"error": "bad signature"}, status_code=401)
-        try:
-            event = parse_event(body)
-        except InvalidWebhook as exc:
-            self.metrics.webhooks.labels("rejected").inc()
-            return JSONResponse({"error": str(exc)}, status_code=400)
         if self.stop_event.is_set():
             # Not remembered: KleanApp retries it, and the restarted service takes it.
             return JSONResponse({"error": "stopping"}, status_code=503)
-        delivery = request.headers.get(DELIVERY_HEADER) or (
-            "body-sha256:" + hashlib.sha256(body).hexdigest()
+        header = request.headers.get(SIGNATURE_HEADER)
+        if signature_digest(header) is None:  # refused before a byte of the body is read
+            return self._refuse("rejected", 401, "bad signature")
+        try:
+            body, signed = await read_signed_body(
+                request.stream(),
+                secret,
+                header,
+                limit=settings.max_body_bytes,
+                declared_length=request.headers.get("content-length"),
+            )
+        except BodyTooLarge as exc:
+            return self._refuse("too_large", 413, str(exc))
+        except ClientDisconnect:
+            return self._refuse("rejected", 400, "the sender went away mid-body")
+        if not signed:
+            return self._refuse("rejected", 401, "bad signature")
+        try:
+            event = parse_event(body)
+        except InvalidWebhook as exc:
+            return self._refuse("rejected", 400, str(exc))
+        stale = freshness_problem(
+            event.occurred_at,
+            dt.datetime.now(dt.UTC),
+            max_age=dt.timedelta(seconds=settings.max_event_age_seconds),
+            max_ahead=dt.timedelta(seconds=settings.max_clock_skew_seconds),
         )
-        if not self.deliveries.remember(delivery[:200], event.event, event.id):
+        if stale:
+            return self._refuse("stale", 400, stale)
+        digest = hashlib.sha256(body).hexdigest()
+        delivery = request.headers.get(DELIVERY_HEADER) or f"body-sha256:{digest}"
+        admitted = self.inbox.accept(
+            delivery_id=delivery[:200],
+            content_sha256=digest,
+            event=event.event,
+            record_id=event.id,
+            occurred_at=event.occurred_at,
+        )
+        if admitted.outcome == "duplicate":
             self.metrics.webhooks.labels("duplicate").inc()
+            logger.debug("webhook {} for {} dropped: {}", event.event, event.id, admitted.reason)
             return JSONResponse({"status": "duplicate"}, status_code=200)
+        # On disk before the 2xx: from here on a kill loses nothing (the inbox resumes it).
         self.metrics.webhooks.labels("accepted").inc()
         if event.event == "invoice.saved":
             self._enqueue_export("one", event.id)
         elif event.event in RECONCILE_EVENTS:
             self.request_reconcile()
         return JSONResponse({"status": "accepted"}, status_code=202)
+
+    def _refuse(self, result: str, status: int, why: str) -> Response:
+        self.metrics.webhooks.labels(result).inc()
+        logger.warning("webhook refused ({}): {}", status, why)
+        return JSONResponse({"error": why}, status_code=status)
 
     async def ensure_webhook(self) -> str:
         """Register the receiver with KleanApp unless it already is (state: see below).
@@ -172,6 +224,8 @@ class ServiceHttp:
             body["store"] = f"unreachable: {type(exc).__name__}"
             problems.append("the state store does not answer")
             runs = []
+        if body["store"] == "ok":
+            problems += self._inbox_health(body, now)
         finished = [r for r in runs if r.outcome != "running"]
         if finished:
             last = finished[0]
@@ -200,6 +254,19 @@ class ServiceHttp:
         body["status"] = "unhealthy" if problems else "ok"
         body["problems"] = problems
         return body, not problems
+
+    def _inbox_health(self, body: dict[str, Any], now: dt.datetime) -> list[str]:
+        """``body["inbox"]``: accepted webhook events not done yet; a problem if one waits long."""
+        try:
+            pending = self.inbox.pending()
+        except Exception:  # noqa: BLE001 - the store check above reports the store itself
+            return []
+        oldest = min((r.received_at for r in pending), default=None)
+        waiting = (now - oldest).total_seconds() if oldest else None
+        body["inbox"] = {"pending": len(pending), "oldest_pending_age_seconds": waiting}
+        if waiting is not None and waiting > INBOX_STUCK.total_seconds():
+            return [f"{len(pending)} accepted webhook event(s) waiting for {_human(now - oldest)}"]
+        return []
 
     def _max_age(self, now: dt.datetime) -> dt.timedelta:
         if self.settings.health_max_age_seconds is not None:

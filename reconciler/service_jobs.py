@@ -25,7 +25,10 @@ the exporter's ``--since-last`` run picks up unexported invoices changed since
 the last poll, plus held and failed ones.
 
 Every job is tracked (``Service._track``) and shielded, so a graceful stop
-lets the write in flight finish instead of cancelling it halfway.
+lets the write in flight finish instead of cancelling it halfway. Each job
+settles the webhook inbox rows it covered (``reconciler.service_inbox``): a
+completed sync its customer/unit events, an export its invoice's events; a
+sync that could not start leaves them pending, to be dispatched again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from state import Store
 if TYPE_CHECKING:
     from reconciler.metrics import Metrics
     from reconciler.service import ServiceSettings
+    from state.inbox_tables import Inbox
     from state.service_tables import DeliveryLog
 
 #: Completed runs: they read both sides and applied what they could.
@@ -93,6 +97,7 @@ class ServiceJobs:
     stop_event: asyncio.Event
     webhook_state: str
     deliveries: DeliveryLog
+    inbox: Inbox
     _writer: asyncio.Lock
     _reconcile_wanted: asyncio.Event
     #: The last sync attempt found the run lock held by another process.
@@ -133,34 +138,15 @@ class ServiceJobs:
         return await asyncio.shield(self._track(self._sync(trigger), f"kleansync-sync-{trigger}"))
 
     async def _sync(self, trigger: str) -> Any:
-        from reconciler.engine import SyncOptions, run_sync
-
         async with self._writer:
             if self.stop_event.is_set():
                 return None
-            token = STOP.set(self.stop_event)
-            try:
-                result = await run_sync(
-                    self.config,
-                    SyncOptions(trigger=trigger),
-                    connectors=self.connectors,  # type: ignore[arg-type]
-                    store=self.store,
-                )
-            except RunInProgress as exc:
-                logger.info("{} sync not started: {}", trigger, exc)
-                self.metrics.run_finished(trigger, "locked", {})
-                self._locked_out = True
-                return None
-            except KleansyncError as exc:
-                logger.error("{} sync failed: {}", trigger, exc)
-                self.metrics.run_finished(trigger, "failed", {})
-                return None
-            except Exception as exc:  # noqa: BLE001 - the service must outlive one bad run
-                logger.opt(exception=exc).error("{} sync failed: {}", trigger, exc)
-                self.metrics.run_finished(trigger, "failed", {})
-                return None
-            finally:
-                STOP.reset(token)
+            upto = self._inbox_mark()  # the inbox events this run covers if it completes
+            result = await self._run_sync(trigger)
+            if not self.stop_event.is_set():  # a stopped run left work: keep them pending
+                self._settle_reconcile(upto, result, COMPLETED)
+        if result is None:
+            return None
         logger.info("{} sync {}: {}", trigger, result.outcome, result.counts or "nothing to do")
         self.metrics.run_finished(trigger, result.outcome, result.counts)
         self._refresh_last_success()
@@ -168,6 +154,33 @@ class ServiceJobs:
             # Invoices held for a customer that was not in sevDesk yet may go out now.
             self._enqueue_export("poll", None)
         return result
+
+    async def _run_sync(self, trigger: str) -> Any:
+        from reconciler.engine import SyncOptions, run_sync
+
+        token = STOP.set(self.stop_event)
+        try:
+            return await run_sync(
+                self.config,
+                SyncOptions(trigger=trigger),
+                connectors=self.connectors,  # type: ignore[arg-type]
+                store=self.store,
+            )
+        except RunInProgress as exc:
+            logger.info("{} sync not started: {}", trigger, exc)
+            self.metrics.run_finished(trigger, "locked", {})
+            self._locked_out = True
+            return None
+        except KleansyncError as exc:
+            logger.error("{} sync failed: {}", trigger, exc)
+            self.metrics.run_finished(trigger, "failed", {})
+            return None
+        except Exception as exc:  # noqa: BLE001 - the service must outlive one bad run
+            logger.opt(exception=exc).error("{} sync failed: {}", trigger, exc)
+            self.metrics.run_finished(trigger, "failed", {})
+            return None
+        finally:
+            STOP.reset(token)
 
     def request_reconcile(self) -> None:
         """Ask for a sync run after the debounce wait (events meanwhile ride along)."""
@@ -208,6 +221,8 @@ class ServiceJobs:
                 await self.ensure_webhook()
             with contextlib.suppress(Exception):
                 self.deliveries.prune()
+            with contextlib.suppress(Exception):
+                self.inbox.prune()
             return await self._enqueue_export("poll", None)
         except asyncio.CancelledError:  # scheduler shutdown; the export itself goes on
             return None
@@ -244,27 +259,12 @@ class ServiceJobs:
         async with self._writer:
             if self.stop_event.is_set():
                 return None
-            # The same stop signal, should the exporter check it between invoices.
-            token = STOP.set(self.stop_event)
-            try:
-                if kind == "one":
-                    result = await export_invoice(
-                        self.config, str(invoice_id), connectors=self.connectors, store=self.store
-                    )
-                else:
-                    result = await export_since_last_poll(
-                        self.config, connectors=self.connectors, store=self.store
-                    )
-            except KleansyncError as exc:
-                logger.error("invoice export ({}) failed: {}", kind, exc)
-                self.metrics.exports.labels("failed").inc()
-                return None
-            except Exception as exc:  # noqa: BLE001 - the service must outlive one bad export
-                logger.opt(exception=exc).error("invoice export ({}) failed: {}", kind, exc)
-                self.metrics.exports.labels("failed").inc()
-                return None
-            finally:
-                STOP.reset(token)
+            upto = self._inbox_mark()
+            result = await self._run_export(kind, invoice_id)
+            if kind == "one" and not self.stop_event.is_set():
+                self._settle_export(str(invoice_id), upto, result)
+        if result is None:
+            return None
         for outcome, n in result.counts.items():
             if n:
                 self.metrics.exports.labels(outcome).inc(n)
@@ -273,6 +273,28 @@ class ServiceJobs:
         if any(task.get("kind") == "customer" for task in result.tasks):
             self.request_reconcile()  # its customer is not in sevDesk yet: sync, then retry
         return result
+
+    async def _run_export(self, kind: str, invoice_id: str | None) -> Any:
+        # The same stop signal, should the exporter check it between invoices.
+        token = STOP.set(self.stop_event)
+        try:
+            if kind == "one":
+                return await export_invoice(
+                    self.config, str(invoice_id), connectors=self.connectors, store=self.store
+                )
+            return await export_since_last_poll(
+                self.config, connectors=self.connectors, store=self.store
+            )
+        except KleansyncError as exc:
+            logger.error("invoice export ({}) failed: {}", kind, exc)
+            self.metrics.exports.labels("failed").inc()
+            return None
+        except Exception as exc:  # noqa: BLE001 - the service must outlive one bad export
+            logger.opt(exception=exc).error("invoice export ({}) failed: {}", kind, exc)
+            self.metrics.exports.labels("failed").inc()
+            return None
+        finally:
+            STOP.reset(token)
 
     def _init_invoice_cursor(self) -> None:
         """Start the poll at the first start, not at the beginning of time.

@@ -15,7 +15,9 @@ left by a killed process is written again by :meth:`StableIds.recover`, and
 the write itself finds an earlier attempt's field instead of adding a second.
 
 A failed write never undoes the link (the customer data is in sync); it is
-reported as an error of the run, and ``resync`` writes what is missing.
+reported as an error of the run, and the next full sync (:meth:`StableIds.backfill`)
+or ``resync`` writes what is missing. An account whose contact fields cannot be
+read is synced as before, with links in the state store only (a warning).
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ from reconciler.connectors.base import Connector
 from reconciler.errors import (
     AuthError,
     KleansyncError,
+    LockLost,
     NeedsResync,
+    NotFound,
+    RemoteValidationError,
     TransientError,
     Unreachable,
 )
+from reconciler.fence import ensure_fence
 from reconciler.models import Side
 from state import Store
 from state.tables import Journal
@@ -67,23 +73,39 @@ class StableIds:
         errors: list[dict[str, Any]] | None = None,
     ) -> None:
         self.remote = remote_of(connectors)
+        if self.remote is not None:
+            self.remote.forget()  # one run, one fresh read of the contact fields
         self.store = store
         self.run_id = run_id
         self.written = 0
         #: Failed writes, in the run's error format (the Applier passes its own list).
         self.errors: list[dict[str, Any]] = [] if errors is None else errors
         self._setting_ready = False
+        #: sevDesk refused the contact field itself: no more attempts this run.
+        self.unavailable = False
 
     async def record(self, key: str, kleanapp_id: str, contact_id: str) -> bool:
         """Write ``kleanapp_id`` onto sevDesk contact ``contact_id``; False if that failed."""
-        if self.remote is None:
+        if self.remote is None or self.unavailable:
             return True
+        ensure_fence()  # the journal and the outside writes are the lock holder's
         try:
             await self._ensure_setting(key)
+        except (RemoteValidationError, NotFound) as exc:
+            # No contact fields for this account (or refused): sync on without them.
+            self.unavailable = True
+            logger.warning("sevDesk refuses contact fields, so no stable ids this run: {}", exc)
+            return True
+        except (AuthError, Unreachable, LockLost):
+            raise
+        except KleansyncError as exc:
+            self._failed(key, contact_id, exc)
+            return False
+        try:
             entry = self._intent("write", key, contact_id, {"kleanapp_id": kleanapp_id})
             _crashpoint("after_intent", "write")
             outcome = await self._settle(entry, kleanapp_id, contact_id)
-        except (AuthError, Unreachable):
+        except (AuthError, Unreachable, LockLost):
             raise
         except KleansyncError as exc:
             self._failed(key, contact_id, exc)
@@ -100,6 +122,8 @@ class StableIds:
             entry = self._intent("create_setting", key, None, {})
             try:
                 setting = await self.remote.create_setting()
+            except LockLost:
+                raise  # stays pending: creating the setting again finds it first
             except TransientError as exc:
                 if not exc.maybe_written:
                     self.store.journal_outcome(entry.id, "failed", error=str(exc))
@@ -127,6 +151,8 @@ class StableIds:
     async def _settle(self, entry: Journal, kleanapp_id: str, contact_id: str) -> str:
         try:
             outcome = await self.remote.write(contact_id, kleanapp_id)
+        except LockLost:
+            raise  # stays pending: the lock's new holder writes it (it looks first)
         except TransientError as exc:
             # Outcome unknown when maybe_written: stays pending, recover() writes again.
             if not exc.maybe_written:
@@ -153,6 +179,29 @@ class StableIds:
             }
         )
 
+    async def backfill(self, links: Iterable[Any]) -> int:
+        """Record the stable id of every customer link whose sevDesk contact lacks it.
+
+        Run on full syncs: it heals links made before stable ids existed, a
+        write that failed, and a process killed between saving a link and
+        journaling its stable id. Costs one paged read when nothing is missing.
+        """
+        if self.remote is None:
+            return 0
+        wanted = {link.sevdesk_id: link for link in links if link.entity == "customer"}
+        if not wanted:
+            return 0
+        have = await readable(self.remote)
+        missing = [
+            link for sid, link in sorted(wanted.items()) if have.get(sid) != link.kleanapp_id
+        ]
+        before = self.written
+        for link in missing:
+            await self.record(link.key, link.kleanapp_id, link.sevdesk_id)
+        if missing:
+            logger.info("recorded the KleanApp id on {} linked sevDesk contacts", len(missing))
+        return self.written - before
+
     async def recover(self) -> list[dict[str, Any]]:
         """Write again what a killed run left ``pending`` (idempotent: looks before writing)."""
         notes: list[dict[str, Any]] = []
@@ -173,7 +222,7 @@ class StableIds:
                 else:
                     self.store.journal_outcome(entry.id, "skipped", error="nothing to write")
                 note["outcome"] = "recorded the KleanApp id"
-            except (AuthError, Unreachable):
+            except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
                 self.store.journal_outcome(entry.id, "failed", error=str(exc))
@@ -191,7 +240,21 @@ async def already_linked(
     if remote is None:
         return {}
     present = set(kleanapp_ids)
-    return {c: k for c, k in (await remote.all()).items() if k in present}
+    return {c: k for c, k in (await readable(remote)).items() if k in present}
+
+
+async def readable(remote: Any) -> dict[str, str]:
+    """Every stable id of the account; {} (with a warning) if sevDesk refuses to list them.
+
+    An account without contact fields (or an API that answers with a
+    client error) must not stop syncing: links are then kept only in the
+    state store, as before stable ids existed.
+    """
+    try:
+        return await remote.all()
+    except (RemoteValidationError, NotFound) as exc:
+        logger.warning("sevDesk contact fields cannot be read, so no stable ids: {}", exc)
+        return {}
 
 
 async def refuse_duplicating(connectors: Mapping[Side, Connector], snapshot: Any) -> None:

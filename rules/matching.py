@@ -11,11 +11,11 @@ the grey zone is *parked* (neither created nor changed) for an admin.
 
 How (pure, deterministic, no I/O):
 
-1. **Blocking** (:func:`_blocks`): records of the two sides are compared
+1. **Blocking** (``rules.match_blocking``): records of the two sides are compared
    only when they share a customer number, VAT id, e-mail, phone, a
    company's e-mail domain, a postal code plus a name-token or street
    prefix, or a rare name token. Blocks too big to tell anything apart
-   (:data:`MAX_BLOCK_PAIRS`) are skipped, so the cost stays near-linear.
+   (``rules.match_blocking.MAX_BLOCK_PAIRS``) are skipped, so the cost stays near-linear.
 2. **Scoring** (``rules.match_score``): per-field evidence, agreement adds,
    disagreement of two present values subtracts, empty adds nothing;
    frequent names and shared identifiers count less. Hard vetoes: two
@@ -61,13 +61,12 @@ KleanApp's then sevDesk's, each in input order; candidates best first.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side
+from rules.match_blocking import candidate_pairs, idf, shared_values
 from rules.match_keys import Features, features, name_key, postal_key
+from rules.match_result import Candidate, Match, MatchResult, NearMiss, ParkedMatch
 from rules.match_score import Comparison, FieldEvidence, MatchSettings, Scorer
 from rules.normalize import normalize_customer_number
 
@@ -87,97 +86,6 @@ __all__ = [
 
 _OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
-MAX_BLOCK_PAIRS = 1_000
-"""A block with more KleanApp × sevDesk pairs than this is skipped: a value
-shared by that many records (a chain's one e-mail, a busy postal code and a
-common word) tells nobody apart, and comparing them all would make the cost
-quadratic. Every record has several blocks, so its true partner is still
-found through the others."""
-
-RARE_TOKEN = 12
-"""A name token held by at most this many records (both sides) is a block of its
-own, so a pair is found even when postal code, street and identifiers differ."""
-
-
-@dataclass(frozen=True)
-class Match:
-    """A counterpart found; link the two and diff them with an empty base."""
-
-    kleanapp: Remote[Customer]
-    sevdesk: Remote[Customer]
-    evidence: Comparison
-
-    @property
-    def summary(self) -> str:
-        return self.evidence.summary("linked")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One possible counterpart of a parked record, with the evidence for it."""
-
-    record: Remote[Customer]
-    evidence: Comparison
-    decision: str
-
-    @property
-    def summary(self) -> str:
-        return self.evidence.summary(self.decision)
-
-
-@dataclass(frozen=True)
-class ParkedMatch:
-    """A record nothing may happen to until an admin decides.
-
-    ``candidates`` are the other side's records it might be (possibly none,
-    e.g. for a customer-number clash), best first; ``evidence`` holds the
-    comparison with each; ``reason`` is the sentence for the report.
-    """
-
-    side: Side
-    record: Remote[Customer]
-    candidates: tuple[Remote[Customer], ...]
-    reason: str
-    evidence: tuple[Candidate, ...] = ()
-
-
-@dataclass(frozen=True)
-class NearMiss:
-    """An unmatched record's most similar record on the other side, and why it is not it."""
-
-    side: Side
-    record: Remote[Customer]
-    other: Remote[Customer]
-    evidence: Comparison
-
-    @property
-    def summary(self) -> str:
-        return self.evidence.summary("different customers")
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """Every input record lands in exactly one of matches, parked, unmatched."""
-
-    matches: tuple[Match, ...]
-    parked: tuple[ParkedMatch, ...]
-    unmatched_kleanapp: tuple[Remote[Customer], ...]
-    unmatched_sevdesk: tuple[Remote[Customer], ...]
-    #: For unmatched records that resemble one of the other side: why they are not it.
-    near_misses: tuple[NearMiss, ...] = ()
-
-    def unmatched(self, side: Side) -> tuple[Remote[Customer], ...]:
-        return self.unmatched_kleanapp if side == "kleanapp" else self.unmatched_sevdesk
-
-    def creatable(self, side: Side) -> tuple[Remote[Customer], ...]:
-        """Records of ``side`` to create on the other side: unmatched and not archived."""
-        return tuple(r for r in self.unmatched(side) if not r.record.archived)
-
-    def near_miss(self, side: Side, record_id: str) -> NearMiss | None:
-        found = (n for n in self.near_misses if n.side == side and n.record.id == record_id)
-        return next(found, None)
-
-
 # --- preparation ----------------------------------------------------------------
 
 
@@ -192,79 +100,6 @@ def _entries(side: Side, records: Iterable[Remote[Customer]]) -> list[Features]:
         seen.add(remote.id)
         out.append(features(side, pos, remote))
     return out
-
-
-def _idf(entries: dict[Side, list[Features]]) -> dict[str, float]:
-    """Bits of information per name token, from its frequency in the data at hand.
-
-    Smoothed towards one in a thousand (200 pseudo-records), so a handful of
-    records does not make every token look rare or common.
-    """
-    df: Counter[str] = Counter()
-    n = 0
-    for side in SIDES:
-        for f in entries[side]:
-            df.update(set(f.tokens))
-            n += 1
-    return {t: -math.log2((c + 0.2) / (n + 200)) for t, c in df.items()}
-
-
-def _shared(entries: dict[Side, list[Features]]) -> dict[tuple[str, str], int]:
-    """(kind, value) -> most records holding it on one side (only values held twice+)."""
-    out: dict[tuple[str, str], int] = {}
-    for side in SIDES:
-        counts: Counter[tuple[str, str]] = Counter()
-        for f in entries[side]:
-            if f.email:
-                counts["email", f.email] += 1
-            if f.vat:
-                counts["vat", f.vat] += 1
-            if f.number:
-                counts["number", f.number] += 1
-            counts.update(("phone", p) for p in f.phones)
-        for key, c in counts.items():
-            if c > 1:
-                out[key] = max(out.get(key, 1), c)
-    return out
-
-
-def _blocks(f: Features, rare: set[str]) -> set[tuple[str, ...]]:
-    keys: set[tuple[str, ...]] = set()
-    if f.number:
-        keys.add(("n", f.number))
-    if f.vat:
-        keys.add(("v", f.vat))
-    if f.email:
-        keys.add(("e", f.email))
-    keys.update(("p", p) for p in f.phones)
-    if f.domain:
-        keys.add(("d", f.domain))
-    if f.postal:
-        keys.update(("pn", f.postal, t[:4]) for t in f.tokens if t != "&")
-        if f.street:
-            keys.add(("ps", f.postal, f.street[:5]))
-    keys.update(("t", t) for t in f.tokens if t in rare)
-    if f.joined:
-        keys.add(("j", f.joined))
-    return keys
-
-
-def _candidate_pairs(entries: dict[Side, list[Features]]) -> set[tuple[int, int]]:
-    df: Counter[str] = Counter()
-    for side in SIDES:
-        for f in entries[side]:
-            df.update(set(f.tokens))
-    rare = {t for t, c in df.items() if c <= RARE_TOKEN}
-    blocks: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}
-    for i, side in enumerate(SIDES):
-        for f in entries[side]:
-            for key in _blocks(f, rare):
-                blocks.setdefault(key, ([], []))[i].append(f.pos)
-    pairs: set[tuple[int, int]] = set()
-    for ks, ss in blocks.values():
-        if ks and ss and len(ks) * len(ss) <= MAX_BLOCK_PAIRS:
-            pairs.update((k, s) for k in ks for s in ss)
-    return pairs
 
 
 # --- deciding ----------------------------------------------------------------------
@@ -291,7 +126,7 @@ class _Matcher:
         self.e = entries
         self.taken = taken
         self.s = settings
-        self.scorer = Scorer(settings, _idf(entries), _shared(entries))
+        self.scorer = Scorer(settings, idf(entries), shared_values(entries))
         self.holders: dict[Side, dict[str, list[Features]]] = {side: {} for side in SIDES}
         for side in SIDES:
             for f in entries[side]:
@@ -334,7 +169,7 @@ class _Matcher:
 
     def score_all(self) -> None:
         s = self.s
-        for k, sv in sorted(_candidate_pairs(self.e)):
+        for k, sv in sorted(candidate_pairs(self.e)):
             c = self.compare(k, sv)
             for side, me, other in (("kleanapp", k, sv), ("sevdesk", sv, k)):
                 best = self.best_any[side].get(me)

@@ -2,10 +2,12 @@
 
 The tables live in ``state.tables`` (sync), ``state.admin_tables`` (the
 resolution queue), ``state.invoice_tables`` (invoice export) and
-``state.service_tables`` (webhook deliveries); ``state.store`` imports them
-all so the schema is always complete.
+``state.service_tables`` (webhook deliveries), ``state.inbox_tables`` (the
+webhook inbox); ``state.store`` and this package import them all so the schema
+is always complete.
 """
 
+from state import inbox_tables  # noqa: F401  (the webhook inbox's table)
 from state.store import Store
 
 __all__ = ["Store"]

@@ -57,6 +57,15 @@ class SevdeskStableIds:
         #: means "written, id unknown" (an unclear answer that read back fine).
         self._index: dict[str, tuple[str | None, str]] | None = None
 
+    def forget(self) -> None:
+        """Drop what was read: every run starts from what sevDesk holds now.
+
+        A long-lived connector (``kleansync serve``) would otherwise trust a
+        list another process (``resync``) has since added to, and write twice.
+        """
+        self._setting = None
+        self._index = None
+
     # -- reading --------------------------------------------------------------
     async def setting_id(self) -> str | None:
         """Id of the :data:`FIELD_NAME` setting, or None if the account has none yet."""

@@ -559,17 +559,7 @@ async def test_restoring_after_archive_with_delete_policy_recreates_the_contact_
     await assert_quiet(env)
 
 
-SWAP_BUG = (
-    "Applier applies each pair's KleanApp PATCH on its own; KleanApp keeps customer numbers "
-    "unique, so each rename hits 409 against the other, not yet renamed customer, on every run "
-    "(no temporary number / two-phase rename)"
-)
-
-
-@pytest.mark.parametrize(
-    "side",
-    ["kleanapp", pytest.param("sevdesk", marks=pytest.mark.xfail(strict=True, reason=SWAP_BUG))],
-)
+@pytest.mark.parametrize("side", ["kleanapp", "sevdesk"])
 async def test_two_customers_swapping_numbers_on_one_side_travel(env, side):
     await seed_linked(env)
     conn = env.k if side == "kleanapp" else env.s

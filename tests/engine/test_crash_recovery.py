@@ -472,3 +472,29 @@ def test_half_written_sevdesk_create_is_completed(sandbox: Sandbox, cli: Cli, pa
     assert sandbox.parts(part, contact["id"]), f"the {part} is still missing"
     assert_in_agreement(sandbox)
     assert [e.state for e in cli.journal() if e.id == pending.id] == ["done"]
+
+
+@pytest.mark.parametrize("stage", ["after_intent", "after_request"])
+def test_killed_between_the_halves_of_a_number_swap_finishes_it(
+    sandbox: Sandbox, cli: Cli, stage: str
+) -> None:
+    """Two customers swap numbers in sevDesk; KleanApp, which keeps numbers unique,
+    gets one of them a temporary number first. A kill right at that write must
+    neither leave the temporary number behind nor mix up the two customers."""
+    cli.sync()
+    first, second = sandbox.contact("K-10001"), sandbox.contact("K-10002")
+    for contact, number in ((first, "TMP-1"), (second, "K-10001"), (first, "K-10002")):
+        sandbox.sev.put(
+            f"Contact/{contact['id']}", json={"customerNumber": number}
+        ).raise_for_status()
+
+    entry = _killed(cli, f"{stage}:customer.kleanapp.update")
+    assert entry.payload["fields"] == {"customer_number": "K-10001~swap"}
+    _recovered(cli, entry)
+
+    assert_settled(cli)
+    records = assert_in_agreement(sandbox)
+    assert records["K-10001"]["company_name"] is None  # the person that was K-10002
+    assert records["K-10001"]["last_name"] == "Müller1"
+    assert records["K-10002"]["company_name"] == "Kanzlei Weber 0 GmbH"
+    assert not [c for c in sandbox.klean_customers() if "~" in c["customer_number"]]

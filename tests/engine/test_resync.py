@@ -56,6 +56,11 @@ async def test_stable_ids_relink_even_a_renumbered_customer_and_one_sided_ones_w
     differ = [x for x in result.linked if not x["agreed"]]
     assert [x["sevdesk_id"] for x in differ] == [renumbered]
     assert (await sevdesk_stats(env))["total_writes"] == before  # every id was there already
+    lines = result.summary_lines()
+    assert "linked 3 customers (3 by stable id)" in lines[0]
+    assert "2 agree on both sides; 1 differ" in lines[1]
+    assert any(line.startswith("  only in KleanApp: 1 (K-00004 ") for line in lines)
+    assert any(line.startswith("  only in sevDesk: 1 (5001 ") for line in lines)
     links = {link.sevdesk_id: link for link in env.store.links("customer")}
     assert links[renumbered].base is None and all(
         link.base for sid, link in links.items() if sid != renumbered

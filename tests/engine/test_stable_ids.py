@@ -9,7 +9,7 @@ from reconciler.errors import NeedsResync
 from reconciler.models import Customer
 from state import Store
 
-from .conftest import S_URL, customer
+from .conftest import S_TOKEN, S_URL, customer
 
 
 async def sevdesk_stats(env) -> dict:
@@ -81,3 +81,35 @@ async def test_a_first_sync_without_stable_ids_still_links_and_creates(env):
     await env.s.create(Customer, customer("K-00001"))
     result = await env.sync()
     assert result.errors == [] and len(env.store.links("customer")) == 1
+
+
+async def test_a_full_sync_records_ids_that_went_missing_once_and_never_twice(env):
+    """Links made before stable ids existed (or whose write failed) are healed on full runs."""
+    for n in ("K-00001", "K-00002"):
+        await env.k.create(Customer, customer(n))
+    await env.sync()  # the connector now knows both fields
+    gone = next(iter(env.sevdesk_app.store.custom_fields))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=env.sevdesk_app), headers={"Authorization": S_TOKEN}
+    ) as c:
+        assert (await c.delete(f"{S_URL}/ContactCustomField/{gone}")).status_code == 200
+
+    result = await env.sync(full=True)
+
+    assert result.errors == [] and result.counts == {}
+    links = env.store.links("customer")
+    assert stable_ids_in_emulator(env) == {link.sevdesk_id: [link.kleanapp_id] for link in links}
+
+
+async def test_an_account_that_refuses_contact_fields_still_syncs(env):
+    root = S_URL.removesuffix("/api/v1")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=env.sevdesk_app)) as c:
+        # 400, not 403: a 403 would read as a wrong key and stop the run.
+        fault = {"kind": "status", "status": 400, "path": "ContactCustomField", "times": None}
+        assert (await c.post(f"{root}/_sandbox/faults", json=fault)).status_code < 300
+    await env.k.create(Customer, customer("K-00001"))
+
+    result = await env.sync()
+
+    assert result.errors == [] and result.counts["customer.sevdesk.create"] == 1
+    assert len(env.store.links("customer")) == 1 and stable_ids_in_emulator(env) == {}

@@ -27,10 +27,12 @@ RECEIVER = "/webhooks/kleanapp"
 
 
 def _event(name: str, record_id: int, data: dict | None = None) -> bytes:
+    """A KleanApp event that just happened (inside the receiver's freshness window)."""
+    occurred = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     payload = {
         "event": name,
         "id": record_id,
-        "occurred_at": "2026-03-02T10:00:00.000Z",
+        "occurred_at": occurred,
         "data": data or {"id": record_id},
     }
     return json.dumps(payload, separators=(",", ":")).encode()
