@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -121,12 +122,11 @@ TWIN_DIFFS = [
     {"note": None},
     {"email": "INFO@Glanz#.de"},
 ]
+#: STATEFUL_PROGRESS=path: every 100 sequences, append the counts so far (long local runs).
+PROGRESS = os.environ.get("STATEFUL_PROGRESS")
 #: Rules left out while the defect they find is open on main (name -> the defect).
 #: Each such defect is pinned in test_sync_regressions.py as a strict xfail.
-EXCLUDED: dict[str, str] = {
-    "swap_numbers_in_sevdesk": "issue 12 (open xfail): two customers swapping numbers in "
-    "sevDesk hit 409 in KleanApp on every run",
-}
+EXCLUDED: dict[str, str] = {}
 
 
 def own(fields: dict[str, Any], key: int) -> dict[str, Any]:
@@ -155,6 +155,9 @@ class SyncMachine(RuleBasedStateMachine):
         """Customers on either side, linked by a first sync: there is something to edit."""
         self.clock.move_to(START)
         self.stats["sequences"] += 1
+        if PROGRESS and self.stats["sequences"] % 100 == 0:
+            with open(PROGRESS, "a", encoding="utf-8") as out:  # a long run's count, if cut off
+                out.write(f"{dt.datetime.now(dt.UTC):%H:%M:%S} {dict(self.stats)}\n")
         self.world = World(rules)
         self.rule_for = RuleSet(**rules).rule_for
         for side, fields in seed:
@@ -240,7 +243,10 @@ class SyncMachine(RuleBasedStateMachine):
             self.tick()
 
     @precondition(lambda self: "add_second_way" not in EXCLUDED)
-    @rule(index=targets, kind=st.sampled_from(["EMAIL", "PHONE"]))
+    # PHONE left out while open: a phone cleared by a sync promotes a second sevDesk
+    # phone, which then disagrees with KleanApp (the e-mail case is fixed; pinned in
+    # test_sync_regressions.py as a strict xfail).
+    @rule(index=targets, kind=st.sampled_from(["EMAIL"]))
     def add_second_way(self, index: int, kind: str) -> None:
         """A second e-mail or phone number in sevDesk, not marked main: nothing to sync."""
         customer = self.pick(index, "sevdesk")
