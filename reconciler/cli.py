@@ -72,6 +72,11 @@ def guarded(func: F) -> F:
         except KleansyncError as exc:
             fail(str(exc), exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if type(exc).__module__.startswith("sqlalchemy"):
+                # Statement and parameters (customer data) never reach the terminal.
+                from state.db_errors import describe_db_error
+
+                fail(describe_db_error(exc), 1)
             if _state["verbose"]:
                 typer.echo(redact(traceback.format_exc()), err=True)
             fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)

@@ -26,15 +26,14 @@ from reconciler.config import Config
 from reconciler.connectors.base import Connector
 from reconciler.errors import ConfigError, KleansyncError, MassDeleteBrake, StateStoreError
 from reconciler.fence import Fence, Heartbeat, ensure_fence, fenced, in_memory
-from reconciler.models import SIDES, Customer, Side
+from reconciler.models import Side
 from reconciler.plan import build_plan
 from reconciler.plan_model import Plan, Task
 from reconciler.report import RunResult
-from reconciler.snapshot import Snapshot, take_snapshot
+from reconciler.snapshot import Snapshot, remember_parts, take_snapshot
 from reconciler.stable_ids import refuse_duplicating
 from state import Store
 from state.db_errors import describe_db_error
-from state.part_tables import save_part_inventory
 from state.tables import ConflictRow, Parked, QuarantineRow, Run
 
 
@@ -301,13 +300,8 @@ async def _run(
         for name, stamp in plan.cursors.items():
             entity, side = name.split(".")
             store.set_cursor(side, entity, stamp)
-        if snapshot is not None and ("customer", "sevdesk") in snapshot.reads:
-            # Like the cursors: only after a run without errors, so a part
-            # deletion whose clear failed is found again by the next run.
-            for side in SIDES:
-                parts = connectors[side].part_inventory(Customer)
-                if parts is not None:
-                    save_part_inventory(store, side, "customer", parts)
+    if snapshot is not None and not options.apply_plan:
+        remember_parts(connectors, store, snapshot, outcome.errors, outcome.skipped)
     _remember_for_admins(store, run.id, plan)
     return RunResult(
         run_id=run.id,

@@ -127,7 +127,7 @@ class LockLost(KleansyncError):
 
     def __init__(self, since: dt.datetime | None, holder: str, writes: int) -> None:
         at = f"{since.astimezone():%H:%M:%S}" if since else "an unknown time"
-        host, _, rest = holder.partition(":")
+        host, _, rest = holder.removeprefix("released:").partition(":")
         who = f" (pid {rest.split(':')[0]} on {host})" if rest else ""
         super().__init__(
             f"another run took over the lock at {at}{who}; "

@@ -227,8 +227,12 @@ async def _recorded(
     from reconciler.engine import run_lock
 
     ledger = InvoiceLedger(store)
-    async with run_lock(store, config, name=LOCK_NAME):
-        ledger.mark_interrupted()  # we hold the lock: a "running" run was killed
+    async with run_lock(store, config, name=LOCK_NAME) as fence:
+        # We hold the lock: a "running" run was killed, or paused and taken over.
+        grant = fence.grant
+        ledger.mark_interrupted(
+            except_pid=grant.taken_from.pid if grant and grant.previous_alive else None
+        )
         ledger.start_run(
             InvoiceRun(id=run_id, trigger=trigger, format=fmt, filters=filters, pid=os.getpid())
         )

@@ -24,7 +24,8 @@ process dies. While stopping, the receiver answers 503 without remembering
 the delivery, so KleanApp retries it.
 
 ``/healthz`` is for an outside monitor: 503 when the state store does not
-answer, the last run failed, or no run completed for too long (see
+answer, the last run failed, no run completed for too long, or an accepted
+webhook event has waited over an hour to be acted on (see
 ``ServiceHttp.health``). ``/metrics`` is Prometheus (``reconciler.metrics``).
 """
 
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
 RECEIVER_PATH = "/webhooks/kleanapp"
 EVENTS = ("invoice.saved", "customer.saved", "customer.archived", "unit.saved")
 RECONCILE_EVENTS = frozenset({"customer.saved", "customer.archived", "unit.saved"})
+#: /healthz turns 503 when an accepted webhook event has waited this long to be acted on.
+INBOX_STUCK = dt.timedelta(hours=1)
 
 
 class ServiceHttp:
@@ -221,6 +224,8 @@ class ServiceHttp:
             body["store"] = f"unreachable: {type(exc).__name__}"
             problems.append("the state store does not answer")
             runs = []
+        if body["store"] == "ok":
+            problems += self._inbox_health(body, now)
         finished = [r for r in runs if r.outcome != "running"]
         if finished:
             last = finished[0]
@@ -249,6 +254,19 @@ class ServiceHttp:
         body["status"] = "unhealthy" if problems else "ok"
         body["problems"] = problems
         return body, not problems
+
+    def _inbox_health(self, body: dict[str, Any], now: dt.datetime) -> list[str]:
+        """``body["inbox"]``: accepted webhook events not done yet; a problem if one waits long."""
+        try:
+            pending = self.inbox.pending()
+        except Exception:  # noqa: BLE001 - the store check above reports the store itself
+            return []
+        oldest = min((r.received_at for r in pending), default=None)
+        waiting = (now - oldest).total_seconds() if oldest else None
+        body["inbox"] = {"pending": len(pending), "oldest_pending_age_seconds": waiting}
+        if waiting is not None and waiting > INBOX_STUCK.total_seconds():
+            return [f"{len(pending)} accepted webhook event(s) waiting for {_human(now - oldest)}"]
+        return []
 
     def _max_age(self, now: dt.datetime) -> dt.timedelta:
         if self.settings.health_max_age_seconds is not None:

@@ -45,7 +45,7 @@ from reconciler.errors import NotFound
 from reconciler.models import SIDES, SYNCED_ENTITIES, Customer, Quarantined, Remote, Side
 from rules.normalize import normalize_record
 from state import Store
-from state.part_tables import part_inventory
+from state.part_tables import part_inventory, save_part_inventory
 
 
 @dataclass
@@ -289,3 +289,41 @@ def _clears(record: Any, base: dict[str, Any] | None, skip: frozenset[str]) -> b
         for name, value in base.items()
         if name not in skip
     )
+
+
+def remember_parts(
+    connectors: dict[Side, Connector],
+    store: Store,
+    snapshot: Snapshot,
+    errors: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
+) -> None:
+    """Save each side's part inventory after a run, for the next run to compare with.
+
+    The inventory is the connector's latest knowledge (the listing, then
+    every later read, including the read-back after our own writes, so our
+    own deletions of parts are not taken for someone else's next time).
+    A customer whose writes failed or were skipped keeps its old entry: a
+    vanished part whose clear did not get through is found again.
+    """
+    if ("customer", "sevdesk") not in snapshot.reads:
+        return
+    troubled = {str(e.get("key")) for e in errors if e.get("entity") == "customer"}
+    for item in skipped:
+        entity, _, rest = str(item.get("action", "")).partition(":")
+        if entity == "customer":
+            troubled.add(rest.rsplit(":", 2)[0])
+    links = {link.key: link for link in store.links("customer")}
+    for side in SIDES:
+        parts = connectors[side].part_inventory(Customer)
+        if parts is None:
+            continue
+        old = part_inventory(store, side, "customer") or {}
+        for key in troubled:
+            link = links.get(key)
+            rid = None if link is None else (link.kleanapp_id, link.sevdesk_id)[side == "sevdesk"]
+            if rid is not None:
+                parts.pop(rid, None)
+                if rid in old:
+                    parts[rid] = old[rid]
+        save_part_inventory(store, side, "customer", parts)

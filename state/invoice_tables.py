@@ -156,10 +156,15 @@ class InvoiceLedger:
             run.finished_at = utcnow()
             s.add(run)
 
-    def mark_interrupted(self) -> int:
-        """Runs still marked running were killed mid-way (call while holding the lock)."""
+    def mark_interrupted(self, *, except_pid: int | None = None) -> int:
+        """Runs still marked running were killed mid-way (call while holding the lock).
+
+        ``except_pid``: a process still alive whose lock was taken over (it was
+        paused); its run stops before its next write and records its own end.
+        """
         with self.store.session() as s:
             rows = list(s.exec(select(InvoiceRun).where(InvoiceRun.outcome == "running")))
+            rows = [run for run in rows if except_pid is None or run.pid != except_pid]
             for run in rows:
                 run.outcome = "interrupted"
                 run.error = "the process ended before the run finished"

@@ -7,9 +7,10 @@ acquisition therefore increases ``token``; the holder checks, before each
 write to an outside system, that the row still carries its own token
 (``Fence`` in ``reconciler.fence``) and stops at once when it does not.
 
-The row is never deleted: release empties ``holder`` and keeps ``token``,
-so a later acquisition continues counting instead of starting over (an old
-holder could otherwise meet "its" token again). Release, heartbeat and
+The row is never deleted: release marks ``holder`` as released (keeping
+who it was, for the message of a run that finds its lock gone) and keeps
+``token``, so a later acquisition continues counting instead of starting
+over (an old holder could otherwise meet "its" token again). Release, heartbeat and
 takeover are conditional updates on the token, so only the holder can
 release its lock and two processes racing for it cannot both win.
 """
@@ -43,6 +44,15 @@ class Grant:
         """The holder taken over is on this host and its process still exists (paused)."""
         prev = self.taken_from
         return prev is not None and same_host(prev.holder) and pid_alive(prev.pid)
+
+
+#: Prefix of ``holder`` once released ("released:host:pid:nonce").
+RELEASED = "released:"
+
+
+def held(holder: str) -> bool:
+    """Whether a lock row's ``holder`` names a current holder (not free)."""
+    return bool(holder) and not holder.startswith(RELEASED)
 
 
 def same_host(holder: str) -> bool:
@@ -82,15 +92,21 @@ def acquire(engine: Engine, name: str, holder: str, pid: int, stale_after: dt.ti
                 if row is None:  # pragma: no cover - rows are never deleted
                     return acquire(engine, name, holder, pid, stale_after)
         previous: RunLock | None = None
-        if row.holder:
+        if held(row.holder):
             dead = row.holder.split(":")[0] == holder.split(":")[0] and not pid_alive(row.pid)
             if row.heartbeat >= now - stale_after and not dead:
                 raise RunInProgress(row.since, row.pid, row.holder)
             previous = RunLock.model_validate(row.model_dump())
         token = row.token + 1
+        # Conditional on the heartbeat too: a holder that beat since we read
+        # the row is alive after all, and keeps its lock.
         taken = s.execute(
             update(RunLock)
-            .where(RunLock.name == name, RunLock.token == row.token)
+            .where(
+                RunLock.name == name,
+                RunLock.token == row.token,
+                RunLock.heartbeat == row.heartbeat,
+            )
             .values(holder=holder, pid=pid, token=token, since=now, heartbeat=now)
         )
         s.commit()
@@ -118,7 +134,7 @@ def release(engine: Engine, name: str, holder: str, token: int | None = None) ->
     if token is not None:
         conditions.append(RunLock.token == token)
     with Session(engine) as s:
-        done = s.execute(update(RunLock).where(*conditions).values(holder="", pid=0))
+        done = s.execute(update(RunLock).where(*conditions).values(holder=f"{RELEASED}{holder}"))
         s.commit()
         return done.rowcount == 1
 

@@ -525,7 +525,7 @@ class Store:
     def lock_holder(self, name: str) -> RunLock | None:
         """Who holds the lock now, or None when nobody does."""
         row = run_lock.current(self.engine, name)
-        return row if row is not None and row.holder else None
+        return row if row is not None and run_lock.held(row.holder) else None
 
 
 # Every table module, so ``Store._migrate`` creates all of them. At the end

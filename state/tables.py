@@ -197,7 +197,7 @@ class QuarantineRow(SQLModel, table=True):
 class RunLock(SQLModel, table=True):
     __tablename__ = "run_lock"
     name: str = Field(primary_key=True)
-    holder: str  # "" once released
+    holder: str  # "released:<holder>" once released (state.run_lock)
     pid: int
     token: int = 0
     since: dt.datetime = when(default_now=True)

@@ -107,8 +107,8 @@ def test_a_store_of_schema_1_gets_the_lock_token_column(tmp_path):
             "pid INTEGER NOT NULL, since DATETIME NOT NULL, heartbeat DATETIME NOT NULL)"
         )
         db.execute(
-            "INSERT INTO run_lock VALUES ('sync', '', 0, '2026-01-01 00:00:00', "
-            "'2026-01-01 00:00:00')"
+            "INSERT INTO run_lock VALUES ('sync', '', 0, '2026-01-01 00:00:00.000000', "
+            "'2026-01-01 00:00:00.000000')"
         )
         db.execute("CREATE TABLE schema_info (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)")
         db.execute("INSERT INTO schema_info VALUES (1, 1)")

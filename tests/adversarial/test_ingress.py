@@ -9,6 +9,11 @@ their public APIs afterwards.
   never recorded): the next run repeats the create with the journal entry's
   ``Idempotency-Key``, gets the first customer back, and links it; exactly
   one customer on each side afterwards.
+* ``serve`` SIGKILLed after it acknowledged 22 customer edits (webhooks
+  answered 202, the debounced sync not yet run): the next start processes
+  them from the durable inbox, without anyone starting a run.
+* a 300 MB body POSTed to the running ``serve`` over a real socket: 413 long
+  before the sender is done, the process's peak memory (VmHWM) barely moves.
 * KleanApp quoting the webhook signing secret in its errors: ``sync`` and
   ``invoices export`` (which never use that secret) mask it in their output,
   reports and the state store like both API tokens.
@@ -18,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -297,3 +304,79 @@ def test_edits_acknowledged_before_serve_was_killed_are_synced_on_its_next_start
         assert sorted(r.trigger for r in store.runs(100)) == ["manual", "webhook"]
     finally:
         store.close()
+
+
+def _post_huge(port: int, total: int, headers: dict[str, str]) -> tuple[bytes, int]:
+    """POST ``total`` bytes (chunked) to the receiver until it answers; (answer, bytes sent)."""
+    chunk = b" " * (256 * 1024)
+    frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST /webhooks/kleanapp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n{head}\r\n"
+    ).encode()
+    sent, answer = 0, b""
+    deadline = time.monotonic() + 60
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        sock.setblocking(False)
+        while time.monotonic() < deadline:
+            readable, writable, _ = select.select([sock], [sock] if sent < total else [], [], 1)
+            if readable:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not data:
+                    break
+                answer += data
+                if b"\r\n\r\n" in answer:
+                    break
+            elif writable:
+                try:
+                    sent += sock.send(frame)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+    return answer, sent
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):  # the process's peak resident memory
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def test_a_300_mb_body_to_the_running_service_is_refused_without_being_buffered(
+    served: Sandbox, tmp_path: Path
+) -> None:
+    served.reset()
+    cli = _cli(served, tmp_path)
+    port = free_port()
+    _serve_config(cli, port, debounce=0.2)
+    service = _start_serve(cli)
+    try:
+        _wait(lambda: _healthz(port), "the service to listen")
+        baseline = _peak_rss_mb(service.pid)
+        answer, sent = _post_huge(
+            port, 300 * 1024 * 1024, {"X-KleanApp-Signature": "sha256=" + "0" * 64}
+        )
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert sent < 300 * 1024 * 1024  # refused long before the sender was done
+        assert _peak_rss_mb(service.pid) - baseline < 50, (baseline, _peak_rss_mb(service.pid))
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert 'kleansync_webhook_deliveries_total{result="too_large"} 1.0' in metrics
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(60) == 0
+    finally:
+        if service.poll() is None:
+            service.kill()
+
+
+def _healthz(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False

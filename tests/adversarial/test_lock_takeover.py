@@ -218,7 +218,7 @@ def test_a_paused_run_whose_lock_was_taken_over_stops_before_its_next_write(
     assert code == 1, stderr[-3000:]
     (line,) = [ln for ln in stderr.splitlines() if ln.startswith("kleansync: ")]
     assert re.fullmatch(
-        r"kleansync: another run took over the lock at \d\d:\d\d:\d\d( \(pid \d+ on .+\))?; "
+        r"kleansync: another run took over the lock at \d\d:\d\d:\d\d \(pid \d+ on .+\); "
         r"stopped after \d+ writes, nothing lost",
         line,
     ), line

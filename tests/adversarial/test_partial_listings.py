@@ -13,9 +13,12 @@ matched on one page's query string).
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
+from reconciler.connectors.sevdesk import SevdeskConnector
 from reconciler.errors import IncompleteListing, MassDeleteBrake
 from reconciler.models import Customer
 from tests.engine import conftest as engine_world
@@ -149,3 +152,55 @@ async def test_a_deletion_and_a_vanished_part_together_count_once_per_customer(e
 
     assert result.counts == {"customer.kleanapp.archive": 1}
     assert numbers[0] not in await env.customers("kleanapp")
+
+
+class HideFromLists:
+    """Pass-through ASGI wrapper: GET ``path`` answers leave out the rows ``hidden``,
+    their ``total`` lowered to match, as a lagging replica would answer. Reads
+    by id still find them."""
+
+    def __init__(self, app, path: str) -> None:
+        self.app = app
+        self.path = path
+        self.hidden: set[str] = set()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        messages: list[dict] = []
+
+        async def keep(message: dict) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, keep)
+        start, body = messages[0], b"".join(m.get("body", b"") for m in messages[1:])
+        data = json.loads(body)
+        rows = [r for r in data.get("objects") or [] if str(r.get("id")) not in self.hidden]
+        if "total" in data:
+            data["total"] = str(int(data["total"]) - (len(data["objects"]) - len(rows)))
+        data["objects"] = rows
+        new = json.dumps(data).encode()
+        headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(new)).encode())]})
+        await send({"type": "http.response.body", "body": new})
+
+
+async def test_a_contact_missing_from_a_list_that_adds_up_is_archived_only_if_it_is_gone(env):
+    numbers = await linked(env, 10)
+    lagging = HideFromLists(env.sevdesk_app, "/api/v1/Contact")
+    await env.s.aclose()
+    env.s = SevdeskConnector(
+        S_URL, S_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=lagging)
+    )
+    sev = await env.customers("sevdesk")
+    lagging.hidden = {sev[numbers[0]].id}
+
+    kept = await env.sync(full=True)  # read again by id: it is there
+
+    assert kept.errors == [] and kept.counts == {}, kept.counts  # before: archived
+    assert numbers[0] in await env.customers("kleanapp")
+    await env.s.delete(Customer, sev[numbers[0]].id)
+    gone = await env.sync(full=True)  # now reading it by id finds nothing either
+    assert gone.counts == {"customer.kleanapp.archive": 1}
+    await env.s.aclose()

@@ -186,3 +186,29 @@ async def test_deleting_an_address_and_an_email_in_sevdesk_clears_both_on_the_ne
     assert cost == quiet_cost + 3, (cost, quiet_cost)
     again = await env.sync()
     assert again.plan.actions == [] and again.errors == []
+
+
+async def test_a_vanished_part_whose_clear_failed_is_cleared_by_the_next_run(env):
+    numbers = await seed_many(env, 12)
+    await env.sync()
+    contacts = {c["customerNumber"]: c["id"] for c in await sevdesk(env, "Contact?depth=1")}
+    owner = f"contact[id]={contacts[numbers[0]]}&contact[objectName]=Contact"
+    [address] = await sevdesk(env, f"ContactAddress?{owner}")
+    with freeze_time(future(1), real_asyncio=True):
+        assert (await env.sync()).plan.actions == []  # the cursor passes the seed's stamps
+    with freeze_time(future(2), real_asyncio=True):
+        await sevdesk(env, f"ContactAddress/{address['id']}", "DELETE")
+        await _control(
+            env.kleanapp_app,
+            "http://kleanapp.test",
+            "POST",
+            "faults",
+            {"kind": "status", "status": 422, "method": "PATCH", "path": "/customers/"},
+        )
+        failed = await env.sync()
+        assert len(failed.errors) == 1 and failed.counts == {}
+
+        retried = await env.sync()
+
+    assert retried.errors == [] and retried.counts == {"customer.kleanapp.update": 1}
+    assert (await env.normalised("kleanapp"))[numbers[0]]["street"] is None

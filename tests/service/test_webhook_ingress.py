@@ -242,3 +242,23 @@ async def test_an_event_whose_sync_could_not_start_is_retried_until_done(synced:
 
 async def _attempted(world: World) -> list:
     return [r for r in Inbox(world.store).pending() if r.attempts > 0]
+
+
+async def test_healthz_shows_the_inbox_and_turns_red_when_an_event_waits_an_hour(
+    synced: World,
+) -> None:
+    world = synced
+    await world.start(debounce_seconds=3600)  # accepted, never acted on during the test
+    await world.service.sync("manual")
+    body = _event("customer.saved", world.customer_ids["K-00001"])
+    async with world.receiver() as client:
+        assert (
+            await client.post(RECEIVER, content=body, headers=_headers(body))
+        ).status_code == 202
+    report, healthy = world.service.health()
+    assert healthy and report["inbox"]["pending"] == 1
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    report, healthy = world.service.health(now=later)
+    assert not healthy
+    assert report["problems"] == ["1 accepted webhook event(s) waiting for 2 h"]
