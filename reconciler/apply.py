@@ -91,9 +91,22 @@ def refusal_reason(action: Action, exc: RemoteValidationError) -> tuple[str | No
     return guessed, one_line(str(exc), 240)
 
 
+#: The in-process variant (tests/stateful): called with the point's name
+#: (``"after_request:customer.sevdesk.update"``) at every journal point; it may
+#: raise a ``BaseException`` to stop the run there as a crash would, leaving the
+#: journal exactly as a kill does.
+CRASH_HOOK: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "kleansync_crash_hook", default=None
+)
+
+
 def _crashpoint(stage: str, action: Action) -> None:
+    point = f"{stage}:{action.count_key}"
+    hook = CRASH_HOOK.get()
+    if hook is not None:
+        hook(point)
     target = os.environ.get(CRASH_ENV)
-    if target and target == f"{stage}:{action.count_key}":
+    if target and target == point:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -42,6 +42,8 @@ from rules.policies import RuleSet
 from state.tables import Link
 
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
+#: The address fields that make sevDesk keep an address (and with it a country).
+ADDRESS_PARTS = ("street", "postal_code", "city")
 
 
 def _writable(config: Config, entity: str, side: Side) -> bool:
@@ -351,6 +353,14 @@ class Planner:
                     merged[name] = value
             if merged is None and not any(c.is_manual for c in conflicts):
                 merged = {**current["kleanapp"], **writes_to["kleanapp"]}
+        to_sevdesk = writes_to["sevdesk"]
+        if any(to_sevdesk.get(f) for f in ADDRESS_PARTS) and "country" not in to_sevdesk:
+            # sevDesk keeps the country on the address: the write that may create
+            # the address carries the agreed country, or sevDesk's default would be
+            # read back as a change next run and pushed over KleanApp's.
+            agreed = (merged or normalize_record(k.record).model_dump()).get("country")
+            if agreed:
+                to_sevdesk["country"] = agreed
         actions: list[Action] = []
         for side, remote in (("kleanapp", k), ("sevdesk", s)):
             writes = writes_to[side]

@@ -26,6 +26,13 @@ Kinds:
 
 Nothing under `/_sandbox/` exists on the real services, and nothing of it is
 reachable under `/api/v1`.
+
+Test-only, in-process: ``SandboxControl.after_response`` is a list of
+callbacks ``(method, path, status)`` (plain or async) run after each
+``/api/v1`` request was answered and before the client gets the answer, so a
+test can act *between* two requests of a run: edit a record between two pages
+of a listing, as a person would while a sync is reading. A callback is also
+called for the requests it makes itself; it must guard against that.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ErrorBody = Callable[[int, str], dict[str, Any]]
 #: The API token a request carries (for per-token rate limits), or None.
 TokenOf = Callable[[Scope], str | None]
+#: ``after_response`` callback: (method, path, status) -> None, or an awaitable.
+AfterResponse = Callable[[str, str, int], Awaitable[None] | None]
 
 
 @dataclass
@@ -146,6 +155,7 @@ class SandboxControl:
         self.requests: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
         self.window = RateWindow()
+        self.after_response: list[AfterResponse] = []  # test-only, see module docstring
         self.control = Starlette(
             routes=[
                 Route("/_sandbox/reset", self.reset_endpoint, methods=["POST"]),
@@ -280,6 +290,10 @@ class SandboxControl:
         await self.app(scope, receive, counting_send)
         if method in WRITE_METHODS and status_holder and status_holder[0] < 400:
             self.writes[key] += 1
+        for callback in list(self.after_response):
+            done = callback(method, path, status_holder[0] if status_holder else 500)
+            if done is not None:
+                await done
 
     async def _run_discarding(self, scope: Scope, receive: Receive) -> int:
         status: list[int] = []

@@ -114,12 +114,31 @@ def normalise(record: Mapping[str, Any]) -> dict[str, Any]:
     out["vat_id"] = out["vat_id"].replace(" ", "").upper() if out["vat_id"] else None
     for f in ("phone", "mobile"):
         out[f] = _phone(record.get(f), country)
+        out[f"_typed_{f}"] = _text(record.get(f))
     return out
+
+
+def in_country(customer: Mapping[str, Any], country: str | None) -> dict[str, Any]:
+    """``customer`` (normalised) with its phone numbers read in ``country``.
+
+    A sevDesk contact without an address has no country of its own (at most
+    one on an otherwise empty address); its numbers mean what they mean in
+    the country its KleanApp counterpart is in.
+    """
+    out = dict(customer)
+    for f in ("phone", "mobile"):
+        out[f] = _phone(customer.get(f"_typed_{f}"), country)
+    return out
+
+
+def has_address(customer: Mapping[str, Any]) -> bool:
+    """Street, postal code or city: a country alone is no address (sevDesk keeps it on one)."""
+    return any(customer.get(f) for f in ("street", "postal_code", "city"))
 
 
 def comparable(customer: Mapping[str, Any]) -> dict[str, Any]:
     """``customer`` without the fields one side cannot keep (see module docstring)."""
-    out = dict(customer)
+    out = {f: v for f, v in customer.items() if not f.startswith("_")}
     drop = ("first_name", "last_name") if out["kind"] == "company" else ("company_name",)
     if not any(out[f] for f in ("street", "postal_code", "city")):
         drop += ("country",)
@@ -338,7 +357,10 @@ def judge(
             if number not in archived_k:
                 report.disagreements.append(f"{number}: in sevDesk, missing in KleanApp")
         else:
-            kc, sc = comparable(k[number]), comparable(s[number])
+            s_here = s[number]
+            if not has_address(s_here):
+                s_here = in_country(s_here, k[number]["country"])
+            kc, sc = comparable(k[number]), comparable(s_here)
             for f in sorted(kc.keys() | sc.keys()):
                 if kc.get(f) != sc.get(f):
                     report.disagreements.append(

@@ -1,0 +1,183 @@
+"""What the stateful test expects: per customer, the value each field must end with.
+
+The model is written from a person's point of view and never asks the
+engine: it knows what each side held when the last sync settled (``agreed``)
+and every edit a person made since, per side. When the next sync settles, a
+field edited on one side only must hold that edit on both sides; a field
+edited on both sides must hold what the configured rule picks. Values are
+compared in meaning (``tests.adversarial.audit.normalise``: e-mail case,
+spacing, a phone number's E.164 form when it is valid in the country it was
+typed for), never through kleansync's own normalisation.
+
+Where the rule's answer depends on something a person cannot see, the model
+accepts either side's edit (never the old value, never a third one):
+
+* last-write-wins compares the *records'* modification times. In a round with
+  a crash or an edit during a run, the engine's own writes move those times,
+  and deleting a sevDesk address or communication way moves no time at all
+  (it leaves no stamped row), so the order is known only in a clean round;
+* one side "edited" a field back to the agreed value (a revert, or the same
+  number retyped in another format): whether that counts as a change is the
+  change detection's business (issue 12), so either outcome is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.adversarial.audit import (
+    FIELDS,
+    comparable,
+    has_address,
+    in_country,
+    normalise,
+)
+
+SIDES = ("kleanapp", "sevdesk")
+
+
+def meanings(record: dict[str, Any]) -> dict[str, Any]:
+    """A canonical record's fields (``Customer.model_dump()``) in comparable meaning."""
+    return normalise(record)
+
+
+@dataclass
+class ModelCustomer:
+    """One customer as the test expects it, whichever side it began on."""
+
+    key: int
+    ids: dict[str, str | None]
+    #: Meanings both sides held when the last sync settled; None before its first link.
+    agreed: dict[str, Any] | None = None
+    #: Per side: field -> meaning of the latest edit since the last settled sync.
+    edits: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in SIDES})
+    #: Per side: the record's modification time after its latest edit this round.
+    times: dict[str, dt.datetime | None] = field(default_factory=lambda: dict.fromkeys(SIDES))
+    #: Sides whose record time says nothing this round (a sevDesk part was deleted).
+    time_unknown: set[str] = field(default_factory=set)
+    #: The raw canonical record each side showed after the latest edit (to see what changed).
+    raw: dict[str, dict[str, Any] | None] = field(default_factory=lambda: dict.fromkeys(SIDES))
+    archived: bool = False
+
+    @property
+    def linked(self) -> bool:
+        return self.agreed is not None and all(self.ids.values())
+
+    @property
+    def pending(self) -> bool:
+        return any(self.edits[s] for s in SIDES)
+
+    def record_edit(
+        self,
+        side: str,
+        after: dict[str, Any],
+        updated_at: dt.datetime | None,
+        touched: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        """A person changed this customer on ``side``; ``after`` is what the side shows now.
+
+        ``touched``: the fields the person typed (a value retyped identically
+        still counts); any other field whose raw value changed counts too
+        (a deleted address clears street, postal code, city and country).
+        """
+        before = self.raw[side] or {}
+        changed = set(touched) | {f for f in FIELDS if before.get(f) != after.get(f)}
+        now = meanings(after)
+        if side == "sevdesk" and not has_address(now):
+            # No address, no country: numbers mean what they mean in the agreed country.
+            agreed = (self.agreed or {}).get("country") or (self.raw["kleanapp"] or {}).get(
+                "country"
+            )
+            now = in_country(now, agreed)
+        for f in changed & set(FIELDS):
+            self.edits[side][f] = now[f]
+        self.raw[side] = dict(after)
+        self.times[side] = updated_at
+
+    def expected(self, rule_for: Callable[[str], str], tainted: bool) -> dict[str, frozenset]:
+        """Per field: the meanings it may hold once the next sync settled."""
+        base = self.agreed or {}
+        out: dict[str, frozenset] = {}
+        k_edits, s_edits = self.edits["kleanapp"], self.edits["sevdesk"]
+        for f in FIELDS:
+            if f in k_edits and f in s_edits:
+                out[f] = self._decide(f, base.get(f), k_edits[f], s_edits[f], rule_for, tainted)
+            elif f in k_edits:
+                out[f] = frozenset({k_edits[f]})
+            elif f in s_edits:
+                out[f] = frozenset({s_edits[f]})
+            else:
+                out[f] = frozenset({base.get(f)})
+        return out
+
+    def _decide(
+        self,
+        f: str,
+        base: Any,
+        k: Any,
+        s: Any,
+        rule_for: Callable[[str], str],
+        tainted: bool,
+    ) -> frozenset:
+        if k == s:
+            return frozenset({k})
+        either = frozenset({k, s})
+        if self.agreed is not None and base in (k, s):
+            return either  # a revert or a retype on one side (see module docstring)
+        rule = rule_for(f)
+        if rule == "kleanapp-authoritative":
+            return frozenset({k})
+        if rule == "sevdesk-authoritative":
+            return frozenset({s})
+        kt, st = self.times["kleanapp"], self.times["sevdesk"]
+        if tainted or self.time_unknown or kt is None or st is None or self.agreed is None:
+            return either
+        return frozenset({s}) if st > kt else frozenset({k})  # a tie goes to KleanApp
+
+    def settle(self, agreed: dict[str, Any], ids: dict[str, str]) -> None:
+        """The sync settled with both sides holding ``agreed``: a new round begins."""
+        self.agreed = dict(agreed)
+        self.ids = dict(ids)
+        self.edits = {s: {} for s in SIDES}
+        self.times = dict.fromkeys(SIDES)
+        self.time_unknown = set()
+
+
+PHONES = ("phone", "mobile")
+#: Countries the machine moves customers between.
+REGIONS = ("DE", "AT", "CH")
+
+
+def _same_digits(typed: str | None, allowed: set[Any]) -> bool:
+    """The number as typed still stands, though the country around it changed.
+
+    Both sides holding the same national number after a move abroad is not an
+    edit (issue 12: equal sides, nothing to do); the number kept as typed is
+    the one it meant in one of the countries the customer was in.
+    """
+    return typed is not None and any(
+        in_country({f"_typed_{p}": typed for p in PHONES}, r)["phone"] in allowed for r in REGIONS
+    )
+
+
+def violations(
+    customer: ModelCustomer,
+    expected: dict[str, frozenset],
+    actual: dict[str, Any],
+    label: str,
+) -> list[str]:
+    """Fields of ``actual`` (one side, audit-normalised) outside what ``expected`` allows."""
+    out = []
+    for f in comparable(actual):
+        allowed = {normalise({**actual, f: v})[f] for v in expected[f]}
+        if f in PHONES and _same_digits(actual.get(f"_typed_{f}"), allowed):
+            continue
+        if actual[f] not in allowed:
+            want = " or ".join(repr(v) for v in sorted(allowed, key=repr))
+            out.append(
+                f"customer #{customer.key}.{f}: {label} holds {actual[f]!r}, expected {want}"
+            )
+    return out
