@@ -41,7 +41,7 @@ from reconciler.domain.errors import (
     TransientError,
     Unreachable,
 )
-from reconciler.domain.models import Customer, Invoice, Remote, Unit
+from reconciler.domain.models import Customer, Invoice, Remote
 from reconciler.invoices.mapping import (
     Unexportable,
     address_text,
@@ -366,7 +366,7 @@ class Exporter:
     # -- lookups (cached per run) --------------------------------------------------
     async def _sevdesk_units(self) -> dict[str, str]:
         if self._units is None:
-            listing = await self.sevdesk.list(Unit)
+            listing = await self.sevdesk.units.list_changed()
             self._units = {}
             for remote in listing.records:
                 self._units.setdefault(remote.record.name, remote.id)
@@ -376,7 +376,7 @@ class Exporter:
         if customer_id not in self._customers:
             try:
                 self._customers[customer_id] = (
-                    await self.kleanapp.get(Customer, customer_id)
+                    await self.kleanapp.customers.get(customer_id)
                 ).record
             except NotFound:
                 self._customers[customer_id] = None

@@ -1,1 +1,1 @@
-"""The KleanApp connector: HTTP side (connector) and wire translation (wire)."""
+"""The KleanApp connector: a facade (connector) over api, customers, units, invoices, wire."""
