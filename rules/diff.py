@@ -193,16 +193,21 @@ def merge_records(
 
     normalize: Callable[[Any], Any] = normalize_record
     if isinstance(kleanapp, Customer):
-        if base is not None:
-            base_region = normalize_country(base.country) or DEFAULT_REGION  # type: ignore[attr-defined]
-        countries = {side: {"country": normalize_country(raw[side]["country"])} for side in SIDES}
-        b_country = {"country": normalize_country(base.country)} if base is not None else None  # type: ignore[attr-defined]
+        # ``base`` is a Customer too (checked above); the isinstance only tells the type checker.
+        b_country = (
+            {"country": normalize_country(base.country)} if isinstance(base, Customer) else None
+        )
+        if b_country is not None:
+            base_region = b_country["country"] or DEFAULT_REGION
+        countries: dict[Side, dict[str, Any]] = {
+            side: {"country": normalize_country(raw[side]["country"])} for side in SIDES
+        }
         outcome = _merge_field(
             "country",
             b_country,
             countries["kleanapp"],
             countries["sevdesk"],
-            _Changes(seen, raw, countries, b_country, base_region),  # type: ignore[arg-type]
+            _Changes(seen, raw, countries, b_country, base_region),
             rules,
             k_time,
             s_time,
@@ -237,7 +242,11 @@ def merge_records(
         if outcome.kept_back:
             for side in SIDES:
                 _keep_seen(after, seen, side, name)
-        for target, wanted in (("kleanapp", outcome.to_kleanapp), ("sevdesk", outcome.to_sevdesk)):
+        targets: tuple[tuple[Side, bool], ...] = (
+            ("kleanapp", outcome.to_kleanapp),
+            ("sevdesk", outcome.to_sevdesk),
+        )
+        for target, wanted in targets:
             if not wanted:
                 continue
             source: Side = "sevdesk" if target == "kleanapp" else "kleanapp"

@@ -140,7 +140,7 @@ def queue(store: Store, *, everything: bool = False) -> dict[str, list[dict[str,
     queue: they are only listed with ``everything``.
     """
     statuses = None if everything else ("open",)
-    resolutions: dict[int, ParkedResolution] = {}
+    resolutions: dict[int | None, ParkedResolution] = {}
     for res in store.parked_resolutions():
         resolutions[res.parked_id] = res
         if res.with_parked_id is not None:
