@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from loguru import logger
 
+from reconciler.admin import link_parked
 from reconciler.connectors import kleanapp as kleanapp_connector
 from reconciler.connectors import sevdesk_api
 from reconciler.errors import RemoteValidationError
@@ -184,7 +185,8 @@ class SyncMachine(RuleBasedStateMachine):
         ]
         return usable[index % len(usable)] if usable else None
 
-    async def edit(self, side: str, customer: ModelCustomer, change: dict[str, Any]) -> None:
+    async def edit(self, side: str, customer: ModelCustomer, change: dict[str, Any]) -> set[str]:
+        """A person's edit; returns the fields it changed (as ``record_edit`` counts them)."""
         change = own(change, customer.key)
         if change.get("customer_number") == "NEW":
             change["customer_number"] = self.number()
@@ -194,7 +196,9 @@ class SyncMachine(RuleBasedStateMachine):
             # The service refused what was typed: nothing changed, as for a person.
             await world.update(side, customer.ids[side], change)
         now = await world.get(side, customer.ids[side])
-        customer.record_edit(side, now.record.model_dump(), now.updated_at, set(change))
+        if customer.twin_unlinked:
+            customer.edited_before_link = True
+        return customer.record_edit(side, now.record.model_dump(), now.updated_at, set(change))
 
     # -- what people do -----------------------------------------------------------
     @precondition(lambda self: len(self.customers) < MAX_CUSTOMERS)
@@ -338,7 +342,10 @@ class SyncMachine(RuleBasedStateMachine):
         async def people() -> None:
             for s, customer, change in chosen:
                 self.tick(1)
-                await self.edit(s, customer, change)
+                racing = customer.twin_unlinked  # this run may be the one that links it
+                changed = await self.edit(s, customer, change)
+                if racing:
+                    customer.raced |= changed
 
         self.tick()
         self.tainted = True
@@ -370,7 +377,41 @@ class SyncMachine(RuleBasedStateMachine):
 
     # -- the checks ------------------------------------------------------------------
     def settle(self) -> None:
-        """Run until a run plans nothing; a full read must then plan nothing either; check."""
+        """Run until a run plans nothing; a full read must then plan nothing either; check.
+
+        Twins the matcher rightly parked are then linked as an admin would
+        (``link_parked_twins``), and the runs repeat before the check.
+        """
+        self.run_until_quiet()
+        if self.link_parked_twins():
+            self.run_until_quiet()
+        self.check()
+        self.stats["settled syncs"] += 1
+        self.stats["customers checked"] += len(self.customers)
+
+    def link_parked_twins(self) -> bool:
+        """Answer the parked queue as the admin who typed the twins (``kleansync link``).
+
+        Only customers the model allows to be parked (``ModelCustomer.may_be_parked``)
+        may be there: any other parked record is a matching defect.
+        """
+        store = self.world.store
+        answered = False
+        for row in store.open_parked():
+            customer = next(
+                (c for c in self.customers if c.ids.get(row.side) == row.record_id), None
+            )
+            assert customer is not None and customer.may_be_parked, (
+                f"{row.side} customer {row.record_id} parked: {row.reason}"
+            )
+            if row.side != "kleanapp" or row.status != "open":
+                continue  # its KleanApp twin's answer settles it too
+            link_parked(store, f"P{row.id}", with_id=f"sevdesk:{customer.ids['sevdesk']}")
+            self.stats["parked twins linked"] += 1
+            answered = True
+        return answered
+
+    def run_until_quiet(self) -> None:
         world = self.world
         for _ in range(6):
             result = world.run(world.sync())
@@ -386,9 +427,6 @@ class SyncMachine(RuleBasedStateMachine):
         assert full.errors == [], full.errors
         assert full.plan.actions == [], f"a full read plans more: {full.plan.actions}"
         self.stats["runs"] += 1
-        self.check()
-        self.stats["settled syncs"] += 1
-        self.stats["customers checked"] += len(self.customers)
 
     def check(self) -> None:
         world = self.world

@@ -18,7 +18,19 @@ accepts either side's edit (never the old value, never a third one):
   (it leaves no stamped row), so the order is known only in a clean round;
 * one side "edited" a field back to the agreed value (a revert, or the same
   number retyped in another format): whether that counts as a change is the
-  change detection's business (issue 12), so either outcome is accepted.
+  change detection's business (issue 12), so either outcome is accepted;
+* a customer typed into both systems and not yet linked, whose field was
+  edited *during* the run that links it (``raced``): if the edit came before
+  the engine read that side, the rule decides between the two copies; if it
+  came after, the engine has already linked them and rightly carries the
+  edit over as a one-sided change next run. Which of the two happened
+  depends on request order inside the run, so either value is right there.
+
+A customer typed into both systems and then edited before its first link
+may no longer look like one customer (same number, another name): the
+engine parks it for an admin instead of guessing (``rules.matching``).
+``may_be_parked`` says when the model allows that; the machine then answers
+as the admin would (link the two) and expects the rule's outcome.
 """
 
 from __future__ import annotations
@@ -61,10 +73,28 @@ class ModelCustomer:
     #: The raw canonical record each side showed after the latest edit (to see what changed).
     raw: dict[str, dict[str, Any] | None] = field(default_factory=lambda: dict.fromkeys(SIDES))
     archived: bool = False
+    #: Fields edited during the run that first links this customer (see module docstring).
+    raced: set[str] = field(default_factory=set)
+    #: Edited after being typed into both systems, before their first link.
+    edited_before_link: bool = False
 
     @property
     def linked(self) -> bool:
         return self.agreed is not None and all(self.ids.values())
+
+    @property
+    def twin_unlinked(self) -> bool:
+        """Typed into both systems, not yet linked by a settled sync."""
+        return self.agreed is None and all(self.ids.values())
+
+    @property
+    def may_be_parked(self) -> bool:
+        """May the matcher park this customer for an admin (module docstring)?
+
+        Only a twin edited before its first link: unedited twins differ in at
+        most one small way (``machine.TWIN_DIFFS``) and must link by themselves.
+        """
+        return self.twin_unlinked and self.edited_before_link
 
     @property
     def pending(self) -> bool:
@@ -76,7 +106,7 @@ class ModelCustomer:
         after: dict[str, Any],
         updated_at: dt.datetime | None,
         touched: set[str] = frozenset(),  # type: ignore[assignment]
-    ) -> None:
+    ) -> set[str]:
         """A person changed this customer on ``side``; ``after`` is what the side shows now.
 
         ``touched``: the fields the person typed (a value retyped identically
@@ -96,6 +126,7 @@ class ModelCustomer:
             self.edits[side][f] = now[f]
         self.raw[side] = dict(after)
         self.times[side] = updated_at
+        return changed & set(FIELDS)
 
     def expected(self, rule_for: Callable[[str], str], tainted: bool) -> dict[str, frozenset]:
         """Per field: the meanings it may hold once the next sync settled."""
@@ -125,6 +156,8 @@ class ModelCustomer:
         if k == s:
             return frozenset({k})
         either = frozenset({k, s})
+        if self.agreed is None and f in self.raced:
+            return either  # the edit raced the first link (see module docstring)
         if self.agreed is not None and base in (k, s):
             return either  # a revert or a retype on one side (see module docstring)
         rule = rule_for(f)
@@ -144,6 +177,8 @@ class ModelCustomer:
         self.edits = {s: {} for s in SIDES}
         self.times = dict.fromkeys(SIDES)
         self.time_unknown = set()
+        self.raced = set()
+        self.edited_before_link = False
 
 
 PHONES = ("phone", "mobile")

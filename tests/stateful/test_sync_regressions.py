@@ -127,3 +127,56 @@ def test_a_phone_cleared_by_the_sync_stays_cleared_when_sevdesk_holds_a_second_o
     )
     state.add_second_way(index=1, kind="PHONE")
     state.sync()
+
+
+def test_a_twin_renamed_in_sevdesk_while_its_linking_run_pages_is_parked_then_linked(machine):
+    """The same customer typed into both systems (same number, same name); while the run
+    that would link them reads KleanApp's pages, the bookkeeper renames the sevDesk copy.
+
+    Same number, quite another name, nothing else to go by: the matcher parks both
+    records for an admin (``rules.matching``: "same customer number, but the rest
+    says different customers") and writes nothing, rather than merge two customers.
+    The edit between pages plays no part: an edit before the run parks them too.
+    Before, the stateful check took the two differing sides for a lost edit; now the
+    machine answers the parked queue as the admin would (link them), after which
+    KleanApp's name (authoritative) is on both sides.
+    """
+    state = machine()
+    seed = [("kleanapp", {"company_name": "Glanz GmbH #"})] * 4
+    state.start(rules={"default": "kleanapp-authoritative"}, seed=seed)
+    state.swap_numbers_in_sevdesk(first=0, second=0)
+    state.create_on_both_sides(differ={}, fields={"company_name": "Glanz GmbH #"})
+    state.sync_while_people_edit(
+        after_page=1,
+        edits=[("sevdesk", 4, {"company_name": "Putz & Co KG #"})],
+        full=False,
+        side="kleanapp",
+    )
+    twin = state.customers[4]
+    parked = state.world.store.parked()
+    assert {(p.side, p.record_id) for p in parked} == {
+        (side, twin.ids[side]) for side in ("kleanapp", "sevdesk")
+    }
+    assert all(p.status != "open" for p in parked)
+    for side in ("kleanapp", "sevdesk"):
+        assert twin.raw[side]["company_name"] == "Glanz GmbH 4"
+
+
+def test_an_edit_racing_the_first_link_of_a_twin_may_win_over_the_authoritative_side(machine):
+    """A twin (typed into both systems) gets a sevDesk note right after sevDesk's page was
+    read, in the very run that links it. KleanApp is authoritative, but the link was made
+    from what sevDesk held before the note: the note is a later, one-sided sevDesk edit
+    and reaches KleanApp next run. (Had the note come before the read, KleanApp's empty
+    note would have won the link; the model accepts either, in this case only.)
+    """
+    state = machine()
+    state.start(
+        rules={"default": "kleanapp-authoritative"},
+        seed=[("kleanapp", {"company_name": "Glanz GmbH #"})],
+    )
+    state.create_on_both_sides(differ={}, fields={"company_name": "Putz & Co KG #"})
+    state.sync_while_people_edit(
+        side="sevdesk", after_page=1, edits=[("sevdesk", 1, {"note": "Hund!"})], full=False
+    )
+    twin = state.customers[1]
+    assert twin.raw["kleanapp"]["note"] == twin.raw["sevdesk"]["note"] == "Hund!"
