@@ -26,6 +26,15 @@ accepts either side's edit (never the old value, never a third one):
   edit over as a one-sided change next run. Which of the two happened
   depends on request order inside the run, so either value is right there.
 
+A second e-mail address or phone number the bookkeeper adds in sevDesk, not
+marked main (``second_ways``), is not the synced field (kleansync syncs the
+main one and never writes over the other, ``sevdesk_mapping``). When the sync
+clears the field it removes only the main way; the second one then stands
+for the field by sevDesk's reading rule (main, else the oldest), but it is
+still the bookkeeper's own, not a value KleanApp lacks: the referee reads it
+as empty where KleanApp holds nothing (``without_second_ways``). Anything
+else it holds must agree as usual.
+
 A customer typed into both systems and then edited before its first link
 may no longer look like one customer (same number, another name): the
 engine parks it for an admin instead of guessing (``rules.matching``).
@@ -77,6 +86,8 @@ class ModelCustomer:
     raced: set[str] = field(default_factory=set)
     #: Edited after being typed into both systems, before their first link.
     edited_before_link: bool = False
+    #: field -> raw value of a second sevDesk way (not marked main) the bookkeeper added.
+    second_ways: dict[str, str] = field(default_factory=dict)
 
     @property
     def linked(self) -> bool:
@@ -124,6 +135,8 @@ class ModelCustomer:
             now = in_country(now, agreed)
         for f in changed & set(FIELDS):
             self.edits[side][f] = now[f]
+            if side == "sevdesk" and f in self.second_ways and after.get(f) == self.second_ways[f]:
+                del self.second_ways[f]  # a person's change made it the one sevDesk shows
         self.raw[side] = dict(after)
         self.times[side] = updated_at
         return changed & set(FIELDS)
@@ -179,6 +192,24 @@ class ModelCustomer:
         self.time_unknown = set()
         self.raced = set()
         self.edited_before_link = False
+
+
+def without_second_ways(
+    customer: ModelCustomer, sevdesk: dict[str, Any], kleanapp: dict[str, Any]
+) -> dict[str, Any]:
+    """sevDesk's audited record with a bookkeeper's second way read as empty (see
+    module docstring): only a way not marked main, holding exactly what the
+    bookkeeper added, where KleanApp holds nothing."""
+    out = dict(sevdesk)
+    for f, typed in customer.second_ways.items():
+        if (
+            out.get(f"_unmarked_{f}")
+            and kleanapp.get(f) is None
+            and out.get(f) == normalise({**out, f: typed})[f]
+        ):
+            out[f] = None
+            out[f"_typed_{f}"] = None
+    return out
 
 
 PHONES = ("phone", "mobile")
