@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reconciler.models import Customer, Remote  # noqa: E402
+from reconciler.domain.models import Customer, Remote  # noqa: E402
 from rules.matching import MatchResult, match_customers  # noqa: E402
 
 Record = dict[str, Any]

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 
 from reconciler.config import parse_config
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.engine import SyncOptions, run_sync
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.sync.engine import SyncOptions, run_sync
 from sandbox import kleanapp, sevdesk
 from sandbox.seed import cleaning_company
 from state import Store

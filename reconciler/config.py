@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from reconciler.errors import ConfigError
+from reconciler.domain.errors import ConfigError
 
 RuleName = Literal["last-write-wins", "sevdesk-authoritative", "kleanapp-authoritative", "manual"]
 Direction = Literal["both", "kleanapp-to-sevdesk", "sevdesk-to-kleanapp", "off"]
@@ -104,7 +104,7 @@ class RulesConfig(Section):
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        from reconciler.models import Customer
+        from reconciler.domain.models import Customer
 
         unknown = sorted(set(value) - set(Customer.model_fields))
         if unknown:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from reconciler.models import SIDES, Canonical, Customer, Remote, Side
+from reconciler.domain.models import SIDES, Canonical, Customer, Remote, Side
 from rules.carry import carry_problem, carry_value
 from rules.fingerprints import Seen, fingerprint
 from rules.normalize import (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from reconciler.models import SIDES, Side
+from reconciler.domain.models import SIDES, Side
 from rules.match_keys import Features
 
 __all__ = ["MAX_BLOCK_PAIRS", "RARE_TOKEN", "candidate_pairs", "idf", "shared_values"]

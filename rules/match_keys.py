@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from reconciler.models import Customer, Remote, Side
+from reconciler.domain.models import Customer, Remote, Side
 from rules.normalize import (
     normalize_country,
     normalize_customer_number,

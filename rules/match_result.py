@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.models import Customer, Remote, Side
+from reconciler.domain.models import Customer, Remote, Side
 from rules.match_score import Comparison
 
 __all__ = ["Candidate", "Match", "MatchResult", "NearMiss", "ParkedMatch"]

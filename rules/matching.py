@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.models import SIDE_LABEL, SIDES, Customer, Remote, Side
+from reconciler.domain.models import SIDE_LABEL, SIDES, Customer, Remote, Side
 from rules.match_blocking import candidate_pairs, idf, shared_values
 from rules.match_keys import Features, features, name_key, postal_key
 from rules.match_result import Candidate, Match, MatchResult, NearMiss, ParkedMatch

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import phonenumbers
 
-from reconciler.models import Canonical, Customer, Unit
+from reconciler.domain.models import Canonical, Customer, Unit
 
 DEFAULT_REGION = "DE"
 """Region for phone numbers without a country prefix when the record has no usable country.

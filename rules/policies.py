@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.models import SIDE_LABEL
+from reconciler.domain.models import SIDE_LABEL
 
 Winner = Literal["kleanapp", "sevdesk", "manual"]
 """Which side's value is kept; ``"manual"`` means neither, until a human decides."""

@@ -178,7 +178,7 @@ def serve_forever(eps: list[Endpoint]) -> None:
 
 
 def _check_ports(eps: list[Endpoint]) -> None:
-    from reconciler.errors import ConfigError
+    from reconciler.domain.errors import ConfigError
 
     for ep in eps:
         with socket.socket() as sock:

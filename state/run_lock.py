@@ -5,7 +5,7 @@ holder that only *looked* dead (a paused process, a stalled database), and
 that holder then wakes up believing it still holds the lock. Every
 acquisition therefore increases ``token``; the holder checks, before each
 write to an outside system, that the row still carries its own token
-(``Fence`` in ``reconciler.fence``) and stops at once when it does not.
+(``Fence`` in ``reconciler.sync.fence``) and stops at once when it does not.
 
 The row is never deleted: release marks ``holder`` as released (keeping
 who it was, for the message of a run that finds its lock gone) and keeps
@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from reconciler.errors import RunInProgress
+from reconciler.domain.errors import RunInProgress
 from state.tables import RunLock, utcnow
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine, func, select
 
-from reconciler.errors import ConfigError, FatalError
+from reconciler.domain.errors import ConfigError, FatalError
 from reconciler.log import redact
 from state import run_lock
 from state.tables import (

@@ -1,6 +1,6 @@
 """Fixtures shared across test directories: the real `kleansync` process, started as a user would.
 
-``sandbox_server`` runs ``python -m reconciler.cli sandbox`` once per test
+``sandbox_server`` runs ``python -m reconciler.cli.app sandbox`` once per test
 session on free loopback ports with made-up but distinctive tokens (so a
 test can grep every output for them). ``launch_sandbox`` starts further ones
 (signal tests). ``kleansync`` runs one CLI command as a subprocess and

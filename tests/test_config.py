@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import load_config
-from reconciler.errors import ConfigError
+from reconciler.domain.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,16 +25,16 @@ import pytest
 from freezegun import freeze_time
 
 from reconciler.connectors.base import Connector
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.errors import (
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.errors import (
     AuthError,
     ChangedMeanwhile,
     KleansyncError,
     NotFound,
     RemoteValidationError,
 )
-from reconciler.models import Customer, Remote, Unit
+from reconciler.domain.models import Customer, Remote, Unit
 from rules.normalize import normalize_record
 from sandbox import kleanapp, sevdesk
 

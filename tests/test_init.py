@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import reconciler.init_config as init_config
+import reconciler.cli.init as init_config
+from reconciler.cli.init import InitValues, register, render_config
 from reconciler.config import load_config
-from reconciler.init_config import InitValues, register, render_config
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "0123456789abcdef0123456789abcdef"  # what a sevDesk API key looks like
@@ -183,7 +183,7 @@ def test_in_a_terminal_flags_are_not_asked_again(app, tmp_path, monkeypatch):
 
 
 def test_the_command_works_on_the_real_cli(tmp_path):
-    from reconciler.cli import app as cli_app
+    from reconciler.cli.app import app as cli_app
 
     if not any(c.name == "init" for c in cli_app.registered_commands):
         register(cli_app)

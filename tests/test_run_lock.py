@@ -10,7 +10,7 @@ import sys
 import pytest
 from freezegun import freeze_time
 
-from reconciler.errors import RunInProgress
+from reconciler.domain.errors import RunInProgress
 from state import Store
 
 STALE = dt.timedelta(seconds=60)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.errors import KleansyncError
-from reconciler.webhooks import (
+from reconciler.domain.errors import KleansyncError
+from reconciler.service.webhooks import (
     SIGNATURE_HEADER,
     InvalidWebhook,
     parse_event,

@@ -21,8 +21,8 @@ def from_config(
     sevdesk_transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[Connector, Connector]:
     """(KleanApp, sevDesk) connectors with tokens read from the environment."""
-    from reconciler.connectors.kleanapp import KleanappConnector
-    from reconciler.connectors.sevdesk import SevdeskConnector
+    from reconciler.connectors.kleanapp.connector import KleanappConnector
+    from reconciler.connectors.sevdesk.connector import SevdeskConnector
 
     kleanapp_token = config.kleanapp.token("kleanapp")
     sevdesk_token = config.sevdesk.token("sevdesk")

@@ -29,7 +29,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from typing import Any
 
-from reconciler.models import Canonical, Listing, Remote, Side
+from reconciler.domain.models import Canonical, Listing, Remote, Side
 
 
 class Connector(ABC):

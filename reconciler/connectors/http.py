@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 from loguru import logger
 
-from reconciler.errors import AuthError, FatalError, TransientError, Unreachable
-from reconciler.fence import check_write
+from reconciler.domain.errors import AuthError, FatalError, TransientError, Unreachable
 from reconciler.log import redact, register_secret
+from reconciler.sync.fence import check_write
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.errors import IncompleteListing
+from reconciler.domain.errors import IncompleteListing
 
 #: A ``Date`` header has whole seconds: the answer may have been made up to
 #: one second after the instant it names was over.

@@ -10,7 +10,7 @@ three or four API calls per customer. Body::
 
 A ``<contact>`` is accepted in either of two shapes:
 
-* canonical-ish (any key of ``reconciler.models.Customer``): ``customer_number``,
+* canonical-ish (any key of ``reconciler.domain.models.Customer``): ``customer_number``,
   ``kind`` ("company"/"person"), ``company_name``, ``first_name``, ``last_name``,
   ``email``, ``phone``, ``mobile``, ``street``, ``postal_code``, ``city``,
   ``country`` (ISO alpha-2, default "DE"), ``vat_id``, ``note``. It becomes a

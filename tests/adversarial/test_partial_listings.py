@@ -18,9 +18,9 @@ import json
 import httpx
 import pytest
 
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.errors import IncompleteListing, MassDeleteBrake
-from reconciler.models import Customer
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.errors import IncompleteListing, MassDeleteBrake
+from reconciler.domain.models import Customer
 from tests.engine import conftest as engine_world
 from tests.engine.conftest import S_TOKEN, S_URL, customer
 

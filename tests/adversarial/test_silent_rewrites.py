@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.models import Customer
+from reconciler.domain.models import Customer
 from tests.engine import conftest as engine_world
 from tests.engine.conftest import customer
 

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from reconciler.config import Config, parse_config
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.engine import SyncOptions, run_sync
-from reconciler.models import Customer, Remote, Unit
-from reconciler.report import RunResult
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.models import Customer, Remote, Unit
+from reconciler.sync.engine import SyncOptions, run_sync
+from reconciler.sync.report import RunResult
 from rules.normalize import normalize_record
 from sandbox import kleanapp as kleanapp_sandbox
 from sandbox import sevdesk as sevdesk_sandbox

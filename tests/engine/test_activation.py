@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.errors import MassDeleteBrake
-from reconciler.models import Customer, Unit
+from reconciler.domain.errors import MassDeleteBrake
+from reconciler.domain.models import Customer, Unit
 
 from .conftest import S_URL, customer
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from reconciler.models import Customer
+from reconciler.domain.models import Customer
 
 from .conftest import S_TOKEN, S_URL, customer, future
 

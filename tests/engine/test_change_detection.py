@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from reconciler.models import Customer
+from reconciler.domain.models import Customer
 from state import Store
 
 from .conftest import customer

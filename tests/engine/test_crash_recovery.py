@@ -35,9 +35,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.models import Customer
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
 from sandbox.serve import Endpoint, SandboxThread, endpoints
 from state import Store
@@ -197,7 +197,7 @@ class Cli:
             [
                 sys.executable,
                 "-m",
-                "reconciler.cli",
+                "reconciler.cli.app",
                 "sync",
                 "--config",
                 str(self.config),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.models import Customer
+from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from reconciler.config import parse_config
-from reconciler.engine import needs_full
+from reconciler.sync.engine import needs_full
 from state import Store
 from state.tables import Run
 

@@ -16,8 +16,8 @@ import sqlite3
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from reconciler.errors import LockLost, StateStoreError
-from reconciler.models import Customer
+from reconciler.domain.errors import LockLost, StateStoreError
+from reconciler.domain.models import Customer
 from state import Store
 from state.tables import Run
 
@@ -47,7 +47,7 @@ async def test_a_run_whose_lock_is_taken_over_stops_before_its_next_write(env):
 
     writes_before = await env.writes()
     with pytest.raises(LockLost) as stopped:
-        from reconciler.engine import SyncOptions, run_sync
+        from reconciler.sync.engine import SyncOptions, run_sync
 
         await run_sync(
             env.config,
@@ -81,8 +81,8 @@ async def test_a_busy_event_loop_does_not_make_a_live_run_look_dead(env):
     """A database stall or long planning blocks the loop; the heartbeat beats anyway."""
     import time
 
-    from reconciler.engine import run_lock
-    from reconciler.errors import RunInProgress
+    from reconciler.domain.errors import RunInProgress
+    from reconciler.sync.engine import run_lock
 
     env.configure(state={"url": env.store.url, "lock_timeout_seconds": 0.4})
     other = Store(env.store.url)

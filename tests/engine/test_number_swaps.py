@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.models import Customer, Remote
-from reconciler.number_swaps import order_number_renames, temporary_number, unswapped
-from reconciler.plan_model import Action, PairPlan
+from reconciler.domain.models import Customer, Remote
+from reconciler.sync.number_swaps import order_number_renames, temporary_number, unswapped
+from reconciler.sync.plan_model import Action, PairPlan
 
 
 def rename(kid: str, new: str) -> PairPlan:

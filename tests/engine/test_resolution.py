@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import admin
-from reconciler.models import Customer
+from reconciler.admin import queue as admin
+from reconciler.domain.models import Customer
 
 from .conftest import customer
 from .test_sync_engine import _same_field_edit, seed_linked

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.errors import NeedsResync
-from reconciler.models import Customer
-from reconciler.resync import run_resync
+from reconciler.domain.errors import NeedsResync
+from reconciler.domain.models import Customer
+from reconciler.sync.resync import run_resync
 from state import Store
 
 from .conftest import customer

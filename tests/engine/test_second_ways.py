@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from freezegun import freeze_time
 
-from reconciler.models import Customer
+from reconciler.domain.models import Customer
 
 from .conftest import future
 from .test_adversarial import assert_quiet, ids, seed_linked, sevdesk_call

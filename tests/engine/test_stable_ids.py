@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.errors import NeedsResync
-from reconciler.models import Customer
+from reconciler.domain.errors import NeedsResync
+from reconciler.domain.models import Customer
 from state import Store
 
 from .conftest import S_TOKEN, S_URL, customer

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.models import Customer
+from reconciler.cli.demo import _client
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
-from sandbox.demo import _client
 from sandbox.serve import _wait_listening, free_port
 
 S_TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
@@ -34,7 +34,7 @@ def sandbox():
         [
             sys.executable,
             "-m",
-            "reconciler.cli",
+            "reconciler.cli.app",
             "sandbox",
             "--sevdesk-port",
             str(ports[0]),

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from reconciler.cli import app
+from reconciler.cli.app import app
 from sandbox.serve import SandboxThread, endpoints
 
 S_TOKEN = "cli-test-sevdesk-token-abcdef012345"

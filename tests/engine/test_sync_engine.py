@@ -7,7 +7,7 @@ import json
 import pytest
 from freezegun import freeze_time
 
-from reconciler.models import Customer, Unit
+from reconciler.domain.models import Customer, Unit
 
 from .conftest import customer, future
 

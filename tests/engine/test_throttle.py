@@ -15,8 +15,8 @@ import pytest
 
 from reconciler.config import parse_config
 from reconciler.connectors import from_config
-from reconciler.errors import TransientError
-from reconciler.models import Customer
+from reconciler.domain.errors import TransientError
+from reconciler.domain.models import Customer
 
 from .conftest import K_URL, S_URL, customer
 

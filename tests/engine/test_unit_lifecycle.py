@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from reconciler.models import Unit
-from reconciler.report import RunResult
+from reconciler.domain.models import Unit
+from reconciler.sync.report import RunResult
 
 from .conftest import S_URL
 
@@ -168,7 +168,7 @@ async def test_a_second_spelling_of_a_linked_unit_is_neither_linked_twice_nor_co
 
 
 async def test_unit_deleted_in_sevdesk_but_used_by_kleanapp_invoices_stays_and_is_tried_once(env):
-    from reconciler.models import Customer
+    from reconciler.domain.models import Customer
 
     from .conftest import K_URL, customer
 

@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from reconciler.config import Config, parse_config
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.invoices import ExportFilters, ExportResult, export_invoices
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.invoices.runner import ExportFilters, ExportResult, export_invoices
 from sandbox import kleanapp as kleanapp_sandbox
 from sandbox import sevdesk as sevdesk_sandbox
 from state import Store
@@ -175,7 +175,7 @@ async def seed_customers(world: World, *, link: bool = True) -> None:
         zip((c["customer_number"] for c in CUSTOMERS), ka.json()["customers"], strict=True)
     )
     if link:
-        from reconciler.engine import SyncOptions, run_sync
+        from reconciler.sync.engine import SyncOptions, run_sync
 
         result = await run_sync(
             config(), SyncOptions(), connectors=world.connectors, store=world.store

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from reconciler.errors import RunInProgress
+from reconciler.domain.errors import RunInProgress
 from state import Store
 from state.invoice_tables import InvoiceLedger
 from state.tables import Link
@@ -98,7 +98,7 @@ async def test_failed_link_is_finished_next_run_without_second_invoice(linked: W
 
 ENTRY = (
     "import typer\n"
-    "from reconciler.invoices_cli import register\n"
+    "from reconciler.cli.invoices import register\n"
     "app = typer.Typer()\n"
     "register(app)\n"
     "app()\n"

@@ -1,6 +1,6 @@
 """``kleansync invoices export|status`` as a user types them: options, output, exit codes.
 
-``reconciler.cli`` registers the group with ``register(app)``; these tests do
+``reconciler.cli.app`` registers the group with ``register(app)``; these tests do
 the same on a fresh typer app and run it against the emulators on loopback.
 """
 
@@ -17,7 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from reconciler.invoices_cli import register
+from reconciler.cli.invoices import register
 from sandbox.serve import SandboxThread, endpoints
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from reconciler.invoices_mapping import (
+from reconciler.domain.models import Invoice, InvoicePosition
+from reconciler.invoices.mapping import (
     Unexportable,
     content_hash,
     invoice_payload,
@@ -17,7 +18,6 @@ from reconciler.invoices_mapping import (
     totals_mismatch,
     unit_ids,
 )
-from reconciler.models import Invoice, InvoicePosition
 
 SEVDESK_UNITS = {"Stk": "1", "Std": "9", "m²": "2", "pauschal": "7"}
 

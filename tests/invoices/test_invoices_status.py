@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from reconciler.invoices import invoice_status
+from reconciler.invoices.runner import invoice_status
 
 if TYPE_CHECKING:
     from conftest import World

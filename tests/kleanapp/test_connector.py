@@ -17,19 +17,19 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.connectors.kleanapp import (
+from reconciler.connectors.kleanapp.connector import (
     CustomerNumberTaken,
     InvoiceAlreadyLinked,
     KleanappConnector,
     UnitInUse,
 )
-from reconciler.errors import (
+from reconciler.domain.errors import (
     AuthError,
     ChangedMeanwhile,
     NotFound,
     RemoteValidationError,
 )
-from reconciler.models import Customer, Invoice, Unit
+from reconciler.domain.models import Customer, Invoice, Unit
 from sandbox.kleanapp import create_app
 
 TOKEN = "kleanapp-test-token-123"

@@ -1,7 +1,7 @@
 """A real engine run with everything an admin report must show.
 
 Both emulators answer in-process (``httpx.ASGITransport``); the engine
-(``reconciler.engine.run_sync``) runs against them with a state store in
+(``reconciler.sync.engine.run_sync``) runs against them with a state store in
 ``tmp_path``. The seed gives one run:
 
 * a conflict left for an admin (K-1's e-mail differs, rule "manual") and
@@ -31,12 +31,12 @@ from typer.testing import CliRunner
 
 import sandbox.kleanapp
 import sandbox.sevdesk
-from reconciler.admin_cli import register
+from reconciler.cli.admin import register
 from reconciler.config import Config, load_config
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.engine import SyncOptions, run_sync
-from reconciler.report import RunResult
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.sync.engine import SyncOptions, run_sync
+from reconciler.sync.report import RunResult
 from state import Store
 
 SEV_API = "http://sevdesk.test/api/v1"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.log import register_secret
-from reconciler.report_render import (
+from reconciler.reporting.render import (
     build_view,
     csv_rows,
     render,

@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from reconciler.log import register_secret
-from reconciler.report_mail import mail_report
-from reconciler.report_render import render, result_data
+from reconciler.reporting.mail import mail_report
+from reconciler.reporting.render import render, result_data
 from sandbox.serve import free_port
 
 from .conftest import KLEAN_TOKEN, SEV_TOKEN
@@ -184,7 +184,7 @@ def test_html_attachment_is_the_report_itself(smtp, monkeypatch):
             }
         ],
     }
-    from reconciler.report_render import build_view
+    from reconciler.reporting.render import build_view
 
     html = render(build_view(data), "html")
     assert mail_report(data, report_config(port), html=html) is True
@@ -193,7 +193,7 @@ def test_html_attachment_is_the_report_itself(smtp, monkeypatch):
 
 
 async def test_a_failed_run_is_mailed_too(world, smtp, monkeypatch):
-    from reconciler.report_render import run_data
+    from reconciler.reporting.render import run_data
     from state.tables import Run
 
     inbox, port = smtp

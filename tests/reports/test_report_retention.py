@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from reconciler.report_render import write_report_files
-from reconciler.report_retention import prune_reports, prune_run_results
+from reconciler.reporting.render import write_report_files
+from reconciler.reporting.retention import prune_reports, prune_run_results
 from state import Store
 from state.tables import Run
 

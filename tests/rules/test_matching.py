@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.models import SIDES, Customer, Remote, Side
+from reconciler.domain.models import SIDES, Customer, Remote, Side
 from rules.diff import merge_records
 from rules.match_keys import split_street
 from rules.matching import (

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from reconciler.models import Customer, Remote, Unit
+from reconciler.domain.models import Customer, Remote, Unit
 from rules.diff import merge, merge_records
 from rules.fingerprints import fingerprint, fingerprints, settle_written
 from rules.policies import RuleSet

@@ -2,7 +2,7 @@
 
 import pytest
 
-from reconciler.models import Customer, Unit
+from reconciler.domain.models import Customer, Unit
 from rules.normalize import (
     collapse_whitespace,
     normalize_country,

@@ -86,7 +86,7 @@ def test_unknown_rule_names_are_rejected_naming_the_valid_ones():
 
 
 def test_ruleset_rejects_overrides_for_unknown_fields():
-    from reconciler.models import Customer
+    from reconciler.domain.models import Customer
 
     RuleSet("manual", {"email": "manual"}).check_fields(Customer.model_fields)
     with pytest.raises(ValueError, match="e_mail"):

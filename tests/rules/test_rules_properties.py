@@ -6,7 +6,7 @@ from functools import partial
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from reconciler.models import Customer, Remote, Unit
+from reconciler.domain.models import Customer, Remote, Unit
 from rules.carry import carry_problem, carry_value
 from rules.diff import MergeResult, merge
 from rules.fingerprints import fingerprints

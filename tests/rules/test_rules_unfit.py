@@ -2,7 +2,7 @@
 
 import pytest
 
-from reconciler.models import Customer
+from reconciler.domain.models import Customer
 from rules.carry import carry_problem
 from rules.unfit import record_problem, value_problem
 

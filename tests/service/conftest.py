@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from reconciler.config import Config, parse_config
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.service import Service, ServiceSettings
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.service.runner import Service, ServiceSettings
 from sandbox import kleanapp as kleanapp_sandbox
 from sandbox import sevdesk as sevdesk_sandbox
 from state import Store
@@ -204,7 +204,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 @pytest.fixture
 async def synced(world: World) -> World:
     """The world with its customers created in sevDesk and linked by one sync run."""
-    from reconciler.engine import SyncOptions, run_sync
+    from reconciler.sync.engine import SyncOptions, run_sync
 
     result = await run_sync(
         world.config, SyncOptions(), connectors=world.connectors, store=world.store

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from reconciler.apply import STOPPED_REASON
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.models import Customer
-from reconciler.service import Service
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.models import Customer
+from reconciler.service.runner import Service
+from reconciler.sync.apply import STOPPED_REASON
 from tests.service.conftest import SEV_API, SEV_TOKEN, World
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.service import Service
+from reconciler.service.runner import Service
 from state import Store
 from tests.service.conftest import World, make_config
 

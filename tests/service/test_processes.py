@@ -117,7 +117,7 @@ class Kleansync:
         env.update({SEV_ENV: SEV_TOKEN, KA_ENV: KA_TOKEN})
         return env
 
-    def start(self, *args: str, module: str = "reconciler.cli") -> subprocess.Popen[str]:
+    def start(self, *args: str, module: str = "reconciler.cli.app") -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", module, *args, "--config", str(self.config)],
             cwd=ROOT,

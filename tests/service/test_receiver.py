@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from reconciler.errors import ConfigError
-from reconciler.service import Service, ServiceSettings, serve
-from reconciler.webhooks import sign
+from reconciler.domain.errors import ConfigError
+from reconciler.service.runner import Service, ServiceSettings, serve
+from reconciler.service.webhooks import sign
 from state.invoice_tables import InvoiceLedger, InvoiceRun
 from state.service_tables import DeliveryLog
 from tests.service.conftest import PUBLIC_URL, SECRET, World, eventually

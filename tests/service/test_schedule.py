@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from freezegun import freeze_time
 
 from reconciler.config import parse_config
-from reconciler.schedule import (
+from reconciler.service.schedule import (
     MISFIRE_GRACE_SECONDS,
     POLL_JOB,
     SYNC_JOB,

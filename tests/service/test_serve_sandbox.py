@@ -1,6 +1,6 @@
 """``serve`` end to end over real sockets: emulators on loopback, uvicorn, KleanApp's webhooks.
 
-The emulators run in a ``SandboxThread``; ``reconciler.service.serve`` runs
+The emulators run in a ``SandboxThread``; ``reconciler.service.runner.serve`` runs
 in the test's event loop exactly as ``kleansync serve`` runs it (uvicorn on a
 port of its own, the scheduler, the workers), with connectors built from the
 config and tokens from the environment. KleanApp delivers its webhooks over
@@ -19,8 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.config import parse_config
-from reconciler.service import Service, ServiceSettings, serve
-from reconciler.webhooks import sign
+from reconciler.service.runner import Service, ServiceSettings, serve
+from reconciler.service.webhooks import sign
 from sandbox.serve import Endpoint, SandboxThread, endpoints, free_port
 from tests.service.conftest import CUSTOMERS, SECRET, eventually, invoice_body
 

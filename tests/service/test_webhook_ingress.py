@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator
 
 from freezegun import freeze_time
 
-from reconciler.models import Customer
-from reconciler.webhooks import MAX_BODY_BYTES, sign
+from reconciler.domain.models import Customer
+from reconciler.service.webhooks import MAX_BODY_BYTES, sign
 from state.inbox_tables import DONE, PENDING, Inbox
 from tests.service.conftest import SECRET, World, eventually
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from reconciler.connectors.sevdesk import (
+from reconciler.connectors.sevdesk.connector import (
     NotSupportedBySevdesk,
     ReferencedByDocuments,
     SevdeskConnector,
 )
-from reconciler.errors import (
+from reconciler.domain.errors import (
     AuthError,
     ChangedMeanwhile,
     KleansyncError,
@@ -27,7 +27,7 @@ from reconciler.errors import (
     RemoteValidationError,
     TransientError,
 )
-from reconciler.models import Customer, Unit
+from reconciler.domain.models import Customer, Unit
 from sandbox.sevdesk import create_app
 
 TOKEN = "0123456789abcdef0123456789abcdef"

@@ -40,11 +40,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from loguru import logger
 
-from reconciler.admin import link_parked
-from reconciler.connectors import kleanapp as kleanapp_connector
-from reconciler.connectors import sevdesk_api
-from reconciler.errors import RemoteValidationError
-from reconciler.models import Customer
+from reconciler.admin.queue import link_parked
+from reconciler.connectors.kleanapp import connector as kleanapp_connector
+from reconciler.connectors.sevdesk import api as sevdesk_api
+from reconciler.domain.errors import RemoteValidationError
+from reconciler.domain.models import Customer
 from rules.policies import RuleSet
 from tests.adversarial.audit import FIELDS, AuditReport, has_address, in_country, judge
 from tests.stateful.model import SIDES, ModelCustomer, violations, without_second_ways

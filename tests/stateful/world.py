@@ -7,7 +7,7 @@ does, in this process. Two test-only hooks let the machine act *inside* a run:
 
 * ``SandboxControl.after_response`` (sandbox/common.py): edits between two
   pages of a listing, as a person editing while a sync reads;
-* ``reconciler.apply.CRASH_HOOK``: a ``SimulatedCrash`` at a journal point,
+* ``reconciler.sync.apply.CRASH_HOOK``: a ``SimulatedCrash`` at a journal point,
   where ``KLEANSYNC_CRASH_AT`` would SIGKILL a real process. Unlike a kill,
   the run's ``finally`` blocks still run (the lock is released and the run is
   marked failed); the journal is left exactly as a kill leaves it.
@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconciler.apply import CRASH_HOOK
 from reconciler.config import parse_config
-from reconciler.connectors.kleanapp import KleanappConnector
-from reconciler.connectors.sevdesk import SevdeskConnector
-from reconciler.engine import SyncOptions, run_sync
-from reconciler.models import Customer, Remote
-from reconciler.report import RunResult
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.models import Customer, Remote
+from reconciler.sync.apply import CRASH_HOOK
+from reconciler.sync.engine import SyncOptions, run_sync
+from reconciler.sync.report import RunResult
 from sandbox import kleanapp as kleanapp_sandbox
 from sandbox import sevdesk as sevdesk_sandbox
 from state import Store

@@ -1,0 +1,1 @@
+"""What waits for a person: the resolution queue, run history and status."""

@@ -1,0 +1,1 @@
+"""The ``kleansync`` command line: thin commands, each calling one function."""

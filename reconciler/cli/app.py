@@ -1,0 +1,266 @@
+"""The ``kleansync`` command line.
+
+Thin on purpose: each command parses its options, calls one function of the
+product and prints the outcome. Every ``KleansyncError`` becomes one line on
+stderr and its exit code (2 for config/usage, 1 otherwise); anything
+unexpected becomes one line too, with the traceback only under ``-v``.
+Machine-readable output (``--json``) goes alone to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from reconciler.domain.errors import KleansyncError
+from reconciler.log import redact, setup_logging
+
+app = typer.Typer(
+    name="kleansync",
+    help="Keeps KleanApp and sevDesk in agreement: customers and units both ways, invoices "
+    "to sevDesk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: ./config.toml or $KLEANSYNC_CONFIG)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+NewStoreOption = Annotated[
+    bool,
+    typer.Option(
+        "--new-store",
+        help="Start over if the state store file exists but is empty (0 bytes); "
+        "without it such a store is refused.",
+    ),
+]
+
+_state: dict[str, Any] = {"verbose": 0}
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one redacted line to stderr and exit with ``code``."""
+    typer.echo(f"kleansync: {redact(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(func: F) -> F:
+    """Turn every error of a command into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except KleansyncError as exc:
+            fail(str(exc), exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if type(exc).__module__.startswith("sqlalchemy"):
+                # Statement and parameters (customer data) never reach the terminal.
+                from state.db_errors import describe_db_error
+
+                fail(describe_db_error(exc), 1)
+            if _state["verbose"]:
+                typer.echo(redact(traceback.format_exc()), err=True)
+            fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    """The one JSON object a ``--json`` command prints to stdout."""
+    sys.stdout.write(redact(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    _state["verbose"] = verbose
+    setup_logging(verbose, quiet)
+
+
+@app.command()
+@guarded
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    sevdesk_port: Annotated[int, typer.Option(help="Port of the sevDesk emulator.")] = 8801,
+    sevdesk_token: Annotated[
+        str, typer.Option(help="API token the sevDesk emulator accepts.")
+    ] = "sandbox-sevdesk-token",
+    kleanapp_port: Annotated[int, typer.Option(help="Port of the KleanApp emulator.")] = 8802,
+    kleanapp_token: Annotated[
+        str, typer.Option(help="API token the KleanApp emulator accepts.")
+    ] = "sandbox-kleanapp-token",
+    legacy_unity_write: Annotated[
+        bool, typer.Option(help="Let the sevDesk emulator accept the legacy POST /Unity.")
+    ] = False,
+) -> None:
+    """Serve the sevDesk and KleanApp emulators on loopback until Ctrl-C."""
+    from sandbox.serve import endpoints, serve_forever
+
+    eps = endpoints(
+        host=host,
+        sevdesk_port=sevdesk_port,
+        sevdesk_token=sevdesk_token,
+        kleanapp_port=kleanapp_port,
+        kleanapp_token=kleanapp_token,
+        legacy_unity_write=legacy_unity_write,
+    )
+    for ep in eps:
+        # Sandbox tokens are made up for the emulator, so printing them is the point.
+        typer.echo(f"{ep.name:<9} {ep.base_url}  token: {ep.token}", err=True)
+    typer.echo("Ctrl-C stops both.", err=True)
+    serve_forever(eps)
+
+
+@app.command()
+@guarded
+def demo(
+    workdir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its config, state and reports.")
+    ] = Path("kleansync-demo"),
+) -> None:
+    """Run the whole product against the built-in emulators: no keys, no network."""
+    from reconciler.cli.demo import DemoFailed, run_demo
+
+    try:
+        code = run_demo(workdir, typer.echo)
+    except DemoFailed as exc:
+        fail(f"demo failed: {exc}")
+    raise typer.Exit(code)
+
+
+@app.command()
+@guarded
+def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Check the config, reach both services, verify the keys, count records."""
+    from reconciler.cli.doctor import run_doctor
+    from reconciler.config import load_config
+
+    cfg = load_config(config)
+    result = asyncio.run(run_doctor(cfg))
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def sync(
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute and print the plan; write nothing anywhere.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything (notices deletions), not just changes.")
+    ] = False,
+    as_json: JsonOption = False,
+    plan_out: Annotated[
+        Path | None, typer.Option("--plan-out", help="Save the plan as JSON to this file.")
+    ] = None,
+    apply_plan: Annotated[
+        Path | None,
+        typer.Option("--apply-plan", help="Apply a plan saved earlier with --plan-out."),
+    ] = None,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option("--allow-mass-delete", help="Let this run archive/delete beyond the brake."),
+    ] = False,
+    new_store: NewStoreOption = False,
+) -> None:
+    """Reconcile customers and units between KleanApp and sevDesk once."""
+    from reconciler.config import load_config
+    from reconciler.sync.engine import SyncOptions, sync_from_config
+
+    cfg = load_config(config)
+    options = SyncOptions(
+        dry_run=dry_run,
+        full=full,
+        plan_out=plan_out,
+        apply_plan=apply_plan,
+        allow_mass_delete=allow_mass_delete,
+        new_store=new_store,
+        trigger="manual",
+    )
+    with progress_bar() as progress:
+        result = asyncio.run(sync_from_config(cfg, options, progress=progress))
+    if as_json:
+        emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})
+        for warning in result.warnings:  # stdout holds only the JSON
+            typer.echo(redact(f"warning: {warning}"), err=True)
+    else:
+        for line in result.summary_lines():
+            typer.echo(redact(line))
+        if result.report:
+            typer.echo(f"report: {result.report}")
+    raise typer.Exit(result.exit_code)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | None]:
+    """A rich progress bar on stderr for the apply step, only on a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+
+        def start(total: int, _done: int) -> Callable[[int], None]:
+            task = bar.add_task("applying", total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules."""
+    from reconciler.cli.admin import register as register_admin
+    from reconciler.cli.init import register as register_init
+    from reconciler.cli.invoices import register as register_invoices
+    from reconciler.cli.resync import register as register_resync
+    from reconciler.cli.serve import register as register_serve
+
+    register_init(app)
+    register_admin(app)
+    register_invoices(app)
+    register_resync(app)
+    register_serve(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""``kleansync doctor``: is this installation ready to sync?
+
+Runs the checks an admin would run by hand before switching the sync on,
+each independently, so one failure does not hide the next: the config
+loads, each token variable is set, each service answers, each key is
+accepted, and what each side holds. Messages are single lines meant for a
+person, and never contain a token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.config import Config
+from reconciler.domain.errors import KleansyncError
+from reconciler.sync.plan import build_plan
+from reconciler.sync.snapshot import take_snapshot
+from state import Store
+
+#: Parked records listed in the terminal output (all are in --json).
+PARKED_SHOWN = 20
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DoctorResult:
+    checks: list[Check] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing_units: list[str] = field(default_factory=list)
+    preview: dict[str, Any] = field(default_factory=dict)
+    #: The records the next sync would park, each with its candidates and evidence.
+    parked: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def lines(self) -> list[str]:
+        out = [f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
+        if self.parked:
+            from reconciler.sync.match_evidence import evidence_lines
+
+            out.append("the next sync would park these for an admin (possible matches):")
+            for p in self.parked[:PARKED_SHOWN]:
+                out.append(f"- {p['side']}:{p['record_id']}: {p['reason']}")
+                out += evidence_lines(p.get("details"), list(p.get("evidence") or []))
+            if len(self.parked) > PARKED_SHOWN:
+                out.append(f"  ... and {len(self.parked) - PARKED_SHOWN} more (doctor --json)")
+        out.append("ready to sync" if self.ok else "not ready: fix the lines marked FAIL")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checks": [vars(c) for c in self.checks],
+            "counts": self.counts,
+            "missing_units": self.missing_units,
+            "next_sync": {**self.preview, "parked_matches": self.parked},
+        }
+
+
+async def run_doctor(config: Config) -> DoctorResult:
+    """Check both services with the keys from the environment."""
+    from reconciler.connectors import from_config
+
+    result = DoctorResult(checks=[Check("config", True, "loaded and valid")])
+    try:
+        kleanapp, sevdesk = from_config(config)
+    except KleansyncError as exc:
+        result.checks.append(Check("tokens", False, str(exc)))
+        return result
+    async with kleanapp, sevdesk:
+        reachable = True
+        for connector in (kleanapp, sevdesk):
+            try:
+                await connector.check_auth()
+            except KleansyncError as exc:
+                result.checks.append(Check(connector.label, False, str(exc)))
+                reachable = False
+            else:
+                result.checks.append(Check(connector.label, True, "reachable, key accepted"))
+        if reachable:
+            await _preview(config, {"kleanapp": kleanapp, "sevdesk": sevdesk}, result)
+    return result
+
+
+async def _preview(config: Config, connectors: dict, result: DoctorResult) -> None:
+    """What each side holds and what the next sync would do; writes nothing."""
+    store = _read_only_store(config.state.url)
+    try:
+        snapshot = await take_snapshot(connectors, store, full=True)
+        plan = build_plan(config, snapshot, {e: store.links(e) for e in ("customer", "unit")})
+    finally:
+        store.close()
+    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+        customers = snapshot.read("customer", side).records.values()
+        active = sum(1 for r in customers if not r.record.archived)
+        units = len(snapshot.read("unit", side).records)
+        result.counts[side] = {"customers": active, "units": units}
+        result.checks.append(Check(f"{label} data", True, f"{active} customers, {units} units"))
+    missing = [t.message.split("'")[1] for t in plan.tasks if t.kind == "missing_unit"]
+    result.missing_units = missing
+    if missing:
+        result.checks.append(
+            Check(
+                "units",
+                True,
+                f"KleanApp units missing in sevDesk: {', '.join(missing)} "
+                "(create them in sevDesk: Einstellungen → System → Einheiten)",
+            )
+        )
+    new_links = sum(
+        1
+        for p in plan.pairs
+        if p.link_id is None and p.kleanapp_id and p.sevdesk_id and p.entity == "customer"
+    )
+    counts = plan.counts()
+    result.preview = {
+        "links": new_links,
+        "creates": {
+            side: counts.get(f"customer.{side}.create", 0) for side in ("kleanapp", "sevdesk")
+        },
+        "updates": {
+            side: counts.get(f"customer.{side}.update", 0) for side in ("kleanapp", "sevdesk")
+        },
+        "conflicts": len(plan.conflicts),
+        "parked": len(plan.parked),
+        "quarantined": len(plan.quarantined),
+    }
+    result.parked = [
+        p.model_dump(include={"side", "record_id", "key", "reason", "details", "evidence"})
+        for p in plan.parked
+    ]
+    p = result.preview
+    result.checks.append(
+        Check(
+            "next sync",
+            True,
+            f"would link {p['links']} customers, create {p['creates']['sevdesk']} in sevDesk and "
+            f"{p['creates']['kleanapp']} in KleanApp, update {sum(p['updates'].values())}, "
+            f"decide {p['conflicts']} conflicts, park {p['parked']}, quarantine {p['quarantined']}",
+        )
+    )
+
+
+def _read_only_store(url: str) -> Store:
+    """The configured store if it exists; an empty in-memory one otherwise.
+
+    ``doctor`` must not create the state database as a side effect.
+    """
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return Store("sqlite://")
+    return Store(url)

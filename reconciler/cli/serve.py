@@ -1,0 +1,50 @@
+"""The ``kleansync serve`` command (registered on the main CLI by ``register``).
+
+No ``from __future__ import annotations`` here: typer reads the option
+annotations at runtime, and ``reconciler.cli.app`` is imported inside
+``register`` (it imports this module while it loads).
+"""
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    from reconciler.cli.app import ConfigOption, NewStoreOption, guarded
+
+    @app.command("serve")
+    @guarded
+    def serve(
+        config: ConfigOption = None,
+        host: Annotated[
+            str | None,
+            typer.Option(help="Listen on this interface (default: \\[webhooks] listen_host)."),
+        ] = None,
+        port: Annotated[
+            int | None,
+            typer.Option(help="Listen on this port (default: \\[webhooks] listen_port)."),
+        ] = None,
+        new_store: NewStoreOption = False,
+    ) -> None:
+        """Run always-on: the scheduled sync, KleanApp webhooks, /healthz and /metrics."""
+        from dataclasses import replace
+
+        from reconciler.config import load_config
+        from reconciler.service.runner import Service, ServiceSettings
+        from reconciler.service.runner import serve as run_service
+
+        cfg = load_config(config)
+        settings = ServiceSettings.from_config(cfg)
+        if host is not None:
+            settings = replace(settings, listen_host=host)
+        if port is not None:
+            settings = replace(settings, listen_port=port)
+
+        async def main() -> int:
+            service = Service(cfg, settings=settings, new_store=new_store)
+            return await run_service(cfg, service=service)
+
+        raise typer.Exit(asyncio.run(main()))

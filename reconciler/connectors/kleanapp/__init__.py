@@ -1,0 +1,1 @@
+"""The KleanApp connector: HTTP side (connector) and wire translation (wire)."""

@@ -1,0 +1,1 @@
+"""The sevDesk connector: a facade over api, customers, units, invoices, mapping."""

@@ -1,0 +1,97 @@
+"""Units of measure in sevDesk (``/Unity``): read-only unless explicitly allowed.
+
+``/Unity`` is not in sevDesk's v2 spec at all; it is known only from the
+legacy API (API-NOTES §5), and sevDesk's own advice is to manage units in the
+web UI. So by default kleansync only reads them, and a create/update/delete
+raises ``NotSupportedBySevdesk`` telling the admin where to do it. With
+``create_units`` a missing unit is created through the legacy ``POST /Unity``,
+looked up by name first so a repeated call never makes a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from reconciler.connectors.sevdesk.api import NotSupportedBySevdesk, SevdeskApi
+from reconciler.connectors.sevdesk.mapping import MappingError, as_utc, parse_timestamp, text
+from reconciler.domain.errors import NotFound, TransientError
+from reconciler.domain.models import Listing, Quarantined, Remote, Unit
+
+UNITS_IN_UI = (
+    "sevDesk units are managed in sevDesk's web UI (Einstellungen → System → Einheiten); "
+    "kleansync does not {action} them"
+)
+
+
+class SevdeskUnits:
+    def __init__(self, api: SevdeskApi, *, create_units: bool) -> None:
+        self.api = api
+        self.create_units = create_units
+
+    async def list(self, since: dt.datetime | None) -> Listing[Unit]:
+        listing: Listing[Unit] = Listing()
+        for row in await self.api.rows("Unity"):
+            unit_id = text(row.get("id")) if isinstance(row, dict) else None
+            name = text(row.get("name")) if isinstance(row, dict) else None
+            try:
+                if unit_id is None or name is None:
+                    raise MappingError(f"unit without id or name: {row!r}")
+                updated = parse_timestamp(row["update"]) if row.get("update") else None
+            except MappingError as exc:
+                listing.quarantined.append(
+                    Quarantined(side="sevdesk", entity="Unit", id=unit_id, reason=str(exc))
+                )
+                continue
+            if since is not None and updated is not None and updated < as_utc(since):
+                continue
+            listing.records.append(
+                Remote(
+                    side="sevdesk",
+                    id=unit_id,
+                    version=row.get("update"),
+                    updated_at=updated,
+                    record=Unit(name=name),
+                )
+            )
+        return listing
+
+    async def get(self, unit_id: str) -> Remote[Unit]:
+        # No documented GET /Unity/{id}: the list is short, search it.
+        for remote in (await self.list(None)).records:
+            if remote.id == str(unit_id):
+                return remote
+        raise NotFound(f"sevDesk has no unit {unit_id}")
+
+    async def create(self, unit: Unit) -> Remote[Unit]:
+        if not self.create_units:
+            raise NotSupportedBySevdesk(UNITS_IN_UI.format(action="create"))
+        existing = await self._named(unit.name)
+        if existing is not None:
+            return existing
+        try:
+            # JSON: sevDesk takes JSON or form bodies alike (API-NOTES §1).
+            await self.api.call("POST", "Unity", json={"name": unit.name})
+        except NotFound:
+            raise NotSupportedBySevdesk(
+                "this sevDesk account no longer offers POST /Unity; "
+                + UNITS_IN_UI.format(action="create")
+            ) from None
+        except TransientError as exc:
+            # Unknown outcome: it counts as done only if the read-back finds it.
+            if not exc.maybe_written or await self._named(unit.name) is None:
+                raise
+        found = await self._named(unit.name)
+        if found is None:
+            raise TransientError(f"sevDesk accepted unit {unit.name!r} but does not list it")
+        return found
+
+    @staticmethod
+    def refuse(action: str) -> NotSupportedBySevdesk:
+        return NotSupportedBySevdesk(UNITS_IN_UI.format(action=action))
+
+    async def _named(self, name: str) -> Remote[Unit] | None:
+        wanted = name.strip().casefold()
+        for remote in (await self.list(None)).records:
+            if remote.record.name.casefold() == wanted:
+                return remote
+        return None

@@ -1,0 +1,1 @@
+"""The records and errors every other package speaks in; imports nothing else of ours."""

@@ -1,0 +1,1 @@
+"""The invoice export KleanApp -> sevDesk: choose, map, export, recover."""

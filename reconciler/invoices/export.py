@@ -1,0 +1,413 @@
+"""The export of one KleanApp invoice to sevDesk, step by step, journaled.
+
+For each invoice (see ``reconciler.invoices.runner`` for how they are chosen)::
+
+    exported in KleanApp already? → report (and notice a later change), never re-send
+    sevDesk invoice with customerInternalNote "kleanapp:<id>"? → use it (never a second)
+    else: prechecks (dates, tax rule, units, customer) → held with a reason/task,
+          or saveInvoice (journaled) → draft in sevDesk
+    read back: sevDesk's sums == KleanApp's totals to the cent, else an error, not linked
+    --format final: sendBy VPR without e-mail (journaled) → numbered, status 200
+    PUT /invoices/{id}/export in KleanApp (journaled) → linked and locked there
+
+Every write has a ``Journal`` row committed before it is sent. A process
+killed in between leaves it ``pending``; ``invoices_recover`` settles those at
+the start of the next run by reading back, and the invoice itself is picked up
+again from its ledger state, so the next run finishes the link without a
+second sevDesk invoice. ``KLEANSYNC_CRASH_AT="after_request:invoice.sevdesk.create"``
+(or ``after_intent:…``, ``invoice.sevdesk.finalise``, ``invoice.kleanapp.link``)
+kills the process at that point, for crash tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from loguru import logger
+
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.connectors.sevdesk.invoices import DRAFT, SevInvoice
+from reconciler.domain.errors import (
+    AuthError,
+    KleansyncError,
+    LockLost,
+    NotFound,
+    TransientError,
+    Unreachable,
+)
+from reconciler.domain.models import Customer, Invoice, Remote, Unit
+from reconciler.invoices.mapping import (
+    Unexportable,
+    address_text,
+    check_dates,
+    content_hash,
+    invoice_payload,
+    money,
+    note_for,
+    tax_rule,
+    totals_mismatch,
+    unit_ids,
+)
+from reconciler.invoices.result import ExportResult
+from state import Store
+from state.invoice_tables import CREATED, FAILED, HELD, LINKED, PENDING, InvoiceLedger
+from state.tables import Journal, utcnow
+
+ENTITY = "invoice"
+#: Same switch as ``reconciler.sync.apply``: ``stage:invoice.side.op`` SIGKILLs the process there.
+CRASH_ENV = "KLEANSYNC_CRASH_AT"
+
+T = TypeVar("T")
+
+
+class TotalsMismatch(KleansyncError):
+    """sevDesk's sums differ from KleanApp's totals: the invoice is not linked."""
+
+
+def _crashpoint(stage: str, key: str) -> None:
+    if os.environ.get(CRASH_ENV) == f"{stage}:{key}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _KeyedLocks:
+    """One asyncio lock per invoice id, so two triggers never export one invoice at once."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        slot = (id(asyncio.get_running_loop()), key)
+        lock, users = self._locks.get(slot, (asyncio.Lock(), 0))
+        self._locks[slot] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[slot]
+            if users <= 1:
+                del self._locks[slot]
+            else:
+                self._locks[slot] = (lock, users - 1)
+
+
+LOCKS = _KeyedLocks()
+
+
+class Exporter:
+    """Exports invoices one by one into ``result``; one bad invoice never stops the others."""
+
+    def __init__(
+        self,
+        *,
+        kleanapp: KleanappConnector,
+        sevdesk: SevdeskConnector,
+        store: Store,
+        fmt: str,
+        dry_run: bool,
+        run_id: str,
+        result: ExportResult,
+    ) -> None:
+        self.kleanapp = kleanapp
+        self.sevdesk = sevdesk
+        self.store = store
+        self.ledger = InvoiceLedger(store)
+        self.fmt = fmt
+        self.dry_run = dry_run
+        self.run_id = run_id
+        self.result = result
+        self._units: dict[str, str] | None = None
+        self._links: dict[str, str] | None = None
+        self._customers: dict[str, Customer | None] = {}
+
+    # -- one invoice -------------------------------------------------------------
+    async def process(self, remote: Remote[Invoice]) -> None:
+        async with LOCKS.hold(remote.id):
+            try:
+                await self._process(remote)
+            except Unexportable as exc:
+                self._hold(remote, exc)
+            except (AuthError, Unreachable, LockLost):
+                raise
+            except KleansyncError as exc:
+                self._fail(remote, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad invoice never stops the others
+                logger.opt(exception=exc).debug("invoice {} failed", remote.record.number)
+                self._fail(remote, f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _process(self, remote: Remote[Invoice]) -> None:
+        inv, kid = remote.record, remote.id
+        row = self.ledger.get(kid)
+        digest = content_hash(inv)
+        if inv.exported_to:
+            self._already_exported(remote, digest)
+            return
+        note = note_for(kid)
+        existing = await self.sevdesk.find_invoice_by_note(note)
+        if existing is None:
+            check_dates(inv)
+            rule = tax_rule(inv.positions)
+            units = unit_ids(inv.positions, await self._sevdesk_units())
+            contact_id, customer = await self._contact(inv)
+            if self.dry_run:
+                self.result.exported.append(self._item(remote, "would create"))
+                return
+            payload = invoice_payload(
+                inv,
+                kid,
+                contact_id=contact_id,
+                contact_person_id=await self.sevdesk.contact_person_id(),
+                country_id=await self.sevdesk.country_id(customer.country if customer else None),
+                address=address_text(customer),
+                units=units,
+                rule=rule,
+            )
+            self._save(remote, state=PENDING, payload_hash=digest, format=self.fmt)
+            sev = await self._journaled(
+                remote,
+                "sevdesk",
+                "create",
+                lambda: self.sevdesk.save_invoice(payload, note),
+                payload={"note": note, "payload_hash": digest},
+            )
+            action = "created"
+        else:
+            if self.dry_run:
+                self.result.exported.append(self._item(remote, "would link", existing))
+                return
+            sev, action = existing, "linked existing"
+        sent_hash = row.payload_hash if row and row.payload_hash and existing else digest
+        self._save(
+            remote,
+            state=CREATED,
+            sevdesk_id=sev.id,
+            payload_hash=sent_hash,
+            held_reason=None,
+            task=None,
+            error=None,
+        )
+
+        sev = await self.sevdesk.get_invoice(sev.id)
+        problem = totals_mismatch(inv, sev.sum_net, sev.sum_gross)
+        if problem:
+            raise TotalsMismatch(
+                f"sevDesk invoice {sev.id} ({sev.status_label}) does not match KleanApp: "
+                f"{problem}; it was not linked. Correct it in sevDesk; the next run links it "
+                "once the totals agree"
+            )
+        if self.fmt == "final" and sev.status == DRAFT:
+            sev = await self._journaled(
+                remote,
+                "sevdesk",
+                "finalise",
+                lambda: self.sevdesk.finalise_invoice(sev.id),
+                target_id=sev.id,
+            )
+        await self._journaled(
+            remote,
+            "kleanapp",
+            "link",
+            lambda: self.kleanapp.link_invoice(kid, sev.id),
+            target_id=sev.id,
+        )
+        self._save(
+            remote,
+            state=LINKED,
+            sevdesk_id=sev.id,
+            sevdesk_number=sev.number,
+            exported_at=utcnow(),
+            format=self.fmt if action == "created" else (row.format if row else None),
+        )
+        self.result.exported.append(self._item(remote, action, sev))
+        logger.info("invoice {} {} as sevDesk invoice {}", inv.number, action, sev.id)
+
+    def _already_exported(self, remote: Remote[Invoice], digest: str) -> None:
+        """Linked in KleanApp: never sent again; a change since export is reported."""
+        inv = remote.record
+        row = self.ledger.get(remote.id)
+        sev_id = str(inv.exported_to)
+        ours = row is not None and row.sevdesk_id == sev_id and row.payload_hash is not None
+        if not self.dry_run and (row is None or row.state != LINKED or row.sevdesk_id != sev_id):
+            # Linked by an earlier run that died before noting it, or by someone else.
+            self._save(
+                remote,
+                state=LINKED,
+                sevdesk_id=sev_id,
+                payload_hash=row.payload_hash if ours and row else digest,
+                exported_at=(row.exported_at if row else None) or utcnow(),
+            )
+        item = {"kleanapp_id": remote.id, "number": inv.number, "sevdesk_id": sev_id}
+        if ours and row and row.payload_hash != digest:
+            if not self.dry_run and row.changed_after_export_at is None:
+                self._save(remote, changed_after_export_at=utcnow())
+            reason = (
+                f"changed in KleanApp after it was exported to sevDesk invoice {sev_id}; "
+                "not sent again"
+            )
+            self.result.skipped.append({**item, "reason": reason, "changed_after_export": True})
+            self.result.add_task(
+                "changed_after_export",
+                f"KleanApp invoice {inv.number} changed after export: compare it with sevDesk "
+                f"invoice {row.sevdesk_number or sev_id} and correct sevDesk by hand",
+                inv.number,
+            )
+            return
+        self.result.skipped.append(
+            {**item, "reason": f"already exported to sevDesk invoice {sev_id}"}
+        )
+
+    # -- outcomes ------------------------------------------------------------------
+    def _hold(self, remote: Remote[Invoice], exc: Unexportable) -> None:
+        inv = remote.record
+        task = "; ".join(exc.tasks) or None
+        self.result.held.append(
+            {"kleanapp_id": remote.id, "number": inv.number, "reason": exc.reason, "task": task}
+        )
+        for one in exc.tasks:
+            self.result.add_task(exc.kind, one, inv.number)
+        if not self.dry_run:
+            self._save(remote, state=HELD, held_reason=exc.reason, task=task, error=None)
+        logger.info("invoice {} held: {}", inv.number, exc.reason)
+
+    def _fail(self, remote: Remote[Invoice], message: str) -> None:
+        inv = remote.record
+        row = self.ledger.get(remote.id)
+        self.result.errors.append(
+            {
+                "kleanapp_id": remote.id,
+                "number": inv.number,
+                "sevdesk_id": row.sevdesk_id if row else None,
+                "error": message,
+            }
+        )
+        if not self.dry_run:
+            self._save(remote, state=FAILED, error=message, held_reason=None, task=None)
+        logger.warning("invoice {}: {}", inv.number, message)
+
+    def _save(self, remote: Remote[Invoice], **values: Any) -> None:
+        inv = remote.record
+        self.ledger.save(
+            remote.id,
+            inv.number,
+            customer_id=inv.customer_id,
+            kleanapp_version=remote.version,
+            kleanapp_updated_at=remote.updated_at,
+            total_net=money(inv.total_net),
+            total_gross=money(inv.total_gross),
+            last_run_id=self.run_id,
+            **values,
+        )
+
+    def _item(
+        self, remote: Remote[Invoice], action: str, sev: SevInvoice | None = None
+    ) -> dict[str, Any]:
+        inv = remote.record
+        return {
+            "kleanapp_id": remote.id,
+            "number": inv.number,
+            "invoice_date": inv.invoice_date.isoformat(),
+            "status": inv.status,
+            "total_net": money(inv.total_net),
+            "total_gross": money(inv.total_gross),
+            "action": action,
+            "sevdesk_id": sev.id if sev else None,
+            "sevdesk_number": sev.number if sev else None,
+            "sevdesk_status": sev.status_label if sev else None,
+        }
+
+    # -- journaled writes ----------------------------------------------------------
+    async def _journaled(
+        self,
+        remote: Remote[Invoice],
+        side: str,
+        op: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        target_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> T:
+        key = f"{ENTITY}.{side}.{op}"
+        entry = self.store.journal_intent(
+            Journal(
+                run_id=self.run_id,
+                action_id=f"{key}:{remote.id}",
+                entity=ENTITY,
+                side=side,
+                op=op,
+                key=remote.record.number,
+                target_id=target_id,
+                payload={"kleanapp_id": remote.id, **(payload or {})},
+            )
+        )
+        _crashpoint("after_intent", key)
+        try:
+            result = await call()
+        except LockLost:
+            raise  # stays pending: the lock's new holder reads it back
+        except TransientError as exc:
+            # Outcome unknown when maybe_written: stays pending, recover() reads back.
+            if not exc.maybe_written:
+                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+            raise
+        except KleansyncError as exc:
+            self.store.journal_outcome(entry.id, "failed", error=str(exc))
+            raise
+        _crashpoint("after_request", key)
+        result_id = getattr(result, "id", None)
+        self.store.journal_outcome(entry.id, "done", result_id=result_id and str(result_id))
+        return result
+
+    # -- lookups (cached per run) --------------------------------------------------
+    async def _sevdesk_units(self) -> dict[str, str]:
+        if self._units is None:
+            listing = await self.sevdesk.list(Unit)
+            self._units = {}
+            for remote in listing.records:
+                self._units.setdefault(remote.record.name, remote.id)
+        return self._units
+
+    async def _customer(self, customer_id: str) -> Customer | None:
+        if customer_id not in self._customers:
+            try:
+                self._customers[customer_id] = (
+                    await self.kleanapp.get(Customer, customer_id)
+                ).record
+            except NotFound:
+                self._customers[customer_id] = None
+        return self._customers[customer_id]
+
+    async def _contact(self, inv: Invoice) -> tuple[str, Customer | None]:
+        """The sevDesk contact of the invoice's customer: linked, or same customer number."""
+        if self._links is None:
+            self._links = {
+                link.kleanapp_id: link.sevdesk_id for link in self.store.links("customer")
+            }
+        customer = await self._customer(inv.customer_id)
+        if inv.customer_id in self._links:
+            return self._links[inv.customer_id], customer
+        number = customer.customer_number if customer else None
+        if number:
+            contact_id = await self.sevdesk.customer_contact_id(number)
+            if contact_id:
+                return contact_id, customer
+        if customer is None:
+            raise Unexportable(
+                f"its customer (KleanApp id {inv.customer_id}) does not exist in KleanApp",
+                f"fix the customer of KleanApp invoice {inv.number}",
+                kind="customer",
+            )
+        if number:
+            who = f"customer {number}"
+        else:
+            who = f"customer {customer.display_name} (KleanApp id {inv.customer_id})"
+        raise Unexportable(
+            f"{who} is not in sevDesk yet; run kleansync sync",
+            f"run kleansync sync: {who} is not in sevDesk yet",
+            kind="customer",
+        )

@@ -1,0 +1,1 @@
+"""Run reports for people (HTML, Markdown, e-mail) and their retention."""

@@ -1,0 +1,1 @@
+"""``kleansync serve``: the always-on service (schedule, webhooks, jobs, HTTP)."""

@@ -1,0 +1,1 @@
+"""One sync run: snapshot -> plan -> apply -> report, and what keeps it safe (lock, brake)."""

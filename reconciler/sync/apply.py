@@ -1,0 +1,571 @@
+"""Step 4 of a run: carry out a plan, journaling every write.
+
+For each action: a journal row is committed (``pending``) *before* the
+request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
+A process killed in between leaves a ``pending`` row, which the next run
+settles first (``recover``): creates are finished and linked (repeated
+with the journal entry's idempotency key, so a create that got through is
+answered again rather than written twice; a service without such keys is
+searched for what the failed attempt wrote); updates are
+read back and otherwise left to the next diff, which plans them again from
+the unchanged base. So a crash at any point costs neither a duplicate nor an
+edit.
+
+The base of a pair is replaced only when every write for that pair
+succeeded: the base must be what *both* sides hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import signal
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+from sqlalchemy.exc import IntegrityError
+
+from reconciler.connectors.base import Connector
+from reconciler.domain.bounds import one_line
+from reconciler.domain.errors import (
+    AuthError,
+    ChangedMeanwhile,
+    FatalError,
+    KleansyncError,
+    LockLost,
+    NotFound,
+    RemoteValidationError,
+    StillReferenced,
+    TransientError,
+    Unreachable,
+)
+from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
+from reconciler.sync.fence import current_writes, ensure_fence
+from reconciler.sync.plan_model import Action, PairPlan, Plan
+from reconciler.sync.stable_ids import StableIds
+from rules.fingerprints import settle_written
+from rules.normalize import normalize_record
+from state import Store
+from state.refusal_tables import Refusal, Refusals, fingerprint
+from state.tables import Journal, Link
+
+#: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
+#: makes the process SIGKILL itself at that point (crash-recovery tests).
+CRASH_ENV = "KLEANSYNC_CRASH_AT"
+
+
+# --- graceful stop (added for `kleansync serve`, reconciler/service.py) ---------
+#: Set by the service on SIGTERM/SIGINT. An Applier created while it is set
+#: finishes the pair in flight, then applies no further pair; the run records
+#: that as skipped, so its cursors stay put and the next run resumes there.
+STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "kleansync_stop", default=None
+)
+STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
+# --- end graceful stop -----------------------------------------------------------
+
+
+def refusal_reason(action: Action, exc: RemoteValidationError) -> tuple[str | None, str]:
+    """The field(s) a service refused and its message, as one short line.
+
+    KleanApp names fields (``{"company_name": "must be at most 200
+    characters"}``) under a general "validation failed"; those are what an
+    admin needs. A service that names none: an update of a single field
+    can only have been refused for that field.
+    """
+    if exc.fields:
+        names = sorted(exc.fields)
+        text = "; ".join(
+            f"{name}: {one_line(msg, 120)}" if len(names) > 1 else one_line(msg, 200)
+            for name, msg in sorted(exc.fields.items())
+        )
+        return ", ".join(names), one_line(text, 240)
+    guessed = (
+        next(iter(action.fields)) if action.op == "update" and len(action.fields) == 1 else None
+    )
+    return guessed, one_line(str(exc), 240)
+
+
+#: The in-process variant (tests/stateful): called with the point's name
+#: (``"after_request:customer.sevdesk.update"``) at every journal point; it may
+#: raise a ``BaseException`` to stop the run there as a crash would, leaving the
+#: journal exactly as a kill does.
+CRASH_HOOK: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "kleansync_crash_hook", default=None
+)
+
+
+def _crashpoint(stage: str, action: Action) -> None:
+    point = f"{stage}:{action.count_key}"
+    hook = CRASH_HOOK.get()
+    if hook is not None:
+        hook(point)
+    target = os.environ.get(CRASH_ENV)
+    if target and target == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: The journal's note on an action the fence stopped before anything was sent.
+LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
+
+
+def _payload(action: Action) -> dict[str, Any]:
+    """What the journal keeps of an action; a create gets its own idempotency key.
+
+    The key is made once, here, before anything is sent, and stored with the
+    intent, so every attempt of this create (the recovery after a crash
+    included) sends the same one. A fresh UUID rather than the row id: a
+    state store rebuilt from scratch restarts ids, and a reused key would
+    be answered with another create's record.
+    """
+    payload: dict[str, Any] = {"fields": action.fields, "source_id": action.source_id}
+    if action.op == "create":
+        payload["idempotency_key"] = f"kleansync-{uuid.uuid4()}"
+    return payload
+
+
+def _key_of(entry: Journal) -> str | None:
+    """The create's idempotency key (None for rows journaled before keys existed)."""
+    key = entry.payload.get("idempotency_key")
+    return key if isinstance(key, str) and key else None
+
+
+#: ``execute`` result: the service refused to delete a record others refer to.
+KEPT = object()
+
+
+@dataclass
+class ApplyOutcome:
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    recovered: list[dict[str, Any]] = field(default_factory=list)
+    #: Writes not sent because the service refused this very payload before.
+    waiting: list[str] = field(default_factory=list)
+    #: Planned writes not sent at all (known refusals, write-backs of failed creates).
+    not_sent: list[str] = field(default_factory=list)
+
+
+class Applier:
+    """Executes actions against the connectors, journaled in ``store``."""
+
+    def __init__(
+        self,
+        connectors: dict[Side, Connector],
+        store: Store,
+        run_id: str,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.connectors = connectors
+        self.store = store
+        self.run_id = run_id
+        self.progress = progress or (lambda n: None)
+        self.outcome = ApplyOutcome()
+        #: (side, record id) -> (version the plan read, version our last write made)
+        self._written: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        #: Ids of the actions that went through in this run (for ``Action.after``).
+        self._done: set[str] = set()
+        self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
+        self.refusals = Refusals(store)
+        #: Open refusals by action id, read when applying starts.
+        self.refused: dict[str, Refusal] = {}
+        self._records: list[str] = []  # side:id of the pair being applied
+        #: The KleanApp id recorded on the sevDesk contact of every new customer link.
+        self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
+
+    # -- one action ----------------------------------------------------------
+    async def _send(self, action: Action, entry: Journal) -> Remote[Any] | None:
+        model = SYNCED_ENTITIES[action.entity]
+        connector = self.connectors[action.side]
+        if action.op == "create":
+            return await connector.create(
+                model, model.model_validate(action.fields), idempotency_key=_key_of(entry)
+            )
+        if action.op == "update":
+            return await connector.update(
+                model, action.target_id, action.fields, expected_version=action.expected_version
+            )
+        await connector.delete(model, action.target_id, expected_version=action.expected_version)
+        return None
+
+    def _chained(self, action: Action) -> Action:
+        """The action expecting the version our own earlier write made, if it wrote one.
+
+        A pair may write one record twice (a change, then a re-format; or a
+        temporary number, then the final one): the second write must not
+        mistake the first for someone else's edit.
+        """
+        if action.target_id is None:
+            return action
+        read, ours = self._written.get((action.side, action.target_id), (None, None))
+        if read is not None and action.expected_version == read:
+            return action.model_copy(update={"expected_version": ours})
+        return action
+
+    async def execute(self, action: Action) -> Remote[Any] | None | bool:
+        """Journal, send, record. Returns the written record, or False on failure.
+
+        A write the service refused before with this very payload is not sent
+        again (it waits for a fix at its source; ``state.refusal_tables``).
+
+        Raises ``LockLost`` (from the fence, before any request) when another
+        run took the lock over: nothing of this action was sent then, and its
+        journal row says so; a row whose requests went out in part stays
+        ``pending`` for the lock's new holder to read back.
+        """
+        ensure_fence()
+        if action.after and action.after not in self._done:
+            self.outcome.skipped.append(
+                {
+                    "action": action.id,
+                    "reason": f"waits for {action.after}, which did not go through; "
+                    "it is planned again on the next run",
+                }
+            )
+            self.outcome.not_sent.append(action.id)
+            return False
+        stamp = fingerprint(action.op, action.target_id or action.source_id, action.fields)
+        known = self.refused.get(action.id)
+        if known is not None and known.fingerprint == stamp:
+            self.outcome.waiting.append(action.id)
+            self.outcome.not_sent.append(action.id)
+            return False
+        action = self._chained(action)
+        entry = self.store.journal_intent(
+            Journal(
+                run_id=self.run_id,
+                action_id=action.id,
+                entity=action.entity,
+                side=action.side,
+                op=action.op,
+                key=action.key,
+                target_id=action.target_id,
+                payload=_payload(action),
+                expected_version=action.expected_version,
+            )
+        )
+        _crashpoint("after_intent", action)
+        where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
+        sent_before = current_writes()
+        try:
+            result = await self._send(action, entry)
+        except LockLost:
+            if current_writes() == sent_before:
+                self.store.journal_outcome(
+                    entry.id, "skipped", error=LOCK_LOST_NOTE, only_pending=True
+                )
+            raise
+        except StillReferenced as exc:
+            self.store.journal_outcome(entry.id, "skipped", error=str(exc))
+            self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
+            return KEPT
+        except ChangedMeanwhile:
+            self.store.journal_outcome(entry.id, "skipped", error="changed meanwhile")
+            self.outcome.skipped.append(
+                {
+                    "action": action.id,
+                    "reason": "the record changed since it was read; "
+                    "it is planned again on the next run",
+                }
+            )
+            return False
+        except (AuthError, Unreachable, FatalError):
+            self.store.journal_outcome(entry.id, "failed", error="run aborted")
+            raise
+        except TransientError as exc:
+            # Outcome unknown when maybe_written: leave it pending so the next run reads back.
+            if not exc.maybe_written:
+                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+            self._error(action, where, exc)
+            return False
+        except RemoteValidationError as exc:
+            self.store.journal_outcome(entry.id, "failed", error=one_line(str(exc)))
+            self._refused(action, exc, stamp)
+            return False
+        except (NotFound, KleansyncError) as exc:
+            self.store.journal_outcome(entry.id, "failed", error=one_line(str(exc)))
+            self._error(action, where, exc)
+            return False
+        _crashpoint("after_request", action)
+        if isinstance(result, Remote) and action.target_id is not None:
+            read = self._written.get((action.side, action.target_id), (action.expected_version,))[0]
+            self._written[(action.side, action.target_id)] = (read, result.version)
+        self.store.journal_outcome(entry.id, "done", result_id=result.id if result else None)
+        self._done.add(action.id)
+        if known is not None:
+            self.refusals.close({action.id})  # fixed at its source: accepted now
+        self.outcome.counts[action.count_key] += 1
+        self.progress(1)
+        return result
+
+    def _error(self, action: Action, where: str, exc: Exception) -> None:
+        logger.warning("{}: {}", one_line(where, 120), one_line(str(exc)))
+        self.outcome.errors.append(
+            {
+                "action": action.id,
+                "entity": action.entity,
+                "key": action.key,
+                "side": action.side,
+                "op": action.op,
+                "error": one_line(str(exc)),
+            }
+        )
+
+    def _refused(self, action: Action, exc: RemoteValidationError, stamp: str) -> None:
+        """Park a refused write as waiting for a fix; report it (this once)."""
+        field_name, message = refusal_reason(action, exc)
+        key = one_line(action.key, 80)
+        reason = one_line(
+            f"{SIDE_LABEL[action.side]} refused the {action.op} of {action.entity} {key}: "
+            + (f"{field_name}: {message}" if field_name else message)
+        )
+        logger.warning("{}", reason)
+        self.refusals.record(
+            Refusal(
+                action_id=action.id,
+                entity=action.entity,
+                key=action.key,
+                side=action.side,
+                op=action.op,
+                records=list(self._records),
+                field=field_name,
+                message=message,
+                fingerprint=stamp,
+                first_run_id=self.run_id,
+                last_run_id=self.run_id,
+            )
+        )
+        self.outcome.errors.append(
+            {
+                "action": action.id,
+                "entity": action.entity,
+                "key": action.key,
+                "side": action.side,
+                "op": action.op,
+                "field": field_name,
+                "error": reason,
+                "waiting_for_fix": True,
+            }
+        )
+
+    # -- one pair --------------------------------------------------------------
+    async def apply_pair(self, pair: PairPlan) -> None:
+        ids: dict[str, str | None] = {"kleanapp": pair.kleanapp_id, "sevdesk": pair.sevdesk_id}
+        self._records = [f"{side}:{rid}" for side, rid in ids.items() if rid is not None]
+        versions: dict[str, str | None] = {}
+        base = pair.base_after
+        seen = {side: dict(v) for side, v in pair.seen_after.items()} if pair.seen_after else None
+        ok = True
+        unlink = pair.unlink
+        assigned: str | None = None
+        for action in pair.actions:
+            if action.number_from_create:
+                if assigned is None:
+                    ok = False  # the create failed; nothing to write back
+                    self.outcome.not_sent.append(action.id)
+                    continue
+                action = action.model_copy(update={"fields": {"customer_number": assigned}})
+                base = {**base, "customer_number": assigned} if base else base
+            result = await self.execute(action)
+            if result is False:
+                ok = False
+                continue
+            if result is KEPT:
+                unlink = False  # the record stays; keep the link and its base
+                continue
+            if isinstance(result, Remote):
+                ids[action.side] = result.id
+                versions[action.side] = result.version
+                if seen is not None and action.side in seen:
+                    skip = self.connectors[action.side].unstorable_fields(result.record)
+                    seen[action.side] = settle_written(
+                        seen[action.side], action.fields, result.record, skip
+                    )
+                if action.op == "create":
+                    assigned = getattr(result.record, "customer_number", None)
+                    base = self._base_after_create(
+                        action.entity, action.side, action.fields, result, base, assigned
+                    )
+        if not ok or pair.link_untouched:
+            return
+        ensure_fence()  # links and bases are the lock holder's to write
+        for conflict_id in pair.conflict_ids:
+            self.store.mark_conflict_applied(conflict_id)
+        for resolution_id in pair.parked_resolution_ids:
+            self.store.mark_parked_resolution_applied(resolution_id, self.run_id)
+        if unlink:
+            if pair.link_id is not None:
+                self.store.delete_link(pair.link_id)
+            return
+        if ids["kleanapp"] is None or ids["sevdesk"] is None:
+            return
+        link = Link(
+            id=pair.link_id,
+            entity=pair.entity,
+            key=pair.key,
+            kleanapp_id=ids["kleanapp"],
+            sevdesk_id=ids["sevdesk"],
+            base=base,
+            kleanapp_raw=seen.get("kleanapp") if seen and base is not None else None,
+            sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
+            kleanapp_version=versions.get("kleanapp"),
+            sevdesk_version=versions.get("sevdesk"),
+        )
+        if pair.link_id is not None:
+            old = self.store.get_link(pair.link_id)
+            if old is not None:
+                if pair.seen_after is None and base is not None:
+                    link.kleanapp_raw, link.sevdesk_raw = old.kleanapp_raw, old.sevdesk_raw
+                link.created_at = old.created_at
+                link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
+                link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
+        try:
+            self.store.save_link(link)
+        except IntegrityError:
+            # Another link already holds one of these records. The planner never
+            # plans that; should it happen anyway, the run reports this pair and
+            # goes on (the stored links stay as they were) instead of ending.
+            self.outcome.errors.append(
+                {
+                    "action": f"{pair.entity}:{pair.key}:link",
+                    "entity": pair.entity,
+                    "key": pair.key,
+                    "side": "kleanapp",
+                    "op": "link",
+                    "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+                    f"{link.sevdesk_id} is already linked to another record; links left as "
+                    "they were",
+                }
+            )
+            return
+        if pair.link_id is None and pair.entity == "customer":
+            await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
+
+    def _base_after_create(
+        self,
+        entity: str,
+        side: str,
+        fields: dict[str, Any],
+        result: Remote[Any],
+        base: dict[str, Any] | None,
+        assigned: str | None,
+    ) -> dict[str, Any] | None:
+        """The agreed base once a create of ``fields`` on ``side`` wrote ``result``, or None.
+
+        Used for creates in a run and for creates finished by ``recover``.
+
+        Fields one side cannot keep (``Connector.unstorable_fields``) are not
+        compared; the base holds KleanApp's value for them, as the planner
+        does for linked pairs. Anything else that differs means the create
+        found a record an earlier attempt (or someone else) wrote: the next
+        run diffs it with no base instead of trusting either copy.
+        """
+        if base is None:
+            return None
+        model = SYNCED_ENTITIES[entity]
+        source_side = "sevdesk" if side == "kleanapp" else "kleanapp"
+        written = normalize_record(result.record).model_dump()
+        # Fields are sent as typed; compare them the way the diff does.
+        expected = normalize_record(result.record.model_copy(update=fields)).model_dump()
+        if fields.get("customer_number", assigned) is None:
+            expected["customer_number"] = assigned  # assigned on create
+        skip = self.connectors[side].unstorable_fields(result.record) | self.connectors[
+            source_side
+        ].unstorable_fields(model.model_validate(fields))
+        if any(written[f] != expected[f] for f in written if f not in skip):
+            return None
+        kleanapp_copy = written if side == "kleanapp" else base
+        return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
+
+    async def apply(self, plan: Plan) -> ApplyOutcome:
+        self.refused = self.refusals.open()
+        for n, pair in enumerate(plan.pairs):
+            if self.stop is not None and self.stop.is_set():  # graceful stop (kleansync serve)
+                left = [
+                    {"action": a.id, "reason": STOPPED_REASON}
+                    for rest in plan.pairs[n:]
+                    for a in rest.actions
+                ]
+                self.outcome.skipped += left or [{"action": "stop", "reason": STOPPED_REASON}]
+                break
+            await self.apply_pair(pair)
+        return self.outcome
+
+    # -- crash recovery ------------------------------------------------------
+    async def recover(self) -> list[dict[str, Any]]:
+        """Settle writes a killed run left ``pending`` (see module docstring)."""
+        for entry in self.store.pending_journal():
+            if entry.entity not in SYNCED_ENTITIES:
+                continue  # another job's journal (invoice export settles its own)
+            model = SYNCED_ENTITIES[entry.entity]
+            connector = self.connectors[entry.side]  # type: ignore[index]
+            fields = entry.payload.get("fields", {})
+            note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
+            try:
+                if entry.op == "create":
+                    # The same key as the killed attempt: if that create got through,
+                    # the service answers it again instead of writing a second record.
+                    result = await connector.create(
+                        model, model.model_validate(fields), idempotency_key=_key_of(entry)
+                    )
+                    link = self._link_recovered(entry, result)
+                    if link is not None and link.entity == "customer":
+                        await self.stable_ids.record(link.key, link.kleanapp_id, link.sevdesk_id)
+                    self.store.journal_outcome(entry.id, "done", result_id=result.id)
+                    note["outcome"] = "finished the create and linked it"
+                elif entry.op == "update" and entry.target_id:
+                    current = await connector.get(model, entry.target_id)
+                    have = normalize_record(current.record).model_dump()
+                    want = normalize_record(current.record.model_copy(update=fields)).model_dump()
+                    applied = all(have.get(k) == want.get(k) for k in fields)
+                    self.store.journal_outcome(
+                        entry.id,
+                        "done" if applied else "skipped",
+                        result_id=current.id,
+                        error=None if applied else "not applied; re-planned from the base",
+                    )
+                    note["outcome"] = "confirmed by read-back" if applied else "re-planned"
+                else:
+                    self.store.journal_outcome(entry.id, "skipped", error="re-planned")
+                    note["outcome"] = "re-planned"
+            except (AuthError, Unreachable, LockLost):
+                raise
+            except KleansyncError as exc:
+                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                note["outcome"] = f"failed: {exc}"
+            logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
+            self.outcome.recovered.append(note)
+        self.outcome.recovered += await self.stable_ids.recover()
+        return self.outcome.recovered
+
+    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> Link | None:
+        """Link a create that recovery finished; the new link, or None if none was made."""
+        source_id = entry.payload.get("source_id")
+        if not source_id:
+            return None
+        ids = {
+            entry.side: result.id,
+            ("sevdesk" if entry.side == "kleanapp" else "kleanapp"): source_id,
+        }
+        for link in self.store.links(entry.entity):
+            if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
+                return None
+        fields = entry.payload.get("fields", {})
+        source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
+        assigned = getattr(result.record, "customer_number", None)
+        base = self._base_after_create(entry.entity, entry.side, fields, result, source, assigned)
+        return self.store.save_link(
+            Link(
+                entity=entry.entity,
+                key=entry.key,
+                kleanapp_id=ids["kleanapp"],
+                sevdesk_id=ids["sevdesk"],
+                base=base,
+            )
+        )

@@ -1,0 +1,579 @@
+"""Step 2 and 3 of a run: compare the snapshot with the base, decide, plan.
+
+The result is plain frozen data (``reconciler.sync.plan_model``): every action
+names the entity, the side it writes to, the operation, the values, and the
+version it expects to find. Everything is decided here; applying a plan
+never decides anything new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.config import Config
+from reconciler.domain.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
+from reconciler.sync.match_evidence import candidate_dict, record_facts
+from reconciler.sync.number_swaps import order_number_renames, unswapped
+from reconciler.sync.plan_model import (
+    Action,
+    ConflictItem,
+    Op,
+    PairPlan,
+    ParkedItem,
+    Plan,
+    Task,
+)
+from reconciler.sync.plan_units import UnitPlanner
+from reconciler.sync.plan_writes import (
+    create_fields,
+    held_quarantine,
+    keep_fingerprint,
+    reformat_actions,
+    seen_of,
+)
+from reconciler.sync.snapshot import Snapshot
+from rules.diff import Conflict, merge
+from rules.fingerprints import Seen, fingerprint, fingerprints
+from rules.matching import match_customers
+from rules.normalize import normalize_record
+from rules.policies import RuleSet
+from state.tables import Link
+
+OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
+#: The address fields that make sevDesk keep an address (and with it a country).
+ADDRESS_PARTS = ("street", "postal_code", "city")
+
+
+def _writable(config: Config, entity: str, side: Side) -> bool:
+    """Does the configured direction allow writing ``entity`` to ``side``?"""
+    direction = config.sync.customers if entity == "customer" else config.sync.units
+    return direction == "both" or direction == f"{OTHER[side]}-to-{side}"
+
+
+def _rules_for(config: Config, entity: str) -> RuleSet:
+    """One-way sync: the source side decides every conflict."""
+    direction = config.sync.customers if entity == "customer" else config.sync.units
+    if direction == "kleanapp-to-sevdesk":
+        return RuleSet(default="kleanapp-authoritative")
+    if direction == "sevdesk-to-kleanapp":
+        return RuleSet(default="sevdesk-authoritative")
+    return RuleSet(default=config.rules.default, fields=dict(config.rules.fields))
+
+
+def _conflict_item(c: Conflict, link_id: int | None) -> ConflictItem:
+    return ConflictItem(
+        entity=c.entity,
+        key=c.key,
+        field=c.field,
+        base=c.base,
+        kleanapp=c.kleanapp,
+        sevdesk=c.sevdesk,
+        rule=c.rule,
+        decision=c.decision,
+        reason=c.reason,
+        link_id=link_id,
+    )
+
+
+class Planner:
+    """Builds a ``Plan`` from a snapshot and the stored links (no I/O besides the store)."""
+
+    def __init__(
+        self,
+        config: Config,
+        snapshot: Snapshot,
+        links: dict[str, list[Link]],
+        resolved: Sequence[Any] = (),
+        parked_resolutions: Sequence[Any] = (),
+    ) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self.links = links
+        #: link id -> field -> (value an admin chose, conflict id)
+        self.forced: dict[int, dict[str, tuple[Any, int]]] = {}
+        for row in resolved:
+            if row.link_id is not None and isinstance(row.resolution, dict):
+                self.forced.setdefault(row.link_id, {})[row.field] = (
+                    row.resolution.get("value"),
+                    row.id,
+                )
+        self.parked_resolutions = list(parked_resolutions)
+        self.customer_rules = _rules_for(config, "customer")
+        self.pairs: list[PairPlan] = []
+        self.conflicts: list[ConflictItem] = []
+        self.tasks: list[Task] = []
+        self.parked: list[ParkedItem] = []
+        self.quarantined: list[Quarantined] = []
+        #: KleanApp record id -> the number it holds now (for ordering renames).
+        self.kleanapp_numbers: dict[str, str | None] = {}
+
+    def _aligned(
+        self, k: Remote[Customer], s: Remote[Customer]
+    ) -> tuple[Remote[Customer], Remote[Customer]]:
+        """The pair with every field a side cannot keep set to the other side's value.
+
+        sevDesk has no archive flag and keeps no contact-person names on an
+        organisation (``Connector.unstorable_fields``): such a field is never a
+        change on that side, so nothing is copied back and nothing bounces.
+        """
+        # Only what a side cannot keep whatever the kind: when the kind itself
+        # changes on one side, the names belonging to the new kind must travel.
+        s_skip = self.snapshot.unstorable["sevdesk"](s.record) & self.snapshot.unstorable[
+            "sevdesk"
+        ](s.record.model_copy(update={"kind": k.record.kind}))
+        k_skip = (
+            self.snapshot.unstorable["kleanapp"](k.record)
+            & self.snapshot.unstorable["kleanapp"](
+                k.record.model_copy(update={"kind": s.record.kind})
+            )
+        ) - s_skip
+        if s_skip:
+            s = s.model_copy(
+                update={
+                    "record": s.record.model_copy(update={f: getattr(k.record, f) for f in s_skip})
+                }
+            )
+        if k_skip:
+            k = k.model_copy(
+                update={
+                    "record": k.record.model_copy(update={f: getattr(s.record, f) for f in k_skip})
+                }
+            )
+        return k, s
+
+    def build(self) -> Plan:
+        if self.config.sync.customers != "off":
+            self._customers()
+            self.pairs = order_number_renames(self.pairs, self.kleanapp_numbers)
+        if self.config.sync.units != "off":
+            self._units()
+        cursors = {}
+        complete_counts = {}
+        for (entity, side), read in self.snapshot.reads.items():
+            cursor = read.cursor()
+            if cursor is not None:
+                cursors[f"{entity}.{side}"] = cursor
+            if read.complete:
+                complete_counts[f"{entity}.{side}"] = len(read.records) + len(read.quarantined)
+        return Plan(
+            created_at=dt.datetime.now(dt.UTC),
+            full=self.snapshot.full,
+            pairs=tuple(self.pairs),
+            conflicts=tuple(self.conflicts),
+            tasks=tuple(self.tasks),
+            parked=tuple(self.parked),
+            quarantined=(*self.snapshot.quarantined, *self.quarantined),
+            cursors=cursors,
+            complete_counts=complete_counts,
+        )
+
+    # -- customers ---------------------------------------------------------
+    def _customers(self) -> None:
+        reads = {side: self.snapshot.read("customer", side) for side in SIDES}
+        bad = {(q.side, q.id) for q in self.snapshot.quarantined if q.entity == "customer"}
+        linked: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
+        for link in self.links.get("customer", []):
+            linked["kleanapp"].add(link.kleanapp_id)
+            linked["sevdesk"].add(link.sevdesk_id)
+            k = reads["kleanapp"].records.get(link.kleanapp_id)
+            s = reads["sevdesk"].records.get(link.sevdesk_id)
+            s_gone = link.sevdesk_id in reads["sevdesk"].gone or (
+                reads["sevdesk"].complete and s is None and ("sevdesk", link.sevdesk_id) not in bad
+            )
+            if s_gone:
+                self._sevdesk_deleted(link, k)
+            elif k is not None and s is not None:
+                self._linked_pair(link, k, s)
+
+        unlinked = {
+            side: [r for rid, r in reads[side].records.items() if rid not in linked[side]]
+            for side in SIDES
+        }
+        self._match_and_create(unlinked)
+
+    def _sevdesk_deleted(self, link: Link, k: Remote[Customer] | None) -> None:
+        """A sevDesk deletion archives the KleanApp customer (KleanApp never erases).
+
+        With ``on_sevdesk_delete = "ignore"`` the KleanApp customer stays as it
+        is and the link is kept, so the customer is not created again.
+        """
+        if self.config.sync.on_sevdesk_delete == "ignore":
+            self.tasks.append(
+                Task(
+                    kind="deleted",
+                    entity="customer",
+                    key=link.key,
+                    message=f"customer {link.key} was deleted in sevDesk; KleanApp keeps it "
+                    "(on_sevdesk_delete = ignore)",
+                )
+            )
+            return
+        if (
+            k is not None
+            and not k.record.archived
+            and _writable(self.config, "customer", "kleanapp")
+        ):
+            self._removal(link, "kleanapp", "archive", k, "deleted in sevDesk")
+        else:  # already archived (or not ours to write): just forget the link
+            self._removal(link, "kleanapp", None, k, "deleted in sevDesk")
+
+    def _removal(
+        self,
+        link: Link,
+        side: Side,
+        op: Op | None,
+        remote: Remote[Customer] | None,
+        reason: str,
+        base_after: dict[str, Any] | None = None,
+    ) -> None:
+        """A pair that ends its link, archiving or deleting on ``side`` first (if ``op``)."""
+        actions = ()
+        if op is not None and remote is not None:
+            actions = (
+                Action(
+                    entity="customer",
+                    side=side,
+                    op=op,
+                    key=link.key,
+                    target_id=remote.id,
+                    expected_version=remote.version,
+                    reason=reason,
+                ),
+            )
+        self.pairs.append(
+            PairPlan(
+                entity="customer",
+                key=link.key,
+                link_id=link.id,
+                kleanapp_id=link.kleanapp_id,
+                sevdesk_id=link.sevdesk_id,
+                actions=actions,
+                base_after=base_after,
+                unlink=True,
+            )
+        )
+
+    def _kleanapp_archived(self, link: Link, s: Remote[Customer]) -> bool:
+        """Policy for a customer newly archived in KleanApp; True if it was planned."""
+        if self.config.sync.on_kleanapp_archive == "delete" and _writable(
+            self.config, "customer", "sevdesk"
+        ):
+            # If sevDesk refuses (documents refer to the contact), the link stays
+            # with the archive recorded in its base, so it is not tried every run.
+            self._removal(
+                link,
+                "sevdesk",
+                "delete",
+                s,
+                "archived in KleanApp (on_kleanapp_archive = delete)",
+                base_after={**(link.base or {}), "archived": True},
+            )
+            return True
+        # Default: report, never delete in sevDesk (its contact may carry documents).
+        # The base then records the archive, so it is reported once.
+        self.tasks.append(
+            Task(
+                kind="archived",
+                entity="customer",
+                key=link.key,
+                message=f"customer {link.key} was archived in KleanApp; its sevDesk contact "
+                "was left as it is",
+            )
+        )
+        return False
+
+    def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
+        base = Customer.model_validate(link.base) if link.base else None
+        seen = seen_of(link)
+        self.kleanapp_numbers[k.id] = k.record.customer_number
+        k, mid_swap = unswapped(k, link.base)
+        k, s = self._aligned(k, s)
+        if base is not None:
+            base = base.model_copy(update={"archived": k.record.archived})
+        newly_archived = bool(link.base) and k.record.archived and not link.base.get("archived")
+        if newly_archived:
+            if self._kleanapp_archived(link, s):
+                return
+        elif (
+            base is not None
+            and seen is not None
+            and not mid_swap
+            and normalize_record(k.record) == base == normalize_record(s.record)
+        ):
+            return
+        self._pair_from_merge(
+            link.key, link.id, k, s, base, seen=seen, link=link, mid_swap=mid_swap
+        )
+
+    def _pair_from_merge(
+        self,
+        key: str,
+        link_id: int | None,
+        k: Remote[Customer],
+        s: Remote[Customer],
+        base: Customer | None,
+        *,
+        parked_resolution_ids: tuple[int, ...] = (),
+        seen: Seen | None = None,
+        link: Link | None = None,
+        mid_swap: bool = False,
+    ) -> None:
+        rules = self.customer_rules
+        result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
+        forced = self.forced.get(link_id, {}) if link_id is not None else {}
+        conflicts = [c for c in result.conflicts if c.field not in forced]
+        self.conflicts.extend(_conflict_item(c, link_id) for c in conflicts)
+        merged = result.merged.model_dump() if result.merged is not None else None
+        after: Seen = {side: dict(v) for side, v in (result.seen_after or {}).items()}
+        writes_to = {side: dict(result.writes_for(side)) for side in SIDES}
+        remotes: dict[Side, Remote[Customer]] = {"kleanapp": k, "sevdesk": s}
+        self.quarantined += held_quarantine(result, key, remotes)
+        if mid_swap and merged is not None and "customer_number" not in writes_to["kleanapp"]:
+            # A swap a crash left half done: KleanApp still holds our temporary number.
+            writes_to["kleanapp"]["customer_number"] = merged["customer_number"]
+            after["kleanapp"]["customer_number"] = fingerprint(merged["customer_number"])
+        if forced:
+            # An admin's answer beats every rule: that value goes to both sides.
+            current = {
+                "kleanapp": normalize_record(k.record).model_dump(),
+                "sevdesk": normalize_record(s.record).model_dump(),
+            }
+            for name, (value, _cid) in forced.items():
+                for side in SIDES:
+                    if current[side].get(name) != value:
+                        writes_to[side][name] = value
+                        after.setdefault(side, {})[name] = fingerprint(value)
+                    else:
+                        writes_to[side].pop(name, None)
+                        raw = getattr(remotes[side].record, name, None)
+                        after.setdefault(side, {})[name] = fingerprint(raw)
+                if merged is not None:
+                    merged[name] = value
+            if merged is None and not any(c.is_manual for c in conflicts):
+                merged = {**current["kleanapp"], **writes_to["kleanapp"]}
+        to_sevdesk = writes_to["sevdesk"]
+        if any(to_sevdesk.get(f) for f in ADDRESS_PARTS) and "country" not in to_sevdesk:
+            # sevDesk keeps the country on the address: the write that may create
+            # the address carries the agreed country, or sevDesk's default would be
+            # read back as a change next run and pushed over KleanApp's.
+            agreed = (merged or normalize_record(k.record).model_dump()).get("country")
+            if agreed:
+                to_sevdesk["country"] = agreed
+        actions: list[Action] = []
+        for side, remote in (("kleanapp", k), ("sevdesk", s)):
+            writes = writes_to[side]
+            writes.pop("archived", None)
+            if not writes:
+                continue
+            if not _writable(self.config, "customer", side):
+                # Never write against the direction; keep the base so the change
+                # is neither lost nor pushed back, and the source's old
+                # fingerprint so it is still a change if the direction opens.
+                for name in writes:
+                    if merged is not None:
+                        merged[name] = (
+                            base.model_dump()[name] if base else remote.record.model_dump()[name]
+                        )
+                    keep_fingerprint(after, seen, OTHER[side], name)
+                    after.setdefault(side, {})[name] = fingerprint(
+                        getattr(remote.record, name, None)
+                    )
+                continue
+            actions.append(
+                Action(
+                    entity="customer",
+                    side=side,
+                    op="update",
+                    key=key,
+                    target_id=remote.id,
+                    fields=writes,
+                    expected_version=remote.version,
+                    reason=f"changed in {SIDE_LABEL[OTHER[side]]}",
+                )
+            )
+        writable = {side: _writable(self.config, "customer", side) for side in SIDES}
+        actions += reformat_actions(result, key, remotes, writes_to, writable)
+        if (
+            link is not None
+            and not actions
+            and merged == link.base
+            and after == {"kleanapp": link.kleanapp_raw, "sevdesk": link.sevdesk_raw}
+        ):
+            return  # nothing to write and nothing new to remember
+        self.pairs.append(
+            PairPlan(
+                entity="customer",
+                key=key,
+                link_id=link_id,
+                kleanapp_id=k.id,
+                sevdesk_id=s.id,
+                actions=tuple(actions),
+                base_after=merged,
+                seen_after=after if merged is not None else None,
+                conflict_ids=tuple(cid for _value, cid in forced.values()),
+                parked_resolution_ids=parked_resolution_ids,
+            )
+        )
+
+    def _match_and_create(self, unlinked: dict[Side, list[Remote[Customer]]]) -> None:
+        """Link unlinked records that are the same customer; create the rest.
+
+        ``rules.matching`` scores the evidence of every field (``[matching]``
+        config); a new link is diffed three-way with no base, so differing
+        fields become conflicts under the configured rule, not overwrites.
+        Anything in the grey zone is parked with its evidence: neither created
+        nor changed anywhere.
+        """
+        unlinked = self._apply_parked_resolutions(unlinked)
+        taken: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
+        for link in self.links.get("customer", []):
+            number = (link.base or {}).get("customer_number")
+            if number:
+                taken["kleanapp"].add(number)
+                taken["sevdesk"].add(number)
+        result = match_customers(
+            unlinked["kleanapp"],
+            unlinked["sevdesk"],
+            taken_numbers=taken,
+            settings=self.config.matching.settings(),
+        )
+        for match in result.matches:
+            k, s = match.kleanapp, match.sevdesk
+            k, s = self._aligned(k, s)
+            key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
+            self._pair_from_merge(key, None, k, s, None)
+        for parked in result.parked:
+            record = normalize_record(parked.record.record)
+            self.parked.append(
+                ParkedItem(
+                    entity="customer",
+                    side=parked.side,
+                    record_id=parked.record.id,
+                    key=record.customer_number or record.display_name,
+                    reason=parked.reason,
+                    candidates=tuple(f"{c.side}:{c.id}" for c in parked.candidates),
+                    details=record_facts(parked.record),
+                    evidence=tuple(candidate_dict(c) for c in parked.evidence),
+                )
+            )
+        for side in SIDES:
+            target: Side = OTHER[side]
+            if not _writable(self.config, "customer", target):
+                continue
+            for remote in result.creatable(side):
+                near = result.near_miss(side, remote.id)
+                note = ""
+                if near is not None:  # why this look-alike is not that customer
+                    other = near.other
+                    note = (
+                        f"; not {SIDE_LABEL[other.side]} customer {other.id} "
+                        f"({other.record.display_name}): {near.summary}"
+                    )
+                self._create_customer(remote, target, note=note)
+
+    def _apply_parked_resolutions(
+        self, unlinked: dict[Side, list[Remote[Customer]]]
+    ) -> dict[Side, list[Remote[Customer]]]:
+        """Carry out admins' answers to parked matches; return what is left to match."""
+        by_id = {(r.side, r.id): r for side in SIDES for r in unlinked[side]}
+        taken: set[tuple[str, str]] = set()
+        for res in self.parked_resolutions:
+            record = by_id.get((res.side, res.record_id))
+            if record is None or (record.side, record.id) in taken:
+                continue
+            if res.action == "link" and res.with_id:
+                other_side, other_id = res.with_id.split(":", 1)
+                other = by_id.get((other_side, other_id))
+                if other is None or (other_side, other_id) in taken:
+                    continue
+                k, s = (record, other) if record.side == "kleanapp" else (other, record)
+                k, s = self._aligned(k, s)
+                key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
+                self._pair_from_merge(key, None, k, s, None, parked_resolution_ids=(res.id,))
+                taken |= {(k.side, k.id), (s.side, s.id)}
+            elif res.action == "create-new":
+                taken.add((record.side, record.id))
+                if _writable(self.config, "customer", OTHER[record.side]):
+                    self._create_customer(record, OTHER[record.side], resolution_id=res.id)
+        return {side: [r for r in unlinked[side] if (side, r.id) not in taken] for side in SIDES}
+
+    def _create_customer(
+        self,
+        remote: Remote[Customer],
+        target: Side,
+        *,
+        resolution_id: int | None = None,
+        note: str = "",
+    ) -> None:
+        record = normalize_record(remote.record)
+        key = record.customer_number or f"{remote.side}:{remote.id}"
+        fields, problems = create_fields(remote, key, target)
+        if problems:
+            self.quarantined += problems
+            return
+        actions = [
+            Action(
+                entity="customer",
+                side=target,
+                op="create",
+                key=key,
+                source_id=remote.id,
+                fields=fields,
+                reason=f"new in {SIDE_LABEL[remote.side]}{note}",
+            )
+        ]
+        if record.customer_number is None and _writable(self.config, "customer", remote.side):
+            actions.append(
+                Action(
+                    entity="customer",
+                    side=remote.side,
+                    op="update",
+                    key=key,
+                    target_id=remote.id,
+                    fields={"customer_number": None},
+                    expected_version=remote.version,
+                    number_from_create=True,
+                    reason=f"customer number assigned by {SIDE_LABEL[target]}",
+                )
+            )
+        written = Customer.model_validate({**fields, "archived": remote.record.archived})
+        self.pairs.append(
+            PairPlan(
+                entity="customer",
+                key=key,
+                kleanapp_id=remote.id if remote.side == "kleanapp" else None,
+                sevdesk_id=remote.id if remote.side == "sevdesk" else None,
+                actions=tuple(actions),
+                base_after=record.model_dump(),
+                seen_after={
+                    remote.side: fingerprints(remote.record),
+                    target: fingerprints(written),
+                },
+                parked_resolution_ids=(resolution_id,) if resolution_id is not None else (),
+            )
+        )
+
+    # -- units ---------------------------------------------------------------
+    def _units(self) -> None:
+        pairs, tasks = UnitPlanner(
+            self.config,
+            {side: self.snapshot.read("unit", side) for side in SIDES},
+            self.links.get("unit", []),
+            lambda side: _writable(self.config, "unit", side),
+        ).plan()
+        self.pairs.extend(pairs)
+        self.tasks.extend(tasks)
+
+
+def build_plan(
+    config: Config,
+    snapshot: Snapshot,
+    links: dict[str, list[Link]],
+    *,
+    resolved: Sequence[Any] = (),
+    parked_resolutions: Sequence[Any] = (),
+) -> Plan:
+    """Decide everything for one run (pure: the store's rows are passed in)."""
+    return Planner(config, snapshot, links, resolved, parked_resolutions).build()
