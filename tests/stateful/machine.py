@@ -11,12 +11,12 @@ a new customer number), delete a sevDesk address or communication way,
 archive and restore in KleanApp, edit *while* a sync pages through a
 listing, and crash a run at a journal point. After every sync it lets the
 engine settle (runs until one plans nothing, at most six; then a full read
-must plan nothing too) and checks
-what a user would check, independently of the engine (``model.py``,
-``tests/adversarial/audit.py``):
+must plan nothing too) and checks (``checks.py``) what a user would check,
+independently of the engine (``model.py``, ``tests/adversarial/audit.py``):
 
 * both sides hold the same customers (normalised), no duplicate on either side;
 * every edit the configured rule says must survive has survived;
+* a bookkeeper's second e-mail or phone number in sevDesk is still there;
 * a further full read plans nothing (no ping-pong, nothing missed by cursors).
 
 Listings are paged two records at a time so that "between two pages" exists.
@@ -28,7 +28,6 @@ replays them).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 from collections import Counter
@@ -40,14 +39,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from loguru import logger
 
-from reconciler.admin.queue import link_parked
 from reconciler.connectors.kleanapp import connector as kleanapp_connector
 from reconciler.connectors.sevdesk import api as sevdesk_api
 from reconciler.domain.errors import RemoteValidationError
 from reconciler.domain.models import Customer
 from rules.policies import RuleSet
-from tests.adversarial.audit import FIELDS, AuditReport, has_address, in_country, judge
-from tests.stateful.model import SIDES, ModelCustomer, violations, without_second_ways
+from tests.adversarial.audit import FIELDS
+from tests.stateful.checks import SettleAndCheck
+from tests.stateful.model import SECOND_WAYS, SIDES, WAY_FIELDS, ModelCustomer
 from tests.stateful.world import World
 
 START = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
@@ -124,14 +123,6 @@ TWIN_DIFFS = [
     {"note": None},
     {"email": "INFO@Glanz#.de"},
 ]
-#: A bookkeeper's second way per type: (field, value typed; "#" is the customer's key).
-SECOND_WAYS = {
-    "EMAIL": ("email", "zweit@glanz#.de"),
-    "PHONE": ("phone", "030 9999999"),
-    "MOBILE": ("mobile", "0170 9999999"),
-}
-#: field -> (CommunicationWay type, the bookkeeper's second value).
-WAY_FIELDS = {f: (kind, v) for kind, (f, v) in SECOND_WAYS.items()}
 #: STATEFUL_PROGRESS=path: every 100 sequences, append the counts so far (long local runs).
 PROGRESS = os.environ.get("STATEFUL_PROGRESS")
 #: Rules left out while the defect they find is open on main (name -> the defect).
@@ -144,7 +135,7 @@ def own(fields: dict[str, Any], key: int) -> dict[str, Any]:
     return {f: v.replace("#", str(key)) if isinstance(v, str) else v for f, v in fields.items()}
 
 
-class SyncMachine(RuleBasedStateMachine):
+class SyncMachine(SettleAndCheck, RuleBasedStateMachine):
     clock: Any = None  # freezegun's clock, set by the test
     #: What the explored sequences did, summed (the test prints it: the run's size).
     stats: Counter[str] = Counter()
@@ -391,117 +382,6 @@ class SyncMachine(RuleBasedStateMachine):
         self.world.run(self.world.sync_crashing_at(point, nth))
         self.tick()
         self.settle()
-
-    # -- the checks ------------------------------------------------------------------
-    def settle(self) -> None:
-        """Run until a run plans nothing; a full read must then plan nothing either; check.
-
-        Twins the matcher rightly parked are then linked as an admin would
-        (``link_parked_twins``), and the runs repeat before the check.
-        """
-        self.run_until_quiet()
-        if self.link_parked_twins():
-            self.run_until_quiet()
-        self.check()
-        self.stats["settled syncs"] += 1
-        self.stats["customers checked"] += len(self.customers)
-
-    def link_parked_twins(self) -> bool:
-        """Answer the parked queue as the admin who typed the twins (``kleansync link``).
-
-        Only customers the model allows to be parked (``ModelCustomer.may_be_parked``)
-        may be there: any other parked record is a matching defect.
-        """
-        store = self.world.store
-        answered = False
-        for row in store.open_parked():
-            customer = next(
-                (c for c in self.customers if c.ids.get(row.side) == row.record_id), None
-            )
-            assert customer is not None and customer.may_be_parked, (
-                f"{row.side} customer {row.record_id} parked: {row.reason}"
-            )
-            if row.side != "kleanapp" or row.status != "open":
-                continue  # its KleanApp twin's answer settles it too
-            link_parked(store, f"P{row.id}", with_id=f"sevdesk:{customer.ids['sevdesk']}")
-            self.stats["parked twins linked"] += 1
-            answered = True
-        return answered
-
-    def run_until_quiet(self) -> None:
-        world = self.world
-        for _ in range(6):
-            result = world.run(world.sync())
-            self.stats["runs"] += 1
-            self.stats["writes"] += sum(result.counts.values())
-            assert result.errors == [], result.errors
-            self.tick(1)
-            if not result.plan.actions:
-                break
-        else:
-            raise AssertionError("the sync never settles: six runs in a row planned writes")
-        full = world.run(world.sync(full=True))
-        assert full.errors == [], full.errors
-        assert full.plan.actions == [], f"a full read plans more: {full.plan.actions}"
-        self.stats["runs"] += 1
-
-    def check(self) -> None:
-        world = self.world
-        ids = {side: world.run(world.ids_by_number(side)) for side in SIDES}
-        report = self.judged(world.run(world.audit()), ids["sevdesk"])
-        assert report.duplicates == [], report.summary()
-        assert report.disagreements == [], report.summary()
-        active = [c for c in self.customers if not c.archived]
-        assert report.counts["kleanapp"] == len(active), report.summary()
-        assert report.counts["kleanapp_archived"] == len(self.customers) - len(active)
-        assert report.counts["sevdesk"] == len(self.customers), report.summary()
-        k_view, s_view = report.kleanapp.by_number(), report.sevdesk.by_number()
-        problems: list[str] = []
-        for customer in active:
-            expected = customer.expected(self.rule_for, self.tainted)
-            number = next((n for n in expected["customer_number"] if n in k_view), None)
-            assert number is not None and number in s_view, (
-                f"customer #{customer.key} (number {set(expected['customer_number'])}) "
-                f"is missing: {report.summary()}"
-            )
-            k_now, s_now = k_view[number], s_view[number]
-            if not has_address(s_now):  # its numbers read as in KleanApp's country
-                s_now = in_country(s_now, k_now["country"])
-            for label, now in (("KleanApp", k_now), ("sevDesk", s_now)):
-                problems += violations(customer, expected, now, label)
-            for side in SIDES:
-                if customer.ids.get(side):
-                    assert ids[side][number] == customer.ids[side], "the customer was re-created"
-            customer.settle(k_view[number], {side: ids[side][number] for side in SIDES})
-            for side in SIDES:
-                now = world.run(world.get(side, ids[side][number]))
-                customer.raw[side] = now.record.model_dump()
-        assert problems == [], "\n".join(problems)
-        for customer in active:
-            if customer.second_ways:
-                ways = world.run(world.sevdesk_ways(customer.ids["sevdesk"]))
-                held = {(w.get("type"), w.get("value")) for w in ways}
-                for f, value in customer.second_ways.items():
-                    assert (WAY_FIELDS[f][0], value) in held, (
-                        f"customer #{customer.key}: the bookkeeper's second {f} {value!r} "
-                        f"is gone from sevDesk (holds {sorted(held)})"
-                    )
-        self.tainted = False
-
-    def judged(self, report: AuditReport, sevdesk_ids: dict[str, str]) -> AuditReport:
-        """The audit judged again with the bookkeeper's second ways read as they are meant
-        (``model.without_second_ways``)."""
-        by_id = {c.ids["sevdesk"]: c for c in self.customers if c.second_ways}
-        k_view = report.kleanapp.by_number()
-        records = []
-        for record in report.sevdesk.active:
-            number = record["customer_number"]
-            customer = by_id.get(sevdesk_ids.get(number))
-            if customer is not None and number in k_view:
-                record = without_second_ways(customer, record, k_view[number])
-            records.append(record)
-        sevdesk = dataclasses.replace(report.sevdesk, active=records)
-        return judge(report.kleanapp, sevdesk)
 
 
 @contextlib.contextmanager

@@ -58,6 +58,14 @@ from tests.adversarial.audit import (
 )
 
 SIDES = ("kleanapp", "sevdesk")
+#: A bookkeeper's second way per type: (field, value typed; "#" is the customer's key).
+SECOND_WAYS = {
+    "EMAIL": ("email", "zweit@glanz#.de"),
+    "PHONE": ("phone", "030 9999999"),
+    "MOBILE": ("mobile", "0170 9999999"),
+}
+#: field -> (CommunicationWay type, the bookkeeper's second value).
+WAY_FIELDS = {f: (kind, v) for kind, (f, v) in SECOND_WAYS.items()}
 
 
 def meanings(record: dict[str, Any]) -> dict[str, Any]:
