@@ -21,8 +21,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from reconciler.domain.errors import KleansyncError
+from reconciler.domain.errors import ConfigError, KleansyncError
 from reconciler.log import redact, setup_logging
+from sandbox.errors import SandboxError
 
 app = typer.Typer(
     name="kleansync",
@@ -71,6 +72,8 @@ def guarded(func: F) -> F:
             raise
         except KleansyncError as exc:
             fail(str(exc), exc.exit_code)
+        except SandboxError as exc:  # the emulators' own errors: a setup problem, like config
+            fail(str(exc), ConfigError.exit_code)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if type(exc).__module__.startswith("sqlalchemy"):
                 # Statement and parameters (customer data) never reach the terminal.
