@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from reconciler.domain.errors import ConfigError, KleansyncError, MassDeleteBrak
 from reconciler.domain.models import Quarantined, Side
 from reconciler.sync.apply import Applier
 from reconciler.sync.brake import mass_delete_brake, removal_budget
-from reconciler.sync.fence import Fence, Heartbeat, ensure_fence, fenced, in_memory
+from reconciler.sync.fence import Fence, ensure_fence, run_lock
 from reconciler.sync.plan import build_plan
 from reconciler.sync.plan_model import Plan, Task
 from reconciler.sync.report import RunResult
@@ -98,33 +97,6 @@ async def run_sync(
     """
     async with run_lock(store, config) as fence:
         return await _locked_run(config, options, connectors, store, progress, fence)
-
-
-@contextlib.asynccontextmanager
-async def run_lock(store: Store, config: Config, name: str = "sync") -> AsyncIterator[Fence]:
-    """Hold the store's run lock for the duration of the block, fenced.
-
-    The heartbeat beats from its own thread (``reconciler.sync.fence``), so a
-    busy event loop never makes this run look dead; every write inside the
-    block is checked against the lock's fencing token first, so a run whose
-    lock was taken over stops before its next write. On the way out the lock
-    is released only if it is still this run's.
-    """
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    timeout = config.state.lock_timeout_seconds
-    grant = store.acquire_lock(name, holder, os.getpid(), dt.timedelta(seconds=timeout))
-    fence = Fence(store, name, holder, grant.token, grant)
-    beat = None if in_memory(store.url) else Heartbeat(store, fence, timeout / 4)
-    if beat is not None:
-        beat.start()
-    try:
-        with fenced(fence):
-            yield fence
-    finally:
-        if beat is not None:
-            beat.stop()
-        if not store.release_lock(name, holder, grant.token):
-            logger.debug("the run lock {} was no longer ours; left to its holder", name)
 
 
 async def _locked_run(
