@@ -212,7 +212,7 @@ def register(app: typer.Typer) -> None:
                 f"  why: {data['reason']}",
             ]
             if data.get("evidence") or data.get("details"):
-                from reconciler.sync.match_evidence import evidence_lines
+                from reconciler.reporting.evidence import evidence_lines
 
                 lines += evidence_lines(data.get("details"), data.get("evidence") or [])
             else:
