@@ -57,6 +57,8 @@ def build_filters(
 
 async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> Any:
     """Open the store and both connectors from ``config``, run ``work``, close them."""
+    # Imported here, not at the top: every CLI start imports this module (``register``),
+    # and only an export needs the connectors and the store (CLI start-up stays fast).
     from reconciler.connectors import from_config
     from state import Store
 

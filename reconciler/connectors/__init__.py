@@ -11,6 +11,8 @@ import httpx
 
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.log import register_secret
 
 
@@ -21,9 +23,6 @@ def from_config(
     sevdesk_transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[Connector, Connector]:
     """(KleanApp, sevDesk) connectors with tokens read from the environment."""
-    from reconciler.connectors.kleanapp.connector import KleanappConnector
-    from reconciler.connectors.sevdesk.connector import SevdeskConnector
-
     kleanapp_token = config.kleanapp.token("kleanapp")
     sevdesk_token = config.sevdesk.token("sevdesk")
     register_secret(kleanapp_token)

@@ -43,6 +43,7 @@ from typing import Any
 import uvicorn
 from loguru import logger
 
+from reconciler.connectors import from_config
 from reconciler.domain.errors import ConfigError
 from reconciler.log import register_secret
 from reconciler.service.http import EVENTS, RECEIVER_PATH, RECONCILE_EVENTS, ServiceHttp
@@ -175,8 +176,6 @@ class Service(ServiceInbox, ServiceJobs, ServiceHttp):
         self.store = store or Store(config.state.url, new_store=new_store)
         self._owns_connectors = connectors is None
         if connectors is None:
-            from reconciler.connectors import from_config
-
             kleanapp, sevdesk = from_config(config)
             connectors = {"kleanapp": kleanapp, "sevdesk": sevdesk}
         self.connectors = connectors
