@@ -282,7 +282,7 @@ class Config(Section):
 def configured_secrets(config: Config) -> list[str]:
     """Every secret the config names that is set: both API tokens, the webhook
     signing secret, the SMTP password (read from the environment, never the file)."""
-    names = [config.kleanapp.token_env, config.sevdesk.token_env]
+    names: list[str | None] = [config.kleanapp.token_env, config.sevdesk.token_env]
     names += [config.webhooks.secret_env, config.report.smtp_password_env]
     return [value for name in names if name and (value := os.environ.get(name, "").strip())]
 

@@ -73,7 +73,7 @@ def remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[Quarantin
         )
     store.add_conflicts(rows)
     for (link_id, field_name), _row in open_by_key.items():
-        if link_id in examined and (link_id, field_name) not in still_open:
+        if link_id is not None and link_id in examined and (link_id, field_name) not in still_open:
             store.close_conflicts(link_id, {field_name})
     # Connectors name the entity "customer" or "Customer"; both mean the same read.
     complete: set[tuple[str, str]] = set()

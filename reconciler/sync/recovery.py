@@ -30,6 +30,7 @@ from reconciler.domain.errors import AuthError, KleansyncError, LockLost, Unreac
 from reconciler.domain.models import SYNCED_ENTITIES, Remote
 from reconciler.sync.apply import Applier, idempotency_key
 from reconciler.sync.fence import Fence
+from reconciler.sync.stable_ids import journal_id
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Journal, Link
@@ -62,7 +63,7 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
         connector = applier.connectors[entry.side]  # type: ignore[index]
         fields = entry.payload.get("fields", {})
         note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
-        entry_id = _journal_id(entry)
+        entry_id = journal_id(entry)
         try:
             if entry.op == "create":
                 # The same key as the killed attempt: if that create got through,
@@ -99,12 +100,6 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
         outcome.recovered.append(note)
     outcome.recovered += await applier.stable_ids.recover()
     return outcome.recovered
-
-
-def _journal_id(entry: Journal) -> int:
-    """A row read back from the journal always has its id."""
-    assert entry.id is not None
-    return entry.id
 
 
 def _link_recovered(applier: Applier, entry: Journal, result: Remote[Any]) -> Link | None:
