@@ -2,7 +2,9 @@
 
 ``from_config`` is the only place that turns configuration into connectors;
 the engine receives them ready-made and never learns which base URL (real
-service or emulator) is behind them.
+service or emulator) is behind them. May import: config, log, domain; never
+state, rules or the sync (the run's fence reaches the HTTP layer through its
+``http.WRITE_GUARD`` hook).
 """
 
 from __future__ import annotations
