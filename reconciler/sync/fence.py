@@ -23,7 +23,7 @@ That costs one small read of the state store per write.
 
 What cannot be fenced: a request already on the wire when the process was
 paused. Its journal row stays ``pending`` and the run that took over reads
-it back first (``Applier.recover``), so it is neither lost nor repeated.
+it back first (``reconciler.sync.recovery``), so it is neither lost nor repeated.
 
 ``KLEANSYNC_PAUSE_AT`` (test instrumentation, like ``KLEANSYNC_CRASH_AT``):
 ``"POST CommunicationWay"`` makes the process SIGSTOP itself just before
