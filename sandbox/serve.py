@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
+from sandbox import kleanapp, sevdesk
 from sandbox.errors import SandboxError
 
 
@@ -150,8 +151,6 @@ def endpoints(
     legacy_unity_write: bool = False,
 ) -> list[Endpoint]:
     """Both emulators, fresh, ready to serve (port 0 picks a free port)."""
-    from sandbox import kleanapp, sevdesk
-
     eps = [
         Endpoint(
             "sevDesk",

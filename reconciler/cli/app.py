@@ -5,6 +5,9 @@ product and prints the outcome. Every ``KleansyncError`` becomes one line on
 stderr and its exit code (2 for config/usage, 1 otherwise); anything
 unexpected becomes one line too, with the traceback only under ``-v``.
 Machine-readable output (``--json``) goes alone to stdout; logs go to stderr.
+Commands import the product inside their function, not at the top: every
+start (even ``--help``) would otherwise load the engine, the state store and
+the HTTP stack first (CLI start-up stays fast).
 """
 
 from __future__ import annotations
