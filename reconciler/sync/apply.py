@@ -3,8 +3,8 @@
 For each action: a journal row is committed (``pending``) *before* the
 request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
 A process killed in between leaves a ``pending`` row, which the next run
-settles first (``recover``, in ``reconciler.sync.recovery``). So a crash at
-any point costs neither a duplicate nor an edit.
+settles first (``reconciler.sync.recovery``). So a crash at any point costs
+neither a duplicate nor an edit.
 
 Each write goes to the collection of its entity on its side
 (``connector.collection(Customer)`` is ``connector.customers``). A refused
@@ -48,9 +48,8 @@ from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Rem
 from reconciler.sync.fence import current_writes, ensure_fence
 from reconciler.sync.links import base_after_create, link_clash, pair_link
 from reconciler.sync.plan_model import Action, PairPlan, Plan
-from reconciler.sync.recovery import Recovery, key_of, row_id
 from reconciler.sync.refusals import park_refusal
-from reconciler.sync.stable_ids import StableIds
+from reconciler.sync.stable_ids import StableIds, journal_id
 from rules.fingerprints import settle_written
 from state import Store
 from state.refusal_tables import Refusal, Refusals, fingerprint
@@ -110,6 +109,12 @@ def _payload(action: Action) -> dict[str, Any]:
     return payload
 
 
+def idempotency_key(entry: Journal) -> str | None:
+    """The create's idempotency key (None for rows journaled before keys existed)."""
+    key = entry.payload.get("idempotency_key")
+    return key if isinstance(key, str) and key else None
+
+
 class Kept(enum.Enum):
     """``execute`` result: the service refused to delete a record others refer to."""
 
@@ -165,7 +170,7 @@ class Applier:
         records = self.connectors[action.side].collection(model)
         if action.op == "create":
             return await records.create(
-                model.model_validate(action.fields), idempotency_key=key_of(entry)
+                model.model_validate(action.fields), idempotency_key=idempotency_key(entry)
             )
         if action.target_id is None:  # a plan names the record of every other write
             raise NotFound(f"{action.entity} {action.key}: no record to {action.op}")
@@ -232,7 +237,7 @@ class Applier:
                 expected_version=action.expected_version,
             )
         )
-        entry_id = row_id(entry)
+        entry_id = journal_id(entry)
         _crashpoint("after_intent", action)
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
         sent_before = current_writes()
@@ -377,11 +382,6 @@ class Applier:
             return
         if pair.link_id is None and pair.entity == "customer":
             await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
-
-    async def recover(self) -> list[dict[str, Any]]:
-        """Settle writes a killed run left ``pending`` (``reconciler.sync.recovery``)."""
-        recovery = Recovery(self.connectors, self.store, self.stable_ids, self.outcome.recovered)
-        return await recovery.settle()
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
         self.refused = self.refusals.open()

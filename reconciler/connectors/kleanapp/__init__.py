@@ -1,1 +1,4 @@
-"""The KleanApp connector: a facade (connector) over api, customers, units, invoices, wire."""
+"""The KleanApp connector: a facade (connector) over api, customers, units, invoices, wire.
+
+May import: the connectors' base, http and listing, config, log, domain.
+"""
