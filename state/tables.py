@@ -70,7 +70,7 @@ class UTCDateTime(TypeDecorator):
 
 def when(*, default_now: bool = False, index: bool = False) -> Any:
     """A UTC timestamp column (optionally defaulting to now)."""
-    column = Column(UTCDateTime(), index=index, nullable=not default_now)
+    column: Column[dt.datetime] = Column(UTCDateTime(), index=index, nullable=not default_now)
     if default_now:
         return Field(default_factory=utcnow, sa_column=column)
     return Field(default=None, sa_column=column)
