@@ -190,9 +190,10 @@ async def publish_report(
     A full disk or a dead mail server must not turn a finished sync into a
     failed one: problems here are one warning line.
     """
+    from reconciler.reporting.files import write_report_files
     from reconciler.reporting.mail import mail_report_async
-    from reconciler.reporting.render import result_data, run_data, write_report_files
     from reconciler.reporting.retention import prune_reports, prune_run_results
+    from reconciler.reporting.view import result_data, run_data
 
     prune_run_results(store, keep=config.report.keep, keep_days=config.report.keep_days)
 
