@@ -38,6 +38,8 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from reconciler.domain.errors import FatalError
+
 #: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
 SCHEMA_VERSION = 3
 
@@ -146,6 +148,17 @@ class Journal(SQLModel, table=True):
     error: str | None = None
     created_at: dt.datetime = when(default_now=True)
     finished_at: dt.datetime | None = when()
+
+    @property
+    def stored_id(self) -> int:
+        """The id of a row that is in the store (``journal_intent`` returns one committed).
+
+        ``id`` is ``None`` only before the row is first stored; a journal row is
+        never completed from there, so that would be a programming error.
+        """
+        if self.id is None:
+            raise FatalError(f"journal row {self.action_id} used before it was stored")
+        return self.id
 
 
 class ConflictRow(SQLModel, table=True):
