@@ -23,8 +23,16 @@ from pathlib import Path
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from sandbox.serve import free_port
+
+# Hypothesis keeps its example database and caches in the user's cache folder, not in
+# ``./.hypothesis``: a test run writes nothing into the checkout (HYPOTHESIS_STORAGE_DIRECTORY
+# still overrides, as Hypothesis documents).
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    _cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    set_hypothesis_home_dir(_cache / "kleansync" / "hypothesis")
 
 # Hypothesis profiles: ``ci`` is derandomized (the same examples on every run, so CI
 # is red only for a real regression) and explores more; ``dev`` is random, to find
