@@ -31,6 +31,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from reconciler.domain.models import Customer
 from sandbox.serve import Endpoint, SandboxThread, endpoints, free_port
 from state import Store
 
@@ -70,6 +71,38 @@ def long_run(request: pytest.FixtureRequest) -> bool:
     """True under ``pytest --long``: adversarial/stateful tests scale their sizes up."""
     return bool(request.config.getoption("--long"))
 
+
+#: One company and one person with every field both services keep, for the connector
+#: tests: each must come back from either service exactly as it was written.
+COMPANY = Customer(
+    customer_number="K-10001",
+    kind="company",
+    company_name="Glanz & Gloria GmbH",
+    email="buero@glanz-gloria.de",
+    phone="+49301234567",
+    mobile="+491701234567",
+    street="Hauptstraße 5",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+    vat_id="DE123456789",
+    note="Treppenhaus montags\nSchlüssel beim Hausmeister",
+)
+PERSON = Customer(
+    customer_number="K-10002",
+    kind="person",
+    first_name="Erika",
+    last_name="Müller",
+    email="erika.mueller@example.org",
+    phone="+4319876543",
+    mobile="+436601112223",
+    street="Ringstraße 1",
+    postal_code="1010",
+    city="Wien",
+    country="AT",
+    vat_id="ATU12345678",
+    note="Nur vormittags",
+)
 
 #: Look like real keys (sevDesk: 32 hex) and appear nowhere else.
 SEVDESK_TOKEN = "5e7d0c4b9a1f3e2d8c6b0a9f7e5d3c1b"
