@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from reconciler.domain.models import Customer
+from sandbox.client import polite_client
 from sandbox.serve import Endpoint, SandboxThread, endpoints, free_port
 from state import Store
 
@@ -250,18 +251,6 @@ CRASH_ENV = "KLEANSYNC_CRASH_AT"
 KLEAN_RPS = 9
 
 
-class _PoliteTransport(httpx.HTTPTransport):
-    """The test's own calls wait out KleanApp's 429 like a well-behaved client."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        while True:
-            response = super().handle_request(request)
-            if response.status_code != 429:
-                return response
-            response.close()
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-
-
 @dataclass
 class Sandbox:
     """Both emulators on loopback (threads of this process) and raw clients to read them."""
@@ -307,15 +296,6 @@ class Sandbox:
         return row
 
 
-def _client(base_url: str, authorization: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=base_url + "/",
-        headers={"Authorization": authorization},
-        transport=_PoliteTransport(),
-        timeout=30,
-    )
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[Sandbox]:
     """The emulators for one test module; each test resets and seeds them itself."""
@@ -328,8 +308,8 @@ def served() -> Iterator[Sandbox]:
     sev_ep, klean_ep = eps
     with (
         SandboxThread(eps),
-        _client(sev_ep.base_url, LOOPBACK_SEV_TOKEN) as sev,
-        _client(klean_ep.base_url, f"Bearer {LOOPBACK_KLEAN_TOKEN}") as klean,
+        polite_client(sev_ep.base_url, LOOPBACK_SEV_TOKEN, timeout=30) as sev,
+        polite_client(klean_ep.base_url, f"Bearer {LOOPBACK_KLEAN_TOKEN}", timeout=30) as klean,
     ):
         yield Sandbox(sev_ep, klean_ep, sev, klean)
 

@@ -15,9 +15,7 @@ without echoing it.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from reconciler.cli.init_template import InitValues, render_config
 from reconciler.config import KleanappConfig, ScheduleConfig, SevdeskConfig, parse_config
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.files import write_atomically
 from rules.policies import RULES, get_rule
 
 __all__ = ["register", "run_init", "write_config"]
@@ -175,14 +174,7 @@ def write_config(path: Path, values: InitValues, *, force: bool = False) -> Path
     parse_config(tomllib.loads(text), source=str(path))
     try:
         if force:
-            fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                    fh.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(path, text, newline="\n")
         else:
             with path.open("x", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)

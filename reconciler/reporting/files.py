@@ -9,13 +9,12 @@ past the limit: rows are left out (and counted) until each format fits.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.domain.bounds import MAX_ITEMS
+from reconciler.domain.files import write_atomically
 from reconciler.reporting.render import render
 from reconciler.reporting.view import as_time, build_view, result_data
 
@@ -33,18 +32,6 @@ class ReportFiles:
     latest_html: Path
     latest_json: Path
     latest_csv: Path
-
-
-def _write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so nobody ever opens half a report."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def file_stem(view: dict[str, Any]) -> str:
@@ -79,11 +66,11 @@ def write_report_files(
     stem = file_stem(view)
     paths = {fmt: report_dir / f"{stem}.{fmt}" for fmt in texts}
     for fmt, text in texts.items():
-        _write(paths[fmt], text)
+        write_atomically(paths[fmt], text)
     # Copies, not symlinks: they work on every filesystem and survive a copied folder.
     latest = {fmt: report_dir / f"latest.{fmt}" for fmt in texts}
     for fmt, text in texts.items():
-        _write(latest[fmt], text)
+        write_atomically(latest[fmt], text)
     return ReportFiles(
         html=paths["html"],
         json=paths["json"],
