@@ -4,14 +4,14 @@ Nothing in this package does I/O; the engine feeds it records and applies
 what it returns.
 """
 
-from rules.diff import Conflict, MergeResult, merge, merge_records
+from rules.diff import merge, merge_records
+from rules.merge_result import MergeResult
 from rules.normalize import normalize_customer, normalize_record, normalize_unit
 from rules.policies import RULES, Decision, RuleSet, SideValue, get_rule, rule
 from rules.units import UnitMatch, match_units, resolve_unit, unit_key
 
 __all__ = [
     "RULES",
-    "Conflict",
     "Decision",
     "MergeResult",
     "RuleSet",

@@ -21,8 +21,9 @@ no base, ``k != s``         conflict too: on first link we cannot know who
 =========================  ==============================================
 
 Different fields changed on different sides are simply both kept. The
-output is plain frozen data so the engine (and tests) can inspect, log and
-apply it without this module doing any I/O.
+output is plain frozen data (``rules.merge_result``; conflicts are
+``reconciler.domain.conflicts.Conflict``) so the engine (and tests) can
+inspect, log and apply it without this module doing any I/O.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from reconciler.domain.models import SIDES, Canonical, Customer, Remote, Side
+from reconciler.domain.conflicts import Conflict
+from reconciler.domain.models import SIDES, Customer, Remote, Side
 from rules.carry import carry_problem, carry_value
 from rules.fingerprints import Seen, fingerprint
+from rules.merge_result import Held, MergeResult, RecordT, Reformat
 from rules.normalize import (
     DEFAULT_REGION,
     normalize_country,
@@ -43,140 +46,11 @@ from rules.normalize import (
     normalize_phone,
     normalize_record,
 )
-from rules.policies import RuleSet, SideValue, Winner
+from rules.policies import RuleSet, SideValue
 
-RecordT = TypeVar("RecordT", bound=Canonical)
-
-__all__ = ["Conflict", "Held", "MergeResult", "Reformat", "merge", "merge_records"]
+__all__ = ["merge", "merge_records"]
 
 _FIRST_LINK = "no common base yet (first link)"
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A field both sides changed to different values, and how it was decided.
-
-    ``kleanapp``/``sevdesk``/``base`` are normalised values; ``base`` is
-    None on first link. ``decision == "manual"`` means neither side was
-    touched and the conflict will be reported again until resolved.
-    """
-
-    entity: str
-    key: str
-    field: str
-    base: Any
-    kleanapp: Any
-    sevdesk: Any
-    rule: str
-    decision: Winner
-    reason: str
-
-    @property
-    def is_manual(self) -> bool:
-        return self.decision == "manual"
-
-    @property
-    def winning_value(self) -> Any:
-        """The value both sides end up with, or the base for a manual conflict."""
-        if self.decision == "kleanapp":
-            return self.kleanapp
-        if self.decision == "sevdesk":
-            return self.sevdesk
-        return self.base
-
-
-@dataclass(frozen=True)
-class MergeResult(Generic[RecordT]):
-    """What to write where for one record pair, and the resulting new base.
-
-    ``to_kleanapp``/``to_sevdesk`` map field name -> the value to write: the
-    other side's value as typed, in a lossless form (``rules.carry``);
-    fields absent from a dict must not be written. Phone numbers are
-    compared in the *agreed* country of the pair (the merged country; for a
-    manual country conflict the base's), not each side's own; compare
-    read-backs the same way (``normalize_customer(rec, phone_region=merged.country
-    or "DE")``). ``archived`` appears in them like any field; see
-    :attr:`archived_writes` (the engine applies its deletion policy before
-    passing it on). ``reformats`` are writes of their own (see
-    :class:`Reformat`); ``held`` are changes not carried (see :class:`Held`).
-    ``seen_after`` are the fingerprints to store with ``merged`` once every
-    write succeeded.
-
-    ``merged`` is the record both sides agree on once the writes succeed:
-    store it as the next base. Fields in a manual conflict keep the *base*
-    value there so the conflict resurfaces next run instead of being
-    forgotten. ``merged`` is None only when there was no base (first link)
-    *and* a manual conflict remains: there is no agreed value to store for
-    that field, and storing either side's would let the next run silently
-    push it over the other. Keep the pair without a base until resolved.
-    """
-
-    entity: str
-    key: str
-    to_kleanapp: dict[str, Any]
-    to_sevdesk: dict[str, Any]
-    merged: RecordT | None
-    conflicts: tuple[Conflict, ...] = ()
-    reformats: tuple[Reformat, ...] = ()
-    held: tuple[Held, ...] = ()
-    seen_after: Seen | None = None
-
-    def writes_for(self, side: Side) -> dict[str, Any]:
-        """``to_kleanapp`` or ``to_sevdesk`` by side name."""
-        return self.to_kleanapp if side == "kleanapp" else self.to_sevdesk
-
-    @property
-    def has_writes(self) -> bool:
-        return bool(self.to_kleanapp or self.to_sevdesk)
-
-    @property
-    def manual_conflicts(self) -> tuple[Conflict, ...]:
-        """Conflicts a human must resolve (reported every run until then)."""
-        return tuple(c for c in self.conflicts if c.is_manual)
-
-    @property
-    def archived_writes(self) -> dict[Side, bool]:
-        """Sides whose ``archived`` flag this merge would change, and to what.
-
-        Separate because archiving is a deletion in disguise: the engine
-        decides by policy whether to pass it on, report it, or hold it.
-        """
-        out: dict[Side, bool] = {}
-        for side in SIDES:
-            writes = self.writes_for(side)
-            if "archived" in writes:
-                out[side] = writes["archived"]
-        return out
-
-
-@dataclass(frozen=True)
-class Reformat:
-    """A write that only re-formats a value a side holds, so it keeps its meaning there.
-
-    Nobody edited the value: the customer moved abroad, and the number the
-    side holds in national form (``030 1234567``) would now be read in the
-    new country as another number. Planned as its own action with this
-    reason, never folded into the merge's writes.
-    """
-
-    side: Side
-    field: str
-    value: Any
-    reason: str
-
-
-@dataclass(frozen=True)
-class Held:
-    """A change on ``side`` that cannot be carried without changing its meaning.
-
-    Not written anywhere; the field keeps its base and the change stays
-    "changed", so it is quarantined with ``reason`` again until fixed.
-    """
-
-    side: Side
-    field: str
-    value: Any
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -319,16 +193,21 @@ def merge_records(
 
     normalize: Callable[[Any], Any] = normalize_record
     if isinstance(kleanapp, Customer):
-        if base is not None:
-            base_region = normalize_country(base.country) or DEFAULT_REGION  # type: ignore[attr-defined]
-        countries = {side: {"country": normalize_country(raw[side]["country"])} for side in SIDES}
-        b_country = {"country": normalize_country(base.country)} if base is not None else None  # type: ignore[attr-defined]
+        # ``base`` is a Customer too (checked above); the isinstance only tells the type checker.
+        b_country = (
+            {"country": normalize_country(base.country)} if isinstance(base, Customer) else None
+        )
+        if b_country is not None:
+            base_region = b_country["country"] or DEFAULT_REGION
+        countries: dict[Side, dict[str, Any]] = {
+            side: {"country": normalize_country(raw[side]["country"])} for side in SIDES
+        }
         outcome = _merge_field(
             "country",
             b_country,
             countries["kleanapp"],
             countries["sevdesk"],
-            _Changes(seen, raw, countries, b_country, base_region),  # type: ignore[arg-type]
+            _Changes(seen, raw, countries, b_country, base_region),
             rules,
             k_time,
             s_time,
@@ -363,7 +242,11 @@ def merge_records(
         if outcome.kept_back:
             for side in SIDES:
                 _keep_seen(after, seen, side, name)
-        for target, wanted in (("kleanapp", outcome.to_kleanapp), ("sevdesk", outcome.to_sevdesk)):
+        targets: tuple[tuple[Side, bool], ...] = (
+            ("kleanapp", outcome.to_kleanapp),
+            ("sevdesk", outcome.to_sevdesk),
+        )
+        for target, wanted in targets:
             if not wanted:
                 continue
             source: Side = "sevdesk" if target == "kleanapp" else "kleanapp"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import phonenumbers
 
@@ -300,14 +300,21 @@ def normalize_unit(u: Unit) -> Unit:
 RecordT = TypeVar("RecordT", bound=Canonical)
 
 
-def normalize_record(record: RecordT) -> RecordT:
+@overload
+def normalize_record(record: Customer) -> Customer: ...
+@overload
+def normalize_record(record: Unit) -> Unit: ...
+@overload
+def normalize_record(record: RecordT) -> RecordT: ...
+def normalize_record(record: Canonical) -> Canonical:
     """Dispatch to the normaliser for the record's type (identity for others).
 
     Lets the generic three-way diff normalise whatever it is handed without
-    knowing the entity.
+    knowing the entity; the overloads tell the type checker that a record
+    comes back as the type it went in.
     """
     if isinstance(record, Customer):
-        return normalize_customer(record)  # type: ignore[return-value]
+        return normalize_customer(record)
     if isinstance(record, Unit):
-        return normalize_unit(record)  # type: ignore[return-value]
+        return normalize_unit(record)
     return record

@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.domain.conflicts import Winner
 from reconciler.domain.models import SIDE_LABEL
-
-Winner = Literal["kleanapp", "sevdesk", "manual"]
-"""Which side's value is kept; ``"manual"`` means neither, until a human decides."""
 
 TIE_WINNER: Literal["kleanapp"] = "kleanapp"
 """Who wins last-write-wins when the times tie or one is unknown.

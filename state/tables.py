@@ -38,6 +38,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from reconciler.domain.conflicts import Conflict
 from reconciler.domain.errors import FatalError
 
 #: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
@@ -162,6 +163,14 @@ class Journal(SQLModel, table=True):
 
 
 class ConflictRow(SQLModel, table=True):
+    """A :class:`~reconciler.domain.conflicts.Conflict` kept for an admin, and its answer.
+
+    Besides the run, the status and the answer, its columns are the conflict's
+    fields (``tests/engine/test_conflict_model.py`` checks they stay alike), so a
+    row is made from the conflict's ``model_dump()`` and read back as one,
+    never copied field by field.
+    """
+
     __tablename__ = "conflict"
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(index=True)
@@ -180,6 +189,15 @@ class ConflictRow(SQLModel, table=True):
     resolved_by: str | None = None
     resolved_at: dt.datetime | None = when()
     created_at: dt.datetime = when(default_now=True)
+
+    @classmethod
+    def of(cls, conflict: Conflict, *, run_id: str, status: str) -> ConflictRow:
+        """The row that keeps ``conflict`` (status "open" for an admin, "decided" by a rule)."""
+        return cls(run_id=run_id, status=status, **conflict.model_dump())
+
+    def conflict(self) -> Conflict:
+        """The conflict this row keeps, as the rules and the plan know it."""
+        return Conflict.model_validate(self.model_dump(include=set(Conflict.model_fields)))
 
 
 class Parked(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""The admin's side of kleansync: the resolution queue and the run history.
+"""The resolution queue: what waits for an admin, and recording their answers.
 
 What waits for a person is kept in the state store (``ConflictRow``,
 ``Parked``), so an answer given today is applied by tonight's run, even
@@ -12,6 +12,9 @@ out on its next run. The contract with the engine:
 * parked match: ``Parked.status`` "open" → "resolved" plus one
   ``ParkedResolution`` row (``action`` "link" with ``with_id`` "side:id", or
   "create-new"), ``applied`` false until the engine has carried it out.
+
+Typed values are checked in ``reconciler.admin.values``; ``kleansync status``
+(run history) is ``reconciler.admin.status``.
 
 An answer can be given once: a second ``resolve`` of the same conflict is
 refused (also when two admins race, see ``Store.resolve_conflict``).
@@ -27,34 +30,32 @@ import getpass
 import os
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from reconciler.domain.bounds import one_line
+from reconciler.admin.values import InvalidValue, validate_value
 from reconciler.domain.errors import KleansyncError
-from reconciler.domain.models import SIDE_LABEL, SIDES, Customer
-from rules.normalize import (
-    normalize_country,
-    normalize_customer_number,
-    normalize_email,
-    normalize_multiline,
-    normalize_phone,
-    normalize_text,
-    normalize_vat_id,
-)
+from reconciler.domain.models import SIDE_LABEL, SIDES
 from state import Store
 from state.admin_tables import ParkedResolution
-from state.refusal_tables import Refusals
-from state.tables import ConflictRow, Parked, Run, utcnow
+from state.tables import ConflictRow, Parked, utcnow
+
+__all__ = [
+    "InvalidValue",
+    "QueueError",
+    "conflict_view",
+    "iso",
+    "link_parked",
+    "parked_view",
+    "parse_id",
+    "queue",
+    "resolve_conflict",
+    "show",
+    "validate_value",
+    "who",
+]
 
 
 class QueueError(KleansyncError):
     """The answer cannot be recorded (unknown ID, already resolved, ...); exit code 1."""
-
-
-class InvalidValue(KleansyncError):
-    """``--value`` is not a valid value for the field; exit code 2 like any bad input."""
-
-    exit_code = 2
 
 
 # -- IDs ----------------------------------------------------------------------------------------
@@ -85,21 +86,12 @@ def conflict_view(row: ConflictRow) -> dict[str, Any]:
         "id": f"C{row.id}",
         "kind": "conflict",
         "status": row.status,
-        "entity": row.entity,
-        "key": row.key,
-        "link_id": row.link_id,
-        "field": row.field,
-        "base": row.base,
-        "kleanapp": row.kleanapp,
-        "sevdesk": row.sevdesk,
-        "rule": row.rule,
-        "decision": row.decision,
-        "reason": row.reason,
+        **row.conflict().model_dump(),
         "resolution": row.resolution,
         "resolved_by": row.resolved_by,
-        "resolved_at": _iso(row.resolved_at),
+        "resolved_at": iso(row.resolved_at),
         "run_id": row.run_id,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }
 
 
@@ -121,15 +113,16 @@ def parked_view(row: Parked, resolution: ParkedResolution | None = None) -> dict
             "action": resolution.action,
             "with": resolution.with_id,
             "by": resolution.by,
-            "at": _iso(resolution.at),
+            "at": iso(resolution.at),
             "applied": resolution.applied,
         },
         "run_id": row.run_id,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
+    """A stored time as the views show it (ISO 8601), or None when there is none."""
     return value.isoformat() if value else None
 
 
@@ -147,7 +140,7 @@ def queue(store: Store, *, everything: bool = False) -> dict[str, list[dict[str,
     queue: they are only listed with ``everything``.
     """
     statuses = None if everything else ("open",)
-    resolutions: dict[int, ParkedResolution] = {}
+    resolutions: dict[int | None, ParkedResolution] = {}
     for res in store.parked_resolutions():
         resolutions[res.parked_id] = res
         if res.with_parked_id is not None:
@@ -188,104 +181,6 @@ def _evidence_of(store: Store, row: Parked) -> dict[str, Any]:
         ):
             return {"details": item.get("details") or {}, "evidence": item.get("evidence") or []}
     return {"details": {}, "evidence": []}
-
-
-# -- validating a typed value -------------------------------------------------------------------
-_EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}", re.UNICODE
-)
-_VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*.]{2,13}")
-_REQUIRED = {"customer_number", "kind", "name"}
-
-
-def _check_email(raw: str) -> str | None:
-    value = normalize_email(raw)
-    if value is None:
-        return None
-    local = value.split("@", 1)[0]
-    if (
-        not _EMAIL.fullmatch(value)
-        or local.startswith(".")
-        or local.endswith(".")
-        or ".." in value
-        or len(value) > 254
-    ):
-        raise InvalidValue(
-            f"{raw!r} is not a valid e-mail address (expected something like name@example.de)"
-        )
-    return value
-
-
-def _check_country(raw: str) -> str | None:
-    value = normalize_country(raw)
-    if value is not None and not re.fullmatch(r"[A-Z]{2}", value):
-        raise InvalidValue(
-            f"{raw!r} is not a country kleansync knows; use the ISO code (DE, AT, CH, ...)"
-        )
-    return value
-
-
-def _check_vat(raw: str) -> str | None:
-    value = normalize_vat_id(raw)
-    if value is not None and not _VAT.fullmatch(value):
-        raise InvalidValue(f"{raw!r} is not a VAT id (expected like DE123456789)")
-    return value
-
-
-def _check_kind(raw: str) -> str:
-    value = (normalize_text(raw) or "").lower()
-    if value not in ("company", "person"):
-        raise InvalidValue(f"{raw!r} is not a customer kind (company or person)")
-    return value
-
-
-def _check_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0"):
-        return False
-    raise InvalidValue(f"{raw!r} is not true or false")
-
-
-_VALIDATORS: dict[str, Any] = {
-    "customer_number": normalize_customer_number,
-    "kind": _check_kind,
-    "company_name": normalize_text,
-    "first_name": normalize_text,
-    "last_name": normalize_text,
-    "email": _check_email,
-    "phone": normalize_phone,
-    "mobile": normalize_phone,
-    "street": normalize_text,
-    "postal_code": normalize_text,
-    "city": normalize_text,
-    "country": _check_country,
-    "vat_id": _check_vat,
-    "note": normalize_multiline,
-    "archived": _check_bool,
-    "name": normalize_text,  # units
-}
-
-
-def validate_value(field: str, raw: str) -> Any:
-    """``raw`` as the field's normalised value, or ``InvalidValue`` saying why not.
-
-    The same normalisers the diff uses, so the stored value is exactly what
-    the next run compares with; an empty value clears an optional field.
-    """
-    check = _VALIDATORS.get(field)
-    if check is None:
-        raise InvalidValue(f"kleansync cannot take a typed value for the field {field!r}")
-    value = check(raw)
-    if value is None and field in _REQUIRED:
-        raise InvalidValue(f"{field} cannot be empty")
-    if field in Customer.model_fields:
-        try:
-            Customer(**{field: value})
-        except ValueError as exc:
-            raise InvalidValue(f"{raw!r} is not a valid {field}: {exc}") from None
-    return value
 
 
 # -- answering ----------------------------------------------------------------------------------
@@ -429,135 +324,3 @@ def _parked_not_open(store: Store, row: Parked) -> QueueError:
         f"parked record P{row.id} was already settled by {res.by} at "
         f"{res.at.strftime('%Y-%m-%d %H:%M UTC')} ({what}); it cannot be settled twice"
     )
-
-
-# -- run history --------------------------------------------------------------------------------
-def _run_view(run: Run) -> dict[str, Any]:
-    result = run.result or {}
-    duration = (
-        round((run.finished_at - run.started_at).total_seconds(), 1)
-        if run.finished_at and run.started_at
-        else None
-    )
-    return {
-        "run_id": run.id,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "duration_s": duration,
-        "trigger": run.trigger,
-        "dry_run": run.dry_run,
-        "full": run.full,
-        "outcome": run.outcome,
-        "error": run.error,
-        "counts": dict(run.counts or {}),
-        "changes": sum(int(n) for n in (run.counts or {}).values()),
-        "conflicts": len(result.get("conflicts") or []),
-        "parked": len(result.get("parked") or []),
-        "tasks": len(result.get("tasks") or []),
-        "quarantined": len(result.get("quarantined") or []),
-        "errors": len(result.get("errors") or []),
-    }
-
-
-def next_run(cron: str, timezone: str, now: dt.datetime | None = None) -> dt.datetime | None:
-    """When the scheduler fires next (the same computation ``serve`` uses)."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    zone = ZoneInfo(timezone)
-    now = now or dt.datetime.now(zone)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
-    return CronTrigger.from_crontab(cron, timezone=zone).get_next_fire_time(None, now)
-
-
-def status(
-    store: Store, config: Any = None, *, now: dt.datetime | None = None, limit: int = 10
-) -> dict[str, Any]:
-    """Everything ``kleansync status`` shows, as one JSON-able dict."""
-    latest = store.last_run(with_result=True)
-    schedule = getattr(config, "schedule", None)
-    upcoming = None
-    if schedule is not None and getattr(schedule, "cron", None):
-        upcoming = next_run(schedule.cron, schedule.timezone, now)
-    open_queue = queue(store)
-    waiting = [conflict_view(r) for r in store.resolved_conflicts()]
-    pending_links = store.parked_resolutions(applied=False)
-    refused = sorted(Refusals(store).open().values(), key=lambda r: r.id or 0)
-    return {
-        "runs": [_run_view(r) for r in store.runs(limit)],
-        "waiting_for_fix": [
-            {
-                "entity": r.entity,
-                "key": one_line(r.key, 80),
-                "side": r.side,
-                "op": r.op,
-                "field": r.field,
-                "message": r.message,
-                "since": _iso(r.created_at),
-            }
-            for r in refused
-        ],
-        "open_conflicts": open_queue["conflicts"],
-        "parked": open_queue["parked"],
-        "tasks": list((latest.result or {}).get("tasks") or []) if latest else [],
-        "tasks_run_id": latest.id if latest else None,
-        "waiting_to_apply": len(waiting) + len(pending_links),
-        "next_run": _iso(upcoming),
-        "schedule": {"cron": schedule.cron, "timezone": schedule.timezone} if schedule else None,
-    }
-
-
-def _when(value: str | None, zone: ZoneInfo) -> str:
-    if not value:
-        return "-"
-    return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def status_lines(data: dict[str, Any]) -> list[str]:
-    """``kleansync status`` for people."""
-    zone = ZoneInfo((data.get("schedule") or {}).get("timezone") or "UTC")
-    lines = ["Last runs:" if data["runs"] else "No runs yet."]
-    for r in data["runs"]:
-        took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
-        kind = "dry-run" if r["dry_run"] else "real"
-        extra = f"; {r['error']}" if r["error"] else ""
-        lines.append(
-            f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {kind:<7} "
-            f"{'full' if r['full'] else 'incr':<4}  {r['outcome']:<7} {r['changes']} "
-            f"{'planned' if r['dry_run'] else 'changes'}, "
-            f"{r['conflicts']} conflicts, {r['errors']} errors  (run {r['run_id']}){extra}"
-        )
-    conflicts, parked, tasks = data["open_conflicts"], data["parked"], data["tasks"]
-    lines.append(f"Open conflicts: {len(conflicts)}")
-    for c in conflicts[:20]:
-        lines.append(
-            f"  {c['id']:<5} {c['entity']} {c['key']} {c['field']}: KleanApp {c['kleanapp']!r} "
-            f"vs sevDesk {c['sevdesk']!r}"
-        )
-    lines.append(f"Parked records: {len(parked)}")
-    for p in parked[:20]:
-        lines.append(f"  {p['id']:<5} {p['entity']} {p['record']} ({p['key']}): {p['reason']}")
-    if len(conflicts) > 20 or len(parked) > 20:
-        lines.append("  ... see 'kleansync conflicts list' for all")
-    refused = data.get("waiting_for_fix") or []
-    if refused:
-        lines.append(f"Refused, waiting for a fix at the source: {len(refused)}")
-        for r in refused[:20]:
-            what = f"{r['field']}: {r['message']}" if r["field"] else r["message"]
-            lines.append(
-                f"  {r['entity']} {r['key']} ({r['op']} in {SIDE_LABEL.get(r['side'], r['side'])})"
-                f": {what}"
-            )
-        if len(refused) > 20:
-            lines.append("  ... see 'kleansync status --json' for all")
-    lines.append(f"Open admin tasks: {len(tasks)}")
-    lines += [f"  - {t['message']}" for t in tasks]
-    if data["waiting_to_apply"]:
-        lines.append(f"Answers waiting for the next run: {data['waiting_to_apply']}")
-    if data["next_run"]:
-        sched = data["schedule"]
-        lines.append(
-            f"Next scheduled run: {_when(data['next_run'], zone)} "
-            f"(cron '{sched['cron']}', {sched['timezone']})"
-        )
-    return lines

@@ -307,8 +307,8 @@ def register(app: typer.Typer) -> None:
     @guarded
     def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         """Last runs, open conflicts, parked records, admin tasks, next scheduled run."""
-        from reconciler.admin.queue import status as status_data
-        from reconciler.admin.queue import status_lines
+        from reconciler.admin.status import status as status_data
+        from reconciler.admin.status import status_lines
 
         cfg, store = _open_store(config)
         try:

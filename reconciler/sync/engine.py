@@ -373,22 +373,7 @@ def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[Quaranti
             still_open.add((c.link_id, c.field))
             if (c.link_id, c.field) in open_by_key and c.link_id is not None:
                 continue  # already waiting for an admin
-        rows.append(
-            ConflictRow(
-                run_id=run_id,
-                entity=c.entity,
-                link_id=c.link_id,
-                key=c.key,
-                field=c.field,
-                base=c.base,
-                kleanapp=c.kleanapp,
-                sevdesk=c.sevdesk,
-                rule=c.rule,
-                decision=c.decision,
-                reason=c.reason,
-                status="open" if c.decision == "manual" else "decided",
-            )
-        )
+        rows.append(ConflictRow.of(c, run_id=run_id, status="open" if c.is_manual else "decided"))
     store.add_conflicts(rows)
     for (link_id, field_name), _row in open_by_key.items():
         if link_id in examined and (link_id, field_name) not in still_open:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.config import Config
+from reconciler.domain.conflicts import Conflict
 from reconciler.domain.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
 from reconciler.sync.match_evidence import candidate_dict, record_facts
 from reconciler.sync.number_swaps import order_number_renames, unswapped
 from reconciler.sync.plan_model import (
     Action,
-    ConflictItem,
     Op,
     PairPlan,
     ParkedItem,
@@ -34,7 +34,7 @@ from reconciler.sync.plan_writes import (
     seen_of,
 )
 from reconciler.sync.snapshot import Snapshot
-from rules.diff import Conflict, merge
+from rules.diff import merge
 from rules.fingerprints import Seen, fingerprint, fingerprints
 from rules.matching import match_customers
 from rules.normalize import normalize_record
@@ -62,21 +62,6 @@ def _rules_for(config: Config, entity: str) -> RuleSet:
     return RuleSet(default=config.rules.default, fields=dict(config.rules.fields))
 
 
-def _conflict_item(c: Conflict, link_id: int | None) -> ConflictItem:
-    return ConflictItem(
-        entity=c.entity,
-        key=c.key,
-        field=c.field,
-        base=c.base,
-        kleanapp=c.kleanapp,
-        sevdesk=c.sevdesk,
-        rule=c.rule,
-        decision=c.decision,
-        reason=c.reason,
-        link_id=link_id,
-    )
-
-
 class Planner:
     """Builds a ``Plan`` from a snapshot and the stored links (no I/O besides the store)."""
 
@@ -102,7 +87,7 @@ class Planner:
         self.parked_resolutions = list(parked_resolutions)
         self.customer_rules = _rules_for(config, "customer")
         self.pairs: list[PairPlan] = []
-        self.conflicts: list[ConflictItem] = []
+        self.conflicts: list[Conflict] = []
         self.tasks: list[Task] = []
         self.parked: list[ParkedItem] = []
         self.quarantined: list[Quarantined] = []
@@ -324,7 +309,7 @@ class Planner:
         result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
         forced = self.forced.get(link_id, {}) if link_id is not None else {}
         conflicts = [c for c in result.conflicts if c.field not in forced]
-        self.conflicts.extend(_conflict_item(c, link_id) for c in conflicts)
+        self.conflicts.extend(c.model_copy(update={"link_id": link_id}) for c in conflicts)
         merged = result.merged.model_dump() if result.merged is not None else None
         after: Seen = {side: dict(v) for side, v in (result.seen_after or {}).items()}
         writes_to = {side: dict(result.writes_for(side)) for side in SIDES}

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.domain.conflicts import Conflict
 from reconciler.domain.models import Quarantined, Side
 
 Op = Literal["create", "update", "archive", "delete"]
@@ -79,19 +80,6 @@ class PairPlan(Frozen):
     parked_resolution_ids: tuple[int, ...] = ()
 
 
-class ConflictItem(Frozen):
-    entity: str
-    key: str
-    field: str
-    base: Any
-    kleanapp: Any
-    sevdesk: Any
-    rule: str
-    decision: str
-    reason: str
-    link_id: int | None = None
-
-
 class Task(Frozen):
     """Something only an admin can do (e.g. create a unit in sevDesk's UI)."""
 
@@ -118,7 +106,7 @@ class Plan(Frozen):
     created_at: dt.datetime
     full: bool
     pairs: tuple[PairPlan, ...] = ()
-    conflicts: tuple[ConflictItem, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
     tasks: tuple[Task, ...] = ()
     parked: tuple[ParkedItem, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()

@@ -13,8 +13,8 @@ from typing import Any
 from reconciler.domain.models import SIDE_LABEL, Customer, Quarantined, Remote, Side
 from reconciler.sync.plan_model import Action
 from rules.carry import carry_problem, carry_record_fields
-from rules.diff import MergeResult
 from rules.fingerprints import Seen
+from rules.merge_result import MergeResult
 from state.tables import Link
 
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}

@@ -78,19 +78,8 @@ class RunResult:
             "outcome": self.outcome,
             "counts": self.counts,
             "conflicts": [
-                c.model_dump(
-                    include={
-                        "entity",
-                        "key",
-                        "field",
-                        "base",
-                        "kleanapp",
-                        "sevdesk",
-                        "decision",
-                        "rule",
-                        "reason",
-                    }
-                )
+                # The link id is the store's business, not part of the `sync --json` contract.
+                c.model_dump(exclude={"link_id"})
                 for c in self.plan.conflicts
             ],
             "tasks": [t.model_dump() for t in self.plan.tasks],

@@ -111,7 +111,7 @@ async def test_each_run_keeps_only_the_configured_number_of_reports(env):
 
 
 async def test_status_lists_what_waits_for_a_fix_one_line_each(env):
-    from reconciler.admin.queue import status, status_lines
+    from reconciler.admin.status import status, status_lines
 
     env.configure(sync={"units": "off"})
     await _seed_bad(env)

@@ -12,7 +12,8 @@ import json
 import httpx
 import pytest
 
-from reconciler.admin.queue import link_parked, queue, resolve_conflict, validate_value
+from reconciler.admin.queue import link_parked, queue, resolve_conflict
+from reconciler.admin.values import validate_value
 from state import Store
 from state.admin_tables import ParkedResolution
 

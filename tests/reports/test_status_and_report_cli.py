@@ -8,7 +8,7 @@ import io
 import json
 from zoneinfo import ZoneInfo
 
-from reconciler.admin.queue import next_run, status
+from reconciler.admin.status import next_run, status
 from state.tables import Run
 
 BERLIN = ZoneInfo("Europe/Berlin")

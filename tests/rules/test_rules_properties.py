@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from reconciler.domain.models import Customer, Remote, Unit
 from rules.carry import carry_problem, carry_value
-from rules.diff import MergeResult, merge
+from rules.diff import merge
 from rules.fingerprints import fingerprints
+from rules.merge_result import MergeResult
 from rules.normalize import (
     DEFAULT_REGION,
     normalize_country,

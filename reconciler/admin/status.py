@@ -1,0 +1,152 @@
+"""``kleansync status``: the run history, what waits for an admin, the next run.
+
+Read-only: it shows what the store holds (runs, the open queue, refused
+writes waiting for a fix at their source, the last run's admin tasks) and
+when the scheduler fires next; answering lives in ``reconciler.admin.queue``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reconciler.admin.queue import conflict_view, iso, queue
+from reconciler.domain.bounds import one_line
+from reconciler.domain.models import SIDE_LABEL
+from state import Store
+from state.refusal_tables import Refusals
+from state.tables import Run
+
+__all__ = ["next_run", "status", "status_lines"]
+
+
+def _run_view(run: Run) -> dict[str, Any]:
+    result = run.result or {}
+    duration = (
+        round((run.finished_at - run.started_at).total_seconds(), 1)
+        if run.finished_at and run.started_at
+        else None
+    )
+    return {
+        "run_id": run.id,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_s": duration,
+        "trigger": run.trigger,
+        "dry_run": run.dry_run,
+        "full": run.full,
+        "outcome": run.outcome,
+        "error": run.error,
+        "counts": dict(run.counts or {}),
+        "changes": sum(int(n) for n in (run.counts or {}).values()),
+        "conflicts": len(result.get("conflicts") or []),
+        "parked": len(result.get("parked") or []),
+        "tasks": len(result.get("tasks") or []),
+        "quarantined": len(result.get("quarantined") or []),
+        "errors": len(result.get("errors") or []),
+    }
+
+
+def next_run(cron: str, timezone: str, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the scheduler fires next (the same computation ``serve`` uses)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    zone = ZoneInfo(timezone)
+    now = now or dt.datetime.now(zone)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    return CronTrigger.from_crontab(cron, timezone=zone).get_next_fire_time(None, now)
+
+
+def status(
+    store: Store, config: Any = None, *, now: dt.datetime | None = None, limit: int = 10
+) -> dict[str, Any]:
+    """Everything ``kleansync status`` shows, as one JSON-able dict."""
+    latest = store.last_run(with_result=True)
+    schedule = getattr(config, "schedule", None)
+    upcoming = None
+    if schedule is not None and getattr(schedule, "cron", None):
+        upcoming = next_run(schedule.cron, schedule.timezone, now)
+    open_queue = queue(store)
+    waiting = [conflict_view(r) for r in store.resolved_conflicts()]
+    pending_links = store.parked_resolutions(applied=False)
+    refused = sorted(Refusals(store).open().values(), key=lambda r: r.id or 0)
+    return {
+        "runs": [_run_view(r) for r in store.runs(limit)],
+        "waiting_for_fix": [
+            {
+                "entity": r.entity,
+                "key": one_line(r.key, 80),
+                "side": r.side,
+                "op": r.op,
+                "field": r.field,
+                "message": r.message,
+                "since": iso(r.created_at),
+            }
+            for r in refused
+        ],
+        "open_conflicts": open_queue["conflicts"],
+        "parked": open_queue["parked"],
+        "tasks": list((latest.result or {}).get("tasks") or []) if latest else [],
+        "tasks_run_id": latest.id if latest else None,
+        "waiting_to_apply": len(waiting) + len(pending_links),
+        "next_run": iso(upcoming),
+        "schedule": {"cron": schedule.cron, "timezone": schedule.timezone} if schedule else None,
+    }
+
+
+def _when(value: str | None, zone: ZoneInfo) -> str:
+    if not value:
+        return "-"
+    return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def status_lines(data: dict[str, Any]) -> list[str]:
+    """``kleansync status`` for people."""
+    zone = ZoneInfo((data.get("schedule") or {}).get("timezone") or "UTC")
+    lines = ["Last runs:" if data["runs"] else "No runs yet."]
+    for r in data["runs"]:
+        took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
+        kind = "dry-run" if r["dry_run"] else "real"
+        extra = f"; {r['error']}" if r["error"] else ""
+        lines.append(
+            f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {kind:<7} "
+            f"{'full' if r['full'] else 'incr':<4}  {r['outcome']:<7} {r['changes']} "
+            f"{'planned' if r['dry_run'] else 'changes'}, "
+            f"{r['conflicts']} conflicts, {r['errors']} errors  (run {r['run_id']}){extra}"
+        )
+    conflicts, parked, tasks = data["open_conflicts"], data["parked"], data["tasks"]
+    lines.append(f"Open conflicts: {len(conflicts)}")
+    for c in conflicts[:20]:
+        lines.append(
+            f"  {c['id']:<5} {c['entity']} {c['key']} {c['field']}: KleanApp {c['kleanapp']!r} "
+            f"vs sevDesk {c['sevdesk']!r}"
+        )
+    lines.append(f"Parked records: {len(parked)}")
+    for p in parked[:20]:
+        lines.append(f"  {p['id']:<5} {p['entity']} {p['record']} ({p['key']}): {p['reason']}")
+    if len(conflicts) > 20 or len(parked) > 20:
+        lines.append("  ... see 'kleansync conflicts list' for all")
+    refused = data.get("waiting_for_fix") or []
+    if refused:
+        lines.append(f"Refused, waiting for a fix at the source: {len(refused)}")
+        for r in refused[:20]:
+            what = f"{r['field']}: {r['message']}" if r["field"] else r["message"]
+            lines.append(
+                f"  {r['entity']} {r['key']} ({r['op']} in {SIDE_LABEL.get(r['side'], r['side'])})"
+                f": {what}"
+            )
+        if len(refused) > 20:
+            lines.append("  ... see 'kleansync status --json' for all")
+    lines.append(f"Open admin tasks: {len(tasks)}")
+    lines += [f"  - {t['message']}" for t in tasks]
+    if data["waiting_to_apply"]:
+        lines.append(f"Answers waiting for the next run: {data['waiting_to_apply']}")
+    if data["next_run"]:
+        sched = data["schedule"]
+        lines.append(
+            f"Next scheduled run: {_when(data['next_run'], zone)} "
+            f"(cron '{sched['cron']}', {sched['timezone']})"
+        )
+    return lines
