@@ -169,6 +169,8 @@ class Applier:
         self.outcome = ApplyOutcome()
         #: (side, record id) -> (version the plan read, version our last write made)
         self._written: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        #: Ids of the actions that went through in this run (for ``Action.after``).
+        self._done: set[str] = set()
         self.stop: asyncio.Event | None = STOP.get()  # graceful stop (kleansync serve)
         self.refusals = Refusals(store)
         #: Open refusals by action id, read when applying starts.
@@ -218,6 +220,16 @@ class Applier:
         ``pending`` for the lock's new holder to read back.
         """
         ensure_fence()
+        if action.after and action.after not in self._done:
+            self.outcome.skipped.append(
+                {
+                    "action": action.id,
+                    "reason": f"waits for {action.after}, which did not go through; "
+                    "it is planned again on the next run",
+                }
+            )
+            self.outcome.not_sent.append(action.id)
+            return False
         stamp = fingerprint(action.op, action.target_id or action.source_id, action.fields)
         known = self.refused.get(action.id)
         if known is not None and known.fingerprint == stamp:
@@ -285,6 +297,7 @@ class Applier:
             read = self._written.get((action.side, action.target_id), (action.expected_version,))[0]
             self._written[(action.side, action.target_id)] = (read, result.version)
         self.store.journal_outcome(entry.id, "done", result_id=result.id if result else None)
+        self._done.add(action.id)
         if known is not None:
             self.refusals.close({action.id})  # fixed at its source: accepted now
         self.outcome.counts[action.count_key] += 1

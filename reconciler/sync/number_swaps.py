@@ -6,6 +6,12 @@ yet renamed one, on every run. The planner therefore orders such renames: a
 rename that frees a number goes before the one that takes it, and a cycle (a
 swap) is broken by first giving one of its customers a temporary number.
 
+A rename that waits for another names it (``Action.after``): when the one
+it waits for does not go through (someone edited that customer meanwhile),
+it is not sent either, and the next run plans both again; sent anyway it
+would be refused as "already taken" and parked as waiting for a fix that
+its own record can never bring.
+
 The temporary number is recognisable (:func:`temporary_number` of the number
 the link agreed on), so a run that crashes between the two halves resumes:
 the next run reads the temporary number as the customer's old one, plans the
@@ -76,6 +82,7 @@ def order_number_renames(pairs: list[PairPlan], current: dict[str, str | None]) 
     waits = {
         i: holder[new] for i, (_a, _old, new) in renames.items() if holder.get(new) not in (None, i)
     }
+    after = {i: renames[held_by][0].id for i, held_by in waits.items()}
     preludes: list[PairPlan] = []
     for start in sorted(waits):
         seen, node = [start], waits.get(start)
@@ -89,6 +96,7 @@ def order_number_renames(pairs: list[PairPlan], current: dict[str, str | None]) 
         for waiting, held_by in list(waits.items()):
             if held_by == start:  # its number is free once the temporary one is set
                 del waits[waiting]
+                after[waiting] = preludes[-1].actions[0].id
     ordered: list[PairPlan] = []
     placed: set[int] = set()
 
@@ -98,11 +106,19 @@ def order_number_renames(pairs: list[PairPlan], current: dict[str, str | None]) 
         placed.add(i)
         if i in waits:
             place(waits[i])
-        ordered.append(pairs[i])
+        ordered.append(_waiting(pairs[i], renames[i][0], after[i]) if i in after else pairs[i])
 
     for i in range(len(pairs)):
         place(i)
     return preludes + ordered
+
+
+def _waiting(pair: PairPlan, rename: Action, after: str) -> PairPlan:
+    """``pair`` with its rename marked as waiting for the action ``after``."""
+    actions = tuple(
+        a.model_copy(update={"after": after}) if a is rename else a for a in pair.actions
+    )
+    return pair.model_copy(update={"actions": actions})
 
 
 def _temporary(pair: PairPlan, action: Action, old: str | None, new: str) -> PairPlan:

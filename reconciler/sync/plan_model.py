@@ -45,6 +45,11 @@ class Action(Frozen):
     #: value re-formatted so it keeps its meaning), "temporary-number" (the
     #: first half of a number swap). Empty for the pair's main write.
     step: str = ""
+    #: The id of an earlier action of this plan that must have gone through first: a
+    #: rename taking a number that one frees (``reconciler.number_swaps``). Sent
+    #: without it, the write is refused ("already taken") for a cause its own
+    #: record cannot fix, so it is left for the next run instead.
+    after: str = ""
 
     @property
     def id(self) -> str:

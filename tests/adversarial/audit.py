@@ -281,10 +281,13 @@ async def read_sevdesk(client: httpx.AsyncClient) -> SideView:
                 city=address.get("city"),
                 country=codes.get(_ref(address.get("country")) or ""),
             )
+        unmarked = {}
         for fname, kind in (("email", "EMAIL"), ("phone", "PHONE"), ("mobile", "MOBILE")):
             way = _main(my_ways, kind)
             record[fname] = way.get("value") if way else None
-        view.active.append(normalise(record))
+            # Stands for the field though not marked main (no way of its type is).
+            unmarked[f"_unmarked_{fname}"] = way is not None and str(way.get("main")) != "1"
+        view.active.append({**normalise(record), **unmarked})
     return view
 
 

@@ -55,6 +55,20 @@ def test_a_chain_starts_at_its_free_end_and_a_three_cycle_needs_one_temporary():
     assert simulate(ordered, ring) == {"a": "K-2", "b": "K-3", "c": "K-1"}
 
 
+def test_a_rename_names_the_one_that_frees_its_number():
+    """So the applier leaves it for the next run when that one did not go through."""
+    chain = {"a": "K-1", "b": "K-2"}
+    first, second = order_number_renames([rename("a", "K-2"), rename("b", "K-9")], chain)
+    assert first.kleanapp_id == "b" and first.actions[0].after == ""
+    assert second.actions[0].after == first.actions[0].id
+
+    swap = {"a": "K-1", "b": "K-2"}
+    temp, b, a = order_number_renames([rename("a", "K-2"), rename("b", "K-1")], swap)
+    assert (temp.kleanapp_id, b.kleanapp_id, a.kleanapp_id) == ("a", "b", "a")
+    assert b.actions[0].after == temp.actions[0].id  # K-1 is free once a holds K-1~swap
+    assert a.actions[0].after == b.actions[0].id
+
+
 def test_our_temporary_number_reads_as_the_agreed_one():
     k = Remote[Customer](
         side="kleanapp", id="1", record=Customer(customer_number=temporary_number("K-1"))

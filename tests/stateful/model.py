@@ -18,7 +18,28 @@ accepts either side's edit (never the old value, never a third one):
   (it leaves no stamped row), so the order is known only in a clean round;
 * one side "edited" a field back to the agreed value (a revert, or the same
   number retyped in another format): whether that counts as a change is the
-  change detection's business (issue 12), so either outcome is accepted.
+  change detection's business (issue 12), so either outcome is accepted;
+* a customer typed into both systems and not yet linked, whose field was
+  edited *during* the run that links it (``raced``): if the edit came before
+  the engine read that side, the rule decides between the two copies; if it
+  came after, the engine has already linked them and rightly carries the
+  edit over as a one-sided change next run. Which of the two happened
+  depends on request order inside the run, so either value is right there.
+
+A second e-mail address or phone number the bookkeeper adds in sevDesk, not
+marked main (``second_ways``), is not the synced field (kleansync syncs the
+main one and never writes over the other, ``sevdesk_mapping``). When the sync
+clears the field it removes only the main way; the second one then stands
+for the field by sevDesk's reading rule (main, else the oldest), but it is
+still the bookkeeper's own, not a value KleanApp lacks: the referee reads it
+as empty where KleanApp holds nothing (``without_second_ways``). Anything
+else it holds must agree as usual.
+
+A customer typed into both systems and then edited before its first link
+may no longer look like one customer (same number, another name): the
+engine parks it for an admin instead of guessing (``rules.matching``).
+``may_be_parked`` says when the model allows that; the machine then answers
+as the admin would (link the two) and expects the rule's outcome.
 """
 
 from __future__ import annotations
@@ -37,6 +58,14 @@ from tests.adversarial.audit import (
 )
 
 SIDES = ("kleanapp", "sevdesk")
+#: A bookkeeper's second way per type: (field, value typed; "#" is the customer's key).
+SECOND_WAYS = {
+    "EMAIL": ("email", "zweit@glanz#.de"),
+    "PHONE": ("phone", "030 9999999"),
+    "MOBILE": ("mobile", "0170 9999999"),
+}
+#: field -> (CommunicationWay type, the bookkeeper's second value).
+WAY_FIELDS = {f: (kind, v) for kind, (f, v) in SECOND_WAYS.items()}
 
 
 def meanings(record: dict[str, Any]) -> dict[str, Any]:
@@ -61,10 +90,30 @@ class ModelCustomer:
     #: The raw canonical record each side showed after the latest edit (to see what changed).
     raw: dict[str, dict[str, Any] | None] = field(default_factory=lambda: dict.fromkeys(SIDES))
     archived: bool = False
+    #: Fields edited during the run that first links this customer (see module docstring).
+    raced: set[str] = field(default_factory=set)
+    #: Edited after being typed into both systems, before their first link.
+    edited_before_link: bool = False
+    #: field -> raw value of a second sevDesk way (not marked main) the bookkeeper added.
+    second_ways: dict[str, str] = field(default_factory=dict)
 
     @property
     def linked(self) -> bool:
         return self.agreed is not None and all(self.ids.values())
+
+    @property
+    def twin_unlinked(self) -> bool:
+        """Typed into both systems, not yet linked by a settled sync."""
+        return self.agreed is None and all(self.ids.values())
+
+    @property
+    def may_be_parked(self) -> bool:
+        """May the matcher park this customer for an admin (module docstring)?
+
+        Only a twin edited before its first link: unedited twins differ in at
+        most one small way (``machine.TWIN_DIFFS``) and must link by themselves.
+        """
+        return self.twin_unlinked and self.edited_before_link
 
     @property
     def pending(self) -> bool:
@@ -76,7 +125,7 @@ class ModelCustomer:
         after: dict[str, Any],
         updated_at: dt.datetime | None,
         touched: set[str] = frozenset(),  # type: ignore[assignment]
-    ) -> None:
+    ) -> set[str]:
         """A person changed this customer on ``side``; ``after`` is what the side shows now.
 
         ``touched``: the fields the person typed (a value retyped identically
@@ -94,8 +143,11 @@ class ModelCustomer:
             now = in_country(now, agreed)
         for f in changed & set(FIELDS):
             self.edits[side][f] = now[f]
+            if side == "sevdesk" and f in self.second_ways and after.get(f) == self.second_ways[f]:
+                del self.second_ways[f]  # a person's change made it the one sevDesk shows
         self.raw[side] = dict(after)
         self.times[side] = updated_at
+        return changed & set(FIELDS)
 
     def expected(self, rule_for: Callable[[str], str], tainted: bool) -> dict[str, frozenset]:
         """Per field: the meanings it may hold once the next sync settled."""
@@ -125,6 +177,8 @@ class ModelCustomer:
         if k == s:
             return frozenset({k})
         either = frozenset({k, s})
+        if self.agreed is None and f in self.raced:
+            return either  # the edit raced the first link (see module docstring)
         if self.agreed is not None and base in (k, s):
             return either  # a revert or a retype on one side (see module docstring)
         rule = rule_for(f)
@@ -144,6 +198,26 @@ class ModelCustomer:
         self.edits = {s: {} for s in SIDES}
         self.times = dict.fromkeys(SIDES)
         self.time_unknown = set()
+        self.raced = set()
+        self.edited_before_link = False
+
+
+def without_second_ways(
+    customer: ModelCustomer, sevdesk: dict[str, Any], kleanapp: dict[str, Any]
+) -> dict[str, Any]:
+    """sevDesk's audited record with a bookkeeper's second way read as empty (see
+    module docstring): only a way not marked main, holding exactly what the
+    bookkeeper added, where KleanApp holds nothing."""
+    out = dict(sevdesk)
+    for f, typed in customer.second_ways.items():
+        if (
+            out.get(f"_unmarked_{f}")
+            and kleanapp.get(f) is None
+            and out.get(f) == normalise({**out, f: typed})[f]
+        ):
+            out[f] = None
+            out[f"_typed_{f}"] = None
+    return out
 
 
 PHONES = ("phone", "mobile")

@@ -187,11 +187,15 @@ class World:
         response = await self.k_http.post(f"customers/{id_}/restore")
         assert response.status_code == 200, response.text
 
+    async def sevdesk_ways(self, contact_id: str) -> list[dict[str, Any]]:
+        """The contact's communication ways as sevDesk lists them."""
+        params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
+        return (await self.s_http.get("CommunicationWay", params=params)).json()["objects"]
+
     async def add_sevdesk_way(self, contact_id: str, kind: str, value: str) -> None:
         """One more communication way of ``kind``, not marked main (sevDesk's UI allows it);
         nothing if the contact already has this one."""
-        params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
-        rows = (await self.s_http.get("CommunicationWay", params=params)).json()["objects"]
+        rows = await self.sevdesk_ways(contact_id)
         if any(r.get("type") == kind and r.get("value") == value for r in rows):
             return
         body = {
@@ -220,16 +224,16 @@ class World:
         for client, base in ((self.s_http, S_URL), (self.k_http, K_URL)):
             await client.delete(f"{base.removesuffix('/api/v1')}/_sandbox/faults")
 
-    async def delete_sevdesk_part(self, contact_id: str, part: str) -> bool:
+    async def delete_sevdesk_part(self, contact_id: str, part: str) -> dict[str, Any] | None:
         """Delete the contact's address ("address") or its way of type EMAIL/PHONE/MOBILE,
-        as a bookkeeper does in sevDesk's UI. False if it has none."""
+        as a bookkeeper does in sevDesk's UI; returns the row deleted (None: it has none)."""
         path = "ContactAddress" if part == "address" else "CommunicationWay"
         params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
         rows = (await self.s_http.get(path, params=params)).json()["objects"]
         rows = [r for r in rows if part == "address" or r.get("type") == part]
         if not rows:
-            return False
+            return None
         row = min(rows, key=lambda r: int(r["id"]))
         response = await self.s_http.delete(f"{path}/{row['id']}")
         assert response.status_code == 200, response.text
-        return True
+        return row

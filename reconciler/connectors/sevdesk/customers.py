@@ -53,6 +53,7 @@ from reconciler.connectors.sevdesk.mapping import (
     group_by_contact,
     has_address,
     is_customer,
+    is_main,
     main_address,
     main_way,
     ref_id,
@@ -330,6 +331,13 @@ class SevdeskCustomers:
                 continue
             value = getattr(target, field)
             way = main_way(parts.ways, way_type)
+            if value is not None and way is not None and not is_main(way):
+                if text(way.get("value")) == value:
+                    continue
+                # A way not marked main stands for the field only while none is: it may
+                # be the bookkeeper's second number, left when the sync cleared the main
+                # one. A new value becomes a main way of its own; that one stays.
+                way = None
             if value is not None and way is None:
                 body = {
                     "contact": contact_ref,

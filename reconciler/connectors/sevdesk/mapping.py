@@ -14,7 +14,10 @@ Rules, in sevDesk's own terms:
 * the main address is the one of the *invoice address* category when there is
   one, else the oldest (lowest id): addresses have no "main" flag;
 * per type (EMAIL, PHONE, MOBILE) the communication way with ``main`` = "1"
-  wins, else the oldest;
+  wins, else the oldest. Writing, the sync changes only a way marked main
+  (or adds one): a way not marked main may be a second number the
+  bookkeeper keeps, which stands for the field only while no main one is
+  there (after the sync cleared it, say), and is never written over;
 * sevDesk has no archive flag, so ``archived`` is always False here.
 """
 
@@ -139,11 +142,16 @@ def main_address(
     return rows[0] if rows else None
 
 
+def is_main(way: Mapping[str, Any]) -> bool:
+    """Is the communication way marked main ("1"; a request body may say true)?"""
+    return str(way.get("main", "0")) in ("1", "true", "True")
+
+
 def main_way(ways: Iterable[Mapping[str, Any]], way_type: str) -> Mapping[str, Any] | None:
     """The communication way of ``way_type`` that stands for the customer."""
     rows = sorted((w for w in ways if str(w.get("type", "")).upper() == way_type), key=_id_key)
     for row in rows:
-        if str(row.get("main", "0")) in ("1", "true", "True"):
+        if is_main(row):
             return row
     return rows[0] if rows else None
 
