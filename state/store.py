@@ -19,7 +19,7 @@ from sqlalchemy import inspect
 from sqlmodel import Session, col, func, select
 
 from reconciler.domain.errors import FatalError
-from reconciler.log import redact
+from reconciler.domain.secrets import redact
 from state import admin_tables, run_lock
 from state.database import open_engine
 from state.tables import Cursor, Journal, Link, Run, RunLock, utcnow

@@ -11,15 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.domain.bounds import MAX_ITEMS
 from reconciler.domain.files import write_atomically
 from reconciler.reporting.render import render
-from reconciler.reporting.view import as_time, build_view, result_data
-
-if TYPE_CHECKING:
-    from reconciler.sync.report import RunResult
+from reconciler.reporting.view import RunResult, as_time, build_view, result_data
 
 
 @dataclass(frozen=True)

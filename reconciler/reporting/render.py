@@ -20,8 +20,8 @@ import jinja2
 
 from reconciler.domain.models import SIDE_LABEL
 from reconciler.log import redact
+from reconciler.reporting.evidence import facts_line
 from reconciler.reporting.view import as_time, plural
-from reconciler.sync.match_evidence import facts_line
 
 FORMATS = ("html", "json", "csv", "md")
 #: Columns of the CSV: changes and conflicts share one sheet, told apart by ``section``.

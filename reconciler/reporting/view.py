@@ -15,16 +15,27 @@ registered secret (API token, SMTP password) can never reach a report.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from reconciler.domain.bounds import MAX_ITEMS, bounded
 from reconciler.log import redact
 
-if TYPE_CHECKING:
-    from reconciler.sync.report import RunResult
-
 REPORT_VERSION = 1
 SECTIONS = ("conflicts", "parked", "tasks", "quarantined", "errors", "skipped", "recovered")
+
+
+class RunResult(Protocol):
+    """What a report reads of a run that just finished (``reconciler.sync.report.RunResult``).
+
+    Described here rather than imported: the reports sit below the sync, which
+    writes them after every run.
+    """
+
+    plan: Any
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 def result_data(result: RunResult, *, trigger: str | None = None) -> dict[str, Any]:
