@@ -29,6 +29,9 @@ from pydantic import (
 )
 
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.models import Customer
+from reconciler.domain.secrets import register_secret
+from rules.match_score import MatchSettings
 
 RuleName = Literal["last-write-wins", "sevdesk-authoritative", "kleanapp-authoritative", "manual"]
 Direction = Literal["both", "kleanapp-to-sevdesk", "sevdesk-to-kleanapp", "off"]
@@ -104,8 +107,6 @@ class RulesConfig(Section):
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        from reconciler.domain.models import Customer
-
         unknown = sorted(set(value) - set(Customer.model_fields))
         if unknown:
             raise ValueError(
@@ -150,8 +151,6 @@ class MatchingConfig(Section):
     @field_validator("weights")
     @classmethod
     def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
-        from rules.match_score import MatchSettings
-
         known = [k for k in MatchSettings.names() if k not in cls.model_fields]
         unknown = sorted(set(value) - set(known))
         if unknown:
@@ -164,10 +163,8 @@ class MatchingConfig(Section):
             raise ValueError("park_threshold must not be above link_threshold")
         return self
 
-    def settings(self) -> Any:
+    def settings(self) -> MatchSettings:
         """The matcher's ``MatchSettings`` for these keys."""
-        from rules.match_score import MatchSettings
-
         return MatchSettings(
             **self.weights,
             link_threshold=self.link_threshold,
@@ -285,13 +282,13 @@ class Config(Section):
 def configured_secrets(config: Config) -> list[str]:
     """Every secret the config names that is set: both API tokens, the webhook
     signing secret, the SMTP password (read from the environment, never the file)."""
-    names = [config.kleanapp.token_env, config.sevdesk.token_env]
+    names: list[str | None] = [config.kleanapp.token_env, config.sevdesk.token_env]
     names += [config.webhooks.secret_env, config.report.smtp_password_env]
     return [value for name in names if name and (value := os.environ.get(name, "").strip())]
 
 
 def register_configured_secrets(config: Config) -> None:
-    """Mask every configured secret in all output (``reconciler.log.redact``).
+    """Mask every configured secret in all output (``reconciler.domain.secrets.redact``).
 
     Why at load time, for every command: a secret leaks through whatever
     echoes it back (a service quoting it in an error, say), not only through
@@ -300,8 +297,6 @@ def register_configured_secrets(config: Config) -> None:
     and store; so every secret the config names is registered as soon as the
     config is read, not by the code that happens to need it.
     """
-    from reconciler.log import register_secret
-
     for value in configured_secrets(config):
         register_secret(value)
 

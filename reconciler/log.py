@@ -2,9 +2,10 @@
 
 Why mask at the sink and not at the call sites: a token can reach a log line
 by paths nobody planned (an exception's repr, a URL, a third-party message).
-Every secret the process learns is registered here once, and every line
-written to stderr, every error printed by the CLI and every report passes
-through ``redact`` on its way out.
+Every secret the process learns is registered once (the registry itself is
+``reconciler.domain.secrets``, re-exported here), and every line written to
+stderr, every error printed by the CLI and every report passes through
+``redact`` on its way out.
 """
 
 from __future__ import annotations
@@ -14,22 +15,9 @@ from typing import TextIO
 
 from loguru import logger
 
-_SECRETS: set[str] = set()
-MASK = "***"
+from reconciler.domain.secrets import MASK, redact, register_secret
 
-
-def register_secret(value: str | None) -> None:
-    """Remember a value that must never be printed (tokens, webhook secrets)."""
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+__all__ = ["MASK", "redact", "register_secret", "setup_logging"]
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False, stream: TextIO | None = None) -> None:

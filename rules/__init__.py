@@ -1,7 +1,7 @@
 """Pure reconciliation rules: normalisation, three-way diff, conflict rules, unit matching.
 
 Nothing in this package does I/O; the engine feeds it records and applies
-what it returns.
+what it returns. May import: reconciler.domain only.
 """
 
 from rules.diff import merge, merge_records

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
+from sandbox import kleanapp, sevdesk
+from sandbox.errors import SandboxError
+
 
 class _QuietServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to us."""
@@ -148,8 +151,6 @@ def endpoints(
     legacy_unity_write: bool = False,
 ) -> list[Endpoint]:
     """Both emulators, fresh, ready to serve (port 0 picks a free port)."""
-    from sandbox import kleanapp, sevdesk
-
     eps = [
         Endpoint(
             "sevDesk",
@@ -178,8 +179,6 @@ def serve_forever(eps: list[Endpoint]) -> None:
 
 
 def _check_ports(eps: list[Endpoint]) -> None:
-    from reconciler.domain.errors import ConfigError
-
     for ep in eps:
         with socket.socket() as sock:
             if os.name != "nt":
@@ -190,6 +189,6 @@ def _check_ports(eps: list[Endpoint]) -> None:
             try:
                 sock.bind((ep.host, ep.port))
             except OSError as exc:
-                raise ConfigError(
+                raise SandboxError(
                     f"cannot serve the {ep.name} emulator on {ep.host}:{ep.port}: {exc.strerror}"
                 ) from None

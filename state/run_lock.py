@@ -21,11 +21,12 @@ import datetime as dt
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, CursorResult, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from reconciler.domain.errors import RunInProgress
 from state.tables import RunLock, utcnow
@@ -100,46 +101,61 @@ def acquire(engine: Engine, name: str, holder: str, pid: int, stale_after: dt.ti
         token = row.token + 1
         # Conditional on the heartbeat too: a holder that beat since we read
         # the row is alive after all, and keeps its lock.
-        taken = s.execute(
-            update(RunLock)
-            .where(
-                RunLock.name == name,
-                RunLock.token == row.token,
-                RunLock.heartbeat == row.heartbeat,
-            )
-            .values(holder=holder, pid=pid, token=token, since=now, heartbeat=now)
+        taken = _updated(
+            s,
+            [
+                col(RunLock.name) == name,
+                col(RunLock.token) == row.token,
+                col(RunLock.heartbeat) == row.heartbeat,
+            ],
+            holder=holder,
+            pid=pid,
+            token=token,
+            since=now,
+            heartbeat=now,
         )
         s.commit()
-        if taken.rowcount != 1:
+        if taken != 1:
             s.expire_all()
             fresh = s.get(RunLock, name)
+            if fresh is None:  # pragma: no cover - rows are never deleted
+                return acquire(engine, name, holder, pid, stale_after)
             raise RunInProgress(fresh.since, fresh.pid, fresh.holder)
         return Grant(token, previous)
 
 
 def heartbeat(engine: Engine, name: str, holder: str, token: int | None = None) -> bool:
     """Prove the holder is alive; False if the lock is no longer its own."""
-    conditions = [RunLock.name == name, RunLock.holder == holder]
-    if token is not None:
-        conditions.append(RunLock.token == token)
     with Session(engine) as s:
-        done = s.execute(update(RunLock).where(*conditions).values(heartbeat=utcnow()))
+        done = _updated(s, _holding(name, holder, token), heartbeat=utcnow())
         s.commit()
-        return done.rowcount == 1
+        return done == 1
 
 
 def release(engine: Engine, name: str, holder: str, token: int | None = None) -> bool:
     """Give the lock up; only its holder (with its token) can. True if released."""
-    conditions = [RunLock.name == name, RunLock.holder == holder]
-    if token is not None:
-        conditions.append(RunLock.token == token)
     with Session(engine) as s:
-        done = s.execute(update(RunLock).where(*conditions).values(holder=f"{RELEASED}{holder}"))
+        done = _updated(s, _holding(name, holder, token), holder=f"{RELEASED}{holder}")
         s.commit()
-        return done.rowcount == 1
+        return done == 1
 
 
 def current(engine: Engine, name: str) -> RunLock | None:
     """The lock row (held or released), fresh from the database."""
     with Session(engine) as s:
         return s.get(RunLock, name)
+
+
+def _holding(name: str, holder: str, token: int | None) -> list[ColumnElement[bool]]:
+    """The lock row ``name`` while ``holder`` (with ``token``, if given) holds it."""
+    conditions = [col(RunLock.name) == name, col(RunLock.holder) == holder]
+    if token is not None:
+        conditions.append(col(RunLock.token) == token)
+    return conditions
+
+
+def _updated(s: Session, where: list[ColumnElement[bool]], **values: Any) -> int:
+    """Update the lock rows matching ``where``; how many matched (a conditional write)."""
+    result = s.execute(update(RunLock).where(*where).values(**values))
+    assert isinstance(result, CursorResult)  # an UPDATE's result counts its rows
+    return result.rowcount

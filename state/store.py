@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine, func, select
 
 from reconciler.domain.errors import ConfigError, FatalError
-from reconciler.log import redact
+from reconciler.domain.secrets import redact
 from state import run_lock
 from state.tables import (
     SCHEMA_VERSION,

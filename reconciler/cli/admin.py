@@ -6,14 +6,14 @@ or sevDesk, so they work while a sync runs (SQLite WAL) and without tokens.
 """
 
 # No ``from __future__ import annotations`` here: typer reads the parameter annotations
-# at runtime, and ConfigOption & co. are imported inside ``register`` (importing
-# reconciler.cli.app at module level would be circular once cli.py calls ``register``).
+# at runtime (ConfigOption & co. come from reconciler.cli.common).
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from reconciler.cli.common import ConfigOption, JsonOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError, KleansyncError
 from reconciler.domain.models import SIDE_LABEL
 
@@ -58,7 +58,6 @@ def _value(value: Any) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``report``, ``conflicts`` and ``status`` to the ``kleansync`` app."""
-    from reconciler.cli.app import ConfigOption, JsonOption, emit_json, guarded
 
     @app.command()
     @guarded
@@ -212,7 +211,7 @@ def register(app: typer.Typer) -> None:
                 f"  why: {data['reason']}",
             ]
             if data.get("evidence") or data.get("details"):
-                from reconciler.sync.match_evidence import evidence_lines
+                from reconciler.reporting.evidence import evidence_lines
 
                 lines += evidence_lines(data.get("details"), data.get("evidence") or [])
             else:

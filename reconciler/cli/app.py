@@ -5,23 +5,36 @@ product and prints the outcome. Every ``KleansyncError`` becomes one line on
 stderr and its exit code (2 for config/usage, 1 otherwise); anything
 unexpected becomes one line too, with the traceback only under ``-v``.
 Machine-readable output (``--json``) goes alone to stdout; logs go to stderr.
+Commands import the product inside their function, not at the top: every
+start (even ``--help``) would otherwise load the engine, the state store and
+the HTTP stack first (CLI start-up stays fast).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from reconciler.domain.errors import KleansyncError
+from reconciler.cli.admin import register as register_admin
+from reconciler.cli.common import (
+    STATE,
+    ConfigOption,
+    JsonOption,
+    NewStoreOption,
+    emit_json,
+    fail,
+    guarded,
+)
+from reconciler.cli.init import register as register_init
+from reconciler.cli.invoices import register as register_invoices
+from reconciler.cli.resync import register as register_resync
+from reconciler.cli.serve import register as register_serve
 from reconciler.log import redact, setup_logging
 
 app = typer.Typer(
@@ -33,61 +46,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="Config file (default: ./config.toml or $KLEANSYNC_CONFIG)."
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
-NewStoreOption = Annotated[
-    bool,
-    typer.Option(
-        "--new-store",
-        help="Start over if the state store file exists but is empty (0 bytes); "
-        "without it such a store is refused.",
-    ),
-]
-
-_state: dict[str, Any] = {"verbose": 0}
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Print one redacted line to stderr and exit with ``code``."""
-    typer.echo(f"kleansync: {redact(message)}", err=True)
-    raise typer.Exit(code)
-
-
-def guarded(func: F) -> F:
-    """Turn every error of a command into one line and an exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except KleansyncError as exc:
-            fail(str(exc), exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
-            if type(exc).__module__.startswith("sqlalchemy"):
-                # Statement and parameters (customer data) never reach the terminal.
-                from state.db_errors import describe_db_error
-
-                fail(describe_db_error(exc), 1)
-            if _state["verbose"]:
-                typer.echo(redact(traceback.format_exc()), err=True)
-            fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def emit_json(data: Any) -> None:
-    """The one JSON object a ``--json`` command prints to stdout."""
-    sys.stdout.write(redact(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
-
 
 @app.callback()
 def main_options(
@@ -96,7 +54,7 @@ def main_options(
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
 ) -> None:
-    _state["verbose"] = verbose
+    STATE["verbose"] = verbose
     setup_logging(verbose, quiet)
 
 
@@ -239,22 +197,12 @@ def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | Non
         yield start
 
 
-def _register_commands() -> None:
-    """Commands that live in their own modules."""
-    from reconciler.cli.admin import register as register_admin
-    from reconciler.cli.init import register as register_init
-    from reconciler.cli.invoices import register as register_invoices
-    from reconciler.cli.resync import register as register_resync
-    from reconciler.cli.serve import register as register_serve
-
-    register_init(app)
-    register_admin(app)
-    register_invoices(app)
-    register_resync(app)
-    register_serve(app)
-
-
-_register_commands()
+# Commands that live in their own modules.
+register_init(app)
+register_admin(app)
+register_invoices(app)
+register_resync(app)
+register_serve(app)
 
 
 def main() -> None:

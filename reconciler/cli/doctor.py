@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import Config
+from reconciler.connectors import from_config
 from reconciler.domain.errors import KleansyncError
+from reconciler.reporting.evidence import evidence_lines
 from reconciler.sync.plan import build_plan
 from reconciler.sync.snapshot import take_snapshot
 from state import Store
@@ -46,8 +48,6 @@ class DoctorResult:
     def lines(self) -> list[str]:
         out = [f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
         if self.parked:
-            from reconciler.sync.match_evidence import evidence_lines
-
             out.append("the next sync would park these for an admin (possible matches):")
             for p in self.parked[:PARKED_SHOWN]:
                 out.append(f"- {p['side']}:{p['record_id']}: {p['reason']}")
@@ -69,8 +69,6 @@ class DoctorResult:
 
 async def run_doctor(config: Config) -> DoctorResult:
     """Check both services with the keys from the environment."""
-    from reconciler.connectors import from_config
-
     result = DoctorResult(checks=[Check("config", True, "loaded and valid")])
     try:
         kleanapp, sevdesk = from_config(config)

@@ -27,6 +27,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ValidationError
 
+from reconciler.cli.common import guarded
 from reconciler.config import KleanappConfig, ScheduleConfig, SevdeskConfig, parse_config
 from reconciler.domain.errors import ConfigError
 from rules.policies import RULES, get_rule
@@ -451,9 +452,6 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Write a commented config.toml; asks for the values when run in a terminal."""
-        # Imported here: reconciler.cli.app imports this module to call register().
-        from reconciler.cli.app import guarded
-
         given = {
             "sevdesk_url": sevdesk_url,
             "sevdesk_token_env": sevdesk_token_env,

@@ -1,10 +1,9 @@
 """``kleansync invoices export|status``: the invoice export on the command line.
 
-Registered on the main app by ``reconciler.cli.app`` with ``register(app)``.
-The helpers of ``reconciler.cli.app`` are imported inside ``register`` so this
-module can be imported from the bottom of ``cli.py`` without an import cycle
-(and annotations stay real objects, no ``from __future__ import annotations``:
-typer reads the options off the signatures of functions defined in ``register``).
+Registered on the main app by ``reconciler.cli.app`` with ``register(app)``;
+the shared options and ``guarded`` come from ``reconciler.cli.common``.
+Annotations stay real objects (no ``from __future__ import annotations``):
+typer reads the options off the signatures of functions defined in ``register``.
 
 Exit codes: 0 the run completed (held invoices included: they wait for an
 admin, see ``tasks``), 1 at least one invoice failed or the run could not
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from reconciler.cli.common import ConfigOption, JsonOption, NewStoreOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError
 from reconciler.invoices.result import FORMATS, STATUSES, ExportFilters
 
@@ -57,6 +57,8 @@ def build_filters(
 
 async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> Any:
     """Open the store and both connectors from ``config``, run ``work``, close them."""
+    # Imported here, not at the top: every CLI start imports this module (``register``),
+    # and only an export needs the connectors and the store (CLI start-up stays fast).
     from reconciler.connectors import from_config
     from state import Store
 
@@ -88,7 +90,6 @@ def status_lines(items: list[dict[str, Any]]) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     """Add the ``invoices`` command group (``export``, ``status``) to ``app``."""
-    from reconciler.cli.app import ConfigOption, JsonOption, NewStoreOption, emit_json, guarded
 
     invoices = typer.Typer(
         help="Export KleanApp invoices to sevDesk and show where they stand.",

@@ -1,9 +1,9 @@
 """``kleansync resync [--dry-run] [--json]``: rebuild the links after a lost state store.
 
 Registered on the main app by ``reconciler.cli.app`` with ``register(app)``; the
-helpers of ``reconciler.cli.app`` are imported inside ``register`` (no import
-cycle), and there is no ``from __future__ import annotations`` because typer
-reads the options off the signatures. What resync does: ``reconciler.sync.resync``.
+shared options come from ``reconciler.cli.common``, and there is no ``from
+__future__ import annotations`` because typer reads the options off the
+signatures. What resync does: ``reconciler.sync.resync``.
 
 Exit codes: 0 done (parked and one-sided records are results, not failures),
 1 a stable id could not be recorded or the resync could not run (another run
@@ -15,9 +15,10 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.common import ConfigOption, JsonOption, emit_json, guarded
+
 
 def register(app: typer.Typer) -> None:
-    from reconciler.cli.app import ConfigOption, JsonOption, emit_json, guarded
 
     @app.command()
     @guarded

@@ -1,8 +1,7 @@
 """The ``kleansync serve`` command (registered on the main CLI by ``register``).
 
 No ``from __future__ import annotations`` here: typer reads the option
-annotations at runtime, and ``reconciler.cli.app`` is imported inside
-``register`` (it imports this module while it loads).
+annotations at runtime. The shared options come from ``reconciler.cli.common``.
 """
 
 import asyncio
@@ -10,10 +9,11 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.common import ConfigOption, NewStoreOption, guarded
+
 
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to ``app``."""
-    from reconciler.cli.app import ConfigOption, NewStoreOption, guarded
 
     @app.command("serve")
     @guarded

@@ -2,7 +2,9 @@
 
 ``from_config`` is the only place that turns configuration into connectors;
 the engine receives them ready-made and never learns which base URL (real
-service or emulator) is behind them.
+service or emulator) is behind them. May import: config, log, domain; never
+state, rules or the sync (the run's fence reaches the HTTP layer through its
+``http.WRITE_GUARD`` hook).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import httpx
 
 from reconciler.config import Config
 from reconciler.connectors.base import Connector
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.log import register_secret
 
 
@@ -21,9 +25,6 @@ def from_config(
     sevdesk_transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[Connector, Connector]:
     """(KleanApp, sevDesk) connectors with tokens read from the environment."""
-    from reconciler.connectors.kleanapp.connector import KleanappConnector
-    from reconciler.connectors.sevdesk.connector import SevdeskConnector
-
     kleanapp_token = config.kleanapp.token("kleanapp")
     sevdesk_token = config.sevdesk.token("sevdesk")
     register_secret(kleanapp_token)

@@ -12,23 +12,37 @@ token, which lives in the request headers, can never leak into one.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from loguru import logger
 
 from reconciler.domain.errors import AuthError, FatalError, TransientError, Unreachable
 from reconciler.log import redact, register_secret
-from reconciler.sync.fence import check_write
 
 Sleep = Callable[[float], Awaitable[None]]
 
 #: Methods whose repetition cannot create or change anything.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class WriteGuard(Protocol):
+    """Called right before a request that is not a read; raises to stop it."""
+
+    def __call__(self, method: str, path: str, *, retry: bool = False) -> None: ...
+
+
+#: The current task's write guard, set by whoever holds the run lock (the
+#: fence, ``reconciler.sync.fence.fenced``); None: writes are not guarded. A
+#: hook rather than an import, so the connectors never depend on the sync.
+WRITE_GUARD: contextvars.ContextVar[WriteGuard | None] = contextvars.ContextVar(
+    "kleansync_write_guard", default=None
+)
 
 
 class TokenBucket:
@@ -139,7 +153,9 @@ class HttpClient:
             await self.bucket.acquire(self.sleep)
             if not safe:
                 # The fence: a run whose lock was taken over writes nothing more.
-                check_write(method, url, retry=sent)
+                guard = WRITE_GUARD.get()
+                if guard is not None:
+                    guard(method, url, retry=sent)
                 sent = True
             self.stats["requests"] += 1
             try:

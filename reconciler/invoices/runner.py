@@ -50,6 +50,7 @@ from reconciler.invoices.result import (
     ExportFilters,
     ExportResult,
 )
+from reconciler.sync.fence import run_lock
 from state import Store
 from state.db_errors import run_error_text
 from state.invoice_tables import RETRY, UNFINISHED, InvoiceLedger, InvoiceRun
@@ -224,8 +225,6 @@ async def _recorded(
     if result.dry_run:
         await body()
         return
-    from reconciler.sync.engine import run_lock
-
     ledger = InvoiceLedger(store)
     async with run_lock(store, config, name=LOCK_NAME) as fence:
         # We hold the lock: a "running" run was killed, or paused and taken over.

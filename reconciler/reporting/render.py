@@ -24,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -32,10 +32,7 @@ import jinja2
 from reconciler.domain.bounds import MAX_ITEMS, bounded
 from reconciler.domain.models import SIDE_LABEL
 from reconciler.log import redact
-from reconciler.sync.match_evidence import facts_line
-
-if TYPE_CHECKING:
-    from reconciler.sync.report import RunResult
+from reconciler.reporting.evidence import facts_line
 
 REPORT_VERSION = 1
 FORMATS = ("html", "json", "csv", "md")
@@ -73,6 +70,20 @@ class ReportFiles:
 
 
 # -- from RunResult / stored dict to the report's view ------------------------------------------
+class RunResult(Protocol):
+    """What a report reads of a run that just finished (``reconciler.sync.report.RunResult``).
+
+    Described here rather than imported: the reports sit below the sync, which
+    writes them after every run.
+    """
+
+    plan: Any
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
 def result_data(result: RunResult, *, trigger: str | None = None) -> dict[str, Any]:
     """``result.as_dict()`` plus what a report needs and as_dict() may not (yet) hold.
 

@@ -1,8 +1,9 @@
 """The write jobs of ``kleansync serve``: sync runs, the webhook debounce, invoice exports.
 
-Part of ``reconciler.service.runner.Service`` (mixed in as ``ServiceJobs``); the
-state it works on (locks, queues, the store, the connectors) is set up by
-``Service.__init__`` and listed at the top of the class.
+``Jobs`` owns what makes them take turns: the writer lock, the debounce, the
+export queue and the set of tasks in flight. The service
+(``reconciler.service.runner``) starts its two workers and waits for its
+work on the way out; the receiver and the inbox hand it work.
 
 Why one write job at a time: sync runs and invoice exports take turns on one
 ``asyncio.Lock``. Each job starts by settling the journal rows a killed job
@@ -24,11 +25,11 @@ Why a poll: webhooks can get lost. Every ``[schedule] invoice_poll_minutes``
 the exporter's ``--since-last`` run picks up unexported invoices changed since
 the last poll, plus held and failed ones.
 
-Every job is tracked (``Service._track``) and shielded, so a graceful stop
-lets the write in flight finish instead of cancelling it halfway. Each job
-settles the webhook inbox rows it covered (``reconciler.service.inbox``): a
-completed sync its customer/unit events, an export its invoice's events; a
-sync that could not start leaves them pending, to be dispatched again.
+Every job is tracked (``_track``) and shielded, so a graceful stop lets the
+write in flight finish instead of cancelling it halfway. Each job settles the
+webhook inbox rows it covered (``reconciler.service.inbox``): a completed
+sync its customer/unit events, an export its invoice's events; a sync that
+could not start leaves them pending, to be dispatched again.
 """
 
 from __future__ import annotations
@@ -36,20 +37,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 from loguru import logger
 
+from reconciler.config import Config
+from reconciler.connectors.base import Connector
 from reconciler.domain.errors import KleansyncError, RunInProgress
+from reconciler.domain.models import Side
+from reconciler.invoices.result import ExportFilters, ExportResult
+from reconciler.invoices.runner import export_invoices, export_one
+from reconciler.service.inbox import InboxSettlement
+from reconciler.service.metrics import Metrics
+from reconciler.service.registration import WebhookRegistration
+from reconciler.service.settings import ServiceSettings
 from reconciler.sync.apply import STOP
+from reconciler.sync.engine import SyncOptions, run_sync
+from reconciler.sync.report import RunResult
 from state import Store
-
-if TYPE_CHECKING:
-    from reconciler.service.metrics import Metrics
-    from reconciler.service.runner import ServiceSettings
-    from state.inbox_tables import Inbox
-    from state.service_tables import DeliveryLog
+from state.inbox_tables import Inbox
+from state.invoice_tables import HELD, InvoiceLedger
+from state.service_tables import DeliveryLog
+from state.tables import Run
 
 #: Completed runs: they read both sides and applied what they could.
 COMPLETED = ("ok", "errors")
@@ -58,55 +68,76 @@ POLL_START_SLACK = dt.timedelta(minutes=1)
 #: The exporter's ``--since-last`` cursor (``reconciler.invoices.runner``).
 INVOICE_CURSOR = ("kleanapp", "invoice")
 
-
-# -- the export module's API, in one place (a signature change is a one-line fix) --------
-async def export_invoice(
-    config: Any, invoice_id: str, *, connectors: Mapping[str, Any], store: Store
-) -> Any:
-    """Export one KleanApp invoice (``invoice.saved``)."""
-    from reconciler.invoices.runner import export_one
-
-    return await export_one(
-        invoice_id, config, connectors=connectors, store=store, trigger="webhook"
-    )
+#: An export job: ("one", invoice id) or ("poll", None).
+ExportKey = tuple[str, str | None]
 
 
-async def export_since_last_poll(
-    config: Any, *, connectors: Mapping[str, Any], store: Store
-) -> Any:
-    """Export what the webhooks may have missed (``invoices export --since-last``)."""
-    from reconciler.invoices.runner import ExportFilters, export_invoices
+class Jobs:
+    """Sync runs and invoice exports, one at a time on the writer lock."""
 
-    return await export_invoices(
-        config, ExportFilters(since_last=True), connectors=connectors, store=store, trigger="poll"
-    )
+    def __init__(
+        self,
+        config: Config,
+        settings: ServiceSettings,
+        *,
+        store: Store,
+        connectors: dict[Side, Connector],
+        metrics: Metrics,
+        stop: asyncio.Event,
+        settle: InboxSettlement,
+        registration: WebhookRegistration,
+        deliveries: DeliveryLog,
+        inbox: Inbox,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.store = store
+        self.connectors = connectors
+        self.metrics = metrics
+        self.stop = stop
+        self.settle = settle
+        self.registration = registration
+        self.deliveries = deliveries
+        self.inbox = inbox
+        self._writer = asyncio.Lock()
+        self._reconcile_wanted = asyncio.Event()
+        #: The last sync attempt found the run lock held by another process.
+        self._locked_out = False
+        self._exports: asyncio.Queue[ExportKey] = asyncio.Queue()
+        self._export_waiters: dict[ExportKey, asyncio.Future[ExportResult | None]] = {}
+        #: The jobs in flight (a graceful stop waits for them).
+        self._work: set[asyncio.Task[Any]] = set()
 
+    # -- in flight ----------------------------------------------------------------------
+    def _track(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        return task
 
-class ServiceJobs:
-    """Sync runs and invoice exports, one at a time on ``_writer``.
+    async def finish(self) -> None:
+        """Wait until the work in flight is done (a graceful stop)."""
+        while self._work:
+            await asyncio.gather(*list(self._work), return_exceptions=True)
 
-    Uses ``Service._track`` (life cycle) and ``Service.ensure_webhook``
-    (``reconciler.service.http``) besides the attributes below.
-    """
+    def abort(self) -> None:
+        """Cancel the work in flight (a second signal); the journal settles it later."""
+        for task in list(self._work):
+            task.cancel()
 
-    config: Any
-    settings: ServiceSettings
-    store: Store
-    connectors: dict[str, Any]
-    metrics: Metrics
-    stop_event: asyncio.Event
-    webhook_state: str
-    deliveries: DeliveryLog
-    inbox: Inbox
-    _writer: asyncio.Lock
-    _reconcile_wanted: asyncio.Event
-    #: The last sync attempt found the run lock held by another process.
-    _locked_out: bool = False
-    _exports: asyncio.Queue[tuple[str, str | None]]
-    _export_waiters: dict[tuple[str, str | None], asyncio.Future[Any]]
+    def wake(self) -> None:
+        """Wake the debounce worker, so it can see the stop and leave."""
+        self._reconcile_wanted.set()
+
+    def cancel_waiters(self) -> None:
+        """Whoever still waits for an export that will not run is told so (cancelled)."""
+        for waiter in self._export_waiters.values():
+            if not waiter.done():
+                waiter.cancel()
 
     # -- sync runs ----------------------------------------------------------------------
-    async def scheduled_sync(self) -> Any:
+    async def scheduled_sync(self) -> RunResult | None:
         """The cron job. Cancelled by a scheduler shutdown, the run itself goes on (shielded).
 
         If another process holds the run lock (a long hand-started sync), the
@@ -116,7 +147,7 @@ class ServiceJobs:
             for attempt in range(self.settings.lock_retries + 1):
                 self._locked_out = False
                 result = await self.sync("schedule")
-                if not self._locked_out or self.stop_event.is_set():
+                if not self._locked_out or self.stop.is_set():
                     return result
                 if attempt < self.settings.lock_retries:
                     logger.info(
@@ -124,46 +155,45 @@ class ServiceJobs:
                         self.settings.lock_retry_seconds,
                     )
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(
-                            self.stop_event.wait(), self.settings.lock_retry_seconds
-                        )
+                        await asyncio.wait_for(self.stop.wait(), self.settings.lock_retry_seconds)
             return None
         except asyncio.CancelledError:
             return None
 
-    async def sync(self, trigger: str) -> Any:
+    async def sync(self, trigger: str) -> RunResult | None:
         """One sync run (None if it did not run); survives its caller's cancellation."""
-        if self.stop_event.is_set():
+        if self.stop.is_set():
             return None
-        return await asyncio.shield(self._track(self._sync(trigger), f"kleansync-sync-{trigger}"))
+        task = self._track(self._sync(trigger), f"kleansync-sync-{trigger}")
+        result: RunResult | None = await asyncio.shield(task)
+        return result
 
-    async def _sync(self, trigger: str) -> Any:
+    async def _sync(self, trigger: str) -> RunResult | None:
         async with self._writer:
-            if self.stop_event.is_set():
+            if self.stop.is_set():
                 return None
-            upto = self._inbox_mark()  # the inbox events this run covers if it completes
+            upto = self.settle.mark()  # the inbox events this run covers if it completes
             result = await self._run_sync(trigger)
-            if not self.stop_event.is_set():  # a stopped run left work: keep them pending
-                self._settle_reconcile(upto, result, COMPLETED)
+            if not self.stop.is_set():  # a stopped run left work: keep them pending
+                outcome = result.outcome if result is not None else None
+                self.settle.sync_done(upto, outcome, completed=outcome in COMPLETED)
         if result is None:
             return None
         logger.info("{} sync {}: {}", trigger, result.outcome, result.counts or "nothing to do")
         self.metrics.run_finished(trigger, result.outcome, result.counts)
-        self._refresh_last_success()
+        self.refresh_last_success()
         if self._invoices_waiting():
             # Invoices held for a customer that was not in sevDesk yet may go out now.
-            self._enqueue_export("poll", None)
+            self.enqueue_export("poll", None)
         return result
 
-    async def _run_sync(self, trigger: str) -> Any:
-        from reconciler.sync.engine import SyncOptions, run_sync
-
-        token = STOP.set(self.stop_event)
+    async def _run_sync(self, trigger: str) -> RunResult | None:
+        token = STOP.set(self.stop)
         try:
             return await run_sync(
                 self.config,
                 SyncOptions(trigger=trigger),
-                connectors=self.connectors,  # type: ignore[arg-type]
+                connectors=self.connectors,
                 store=self.store,
             )
         except RunInProgress as exc:
@@ -186,48 +216,55 @@ class ServiceJobs:
         """Ask for a sync run after the debounce wait (events meanwhile ride along)."""
         self._reconcile_wanted.set()
 
-    async def _reconcile_worker(self) -> None:
-        while not self.stop_event.is_set():
+    def sync_pending(self) -> bool:
+        """A sync run is wanted or running (it covers every customer/unit event so far)."""
+        return self._reconcile_wanted.is_set() or self._writer.locked()
+
+    async def reconcile_worker(self) -> None:
+        """Runs the debounced sync whenever one was asked for, until the service stops."""
+        while not self.stop.is_set():
             await self._reconcile_wanted.wait()
-            if self.stop_event.is_set():
+            if self.stop.is_set():
                 return
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.stop_event.wait(), self.settings.debounce_seconds)
+                await asyncio.wait_for(self.stop.wait(), self.settings.debounce_seconds)
             self._reconcile_wanted.clear()
-            if self.stop_event.is_set():
+            if self.stop.is_set():
                 return
             await self.sync("webhook")
 
-    def _last_run(self) -> Any:
+    def last_run(self) -> Run | None:
         return next(iter(self.store.runs(1, dry_run=False)), None)
 
-    def _refresh_last_success(self) -> None:
+    def refresh_last_success(self) -> None:
         finished = [r for r in self.store.runs(50, dry_run=False) if r.outcome in COMPLETED]
         if finished:
             at = finished[0].finished_at or finished[0].started_at
             self.metrics.last_success.set(at.timestamp())
 
     # -- invoice exports ------------------------------------------------------------------
-    async def export(self, invoice_id: str) -> Any:
+    async def export(self, invoice_id: str) -> ExportResult | None:
         """Export one invoice through the queue; the export's result (None if not run)."""
-        return await self._enqueue_export("one", str(invoice_id))
+        return await self.enqueue_export("one", str(invoice_id))
 
-    async def poll(self) -> Any:
+    async def poll(self) -> ExportResult | None:
         """The poll job: register the webhook if still due, then the ``--since-last`` export."""
-        if self.stop_event.is_set():
+        if self.stop.is_set():
             return None
         try:
-            if self.webhook_state == "pending":
-                await self.ensure_webhook()
+            if self.registration.due:
+                await self.registration.ensure()
             with contextlib.suppress(Exception):
                 self.deliveries.prune()
             with contextlib.suppress(Exception):
                 self.inbox.prune()
-            return await self._enqueue_export("poll", None)
+            return await self.enqueue_export("poll", None)
         except asyncio.CancelledError:  # scheduler shutdown; the export itself goes on
             return None
 
-    def _enqueue_export(self, kind: str, invoice_id: str | None) -> asyncio.Future[Any]:
+    def enqueue_export(
+        self, kind: str, invoice_id: str | None
+    ) -> asyncio.Future[ExportResult | None]:
         """Queue an export; the same one already waiting is not queued twice."""
         key = (kind, invoice_id)
         waiter = self._export_waiters.get(key)
@@ -237,11 +274,12 @@ class ServiceJobs:
             self._exports.put_nowait(key)
         return waiter
 
-    async def _export_worker(self) -> None:
-        while not self.stop_event.is_set():
+    async def export_worker(self) -> None:
+        """Runs the queued exports one after the other, until the service stops."""
+        while not self.stop.is_set():
             key = await self._exports.get()
             waiter = self._export_waiters.pop(key, None)
-            if self.stop_event.is_set():
+            if self.stop.is_set():
                 if waiter and not waiter.done():
                     waiter.cancel()
                 return
@@ -255,14 +293,14 @@ class ServiceJobs:
             if waiter and not waiter.done():
                 waiter.set_result(result)
 
-    async def _export(self, kind: str, invoice_id: str | None) -> Any:
+    async def _export(self, kind: str, invoice_id: str | None) -> ExportResult | None:
         async with self._writer:
-            if self.stop_event.is_set():
+            if self.stop.is_set():
                 return None
-            upto = self._inbox_mark()
+            upto = self.settle.mark()
             result = await self._run_export(kind, invoice_id)
-            if kind == "one" and not self.stop_event.is_set():
-                self._settle_export(str(invoice_id), upto, result)
+            if kind == "one" and not self.stop.is_set():
+                self.settle.export_done(str(invoice_id), upto, ran=result is not None)
         if result is None:
             return None
         for outcome, n in result.counts.items():
@@ -274,16 +312,26 @@ class ServiceJobs:
             self.request_reconcile()  # its customer is not in sevDesk yet: sync, then retry
         return result
 
-    async def _run_export(self, kind: str, invoice_id: str | None) -> Any:
+    async def _run_export(self, kind: str, invoice_id: str | None) -> ExportResult | None:
         # The same stop signal, should the exporter check it between invoices.
-        token = STOP.set(self.stop_event)
+        token = STOP.set(self.stop)
+        # The export names its connectors by plain strings.
+        connectors: Mapping[str, Connector] = {str(k): c for k, c in self.connectors.items()}
         try:
             if kind == "one":
-                return await export_invoice(
-                    self.config, str(invoice_id), connectors=self.connectors, store=self.store
+                return await export_one(
+                    str(invoice_id),
+                    self.config,
+                    connectors=connectors,
+                    store=self.store,
+                    trigger="webhook",
                 )
-            return await export_since_last_poll(
-                self.config, connectors=self.connectors, store=self.store
+            return await export_invoices(
+                self.config,
+                ExportFilters(since_last=True),
+                connectors=connectors,
+                store=self.store,
+                trigger="poll",
             )
         except KleansyncError as exc:
             logger.error("invoice export ({}) failed: {}", kind, exc)
@@ -296,7 +344,7 @@ class ServiceJobs:
         finally:
             STOP.reset(token)
 
-    def _init_invoice_cursor(self) -> None:
+    def init_invoice_cursor(self) -> None:
         """Start the poll at the first start, not at the beginning of time.
 
         The exporter's ``--since-last`` without a cursor means "every unexported
@@ -310,8 +358,6 @@ class ServiceJobs:
             logger.info("the invoice poll starts with invoices changed after {}", start)
 
     def _invoices_waiting(self) -> bool:
-        from state.invoice_tables import HELD, InvoiceLedger
-
         try:
             return bool(InvoiceLedger(self.store).rows((HELD,)))
         except Exception:  # noqa: BLE001 - only an optimisation

@@ -111,7 +111,7 @@ class Metrics:
         if open_conflicts is not None:
             self.conflicts_open.set_function(open_conflicts)
         if api_stats is not None:
-            self.registry.register(_ApiCollector(api_stats))  # type: ignore[arg-type]
+            self.registry.register(_ApiCollector(api_stats))
 
     def run_finished(self, trigger: str, outcome: str, counts: Mapping[str, int]) -> None:
         self.runs.labels(trigger, outcome).inc()

@@ -10,15 +10,15 @@ One process that keeps both systems in agreement without anyone starting it:
   ``--since-last`` run, for webhooks that never arrived;
 * ``GET /healthz`` and ``GET /metrics`` (Prometheus).
 
-Four modules, one ``Service`` object: this one holds its life cycle (start,
-graceful stop) and the ``serve`` runner; ``reconciler.service.jobs`` the write
-jobs (sync runs, debounce, invoice exports and poll, one at a time);
-``reconciler.service.http`` the Starlette app (the receiver with its body cap,
-streamed signature check, freshness window and dedupe, the webhook
-registration, /healthz, /metrics); ``reconciler.service.inbox`` the durable
-inbox that keeps every accepted event until it was acted on, across restarts.
-They are mixed into ``Service``, so they share its state without handing it
-around, and everything stays importable from here.
+``Service`` is made of parts, each built here and handed what it uses:
+``jobs`` (``reconciler.service.jobs``: the write jobs, one at a time, and the
+work in flight), ``inbox_worker`` and the jobs' ``InboxSettlement``
+(``reconciler.service.inbox``: the durable inbox that keeps every accepted
+event until it was acted on, across restarts), ``registration``
+(``reconciler.service.registration``: the receiver registered with KleanApp),
+``health`` (``reconciler.service.health``) and ``http``
+(``reconciler.service.http``: the Starlette ``app``). This module holds the
+life cycle (start, graceful stop) and the ``serve`` runner.
 
 Stopping (SIGTERM/SIGINT): the receiver stops accepting, the scheduler stops
 firing, a sync run finishes the pair of writes in flight (journaled) and
@@ -33,29 +33,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import cast
 
 import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
+from reconciler.config import Config
+from reconciler.connectors import from_config
+from reconciler.connectors.base import Connector
 from reconciler.domain.errors import ConfigError
-from reconciler.log import register_secret
-from reconciler.service.http import EVENTS, RECEIVER_PATH, RECONCILE_EVENTS, ServiceHttp
-from reconciler.service.inbox import ServiceInbox
-from reconciler.service.jobs import (
-    COMPLETED,
-    INVOICE_CURSOR,
-    POLL_START_SLACK,
-    ServiceJobs,
-    export_invoice,
-    export_since_last_poll,
-)
+from reconciler.domain.models import Side
+from reconciler.service.health import Health
+from reconciler.service.http import ServiceHttp
+from reconciler.service.inbox import InboxSettlement, InboxWorker
+from reconciler.service.jobs import Jobs
 from reconciler.service.metrics import Metrics
+from reconciler.service.registration import WebhookApi, WebhookRegistration
 from reconciler.service.schedule import (
     SYNC_JOB,
     build_scheduler,
@@ -63,97 +60,16 @@ from reconciler.service.schedule import (
     cron_trigger,
     poll_seconds,
 )
-from reconciler.service.webhooks import MAX_BODY_BYTES
+from reconciler.service.settings import ServiceSettings
+from reconciler.service.webhooks import RECEIVER_PATH
 from state import Store
 from state.inbox_tables import Inbox
 from state.service_tables import DeliveryLog
 
-__all__ = [
-    "COMPLETED",
-    "EVENTS",
-    "INVOICE_CURSOR",
-    "POLL_START_SLACK",
-    "RECEIVER_PATH",
-    "RECONCILE_EVENTS",
-    "Service",
-    "ServiceSettings",
-    "export_invoice",
-    "export_since_last_poll",
-    "serve",
-]
+__all__ = ["Service", "ServiceSettings", "serve"]
 
 
-@dataclass(frozen=True)
-class ServiceSettings:
-    """What ``serve`` needs beyond the engine's config (``[webhooks]`` and a few knobs)."""
-
-    #: Where KleanApp reaches this service from outside, e.g. "https://sync.example.de".
-    public_url: str | None = None
-    #: The webhook signing secret itself (read from the variable ``[webhooks] secret_env``).
-    secret: str | None = None
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8800
-    #: A burst of customer/unit events within this many seconds makes one sync run.
-    debounce_seconds: float = 5.0
-    #: None: ``[schedule] invoice_poll_minutes``.
-    poll_interval_seconds: float | None = None
-    #: /healthz turns 503 when no run completed for this long (None: from the cron).
-    health_max_age_seconds: float | None = None
-    #: A scheduled run that finds another run in progress tries again this much later,
-    #: up to ``lock_retries`` times, so a long hand-started run does not cost the night.
-    lock_retry_seconds: float = 600.0
-    lock_retries: int = 6
-    #: The freshness window of webhook events (``occurred_at``); see ``service.webhooks``.
-    max_event_age_seconds: float = 3600.0
-    max_clock_skew_seconds: float = 300.0
-    #: Pending inbox events (their sync could not start) are dispatched again this often.
-    inbox_retry_seconds: float = 60.0
-    #: The largest webhook body read (bytes); larger ones are refused with 413.
-    max_body_bytes: int = MAX_BODY_BYTES
-
-    @classmethod
-    def from_config(cls, config: Any) -> ServiceSettings:
-        """Read ``[webhooks]`` (with defaults while the section is not in the config yet)."""
-        hooks = getattr(config, "webhooks", None)
-        secret_env = getattr(hooks, "secret_env", None)
-        secret = None
-        if secret_env:
-            secret = os.environ.get(secret_env, "").strip()
-            if not secret:
-                raise ConfigError(
-                    f"environment variable {secret_env} is not set (named by [webhooks] "
-                    "secret_env); it must hold the webhook signing secret"
-                )
-            if len(secret) < 16:
-                raise ConfigError(
-                    f"the webhook secret in {secret_env} must be at least 16 characters "
-                    "(KleanApp refuses shorter ones)"
-                )
-            register_secret(secret)
-        public_url = getattr(hooks, "public_url", None)
-        return cls(
-            public_url=public_url.rstrip("/") if public_url else None,
-            secret=secret,
-            listen_host=getattr(hooks, "listen_host", cls.listen_host),
-            listen_port=int(getattr(hooks, "listen_port", cls.listen_port)),
-            debounce_seconds=float(getattr(hooks, "debounce_seconds", cls.debounce_seconds)),
-            max_event_age_seconds=float(
-                getattr(hooks, "max_event_age_seconds", cls.max_event_age_seconds)
-            ),
-            max_clock_skew_seconds=float(
-                getattr(hooks, "max_clock_skew_seconds", cls.max_clock_skew_seconds)
-            ),
-            inbox_retry_seconds=float(
-                getattr(hooks, "inbox_retry_seconds", cls.inbox_retry_seconds)
-            ),
-        )
-
-    @property
-    def receiver_url(self) -> str | None:
-        return self.public_url + RECEIVER_PATH if self.public_url else None
-
-
-class Service(ServiceInbox, ServiceJobs, ServiceHttp):
+class Service:
     """The scheduler, the webhook receiver and the workers behind them, on one store.
 
     ``connectors``/``store`` default to ones opened from ``config`` (and are
@@ -162,73 +78,94 @@ class Service(ServiceInbox, ServiceJobs, ServiceHttp):
 
     def __init__(
         self,
-        config: Any,
+        config: Config,
         *,
         settings: ServiceSettings | None = None,
-        connectors: dict[str, Any] | None = None,
+        connectors: dict[Side, Connector] | None = None,
         store: Store | None = None,
         new_store: bool = False,
     ) -> None:
         self.config = config
-        self.settings = settings or ServiceSettings.from_config(config)
+        self.settings = settings = settings or ServiceSettings.from_config(config)
         self._owns_store = store is None
-        self.store = store or Store(config.state.url, new_store=new_store)
+        self.store = store = store or Store(config.state.url, new_store=new_store)
         self._owns_connectors = connectors is None
         if connectors is None:
-            from reconciler.connectors import from_config
-
             kleanapp, sevdesk = from_config(config)
             connectors = {"kleanapp": kleanapp, "sevdesk": sevdesk}
         self.connectors = connectors
-        self.deliveries = DeliveryLog(self.store)
-        self.inbox = Inbox(self.store)
-        self.metrics = Metrics(api_stats=self._api_stats, open_conflicts=self._open_conflicts)
-        self.trigger = cron_trigger(config.schedule.cron, config.schedule.timezone)
-        self.stop_event = asyncio.Event()
-        #: disabled (no secret), manual (no public_url: registered by hand), pending,
-        #: registered (by this start) or present (registered before).
-        self.webhook_state = (
-            "disabled"
-            if not self.settings.secret
-            else "pending"
-            if self.settings.receiver_url
-            else "manual"
+        self.deliveries = DeliveryLog(store)
+        self.inbox = Inbox(store)
+        self.metrics = Metrics(
+            api_stats=lambda: _api_stats(self.connectors),
+            open_conflicts=lambda: len(self.store.open_conflicts()),
         )
+        self.trigger = cron_trigger(config.schedule.cron, config.schedule.timezone)
+        #: Set once a graceful stop began; every part checks it before new work.
+        self.stop_event = asyncio.Event()
+        # KleanApp's connector is the one with webhook receivers (KleanappConnector).
+        kleanapp_hooks = cast(WebhookApi, connectors["kleanapp"])
+        self.registration = WebhookRegistration(settings, kleanapp_hooks)
+        self.jobs = Jobs(
+            config,
+            settings,
+            store=store,
+            connectors=connectors,
+            metrics=self.metrics,
+            stop=self.stop_event,
+            settle=InboxSettlement(self.inbox),
+            registration=self.registration,
+            deliveries=self.deliveries,
+            inbox=self.inbox,
+        )
+        self.inbox_worker = InboxWorker(self.inbox, settings, self.stop_event, self.jobs)
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.health = Health(
+            settings,
+            store=store,
+            inbox=self.inbox,
+            registration=self.registration,
+            trigger=self.trigger,
+            started_at=self.started_at,
+        )
+        self.http = ServiceHttp(
+            settings,
+            inbox=self.inbox,
+            jobs=self.jobs,
+            health=self.health,
+            metrics=self.metrics,
+            stop=self.stop_event,
+        )
+        self.app = self.http.app
         #: The port the HTTP side listens on, once ``serve`` bound it.
         self.port: int | None = None
+        self.scheduler: AsyncIOScheduler | None = None
         self._stopped = False
-        self.started_at = dt.datetime.now(dt.UTC)
-        self.scheduler: Any = None
-        self._writer = asyncio.Lock()
-        self._reconcile_wanted = asyncio.Event()
-        self._exports: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
-        self._export_waiters: dict[tuple[str, str | None], asyncio.Future[Any]] = {}
-        self._workers: list[asyncio.Task[Any]] = []
-        self._work: set[asyncio.Task[Any]] = set()
-        self.app = self._build_app()
+        self._workers: list[asyncio.Task[None]] = []
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Start the workers and the scheduler (catching up a missed nightly run)."""
-        self._init_invoice_cursor()
-        self._refresh_last_success()
+        jobs = self.jobs
+        jobs.init_invoice_cursor()
+        jobs.refresh_last_success()
         now = dt.datetime.now(dt.UTC)
-        last = self._last_run()
+        last = jobs.last_run()
         catch_up = catch_up_from(self.trigger, last.started_at if last else None, now)
         if catch_up is not None:
             logger.info("the sync due at {} was missed; running it now", catch_up)
         self.scheduler = build_scheduler(
             self.config,
-            sync_job=self.scheduled_sync,
-            poll_job=self.poll,
+            sync_job=jobs.scheduled_sync,
+            poll_job=jobs.poll,
             catch_up=catch_up,
             poll_interval_seconds=self.settings.poll_interval_seconds,
         )
         self._workers = [
-            asyncio.create_task(self._export_worker(), name="kleansync-exports"),
-            asyncio.create_task(self._reconcile_worker(), name="kleansync-reconcile"),
+            asyncio.create_task(jobs.export_worker(), name="kleansync-exports"),
+            asyncio.create_task(jobs.reconcile_worker(), name="kleansync-reconcile"),
             # Last: its first round dispatches what a killed predecessor acknowledged.
-            asyncio.create_task(self._inbox_worker(), name="kleansync-inbox"),
+            asyncio.create_task(self.inbox_worker.run(), name="kleansync-inbox"),
         ]
         self.scheduler.start()
         job = self.scheduler.get_job(SYNC_JOB)
@@ -245,7 +182,7 @@ class Service(ServiceInbox, ServiceJobs, ServiceHttp):
         if not self.stop_event.is_set():
             logger.info("stopping: finishing the work in flight")
         self.stop_event.set()
-        self._reconcile_wanted.set()  # wake the worker so it can leave
+        self.jobs.wake()  # so the debounce worker can leave
 
     async def stop(self) -> None:
         """Stop gracefully: let the write in flight finish, then close everything."""
@@ -255,17 +192,14 @@ class Service(ServiceInbox, ServiceJobs, ServiceHttp):
         self._stopped = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()  # no new fire times; jobs already waiting return at once
-        while self._work:
-            await asyncio.gather(*list(self._work), return_exceptions=True)
+        await self.jobs.finish()
         await asyncio.sleep(0)  # let the job coroutines see their (shielded) work finish
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        for waiter in self._export_waiters.values():
-            if not waiter.done():
-                waiter.cancel()
+        self.jobs.cancel_waiters()
         if self._owns_connectors:
             for connector in self.connectors.values():
                 await connector.aclose()
@@ -274,20 +208,22 @@ class Service(ServiceInbox, ServiceJobs, ServiceHttp):
 
     def abort(self) -> None:
         """Stop now (second signal): cancel the work in flight; the journal settles it later."""
-        for task in list(self._work):
-            task.cancel()
+        self.jobs.abort()
 
-    def _track(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
-        return task
+
+def _api_stats(connectors: Mapping[Side, Connector]) -> dict[str, Mapping[str, int]]:
+    """Each connector's HTTP request counters, for /metrics."""
+    out: dict[str, Mapping[str, int]] = {}
+    for side, connector in connectors.items():
+        http = getattr(connector, "http", None)
+        if http is not None:
+            out[side] = http.stats
+    return out
 
 
 # -- the runner -------------------------------------------------------------------------------
 async def serve(
-    config: Any,
+    config: Config,
     *,
     service: Service | None = None,
     handle_signals: bool = True,
@@ -350,7 +286,7 @@ async def serve(
             service.port,
             RECEIVER_PATH,
         )
-        await service.ensure_webhook()
+        await service.registration.ensure()
         if on_ready is not None:
             on_ready(service)
         await service.stop_event.wait()
@@ -372,5 +308,5 @@ class _QuietServer(uvicorn.Server):
     """uvicorn's Server without its own signal handlers (ours decide how to stop)."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
+    def capture_signals(self) -> Iterator[None]:
         yield

@@ -29,6 +29,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from reconciler.domain.errors import KleansyncError
 
+#: Where KleanApp delivers to this service, and the events it is subscribed to.
+RECEIVER_PATH = "/webhooks/kleanapp"
+EVENTS = ("invoice.saved", "customer.saved", "customer.archived", "unit.saved")
+
 SIGNATURE_HEADER = "X-KleanApp-Signature"
 DELIVERY_HEADER = "X-KleanApp-Delivery"
 _PREFIX = "sha256="

@@ -3,7 +3,7 @@
 For each action: a journal row is committed (``pending``) *before* the
 request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
 A process killed in between leaves a ``pending`` row, which the next run
-settles first (``recover``): creates are finished and linked (repeated
+settles first (``reconciler.sync.recovery``): creates are finished and linked (repeated
 with the journal entry's idempotency key, so a create that got through is
 answered again rather than written twice; a service without such keys is
 searched for what the failed attempt wrote); updates are
@@ -129,7 +129,7 @@ def _payload(action: Action) -> dict[str, Any]:
     return payload
 
 
-def _key_of(entry: Journal) -> str | None:
+def idempotency_key(entry: Journal) -> str | None:
     """The create's idempotency key (None for rows journaled before keys existed)."""
     key = entry.payload.get("idempotency_key")
     return key if isinstance(key, str) and key else None
@@ -185,7 +185,7 @@ class Applier:
         connector = self.connectors[action.side]
         if action.op == "create":
             return await connector.create(
-                model, model.model_validate(action.fields), idempotency_key=_key_of(entry)
+                model, model.model_validate(action.fields), idempotency_key=idempotency_key(entry)
             )
         if action.op == "update":
             return await connector.update(
@@ -389,7 +389,7 @@ class Applier:
                     )
                 if action.op == "create":
                     assigned = getattr(result.record, "customer_number", None)
-                    base = self._base_after_create(
+                    base = self.base_after_create(
                         action.entity, action.side, action.fields, result, base, assigned
                     )
         if not ok or pair.link_untouched:
@@ -447,7 +447,7 @@ class Applier:
         if pair.link_id is None and pair.entity == "customer":
             await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
 
-    def _base_after_create(
+    def base_after_create(
         self,
         entity: str,
         side: str,
@@ -458,7 +458,8 @@ class Applier:
     ) -> dict[str, Any] | None:
         """The agreed base once a create of ``fields`` on ``side`` wrote ``result``, or None.
 
-        Used for creates in a run and for creates finished by ``recover``.
+        Used for creates in a run and for creates finished by the crash
+        recovery (``reconciler.sync.recovery``).
 
         Fields one side cannot keep (``Connector.unstorable_fields``) are not
         compared; the base holds KleanApp's value for them, as the planner
@@ -496,76 +497,3 @@ class Applier:
                 break
             await self.apply_pair(pair)
         return self.outcome
-
-    # -- crash recovery ------------------------------------------------------
-    async def recover(self) -> list[dict[str, Any]]:
-        """Settle writes a killed run left ``pending`` (see module docstring)."""
-        for entry in self.store.pending_journal():
-            if entry.entity not in SYNCED_ENTITIES:
-                continue  # another job's journal (invoice export settles its own)
-            model = SYNCED_ENTITIES[entry.entity]
-            connector = self.connectors[entry.side]  # type: ignore[index]
-            fields = entry.payload.get("fields", {})
-            note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
-            try:
-                if entry.op == "create":
-                    # The same key as the killed attempt: if that create got through,
-                    # the service answers it again instead of writing a second record.
-                    result = await connector.create(
-                        model, model.model_validate(fields), idempotency_key=_key_of(entry)
-                    )
-                    link = self._link_recovered(entry, result)
-                    if link is not None and link.entity == "customer":
-                        await self.stable_ids.record(link.key, link.kleanapp_id, link.sevdesk_id)
-                    self.store.journal_outcome(entry.id, "done", result_id=result.id)
-                    note["outcome"] = "finished the create and linked it"
-                elif entry.op == "update" and entry.target_id:
-                    current = await connector.get(model, entry.target_id)
-                    have = normalize_record(current.record).model_dump()
-                    want = normalize_record(current.record.model_copy(update=fields)).model_dump()
-                    applied = all(have.get(k) == want.get(k) for k in fields)
-                    self.store.journal_outcome(
-                        entry.id,
-                        "done" if applied else "skipped",
-                        result_id=current.id,
-                        error=None if applied else "not applied; re-planned from the base",
-                    )
-                    note["outcome"] = "confirmed by read-back" if applied else "re-planned"
-                else:
-                    self.store.journal_outcome(entry.id, "skipped", error="re-planned")
-                    note["outcome"] = "re-planned"
-            except (AuthError, Unreachable, LockLost):
-                raise
-            except KleansyncError as exc:
-                self.store.journal_outcome(entry.id, "failed", error=str(exc))
-                note["outcome"] = f"failed: {exc}"
-            logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
-            self.outcome.recovered.append(note)
-        self.outcome.recovered += await self.stable_ids.recover()
-        return self.outcome.recovered
-
-    def _link_recovered(self, entry: Journal, result: Remote[Any]) -> Link | None:
-        """Link a create that recovery finished; the new link, or None if none was made."""
-        source_id = entry.payload.get("source_id")
-        if not source_id:
-            return None
-        ids = {
-            entry.side: result.id,
-            ("sevdesk" if entry.side == "kleanapp" else "kleanapp"): source_id,
-        }
-        for link in self.store.links(entry.entity):
-            if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
-                return None
-        fields = entry.payload.get("fields", {})
-        source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
-        assigned = getattr(result.record, "customer_number", None)
-        base = self._base_after_create(entry.entity, entry.side, fields, result, source, assigned)
-        return self.store.save_link(
-            Link(
-                entity=entry.entity,
-                key=entry.key,
-                kleanapp_id=ids["kleanapp"],
-                sevdesk_id=ids["sevdesk"],
-                base=base,
-            )
-        )

@@ -1,8 +1,10 @@
-"""One sync run, end to end: snapshot → diff/plan → apply → report.
+"""One sync run, end to end: recover → snapshot → diff/plan → brake → apply → bookkeeping.
 
-This module only orchestrates; each step lives in its own module
-(``snapshot``, ``plan`` with ``rules``, ``apply``, ``report``). It also
-keeps the run history and decides when a run must read everything.
+This module only orchestrates; each step lives in its own module: the run
+lock (``fence``), crash recovery (``recovery``), ``snapshot``, ``plan`` with
+``rules``, the mass-delete ``brake``, ``apply``, what is left for the admins
+(``bookkeeping``) and the result (``report``). It also keeps the run history
+and decides when a run must read everything.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,21 +22,24 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.config import Config
+from reconciler.connectors import from_config
 from reconciler.connectors.base import Connector
-from reconciler.domain.bounds import bounded_result, one_line
+from reconciler.domain.bounds import bounded_result
 from reconciler.domain.errors import ConfigError, KleansyncError, MassDeleteBrake, StateStoreError
 from reconciler.domain.models import Quarantined, Side
 from reconciler.sync.apply import Applier
+from reconciler.sync.bookkeeping import publish_report, remember_for_admins
 from reconciler.sync.brake import mass_delete_brake, removal_budget
-from reconciler.sync.fence import Fence, Heartbeat, ensure_fence, fenced, in_memory
+from reconciler.sync.fence import Fence, ensure_fence, run_lock
 from reconciler.sync.plan import build_plan
 from reconciler.sync.plan_model import Plan, Task
+from reconciler.sync.recovery import recover_writes, settle_interrupted_runs
 from reconciler.sync.report import RunResult
 from reconciler.sync.snapshot import Snapshot, remember_parts, take_snapshot
 from reconciler.sync.stable_ids import refuse_duplicating
 from state import Store
 from state.db_errors import describe_db_error
-from state.tables import ConflictRow, Parked, QuarantineRow, Run
+from state.tables import Run
 
 
 @dataclass
@@ -100,33 +104,6 @@ async def run_sync(
         return await _locked_run(config, options, connectors, store, progress, fence)
 
 
-@contextlib.asynccontextmanager
-async def run_lock(store: Store, config: Config, name: str = "sync") -> AsyncIterator[Fence]:
-    """Hold the store's run lock for the duration of the block, fenced.
-
-    The heartbeat beats from its own thread (``reconciler.sync.fence``), so a
-    busy event loop never makes this run look dead; every write inside the
-    block is checked against the lock's fencing token first, so a run whose
-    lock was taken over stops before its next write. On the way out the lock
-    is released only if it is still this run's.
-    """
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    timeout = config.state.lock_timeout_seconds
-    grant = store.acquire_lock(name, holder, os.getpid(), dt.timedelta(seconds=timeout))
-    fence = Fence(store, name, holder, grant.token, grant)
-    beat = None if in_memory(store.url) else Heartbeat(store, fence, timeout / 4)
-    if beat is not None:
-        beat.start()
-    try:
-        with fenced(fence):
-            yield fence
-    finally:
-        if beat is not None:
-            beat.stop()
-        if not store.release_lock(name, holder, grant.token):
-            logger.debug("the run lock {} was no longer ours; left to its holder", name)
-
-
 async def _locked_run(
     config: Config,
     options: SyncOptions,
@@ -135,13 +112,7 @@ async def _locked_run(
     progress: Callable[[int, int], Callable[[int], None]] | None,
     fence: Fence,
 ) -> RunResult:
-    # We hold the lock, so a run still marked running was killed mid-way,
-    # unless its process is still there (paused, then taken over): that run
-    # stops before its next write and records its own end.
-    grant = fence.grant
-    store.mark_interrupted_runs(
-        except_pid=grant.taken_from.pid if grant and grant.previous_alive else None
-    )
+    settle_interrupted_runs(store, fence)
     run = store.start_run(
         Run(
             id=uuid.uuid4().hex[:12],
@@ -182,49 +153,6 @@ async def _locked_run(
     return result
 
 
-async def publish_report(
-    config: Config, store: Store, run_id: str, result: RunResult | None, trigger: str
-) -> Path | None:
-    """Write the run's report files and e-mail them if an admin is needed.
-
-    A full disk or a dead mail server must not turn a finished sync into a
-    failed one: problems here are one warning line.
-    """
-    from reconciler.reporting.mail import mail_report_async
-    from reconciler.reporting.render import result_data, run_data, write_report_files
-    from reconciler.reporting.retention import prune_reports, prune_run_results
-
-    prune_run_results(store, keep=config.report.keep, keep_days=config.report.keep_days)
-
-    tz = config.schedule.timezone
-    try:
-        if result is not None:
-            data = result_data(result, trigger=trigger)
-        else:
-            stored = store.get_run(run_id)
-            if stored is None:
-                return None
-            data = run_data(stored)
-        files = write_report_files(
-            data,
-            Path(config.report.dir),
-            tz=tz,
-            max_rows=config.report.max_rows,
-            max_bytes=config.report.max_kb * 1024,
-        )
-        prune_reports(
-            Path(config.report.dir),
-            keep=config.report.keep,
-            keep_days=config.report.keep_days,
-            current=files.html.stem,
-        )
-    except OSError as exc:
-        logger.warning("could not write the report to {}: {}", config.report.dir, exc)
-        return None
-    await mail_report_async(data, config.report, html=files.html.read_text("utf-8"), tz=tz)
-    return files.html
-
-
 async def _run(
     config: Config,
     options: SyncOptions,
@@ -235,7 +163,7 @@ async def _run(
 ) -> RunResult:
     applier = Applier(connectors, store, run.id)
     if not options.dry_run:
-        await applier.recover()
+        await recover_writes(applier)
     snapshot: Snapshot | None = None
     if options.apply_plan:
         plan = load_plan(options.apply_plan)
@@ -327,7 +255,7 @@ async def _run(
         }
         applier.refusals.settle({a.id for a in plan.actions}, seen, full=plan.full)
     applier.refusals.prune()
-    new_quarantined = _remember_for_admins(store, run.id, plan)
+    new_quarantined = remember_for_admins(store, run.id, plan)
     return RunResult(
         run_id=run.id,
         dry_run=False,
@@ -348,76 +276,6 @@ async def _run(
     )
 
 
-def _remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[QuarantineRow]:
-    """Keep conflicts, parked and quarantined records beyond the run.
-
-    Returns the records quarantined for the first time (the report lists
-    only those; the others were reported before and are only counted).
-    """
-    link_ids = {
-        (link.entity, link.key): link.id for e in ("customer", "unit") for link in store.links(e)
-    }
-    conflicts = [
-        c
-        if c.link_id is not None
-        else c.model_copy(update={"link_id": link_ids.get((c.entity, c.key))})
-        for c in plan.conflicts
-    ]
-    examined = {link_ids.get((p.entity, p.key), p.link_id) for p in plan.pairs} - {None}
-    open_by_key = {(c.link_id, c.field): c for c in store.open_conflicts()}
-    still_open: set[tuple[int | None, str]] = set()
-    rows = []
-    for c in conflicts:
-        if c.decision == "manual":
-            still_open.add((c.link_id, c.field))
-            if (c.link_id, c.field) in open_by_key and c.link_id is not None:
-                continue  # already waiting for an admin
-        rows.append(ConflictRow.of(c, run_id=run_id, status="open" if c.is_manual else "decided"))
-    store.add_conflicts(rows)
-    for (link_id, field_name), _row in open_by_key.items():
-        if link_id in examined and (link_id, field_name) not in still_open:
-            store.close_conflicts(link_id, {field_name})
-    # Connectors name the entity "customer" or "Customer"; both mean the same read.
-    complete: set[tuple[str, str]] = set()
-    for name in plan.complete_counts:
-        entity, side = name.split(".")
-        complete |= {(side, entity), (side, entity.capitalize())}
-    new_quarantined = store.add_quarantined(
-        [
-            QuarantineRow(
-                run_id=run_id,
-                side=q.side,
-                entity=q.entity,
-                record_id=None if q.id is None else one_line(q.id, 120),
-                reason=one_line(q.reason),
-            )
-            for q in plan.quarantined
-        ],
-        complete=complete,
-    )
-    linked = {
-        (side, rid)
-        for link in store.links("customer")
-        for side, rid in (("kleanapp", link.kleanapp_id), ("sevdesk", link.sevdesk_id))
-    }
-    store.close_parked(linked)
-    store.add_parked(
-        [
-            Parked(
-                run_id=run_id,
-                entity=p.entity,
-                side=p.side,
-                record_id=p.record_id,
-                key=p.key,
-                reason=p.reason,
-                candidates=list(p.candidates),
-            )
-            for p in plan.parked
-        ]
-    )
-    return new_quarantined
-
-
 async def sync_from_config(
     config: Config,
     options: SyncOptions,
@@ -426,8 +284,6 @@ async def sync_from_config(
     transports: dict[str, object] | None = None,
 ) -> RunResult:
     """Open the store and both connectors from ``config``, run once, close them."""
-    from reconciler.connectors import from_config
-
     store = Store(config.state.url, new_store=options.new_store)
     kleanapp, sevdesk = from_config(
         config,

@@ -1,5 +1,8 @@
 """Holding the run lock safely: a heartbeat that cannot be starved, and a fence.
 
+``run_lock`` is how every writing job holds its lock (a sync run, an invoice
+export, a resync): one at a time across processes, fenced, heartbeaten.
+
 Why a thread: the engine is one asyncio loop, but the state store is
 synchronous and planning is CPU-bound. A heartbeat on the loop stops
 beating whenever either runs for long (a database stall of a few seconds
@@ -12,14 +15,15 @@ Why a fence as well: a process can still be paused (SIGSTOP, a suspended
 VM, a frozen container) longer than the lock timeout and be taken over
 rightly. When it wakes up, its next step would be a write from a plan that
 is no longer true. Every write to an outside system goes through
-``Fence.check`` first (the HTTP layer calls ``check_write`` for every
-request that is not a read): it compares the lock row's fencing token with
-this run's and raises ``LockLost`` when another run holds the lock now.
+``Fence.check`` first (``fenced`` makes ``check_write`` the HTTP layer's
+``WRITE_GUARD``, called for every request that is not a read): it compares
+the lock row's fencing token with this run's and raises ``LockLost`` when
+another run holds the lock now.
 That costs one small read of the state store per write.
 
 What cannot be fenced: a request already on the wire when the process was
 paused. Its journal row stays ``pending`` and the run that took over reads
-it back first (``Applier.recover``), so it is neither lost nor repeated.
+it back first (``reconciler.sync.recovery``), so it is neither lost nor repeated.
 
 ``KLEANSYNC_PAUSE_AT`` (test instrumentation, like ``KLEANSYNC_CRASH_AT``):
 ``"POST CommunicationWay"`` makes the process SIGSTOP itself just before
@@ -29,16 +33,21 @@ its first write whose method and path start so, i.e. mid-apply.
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import os
 import signal
+import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from loguru import logger
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from reconciler.config import Config
+from reconciler.connectors.http import WRITE_GUARD
 from reconciler.domain.errors import LockLost
 from state import Store
 from state import run_lock as lock_rows
@@ -46,7 +55,7 @@ from state.tables import RunLock
 
 PAUSE_ENV = "KLEANSYNC_PAUSE_AT"
 
-#: The fence of the run this task belongs to (set by ``engine.run_lock``).
+#: The fence of the run this task belongs to (set by ``run_lock``).
 FENCE: contextvars.ContextVar[Fence | None] = contextvars.ContextVar(
     "kleansync_fence", default=None
 )
@@ -127,11 +136,13 @@ def current_writes() -> int:
 
 @contextmanager
 def fenced(fence: Fence) -> Iterator[Fence]:
-    """Make ``fence`` the current task's fence for the block."""
+    """Make ``fence`` the current task's fence, and guard every write, for the block."""
     reset = FENCE.set(fence)
+    guard = WRITE_GUARD.set(check_write)
     try:
         yield fence
     finally:
+        WRITE_GUARD.reset(guard)
         FENCE.reset(reset)
 
 
@@ -187,3 +198,30 @@ def _own_engine(url: str):  # noqa: ANN202 - an sqlalchemy Engine
     if url.startswith("sqlite"):
         return create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
     return create_engine(url, poolclass=NullPool)
+
+
+@asynccontextmanager
+async def run_lock(store: Store, config: Config, name: str = "sync") -> AsyncIterator[Fence]:
+    """Hold the store's run lock for the duration of the block, fenced.
+
+    The heartbeat beats from its own thread (``Heartbeat``), so a
+    busy event loop never makes this run look dead; every write inside the
+    block is checked against the lock's fencing token first, so a run whose
+    lock was taken over stops before its next write. On the way out the lock
+    is released only if it is still this run's.
+    """
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    timeout = config.state.lock_timeout_seconds
+    grant = store.acquire_lock(name, holder, os.getpid(), dt.timedelta(seconds=timeout))
+    fence = Fence(store, name, holder, grant.token, grant)
+    beat = None if in_memory(store.url) else Heartbeat(store, fence, timeout / 4)
+    if beat is not None:
+        beat.start()
+    try:
+        with fenced(fence):
+            yield fence
+    finally:
+        if beat is not None:
+            beat.stop()
+        if not store.release_lock(name, holder, grant.token):
+            logger.debug("the run lock {} was no longer ours; left to its holder", name)

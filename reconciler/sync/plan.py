@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.config import Config
 from reconciler.domain.conflicts import Conflict
 from reconciler.domain.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
-from reconciler.sync.match_evidence import candidate_dict, record_facts
+from reconciler.reporting.evidence import candidate_dict, record_facts
 from reconciler.sync.number_swaps import order_number_renames, unswapped
 from reconciler.sync.plan_model import (
     Action,

@@ -101,7 +101,7 @@ class ParkedItem(Frozen):
     key: str
     reason: str
     candidates: tuple[str, ...] = ()
-    #: The parked record as an admin knows it (``reconciler.sync.match_evidence.record_facts``).
+    #: The parked record as an admin knows it (``reconciler.reporting.evidence.record_facts``).
     details: dict[str, Any] = Field(default_factory=dict)
     #: Per candidate: its facts, score, decision and per-field evidence, best first.
     evidence: tuple[dict[str, Any], ...] = ()

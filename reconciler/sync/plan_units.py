@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.config import Config
 from reconciler.domain.models import SIDE_LABEL, Remote, Side, Unit
@@ -76,7 +76,7 @@ class UnitPlanner:
         return self.pairs, self.tasks
 
     # -- linked units --------------------------------------------------------
-    def _present(self, side: Side, record_id: str) -> Remote[Unit] | None | bool:
+    def _present(self, side: Side, record_id: str) -> Remote[Unit] | None | Literal[False]:
         """The unit, None when it is gone, False when absence proves nothing."""
         read = self.reads[side]
         if record_id in read.records:
@@ -96,19 +96,19 @@ class UnitPlanner:
             self.covered["sevdesk"].add(unit_key(name))
         if k is None and s is None:
             self._pair(link, None, unlink=True)
-        elif k is None:
+        elif k is None and s is not None:
             again = self._re_added("kleanapp", base_k, s.record.name)
             if again is not None:
                 self._pair(link, {"name": again.record.name}, kleanapp_id=again.id)
             elif base.get(DELETED_IN) != "kleanapp":
                 self._kleanapp_deleted(link, base, s)
-        elif s is None:
+        elif s is None and k is not None:
             again = self._re_added("sevdesk", base_s, k.record.name)
             if again is not None:
                 self._pair(link, {"name": k.record.name}, sevdesk_id=again.id)
             elif base.get(DELETED_IN) != "sevdesk":
                 self._sevdesk_deleted(link, base, k)
-        else:
+        elif k is not None and s is not None:
             self._both_present(link, base, base_k, base_s, k, s)
 
     def _re_added(self, side: Side, *names: str) -> Remote[Unit] | None:

@@ -39,10 +39,11 @@ from typing import Any
 from loguru import logger
 
 from reconciler.config import Config
+from reconciler.connectors import from_config
 from reconciler.connectors.base import Connector
 from reconciler.domain.errors import KleansyncError
 from reconciler.domain.models import SIDES, Customer, Remote, Side
-from reconciler.sync.fence import ensure_fence
+from reconciler.sync.fence import ensure_fence, run_lock
 from reconciler.sync.plan import build_plan
 from reconciler.sync.plan_model import PairPlan, ParkedItem
 from reconciler.sync.snapshot import Snapshot, take_snapshot
@@ -386,8 +387,6 @@ async def run_resync(
     config: Config, *, connectors: dict[Side, Connector], store: Store, dry_run: bool
 ) -> ResyncResult:
     """Resync under the run lock (no sync may run meanwhile)."""
-    from reconciler.sync.engine import run_lock
-
     async with run_lock(store, config):
         return await Resync(config, connectors, store, uuid.uuid4().hex[:12]).run(dry_run=dry_run)
 
@@ -396,8 +395,6 @@ async def resync_from_config(
     config: Config, *, dry_run: bool, transports: dict[str, Any] | None = None
 ) -> ResyncResult:
     """Open the store and both connectors from ``config``, resync once, close them."""
-    from reconciler.connectors import from_config
-
     store = Store(config.state.url)
     kleanapp, sevdesk = from_config(
         config,

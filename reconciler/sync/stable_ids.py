@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -42,8 +42,9 @@ from reconciler.domain.errors import (
 )
 from reconciler.domain.models import Side
 from reconciler.sync.fence import ensure_fence
+from reconciler.sync.snapshot import Snapshot
 from state import Store
-from state.tables import Journal
+from state.tables import Journal, Link
 
 ENTITY = "stable_id"
 #: Like ``apply.CRASH_ENV``: ``after_intent:stable_id.sevdesk.write`` (or ``after_request:``)
@@ -51,9 +52,31 @@ ENTITY = "stable_id"
 CRASH_ENV = "KLEANSYNC_CRASH_AT"
 
 
-def remote_of(connectors: Mapping[Side, Connector]) -> Any | None:
+class StableIdFields(Protocol):
+    """The sevDesk connector's stable-id calls (``connectors.sevdesk.stable_ids``)."""
+
+    def forget(self) -> None: ...
+
+    async def setting_id(self) -> str | None: ...
+
+    async def create_setting(self) -> str: ...
+
+    async def write(self, contact_id: str, kleanapp_id: str) -> str: ...
+
+    async def all(self) -> dict[str, str]: ...
+
+
+def remote_of(connectors: Mapping[Side, Connector]) -> StableIdFields | None:
     """The sevDesk connector's stable-id calls, or None (another connector keeps none)."""
-    return getattr(connectors.get("sevdesk"), "stable_ids", None)
+    remote: StableIdFields | None = getattr(connectors.get("sevdesk"), "stable_ids", None)
+    return remote
+
+
+def journal_id(entry: Journal) -> int:
+    """The id of a journal row read from or written to the store (it always has one)."""
+    if entry.id is None:
+        raise ValueError(f"journal row {entry.action_id} was never stored")
+    return entry.id
 
 
 def _crashpoint(stage: str, op: str) -> None:
@@ -89,8 +112,9 @@ class StableIds:
         if self.remote is None or self.unavailable:
             return True
         ensure_fence()  # the journal and the outside writes are the lock holder's
+        remote = self.remote
         try:
-            await self._ensure_setting(key)
+            await self._ensure_setting(remote, key)
         except (RemoteValidationError, NotFound) as exc:
             # No contact fields for this account (or refused): sync on without them.
             self.unavailable = True
@@ -104,7 +128,7 @@ class StableIds:
         try:
             entry = self._intent("write", key, contact_id, {"kleanapp_id": kleanapp_id})
             _crashpoint("after_intent", "write")
-            outcome = await self._settle(entry, kleanapp_id, contact_id)
+            outcome = await self._settle(remote, entry, kleanapp_id, contact_id)
         except (AuthError, Unreachable, LockLost):
             raise
         except KleansyncError as exc:
@@ -114,55 +138,60 @@ class StableIds:
             self.written += 1
         return True
 
-    async def _ensure_setting(self, key: str) -> None:
+    async def _ensure_setting(self, remote: StableIdFields, key: str) -> None:
         """Create the contact field's setting once per account, journaled like any write."""
         if self._setting_ready:
             return
-        if await self.remote.setting_id() is None:
+        if await remote.setting_id() is None:
             entry = self._intent("create_setting", key, None, {})
             try:
-                setting = await self.remote.create_setting()
+                setting = await remote.create_setting()
             except LockLost:
                 raise  # stays pending: creating the setting again finds it first
             except TransientError as exc:
                 if not exc.maybe_written:
-                    self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                    self.store.journal_outcome(entry, "failed", error=str(exc))
                 raise
             except KleansyncError as exc:
-                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                self.store.journal_outcome(entry, "failed", error=str(exc))
                 raise
-            self.store.journal_outcome(entry.id, "done", result_id=setting)
+            self.store.journal_outcome(entry, "done", result_id=setting)
         self._setting_ready = True
 
-    def _intent(self, op: str, key: str, target: str | None, payload: dict) -> Journal:
-        return self.store.journal_intent(
-            Journal(
-                run_id=self.run_id,
-                action_id=f"{ENTITY}:{key}:sevdesk:{op}",
-                entity=ENTITY,
-                side="sevdesk",
-                op=op,
-                key=key,
-                target_id=target,
-                payload=payload,
+    def _intent(self, op: str, key: str, target: str | None, payload: dict[str, Any]) -> int:
+        """Journal a write before it is sent; the journal row's id."""
+        return journal_id(
+            self.store.journal_intent(
+                Journal(
+                    run_id=self.run_id,
+                    action_id=f"{ENTITY}:{key}:sevdesk:{op}",
+                    entity=ENTITY,
+                    side="sevdesk",
+                    op=op,
+                    key=key,
+                    target_id=target,
+                    payload=payload,
+                )
             )
         )
 
-    async def _settle(self, entry: Journal, kleanapp_id: str, contact_id: str) -> str:
+    async def _settle(
+        self, remote: StableIdFields, entry: int, kleanapp_id: str, contact_id: str
+    ) -> str:
         try:
-            outcome = await self.remote.write(contact_id, kleanapp_id)
+            outcome = await remote.write(contact_id, kleanapp_id)
         except LockLost:
             raise  # stays pending: the lock's new holder writes it (it looks first)
         except TransientError as exc:
             # Outcome unknown when maybe_written: stays pending, recover() writes again.
             if not exc.maybe_written:
-                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                self.store.journal_outcome(entry, "failed", error=str(exc))
             raise
         except KleansyncError as exc:
-            self.store.journal_outcome(entry.id, "failed", error=str(exc))
+            self.store.journal_outcome(entry, "failed", error=str(exc))
             raise
         _crashpoint("after_request", "write")
-        self.store.journal_outcome(entry.id, "done", result_id=contact_id)
+        self.store.journal_outcome(entry, "done", result_id=contact_id)
         return outcome
 
     def _failed(self, key: str, contact_id: str, exc: Exception) -> None:
@@ -179,7 +208,7 @@ class StableIds:
             }
         )
 
-    async def backfill(self, links: Iterable[Any]) -> int:
+    async def backfill(self, links: Iterable[Link]) -> int:
         """Record the stable id of every customer link whose sevDesk contact lacks it.
 
         Run on full syncs: it heals links made before stable ids existed, a
@@ -211,21 +240,22 @@ class StableIds:
             if entry.entity != ENTITY:
                 continue
             note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
+            row = journal_id(entry)
             try:
                 if entry.op == "create_setting":
                     setting = await self.remote.create_setting()
-                    self.store.journal_outcome(entry.id, "done", result_id=setting)
+                    self.store.journal_outcome(row, "done", result_id=setting)
                 elif entry.target_id and entry.payload.get("kleanapp_id"):
                     await self.remote.create_setting()
                     await self.remote.write(entry.target_id, str(entry.payload["kleanapp_id"]))
-                    self.store.journal_outcome(entry.id, "done", result_id=entry.target_id)
+                    self.store.journal_outcome(row, "done", result_id=entry.target_id)
                 else:
-                    self.store.journal_outcome(entry.id, "skipped", error="nothing to write")
+                    self.store.journal_outcome(row, "skipped", error="nothing to write")
                 note["outcome"] = "recorded the KleanApp id"
             except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
-                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                self.store.journal_outcome(row, "failed", error=str(exc))
                 note["outcome"] = f"failed: {exc}"
             logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
             notes.append(note)
@@ -243,7 +273,7 @@ async def already_linked(
     return {c: k for c, k in (await readable(remote)).items() if k in present}
 
 
-async def readable(remote: Any) -> dict[str, str]:
+async def readable(remote: StableIdFields) -> dict[str, str]:
     """Every stable id of the account; {} (with a warning) if sevDesk refuses to list them.
 
     An account without contact fields (or an API that answers with a
@@ -257,7 +287,7 @@ async def readable(remote: Any) -> dict[str, str]:
         return {}
 
 
-async def refuse_duplicating(connectors: Mapping[Side, Connector], snapshot: Any) -> None:
+async def refuse_duplicating(connectors: Mapping[Side, Connector], snapshot: Snapshot) -> None:
     """Stop a sync with an empty state store when sevDesk contacts name KleanApp customers.
 
     Without links every customer is "new" on both sides and would be created

@@ -82,7 +82,7 @@ async def test_a_busy_event_loop_does_not_make_a_live_run_look_dead(env):
     import time
 
     from reconciler.domain.errors import RunInProgress
-    from reconciler.sync.engine import run_lock
+    from reconciler.sync.fence import run_lock
 
     env.configure(state={"url": env.store.url, "lock_timeout_seconds": 0.4})
     other = Store(env.store.url)

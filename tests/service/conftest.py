@@ -130,7 +130,7 @@ class World:
         )
         self.hooks.target = httpx.ASGITransport(app=service.app)
         await service.start()
-        await service.ensure_webhook()
+        await service.registration.ensure()
         self.service = service
         return service
 

@@ -53,7 +53,7 @@ async def test_a_stop_finishes_the_write_in_flight_and_the_next_start_resumes(
             world.config, settings=world.settings(), connectors=connectors, store=world.store
         )
         transport.service = service
-        result = await service.sync("schedule")
+        result = await service.jobs.sync("schedule")
 
         assert result.counts == {"customer.sevdesk.create": 1}
         assert [s["reason"] for s in result.skipped] == [STOPPED_REASON]
@@ -62,13 +62,13 @@ async def test_a_stop_finishes_the_write_in_flight_and_the_next_start_resumes(
         assert [j.state for j in customers] == ["done"]  # (plus its stable id, also done)
         assert world.store.cursor("kleanapp", "customer") is None  # not advanced past it
         assert await _contacts(sev) == ["K-00001"]
-        assert await service.sync("schedule") is None  # a stopping service starts nothing
+        assert await service.jobs.sync("schedule") is None  # a stopping service starts nothing
         await service.stop()
 
         restarted = Service(
             world.config, settings=world.settings(), connectors=connectors, store=world.store
         )
-        again = await restarted.sync("schedule")
+        again = await restarted.jobs.sync("schedule")
         assert again.counts == {"customer.sevdesk.create": 1} and not again.skipped
         assert await _contacts(sev) == ["K-00001", "K-00002"]
         assert len(world.store.links("customer")) == 2

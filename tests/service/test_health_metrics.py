@@ -45,13 +45,13 @@ async def test_healthy_while_waiting_for_the_first_run(world: World) -> None:
     assert body["webhook"] == "registered"
     # ... but not forever: two nightly periods and an hour later it is a finding.
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2, hours=2)
-    body, healthy = service.health(now=later)
+    body, healthy = service.health.check(now=later)
     assert not healthy and "no completed run since the service started" in body["problems"][0]
 
 
 async def test_health_follows_the_runs(world: World) -> None:
     service = await world.start()
-    result = await service.sync("manual")
+    result = await service.jobs.sync("manual")
     assert result.outcome == "ok"
     response = await _get(service, "/healthz")
     assert response.status_code == 200
@@ -60,7 +60,7 @@ async def test_health_follows_the_runs(world: World) -> None:
     assert 0 <= body["last_success_age_seconds"] < 60
 
     stale = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
-    body, healthy = service.health(now=stale)
+    body, healthy = service.health.check(now=stale)
     assert not healthy and body["problems"] == ["no completed run for 72 h"]
 
     # sevDesk refuses the key: the run fails, and /healthz says so.
@@ -69,7 +69,7 @@ async def test_health_follows_the_runs(world: World) -> None:
     ) as ctl:
         fault = {"kind": "status", "status": 401, "times": None}
         assert (await ctl.post("/_sandbox/faults", json=fault)).status_code == 201
-    assert await service.sync("manual") is None
+    assert await service.jobs.sync("manual") is None
     response = await _get(service, "/healthz")
     assert response.status_code == 503
     body = response.json()
@@ -106,7 +106,7 @@ async def test_metrics_parse_and_move_with_runs_and_deliveries(world: World) -> 
     registered_requests = _value(before, "kleansync_api_requests_total", service="kleanapp")
     assert registered_requests >= 2  # listing and registering the webhook
 
-    result = await service.sync("manual")
+    result = await service.jobs.sync("manual")
     assert result.counts == {"customer.sevdesk.create": 2}
     response = await world.ka.http.request(
         "PATCH", f"customers/{world.customer_ids['K-00001']}", json={"phone": "0221 1"}
@@ -134,6 +134,6 @@ async def test_two_services_in_one_process_keep_their_own_counters(world: World)
     other = Service(
         world.config, settings=world.settings(), connectors=world.connectors, store=world.store
     )
-    await one.sync("manual")
+    await one.jobs.sync("manual")
     samples: dict[Any, float] = await _metrics(other)
     assert _value(samples, "kleansync_runs_total", trigger="manual", outcome="ok") == 0

@@ -59,9 +59,9 @@ async def test_serve_registers_its_webhook_once(world: World) -> None:
             ["customer.archived", "customer.saved", "invoice.saved", "unit.saved"],
         )
     ]
-    assert world.service.webhook_state == "registered"
+    assert world.service.registration.state == "registered"
     # A restart finds it and registers nothing new.
-    assert await world.service.ensure_webhook() == "present"
+    assert await world.service.registration.ensure() == "present"
     assert len(await world.ka.list_webhooks()) == 1
 
 
@@ -96,8 +96,8 @@ async def test_a_saved_invoice_reaches_sevdesk_through_the_webhook(synced: World
 
 
 async def _idle(world: World) -> bool:
-    service = world.service
-    return service._exports.empty() and not service._work and not service._export_waiters
+    jobs = world.service.jobs
+    return jobs._exports.empty() and not jobs._work and not jobs._export_waiters
 
 
 async def _linked(world: World, invoice_id: int):
@@ -149,9 +149,9 @@ async def test_webhook_and_poll_seeing_one_invoice_export_it_once(synced: World)
     world = synced
     await world.start()
     invoice = await world.save_invoice()  # the webhook path
-    await world.service.poll()  # and the poll path, queued behind it
+    await world.service.jobs.poll()  # and the poll path, queued behind it
     await eventually(lambda: _linked(world, invoice["id"]), what="the export")
-    await world.service.poll()
+    await world.service.jobs.poll()
     assert len(await world.sev_invoices_for(invoice["id"])) == 1
 
 
@@ -180,7 +180,7 @@ async def test_invoices_from_before_the_first_start_are_not_exported_by_surprise
     world.ka_app.store.invoices[old["id"]].updated_at = an_hour_ago
     await world.start()
     new = await world.save_invoice(number="K-00002")
-    await world.service.poll()
+    await world.service.jobs.poll()
     assert len(await world.sev_invoices_for(new["id"])) == 1
     assert await world.sev_invoices_for(old["id"]) == []
 
@@ -198,7 +198,7 @@ async def test_a_burst_of_customer_events_makes_one_sync_run(synced: World) -> N
 
     run = await eventually(lambda: _finished_run(world, "webhook"), what="the webhook run")
     assert run.counts == {"customer.sevdesk.update": 2}
-    assert not world.service._reconcile_wanted.is_set()  # nothing else pending
+    assert not world.service.jobs._reconcile_wanted.is_set()  # nothing else pending
     assert [r.trigger for r in world.store.runs() if r.trigger == "webhook"] == ["webhook"]
 
 
@@ -263,7 +263,7 @@ def test_settings_come_from_the_webhooks_section(monkeypatch) -> None:
 
 async def test_without_a_secret_the_receiver_refuses_everything(world: World) -> None:
     await world.start(secret=None, public_url=None)
-    assert world.service.webhook_state == "disabled"
+    assert world.service.registration.state == "disabled"
     assert await world.ka.list_webhooks() == []
     body = _event("invoice.saved", 1)
     async with world.receiver() as client:

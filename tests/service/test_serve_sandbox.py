@@ -108,7 +108,7 @@ async def test_serve_registers_and_exports_a_saved_invoice_within_seconds(
     ]
     assert [h["url"] for h in hooks] == [f"{running.url}/webhooks/kleanapp"]
 
-    assert (await running.service.sync("manual")).counts == {"customer.sevdesk.create": 2}
+    assert (await running.service.jobs.sync("manual")).counts == {"customer.sevdesk.create": 2}
     body = invoice_body(running.customer_ids["K-00001"])
     saved = await running.ka_ctl.post("/invoices", json=body)
     assert saved.status_code == 201, saved.text

@@ -249,16 +249,16 @@ async def test_healthz_shows_the_inbox_and_turns_red_when_an_event_waits_an_hour
 ) -> None:
     world = synced
     await world.start(debounce_seconds=3600)  # accepted, never acted on during the test
-    await world.service.sync("manual")
+    await world.service.jobs.sync("manual")
     body = _event("customer.saved", world.customer_ids["K-00001"])
     async with world.receiver() as client:
         assert (
             await client.post(RECEIVER, content=body, headers=_headers(body))
         ).status_code == 202
-    report, healthy = world.service.health()
+    report, healthy = world.service.health.check()
     assert healthy and report["inbox"]["pending"] == 1
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
-    report, healthy = world.service.health(now=later)
+    report, healthy = world.service.health.check(now=later)
     assert not healthy
     assert report["problems"] == ["1 accepted webhook event(s) waiting for 2 h"]

@@ -1,1 +1,4 @@
-"""The KleanApp connector: HTTP side (connector) and wire translation (wire)."""
+"""The KleanApp connector: HTTP side (connector) and wire translation (wire).
+
+May import: the connectors' base, http and listing, config, log, domain.
+"""

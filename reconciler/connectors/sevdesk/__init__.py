@@ -1,1 +1,4 @@
-"""The sevDesk connector: a facade over api, customers, units, invoices, mapping."""
+"""The sevDesk connector: a facade over api, customers, units, invoices, mapping.
+
+May import: the connectors' base, http and listing, config, log, domain.
+"""

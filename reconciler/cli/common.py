@@ -1,0 +1,87 @@
+"""What every ``kleansync`` command shares: its common options and ``guarded``.
+
+Its own module so the command modules (``admin``, ``init``, ``invoices``,
+``resync``, ``serve``) import it at the top while ``reconciler.cli.app``
+imports them to register their commands: no import cycle to step around.
+Every ``KleansyncError`` becomes one line on stderr and its exit code (2 for
+config/usage, 1 otherwise); anything unexpected becomes one line too, with
+the traceback only under ``-v``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+
+import typer
+
+from reconciler.domain.errors import ConfigError, KleansyncError
+from reconciler.log import redact
+from sandbox.errors import SandboxError
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: ./config.toml or $KLEANSYNC_CONFIG)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+NewStoreOption = Annotated[
+    bool,
+    typer.Option(
+        "--new-store",
+        help="Start over if the state store file exists but is empty (0 bytes); "
+        "without it such a store is refused.",
+    ),
+]
+
+#: Set by the main callback (``-v``): ``guarded`` then prints the traceback too.
+STATE: dict[str, Any] = {"verbose": 0}
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one redacted line to stderr and exit with ``code``."""
+    typer.echo(f"kleansync: {redact(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(func: F) -> F:
+    """Turn every error of a command into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except KleansyncError as exc:
+            fail(str(exc), exc.exit_code)
+        except SandboxError as exc:  # the emulators' own errors: a setup problem, like config
+            fail(str(exc), ConfigError.exit_code)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if type(exc).__module__.startswith("sqlalchemy"):
+                # Statement and parameters (customer data) never reach the terminal.
+                # Imported only here: the state store is not loaded at every start.
+                from state.db_errors import describe_db_error
+
+                fail(describe_db_error(cast("SQLAlchemyError", exc)), 1)
+            if STATE["verbose"]:
+                typer.echo(redact(traceback.format_exc()), err=True)
+            fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    """The one JSON object a ``--json`` command prints to stdout."""
+    sys.stdout.write(redact(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
