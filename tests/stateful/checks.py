@@ -43,10 +43,13 @@ class SettleAndCheck:
         self.stats["customers checked"] += len(self.customers)
 
     def link_parked_twins(self) -> bool:
-        """Answer the parked queue as the admin who typed the twins (``kleansync link``).
+        """Answer the parked queue as the admin who typed the customers (``kleansync link``).
 
-        Only customers the model allows to be parked (``ModelCustomer.may_be_parked``)
-        may be there: any other parked record is a matching defect.
+        A twin the model allows to be parked (``ModelCustomer.may_be_parked``) is
+        linked with its other copy. Any other customer parked was taken for a
+        possible match of a look-alike (the machine's customers differ by one
+        digit of their name and may share an address): the admin knows it is a
+        customer of its own and has it created on the other side.
         """
         store = self.world.store
         answered = False
@@ -54,14 +57,19 @@ class SettleAndCheck:
             customer = next(
                 (c for c in self.customers if c.ids.get(row.side) == row.record_id), None
             )
-            assert customer is not None and customer.may_be_parked, (
-                f"{row.side} customer {row.record_id} parked: {row.reason}"
-            )
-            if row.side != "kleanapp" or row.status != "open":
-                continue  # its KleanApp twin's answer settles it too
-            link_parked(store, f"P{row.id}", with_id=f"sevdesk:{customer.ids['sevdesk']}")
-            self.stats["parked twins linked"] += 1
-            answered = True
+            assert customer is not None, f"{row.side} record {row.record_id} parked: {row.reason}"
+            if not customer.may_be_parked:
+                assert not customer.twin_unlinked, (
+                    f"customer #{customer.key}, typed into both systems, parked: {row.reason}"
+                )
+                link_parked(store, f"P{row.id}", create_new=True)
+                self.stats["parked look-alikes created"] += 1
+                answered = True
+            elif row.side == "kleanapp" and store.get_parked(row.id).status == "open":
+                sevdesk_id = customer.ids["sevdesk"]
+                link_parked(store, f"P{row.id}", with_id=f"sevdesk:{sevdesk_id}")
+                self.stats["parked twins linked"] += 1
+                answered = True
         return answered
 
     def run_until_quiet(self) -> None:

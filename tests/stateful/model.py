@@ -27,13 +27,14 @@ accepts either side's edit (never the old value, never a third one):
   depends on request order inside the run, so either value is right there.
 
 A second e-mail address or phone number the bookkeeper adds in sevDesk, not
-marked main (``second_ways``), is not the synced field (kleansync syncs the
-main one and never writes over the other, ``sevdesk_mapping``). When the sync
-clears the field it removes only the main way; the second one then stands
-for the field by sevDesk's reading rule (main, else the oldest), but it is
-still the bookkeeper's own, not a value KleanApp lacks: the referee reads it
-as empty where KleanApp holds nothing (``without_second_ways``). Anything
-else it holds must agree as usual.
+marked main (``second_ways``), is not the synced field: kleansync syncs the
+main one and never writes over the other
+(``reconciler.connectors.sevdesk.mapping``). When the sync clears the field
+it removes only the main way; the second one then stands for the field by
+sevDesk's reading rule (main, else the oldest), but it is still the
+bookkeeper's own, not a value KleanApp lacks: the referee reads it as empty
+where KleanApp holds nothing (``without_second_ways``). Anything else it
+holds must agree as usual.
 
 A customer typed into both systems and then edited before its first link
 may no longer look like one customer (same number, another name): the

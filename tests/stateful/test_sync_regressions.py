@@ -218,3 +218,24 @@ def test_a_number_swap_whose_first_half_was_skipped_is_finished_by_the_next_run(
         edits=[("sevdesk", 1, {"phone": None}), ("kleanapp", 0, {"company_name": "Glanz GmbH #"})],
         full=True,
     )
+
+
+def test_two_look_alike_customers_at_one_address_are_parked_then_created_as_told(machine):
+    """ "Putz & Co KG 0" in sevDesk and "Putz & Co KG 1" in KleanApp, both at Ring 5,
+    1010, with different numbers: a possible match, so the matcher parks both for an
+    admin instead of creating a look-alike twice (found by the long stateful run).
+    The machine answers as the admin who knows they are two customers (create new):
+    each is then created on the other side, once.
+    """
+    state = machine()
+    shared = {"company_name": "Putz & Co KG #", "postal_code": "1010", "street": "Ring 5"}
+    state.start(
+        rules={"default": "last-write-wins"},
+        seed=[
+            ("sevdesk", {**shared, "note": "Schlüssel beim Nachbarn"}),
+            ("kleanapp", {**shared, "city": "Berlin", "email": "info@glanz#.de"}),
+        ],
+    )
+    parked = state.world.store.parked()
+    assert len(parked) == 2 and all(p.status != "open" for p in parked)
+    assert all(c.linked for c in state.customers)
