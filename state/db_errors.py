@@ -32,8 +32,13 @@ def _names(text: str) -> str:
     return ", ".join(_NAME.findall(text))[:120]
 
 
-def describe_db_error(exc: SQLAlchemyError) -> str:
-    """One line saying what the state store refused, with no statement and no values."""
+def describe_db_error(exc: BaseException) -> str:
+    """One line saying what the state store refused, with no statement and no values.
+
+    Takes any exception raised from inside SQLAlchemy (the CLI's last line of
+    defence passes whatever it caught there); what is not a database error
+    is named by its type only.
+    """
     if isinstance(exc, IntegrityError):
         line = _first_line(exc)
         if match := _SQLITE_CONSTRAINT.search(line):

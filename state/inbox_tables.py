@@ -25,9 +25,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import ColumnElement, delete, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from state.service_tables import WebhookDelivery
 from state.tables import utcnow, when
@@ -116,7 +116,8 @@ class Inbox:
 
     def pending(self) -> list[InboxEvent]:
         with Session(self.store.engine, expire_on_commit=False) as s:
-            query = select(InboxEvent).where(InboxEvent.state == PENDING).order_by(InboxEvent.id)
+            query = select(InboxEvent).where(InboxEvent.state == PENDING)
+            query = query.order_by(col(InboxEvent.id))
             return list(s.exec(query))
 
     def last_id(self) -> int:
@@ -126,22 +127,21 @@ class Inbox:
 
     def settle_reconcile(self, upto: int) -> int:
         """Customer/unit events up to ``upto`` are done: a sync run started after them completed."""
-        return self._settle(
-            (InboxEvent.event.in_(sorted(RECONCILE_EVENTS))),
-            upto,  # type: ignore[attr-defined]
-        )
+        return self._settle(col(InboxEvent.event).in_(sorted(RECONCILE_EVENTS)), upto)
 
     def settle_invoice(self, invoice_id: str, upto: int) -> int:
         """``invoice.saved`` events of this invoice up to ``upto`` are done: it was exported."""
         return self._settle(
-            (InboxEvent.event == INVOICE_EVENT) & (InboxEvent.record_id == str(invoice_id)), upto
+            (col(InboxEvent.event) == INVOICE_EVENT)
+            & (col(InboxEvent.record_id) == str(invoice_id)),
+            upto,
         )
 
-    def _settle(self, which: object, upto: int) -> int:
+    def _settle(self, which: ColumnElement[bool], upto: int) -> int:
         with Session(self.store.engine) as s:
-            done = s.execute(
+            done = s.exec(
                 update(InboxEvent)
-                .where(which, InboxEvent.state == PENDING, InboxEvent.id <= upto)  # type: ignore[arg-type]
+                .where(which, col(InboxEvent.state) == PENDING, col(InboxEvent.id) <= upto)
                 .values(state=DONE, settled_at=utcnow())
             )
             s.commit()
@@ -173,10 +173,9 @@ class Inbox:
         """Forget settled rows older than ``KEEP_EVENTS``; pending ones are never dropped."""
         cutoff = (now or utcnow()) - KEEP_EVENTS
         with Session(self.store.engine) as s:
-            done = s.execute(
+            done = s.exec(
                 delete(InboxEvent).where(
-                    InboxEvent.state != PENDING,  # type: ignore[arg-type]
-                    InboxEvent.received_at < cutoff,  # type: ignore[arg-type]
+                    col(InboxEvent.state) != PENDING, col(InboxEvent.received_at) < cutoff
                 )
             )
             s.commit()

@@ -26,7 +26,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from state.store import Store
 from state.tables import utcnow, when
@@ -101,9 +101,9 @@ class InvoiceLedger:
 
     def rows(self, states: tuple[str, ...] | None = None) -> list[InvoiceExport]:
         with self.store.session() as s:
-            query = select(InvoiceExport).order_by(InvoiceExport.id)
+            query = select(InvoiceExport).order_by(col(InvoiceExport.id))
             if states is not None:
-                query = query.where(InvoiceExport.state.in_(states))  # type: ignore[attr-defined]
+                query = query.where(col(InvoiceExport.state).in_(states))
             return list(s.exec(query))
 
     def save(self, kleanapp_id: str, number: str, **values: Any) -> InvoiceExport:

@@ -24,7 +24,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Column, delete
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from state.tables import utcnow, when
 
@@ -96,9 +96,10 @@ class Refusals:
         if not action_ids:
             return 0
         with Session(self.store.engine) as s:
-            rows = s.exec(
-                select(Refusal).where(Refusal.status == "open", Refusal.action_id.in_(action_ids))
-            ).all()
+            query = select(Refusal).where(
+                Refusal.status == "open", col(Refusal.action_id).in_(action_ids)
+            )
+            rows = s.exec(query).all()
             for row in rows:
                 row.status = "fixed"
                 row.updated_at = utcnow()
@@ -123,5 +124,9 @@ class Refusals:
     def prune(self, now: dt.datetime | None = None) -> None:
         cutoff = (now or utcnow()) - KEEP_FIXED
         with Session(self.store.engine) as s:
-            s.exec(delete(Refusal).where(Refusal.status == "fixed", Refusal.updated_at < cutoff))
+            s.exec(
+                delete(Refusal).where(
+                    col(Refusal.status) == "fixed", col(Refusal.updated_at) < cutoff
+                )
+            )
             s.commit()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from state.tables import utcnow, when
 
@@ -62,6 +62,6 @@ class DeliveryLog:
         """Forget deliveries older than ``KEEP_DELIVERIES``; returns how many."""
         cutoff = (now or utcnow()) - KEEP_DELIVERIES
         with Session(self.store.engine) as s:
-            done = s.execute(delete(WebhookDelivery).where(WebhookDelivery.received_at < cutoff))
+            done = s.exec(delete(WebhookDelivery).where(col(WebhookDelivery.received_at) < cutoff))
             s.commit()
             return done.rowcount or 0

@@ -11,77 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, make_url, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, SQLModel, create_engine, func, select
+from sqlalchemy import inspect
+from sqlmodel import Session, col, func, select
 
-from reconciler.domain.errors import ConfigError, FatalError
+from reconciler.domain.errors import FatalError
 from reconciler.domain.secrets import redact
-from state import run_lock
-from state.tables import (
-    SCHEMA_VERSION,
-    ConflictRow,
-    Cursor,
-    Journal,
-    Link,
-    Parked,
-    QuarantineRow,
-    Run,
-    RunLock,
-    SchemaInfo,
-    utcnow,
-)
-
-
-def _add_columns(engine: Engine, table: str, columns: dict[str, str]) -> None:
-    """ALTER TABLE … ADD COLUMN for the columns ``table`` lacks (safe to run twice)."""
-    have = {c["name"] for c in inspect(engine).get_columns(table)}
-    with engine.begin() as conn:
-        for name, sql_type in columns.items():
-            if name not in have:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
-
-
-def _link_fingerprints(engine: Engine) -> None:
-    """Schema 3: per-side fingerprints on links.
-
-    Existing links get none; their next agreed state fills them (the planner
-    compares those fields by value once, and a pair both sides agree on is
-    then saved without any write), so no re-link is needed.
-    """
-    _add_columns(engine, "link", {"kleanapp_raw": "JSON", "sevdesk_raw": "JSON"})
-
-
-#: version -> step that brings the schema from version-1 to version.
-#: create_all adds new tables by itself; steps are for changed columns.
-MIGRATIONS: dict[int, Callable[[Engine], None]] = {3: _link_fingerprints}
-
-
-def _add_lock_token(engine: Engine) -> None:
-    """Schema 2: the run lock's fencing token (existing rows start at 0)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("run_lock")}
-    if "token" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE run_lock ADD COLUMN token INTEGER NOT NULL DEFAULT 0"))
-
-
-MIGRATIONS[2] = _add_lock_token
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the service and a hand-started command read while one writes;
-    # the busy timeout makes them wait for each other instead of failing.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+from state import admin_tables, run_lock
+from state.database import open_engine
+from state.tables import Cursor, Journal, Link, Run, RunLock, utcnow
 
 
 def _masked(value: Any) -> Any:
@@ -91,40 +32,6 @@ def _masked(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.loads(redact(json.dumps(value, default=str)))
     return value
-
-
-#: Where the ``--new-store`` flag exists (named in the refusal).
-NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
-
-
-def _refuse_emptied_file(url: str, new_store: bool) -> None:
-    """``ConfigError`` if ``url`` is an SQLite file that exists but holds nothing.
-
-    A file that does not exist is a fresh install and is created. SQLite
-    writes its header the moment a store is first opened, so an existing
-    0-byte file is never one kleansync made (unless a write-ahead log still
-    holds its pages, which SQLite reads back).
-    """
-    if new_store or not url.startswith("sqlite"):
-        return
-    try:
-        database = make_url(url).database
-    except Exception:  # noqa: BLE001 - a bad URL is reported when the engine is made
-        return
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
-    wal = Path(f"{database}-wal")
-    try:
-        empty = path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0)
-    except FileNotFoundError:
-        return
-    if empty:
-        raise ConfigError(
-            f"[state] url: {path} is empty (0 bytes), so the run history, open conflicts and "
-            "invoice ledger it held are gone; restore it from a backup, or pass --new-store "
-            f"({NEW_STORE_COMMANDS}) to start over with an empty store"
-        )
 
 
 class Store:
@@ -140,48 +47,7 @@ class Store:
         conflicts and the invoice ledger.
         """
         self.url = url
-        _refuse_emptied_file(url, new_store)
-        try:
-            if url.startswith("sqlite"):
-                self.engine = create_engine(url, connect_args={"timeout": 30})
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            else:
-                self.engine = create_engine(url, pool_pre_ping=True)
-            self._migrate()
-        except OperationalError as exc:
-            raise ConfigError(f"[state] url: cannot open the state store ({exc.orig})") from None
-        except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
-            if isinstance(exc, FatalError):
-                raise
-            raise ConfigError(f"[state] url: {type(exc).__name__}: {exc}") from None
-
-    def _migrate(self) -> None:
-        # Two processes may open a brand-new store at the same moment (the
-        # service and a hand-started command): whoever loses a race re-checks.
-        for attempt in (1, 2):
-            try:
-                SQLModel.metadata.create_all(self.engine)
-                break
-            except OperationalError:
-                if attempt == 2:
-                    raise
-        try:
-            with self.session() as session:
-                if session.get(SchemaInfo, 1) is None:
-                    session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
-        except IntegrityError:
-            pass  # the other process wrote it first
-        with self.session() as session:
-            info = session.get(SchemaInfo, 1)
-            if info.version > SCHEMA_VERSION:
-                raise FatalError(
-                    f"the state store was written by a newer kleansync (schema {info.version}, "
-                    f"this one knows {SCHEMA_VERSION}); upgrade kleansync"
-                )
-            for version in range(info.version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[version](self.engine)
-                info.version = version
-            session.add(info)
+        self.engine = open_engine(url, new_store=new_store)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -234,7 +100,7 @@ class Store:
     def runs(self, limit: int = 20, *, dry_run: bool | None = None) -> list[Run]:
         """The latest runs, newest first (only real or only dry ones if asked)."""
         with self.session() as s:
-            query = select(Run).order_by(Run.started_at.desc())
+            query = select(Run).order_by(col(Run.started_at).desc())
             if dry_run is not None:
                 query = query.where(Run.dry_run == dry_run)
             return list(s.exec(query.limit(limit)))
@@ -339,183 +205,34 @@ class Store:
 
     def journal(self, run_id: str | None = None) -> list[Journal]:
         with self.session() as s:
-            query = select(Journal).order_by(Journal.id)
+            query = select(Journal).order_by(col(Journal.id))
             if run_id:
                 query = query.where(Journal.run_id == run_id)
             return list(s.exec(query))
 
-    # -- what waits for an admin -----------------------------------------
-    def add_conflicts(self, rows: list[ConflictRow]) -> None:
-        with self.session() as s:
-            s.add_all(rows)
-
-    def open_conflicts(self) -> list[ConflictRow]:
-        with self.session() as s:
-            return list(s.exec(select(ConflictRow).where(ConflictRow.status == "open")))
-
-    def close_conflicts(self, link_id: int, fields: set[str] | None = None) -> int:
-        """Close open manual conflicts of a link (all, or those on ``fields``)."""
-        with self.session() as s:
-            rows = s.exec(
-                select(ConflictRow).where(
-                    ConflictRow.link_id == link_id, ConflictRow.status == "open"
-                )
-            ).all()
-            closed = 0
-            for row in rows:
-                if fields is None or row.field in fields:
-                    row.status = "closed"
-                    row.resolved_at = utcnow()
-                    s.add(row)
-                    closed += 1
-            return closed
-
-    def add_quarantined(
-        self, rows: list[QuarantineRow], *, complete: set[tuple[str, str]] = frozenset()
-    ) -> list[QuarantineRow]:
-        """Remember quarantined records; returns the ones not already remembered.
-
-        A record set aside for the same reason as before is not added again
-        (it would be a new row, and a new report line, on every run). For the
-        ``(side, entity)`` reads in ``complete``, rows of records no longer
-        quarantined are forgotten: those were fixed or are gone.
-        """
-        with self.session() as s:
-            existing = list(s.exec(select(QuarantineRow)))
-            known = {(q.side, q.entity, q.record_id, q.reason) for q in existing}
-            now = {(r.side, r.entity, r.record_id, r.reason) for r in rows}
-            for old in existing:
-                key = (old.side, old.entity, old.record_id, old.reason)
-                if (old.side, old.entity) in complete and key not in now:
-                    s.delete(old)
-            new = [r for r in rows if (r.side, r.entity, r.record_id, r.reason) not in known]
-            s.add_all(new)
-        return new
-
-    def add_parked(self, rows: list[Parked]) -> None:
-        """Park records; one already waiting is not parked twice."""
-        with self.session() as s:
-            waiting = {
-                (p.entity, p.side, p.record_id)
-                for p in s.exec(select(Parked).where(Parked.status == "open"))
-            }
-            s.add_all(r for r in rows if (r.entity, r.side, r.record_id) not in waiting)
-
-    def close_parked(self, linked: set[tuple[str, str]]) -> int:
-        """Parked records that got linked since (by a later run or an admin) close."""
-        with self.session() as s:
-            closed = 0
-            for row in s.exec(select(Parked).where(Parked.status == "open")):
-                if (row.side, row.record_id) in linked:
-                    row.status = "closed"
-                    s.add(row)
-                    closed += 1
-            return closed
-
-    def open_parked(self) -> list[Parked]:
-        with self.session() as s:
-            return list(s.exec(select(Parked).where(Parked.status == "open")))
-
-    # -- admin queue (reports issue) --------------------------------------
-    # Resolutions are conditional updates ("... WHERE status = 'open'"), so two
-    # admins answering the same conflict at once cannot both win.
-    def get_conflict(self, conflict_id: int) -> ConflictRow | None:
-        with self.session() as s:
-            return s.get(ConflictRow, conflict_id)
-
-    def conflicts(self, statuses: tuple[str, ...] | None = None) -> list[ConflictRow]:
-        with self.session() as s:
-            query = select(ConflictRow).order_by(ConflictRow.id)
-            if statuses:
-                query = query.where(ConflictRow.status.in_(statuses))
-            return list(s.exec(query))
-
-    def resolve_conflict(
-        self, conflict_id: int, resolution: dict[str, Any], by: str, at: dt.datetime
-    ) -> bool:
-        """Mark an open conflict resolved; False if it was not open (any more)."""
-        from sqlalchemy import update
-
-        with self.session() as s:
-            result = s.exec(
-                update(ConflictRow)
-                .where(ConflictRow.id == conflict_id, ConflictRow.status == "open")
-                .values(status="resolved", resolution=resolution, resolved_by=by, resolved_at=at)
-            )
-            return result.rowcount == 1
-
-    def resolved_conflicts(self) -> list[ConflictRow]:
-        """Resolutions the next run must carry out (status ``resolved``)."""
-        return self.conflicts(("resolved",))
-
-    def mark_conflict_applied(self, conflict_id: int) -> None:
-        with self.session() as s:
-            row = s.get(ConflictRow, conflict_id)
-            if row is not None and row.status == "resolved":
-                row.status = "applied"
-                s.add(row)
-
-    def get_parked(self, parked_id: int) -> Parked | None:
-        with self.session() as s:
-            return s.get(Parked, parked_id)
-
-    def parked(self, statuses: tuple[str, ...] | None = None) -> list[Parked]:
-        with self.session() as s:
-            query = select(Parked).order_by(Parked.id)
-            if statuses:
-                query = query.where(Parked.status.in_(statuses))
-            return list(s.exec(query))
-
-    def resolve_parked(self, resolution: Any) -> bool:
-        """Store a ``ParkedResolution`` and mark its parked row(s) resolved, atomically.
-
-        False (and nothing stored) when the parked row, or the other record's
-        parked row it links to, is no longer open.
-        """
-        from sqlalchemy import update
-
-        ids = [resolution.parked_id]
-        if resolution.with_parked_id is not None:
-            ids.append(resolution.with_parked_id)
-        with self.session() as s:
-            result = s.exec(
-                update(Parked)
-                .where(Parked.id.in_(ids), Parked.status == "open")
-                .values(status="resolved")
-            )
-            if result.rowcount != len(ids):
-                s.rollback()
-                return False
-            s.add(resolution)
-            s.flush()
-            s.refresh(resolution)
-            return True
-
-    def parked_resolutions(self, applied: bool | None = None) -> list[Any]:
-        """``ParkedResolution`` rows; ``applied=False``: what the next run must do."""
-        from state.admin_tables import ParkedResolution
-
-        with self.session() as s:
-            query = select(ParkedResolution).order_by(ParkedResolution.id)
-            if applied is not None:
-                query = query.where(ParkedResolution.applied == applied)
-            return list(s.exec(query))
-
-    def mark_parked_resolution_applied(self, resolution_id: int, run_id: str | None = None) -> None:
-        from state.admin_tables import ParkedResolution
-
-        with self.session() as s:
-            row = s.get(ParkedResolution, resolution_id)
-            if row is not None and not row.applied:
-                row.applied = True
-                row.applied_at = utcnow()
-                row.applied_run_id = run_id
-                s.add(row)
+    # -- what waits for an admin, and the admins' answers (see state.admin_tables) ----
+    add_conflicts = admin_tables.add_conflicts
+    open_conflicts = admin_tables.open_conflicts
+    close_conflicts = admin_tables.close_conflicts
+    add_quarantined = admin_tables.add_quarantined
+    add_parked = admin_tables.add_parked
+    close_parked = admin_tables.close_parked
+    open_parked = admin_tables.open_parked
+    get_conflict = admin_tables.get_conflict
+    conflicts = admin_tables.conflicts
+    resolve_conflict = admin_tables.resolve_conflict
+    resolved_conflicts = admin_tables.resolved_conflicts
+    mark_conflict_applied = admin_tables.mark_conflict_applied
+    get_parked = admin_tables.get_parked
+    parked = admin_tables.parked
+    resolve_parked = admin_tables.resolve_parked
+    parked_resolutions = admin_tables.parked_resolutions
+    mark_parked_resolution_applied = admin_tables.mark_parked_resolution_applied
 
     def last_run(self, *, with_result: bool = False) -> Run | None:
         """The most recent run (only finished ones with a stored result if asked)."""
         with self.session() as s:
-            query = select(Run).order_by(Run.started_at.desc())
+            query = select(Run).order_by(col(Run.started_at).desc())
             if not with_result:
                 return s.exec(query.limit(1)).first()
             # JSON columns store None as JSON null, so filter here, not in SQL.
@@ -546,10 +263,9 @@ class Store:
         return row if row is not None and run_lock.held(row.holder) else None
 
 
-# Every table module, so ``Store._migrate`` creates all of them. At the end
+# Every table module, so ``state.database.migrate`` creates all of them. At the end
 # because some of them use ``Store`` in their helpers.
 from state import (  # noqa: E402, F401
-    admin_tables,
     invoice_tables,
     part_tables,
     refusal_tables,

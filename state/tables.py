@@ -39,6 +39,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from reconciler.domain.conflicts import Conflict
+from reconciler.domain.errors import FatalError
 
 #: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
 SCHEMA_VERSION = 3
@@ -72,7 +73,7 @@ class UTCDateTime(TypeDecorator):
 
 def when(*, default_now: bool = False, index: bool = False) -> Any:
     """A UTC timestamp column (optionally defaulting to now)."""
-    column = Column(UTCDateTime(), index=index, nullable=not default_now)
+    column: Column[dt.datetime] = Column(UTCDateTime(), index=index, nullable=not default_now)
     if default_now:
         return Field(default_factory=utcnow, sa_column=column)
     return Field(default=None, sa_column=column)
@@ -148,6 +149,17 @@ class Journal(SQLModel, table=True):
     error: str | None = None
     created_at: dt.datetime = when(default_now=True)
     finished_at: dt.datetime | None = when()
+
+    @property
+    def stored_id(self) -> int:
+        """The id of a row that is in the store (``journal_intent`` returns one committed).
+
+        ``id`` is ``None`` only before the row is first stored; a journal row is
+        never completed from there, so that would be a programming error.
+        """
+        if self.id is None:
+            raise FatalError(f"journal row {self.action_id} used before it was stored")
+        return self.id
 
 
 class ConflictRow(SQLModel, table=True):

@@ -6,10 +6,15 @@ test can grep every output for them). ``launch_sandbox`` starts further ones
 (signal tests). ``kleansync`` runs one CLI command as a subprocess and
 returns its exit code and output. Both always clean up:
 a process that outlives its test is killed.
+
+``served`` (both emulators on loopback, per module) and ``loopback_cli`` (a
+config for them, ``kleansync sync`` as a subprocess that may be told where to
+SIGKILL itself) are the harness of the crash and ingress tests.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,12 +24,24 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
-from sandbox.serve import free_port
+from reconciler.domain.models import Customer
+from sandbox.client import polite_client
+from sandbox.serve import Endpoint, SandboxThread, endpoints, free_port
+from state import Store
+
+# Hypothesis keeps its example database and caches in the user's cache folder, not in
+# ``./.hypothesis``: a test run writes nothing into the checkout (HYPOTHESIS_STORAGE_DIRECTORY
+# still overrides, as Hypothesis documents).
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    _cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    set_hypothesis_home_dir(_cache / "kleansync" / "hypothesis")
 
 # Hypothesis profiles: ``ci`` is derandomized (the same examples on every run, so CI
 # is red only for a real regression) and explores more; ``dev`` is random, to find
@@ -55,6 +72,38 @@ def long_run(request: pytest.FixtureRequest) -> bool:
     """True under ``pytest --long``: adversarial/stateful tests scale their sizes up."""
     return bool(request.config.getoption("--long"))
 
+
+#: One company and one person with every field both services keep, for the connector
+#: tests: each must come back from either service exactly as it was written.
+COMPANY = Customer(
+    customer_number="K-10001",
+    kind="company",
+    company_name="Glanz & Gloria GmbH",
+    email="buero@glanz-gloria.de",
+    phone="+49301234567",
+    mobile="+491701234567",
+    street="Hauptstraße 5",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+    vat_id="DE123456789",
+    note="Treppenhaus montags\nSchlüssel beim Hausmeister",
+)
+PERSON = Customer(
+    customer_number="K-10002",
+    kind="person",
+    first_name="Erika",
+    last_name="Müller",
+    email="erika.mueller@example.org",
+    phone="+4319876543",
+    mobile="+436601112223",
+    street="Ringstraße 1",
+    postal_code="1010",
+    city="Wien",
+    country="AT",
+    vat_id="ATU12345678",
+    note="Nur vormittags",
+)
 
 #: Look like real keys (sevDesk: 32 hex) and appear nowhere else.
 SEVDESK_TOKEN = "5e7d0c4b9a1f3e2d8c6b0a9f7e5d3c1b"
@@ -185,3 +234,158 @@ def kleansync(tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+# -- both emulators on loopback in this process, `kleansync sync` as a subprocess ------------
+# The harness of the crash tests (tests/engine/test_crash_recovery.py) and of the ingress
+# tests that kill `kleansync serve` (tests/adversarial/test_ingress.py). A real process is
+# needed to SIGKILL it (KLEANSYNC_CRASH_AT) and start it again on the same state store.
+
+LOOPBACK_SEV_TOKEN = "crash-test-sevdesk-token"
+LOOPBACK_KLEAN_TOKEN = "crash-test-kleanapp-token"
+#: The environment variables the harness's config names for the two tokens.
+LOOPBACK_SEV_ENV = "KLEANSYNC_CRASH_TEST_SEVDESK_TOKEN"
+LOOPBACK_KLEAN_ENV = "KLEANSYNC_CRASH_TEST_KLEANAPP_TOKEN"
+CRASH_ENV = "KLEANSYNC_CRASH_AT"
+#: KleanApp's emulator allows 10 requests per second per token.
+KLEAN_RPS = 9
+
+
+@dataclass
+class Sandbox:
+    """Both emulators on loopback (threads of this process) and raw clients to read them."""
+
+    sevdesk: Endpoint
+    kleanapp: Endpoint
+    sev: httpx.Client
+    klean: httpx.Client
+
+    @staticmethod
+    def root(endpoint: Endpoint) -> str:
+        return endpoint.base_url.removesuffix("/api/v1")
+
+    def reset(self) -> None:
+        for ep in (self.sevdesk, self.kleanapp):
+            httpx.post(f"{self.root(ep)}/_sandbox/reset").raise_for_status()
+
+    def bulk(self, endpoint: Endpoint, body: dict[str, Any]) -> None:
+        httpx.post(f"{self.root(endpoint)}/_sandbox/bulk", json=body).raise_for_status()
+
+    def fault(self, endpoint: Endpoint, rule: dict[str, Any]) -> None:
+        httpx.post(f"{self.root(endpoint)}/_sandbox/faults", json=rule).raise_for_status()
+
+    # -- raw reads (every row, duplicates included) ----------------------------
+    def contacts(self) -> list[dict[str, Any]]:
+        rows = self.sev.get("Contact", params={"depth": 1, "limit": 1000}).json()["objects"]
+        return [r for r in rows if str((r.get("category") or {}).get("id")) == "3"]
+
+    def contact(self, number: str) -> dict[str, Any]:
+        (row,) = [c for c in self.contacts() if c.get("customerNumber") == number]
+        return row
+
+    def parts(self, kind: str, contact_id: str) -> list[dict[str, Any]]:
+        params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
+        return self.sev.get(kind, params=params).json()["objects"]
+
+    def klean_customers(self) -> list[dict[str, Any]]:
+        params = {"per_page": 500, "include_archived": "true"}
+        return self.klean.get("customers", params=params).json()["data"]
+
+    def klean_customer(self, number: str) -> dict[str, Any]:
+        (row,) = [c for c in self.klean_customers() if c["customer_number"] == number]
+        return row
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Sandbox]:
+    """The emulators for one test module; each test resets and seeds them itself."""
+    eps = endpoints(
+        sevdesk_port=0,
+        kleanapp_port=0,
+        sevdesk_token=LOOPBACK_SEV_TOKEN,
+        kleanapp_token=LOOPBACK_KLEAN_TOKEN,
+    )
+    sev_ep, klean_ep = eps
+    with (
+        SandboxThread(eps),
+        polite_client(sev_ep.base_url, LOOPBACK_SEV_TOKEN, timeout=30) as sev,
+        polite_client(klean_ep.base_url, f"Bearer {LOOPBACK_KLEAN_TOKEN}", timeout=30) as klean,
+    ):
+        yield Sandbox(sev_ep, klean_ep, sev, klean)
+
+
+@dataclass
+class Cli:
+    """``kleansync sync --json`` on one config, as a subprocess (``crash_at``: where it dies)."""
+
+    config: Path
+    state_url: str
+
+    def run(self, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+        env.update({LOOPBACK_SEV_ENV: LOOPBACK_SEV_TOKEN, LOOPBACK_KLEAN_ENV: LOOPBACK_KLEAN_TOKEN})
+        if crash_at:
+            env[CRASH_ENV] = crash_at
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler.cli.app",
+                "sync",
+                "--config",
+                str(self.config),
+                "--json",
+            ],
+            cwd=self.config.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def sync(self) -> dict[str, Any]:
+        """A run that must succeed; its ``--json`` object."""
+        proc = self.run()
+        assert proc.returncode == 0, f"sync failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+        return json.loads(proc.stdout)
+
+    def journal(self) -> list[Any]:
+        store = Store(self.state_url)
+        try:
+            return store.journal()
+        finally:
+            store.close()
+
+
+def loopback_cli(sandbox: Sandbox, directory: Path) -> Cli:
+    """A config for ``sandbox`` in ``directory`` (state and reports beside it), as a ``Cli``.
+
+    Units are off: the crash points are on customers, and the emulators'
+    default units would only make every first run slower.
+    """
+    state_url = f"sqlite:///{directory / 'state.db'}"
+    config = directory / "config.toml"
+    config.write_text(
+        f"""
+[sevdesk]
+base_url = "{sandbox.sevdesk.base_url}"
+token_env = "{LOOPBACK_SEV_ENV}"
+requests_per_second = 100
+
+[kleanapp]
+base_url = "{sandbox.kleanapp.base_url}"
+token_env = "{LOOPBACK_KLEAN_ENV}"
+requests_per_second = {KLEAN_RPS}
+
+[state]
+url = "{state_url}"
+
+[sync]
+units = "off"
+
+[report]
+dir = "reports"
+""",
+        encoding="utf-8",
+    )
+    return Cli(config, state_url)

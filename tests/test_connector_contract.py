@@ -37,38 +37,9 @@ from reconciler.domain.errors import (
 from reconciler.domain.models import Customer, Remote, Unit
 from rules.normalize import normalize_record
 from sandbox import kleanapp, sevdesk
+from tests.conftest import COMPANY, PERSON
 
 TOKEN = "c0ffee00c0ffee00c0ffee00c0ffee00"
-
-COMPANY = Customer(
-    customer_number="K-10001",
-    kind="company",
-    company_name="Glanz & Gloria GmbH",
-    email="buero@glanz-gloria.de",
-    phone="+49301234567",
-    mobile="+491701234567",
-    street="Hauptstraße 5",
-    postal_code="10115",
-    city="Berlin",
-    country="DE",
-    vat_id="DE123456789",
-    note="Treppenhaus montags\nSchlüssel beim Hausmeister",
-)
-PERSON = Customer(
-    customer_number="K-10002",
-    kind="person",
-    first_name="Erika",
-    last_name="Müller",
-    email="erika.mueller@example.org",
-    phone="+4319876543",
-    mobile="+436601112223",
-    street="Ringstraße 1",
-    postal_code="1010",
-    city="Wien",
-    country="AT",
-    vat_id="ATU12345678",
-    note="Nur vormittags",
-)
 
 
 def numbered(number: str, **changes: Any) -> Customer:

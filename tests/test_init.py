@@ -9,7 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 import reconciler.cli.init as init_config
-from reconciler.cli.init import InitValues, register, render_config
+from reconciler.cli.init import register
+from reconciler.cli.init_template import InitValues, render_config
 from reconciler.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -83,7 +83,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print or write the report of a run (rendered again from the run history)."""
-        from reconciler.reporting.render import FORMATS, build_view, file_stem, render, run_data
+        from reconciler.reporting.files import file_stem
+        from reconciler.reporting.render import FORMATS, render
+        from reconciler.reporting.view import build_view, run_data
 
         if fmt is None:
             fmt = "html" if open_ or (output and output.suffix == ".html") else "md"

@@ -29,6 +29,7 @@ import httpx
 from reconciler.config import load_config
 from reconciler.sync.engine import SyncOptions, sync_from_config
 from reconciler.sync.report import RunResult
+from sandbox.client import polite_client
 from sandbox.seed import cleaning_company
 from sandbox.serve import SandboxThread, endpoints
 
@@ -88,8 +89,8 @@ class Demo:
             os.environ["KLEANSYNC_DEMO_SEVDESK_TOKEN"] = self.tokens["sevdesk"]
             os.environ["KLEANSYNC_DEMO_KLEANAPP_TOKEN"] = self.tokens["kleanapp"]
             self.config = load_config(config_path)
-            self.sev = _client(sev.base_url, self.tokens["sevdesk"])
-            self.klean = _client(klean.base_url, f"Bearer {self.tokens['kleanapp']}")
+            self.sev = polite_client(sev.base_url, self.tokens["sevdesk"])
+            self.klean = polite_client(klean.base_url, f"Bearer {self.tokens['kleanapp']}")
             root = lambda url: url.removesuffix("/api/v1")  # noqa: E731
             self.sev_root, self.klean_root = root(sev.base_url), root(klean.base_url)
             with self.sev, self.klean:
@@ -203,26 +204,6 @@ class Demo:
         self.echo("KleanApp: a new customer, Glasreinigung Sonnenschein GmbH")
         self.klean.post("units", json={"name": "Einsatz"}).raise_for_status()
         self.echo("KleanApp: a new unit 'Einsatz', which sevDesk does not have")
-
-
-class _PoliteTransport(httpx.HTTPTransport):
-    """The demo's own edits wait out a 429 like any well-behaved client."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        while True:
-            response = super().handle_request(request)
-            if response.status_code != 429:
-                return response
-            response.close()
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-
-
-def _client(base_url: str, authorization: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=base_url + "/",
-        headers={"Authorization": authorization},
-        transport=_PoliteTransport(),
-    )
 
 
 def run_demo(workdir: Path, echo: Echo) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from reconciler.config import Config
 from reconciler.connectors import from_config
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.models import Side
 from reconciler.reporting.evidence import evidence_lines
 from reconciler.sync.plan import build_plan
 from reconciler.sync.snapshot import take_snapshot
@@ -98,7 +99,8 @@ async def _preview(config: Config, connectors: dict, result: DoctorResult) -> No
         plan = build_plan(config, snapshot, {e: store.links(e) for e in ("customer", "unit")})
     finally:
         store.close()
-    for side, label in (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk")):
+    sides: tuple[tuple[Side, str], ...] = (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk"))
+    for side, label in sides:
         customers = snapshot.read("customer", side).records.values()
         active = sum(1 for r in customers if not r.record.archived)
         units = len(snapshot.read("unit", side).records)

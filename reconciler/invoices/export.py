@@ -16,17 +16,17 @@ the start of the next run by reading back, and the invoice itself is picked up
 again from its ledger state, so the next run finishes the link without a
 second sevDesk invoice. ``KLEANSYNC_CRASH_AT="after_request:invoice.sevdesk.create"``
 (or ``after_intent:…``, ``invoice.sevdesk.finalise``, ``invoice.kleanapp.link``)
-kills the process at that point, for crash tests.
+kills the process at that point, for crash tests (``reconciler.invoices.journal``).
+What the export looks up once per run (units, customers, contacts) is in
+``reconciler.invoices.lookups``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from loguru import logger
 
@@ -37,11 +37,11 @@ from reconciler.domain.errors import (
     AuthError,
     KleansyncError,
     LockLost,
-    NotFound,
-    TransientError,
     Unreachable,
 )
-from reconciler.domain.models import Customer, Invoice, Remote, Unit
+from reconciler.domain.models import Invoice, Remote
+from reconciler.invoices.journal import journaled
+from reconciler.invoices.lookups import ExportLookups
 from reconciler.invoices.mapping import (
     Unexportable,
     address_text,
@@ -57,22 +57,11 @@ from reconciler.invoices.mapping import (
 from reconciler.invoices.result import ExportResult
 from state import Store
 from state.invoice_tables import CREATED, FAILED, HELD, LINKED, PENDING, InvoiceLedger
-from state.tables import Journal, utcnow
-
-ENTITY = "invoice"
-#: Same switch as ``reconciler.sync.apply``: ``stage:invoice.side.op`` SIGKILLs the process there.
-CRASH_ENV = "KLEANSYNC_CRASH_AT"
-
-T = TypeVar("T")
+from state.tables import utcnow
 
 
 class TotalsMismatch(KleansyncError):
     """sevDesk's sums differ from KleanApp's totals: the invoice is not linked."""
-
-
-def _crashpoint(stage: str, key: str) -> None:
-    if os.environ.get(CRASH_ENV) == f"{stage}:{key}":
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _KeyedLocks:
@@ -122,9 +111,7 @@ class Exporter:
         self.dry_run = dry_run
         self.run_id = run_id
         self.result = result
-        self._units: dict[str, str] | None = None
-        self._links: dict[str, str] | None = None
-        self._customers: dict[str, Customer | None] = {}
+        self.lookups = ExportLookups(kleanapp=kleanapp, sevdesk=sevdesk, store=store)
 
     # -- one invoice -------------------------------------------------------------
     async def process(self, remote: Remote[Invoice]) -> None:
@@ -153,8 +140,8 @@ class Exporter:
         if existing is None:
             check_dates(inv)
             rule = tax_rule(inv.positions)
-            units = unit_ids(inv.positions, await self._sevdesk_units())
-            contact_id, customer = await self._contact(inv)
+            units = unit_ids(inv.positions, await self.lookups.sevdesk_units())
+            contact_id, customer = await self.lookups.contact(inv)
             if self.dry_run:
                 self.result.exported.append(self._item(remote, "would create"))
                 return
@@ -169,7 +156,9 @@ class Exporter:
                 rule=rule,
             )
             self._save(remote, state=PENDING, payload_hash=digest, format=self.fmt)
-            sev = await self._journaled(
+            sev = await journaled(
+                self.store,
+                self.run_id,
                 remote,
                 "sevdesk",
                 "create",
@@ -202,14 +191,18 @@ class Exporter:
                 "once the totals agree"
             )
         if self.fmt == "final" and sev.status == DRAFT:
-            sev = await self._journaled(
+            sev = await journaled(
+                self.store,
+                self.run_id,
                 remote,
                 "sevdesk",
                 "finalise",
                 lambda: self.sevdesk.finalise_invoice(sev.id),
                 target_id=sev.id,
             )
-        await self._journaled(
+        await journaled(
+            self.store,
+            self.run_id,
             remote,
             "kleanapp",
             "link",
@@ -320,94 +313,3 @@ class Exporter:
             "sevdesk_number": sev.number if sev else None,
             "sevdesk_status": sev.status_label if sev else None,
         }
-
-    # -- journaled writes ----------------------------------------------------------
-    async def _journaled(
-        self,
-        remote: Remote[Invoice],
-        side: str,
-        op: str,
-        call: Callable[[], Awaitable[T]],
-        *,
-        target_id: str | None = None,
-        payload: dict[str, Any] | None = None,
-    ) -> T:
-        key = f"{ENTITY}.{side}.{op}"
-        entry = self.store.journal_intent(
-            Journal(
-                run_id=self.run_id,
-                action_id=f"{key}:{remote.id}",
-                entity=ENTITY,
-                side=side,
-                op=op,
-                key=remote.record.number,
-                target_id=target_id,
-                payload={"kleanapp_id": remote.id, **(payload or {})},
-            )
-        )
-        _crashpoint("after_intent", key)
-        try:
-            result = await call()
-        except LockLost:
-            raise  # stays pending: the lock's new holder reads it back
-        except TransientError as exc:
-            # Outcome unknown when maybe_written: stays pending, recover() reads back.
-            if not exc.maybe_written:
-                self.store.journal_outcome(entry.id, "failed", error=str(exc))
-            raise
-        except KleansyncError as exc:
-            self.store.journal_outcome(entry.id, "failed", error=str(exc))
-            raise
-        _crashpoint("after_request", key)
-        result_id = getattr(result, "id", None)
-        self.store.journal_outcome(entry.id, "done", result_id=result_id and str(result_id))
-        return result
-
-    # -- lookups (cached per run) --------------------------------------------------
-    async def _sevdesk_units(self) -> dict[str, str]:
-        if self._units is None:
-            listing = await self.sevdesk.list(Unit)
-            self._units = {}
-            for remote in listing.records:
-                self._units.setdefault(remote.record.name, remote.id)
-        return self._units
-
-    async def _customer(self, customer_id: str) -> Customer | None:
-        if customer_id not in self._customers:
-            try:
-                self._customers[customer_id] = (
-                    await self.kleanapp.get(Customer, customer_id)
-                ).record
-            except NotFound:
-                self._customers[customer_id] = None
-        return self._customers[customer_id]
-
-    async def _contact(self, inv: Invoice) -> tuple[str, Customer | None]:
-        """The sevDesk contact of the invoice's customer: linked, or same customer number."""
-        if self._links is None:
-            self._links = {
-                link.kleanapp_id: link.sevdesk_id for link in self.store.links("customer")
-            }
-        customer = await self._customer(inv.customer_id)
-        if inv.customer_id in self._links:
-            return self._links[inv.customer_id], customer
-        number = customer.customer_number if customer else None
-        if number:
-            contact_id = await self.sevdesk.customer_contact_id(number)
-            if contact_id:
-                return contact_id, customer
-        if customer is None:
-            raise Unexportable(
-                f"its customer (KleanApp id {inv.customer_id}) does not exist in KleanApp",
-                f"fix the customer of KleanApp invoice {inv.number}",
-                kind="customer",
-            )
-        if number:
-            who = f"customer {number}"
-        else:
-            who = f"customer {customer.display_name} (KleanApp id {inv.customer_id})"
-        raise Unexportable(
-            f"{who} is not in sevDesk yet; run kleansync sync",
-            f"run kleansync sync: {who} is not in sevDesk yet",
-            kind="customer",
-        )

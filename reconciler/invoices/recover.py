@@ -20,7 +20,7 @@ from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.connectors.sevdesk.invoices import DRAFT
 from reconciler.domain.errors import AuthError, KleansyncError, LockLost, Unreachable
-from reconciler.invoices.export import ENTITY
+from reconciler.invoices.journal import ENTITY
 from reconciler.invoices.mapping import note_for
 from reconciler.invoices.result import ExportResult
 from state import Store
@@ -57,7 +57,7 @@ class JournalRecovery:
             except KleansyncError as exc:
                 done, result_id, outcome = False, None, f"cannot read back: {exc}"
             self.store.journal_outcome(
-                entry.id,
+                entry.stored_id,
                 "done" if done else "failed",
                 result_id=result_id,
                 error=None if done else outcome,
@@ -81,8 +81,8 @@ class JournalRecovery:
                 return False, current.id, "still a draft; finalised in this run"
             return True, current.id, "finalised"
         if entry.side == "kleanapp" and entry.op == "link" and entry.target_id:
-            current = await self.kleanapp.get_invoice(kid)
-            if current.record.exported_to == entry.target_id:
+            invoice = await self.kleanapp.get_invoice(kid)
+            if invoice.record.exported_to == entry.target_id:
                 return True, entry.target_id, "linked in KleanApp"
             return False, None, "not linked; linked in this run"
         return False, None, "unknown step; the invoice is looked at again"

@@ -229,9 +229,8 @@ async def _recorded(
     async with run_lock(store, config, name=LOCK_NAME) as fence:
         # We hold the lock: a "running" run was killed, or paused and taken over.
         grant = fence.grant
-        ledger.mark_interrupted(
-            except_pid=grant.taken_from.pid if grant and grant.previous_alive else None
-        )
+        taken = grant.taken_from if grant and grant.previous_alive else None
+        ledger.mark_interrupted(except_pid=taken.pid if taken else None)
         ledger.start_run(
             InvoiceRun(id=run_id, trigger=trigger, format=fmt, filters=filters, pid=os.getpid())
         )

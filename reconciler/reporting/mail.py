@@ -32,13 +32,9 @@ from loguru import logger
 
 from reconciler.domain.errors import ConfigError, KleansyncError, TransientError
 from reconciler.log import redact, register_secret
-from reconciler.reporting.render import (
-    build_view,
-    file_stem,
-    needs_attention,
-    render,
-    render_mail_text,
-)
+from reconciler.reporting.files import file_stem
+from reconciler.reporting.render import render, render_mail_text
+from reconciler.reporting.view import build_view, needs_attention
 
 SMTPS_PORT = 465
 

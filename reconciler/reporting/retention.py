@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from sqlalchemy import null, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from state import Store
 from state.tables import Run
@@ -75,11 +75,11 @@ def prune_run_results(
     """Drop the stored results of runs beyond the newest ``keep`` or older than ``keep_days``."""
     now = now or dt.datetime.now(dt.UTC)
     with store.session() as s:
-        recent = select(Run.id).order_by(Run.started_at.desc()).limit(keep)
-        query = update(Run).where(Run.id.not_in(recent), Run.result.is_not(None))
+        recent = select(Run.id).order_by(col(Run.started_at).desc()).limit(keep)
+        query = update(Run).where(col(Run.id).not_in(recent), col(Run.result).is_not(None))
         dropped = s.exec(query.values(result=null())).rowcount
         if keep_days:
             cutoff = now - dt.timedelta(days=keep_days)
-            older = update(Run).where(Run.started_at < cutoff, Run.result.is_not(None))
+            older = update(Run).where(col(Run.started_at) < cutoff, col(Run.result).is_not(None))
             dropped += s.exec(older.values(result=null())).rowcount
     return dropped

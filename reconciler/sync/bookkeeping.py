@@ -22,9 +22,10 @@ from loguru import logger
 
 from reconciler.config import Config
 from reconciler.domain.bounds import one_line
+from reconciler.reporting.files import write_report_files
 from reconciler.reporting.mail import mail_report_async
-from reconciler.reporting.render import result_data, run_data, write_report_files
 from reconciler.reporting.retention import prune_reports, prune_run_results
+from reconciler.reporting.view import result_data, run_data
 from reconciler.sync.plan_model import Plan
 from reconciler.sync.report import RunResult
 from state import Store

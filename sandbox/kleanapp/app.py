@@ -31,7 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.common import SandboxControl
 from sandbox.kleanapp.bulk import bulk_load
-from sandbox.kleanapp.store import InvoiceFilter, KleanStore
+from sandbox.kleanapp.invoices import InvoiceFilter
+from sandbox.kleanapp.store import KleanStore
 from sandbox.kleanapp.validation import (
     INVOICE_STATUSES,
     ApiError,

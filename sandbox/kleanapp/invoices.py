@@ -115,6 +115,26 @@ class InvoiceRec:
 UnitLookup = Callable[[Any, Any], tuple[int, str] | None]
 
 
+@dataclass
+class InvoiceFilter:
+    """Which invoices a list returns (``GET /invoices`` query parameters)."""
+
+    updated_since: dt.datetime | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    statuses: frozenset[str] | None = None
+    exported: bool | None = None
+
+    def __call__(self, inv: InvoiceRec) -> bool:
+        return not (
+            (self.updated_since and inv.updated_at < self.updated_since)
+            or (self.date_from and inv.invoice_date < self.date_from)
+            or (self.date_to and inv.invoice_date > self.date_to)
+            or (self.statuses is not None and inv.status not in self.statuses)
+            or (self.exported is not None and inv.locked != self.exported)
+        )
+
+
 def parse_invoice_input(body: Any, *, creating: bool, unit_of: UnitLookup) -> dict[str, Any]:
     """The given fields of a sandbox invoice save, checked and converted.
 

@@ -5,7 +5,8 @@ contract hold in one place: ``version`` grows by one on every change,
 ``updated_at`` moves with it, customer numbers are unique (archived
 included), unit names are unique case-insensitively, a locked invoice stays
 locked, and every change fires its webhook event with the record exactly as
-GET returns it. HTTP parsing stays in ``app.py``.
+GET returns it. HTTP parsing stays in ``app.py``; the records themselves
+(and how GET renders them) are in ``records.py`` and ``invoices.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 import httpx
 
 from sandbox.kleanapp.idempotency import IdempotencyKeys
-from sandbox.kleanapp.invoices import InvoiceRec, parse_invoice_input
+from sandbox.kleanapp.invoices import InvoiceFilter, InvoiceRec, parse_invoice_input
+from sandbox.kleanapp.records import CustomerRec, UnitRec, check_version, paged
 from sandbox.kleanapp.validation import (
     CUSTOMER_FIELDS,
     CUSTOMER_NUMBER_RE,
@@ -34,77 +36,6 @@ from sandbox.kleanapp.validation import (
 from sandbox.kleanapp.webhooks import DEFAULT_RETRY_DELAYS, Subscription, WebhookDispatcher
 
 SEED_UNITS = ("Std", "m²", "pauschal", "Stk")
-
-
-@dataclass
-class CustomerRec:
-    id: int
-    fields: dict[str, Any]
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    archived: bool = False
-
-    def render(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            **self.fields,
-            "archived": self.archived,
-            "version": self.version,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
-
-
-@dataclass
-class UnitRec:
-    id: int
-    name: str
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-    def render(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "version": self.version,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
-
-
-@dataclass
-class InvoiceFilter:
-    updated_since: dt.datetime | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    statuses: frozenset[str] | None = None
-    exported: bool | None = None
-
-    def __call__(self, inv: InvoiceRec) -> bool:
-        return not (
-            (self.updated_since and inv.updated_at < self.updated_since)
-            or (self.date_from and inv.invoice_date < self.date_from)
-            or (self.date_to and inv.invoice_date > self.date_to)
-            or (self.statuses is not None and inv.status not in self.statuses)
-            or (self.exported is not None and inv.locked != self.exported)
-        )
-
-
-def _stale(version: int, if_match: int | None, current: dict[str, Any]) -> None:
-    if if_match is not None and if_match != version:
-        raise ApiError(
-            412,
-            "version_mismatch",
-            f"the record is at version {version}, not {if_match}",
-            current=current,
-        )
-
-
-def _paged(items: list[Any], page: int, per_page: int) -> tuple[list[Any], int]:
-    start = (page - 1) * per_page
-    return items[start : start + per_page], len(items)
 
 
 @dataclass
@@ -192,7 +123,7 @@ class KleanStore:
             if (include_archived or not c.archived)
             and (updated_since is None or c.updated_at >= updated_since)
         ]
-        return _paged(items, page, per_page)
+        return paged(items, page, per_page)
 
     def customer(self, customer_id: int) -> CustomerRec:
         try:
@@ -249,7 +180,7 @@ class KleanStore:
 
     def update_customer(self, customer_id: int, body: Any, if_match: int | None) -> CustomerRec:
         rec = self.customer(customer_id)
-        _stale(rec.version, if_match, rec.render())
+        check_version(rec.version, if_match, rec.render())
         changes = customer_changes(body)
         if "customer_number" in changes and changes["customer_number"] is None:
             raise invalid({"customer_number": "cannot be cleared"})
@@ -265,7 +196,7 @@ class KleanStore:
 
     def archive_customer(self, customer_id: int, if_match: int | None) -> None:
         rec = self.customer(customer_id)
-        _stale(rec.version, if_match, rec.render())
+        check_version(rec.version, if_match, rec.render())
         if not rec.archived:
             rec.archived = True
             self._touch(rec)
@@ -281,7 +212,7 @@ class KleanStore:
 
     # -- units ---------------------------------------------------------------
     def list_units(self, page: int, per_page: int) -> tuple[list[UnitRec], int]:
-        return _paged(sorted(self.units.values(), key=lambda u: u.id), page, per_page)
+        return paged(sorted(self.units.values(), key=lambda u: u.id), page, per_page)
 
     def unit(self, unit_id: int) -> UnitRec:
         try:
@@ -314,7 +245,7 @@ class KleanStore:
 
     def rename_unit(self, unit_id: int, body: Any, if_match: int | None) -> UnitRec:
         rec = self.unit(unit_id)
-        _stale(rec.version, if_match, rec.render())
+        check_version(rec.version, if_match, rec.render())
         name = unit_name(body)
         self._name_taken(name, but=rec.id)
         if name != rec.name:
@@ -350,7 +281,7 @@ class KleanStore:
         self, page: int, per_page: int, keep: InvoiceFilter
     ) -> tuple[list[InvoiceRec], int]:
         items = [i for i in sorted(self.invoices.values(), key=lambda i: i.id) if keep(i)]
-        return _paged(items, page, per_page)
+        return paged(items, page, per_page)
 
     def invoice(self, invoice_id: int) -> InvoiceRec:
         try:

@@ -39,6 +39,7 @@ from sandbox.common import SandboxControl
 from .bulk import bulk_load
 from .contacts import contact_routes
 from .custom_fields import custom_field_routes
+from .invoice_states import invoice_state_routes
 from .invoices import invoice_routes
 from .store import Store, render
 from .wire import ApiError, as_list, body, deleted, error_body, not_found, one, page
@@ -213,6 +214,7 @@ def create_app(
                     *custom_field_routes(store),
                     *contact_routes(store),
                     *invoice_routes(store),
+                    *invoice_state_routes(store),
                     *_static_routes(store, legacy_unity_write),
                 ],
             )

@@ -1,17 +1,12 @@
-"""Invoice routes of the sevDesk emulator (API-NOTES.md section 7).
+"""Invoice routes of the sevDesk emulator (API-NOTES.md section 7): drafts and reads.
 
 The rules that bite an exporter are enforced the way sevDesk's Update 2.0 does:
 ``saveInvoice`` creates drafts only (status 100, no number unless one is
 given), every position needs a known ``unity``, a position's ``taxRate`` must
 fit the invoice's ``taxRule`` (422), and a regular invoice may not be
-delivered after its date (422). ``sendBy`` finalises (status 200, number
-assigned) without e-mailing anybody; only ``sendViaEmail`` "sends" mail, and
-those mails are recorded in ``Store.emails_sent``. ``bookAmount`` books a
-payment on a check account: the whole open amount makes an open (200) or
-partially paid (750) invoice paid (1000), less makes it partially paid (750);
-anything else is refused with 422. ``cancelInvoice`` creates a paid ``SR``
-invoice whose ``origin`` is the original. Drafts can be deleted, anything else
-answers 409.
+delivered after its date (422). Drafts can be deleted, anything else answers
+409. Sums are rounded per position, as sevDesk does. What happens after the
+draft (finalise, cancel, book a payment) is in ``sandbox.sevdesk.invoice_states``.
 """
 
 from __future__ import annotations
@@ -32,12 +27,10 @@ from .wire import (
     body,
     decimal,
     deleted,
-    error_body,
     flag,
     not_found,
     number,
     objects,
-    one,
     page,
     param_ts,
     ref_in,
@@ -96,15 +89,6 @@ INVOICE_TEXT = (
     "address",
     "customerInternalNote",
 )
-SEND_TYPES = ("VPR", "VP", "VM", "VPDF")
-ALREADY_CANCELLED = 421  # [obs] refusal code, delivered inside HTTP 200
-PARTLY_PAID = 390  # [obs] cancelInvoice refusal code, delivered inside HTTP 200
-#: bookAmount ``type`` values [spec]; FULL_PAYMENT and N are plain payments.
-BOOKING_TYPES = ("FULL_PAYMENT", "N", "CB", "CF", "O", "OF", "MTC")
-#: Payment-difference reasons that settle the invoice although the amount is lower
-#: (discount, currency fluctuation, other, monetary traffic costs) [spec type list].
-WRITE_OFF_TYPES = ("CB", "CF", "O", "MTC")
-OPEN, PARTIALLY_PAID, PAID = "200", "750", "1000"
 
 
 def parse_date(value: Any, field: str) -> dt.datetime:
@@ -121,18 +105,22 @@ def parse_date(value: Any, field: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=BERLIN)
 
 
+def get_invoice(store: Store, invoice_id: str) -> dict[str, Any]:
+    """The invoice, or sevDesk's 404."""
+    invoice = store.invoices.get(invoice_id)
+    if invoice is None:
+        raise not_found("Invoice", invoice_id)
+    return invoice
+
+
+def positions_of(store: Store, invoice_id: str) -> list[dict[str, Any]]:
+    """The invoice's positions in their order."""
+    rows = [p for p in store.positions.values() if p["invoice"]["id"] == invoice_id]
+    return sorted(rows, key=lambda p: (int(p["positionNumber"]), int(p["id"])))
+
+
 def invoice_routes(store: Store) -> list[Route]:
-    """The Invoice routes, bound to one store."""
-
-    def get_invoice(invoice_id: str) -> dict[str, Any]:
-        invoice = store.invoices.get(invoice_id)
-        if invoice is None:
-            raise not_found("Invoice", invoice_id)
-        return invoice
-
-    def positions_of(invoice_id: str) -> list[dict[str, Any]]:
-        rows = [p for p in store.positions.values() if p["invoice"]["id"] == invoice_id]
-        return sorted(rows, key=lambda p: (int(p["positionNumber"]), int(p["id"])))
+    """The routes that make, read and delete drafts, bound to one store."""
 
     def check_refs(data: dict[str, Any], invoice: dict[str, Any]) -> None:
         contact = ref_in(data["contact"], "Contact", "contact")
@@ -209,7 +197,7 @@ def invoice_routes(store: Store) -> list[Route]:
             "discount": text(item.get("discount")),
             "taxRate": number(rate),
         }
-        _position_sums(position, quantity, net, rate)
+        position_sums(position, quantity, net, rate)
         return position
 
     async def save_invoice(request: Request) -> JSONResponse:
@@ -226,7 +214,7 @@ def invoice_routes(store: Store) -> list[Route]:
         ts = now_ts()
         invoice = dict(existing) if existing else _new_invoice(store.new_id("Invoice"), ts)
         apply_invoice(invoice, inv_data)
-        kept = {p["id"]: p for p in positions_of(invoice["id"])} if existing else {}
+        kept = {p["id"]: p for p in positions_of(store, invoice["id"])} if existing else {}
         for gone in _refs(data.get("invoicePosDelete")):
             kept.pop(gone, None)
         items = data.get("invoicePosSave") or []
@@ -240,15 +228,15 @@ def invoice_routes(store: Store) -> list[Route]:
                 position["_created"] = kept[position["id"]]["_created"]
             kept[position["id"]] = position
         # Only now, with everything validated, touch the store.
-        for old in positions_of(invoice["id"]):
+        for old in positions_of(store, invoice["id"]):
             store.positions.pop(old["id"], None)
         store.positions.update(kept)
         invoice["_updated"] = ts
-        _invoice_sums(invoice, kept.values())
+        invoice_sums(invoice, kept.values())
         store.invoices[invoice["id"]] = invoice
         payload = {
             "invoice": render(invoice),
-            "invoicePos": [render(p) for p in positions_of(invoice["id"])],
+            "invoicePos": [render(p) for p in positions_of(store, invoice["id"])],
         }
         return objects(payload, 201)
 
@@ -272,173 +260,22 @@ def invoice_routes(store: Store) -> list[Route]:
         return page(request, rows)
 
     async def read_invoice(request: Request) -> JSONResponse:
-        return as_list(get_invoice(request.path_params["invoice_id"]))
+        return as_list(get_invoice(store, request.path_params["invoice_id"]))
 
     async def get_positions(request: Request) -> JSONResponse:
-        invoice = get_invoice(request.path_params["invoice_id"])
-        return page(request, positions_of(invoice["id"]))
+        invoice = get_invoice(store, request.path_params["invoice_id"])
+        return page(request, positions_of(store, invoice["id"]))
 
     async def list_positions(request: Request) -> JSONResponse:
         wanted = request.query_params.get("invoice[id]")
         rows = [p for p in store.positions.values() if not wanted or p["invoice"]["id"] == wanted]
         return page(request, rows)
 
-    def finalise(invoice: dict[str, Any], send_type: str) -> None:
-        ts = now_ts()
-        if invoice["status"] == "100":
-            invoice["status"] = "200"
-        if not invoice.get("invoiceNumber"):
-            invoice["invoiceNumber"] = _next_number(store, invoice["invoiceType"])
-            invoice["header"] = invoice.get("header") or f"Rechnung {invoice['invoiceNumber']}"
-        invoice.update({"sendType": send_type, "sendDate": iso(ts), "_updated": ts})
-
-    async def send_by(request: Request) -> JSONResponse:
-        invoice = get_invoice(request.path_params["invoice_id"])
-        data = await body(request)
-        if data.get("sendType") not in SEND_TYPES or "sendDraft" not in data:
-            raise ApiError(400, "sendType (VPR|VP|VM|VPDF) and sendDraft are required")
-        if flag(data["sendDraft"]) == "0":
-            finalise(invoice, data["sendType"])
-        store.send_log.append(
-            {
-                "invoice": invoice["id"],
-                "invoiceNumber": invoice.get("invoiceNumber"),
-                "sendType": data["sendType"],
-                "sendDraft": flag(data["sendDraft"]) == "1",
-                "emailed": False,  # sendBy only marks as sent; it never mails anyone
-            }
-        )
-        return one(invoice)
-
-    async def send_via_email(request: Request) -> JSONResponse:
-        invoice = get_invoice(request.path_params["invoice_id"])
-        data = await body(request)
-        require(data, ("toEmail", "subject", "text"))
-        finalise(invoice, "VM")
-        ts = now_ts()
-        email = {
-            "id": str(len(store.emails_sent) + 700_001),
-            "objectName": "Email",
-            "_created": ts,
-            "_updated": ts,
-            "object": ref(invoice["id"], "Invoice"),
-            "from": store.sev_users[0]["email"],
-            "to": str(data["toEmail"]),
-            "subject": str(data["subject"]),
-            "text": str(data["text"]),
-            "sevClient": dict(SEV_CLIENT),
-            "cc": text(data.get("ccEmail")),
-            "bcc": text(data.get("bccEmail")),
-            "arrived": None,
-        }
-        store.emails_sent.append(render(email) | {"invoiceNumber": invoice["invoiceNumber"]})
-        store.send_log.append(
-            {"invoice": invoice["id"], "invoiceNumber": invoice["invoiceNumber"], "sendType": "VM"}
-            | {"sendDraft": False, "emailed": True}
-        )
-        return one(email, 201)
-
-    async def cancel_invoice(request: Request) -> JSONResponse:
-        invoice = get_invoice(request.path_params["invoice_id"])
-        if invoice.get("_cancelled"):
-            body_ = error_body(200, "Invoice has already been cancelled", ALREADY_CANCELLED)
-            return JSONResponse(body_, status_code=200)
-        if invoice["status"] == "100":
-            raise ApiError(422, "Drafts cannot be cancelled; delete them instead")
-        if invoice["invoiceType"] == "SR":
-            raise ApiError(422, "A cancellation invoice cannot be cancelled")
-        if invoice["status"] in (PARTIALLY_PAID, PAID):
-            body_ = error_body(200, "Invoice has (partly) been paid", PARTLY_PAID)
-            return JSONResponse(body_, status_code=200)
-        ts = now_ts()
-        storno = dict(invoice) | {
-            "id": store.new_id("Invoice"),
-            "_created": ts,
-            "_updated": ts,
-            "invoiceType": "SR",
-            "origin": ref(invoice["id"], "Invoice"),
-            "status": "1000",
-            "invoiceNumber": _next_number(store, "SR"),
-            "payDate": iso(ts),
-            "sendDate": None,
-            "sendType": None,
-        }
-        storno["header"] = f"Stornorechnung {storno['invoiceNumber']} zu {invoice['invoiceNumber']}"
-        copies = []
-        for pos in positions_of(invoice["id"]):
-            copy = dict(pos) | {"id": store.new_id("InvoicePos"), "_created": ts, "_updated": ts}
-            copy["invoice"] = ref(storno["id"], "Invoice")
-            copy["quantity"] = number(-Decimal(pos["quantity"]))
-            _position_sums(
-                copy, -Decimal(pos["quantity"]), Decimal(pos["priceNet"]), Decimal(pos["taxRate"])
-            )
-            copies.append(copy)
-        store.positions.update({c["id"]: c for c in copies})
-        _invoice_sums(storno, copies)
-        storno["paidAmount"] = float(storno["sumGross"])
-        store.invoices[storno["id"]] = storno
-        invoice.update({"_cancelled": True, "status": "1000", "_updated": ts})
-        return one(storno, 201)
-
-    async def book_amount(request: Request) -> JSONResponse:
-        invoice = get_invoice(request.path_params["invoice_id"])
-        data = await body(request)
-        require(data, ("amount", "date", "type", "checkAccount"))
-        if data["type"] not in BOOKING_TYPES:
-            raise ApiError(400, f"type must be one of {', '.join(BOOKING_TYPES)}")
-        amount = decimal(data["amount"], "amount").quantize(CENT, ROUND_HALF_UP)
-        booked_on = parse_date(data["date"], "date")
-        account = ref_in(data["checkAccount"], "CheckAccount", "checkAccount")
-        if store.check_account(account["id"]) is None:
-            raise ApiError(400, f"CheckAccount with id {account['id']} not found")
-        transaction = data.get("checkAccountTransaction")
-        if transaction is not None and (
-            not isinstance(transaction, dict)
-            or not transaction.get("id")
-            or transaction.get("objectName") != "CheckAccountTransaction"
-        ):
-            raise ApiError(400, "checkAccountTransaction needs an id and objectName")
-        if invoice["status"] not in (OPEN, PARTIALLY_PAID):
-            state = "a draft" if invoice["status"] == "100" else "not open"
-            raise ApiError(422, f"Invoice {invoice['id']} is {state} and cannot be booked")
-        if amount <= 0:
-            raise ApiError(422, "amount must be greater than 0")
-        paid = Decimal(str(invoice["paidAmount"] or 0)) + amount
-        settled = paid >= Decimal(invoice["sumGross"]) or data["type"] in WRITE_OFF_TYPES
-        ts = now_ts()
-        from_status = invoice["status"]
-        invoice.update(status=PAID if settled else PARTIALLY_PAID, paidAmount=float(paid))
-        invoice["_updated"] = ts
-        if settled:
-            invoice["payDate"] = iso(int(booked_on.timestamp()))
-        log = {
-            "id": store.new_id("InvoiceLog"),
-            "objectName": "InvoiceLog",
-            "additionalInformation": None,
-            "_created": ts,
-            # [spec] names the invoice reference "creditNote" (objectName "Invoice").
-            "creditNote": ref(invoice["id"], "Invoice"),
-            "fromStatus": from_status,
-            "toStatus": invoice["status"],
-            "ammountPayed": number(amount),
-            "bookingDate": iso(int(booked_on.timestamp())),
-            "sevClient": dict(SEV_CLIENT),
-        }
-        store.bookings.append(
-            render(log)
-            | {
-                "type": data["type"],
-                "checkAccount": account,
-                "checkAccountTransaction": transaction,
-            }
-        )
-        return one(log)
-
     async def delete_invoice(request: Request) -> JSONResponse:
-        invoice = get_invoice(request.path_params["invoice_id"])
+        invoice = get_invoice(store, request.path_params["invoice_id"])
         if invoice["status"] != "100":
             raise ApiError(409, "Only draft invoices can be deleted")
-        for pos in positions_of(invoice["id"]):
+        for pos in positions_of(store, invoice["id"]):
             del store.positions[pos["id"]]
         del store.invoices[invoice["id"]]
         return deleted()
@@ -449,10 +286,6 @@ def invoice_routes(store: Store) -> list[Route]:
         Route("/Invoice/{invoice_id}", read_invoice, methods=["GET"]),
         Route("/Invoice/{invoice_id}", delete_invoice, methods=["DELETE"]),
         Route("/Invoice/{invoice_id}/getPositions", get_positions, methods=["GET"]),
-        Route("/Invoice/{invoice_id}/sendBy", send_by, methods=["PUT"]),
-        Route("/Invoice/{invoice_id}/sendViaEmail", send_via_email, methods=["POST"]),
-        Route("/Invoice/{invoice_id}/cancelInvoice", cancel_invoice, methods=["POST"]),
-        Route("/Invoice/{invoice_id}/bookAmount", book_amount, methods=["PUT"]),
         Route("/InvoicePos", list_positions, methods=["GET"]),
     ]
 
@@ -463,12 +296,6 @@ def _refs(value: Any) -> list[str]:
         return []
     items = value if isinstance(value, list) else [value]
     return [str(i["id"]) if isinstance(i, dict) else str(i) for i in items]
-
-
-def _next_number(store: Store, kind: str) -> str:
-    key = "SR" if kind == "SR" else "RE"
-    store.invoice_numbers[key] += 1
-    return f"{key}-{store.invoice_numbers[key]}"
 
 
 def _address_text(store: Store, contact_id: str) -> str | None:
@@ -484,7 +311,7 @@ def _address_text(store: Store, contact_id: str) -> str | None:
     return "\n".join(line.strip() for line in lines if line and line.strip())
 
 
-def _position_sums(pos: dict[str, Any], quantity: Decimal, net: Decimal, rate: Decimal) -> None:
+def position_sums(pos: dict[str, Any], quantity: Decimal, net: Decimal, rate: Decimal) -> None:
     sum_net = (quantity * net).quantize(CENT, ROUND_HALF_UP)
     sum_tax = (sum_net * rate / 100).quantize(CENT, ROUND_HALF_UP)
     gross_price = (net * (1 + rate / 100)).quantize(CENT, ROUND_HALF_UP)
@@ -504,7 +331,7 @@ def _position_sums(pos: dict[str, Any], quantity: Decimal, net: Decimal, rate: D
     )
 
 
-def _invoice_sums(invoice: dict[str, Any], positions: Any) -> None:
+def invoice_sums(invoice: dict[str, Any], positions: Any) -> None:
     rows = list(positions)
     net = sum((Decimal(p["sumNet"]) for p in rows), Decimal(0))
     tax = sum((Decimal(p["sumTax"]) for p in rows), Decimal(0))

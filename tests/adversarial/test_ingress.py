@@ -41,21 +41,18 @@ from sandbox.serve import free_port
 from state import Store
 from state.inbox_tables import Inbox
 from tests.adversarial.audit import audit
-from tests.conftest import SandboxServer
-from tests.engine.test_crash_recovery import (
-    KLEAN_ENV,
-    KLEAN_RPS,
-    KLEAN_TOKEN,
-    SEV_ENV,
-    SEV_TOKEN,
+from tests.conftest import (
+    LOOPBACK_KLEAN_ENV,
+    LOOPBACK_KLEAN_TOKEN,
+    LOOPBACK_SEV_ENV,
+    LOOPBACK_SEV_TOKEN,
     Cli,
     Sandbox,
-    served,
+    SandboxServer,
+    loopback_cli,
 )
 from tests.service.conftest import invoice_body
 from tests.test_secrets import assert_nowhere
-
-__all__ = ["served"]  # the module-scoped emulators on loopback (a fixture)
 
 NO_NUMBER = {
     "kind": "company",
@@ -68,32 +65,6 @@ NO_NUMBER = {
 }
 
 
-def _cli(sandbox: Sandbox, tmp_path: Path) -> Cli:
-    state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[sevdesk]
-base_url = "{sandbox.sevdesk.base_url}"
-token_env = "{SEV_ENV}"
-requests_per_second = 100
-
-[kleanapp]
-base_url = "{sandbox.kleanapp.base_url}"
-token_env = "{KLEAN_ENV}"
-requests_per_second = {KLEAN_RPS}
-
-[state]
-url = "{state_url}"
-
-[sync]
-units = "off"
-""",
-        encoding="utf-8",
-    )
-    return Cli(config, state_url)
-
-
 # -- item 3: a crash right after KleanApp answered a create ---------------------------------
 
 
@@ -102,7 +73,7 @@ def test_killed_right_after_kleanapp_answered_a_create_leaves_one_customer_on_ea
 ) -> None:
     served.reset()
     served.bulk(served.sevdesk, {"contacts": [NO_NUMBER]})
-    cli = _cli(served, tmp_path)
+    cli = loopback_cli(served, tmp_path)
     (contact,) = served.contacts()
     assert not contact.get("customerNumber")
 
@@ -128,7 +99,11 @@ def test_killed_right_after_kleanapp_answered_a_create_leaves_one_customer_on_ea
     assert creates == {("kleanapp", "done"): 1}, creates
     expected = {customers[0]["customer_number"]: NO_NUMBER}
     report = audit(
-        served.sevdesk.base_url, SEV_TOKEN, served.kleanapp.base_url, KLEAN_TOKEN, expected
+        served.sevdesk.base_url,
+        LOOPBACK_SEV_TOKEN,
+        served.kleanapp.base_url,
+        LOOPBACK_KLEAN_TOKEN,
+        expected,
     )
     report.assert_clean()
     assert report.counts["kleanapp"] == report.counts["sevdesk"] == 1, report.counts
@@ -221,7 +196,13 @@ def _serve_config(cli: Cli, port: int, *, debounce: float) -> None:
 
 def _start_serve(cli: Cli) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "KLEANSYNC_CRASH_AT"}
-    env.update({SEV_ENV: SEV_TOKEN, KLEAN_ENV: KLEAN_TOKEN, SECRET_ENV: WEBHOOK_SECRET})
+    env.update(
+        {
+            LOOPBACK_SEV_ENV: LOOPBACK_SEV_TOKEN,
+            LOOPBACK_KLEAN_ENV: LOOPBACK_KLEAN_TOKEN,
+            SECRET_ENV: WEBHOOK_SECRET,
+        }
+    )
     log = (cli.config.parent / f"serve-{time.monotonic_ns()}.log").open("w")
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler.cli", "serve", "--config", str(cli.config)],
@@ -265,7 +246,7 @@ def test_edits_acknowledged_before_serve_was_killed_are_synced_on_its_next_start
         {"customer_number": n, "company_name": f"Objekt {n} GmbH", "city": "Köln"} for n in numbers
     ]
     served.bulk(served.kleanapp, {"customers": customers})
-    cli = _cli(served, tmp_path)
+    cli = loopback_cli(served, tmp_path)
     assert cli.sync()["counts"] == {"customer.sevdesk.create": EDITED}
     port = free_port()
     _serve_config(cli, port, debounce=300)  # the first service never gets to run the sync
@@ -295,7 +276,11 @@ def test_edits_acknowledged_before_serve_was_killed_are_synced_on_its_next_start
             second.kill()
     expected = {n: {"email": f"rechnung@{n.lower()}.de", "city": "Köln"} for n in numbers}
     report = audit(
-        served.sevdesk.base_url, SEV_TOKEN, served.kleanapp.base_url, KLEAN_TOKEN, expected
+        served.sevdesk.base_url,
+        LOOPBACK_SEV_TOKEN,
+        served.kleanapp.base_url,
+        LOOPBACK_KLEAN_TOKEN,
+        expected,
     )
     report.assert_clean()
     assert report.counts["kleanapp"] == report.counts["sevdesk"] == EDITED
@@ -353,7 +338,7 @@ def test_a_300_mb_body_to_the_running_service_is_refused_without_being_buffered(
     served: Sandbox, tmp_path: Path
 ) -> None:
     served.reset()
-    cli = _cli(served, tmp_path)
+    cli = loopback_cli(served, tmp_path)
     port = free_port()
     _serve_config(cli, port, debounce=0.2)
     service = _start_serve(cli)

@@ -22,34 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
-from sandbox.serve import Endpoint, SandboxThread, endpoints
 from state import Store
-
-ROOT = Path(__file__).resolve().parents[2]
-SEV_TOKEN = "crash-test-sevdesk-token"
-KLEAN_TOKEN = "crash-test-kleanapp-token"
-SEV_ENV = "KLEANSYNC_CRASH_TEST_SEVDESK_TOKEN"
-KLEAN_ENV = "KLEANSYNC_CRASH_TEST_KLEANAPP_TOKEN"
-CRASH_ENV = "KLEANSYNC_CRASH_AT"
-#: KleanApp's emulator allows 10 requests per second per token.
-KLEAN_RPS = 9
+from tests.conftest import (
+    KLEAN_RPS,
+    LOOPBACK_KLEAN_TOKEN,
+    LOOPBACK_SEV_TOKEN,
+    Cli,
+    Sandbox,
+    loopback_cli,
+)
 
 SHARED = ["K-10001", "K-10002", "K-10003"]
 KLEANAPP_ONLY = ["K-20001", "K-20002"]
@@ -89,85 +81,7 @@ def _customer(number: str, i: int) -> dict[str, Any]:
     }
 
 
-# -- emulators -----------------------------------------------------------------
-
-
-class _PoliteTransport(httpx.HTTPTransport):
-    """The test's own calls wait out KleanApp's 429 like a well-behaved client."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        while True:
-            response = super().handle_request(request)
-            if response.status_code != 429:
-                return response
-            response.close()
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-
-
-@dataclass
-class Sandbox:
-    sevdesk: Endpoint
-    kleanapp: Endpoint
-    sev: httpx.Client
-    klean: httpx.Client
-
-    @staticmethod
-    def root(endpoint: Endpoint) -> str:
-        return endpoint.base_url.removesuffix("/api/v1")
-
-    def reset(self) -> None:
-        for ep in (self.sevdesk, self.kleanapp):
-            httpx.post(f"{self.root(ep)}/_sandbox/reset").raise_for_status()
-
-    def bulk(self, endpoint: Endpoint, body: dict[str, Any]) -> None:
-        httpx.post(f"{self.root(endpoint)}/_sandbox/bulk", json=body).raise_for_status()
-
-    def fault(self, endpoint: Endpoint, rule: dict[str, Any]) -> None:
-        httpx.post(f"{self.root(endpoint)}/_sandbox/faults", json=rule).raise_for_status()
-
-    # -- raw reads (every row, duplicates included) ----------------------------
-    def contacts(self) -> list[dict[str, Any]]:
-        rows = self.sev.get("Contact", params={"depth": 1, "limit": 1000}).json()["objects"]
-        return [r for r in rows if str((r.get("category") or {}).get("id")) == "3"]
-
-    def contact(self, number: str) -> dict[str, Any]:
-        (row,) = [c for c in self.contacts() if c.get("customerNumber") == number]
-        return row
-
-    def parts(self, kind: str, contact_id: str) -> list[dict[str, Any]]:
-        params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
-        return self.sev.get(kind, params=params).json()["objects"]
-
-    def klean_customers(self) -> list[dict[str, Any]]:
-        params = {"per_page": 500, "include_archived": "true"}
-        return self.klean.get("customers", params=params).json()["data"]
-
-    def klean_customer(self, number: str) -> dict[str, Any]:
-        (row,) = [c for c in self.klean_customers() if c["customer_number"] == number]
-        return row
-
-
-def _client(base_url: str, authorization: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=base_url + "/",
-        headers={"Authorization": authorization},
-        transport=_PoliteTransport(),
-        timeout=30,
-    )
-
-
-@pytest.fixture(scope="module")
-def served() -> Any:
-    eps = endpoints(
-        sevdesk_port=0, kleanapp_port=0, sevdesk_token=SEV_TOKEN, kleanapp_token=KLEAN_TOKEN
-    )
-    sev_ep, klean_ep = eps
-    with (
-        SandboxThread(eps),
-        _client(sev_ep.base_url, SEV_TOKEN) as sev,
-        _client(klean_ep.base_url, f"Bearer {KLEAN_TOKEN}") as klean,
-    ):
-        yield Sandbox(sev_ep, klean_ep, sev, klean)
+# -- emulators (served on loopback by tests/conftest.py) ----------------------------
 
 
 @pytest.fixture
@@ -183,75 +97,9 @@ def sandbox(served: Sandbox) -> Sandbox:
 # -- running the CLI -------------------------------------------------------------
 
 
-@dataclass
-class Cli:
-    config: Path
-    state_url: str
-
-    def run(self, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
-        env.update({SEV_ENV: SEV_TOKEN, KLEAN_ENV: KLEAN_TOKEN})
-        if crash_at:
-            env[CRASH_ENV] = crash_at
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "reconciler.cli.app",
-                "sync",
-                "--config",
-                str(self.config),
-                "--json",
-            ],
-            cwd=self.config.parent,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def sync(self) -> dict[str, Any]:
-        """A run that must succeed; its ``--json`` object."""
-        proc = self.run()
-        assert proc.returncode == 0, f"sync failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
-        return json.loads(proc.stdout)
-
-    def journal(self) -> list[Any]:
-        store = Store(self.state_url)
-        try:
-            return store.journal()
-        finally:
-            store.close()
-
-
 @pytest.fixture
 def cli(sandbox: Sandbox, tmp_path: Path) -> Cli:
-    state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[sevdesk]
-base_url = "{sandbox.sevdesk.base_url}"
-token_env = "{SEV_ENV}"
-requests_per_second = 100
-
-[kleanapp]
-base_url = "{sandbox.kleanapp.base_url}"
-token_env = "{KLEAN_ENV}"
-requests_per_second = {KLEAN_RPS}
-
-[state]
-url = "{state_url}"
-
-[sync]
-units = "off"
-
-[report]
-dir = "reports"
-""",
-        encoding="utf-8",
-    )
-    return Cli(config, state_url)
+    return loopback_cli(sandbox, tmp_path)
 
 
 # -- what both sides hold ---------------------------------------------------------
@@ -264,10 +112,10 @@ def _canonical(sandbox: Sandbox) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         connectors = {
             "kleanapp": KleanappConnector(
-                sandbox.kleanapp.base_url, KLEAN_TOKEN, requests_per_second=KLEAN_RPS
+                sandbox.kleanapp.base_url, LOOPBACK_KLEAN_TOKEN, requests_per_second=KLEAN_RPS
             ),
             "sevdesk": SevdeskConnector(
-                sandbox.sevdesk.base_url, SEV_TOKEN, requests_per_second=100
+                sandbox.sevdesk.base_url, LOOPBACK_SEV_TOKEN, requests_per_second=100
             ),
         }
         for side, connector in connectors.items():

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli.demo import _client
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
+from sandbox.client import polite_client
 from sandbox.serve import _wait_listening, free_port
 
 S_TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
@@ -108,8 +108,8 @@ def sevdesk_customer(
 
 def seed(urls: dict[str, str]) -> None:
     with (
-        _client(urls["kleanapp"], f"Bearer {K_TOKEN}") as k,
-        _client(urls["sevdesk"], S_TOKEN) as s,
+        polite_client(urls["kleanapp"], f"Bearer {K_TOKEN}") as k,
+        polite_client(urls["sevdesk"], S_TOKEN) as s,
     ):
         for i in range(1, 13):
             body = {
@@ -145,8 +145,8 @@ def seed(urls: dict[str, str]) -> None:
 def edit(urls: dict[str, str]) -> None:
     """Everyday edits on both sides after the first sync."""
     with (
-        _client(urls["kleanapp"], f"Bearer {K_TOKEN}") as k,
-        _client(urls["sevdesk"], S_TOKEN) as s,
+        polite_client(urls["kleanapp"], f"Bearer {K_TOKEN}") as k,
+        polite_client(urls["sevdesk"], S_TOKEN) as s,
     ):
         customers = k.get("customers", params={"per_page": 500}).json()["data"]
         first = next(c for c in customers if c["customer_number"] == "K-00001")
@@ -165,8 +165,8 @@ def edit(urls: dict[str, str]) -> None:
 
 def dump(urls: dict[str, str]) -> bytes:
     with (
-        _client(urls["kleanapp"], f"Bearer {K_TOKEN}") as k,
-        _client(urls["sevdesk"], S_TOKEN) as s,
+        polite_client(urls["kleanapp"], f"Bearer {K_TOKEN}") as k,
+        polite_client(urls["sevdesk"], S_TOKEN) as s,
     ):
         parts = [
             k.get("customers", params={"include_archived": "true", "per_page": 500}),

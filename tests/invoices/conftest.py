@@ -44,12 +44,14 @@ for _i, _c in enumerate(CUSTOMERS, 1):
     _c.update(street=f"Hauptstraße {_i}", postal_code=f"5067{_i}", city="Köln", country="DE")
 
 
-def config(fmt: str = "draft") -> Config:
+def config(report_dir: Path, fmt: str = "draft") -> Config:
+    """The export's config; its run reports go to ``report_dir`` (a test's own folder)."""
     return parse_config(
         {
             "kleanapp": {"base_url": KA_API},
             "sevdesk": {"base_url": SEV_API},
             "invoices": {"format": fmt},
+            "report": {"dir": str(report_dir)},
         }
     )
 
@@ -65,13 +67,15 @@ class World:
     sev_ctl: httpx.AsyncClient  # sevDesk /_sandbox
     ka_http: httpx.AsyncClient  # KleanApp API, raw
     ka_ctl: httpx.AsyncClient  # KleanApp /_sandbox
+    #: Where the runs' report files go: inside the test's tmp_path, never the checkout.
+    report_dir: Path
     customer_ids: dict[str, int] = field(default_factory=dict)
     #: ``[invoices] format`` of the config the export runs with.
     config_format: str = "draft"
 
     @property
     def config(self) -> Config:
-        return config(self.config_format)
+        return config(self.report_dir, self.config_format)
 
     @property
     def connectors(self) -> dict[str, Any]:
@@ -178,7 +182,7 @@ async def seed_customers(world: World, *, link: bool = True) -> None:
         from reconciler.sync.engine import SyncOptions, run_sync
 
         result = await run_sync(
-            config(), SyncOptions(), connectors=world.connectors, store=world.store
+            config(world.report_dir), SyncOptions(), connectors=world.connectors, store=world.store
         )
         assert not result.errors, result.errors
         assert len(world.store.links("customer")) == len(CUSTOMERS)
@@ -212,6 +216,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             sev_ctl,
             ka_http,
             ka_ctl,  # type: ignore[arg-type]
+            tmp_path / "reports",
         )
     store.close()
 

@@ -31,6 +31,7 @@ from reconciler.domain.errors import (
 )
 from reconciler.domain.models import Customer, Invoice, Unit
 from sandbox.kleanapp import create_app
+from tests.conftest import PERSON
 
 TOKEN = "kleanapp-test-token-123"
 ROOT = "http://kleanapp.test"
@@ -51,17 +52,6 @@ ACME = Customer(
     country="AT",
     vat_id="DE123456789",
     note="Schlüssel beim Hausmeister",
-)
-PERSON = Customer(
-    customer_number="K-10002",
-    kind="person",
-    first_name="Max",
-    last_name="Mustermann",
-    email="max@example.org",
-    street="Ringweg 1",
-    postal_code="50667",
-    city="Köln",
-    country="DE",
 )
 
 

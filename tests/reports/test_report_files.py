@@ -10,14 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.log import register_secret
-from reconciler.reporting.render import (
-    build_view,
-    csv_rows,
-    render,
-    result_data,
-    write_report_files,
-    write_reports,
-)
+from reconciler.reporting.files import write_report_files, write_reports
+from reconciler.reporting.render import csv_rows, render
+from reconciler.reporting.view import build_view, result_data
 
 from .conftest import EVIL_NAME, SEV_TOKEN
 

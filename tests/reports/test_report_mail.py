@@ -15,7 +15,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from reconciler.log import register_secret
 from reconciler.reporting.mail import mail_report
-from reconciler.reporting.render import render, result_data
+from reconciler.reporting.render import render
+from reconciler.reporting.view import result_data
 from sandbox.serve import free_port
 
 from .conftest import KLEAN_TOKEN, SEV_TOKEN
@@ -184,7 +185,7 @@ def test_html_attachment_is_the_report_itself(smtp, monkeypatch):
             }
         ],
     }
-    from reconciler.reporting.render import build_view
+    from reconciler.reporting.view import build_view
 
     html = render(build_view(data), "html")
     assert mail_report(data, report_config(port), html=html) is True
@@ -193,7 +194,7 @@ def test_html_attachment_is_the_report_itself(smtp, monkeypatch):
 
 
 async def test_a_failed_run_is_mailed_too(world, smtp, monkeypatch):
-    from reconciler.reporting.render import run_data
+    from reconciler.reporting.view import run_data
     from state.tables import Run
 
     inbox, port = smtp

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from reconciler.reporting.render import write_report_files
+from reconciler.reporting.files import write_report_files
 from reconciler.reporting.retention import prune_reports, prune_run_results
 from state import Store
 from state.tables import Run

@@ -157,12 +157,14 @@ class World:
         return (await self.ka_ctl.get("/deliveries")).json()["data"]
 
 
-def make_config(state_url: str, **sections: Any) -> Config:
+def make_config(state_url: str, *, report_dir: Path, **sections: Any) -> Config:
+    """The service's config; run reports go to ``report_dir`` (a test's own folder)."""
     data: dict[str, Any] = {
         "kleanapp": {"base_url": KA_API},
         "sevdesk": {"base_url": SEV_API},
         "state": {"url": state_url},
         "sync": {"units": "off"},
+        "report": {"dir": str(report_dir)},
     }
     data.update(sections)
     return parse_config(data)
@@ -177,7 +179,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     )
     sev_t, ka_t = httpx.ASGITransport(app=sev_app), httpx.ASGITransport(app=ka_app)
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
-    config = make_config(store.url)
+    config = make_config(store.url, report_dir=tmp_path / "reports")
     async with (
         SevdeskConnector(SEV_API, SEV_TOKEN, requests_per_second=10_000, transport=sev_t) as sev,
         KleanappConnector(KA_API, KA_TOKEN, requests_per_second=10_000, transport=ka_t) as ka,

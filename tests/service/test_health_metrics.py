@@ -84,7 +84,10 @@ async def test_an_unreachable_store_is_unhealthy(world: World, tmp_path) -> None
     where.mkdir()
     store = Store(f"sqlite:///{where / 'state.db'}")
     service = Service(
-        make_config(store.url), settings=world.settings(), connectors=world.connectors, store=store
+        make_config(store.url, report_dir=tmp_path / "reports"),
+        settings=world.settings(),
+        connectors=world.connectors,
+        store=store,
     )
     shutil.rmtree(where)
     store.engine.dispose()

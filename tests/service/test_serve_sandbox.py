@@ -62,6 +62,7 @@ async def running(tmp_path, monkeypatch) -> AsyncIterator[Running]:
             "kleanapp": {"base_url": ka_ep.base_url, "token_env": KA_ENV},
             "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
             "sync": {"units": "off"},
+            "report": {"dir": str(tmp_path / "reports")},
         }
     )
     port = free_port()

@@ -29,37 +29,11 @@ from reconciler.domain.errors import (
 )
 from reconciler.domain.models import Customer, Unit
 from sandbox.sevdesk import create_app
+from tests.conftest import COMPANY, PERSON
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 ROOT = "http://sevdesk.test"
 BASE = f"{ROOT}/api/v1"
-
-COMPANY = Customer(
-    customer_number="K-100",
-    kind="company",
-    company_name="Glanz & Gloria GmbH",
-    email="buero@glanz.example",
-    phone="+49 30 1234567",
-    mobile="+49 170 7654321",
-    street="Hauptstraße 5",
-    postal_code="10115",
-    city="Berlin",
-    country="DE",
-    vat_id="DE123456789",
-    note="Treppenhaus jeden Montag",
-)
-PERSON = Customer(
-    customer_number="K-101",
-    kind="person",
-    first_name="Erika",
-    last_name="Musterfrau",
-    email="erika@example.org",
-    mobile="+43 660 1112223",
-    street="Ringstraße 1",
-    postal_code="1010",
-    city="Wien",
-    country="AT",
-)
 
 
 # -- fixtures ---------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""What the invoice export looks up, once per run: sevDesk units, customers, contacts.
+
+A quarter's export touches the same few customers and units hundreds of
+times; each is read once per run and kept here. The contact of an invoice's
+customer is the linked sevDesk contact, or else the one with the same
+customer number; a customer in neither is an ``Unexportable`` with a task
+(run the sync first), never a guess.
+"""
+
+from __future__ import annotations
+
+from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.errors import NotFound
+from reconciler.domain.models import Customer, Invoice, Unit
+from reconciler.invoices.mapping import Unexportable
+from state import Store
+
+
+class ExportLookups:
+    """Read-through caches for one export run."""
+
+    def __init__(
+        self, *, kleanapp: KleanappConnector, sevdesk: SevdeskConnector, store: Store
+    ) -> None:
+        self.kleanapp = kleanapp
+        self.sevdesk = sevdesk
+        self.store = store
+        self._units: dict[str, str] | None = None
+        self._links: dict[str, str] | None = None
+        self._customers: dict[str, Customer | None] = {}
+
+    async def sevdesk_units(self) -> dict[str, str]:
+        if self._units is None:
+            listing = await self.sevdesk.list(Unit)
+            self._units = {}
+            for remote in listing.records:
+                self._units.setdefault(remote.record.name, remote.id)
+        return self._units
+
+    async def customer(self, customer_id: str) -> Customer | None:
+        if customer_id not in self._customers:
+            try:
+                self._customers[customer_id] = (
+                    await self.kleanapp.get(Customer, customer_id)
+                ).record
+            except NotFound:
+                self._customers[customer_id] = None
+        return self._customers[customer_id]
+
+    async def contact(self, inv: Invoice) -> tuple[str, Customer | None]:
+        """The sevDesk contact of the invoice's customer: linked, or same customer number."""
+        if self._links is None:
+            self._links = {
+                link.kleanapp_id: link.sevdesk_id for link in self.store.links("customer")
+            }
+        customer = await self.customer(inv.customer_id)
+        if inv.customer_id in self._links:
+            return self._links[inv.customer_id], customer
+        number = customer.customer_number if customer else None
+        if number:
+            contact_id = await self.sevdesk.customer_contact_id(number)
+            if contact_id:
+                return contact_id, customer
+        if customer is None:
+            raise Unexportable(
+                f"its customer (KleanApp id {inv.customer_id}) does not exist in KleanApp",
+                f"fix the customer of KleanApp invoice {inv.number}",
+                kind="customer",
+            )
+        if number:
+            who = f"customer {number}"
+        else:
+            who = f"customer {customer.display_name} (KleanApp id {inv.customer_id})"
+        raise Unexportable(
+            f"{who} is not in sevDesk yet; run kleansync sync",
+            f"run kleansync sync: {who} is not in sevDesk yet",
+            kind="customer",
+        )

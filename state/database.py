@@ -1,0 +1,157 @@
+"""Opening the state database: SQLite settings, emptied files refused, the schema migrated.
+
+Kept apart from ``state.store`` (what is read and written) because it is
+what an operator meets when something is wrong with the file or the URL
+itself: a 0-byte SQLite file after a full disk, a store written by a newer
+kleansync, a missing driver. Each becomes one ``ConfigError`` or
+``FatalError`` line naming ``[state] url``.
+
+Migrations: ``create_all`` adds new tables by itself; ``MIGRATIONS`` holds the
+steps for changed columns, one per schema version, each safe to run twice
+(two processes may open an old store at the same moment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect, make_url, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel, create_engine
+
+from reconciler.domain.errors import ConfigError, FatalError
+from state.tables import SCHEMA_VERSION, SchemaInfo
+
+#: Where the ``--new-store`` flag exists (named in the refusal).
+NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
+
+
+def open_engine(url: str, *, new_store: bool = False) -> Engine:
+    """The engine for ``url``, its schema created or migrated to ``SCHEMA_VERSION``.
+
+    Every table module must be imported before this runs (``state.store``
+    imports them all), or ``create_all`` would leave their tables out.
+    """
+    _refuse_emptied_file(url, new_store)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        migrate(engine)
+    except OperationalError as exc:
+        raise ConfigError(f"[state] url: cannot open the state store ({exc.orig})") from None
+    except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
+        if isinstance(exc, FatalError):
+            raise
+        raise ConfigError(f"[state] url: {type(exc).__name__}: {exc}") from None
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the service and a hand-started command read while one writes;
+    # the busy timeout makes them wait for each other instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _refuse_emptied_file(url: str, new_store: bool) -> None:
+    """``ConfigError`` if ``url`` is an SQLite file that exists but holds nothing.
+
+    A file that does not exist is a fresh install and is created. SQLite
+    writes its header the moment a store is first opened, so an existing
+    0-byte file is never one kleansync made (unless a write-ahead log still
+    holds its pages, which SQLite reads back).
+    """
+    if new_store or not url.startswith("sqlite"):
+        return
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 - a bad URL is reported when the engine is made
+        return
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    wal = Path(f"{database}-wal")
+    try:
+        empty = path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0)
+    except FileNotFoundError:
+        return
+    if empty:
+        raise ConfigError(
+            f"[state] url: {path} is empty (0 bytes), so the run history, open conflicts and "
+            "invoice ledger it held are gone; restore it from a backup, or pass --new-store "
+            f"({NEW_STORE_COMMANDS}) to start over with an empty store"
+        )
+
+
+# -- schema versions ----------------------------------------------------------------------
+def _add_columns(engine: Engine, table: str, columns: dict[str, str]) -> None:
+    """ALTER TABLE … ADD COLUMN for the columns ``table`` lacks (safe to run twice)."""
+    have = {c["name"] for c in inspect(engine).get_columns(table)}
+    with engine.begin() as conn:
+        for name, sql_type in columns.items():
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
+def _add_lock_token(engine: Engine) -> None:
+    """Schema 2: the run lock's fencing token (existing rows start at 0)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("run_lock")}
+    if "token" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE run_lock ADD COLUMN token INTEGER NOT NULL DEFAULT 0"))
+
+
+def _link_fingerprints(engine: Engine) -> None:
+    """Schema 3: per-side fingerprints on links.
+
+    Existing links get none; their next agreed state fills them (the planner
+    compares those fields by value once, and a pair both sides agree on is
+    then saved without any write), so no re-link is needed.
+    """
+    _add_columns(engine, "link", {"kleanapp_raw": "JSON", "sevdesk_raw": "JSON"})
+
+
+#: version -> step that brings the schema from version-1 to version.
+MIGRATIONS: dict[int, Callable[[Engine], None]] = {2: _add_lock_token, 3: _link_fingerprints}
+
+
+def migrate(engine: Engine) -> None:
+    """Create missing tables, then run the steps from the stored version up."""
+    # Two processes may open a brand-new store at the same moment (the
+    # service and a hand-started command): whoever loses a race re-checks.
+    for attempt in (1, 2):
+        try:
+            SQLModel.metadata.create_all(engine)
+            break
+        except OperationalError:
+            if attempt == 2:
+                raise
+    try:
+        with Session(engine) as session:
+            if session.get(SchemaInfo, 1) is None:
+                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+            session.commit()
+    except IntegrityError:
+        pass  # the other process wrote it first
+    with Session(engine, expire_on_commit=False) as session:
+        info = session.get(SchemaInfo, 1)
+        assert info is not None  # written just above, by us or by the process that won
+        if info.version > SCHEMA_VERSION:
+            raise FatalError(
+                f"the state store was written by a newer kleansync (schema {info.version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade kleansync"
+            )
+        for version in range(info.version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](engine)
+            info.version = version
+        session.add(info)
+        session.commit()
