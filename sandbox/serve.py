@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -31,7 +32,7 @@ class _QuietServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to us."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
+    def capture_signals(self) -> Iterator[None]:
         yield
 
 

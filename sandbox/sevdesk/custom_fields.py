@@ -117,7 +117,7 @@ def custom_field_routes(store: Store) -> list[Route]:
         data = await body(request)
         require(data, ("contact", "contactCustomFieldSetting", "value", "objectName"))
         ts = now_ts()
-        field = {
+        field: dict[str, Any] = {
             "id": store.new_id("ContactCustomField"),
             "objectName": "ContactCustomField",
             "_created": ts,
