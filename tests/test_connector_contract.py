@@ -252,8 +252,8 @@ def same_customer(remote: Remote[Customer], expected: Customer) -> None:
 
 @pytest.mark.parametrize("record", [COMPANY, PERSON], ids=["company", "person"])
 async def test_create_then_get_gives_back_the_canonical_record(side: Side, record) -> None:
-    created = await side.connector.create(Customer, record)
-    fetched = await side.connector.get(Customer, created.id)
+    created = await side.connector.customers.create(record)
+    fetched = await side.connector.customers.get(created.id)
 
     same_customer(created, record)
     same_customer(fetched, record)
@@ -263,10 +263,10 @@ async def test_create_then_get_gives_back_the_canonical_record(side: Side, recor
 
 
 async def test_list_returns_every_created_record(side: Side) -> None:
-    company = await side.connector.create(Customer, COMPANY)
-    person = await side.connector.create(Customer, PERSON)
+    company = await side.connector.customers.create(COMPANY)
+    person = await side.connector.customers.create(PERSON)
 
-    listing = await side.connector.list(Customer)
+    listing = await side.connector.customers.list_changed()
 
     by_id = {r.id: r for r in listing.records}
     assert set(by_id) == {company.id, person.id} and listing.quarantined == []
@@ -279,7 +279,7 @@ async def test_list_reads_past_the_largest_page(side: Side) -> None:
     many = [numbered(f"B-{n:05d}", company_name=f"Firma {n}") for n in range(1001)]
     await side.bulk(many, dt.datetime.now(dt.UTC))
 
-    listing = await side.connector.list(Customer)
+    listing = await side.connector.customers.list_changed()
 
     assert sorted(r.record.customer_number for r in listing.records) == [
         f"B-{n:05d}" for n in range(1001)
@@ -291,14 +291,14 @@ async def test_list_since_has_everything_changed_at_or_after_it_and_not_the_old(
 ) -> None:
     [ancient] = await side.bulk([numbered("K-1")], dt.datetime(2025, 1, 6, 9, tzinfo=dt.UTC))
     with freeze_time("2026-03-02 08:00:00", real_asyncio=True) as clock:
-        edited = await side.connector.create(Customer, numbered("K-2"))
-        untouched = await side.connector.create(Customer, numbered("K-3"))
+        edited = await side.connector.customers.create(numbered("K-2"))
+        untouched = await side.connector.customers.create(numbered("K-3"))
         clock.tick(3600)
         since = dt.datetime.now(dt.UTC)
-        await side.connector.update(Customer, edited.id, {"note": "edited exactly at since"})
+        await side.connector.customers.update(edited.id, {"note": "edited exactly at since"})
         clock.tick(60)
-        fresh = await side.connector.create(Customer, numbered("K-4"))
-        listing = await side.connector.list(Customer, since=since)
+        fresh = await side.connector.customers.create(numbered("K-4"))
+        listing = await side.connector.customers.list_changed(since=since)
 
     ids = {r.id for r in listing.records}
     assert {edited.id, fresh.id} <= ids
@@ -309,33 +309,33 @@ async def test_list_since_has_everything_changed_at_or_after_it_and_not_the_old(
 
 
 async def test_update_writes_only_the_given_fields_and_moves_the_version(side: Side) -> None:
-    created = await side.connector.create(Customer, COMPANY)
+    created = await side.connector.customers.create(COMPANY)
 
     changes = {"city": "Potsdam", "postal_code": "14467", "phone": None}
-    updated = await side.connector.update(
-        Customer, created.id, changes, expected_version=created.version
+    updated = await side.connector.customers.update(
+        created.id, changes, expected_version=created.version
     )
 
     expected = COMPANY.model_copy(update=changes)
     same_customer(updated, expected)
-    same_customer(await side.connector.get(Customer, created.id), expected)
+    same_customer(await side.connector.customers.get(created.id), expected)
     assert updated.version != created.version
 
 
 async def test_a_stale_version_is_refused_and_the_other_edit_survives(side: Side) -> None:
-    created = await side.connector.create(Customer, COMPANY)
-    read = await side.connector.get(Customer, created.id)
+    created = await side.connector.customers.create(COMPANY)
+    read = await side.connector.customers.get(created.id)
     await side.edit_note(created.id, "von Hand geändert")
 
     with pytest.raises(ChangedMeanwhile):
-        await side.connector.update(
-            Customer, created.id, {"city": "Köln"}, expected_version=read.version
+        await side.connector.customers.update(
+            created.id, {"city": "Köln"}, expected_version=read.version
         )
 
-    now = await side.connector.get(Customer, created.id)
+    now = await side.connector.customers.get(created.id)
     assert (now.record.note, now.record.city) == ("von Hand geändert", "Berlin")
-    fixed = await side.connector.update(
-        Customer, created.id, {"city": "Köln"}, expected_version=now.version
+    fixed = await side.connector.customers.update(
+        created.id, {"city": "Köln"}, expected_version=now.version
     )
     assert (fixed.record.note, fixed.record.city) == ("von Hand geändert", "Köln")
 
@@ -344,11 +344,11 @@ async def test_create_again_after_a_500_that_wrote_leaves_one_record(side: Side)
     rule = {"kind": "after_write", "method": "POST", "path": side.create_path, "status": 500}
     assert (await side.control.post("/_sandbox/faults", json=rule)).status_code == 201
     try:
-        first: Remote[Customer] | None = await side.connector.create(Customer, COMPANY)
+        first: Remote[Customer] | None = await side.connector.customers.create(COMPANY)
     except KleansyncError:
         first = None
 
-    again = await side.connector.create(Customer, COMPANY)
+    again = await side.connector.customers.create(COMPANY)
 
     assert side.count(COMPANY.customer_number) == 1
     assert first is None or first.id == again.id
@@ -360,48 +360,48 @@ async def test_create_again_after_the_service_went_down_mid_create_leaves_one_re
 ) -> None:
     side.tap.fail_after("POST", side.create_path)
     with pytest.raises(KleansyncError):
-        await side.connector.create(Customer, PERSON)
+        await side.connector.customers.create(PERSON)
     assert side.count(PERSON.customer_number) == 1  # it was written, we were not told
 
     side.tap.heal()
-    again = await side.connector.create(Customer, PERSON)
+    again = await side.connector.customers.create(PERSON)
 
     assert side.count(PERSON.customer_number) == 1
-    same_customer(await side.connector.get(Customer, again.id), PERSON)
+    same_customer(await side.connector.customers.get(again.id), PERSON)
 
 
 async def test_delete_archives_or_deletes_as_the_service_does(side: Side) -> None:
-    created = await side.connector.create(Customer, COMPANY)
+    created = await side.connector.customers.create(COMPANY)
 
-    await side.connector.delete(Customer, created.id, expected_version=created.version)
+    await side.connector.customers.delete(created.id, expected_version=created.version)
 
     if side.deletes:
         with pytest.raises(NotFound):
-            await side.connector.get(Customer, created.id)
-        assert (await side.connector.list(Customer)).records == []
+            await side.connector.customers.get(created.id)
+        assert (await side.connector.customers.list_changed()).records == []
         with pytest.raises(NotFound):
-            await side.connector.delete(Customer, created.id)
+            await side.connector.customers.delete(created.id)
     else:
-        assert (await side.connector.get(Customer, created.id)).record.archived is True
-        [listed] = (await side.connector.list(Customer)).records
+        assert (await side.connector.customers.get(created.id)).record.archived is True
+        [listed] = (await side.connector.customers.list_changed()).records
         assert (listed.id, listed.record.archived) == (created.id, True)
 
 
 @pytest.mark.parametrize("unknown", ["999999", "not-an-id"])
 async def test_unknown_ids_are_not_found(side: Side, unknown: str) -> None:
     with pytest.raises(NotFound):
-        await side.connector.get(Customer, unknown)
+        await side.connector.customers.get(unknown)
     with pytest.raises(NotFound):
-        await side.connector.update(Customer, unknown, {"city": "Bonn"})
+        await side.connector.customers.update(unknown, {"city": "Bonn"})
     with pytest.raises(NotFound):
-        await side.connector.delete(Customer, unknown)
+        await side.connector.customers.delete(unknown)
 
 
 async def test_a_malformed_record_is_quarantined_and_the_rest_listed(side: Side) -> None:
     good = await side.bulk([numbered("K-1"), numbered("K-2")], dt.datetime.now(dt.UTC))
     bad = await side.add_malformed()
 
-    listing = await side.connector.list(Customer)
+    listing = await side.connector.customers.list_changed()
 
     assert sorted(r.id for r in listing.records) == sorted(good)
     [quarantined] = listing.quarantined
@@ -413,18 +413,18 @@ async def test_a_malformed_record_is_quarantined_and_the_rest_listed(side: Side)
 
 
 async def test_units_are_listed_and_created_where_the_service_allows_it(side: Side) -> None:
-    before = await side.connector.list(Unit)
+    before = await side.connector.units.list_changed()
     assert "Std" in {r.record.name for r in before.records}
 
     if side.creates_units:
-        unit = await side.connector.create(Unit, Unit(name="Fenster"))
-        assert (await side.connector.create(Unit, Unit(name="Fenster"))).id == unit.id
-        assert (await side.connector.get(Unit, unit.id)).record == Unit(name="Fenster")
-        assert len((await side.connector.list(Unit)).records) == len(before.records) + 1
+        unit = await side.connector.units.create(Unit(name="Fenster"))
+        assert (await side.connector.units.create(Unit(name="Fenster"))).id == unit.id
+        assert (await side.connector.units.get(unit.id)).record == Unit(name="Fenster")
+        assert len((await side.connector.units.list_changed()).records) == len(before.records) + 1
     else:
         with pytest.raises(RemoteValidationError, match="web UI"):
-            await side.connector.create(Unit, Unit(name="Fenster"))
-        assert len((await side.connector.list(Unit)).records) == len(before.records)
+            await side.connector.units.create(Unit(name="Fenster"))
+        assert len((await side.connector.units.list_changed()).records) == len(before.records)
 
 
 @pytest.mark.parametrize("legacy", [True, False], ids=["legacy POST /Unity", "no POST /Unity"])
@@ -433,10 +433,10 @@ async def test_sevdesk_creates_units_only_when_allowed_and_possible(legacy: bool
     async with connect("sevdesk", app, create_units=True) as connector:
         if not legacy:
             with pytest.raises(RemoteValidationError):
-                await connector.create(Unit, Unit(name="Fenster"))
+                await connector.units.create(Unit(name="Fenster"))
             return
-        unit = await connector.create(Unit, Unit(name="Fenster"))
-        assert (await connector.create(Unit, Unit(name="Fenster"))).id == unit.id
+        unit = await connector.units.create(Unit(name="Fenster"))
+        assert (await connector.units.create(Unit(name="Fenster"))).id == unit.id
     assert [u["name"] for u in app.store.units.values()].count("Fenster") == 1
 
 

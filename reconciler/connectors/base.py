@@ -1,14 +1,18 @@
-"""The one small interface every outside system implements.
+"""The small interface every outside system implements: one collection per entity.
 
-Like httpx's ``BaseTransport`` or vdirsyncer's ``Storage``: the engine asks a
-connector to list, get, create, update and archive-or-delete *canonical*
-records, and never learns which service (or emulator) is behind it. The
-entity is named by its canonical class (``Customer``, ``Unit``).
+Like vdirsyncer's ``Storage`` (one collection of one item type) or httpx's
+``BaseTransport``: a connector holds one ``Collection`` per synced entity,
+``connector.customers`` and ``connector.units``, and each collection lists,
+gets, creates, updates and archives-or-deletes *canonical* records of its
+one type. The engine never learns which service (or emulator) is behind it,
+and nothing asks "which entity is this?" at run time: the type of the
+collection says what it holds (``Collection[Customer]`` gives
+``Remote[Customer]``).
 
 Contract, checked for every connector by ``tests/test_connector_contract.py``:
 
-* ``list`` reads every page; with ``since`` it returns at least every record
-  changed at or after that instant (it may return more; never fewer).
+* ``list_changed`` reads every page; with ``since`` it returns at least every
+  record changed at or after that instant (it may return more; never fewer).
   Records that cannot be translated are returned as ``quarantined``, never
   dropped silently and never fatal for the others.
 * ``create`` is safe to call again after a failure: with the same
@@ -27,32 +31,30 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
-from reconciler.domain.models import Canonical, Listing, Remote, Side
+from reconciler.domain.errors import FatalError
+from reconciler.domain.models import Canonical, Customer, Listing, Remote, Side, Unit
+
+T = TypeVar("T", bound=Canonical)
 
 
-class Connector(ABC):
-    """Canonical records in, canonical records out, for one service."""
+class Collection(ABC, Generic[T]):
+    """Every record of one entity in one service, as canonical ``T`` records."""
 
-    side: Side
-    #: Human name for messages ("sevDesk", "KleanApp").
-    label: str
-
-    @abstractmethod
-    async def list(
-        self, entity: type[Canonical], *, since: dt.datetime | None = None
-    ) -> Listing[Any]:
-        """Every record of ``entity`` (changed at or after ``since`` if given)."""
+    #: The canonical class this collection holds (``Customer``, ``Unit``).
+    entity: type[T]
 
     @abstractmethod
-    async def get(self, entity: type[Canonical], id: str) -> Remote[Any]:
+    async def list_changed(self, since: dt.datetime | None = None) -> Listing[T]:
+        """Every record (changed at or after ``since`` if given)."""
+
+    @abstractmethod
+    async def get(self, id: str) -> Remote[T]:
         """One record by this side's id; ``NotFound`` if it does not exist."""
 
     @abstractmethod
-    async def create(
-        self, entity: type[Canonical], record: Canonical, *, idempotency_key: str | None = None
-    ) -> Remote[Any]:
+    async def create(self, record: T, *, idempotency_key: str | None = None) -> Remote[T]:
         """Create ``record``; idempotent across a failed earlier attempt.
 
         ``idempotency_key`` names this one intended create (the engine passes
@@ -65,22 +67,15 @@ class Connector(ABC):
 
     @abstractmethod
     async def update(
-        self,
-        entity: type[Canonical],
-        id: str,
-        changes: dict[str, Any],
-        *,
-        expected_version: str | None = None,
-    ) -> Remote[Any]:
+        self, id: str, changes: dict[str, Any], *, expected_version: str | None = None
+    ) -> Remote[T]:
         """Set the given canonical fields; ``ChangedMeanwhile`` on a stale version."""
 
     @abstractmethod
-    async def delete(
-        self, entity: type[Canonical], id: str, *, expected_version: str | None = None
-    ) -> None:
+    async def delete(self, id: str, *, expected_version: str | None = None) -> None:
         """Archive (KleanApp) or delete (sevDesk) the record."""
 
-    def unstorable_fields(self, record: Canonical) -> frozenset[str]:
+    def unstorable_fields(self, record: T) -> frozenset[str]:
         """Canonical fields this side cannot keep for ``record`` (it drops them).
 
         The engine never treats such a field as changed on this side: it takes
@@ -90,7 +85,7 @@ class Connector(ABC):
         """
         return frozenset()
 
-    def part_inventory(self, entity: type[Canonical]) -> dict[str, tuple[str, ...]] | None:
+    def part_inventory(self) -> dict[str, tuple[str, ...]] | None:
         """Part ids per record as last read (``Listing.parts``, then later reads), or None.
 
         Only for services whose record is several rows and whose parts can be
@@ -98,6 +93,28 @@ class Connector(ABC):
         run, so the next run can tell which parts were deleted meanwhile.
         """
         return None
+
+
+class Connector(ABC):
+    """One service: its collections, plus the calls that belong to no entity."""
+
+    side: Side
+    #: Human name for messages ("sevDesk", "KleanApp").
+    label: str
+    customers: Collection[Customer]
+    units: Collection[Unit]
+
+    def collection(self, entity: type[T]) -> Collection[T]:
+        """The collection holding ``entity`` records.
+
+        For the engine's steps that treat every synced entity alike (apply,
+        recovery), which know the entity only by its name in a plan or the
+        journal (``SYNCED_ENTITIES``).
+        """
+        for candidate in (self.customers, self.units):
+            if candidate.entity is entity:
+                return cast("Collection[T]", candidate)
+        raise FatalError(f"the {self.label} connector keeps no {entity.__name__} records")
 
     @abstractmethod
     async def check_auth(self) -> None:

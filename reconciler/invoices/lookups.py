@@ -12,7 +12,7 @@ from __future__ import annotations
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import NotFound
-from reconciler.domain.models import Customer, Invoice, Unit
+from reconciler.domain.models import Customer, Invoice
 from reconciler.invoices.mapping import Unexportable
 from state import Store
 
@@ -32,7 +32,7 @@ class ExportLookups:
 
     async def sevdesk_units(self) -> dict[str, str]:
         if self._units is None:
-            listing = await self.sevdesk.list(Unit)
+            listing = await self.sevdesk.units.list_changed()
             self._units = {}
             for remote in listing.records:
                 self._units.setdefault(remote.record.name, remote.id)
@@ -42,7 +42,7 @@ class ExportLookups:
         if customer_id not in self._customers:
             try:
                 self._customers[customer_id] = (
-                    await self.kleanapp.get(Customer, customer_id)
+                    await self.kleanapp.customers.get(customer_id)
                 ).record
             except NotFound:
                 self._customers[customer_id] = None

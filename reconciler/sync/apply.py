@@ -3,29 +3,29 @@
 For each action: a journal row is committed (``pending``) *before* the
 request is sent, and completed (``done``, ``failed`` or ``skipped``) after.
 A process killed in between leaves a ``pending`` row, which the next run
-settles first (``reconciler.sync.recovery``): creates are finished and linked (repeated
-with the journal entry's idempotency key, so a create that got through is
-answered again rather than written twice; a service without such keys is
-searched for what the failed attempt wrote); updates are
-read back and otherwise left to the next diff, which plans them again from
-the unchanged base. So a crash at any point costs neither a duplicate nor an
-edit.
+settles first (``reconciler.sync.recovery``). So a crash at any point costs
+neither a duplicate nor an edit.
 
-The base of a pair is replaced only when every write for that pair
-succeeded: the base must be what *both* sides hold.
+Each write goes to the collection of its entity on its side
+(``connector.collection(Customer)`` is ``connector.customers``). A refused
+write is parked waiting for a fix (``reconciler.sync.refusals``); the link
+and base a pair leaves are worked out in ``reconciler.sync.links``: the base
+of a pair is replaced only when every write for that pair succeeded, since
+the base must be what *both* sides hold.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import os
 import signal
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
@@ -44,15 +44,16 @@ from reconciler.domain.errors import (
     TransientError,
     Unreachable,
 )
-from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Remote, Side
+from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Remote, Side
 from reconciler.sync.fence import current_writes, ensure_fence
+from reconciler.sync.links import base_after_create, link_clash, pair_link
 from reconciler.sync.plan_model import Action, PairPlan, Plan
-from reconciler.sync.stable_ids import StableIds
+from reconciler.sync.refusals import park_refusal
+from reconciler.sync.stable_ids import StableIds, journal_id
 from rules.fingerprints import settle_written
-from rules.normalize import normalize_record
 from state import Store
 from state.refusal_tables import Refusal, Refusals, fingerprint
-from state.tables import Journal, Link
+from state.tables import Journal
 
 #: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
 #: makes the process SIGKILL itself at that point (crash-recovery tests).
@@ -68,27 +69,6 @@ STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
 )
 STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
 # --- end graceful stop -----------------------------------------------------------
-
-
-def refusal_reason(action: Action, exc: RemoteValidationError) -> tuple[str | None, str]:
-    """The field(s) a service refused and its message, as one short line.
-
-    KleanApp names fields (``{"company_name": "must be at most 200
-    characters"}``) under a general "validation failed"; those are what an
-    admin needs. A service that names none: an update of a single field
-    can only have been refused for that field.
-    """
-    if exc.fields:
-        names = sorted(exc.fields)
-        text = "; ".join(
-            f"{name}: {one_line(msg, 120)}" if len(names) > 1 else one_line(msg, 200)
-            for name, msg in sorted(exc.fields.items())
-        )
-        return ", ".join(names), one_line(text, 240)
-    guessed = (
-        next(iter(action.fields)) if action.op == "update" and len(action.fields) == 1 else None
-    )
-    return guessed, one_line(str(exc), 240)
 
 
 #: The in-process variant (tests/stateful): called with the point's name
@@ -135,8 +115,13 @@ def idempotency_key(entry: Journal) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-#: ``execute`` result: the service refused to delete a record others refer to.
-KEPT = object()
+class Kept(enum.Enum):
+    """``execute`` result: the service refused to delete a record others refer to."""
+
+    KEPT = "kept"
+
+
+KEPT = Kept.KEPT
 
 
 @dataclass
@@ -180,18 +165,20 @@ class Applier:
         self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
 
     # -- one action ----------------------------------------------------------
-    async def _send(self, action: Action, entry: Journal) -> Remote[Any] | None:
+    async def _send(self, action: Action, entry: Journal) -> Remote[Canonical] | None:
         model = SYNCED_ENTITIES[action.entity]
-        connector = self.connectors[action.side]
+        records = self.connectors[action.side].collection(model)
         if action.op == "create":
-            return await connector.create(
-                model, model.model_validate(action.fields), idempotency_key=idempotency_key(entry)
+            return await records.create(
+                model.model_validate(action.fields), idempotency_key=idempotency_key(entry)
             )
+        if action.target_id is None:  # a plan names the record of every other write
+            raise NotFound(f"{action.entity} {action.key}: no record to {action.op}")
         if action.op == "update":
-            return await connector.update(
-                model, action.target_id, action.fields, expected_version=action.expected_version
+            return await records.update(
+                action.target_id, action.fields, expected_version=action.expected_version
             )
-        await connector.delete(model, action.target_id, expected_version=action.expected_version)
+        await records.delete(action.target_id, expected_version=action.expected_version)
         return None
 
     def _chained(self, action: Action) -> Action:
@@ -208,7 +195,7 @@ class Applier:
             return action.model_copy(update={"expected_version": ours})
         return action
 
-    async def execute(self, action: Action) -> Remote[Any] | None | bool:
+    async def execute(self, action: Action) -> Remote[Canonical] | Kept | Literal[False] | None:
         """Journal, send, record. Returns the written record, or False on failure.
 
         A write the service refused before with this very payload is not sent
@@ -250,6 +237,7 @@ class Applier:
                 expected_version=action.expected_version,
             )
         )
+        entry_id = journal_id(entry)
         _crashpoint("after_intent", action)
         where = f"{action.entity} {action.key} → {SIDE_LABEL[action.side]} {action.op}"
         sent_before = current_writes()
@@ -258,15 +246,15 @@ class Applier:
         except LockLost:
             if current_writes() == sent_before:
                 self.store.journal_outcome(
-                    entry.id, "skipped", error=LOCK_LOST_NOTE, only_pending=True
+                    entry_id, "skipped", error=LOCK_LOST_NOTE, only_pending=True
                 )
             raise
         except StillReferenced as exc:
-            self.store.journal_outcome(entry.id, "skipped", error=str(exc))
+            self.store.journal_outcome(entry_id, "skipped", error=str(exc))
             self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
             return KEPT
         except ChangedMeanwhile:
-            self.store.journal_outcome(entry.id, "skipped", error="changed meanwhile")
+            self.store.journal_outcome(entry_id, "skipped", error="changed meanwhile")
             self.outcome.skipped.append(
                 {
                     "action": action.id,
@@ -276,27 +264,36 @@ class Applier:
             )
             return False
         except (AuthError, Unreachable, FatalError):
-            self.store.journal_outcome(entry.id, "failed", error="run aborted")
+            self.store.journal_outcome(entry_id, "failed", error="run aborted")
             raise
         except TransientError as exc:
             # Outcome unknown when maybe_written: leave it pending so the next run reads back.
             if not exc.maybe_written:
-                self.store.journal_outcome(entry.id, "failed", error=str(exc))
+                self.store.journal_outcome(entry_id, "failed", error=str(exc))
             self._error(action, where, exc)
             return False
         except RemoteValidationError as exc:
-            self.store.journal_outcome(entry.id, "failed", error=one_line(str(exc)))
-            self._refused(action, exc, stamp)
+            self.store.journal_outcome(entry_id, "failed", error=one_line(str(exc)))
+            self.outcome.errors.append(
+                park_refusal(
+                    self.refusals,
+                    action,
+                    exc,
+                    stamp=stamp,
+                    records=self._records,
+                    run_id=self.run_id,
+                )
+            )
             return False
         except (NotFound, KleansyncError) as exc:
-            self.store.journal_outcome(entry.id, "failed", error=one_line(str(exc)))
+            self.store.journal_outcome(entry_id, "failed", error=one_line(str(exc)))
             self._error(action, where, exc)
             return False
         _crashpoint("after_request", action)
         if isinstance(result, Remote) and action.target_id is not None:
             read = self._written.get((action.side, action.target_id), (action.expected_version,))[0]
             self._written[(action.side, action.target_id)] = (read, result.version)
-        self.store.journal_outcome(entry.id, "done", result_id=result.id if result else None)
+        self.store.journal_outcome(entry_id, "done", result_id=result.id if result else None)
         self._done.add(action.id)
         if known is not None:
             self.refusals.close({action.id})  # fixed at its source: accepted now
@@ -314,43 +311,6 @@ class Applier:
                 "side": action.side,
                 "op": action.op,
                 "error": one_line(str(exc)),
-            }
-        )
-
-    def _refused(self, action: Action, exc: RemoteValidationError, stamp: str) -> None:
-        """Park a refused write as waiting for a fix; report it (this once)."""
-        field_name, message = refusal_reason(action, exc)
-        key = one_line(action.key, 80)
-        reason = one_line(
-            f"{SIDE_LABEL[action.side]} refused the {action.op} of {action.entity} {key}: "
-            + (f"{field_name}: {message}" if field_name else message)
-        )
-        logger.warning("{}", reason)
-        self.refusals.record(
-            Refusal(
-                action_id=action.id,
-                entity=action.entity,
-                key=action.key,
-                side=action.side,
-                op=action.op,
-                records=list(self._records),
-                field=field_name,
-                message=message,
-                fingerprint=stamp,
-                first_run_id=self.run_id,
-                last_run_id=self.run_id,
-            )
-        )
-        self.outcome.errors.append(
-            {
-                "action": action.id,
-                "entity": action.entity,
-                "key": action.key,
-                "side": action.side,
-                "op": action.op,
-                "field": field_name,
-                "error": reason,
-                "waiting_for_fix": True,
             }
         )
 
@@ -383,14 +343,23 @@ class Applier:
                 ids[action.side] = result.id
                 versions[action.side] = result.version
                 if seen is not None and action.side in seen:
-                    skip = self.connectors[action.side].unstorable_fields(result.record)
+                    records = self.connectors[action.side].collection(
+                        SYNCED_ENTITIES[action.entity]
+                    )
+                    skip = records.unstorable_fields(result.record)
                     seen[action.side] = settle_written(
                         seen[action.side], action.fields, result.record, skip
                     )
                 if action.op == "create":
                     assigned = getattr(result.record, "customer_number", None)
-                    base = self.base_after_create(
-                        action.entity, action.side, action.fields, result, base, assigned
+                    base = base_after_create(
+                        self.connectors,
+                        action.entity,
+                        action.side,
+                        action.fields,
+                        result,
+                        base,
+                        assigned,
                     )
         if not ok or pair.link_untouched:
             return
@@ -403,86 +372,16 @@ class Applier:
             if pair.link_id is not None:
                 self.store.delete_link(pair.link_id)
             return
-        if ids["kleanapp"] is None or ids["sevdesk"] is None:
+        link = pair_link(self.store, pair, ids, versions, base, seen)
+        if link is None:
             return
-        link = Link(
-            id=pair.link_id,
-            entity=pair.entity,
-            key=pair.key,
-            kleanapp_id=ids["kleanapp"],
-            sevdesk_id=ids["sevdesk"],
-            base=base,
-            kleanapp_raw=seen.get("kleanapp") if seen and base is not None else None,
-            sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
-            kleanapp_version=versions.get("kleanapp"),
-            sevdesk_version=versions.get("sevdesk"),
-        )
-        if pair.link_id is not None:
-            old = self.store.get_link(pair.link_id)
-            if old is not None:
-                if pair.seen_after is None and base is not None:
-                    link.kleanapp_raw, link.sevdesk_raw = old.kleanapp_raw, old.sevdesk_raw
-                link.created_at = old.created_at
-                link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
-                link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
         try:
             self.store.save_link(link)
         except IntegrityError:
-            # Another link already holds one of these records. The planner never
-            # plans that; should it happen anyway, the run reports this pair and
-            # goes on (the stored links stay as they were) instead of ending.
-            self.outcome.errors.append(
-                {
-                    "action": f"{pair.entity}:{pair.key}:link",
-                    "entity": pair.entity,
-                    "key": pair.key,
-                    "side": "kleanapp",
-                    "op": "link",
-                    "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
-                    f"{link.sevdesk_id} is already linked to another record; links left as "
-                    "they were",
-                }
-            )
+            self.outcome.errors.append(link_clash(pair, link))
             return
         if pair.link_id is None and pair.entity == "customer":
             await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
-
-    def base_after_create(
-        self,
-        entity: str,
-        side: str,
-        fields: dict[str, Any],
-        result: Remote[Any],
-        base: dict[str, Any] | None,
-        assigned: str | None,
-    ) -> dict[str, Any] | None:
-        """The agreed base once a create of ``fields`` on ``side`` wrote ``result``, or None.
-
-        Used for creates in a run and for creates finished by the crash
-        recovery (``reconciler.sync.recovery``).
-
-        Fields one side cannot keep (``Connector.unstorable_fields``) are not
-        compared; the base holds KleanApp's value for them, as the planner
-        does for linked pairs. Anything else that differs means the create
-        found a record an earlier attempt (or someone else) wrote: the next
-        run diffs it with no base instead of trusting either copy.
-        """
-        if base is None:
-            return None
-        model = SYNCED_ENTITIES[entity]
-        source_side = "sevdesk" if side == "kleanapp" else "kleanapp"
-        written = normalize_record(result.record).model_dump()
-        # Fields are sent as typed; compare them the way the diff does.
-        expected = normalize_record(result.record.model_copy(update=fields)).model_dump()
-        if fields.get("customer_number", assigned) is None:
-            expected["customer_number"] = assigned  # assigned on create
-        skip = self.connectors[side].unstorable_fields(result.record) | self.connectors[
-            source_side
-        ].unstorable_fields(model.model_validate(fields))
-        if any(written[f] != expected[f] for f in written if f not in skip):
-            return None
-        kleanapp_copy = written if side == "kleanapp" else base
-        return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
         self.refused = self.refusals.open()

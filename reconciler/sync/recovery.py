@@ -27,9 +27,10 @@ from typing import Any
 from loguru import logger
 
 from reconciler.domain.errors import AuthError, KleansyncError, LockLost, Unreachable
-from reconciler.domain.models import SYNCED_ENTITIES, Remote
+from reconciler.domain.models import SYNCED_ENTITIES, Canonical, Remote, Side
 from reconciler.sync.apply import Applier, idempotency_key
 from reconciler.sync.fence import Fence
+from reconciler.sync.links import base_after_create
 from reconciler.sync.stable_ids import journal_id
 from rules.normalize import normalize_record
 from state import Store
@@ -60,7 +61,7 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
         if entry.entity not in SYNCED_ENTITIES:
             continue  # another job's journal (invoice export settles its own)
         model = SYNCED_ENTITIES[entry.entity]
-        connector = applier.connectors[entry.side]  # type: ignore[index]
+        records = applier.connectors[side_of(entry)].collection(model)
         fields = entry.payload.get("fields", {})
         note: dict[str, Any] = {"journal_id": entry.id, "action": entry.action_id}
         entry_id = journal_id(entry)
@@ -68,8 +69,8 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
             if entry.op == "create":
                 # The same key as the killed attempt: if that create got through,
                 # the service answers it again instead of writing a second record.
-                result = await connector.create(
-                    model, model.model_validate(fields), idempotency_key=idempotency_key(entry)
+                result = await records.create(
+                    model.model_validate(fields), idempotency_key=idempotency_key(entry)
                 )
                 link = _link_recovered(applier, entry, result)
                 if link is not None and link.entity == "customer":
@@ -77,7 +78,7 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
                 store.journal_outcome(entry_id, "done", result_id=result.id)
                 note["outcome"] = "finished the create and linked it"
             elif entry.op == "update" and entry.target_id:
-                current = await connector.get(model, entry.target_id)
+                current = await records.get(entry.target_id)
                 have = normalize_record(current.record).model_dump()
                 want = normalize_record(current.record.model_copy(update=fields)).model_dump()
                 applied = all(have.get(k) == want.get(k) for k in fields)
@@ -102,7 +103,12 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
     return outcome.recovered
 
 
-def _link_recovered(applier: Applier, entry: Journal, result: Remote[Any]) -> Link | None:
+def side_of(entry: Journal) -> Side:
+    """The side a journal row was written for (the table keeps it as text)."""
+    return "sevdesk" if entry.side == "sevdesk" else "kleanapp"
+
+
+def _link_recovered(applier: Applier, entry: Journal, result: Remote[Canonical]) -> Link | None:
     """Link a create that recovery finished; the new link, or None if none was made."""
     source_id = entry.payload.get("source_id")
     if not source_id:
@@ -117,7 +123,9 @@ def _link_recovered(applier: Applier, entry: Journal, result: Remote[Any]) -> Li
     fields = entry.payload.get("fields", {})
     source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
     assigned = getattr(result.record, "customer_number", None)
-    base = applier.base_after_create(entry.entity, entry.side, fields, result, source, assigned)
+    base = base_after_create(
+        applier.connectors, entry.entity, side_of(entry), fields, result, source, assigned
+    )
     return applier.store.save_link(
         Link(
             entity=entry.entity,

@@ -95,8 +95,8 @@ class SideRead:
 class Snapshot:
     full: bool
     reads: dict[tuple[str, Side], SideRead] = field(default_factory=dict)
-    #: Per side: the fields it cannot keep for a record (``Connector.unstorable_fields``).
-    unstorable: dict[Side, Callable[[Any], frozenset[str]]] = field(
+    #: Per side: the fields it cannot keep for a customer (``Collection.unstorable_fields``).
+    unstorable: dict[Side, Callable[[Customer], frozenset[str]]] = field(
         default_factory=lambda: {side: _keeps_everything for side in SIDES}
     )
 
@@ -127,13 +127,14 @@ async def take_snapshot(
     read (None: all); more than that stops the run at the brake anyway.
     """
     snapshot = Snapshot(
-        full=full, unstorable={side: connectors[side].unstorable_fields for side in SIDES}
+        full=full,
+        unstorable={side: connectors[side].customers.unstorable_fields for side in SIDES},
     )
     for entity in entities:
         model = SYNCED_ENTITIES[entity]
         for side in SIDES:
             since = None if full or entity == "unit" else store.cursor(side, entity)
-            listing = await connectors[side].list(model, since=since)
+            listing = await connectors[side].collection(model).list_changed(since)
             snapshot.reads[(entity, side)] = SideRead(
                 side=side,
                 entity=entity,
@@ -160,7 +161,7 @@ async def take_snapshot(
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
 
-def _keeps_everything(record: Any) -> frozenset[str]:
+def _keeps_everything(record: Customer) -> frozenset[str]:
     return frozenset()
 
 
@@ -194,7 +195,9 @@ async def _fetch_counterparts(
         if read.complete or (missing, ids[missing]) in bad_ids:
             continue
         try:
-            read.records[ids[missing]] = await connectors[missing].get(model, ids[missing])
+            read.records[ids[missing]] = (
+                await connectors[missing].collection(model).get(ids[missing])
+            )
             read.fetched.add(ids[missing])
         except NotFound:
             read.gone.add(ids[missing])
@@ -247,7 +250,7 @@ async def _confirm_removals(
         skip_of = snapshot.unstorable[side]
         for rid in [*missing, *dropped]:
             try:
-                remote = await connectors[side].get(Customer, rid)
+                remote = await connectors[side].customers.get(rid)
             except NotFound:
                 read.records.pop(rid, None)
                 read.gone.add(rid)
@@ -273,7 +276,7 @@ async def _fetch_partner(
     if rid in read.records or read.complete:
         return
     try:
-        read.records[rid] = await connectors[other].get(Customer, rid)
+        read.records[rid] = await connectors[other].customers.get(rid)
         read.fetched.add(rid)
     except NotFound:
         read.gone.add(rid)
@@ -315,7 +318,7 @@ def remember_parts(
             troubled.add(rest.rsplit(":", 2)[0])
     links = {link.key: link for link in store.links("customer")}
     for side in SIDES:
-        parts = connectors[side].part_inventory(Customer)
+        parts = connectors[side].customers.part_inventory()
         if parts is None:
             continue
         old = part_inventory(store, side, "customer") or {}

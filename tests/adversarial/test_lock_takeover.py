@@ -33,7 +33,6 @@ import pytest
 
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
-from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
 from state import Store
 
@@ -138,7 +137,7 @@ def _both_sides(server: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
         out: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for side, connector in connectors.items():
             async with connector:
-                listing = await connector.list(Customer)
+                listing = await connector.customers.list_changed()
             assert not listing.quarantined, listing.quarantined
             for remote in listing.records:
                 record = normalize_record(remote.record).model_dump(exclude={"archived"})

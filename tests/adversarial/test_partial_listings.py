@@ -20,7 +20,6 @@ import pytest
 
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import IncompleteListing, MassDeleteBrake
-from reconciler.domain.models import Customer
 from tests.engine import conftest as engine_world
 from tests.engine.conftest import S_TOKEN, S_URL, customer
 
@@ -146,7 +145,7 @@ async def test_vanished_parts_count_towards_the_mass_delete_brake(env):
 async def test_a_deletion_and_a_vanished_part_together_count_once_per_customer(env):
     numbers = await linked(env, 10)
     sev = await env.customers("sevdesk")
-    await env.s.delete(Customer, sev[numbers[0]].id)  # its parts vanish with it
+    await env.s.customers.delete(sev[numbers[0]].id)  # its parts vanish with it
 
     result = await env.sync()  # 1 of 10: within the brake
 
@@ -200,7 +199,7 @@ async def test_a_contact_missing_from_a_list_that_adds_up_is_archived_only_if_it
 
     assert kept.errors == [] and kept.counts == {}, kept.counts  # before: archived
     assert numbers[0] in await env.customers("kleanapp")
-    await env.s.delete(Customer, sev[numbers[0]].id)
+    await env.s.customers.delete(sev[numbers[0]].id)
     gone = await env.sync(full=True)  # now reading it by id finds nothing either
     assert gone.counts == {"customer.kleanapp.archive": 1}
     await env.s.aclose()

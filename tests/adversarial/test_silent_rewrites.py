@@ -38,16 +38,16 @@ async def quiet(env) -> None:
 
 async def linked(env, **fields) -> tuple[str, str]:
     env.configure(sync={"units": "off"})
-    k = await env.k.create(Customer, customer("K-00001", **fields))
-    s = await env.s.create(Customer, customer("K-00001", **fields))
+    k = await env.k.customers.create(customer("K-00001", **fields))
+    s = await env.s.customers.create(customer("K-00001", **fields))
     assert (await env.sync()).plan.actions == []
     return k.id, s.id
 
 
 async def test_a_street_over_two_lines_keeps_its_line_break_both_ways(env):
     env.configure(sync={"units": "off"})
-    await env.k.create(Customer, customer("K-00001", street=TWO_LINES))
-    await env.s.create(Customer, customer("K-00002", street="Ring 5\nHinterhaus"))
+    await env.k.customers.create(customer("K-00001", street=TWO_LINES))
+    await env.s.customers.create(customer("K-00002", street="Ring 5\nHinterhaus"))
 
     result = await env.sync()
 
@@ -56,7 +56,7 @@ async def test_a_street_over_two_lines_keeps_its_line_break_both_ways(env):
     assert (await record(env, "kleanapp", "K-00002")).street == "Ring 5\nHinterhaus"
     # and an edit that only adds the line break is an edit that travels
     s2 = (await env.customers("sevdesk"))["K-00002"].id
-    await env.s.update(Customer, s2, {"street": "Ring 5 Hinterhaus"})
+    await env.s.customers.update(s2, {"street": "Ring 5 Hinterhaus"})
     assert (await env.sync()).counts == {"customer.kleanapp.update": 1}
     assert (await record(env, "kleanapp", "K-00002")).street == "Ring 5 Hinterhaus"
     await quiet(env)
@@ -64,7 +64,7 @@ async def test_a_street_over_two_lines_keeps_its_line_break_both_ways(env):
 
 async def test_an_email_with_a_blank_is_quarantined_never_written_as_another_mailbox(env):
     k1, s1 = await linked(env)
-    await env.s.update(Customer, s1, {"email": "x y@z.de", "city": "Potsdam"})
+    await env.s.customers.update(s1, {"email": "x y@z.de", "city": "Potsdam"})
 
     result = await env.sync()
 
@@ -76,7 +76,7 @@ async def test_an_email_with_a_blank_is_quarantined_never_written_as_another_mai
     # reported again until fixed, never written
     again = await env.sync()
     assert again.plan.actions == [] and len(again.plan.quarantined) == 1
-    await env.s.update(Customer, s1, {"email": "x.y@z.de"})
+    await env.s.customers.update(s1, {"email": "x.y@z.de"})
     fixed = await env.sync()
     assert fixed.plan.quarantined == () and (await record(env, "kleanapp", "K-00001")).email == (
         "x.y@z.de"
@@ -86,7 +86,7 @@ async def test_an_email_with_a_blank_is_quarantined_never_written_as_another_mai
 
 async def test_a_new_sevdesk_customer_with_a_blank_in_its_email_is_not_created(env):
     env.configure(sync={"units": "off"})
-    await env.s.create(Customer, customer("K-00007", email="buero @ praxis ott.de"))
+    await env.s.customers.create(customer("K-00007", email="buero @ praxis ott.de"))
 
     result = await env.sync()
 
@@ -98,12 +98,12 @@ async def test_a_new_sevdesk_customer_with_a_blank_in_its_email_is_not_created(e
 @pytest.mark.parametrize("country", ["AT", "FR", "NL"])
 async def test_a_german_number_abroad_is_written_as_typed_not_reread(env, country):
     env.configure(sync={"units": "off"})
-    await env.k.create(Customer, customer("K-00001", country=country, phone="030 1075011"))
-    k2 = await env.k.create(Customer, customer("K-00002", country=country))
+    await env.k.customers.create(customer("K-00001", country=country, phone="030 1075011"))
+    k2 = await env.k.customers.create(customer("K-00002", country=country))
 
     created = await env.sync()
     assert created.errors == []
-    await env.k.update(Customer, k2.id, {"phone": "030 1075011"})
+    await env.k.customers.update(k2.id, {"phone": "030 1075011"})
     updated = await env.sync()
 
     assert updated.counts == {"customer.sevdesk.update": 1}

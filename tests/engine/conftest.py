@@ -18,7 +18,7 @@ import pytest
 from reconciler.config import Config, parse_config
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
-from reconciler.domain.models import Customer, Remote, Unit
+from reconciler.domain.models import Customer, Remote
 from reconciler.sync.engine import SyncOptions, run_sync
 from reconciler.sync.report import RunResult
 from rules.normalize import normalize_record
@@ -64,7 +64,7 @@ class SyncEnv:
     async def customers(self, side: str) -> dict[str, Remote[Customer]]:
         """Active customers of one side by customer number."""
         conn = self.k if side == "kleanapp" else self.s
-        listing = await conn.list(Customer)
+        listing = await conn.customers.list_changed()
         out: dict[str, Remote[Customer]] = {}
         for remote in listing.records:
             if remote.record.archived:
@@ -82,7 +82,7 @@ class SyncEnv:
 
     async def unit_names(self, side: str) -> list[str]:
         conn = self.k if side == "kleanapp" else self.s
-        return sorted(r.record.name for r in (await conn.list(Unit)).records)
+        return sorted(r.record.name for r in (await conn.units.list_changed()).records)
 
     async def writes(self) -> int:
         total = 0

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from reconciler.domain.errors import MassDeleteBrake
-from reconciler.domain.models import Customer, Unit
+from reconciler.domain.models import Unit
 
 from .conftest import S_URL, customer
 
@@ -15,15 +15,15 @@ NUMBERS = [f"K-{i:05d}" for i in range(1, 11)]
 
 async def linked_world(env, numbers=NUMBERS):
     for n in numbers:
-        await env.k.create(Customer, customer(n))
-        await env.s.create(Customer, customer(n))
+        await env.k.customers.create(customer(n))
+        await env.s.customers.create(customer(n))
     assert (await env.sync()).errors == []
 
 
 async def test_all_sevdesk_contacts_deleted_stops_the_run_and_changes_nothing(env):
     await linked_world(env)
     for remote in (await env.customers("sevdesk")).values():
-        await env.s.delete(Customer, remote.id)
+        await env.s.customers.delete(remote.id)
     before = await env.dump()
 
     with pytest.raises(MassDeleteBrake, match="sevDesk returned no customers although 10"):
@@ -60,7 +60,7 @@ async def test_many_deletions_trip_the_brake_below_an_empty_side(env):
     await linked_world(env)
     sev = await env.customers("sevdesk")
     for n in NUMBERS[:2]:  # 2 of 10 > 10 %
-        await env.s.delete(Customer, sev[n].id)
+        await env.s.customers.delete(sev[n].id)
     with pytest.raises(MassDeleteBrake, match="archive or delete 2 of 10"):
         await env.sync(full=True)
     env.configure(sync={"max_delete_fraction": 0.2})
@@ -71,7 +71,7 @@ async def test_kleanapp_archive_deletes_in_sevdesk_when_configured_and_allowed(e
     await linked_world(env, NUMBERS[:3])
     env.configure(sync={"on_kleanapp_archive": "delete", "max_delete_fraction": 1})
     klean = await env.customers("kleanapp")
-    await env.k.delete(Customer, klean["K-00001"].id)
+    await env.k.customers.delete(klean["K-00001"].id)
 
     result = await env.sync()
     assert result.counts == {"customer.sevdesk.delete": 1}
@@ -79,7 +79,7 @@ async def test_kleanapp_archive_deletes_in_sevdesk_when_configured_and_allowed(e
     assert (await env.sync(full=True)).counts == {}
 
     # Restored in KleanApp: it is re-created in sevDesk.
-    await env.k.update(Customer, klean["K-00001"].id, {"archived": False})
+    await env.k.customers.update(klean["K-00001"].id, {"archived": False})
     restored = await env.sync()
     assert restored.counts == {"customer.sevdesk.create": 1}
     assert "K-00001" in await env.customers("sevdesk")
@@ -129,7 +129,7 @@ async def test_a_contact_with_documents_is_kept_and_not_retried(env):
         )
         assert r.status_code in (200, 201), r.text
     klean = await env.customers("kleanapp")
-    await env.k.delete(Customer, klean["K-00002"].id)
+    await env.k.customers.delete(klean["K-00002"].id)
 
     result = await env.sync()
     assert result.counts == {}
@@ -143,7 +143,7 @@ async def test_sevdesk_deletion_can_be_ignored(env):
     await linked_world(env, NUMBERS[:3])
     env.configure(sync={"on_sevdesk_delete": "ignore", "max_delete_fraction": 1})
     sev = await env.customers("sevdesk")
-    await env.s.delete(Customer, sev["K-00003"].id)
+    await env.s.customers.delete(sev["K-00003"].id)
     for _ in range(2):
         result = await env.sync(full=True)
         assert result.counts == {}
@@ -160,10 +160,10 @@ async def test_customer_direction_toggle(env, direction):
     await linked_world(env, NUMBERS[:2])
     env.configure(sync={"customers": direction, "units": "off"})
     klean, sev = await env.customers("kleanapp"), await env.customers("sevdesk")
-    await env.k.update(Customer, klean["K-00001"].id, {"note": "from KleanApp"})
-    await env.s.update(Customer, sev["K-00002"].id, {"note": "from sevDesk"})
-    await env.k.create(Customer, customer("K-00100"))
-    await env.s.create(Customer, customer("K-00200"))
+    await env.k.customers.update(klean["K-00001"].id, {"note": "from KleanApp"})
+    await env.s.customers.update(sev["K-00002"].id, {"note": "from sevDesk"})
+    await env.k.customers.create(customer("K-00100"))
+    await env.s.customers.create(customer("K-00200"))
 
     result = await env.sync()
     sides = {key.split(".")[1] for key in result.counts}
@@ -189,7 +189,7 @@ async def test_unit_direction_toggle(env, direction):
         sevdesk={"base_url": S_URL, "create_units": True},
     )
     env.s.units.create_units = True
-    await env.k.create(Unit, Unit(name="Einsatz"))
+    await env.k.units.create(Unit(name="Einsatz"))
     result = await env.sync()
     sides = {key.split(".")[1] for key in result.counts}
     allowed = {

@@ -11,8 +11,6 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from reconciler.domain.models import Customer
-
 from .conftest import S_TOKEN, S_URL, customer, future
 
 NUMBERS = ("K-00001", "K-00002", "K-00003")
@@ -21,9 +19,9 @@ NUMBERS = ("K-00001", "K-00002", "K-00003")
 async def seed_linked(env, numbers=NUMBERS, **fields):
     """The same customers on both sides, typed differently, linked by one sync."""
     for n in numbers:
-        await env.k.create(Customer, customer(n, **fields))
-        await env.s.create(
-            Customer, customer(n, phone="+49 30 1234567", email=f"INFO@{n}.example.de", **fields)
+        await env.k.customers.create(customer(n, **fields))
+        await env.s.customers.create(
+            customer(n, phone="+49 30 1234567", email=f"INFO@{n}.example.de", **fields)
         )
     result = await env.sync()
     assert result.errors == []
@@ -70,9 +68,9 @@ async def test_the_same_edit_on_both_sides_is_no_conflict_and_no_write(env):
     await seed_linked(env)
     k1, s1 = await ids(env, "K-00001")
     with freeze_time(future(5), real_asyncio=True):
-        await env.k.update(Customer, k1, {"city": "Potsdam", "email": "neu@example.de"})
+        await env.k.customers.update(k1, {"city": "Potsdam", "email": "neu@example.de"})
     with freeze_time(future(10), real_asyncio=True):
-        await env.s.update(Customer, s1, {"city": "Potsdam", "email": "NEU@example.de"})
+        await env.s.customers.update(s1, {"city": "Potsdam", "email": "NEU@example.de"})
     writes = await env.writes()
 
     result = await env.sync()
@@ -87,10 +85,10 @@ async def test_the_same_edit_on_both_sides_is_no_conflict_and_no_write(env):
 async def test_an_edit_reverted_before_the_next_run_writes_nothing(env):
     await seed_linked(env)
     k1, s1 = await ids(env, "K-00001")
-    await env.k.update(Customer, k1, {"street": "Ring 4"})
-    await env.k.update(Customer, k1, {"street": "Hauptstraße 1"})
-    await env.s.update(Customer, s1, {"phone": "0171 5550123"})
-    await env.s.update(Customer, s1, {"phone": "+49 30 1234567"})
+    await env.k.customers.update(k1, {"street": "Ring 4"})
+    await env.k.customers.update(k1, {"street": "Hauptstraße 1"})
+    await env.s.customers.update(s1, {"phone": "0171 5550123"})
+    await env.s.customers.update(s1, {"phone": "+49 30 1234567"})
     writes = await env.writes()
 
     result = await env.sync()
@@ -103,8 +101,7 @@ async def test_an_edit_reverted_before_the_next_run_writes_nothing(env):
 async def test_whitespace_and_case_only_edits_cause_no_writes(env):
     await seed_linked(env)
     k1, s1 = await ids(env, "K-00001")
-    await env.k.update(
-        Customer,
+    await env.k.customers.update(
         k1,
         {
             "company_name": "  Praxis   K-00001 ",
@@ -113,7 +110,7 @@ async def test_whitespace_and_case_only_edits_cause_no_writes(env):
             "phone": "(030) 123 45 67",
         },
     )
-    await env.s.update(Customer, s1, {"city": " Berlin\t", "phone": "+49 (0)30 1234567"})
+    await env.s.customers.update(s1, {"city": " Berlin\t", "phone": "+49 (0)30 1234567"})
     writes = await env.writes()
 
     result = await env.sync()
@@ -132,8 +129,8 @@ async def test_clearing_a_field_travels_as_a_clear_in_both_directions(env):
     # counts like a deletion: 1 of 3 is above the default 10 %.
     env.configure(sync={"max_delete_fraction": 0.5})
     k1, s1 = await ids(env, "K-00001")
-    await env.k.update(Customer, k1, {"email": None, "note": ""})
-    await env.s.update(Customer, s1, {"mobile": None, "street": None})
+    await env.k.customers.update(k1, {"email": None, "note": ""})
+    await env.s.customers.update(s1, {"mobile": None, "street": None})
 
     result = await env.sync()
 
@@ -153,13 +150,11 @@ async def test_kind_company_to_person_on_one_side_travels_once(env):
     await seed_linked(env)
     k1, _s1 = await ids(env, "K-00001")
     _k2, s2 = await ids(env, "K-00002")
-    await env.k.update(
-        Customer,
+    await env.k.customers.update(
         k1,
         {"kind": "person", "company_name": None, "first_name": "Anna", "last_name": "Müller"},
     )
-    await env.s.update(
-        Customer,
+    await env.s.customers.update(
         s2,
         {"kind": "person", "company_name": None, "first_name": "Bernd", "last_name": "Berg"},
     )
@@ -183,8 +178,8 @@ async def test_a_changed_customer_number_travels_and_the_link_holds(env):
     await seed_linked(env)
     k1, s1 = await ids(env, "K-00001")
     _k2, s2 = await ids(env, "K-00002")
-    await env.k.update(Customer, k1, {"customer_number": "K-10001"})
-    await env.s.update(Customer, s2, {"customer_number": "K-20002"})
+    await env.k.customers.update(k1, {"customer_number": "K-10001"})
+    await env.s.customers.update(s2, {"customer_number": "K-20002"})
 
     result = await env.sync()
 
@@ -204,15 +199,15 @@ async def test_a_changed_customer_number_travels_and_the_link_holds(env):
 async def test_archive_then_restore_in_kleanapp_keeps_sevdesk_edits(env):
     await seed_linked(env)
     k3, s3 = await ids(env, "K-00003")
-    await env.k.delete(Customer, k3)  # KleanApp archives
+    await env.k.customers.delete(k3)  # KleanApp archives
     archived = await env.sync()
     assert archived.counts == {}
     assert any("archived in KleanApp" in t.message for t in archived.plan.tasks)
 
-    await env.s.update(Customer, s3, {"city": "Potsdam", "postal_code": "14467"})
+    await env.s.customers.update(s3, {"city": "Potsdam", "postal_code": "14467"})
     await env.sync()  # edits to the contact of an archived customer
-    await env.k.update(Customer, k3, {"archived": False})  # restored
-    await env.s.update(Customer, s3, {"email": "wieder@example.de"})
+    await env.k.customers.update(k3, {"archived": False})  # restored
+    await env.s.customers.update(s3, {"email": "wieder@example.de"})
 
     result = await env.sync()
 
@@ -232,7 +227,7 @@ async def test_an_unparseable_phone_number_stays_as_typed_without_ping_pong(env)
     await seed_linked(env)
     k1, _s1 = await ids(env, "K-00001")
     typed = "030 / 123 45 - 6 (Zentrale)"
-    await env.k.update(Customer, k1, {"phone": typed, "mobile": "0171 / 555 01 23 - 9"})
+    await env.k.customers.update(k1, {"phone": typed, "mobile": "0171 / 555 01 23 - 9"})
 
     result = await env.sync()
 
@@ -244,9 +239,9 @@ async def test_an_unparseable_phone_number_stays_as_typed_without_ping_pong(env)
 
 async def test_austrian_customers_do_not_ping_pong(env):
     at = {"country": "AT", "postal_code": "1010", "city": "Wien", "phone": "0664 1234567"}
-    await env.k.create(Customer, customer("K-00001", **at))
-    await env.s.create(Customer, customer("K-00002", **{**at, "phone": "01 5123456"}))
-    await env.k.create(Customer, customer("K-00003", **{**at, "phone": "+43 664 7654321"}))
+    await env.k.customers.create(customer("K-00001", **at))
+    await env.s.customers.create(customer("K-00002", **{**at, "phone": "01 5123456"}))
+    await env.k.customers.create(customer("K-00003", **{**at, "phone": "+43 664 7654321"}))
 
     first = await env.sync()
 
@@ -264,8 +259,8 @@ async def test_austrian_customers_do_not_ping_pong(env):
 
     # An Austrian number re-typed in the national format on either side changes nothing.
     k1, s1 = await ids(env, "K-00001")
-    await env.s.update(Customer, s1, {"phone": "0664 123 45 67"})
-    await env.k.update(Customer, k1, {"mobile": "0676 9876543"})
+    await env.s.customers.update(s1, {"phone": "0664 123 45 67"})
+    await env.k.customers.update(k1, {"mobile": "0676 9876543"})
     edit = await env.sync()
     assert edit.counts == {"customer.sevdesk.update": 1}
     assert (await env.normalised("sevdesk"))["K-00001"]["mobile"] == "+436769876543"
@@ -278,8 +273,8 @@ async def test_moving_a_customer_abroad_writes_only_the_country(env):
     number must not be rewritten in sevDesk."""
     await seed_linked(env)
     k1, _s1 = await ids(env, "K-00001")
-    await env.k.update(
-        Customer, k1, {"country": "AT", "postal_code": "1010", "city": "Wien", "street": "Ring 1"}
+    await env.k.customers.update(
+        k1, {"country": "AT", "postal_code": "1010", "city": "Wien", "street": "Ring 1"}
     )
 
     result = await env.sync()
@@ -326,8 +321,8 @@ async def test_a_sevdesk_supplier_is_never_imported_or_touched(env):
         },
     )
     # A new KleanApp customer with the supplier's name must not be matched with it.
-    await env.k.create(
-        Customer, customer("K-00004", company_name="Reinigungsmittel Großhandel GmbH")
+    await env.k.customers.create(
+        customer("K-00004", company_name="Reinigungsmittel Großhandel GmbH")
     )
     before = await sevdesk_call(env, "GET", f"Contact/{supplier['id']}")
 
@@ -353,16 +348,16 @@ async def test_incremental_runs_after_long_gaps_see_every_edit(env):
     k2, s2 = await ids(env, "K-00002")
     day = 24 * 60
     with freeze_time(future(3 * day), real_asyncio=True):
-        await env.k.update(Customer, k1, {"street": "Ring 4"})
+        await env.k.customers.update(k1, {"street": "Ring 4"})
     with freeze_time(future(5 * day), real_asyncio=True):
-        await env.s.update(Customer, s2, {"note": "Hund im Hof"})
+        await env.s.customers.update(s2, {"note": "Hund im Hof"})
     first = await env.sync()
     assert first.counts == {"customer.kleanapp.update": 1, "customer.sevdesk.update": 1}
 
     with freeze_time(future(40 * day), real_asyncio=True):
-        await env.s.update(Customer, s1, {"city": "Potsdam"})
+        await env.s.customers.update(s1, {"city": "Potsdam"})
     with freeze_time(future(41 * day), real_asyncio=True):
-        await env.k.update(Customer, k2, {"email": "neu@example.de"})
+        await env.k.customers.update(k2, {"email": "neu@example.de"})
     second = await env.sync()
     assert second.full is False
     assert second.counts == {"customer.kleanapp.update": 1, "customer.sevdesk.update": 1}
@@ -382,22 +377,22 @@ async def test_an_edit_made_while_a_counterpart_is_fetched_is_not_skipped(env):
     await seed_linked(env)
     k1, s1 = await ids(env, "K-00001")
     k2, _s2 = await ids(env, "K-00002")
-    await env.s.update(Customer, s1, {"city": "Potsdam"})  # K-00001's KleanApp side is fetched
+    await env.s.customers.update(s1, {"city": "Potsdam"})  # K-00001's KleanApp side is fetched
     typed: list[str] = []
-    real_get = env.k.get
+    real_get = env.k.customers.get
 
-    async def get_while_the_office_types(model, rid):
+    async def get_while_the_office_types(rid):
         if rid == k1 and not typed:
             typed.append(rid)
-            await env.k.update(Customer, k2, {"street": "Weg 2"})  # after the listing
-            await env.k.update(Customer, k1, {"note": "Tor-Code 1234"})
-        return await real_get(model, rid)
+            await env.k.customers.update(k2, {"street": "Weg 2"})  # after the listing
+            await env.k.customers.update(k1, {"note": "Tor-Code 1234"})
+        return await real_get(rid)
 
-    env.k.get = get_while_the_office_types
+    env.k.customers.get = get_while_the_office_types
     try:
         first = await env.sync()
     finally:
-        env.k.get = real_get
+        env.k.customers.get = real_get
     assert typed and first.errors == []
     assert first.counts == {"customer.kleanapp.update": 1, "customer.sevdesk.update": 1}
 
@@ -417,11 +412,11 @@ async def test_a_stale_plan_whose_target_was_deleted_fails_that_record_only(env,
     env.configure(sync={"max_delete_fraction": 0.5})
     k1, s1 = await ids(env, "K-00001")
     k2, _s2 = await ids(env, "K-00002")
-    await env.k.update(Customer, k1, {"email": "neu@example.de"})
-    await env.k.update(Customer, k2, {"street": "Weg 2"})
+    await env.k.customers.update(k1, {"email": "neu@example.de"})
+    await env.k.customers.update(k2, {"street": "Weg 2"})
     plan_file = tmp_path / "plan.json"
     await env.sync(dry_run=True, plan_out=plan_file)
-    await env.s.delete(Customer, s1)  # someone deletes the contact meanwhile
+    await env.s.customers.delete(s1)  # someone deletes the contact meanwhile
 
     applied = await env.sync(apply_plan=plan_file)
 
@@ -444,8 +439,8 @@ async def test_a_stale_plan_whose_target_was_deleted_fails_that_record_only(env,
 async def test_three_runs_after_a_first_sync_with_differences_are_quiet(env, side):
     """First link with a differing field: decided once, then nothing moves."""
     env.configure(rules={"default": f"{side}-authoritative"})
-    await env.k.create(Customer, customer("K-00001", city="Potsdam", phone="030 1234567"))
-    await env.s.create(Customer, customer("K-00001", city="Cottbus", phone="+49301234567"))
+    await env.k.customers.create(customer("K-00001", city="Potsdam", phone="030 1234567"))
+    await env.s.customers.create(customer("K-00001", city="Cottbus", phone="+49301234567"))
     first = await env.sync()
     [conflict] = first.plan.conflicts
     assert conflict.field == "city"
@@ -461,7 +456,7 @@ async def test_a_person_keeping_a_company_name_in_kleanapp_does_not_bounce(env):
     """KleanApp lets a person keep its company name; sevDesk cannot hold one."""
     await seed_linked(env)
     k1, _s1 = await ids(env, "K-00001")
-    await env.k.update(Customer, k1, {"kind": "person", "first_name": "Anna", "last_name": "Ott"})
+    await env.k.customers.update(k1, {"kind": "person", "first_name": "Anna", "last_name": "Ott"})
 
     result = await env.sync()
 
@@ -497,7 +492,7 @@ async def test_deleting_the_address_in_sevdesk_clears_it_in_kleanapp(env):
     # Another customer's edit a minute later: the next cursor lies past every
     # stamp K-00001 has, whatever second the seeding ran in.
     with freeze_time(future(1), real_asyncio=True):
-        await env.s.update(Customer, s2, {"note": "Schlüssel beim Hausmeister"})
+        await env.s.customers.update(s2, {"note": "Schlüssel beim Hausmeister"})
         assert (await env.sync()).counts == {"customer.kleanapp.update": 1}
     [address] = await sevdesk_call(
         env, "GET", "ContactAddress", params={"contact[id]": s1, "contact[objectName]": "Contact"}
@@ -530,7 +525,7 @@ async def test_clearing_the_email_in_kleanapp_is_not_undone_by_a_second_address(
         },
     )
     await env.sync()  # the extra, non-main address changes nothing
-    await env.k.update(Customer, k1, {"email": None})
+    await env.k.customers.update(k1, {"email": None})
 
     result = await env.sync()
 
@@ -544,12 +539,12 @@ async def test_restoring_after_archive_with_delete_policy_recreates_the_contact_
     await seed_linked(env)
     env.configure(sync={"on_kleanapp_archive": "delete", "max_delete_fraction": 0.5})
     k3, _s3 = await ids(env, "K-00003")
-    await env.k.delete(Customer, k3)
+    await env.k.customers.delete(k3)
     archived = await env.sync()
     assert archived.counts == {"customer.sevdesk.delete": 1}
     assert "K-00003" not in await env.customers("sevdesk")
 
-    await env.k.update(Customer, k3, {"archived": False, "city": "Potsdam"})
+    await env.k.customers.update(k3, {"archived": False, "city": "Potsdam"})
     restored = await env.sync()
 
     assert restored.errors == []
@@ -565,9 +560,9 @@ async def test_two_customers_swapping_numbers_on_one_side_travel(env, side):
     conn = env.k if side == "kleanapp" else env.s
     first = (await ids(env, "K-00001"))[0 if side == "kleanapp" else 1]
     second = (await ids(env, "K-00002"))[0 if side == "kleanapp" else 1]
-    await conn.update(Customer, first, {"customer_number": "TMP-1"})
-    await conn.update(Customer, second, {"customer_number": "K-00001"})
-    await conn.update(Customer, first, {"customer_number": "K-00002"})
+    await conn.customers.update(first, {"customer_number": "TMP-1"})
+    await conn.customers.update(second, {"customer_number": "K-00001"})
+    await conn.customers.update(first, {"customer_number": "K-00002"})
 
     result = await env.sync()
 
@@ -581,7 +576,7 @@ async def test_two_customers_swapping_numbers_on_one_side_travel(env, side):
 
 async def test_a_company_with_a_contact_person_in_kleanapp_does_not_bounce(env):
     """KleanApp may name a contact person for a company; sevDesk's organisation cannot."""
-    await env.k.create(Customer, customer("K-00001", first_name="Anna", last_name="Ott"))
+    await env.k.customers.create(customer("K-00001", first_name="Anna", last_name="Ott"))
 
     first = await env.sync()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from reconciler.domain.models import Customer
 from state import Store
 
 from .conftest import customer
@@ -22,8 +21,8 @@ MOVE = {"country": "AT", "postal_code": "1010", "city": "Wien", "street": "Ring 
 async def linked(env, k_fields, s_fields, number="K-00001"):
     """One customer on both sides, typed as given, linked by a quiet first sync."""
     env.configure(sync={"units": "off"})
-    k = await env.k.create(Customer, customer(number, **k_fields))
-    s = await env.s.create(Customer, customer(number, **s_fields))
+    k = await env.k.customers.create(customer(number, **k_fields))
+    s = await env.s.customers.create(customer(number, **s_fields))
     first = await env.sync()
     assert first.errors == [] and first.plan.actions == [], first.plan.actions
     return k.id, s.id
@@ -31,7 +30,7 @@ async def linked(env, k_fields, s_fields, number="K-00001"):
 
 async def raw(env, side, rid):
     conn = env.k if side == "kleanapp" else env.s
-    return (await conn.get(Customer, rid)).record
+    return (await conn.customers.get(rid)).record
 
 
 async def assert_quiet(env):
@@ -46,7 +45,7 @@ async def assert_quiet(env):
 async def test_a_mobile_retyped_while_moving_abroad_goes_to_sevdesk_and_nothing_comes_back(env):
     """Base DE, +491711234567; KleanApp moves to AT and retypes the mobile as 0171 1234567."""
     k1, s1 = await linked(env, {"mobile": "+491711234567"}, {"mobile": "+49 171 1234567"})
-    await env.k.update(Customer, k1, {**MOVE, "mobile": "0171 1234567"})
+    await env.k.customers.update(k1, {**MOVE, "mobile": "0171 1234567"})
 
     result = await env.sync()
 
@@ -61,7 +60,7 @@ async def test_a_mobile_retyped_while_moving_abroad_goes_to_sevdesk_and_nothing_
 async def test_both_sides_holding_the_same_move_and_number_write_nothing(env):
     k1, s1 = await linked(env, {"mobile": "+491711234567"}, {"mobile": "+49 171 1234567"})
     for conn, rid in ((env.k, k1), (env.s, s1)):
-        await conn.update(Customer, rid, {**MOVE, "mobile": "0171 1234567"})
+        await conn.customers.update(rid, {**MOVE, "mobile": "0171 1234567"})
     writes = await env.writes()
 
     result = await env.sync()
@@ -76,7 +75,7 @@ async def test_an_unchanged_national_number_keeps_its_meaning_after_a_move(env):
     it an Austrian number when read there, so KleanApp gets the international
     form as a write of its own; sevDesk's number is left alone."""
     k1, s1 = await linked(env, {"mobile": "0171 1234567"}, {"mobile": "+491711234567"})
-    await env.k.update(Customer, k1, MOVE)
+    await env.k.customers.update(k1, MOVE)
 
     result = await env.sync()
 
@@ -93,8 +92,8 @@ async def test_an_edit_that_reads_as_the_base_loses_to_nothing(env):
     """Retyping the same number in another spelling is no edit: sevDesk's real
     change of that number travels to KleanApp without a conflict."""
     k1, s1 = await linked(env, {"phone": "030 1234567"}, {"phone": "+49 30 1234567"})
-    await env.k.update(Customer, k1, {"phone": "030 123 45 67"})
-    await env.s.update(Customer, s1, {"phone": "+49 30 7654321"})
+    await env.k.customers.update(k1, {"phone": "030 123 45 67"})
+    await env.s.customers.update(s1, {"phone": "+49 30 7654321"})
 
     result = await env.sync()
 
@@ -116,8 +115,8 @@ def _drop_fingerprints(path) -> None:
 async def test_a_store_from_before_fingerprints_is_upgraded_by_one_run_that_writes_nothing(env):
     env.configure(sync={"units": "off"})
     for n in ("K-00001", "K-00002"):
-        await env.k.create(Customer, customer(n, mobile="0171 1234567"))
-        await env.s.create(Customer, customer(n, phone="+49 30 1234567", mobile="+491711234567"))
+        await env.k.customers.create(customer(n, mobile="0171 1234567"))
+        await env.s.customers.create(customer(n, phone="+49 30 1234567", mobile="+491711234567"))
     assert (await env.sync()).errors == []
     env.store.close()
     _drop_fingerprints(env.tmp / "state.db")
@@ -132,7 +131,7 @@ async def test_a_store_from_before_fingerprints_is_upgraded_by_one_run_that_writ
     assert env.store.links_without_fingerprints() == 0
     # And the fingerprints work: an untouched national number survives a move.
     k1 = (await env.customers("kleanapp"))["K-00001"].id
-    await env.k.update(Customer, k1, MOVE)
+    await env.k.customers.update(k1, MOVE)
     moved = await env.sync()
     by_side = {a.side: a for a in moved.plan.actions}
     assert set(by_side["sevdesk"].fields) == set(MOVE)

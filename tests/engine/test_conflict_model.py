@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from reconciler.admin.queue import queue
 from reconciler.domain.conflicts import Conflict
-from reconciler.domain.models import Customer
 from reconciler.sync.plan_model import Plan
 from state.tables import ConflictRow
 
@@ -24,8 +23,8 @@ async def _two_conflicts(env):
     await _same_field_edit(env, kleanapp_first=True)
     k1 = (await env.customers("kleanapp"))["K-00001"]
     s1 = (await env.customers("sevdesk"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "buero@putz-k.de"})
-    await env.s.update(Customer, s1.id, {"email": "info@putz-s.de"})
+    await env.k.customers.update(k1.id, {"email": "buero@putz-k.de"})
+    await env.s.customers.update(s1.id, {"email": "info@putz-s.de"})
     return await env.sync()
 
 

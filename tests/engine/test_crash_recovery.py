@@ -31,7 +31,6 @@ import pytest
 
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
-from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
 from state import Store
 from tests.conftest import (
@@ -120,7 +119,7 @@ def _canonical(sandbox: Sandbox) -> dict[str, dict[str, dict[str, Any]]]:
         }
         for side, connector in connectors.items():
             async with connector:
-                listing = await connector.list(Customer)
+                listing = await connector.customers.list_changed()
             assert not listing.quarantined, f"{side} quarantined: {listing.quarantined}"
             records = [normalize_record(r.record) for r in listing.records]
             out[side] = {

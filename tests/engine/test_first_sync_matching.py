@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
 
 
@@ -79,7 +78,7 @@ async def test_first_sync_links_true_pairs_parks_ambiguous_creates_the_rest(env)
         else {}
     )
     for side in ("kleanapp", "sevdesk"):
-        listing = await (env.k if side == "kleanapp" else env.s).list(Customer)
+        listing = await (env.k if side == "kleanapp" else env.s).customers.list_changed()
         numbers = Counter(r.record.customer_number for r in listing.records)
         # Only the parked same-side duplicates may share a number, as they did before.
         dupes = {n for n, c in numbers.items() if c > 1 and n}
@@ -89,8 +88,8 @@ async def test_first_sync_links_true_pairs_parks_ambiguous_creates_the_rest(env)
         assert all(before[n] == numbers[n] for n in dupes), f"{side} gained duplicates"
 
     # Every linked pair now agrees field by field (first-link conflicts were decided).
-    k_now = {r.id: r for r in (await env.k.list(Customer)).records}
-    s_now = {r.id: r for r in (await env.s.list(Customer)).records}
+    k_now = {r.id: r for r in (await env.k.customers.list_changed()).records}
+    s_now = {r.id: r for r in (await env.s.customers.list_changed()).records}
     for k, s in links:
         a = normalize_record(k_now[k].record).model_dump(exclude={"archived"})
         b = normalize_record(s_now[s].record).model_dump(exclude={"archived"})

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from reconciler.domain.errors import LockLost, StateStoreError
-from reconciler.domain.models import Customer
 from state import Store
 from state.tables import Run
 
@@ -32,7 +31,7 @@ async def sevdesk_contacts(env) -> int:
 
 async def test_a_run_whose_lock_is_taken_over_stops_before_its_next_write(env):
     for number in NUMBERS:
-        await env.k.create(Customer, customer(number))
+        await env.k.customers.create(customer(number))
     env.configure(sync={"units": "off"})
     other = Store(env.store.url)  # another process's view of the same store
     taken: list[int] = []
@@ -115,7 +114,7 @@ async def test_a_paused_holder_s_run_is_not_marked_interrupted(env):
 
 
 async def test_a_state_store_error_is_one_line_without_sql_or_customer_data(env, monkeypatch):
-    await env.k.create(Customer, customer("K-00001", email="anna.geheim@example.de"))
+    await env.k.customers.create(customer("K-00001", email="anna.geheim@example.de"))
     env.configure(sync={"units": "off"})
 
     def refused(rows):  # what SQLAlchemy raises, statement and customer data included

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from reconciler.domain.models import Customer
 from state.refusal_tables import Refusals
 from state.tables import Run
 
@@ -16,9 +15,9 @@ from .conftest import customer
 
 
 async def _seed_bad(env):
-    await env.s.create(Customer, customer("K-00001"))
-    await env.s.create(Customer, customer("K-00002", company_name="Praxis " + "X" * 100_000))
-    await env.s.create(Customer, customer("K-00003", email="kein-at-zeichen.example.de"))
+    await env.s.customers.create(customer("K-00001"))
+    await env.s.customers.create(customer("K-00002", company_name="Praxis " + "X" * 100_000))
+    await env.s.customers.create(customer("K-00003", email="kein-at-zeichen.example.de"))
 
 
 async def test_refused_records_are_parked_with_the_field_and_reported_once(env):
@@ -56,13 +55,13 @@ async def test_a_refused_record_is_retried_when_its_source_changes(env):
     s3 = (await env.customers("sevdesk"))["K-00003"]
 
     # Still wrong, differently: tried again and reported again, with the new message.
-    await env.s.update(Customer, s3.id, {"email": "x" * 300 + "@example.de"})
+    await env.s.customers.update(s3.id, {"email": "x" * 300 + "@example.de"})
     retry = await env.sync()
     assert [(e["key"], e["field"]) for e in retry.errors] == [("K-00003", "email")]
     assert "254" in retry.errors[0]["error"]
 
     # Fixed at the source: synced, and nothing waits for it any more.
-    await env.s.update(Customer, s3.id, {"email": "info@praxis3.example.de"})
+    await env.s.customers.update(s3.id, {"email": "info@praxis3.example.de"})
     fixed = await env.sync()
     assert fixed.errors == [] and fixed.counts == {"customer.kleanapp.create": 1}
     assert (await env.normalised("kleanapp"))["K-00003"]["email"] == "info@praxis3.example.de"
@@ -72,16 +71,16 @@ async def test_a_refused_record_is_retried_when_its_source_changes(env):
 
 async def test_a_refused_update_set_back_at_its_source_is_no_longer_waiting(env):
     env.configure(sync={"units": "off"})
-    await env.s.create(Customer, customer("K-00001"))
+    await env.s.customers.create(customer("K-00001"))
     await env.sync()
     s1 = (await env.customers("sevdesk"))["K-00001"]
-    await env.s.update(Customer, s1.id, {"city": "B" * 150})
+    await env.s.customers.update(s1.id, {"city": "B" * 150})
 
     refused = await env.sync()
     assert [(e["key"], e["field"], e["op"]) for e in refused.errors] == [
         ("K-00001", "city", "update")
     ]
-    await env.s.update(Customer, s1.id, {"city": "Berlin"})
+    await env.s.customers.update(s1.id, {"city": "Berlin"})
     back = await env.sync()
     assert back.errors == [] and back.waiting_for_fix == 0
     assert Refusals(env.store).open() == {}
@@ -102,7 +101,7 @@ async def test_each_run_keeps_only_the_configured_number_of_reports(env):
     env.configure(
         sync={"units": "off"}, report={"dir": str(env.tmp / "reports"), "keep": 2, "keep_days": 30}
     )
-    await env.s.create(Customer, customer("K-00001"))
+    await env.s.customers.create(customer("K-00001"))
     ids = [(await env.sync(full=True)).run_id for _ in range(4)]
     stems = {p.name.rsplit(".", 1)[0] for p in (env.tmp / "reports").iterdir()}
     assert {s.rsplit("-", 1)[-1] for s in stems if s != "latest"} == set(ids[-2:])

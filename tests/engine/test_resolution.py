@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from reconciler.admin import queue as admin
-from reconciler.domain.models import Customer
 
 from .conftest import customer
 from .test_sync_engine import _same_field_edit, seed_linked
@@ -58,8 +57,8 @@ async def test_an_invalid_email_is_refused_with_a_clear_message(env):
     env.configure(rules={"default": "manual"})
     k1 = (await env.customers("kleanapp"))["K-00001"]
     s1 = (await env.customers("sevdesk"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "a@example.de"})
-    await env.s.update(Customer, s1.id, {"email": "b@example.de"})
+    await env.k.customers.update(k1.id, {"email": "a@example.de"})
+    await env.s.customers.update(s1.id, {"email": "b@example.de"})
     await env.sync()
     [row] = env.store.open_conflicts()
     with pytest.raises(admin.InvalidValue, match="e-mail"):
@@ -70,20 +69,20 @@ async def test_an_invalid_email_is_refused_with_a_clear_message(env):
 async def test_parked_records_are_linked_or_created_as_the_admin_says(env):
     # Two KleanApp customers of one name share the address and e-mail of one sevDesk
     # contact: ambiguous.
-    await env.k.create(
-        Customer, customer("K-00001", company_name="Hotel Adler", email="info@adler.de")
+    await env.k.customers.create(
+        customer("K-00001", company_name="Hotel Adler", email="info@adler.de")
     )
-    await env.k.create(
-        Customer, customer("K-00002", company_name="Hotel Adler", email="info@adler.de")
+    await env.k.customers.create(
+        customer("K-00002", company_name="Hotel Adler", email="info@adler.de")
     )
-    await env.s.create(
-        Customer, customer("9001", company_name="Hotel Adler GmbH", email="info@adler.de")
+    await env.s.customers.create(
+        customer("9001", company_name="Hotel Adler GmbH", email="info@adler.de")
     )
     env.configure(sync={"units": "off"}, rules={"default": "kleanapp-authoritative"})
     first = await env.sync()
     assert len(first.plan.parked) == 3 and first.counts == {}
-    klean = {r.record.customer_number: r for r in (await env.k.list(Customer)).records}
-    sev = (await env.s.list(Customer)).records[0]
+    klean = {r.record.customer_number: r for r in (await env.k.customers.list_changed()).records}
+    sev = (await env.s.customers.list_changed()).records[0]
     parked = {(p.side, p.record_id): p for p in env.store.open_parked()}
 
     admin.link_parked(

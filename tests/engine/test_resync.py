@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from reconciler.domain.errors import NeedsResync
-from reconciler.domain.models import Customer
 from reconciler.sync.resync import run_resync
 from state import Store
 
@@ -36,14 +35,14 @@ async def customer_writes(env) -> dict[str, int]:
 
 async def test_stable_ids_relink_even_a_renumbered_customer_and_one_sided_ones_wait(env, tmp_path):
     for n in ("K-00001", "K-00002", "K-00003"):
-        await env.k.create(Customer, customer(n))
+        await env.k.customers.create(customer(n))
     await env.sync()
     old = {link.kleanapp_id: link.sevdesk_id for link in env.store.links("customer")}
     lose_store(env, tmp_path)
     renumbered = old[next(iter(old))]
-    await env.s.update(Customer, renumbered, {"customer_number": "9999"})
-    await env.k.create(Customer, customer("K-00004"))  # new since: only in KleanApp
-    only_sev = await env.s.create(Customer, customer("5001"))
+    await env.s.customers.update(renumbered, {"customer_number": "9999"})
+    await env.k.customers.create(customer("K-00004"))  # new since: only in KleanApp
+    only_sev = await env.s.customers.create(customer("5001"))
     before = (await sevdesk_stats(env))["total_writes"]
 
     result = await resync(env)
@@ -76,8 +75,8 @@ async def test_stable_ids_relink_even_a_renumbered_customer_and_one_sided_ones_w
 async def test_customer_numbers_link_what_carries_no_id_and_the_ids_are_recorded(env):
     """Customers that were linked before stable ids existed: resync links and tags them."""
     for n in ("K-00001", "K-00002"):
-        await env.k.create(Customer, customer(n))
-        await env.s.create(Customer, customer(n, email=f"INFO@{n}.example.de"))
+        await env.k.customers.create(customer(n))
+        await env.s.customers.create(customer(n, email=f"INFO@{n}.example.de"))
     customer_before = await customer_writes(env)
 
     dry = await resync(env, dry_run=True)
@@ -96,10 +95,10 @@ async def test_customer_numbers_link_what_carries_no_id_and_the_ids_are_recorded
 
 
 async def test_two_contacts_claiming_one_kleanapp_customer_are_parked(env, tmp_path):
-    await env.k.create(Customer, customer("K-00001"))
+    await env.k.customers.create(customer("K-00001"))
     await env.sync()
     (link,) = env.store.links("customer")
-    copy = await env.s.create(Customer, customer("K-00001-copy"))  # copied in sevDesk's UI
+    copy = await env.s.customers.create(customer("K-00001-copy"))  # copied in sevDesk's UI
     await env.s.stable_ids.write(copy.id, link.kleanapp_id)
     lose_store(env, tmp_path)
 
@@ -117,7 +116,7 @@ async def test_two_contacts_claiming_one_kleanapp_customer_are_parked(env, tmp_p
 
 
 async def test_a_sync_after_resync_no_longer_refuses(env, tmp_path):
-    await env.k.create(Customer, customer("K-00001"))
+    await env.k.customers.create(customer("K-00001"))
     await env.sync()
     lose_store(env, tmp_path)
     with pytest.raises(NeedsResync):

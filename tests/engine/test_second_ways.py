@@ -12,8 +12,6 @@ from __future__ import annotations
 import pytest
 from freezegun import freeze_time
 
-from reconciler.domain.models import Customer
-
 from .conftest import future
 from .test_adversarial import assert_quiet, ids, seed_linked, sevdesk_call
 
@@ -54,17 +52,17 @@ async def test_a_second_way_in_sevdesk_survives_a_clear_and_a_new_value_from_kle
     assert (await env.sync()).plan.actions == []  # a way not marked main is not the field
 
     with freeze_time(future(1), real_asyncio=True):
-        await env.k.update(Customer, k1, {field: None})
+        await env.k.customers.update(k1, {field: None})
         cleared = await env.sync()
         assert cleared.errors == []
-        assert getattr((await env.k.get(Customer, k1)).record, field) is None
+        assert getattr((await env.k.customers.get(k1)).record, field) is None
         assert await ways_of(env, s1, kind) == {(second, "0")}  # only the main one went
         await assert_quiet(env)
 
     with freeze_time(future(2), real_asyncio=True):
-        await env.k.update(Customer, k1, {field: typed_later})
+        await env.k.customers.update(k1, {field: typed_later})
         typed = await env.sync()
         assert typed.errors == []
         assert await ways_of(env, s1, kind) == {(second, "0"), (typed_later, "1")}
-        assert getattr((await env.s.get(Customer, s1)).record, field) == typed_later
+        assert getattr((await env.s.customers.get(s1)).record, field) == typed_later
         await assert_quiet(env)

@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from reconciler.domain.errors import NeedsResync
-from reconciler.domain.models import Customer
 from state import Store
 
 from .conftest import S_TOKEN, S_URL, customer
@@ -27,10 +26,10 @@ def stable_ids_in_emulator(env) -> dict[str, list[str]]:
 
 
 async def test_creates_and_matched_pairs_get_the_kleanapp_id_in_one_extra_request_each(env):
-    await env.k.create(Customer, customer("K-00001"))  # only in KleanApp: created in sevDesk
-    await env.s.create(Customer, customer("1001"))  # only in sevDesk: created in KleanApp
-    await env.k.create(Customer, customer("K-00002"))  # on both: matched at activation
-    await env.s.create(Customer, customer("K-00002", email="INFO@k-00002.example.de"))
+    await env.k.customers.create(customer("K-00001"))  # only in KleanApp: created in sevDesk
+    await env.s.customers.create(customer("1001"))  # only in sevDesk: created in KleanApp
+    await env.k.customers.create(customer("K-00002"))  # on both: matched at activation
+    await env.s.customers.create(customer("K-00002", email="INFO@k-00002.example.de"))
     before = (await sevdesk_stats(env))["writes"]
 
     result = await env.sync()
@@ -59,7 +58,7 @@ async def test_creates_and_matched_pairs_get_the_kleanapp_id_in_one_extra_reques
 
 async def test_a_sync_with_an_empty_state_store_refuses_to_duplicate(env, tmp_path):
     for n in ("K-00001", "K-00002"):
-        await env.k.create(Customer, customer(n))
+        await env.k.customers.create(customer(n))
     assert (await env.sync()).counts["customer.sevdesk.create"] == 2
     writes = (await sevdesk_stats(env))["total_writes"]
 
@@ -77,8 +76,8 @@ async def test_a_sync_with_an_empty_state_store_refuses_to_duplicate(env, tmp_pa
 
 async def test_a_first_sync_without_stable_ids_still_links_and_creates(env):
     """Customers that merely share numbers (no ids recorded yet) are an ordinary activation."""
-    await env.k.create(Customer, customer("K-00001"))
-    await env.s.create(Customer, customer("K-00001"))
+    await env.k.customers.create(customer("K-00001"))
+    await env.s.customers.create(customer("K-00001"))
     result = await env.sync()
     assert result.errors == [] and len(env.store.links("customer")) == 1
 
@@ -86,7 +85,7 @@ async def test_a_first_sync_without_stable_ids_still_links_and_creates(env):
 async def test_a_full_sync_records_ids_that_went_missing_once_and_never_twice(env):
     """Links made before stable ids existed (or whose write failed) are healed on full runs."""
     for n in ("K-00001", "K-00002"):
-        await env.k.create(Customer, customer(n))
+        await env.k.customers.create(customer(n))
     await env.sync()  # the connector now knows both fields
     gone = next(iter(env.sevdesk_app.store.custom_fields))
     async with httpx.AsyncClient(
@@ -107,7 +106,7 @@ async def test_an_account_that_refuses_contact_fields_still_syncs(env):
         # 400, not 403: a 403 would read as a wrong key and stop the run.
         fault = {"kind": "status", "status": 400, "path": "ContactCustomField", "times": None}
         assert (await c.post(f"{root}/_sandbox/faults", json=fault)).status_code < 300
-    await env.k.create(Customer, customer("K-00001"))
+    await env.k.customers.create(customer("K-00001"))
 
     result = await env.sync()
 

@@ -18,7 +18,6 @@ import pytest
 
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
-from reconciler.domain.models import Customer
 from rules.normalize import normalize_record
 from sandbox.client import polite_client
 from sandbox.serve import _wait_listening, free_port
@@ -206,7 +205,7 @@ async def normalised(urls: dict[str, str]) -> tuple[dict, dict]:
         SevdeskConnector(urls["sevdesk"], S_TOKEN, requests_per_second=50),
     ):
         async with conn:
-            listing = await conn.list(Customer)
+            listing = await conn.customers.list_changed()
         out.append(
             {
                 r.record.customer_number: normalize_record(r.record).model_dump(

@@ -7,7 +7,7 @@ import json
 import pytest
 from freezegun import freeze_time
 
-from reconciler.domain.models import Customer, Unit
+from reconciler.domain.models import Unit
 
 from .conftest import customer, future
 
@@ -15,10 +15,10 @@ from .conftest import customer, future
 async def seed_linked(env, numbers=("K-00001", "K-00002", "K-00003")):
     """The same customers on both sides, then one sync so they are linked."""
     for n in numbers:
-        await env.k.create(Customer, customer(n))
+        await env.k.customers.create(customer(n))
         # Typed differently in sevDesk: same meaning once normalised.
-        await env.s.create(
-            Customer, customer(n, phone="+49 30 1234567", email=f"INFO@{n}.example.de")
+        await env.s.customers.create(
+            customer(n, phone="+49 30 1234567", email=f"INFO@{n}.example.de")
         )
     result = await env.sync()
     assert result.errors == []
@@ -27,15 +27,14 @@ async def seed_linked(env, numbers=("K-00001", "K-00002", "K-00003")):
 
 
 async def test_first_sync_creates_missing_customers_and_units_on_each_side(env):
-    await env.k.create(Customer, customer("K-00001"))
-    await env.k.create(
-        Customer,
+    await env.k.customers.create(customer("K-00001"))
+    await env.k.customers.create(
         customer(
             "K-00002", kind="person", company_name=None, first_name="Anna", last_name="Müller"
         ),
     )
-    await env.s.create(Customer, customer("1001", company_name="Hotel Adler GmbH"))
-    await env.k.create(Unit, Unit(name="Einsatz"))
+    await env.s.customers.create(customer("1001", company_name="Hotel Adler GmbH"))
+    await env.k.units.create(Unit(name="Einsatz"))
 
     result = await env.sync()
 
@@ -54,8 +53,8 @@ async def test_first_sync_creates_missing_customers_and_units_on_each_side(env):
 
 async def test_second_run_plans_nothing_and_writes_nothing(env):
     await seed_linked(env)
-    await env.k.create(Customer, customer("K-00009", phone="(030) 98 76 54"))
-    await env.s.create(Customer, customer("K-00010", mobile="0171/5550123"))
+    await env.k.customers.create(customer("K-00009", phone="(030) 98 76 54"))
+    await env.s.customers.create(customer("K-00010", mobile="0171/5550123"))
     first = await env.sync()
     assert first.counts == {"customer.kleanapp.create": 1, "customer.sevdesk.create": 1}
 
@@ -70,10 +69,10 @@ async def test_second_run_plans_nothing_and_writes_nothing(env):
 async def test_dry_run_writes_nothing_anywhere_and_predicts_the_real_run(env):
     await seed_linked(env)
     k1 = (await env.customers("kleanapp"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "neu@example.de"})
+    await env.k.customers.update(k1.id, {"email": "neu@example.de"})
     s2 = (await env.customers("sevdesk"))["K-00002"]
-    await env.s.update(Customer, s2.id, {"city": "Potsdam"})
-    await env.s.create(Customer, customer("K-00077"))
+    await env.s.customers.update(s2.id, {"city": "Potsdam"})
+    await env.s.customers.create(customer("K-00077"))
 
     before = await env.dump()
     links_before = [link.model_dump() for link in env.store.links("customer")]
@@ -97,9 +96,9 @@ async def test_dry_run_writes_nothing_anywhere_and_predicts_the_real_run(env):
 async def test_one_sided_edits_travel_both_ways(env):
     await seed_linked(env)
     k1 = (await env.customers("kleanapp"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "buero@example.de", "street": "Ring 4"})
+    await env.k.customers.update(k1.id, {"email": "buero@example.de", "street": "Ring 4"})
     s2 = (await env.customers("sevdesk"))["K-00002"]
-    await env.s.update(Customer, s2.id, {"mobile": "0151 22223333", "note": "Schlüssel im Büro"})
+    await env.s.customers.update(s2.id, {"mobile": "0151 22223333", "note": "Schlüssel im Büro"})
 
     result = await env.sync()
 
@@ -118,8 +117,8 @@ async def test_edits_on_different_fields_of_one_customer_are_both_kept(env):
     await seed_linked(env)
     k1 = (await env.customers("kleanapp"))["K-00001"]
     s1 = (await env.customers("sevdesk"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "neu@example.de"})
-    await env.s.update(Customer, s1.id, {"city": "Potsdam", "postal_code": "14467"})
+    await env.k.customers.update(k1.id, {"email": "neu@example.de"})
+    await env.s.customers.update(s1.id, {"city": "Potsdam", "postal_code": "14467"})
 
     result = await env.sync()
 
@@ -143,7 +142,7 @@ async def _same_field_edit(env, *, kleanapp_first: bool):
         edits.reverse()
     for minutes, (_side, conn, rid, city) in enumerate(edits, start=1):
         with freeze_time(future(minutes), real_asyncio=True):
-            await conn.update(Customer, rid, {"city": city})
+            await conn.customers.update(rid, {"city": city})
 
 
 @pytest.mark.parametrize(
@@ -183,7 +182,7 @@ async def test_manual_rule_changes_neither_side_and_lists_the_conflict(env):
     env.configure(rules={"default": "last-write-wins", "fields": {"city": "manual"}})
     await _same_field_edit(env, kleanapp_first=True)
     k1 = (await env.customers("kleanapp"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "neu@example.de"})  # not in conflict
+    await env.k.customers.update(k1.id, {"email": "neu@example.de"})  # not in conflict
 
     result = await env.sync()
     out = result.as_dict()
@@ -216,7 +215,7 @@ async def test_manual_rule_changes_neither_side_and_lists_the_conflict(env):
 
     # Someone aligns the two sides by hand: the conflict closes itself.
     s1 = (await env.customers("sevdesk"))["K-00001"]
-    await env.s.update(Customer, s1.id, {"city": "Potsdam"})
+    await env.s.customers.update(s1.id, {"city": "Potsdam"})
     await env.sync()
     assert env.store.open_conflicts() == []
 
@@ -224,9 +223,9 @@ async def test_manual_rule_changes_neither_side_and_lists_the_conflict(env):
 async def test_plan_out_and_apply_plan_apply_exactly_that_plan(env, tmp_path):
     await seed_linked(env)
     k1 = (await env.customers("kleanapp"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "neu@example.de"})
+    await env.k.customers.update(k1.id, {"email": "neu@example.de"})
     k2 = (await env.customers("kleanapp"))["K-00002"]
-    await env.k.update(Customer, k2.id, {"street": "Weg 2"})
+    await env.k.customers.update(k2.id, {"street": "Weg 2"})
     plan_file = tmp_path / "plan.json"
 
     dry = await env.sync(dry_run=True, plan_out=plan_file)
@@ -235,7 +234,7 @@ async def test_plan_out_and_apply_plan_apply_exactly_that_plan(env, tmp_path):
 
     # Meanwhile K-00002 changes again in sevDesk: that action must be skipped, not forced.
     s2 = (await env.customers("sevdesk"))["K-00002"]
-    await env.s.update(Customer, s2.id, {"street": "Gasse 9"})
+    await env.s.customers.update(s2.id, {"street": "Gasse 9"})
 
     applied = await env.sync(apply_plan=plan_file)
     assert applied.counts == {"customer.sevdesk.update": 1}
@@ -251,11 +250,11 @@ async def test_plan_out_and_apply_plan_apply_exactly_that_plan(env, tmp_path):
 async def test_kleanapp_412_is_replanned_not_overwritten(env, tmp_path):
     await seed_linked(env)
     s1 = (await env.customers("sevdesk"))["K-00001"]
-    await env.s.update(Customer, s1.id, {"note": "aus sevDesk"})
+    await env.s.customers.update(s1.id, {"note": "aus sevDesk"})
     plan_file = tmp_path / "plan.json"
     await env.sync(dry_run=True, plan_out=plan_file)
     k1 = (await env.customers("kleanapp"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "anders@example.de"})  # version moves on
+    await env.k.customers.update(k1.id, {"email": "anders@example.de"})  # version moves on
 
     applied = await env.sync(apply_plan=plan_file)
     assert applied.counts == {}
@@ -273,7 +272,7 @@ async def test_sevdesk_deletion_archives_the_kleanapp_customer_on_a_full_run(env
     await seed_linked(env)
     env.configure(sync={"max_delete_fraction": 0.5})  # 1 of 3 is above the default brake
     s3 = (await env.customers("sevdesk"))["K-00003"]
-    await env.s.delete(Customer, s3.id)
+    await env.s.customers.delete(s3.id)
 
     # An incremental read sees the deletion too: the contact's address and
     # communication ways went with it, and reading it by id confirms it is gone.
@@ -286,7 +285,7 @@ async def test_sevdesk_deletion_archives_the_kleanapp_customer_on_a_full_run(env
 async def test_kleanapp_archive_leaves_the_sevdesk_contact_and_reports_it(env):
     await seed_linked(env)
     k3 = (await env.customers("kleanapp"))["K-00003"]
-    await env.k.delete(Customer, k3.id)
+    await env.k.customers.delete(k3.id)
 
     result = await env.sync()
     assert result.counts == {}
@@ -308,7 +307,7 @@ async def test_sevdesk_units_missing_in_kleanapp_are_created_there_once(env):
 async def test_with_create_units_the_legacy_unity_endpoint_is_used(env):
     env.configure(sevdesk={"base_url": "http://sevdesk.test/api/v1", "create_units": True})
     env.s.units.create_units = True  # what reconciler.connectors.from_config does with that config
-    await env.k.create(Unit, Unit(name="Einsatz"))
+    await env.k.units.create(Unit(name="Einsatz"))
     result = await env.sync()
     assert result.counts["unit.sevdesk.create"] == 1
     assert "Einsatz" in await env.unit_names("sevdesk")
@@ -319,10 +318,10 @@ async def test_a_direction_toggle_never_writes_against_its_direction(env):
     await seed_linked(env)
     env.configure(sync={"customers": "kleanapp-to-sevdesk", "units": "off"})
     k1 = (await env.customers("kleanapp"))["K-00001"]
-    await env.k.update(Customer, k1.id, {"email": "von-kleanapp@example.de"})
+    await env.k.customers.update(k1.id, {"email": "von-kleanapp@example.de"})
     s2 = (await env.customers("sevdesk"))["K-00002"]
-    await env.s.update(Customer, s2.id, {"email": "von-sevdesk@example.de"})
-    await env.s.create(Customer, customer("K-00555"))
+    await env.s.customers.update(s2.id, {"email": "von-sevdesk@example.de"})
+    await env.s.customers.create(customer("K-00555"))
 
     result = await env.sync()
     assert result.counts == {"customer.sevdesk.update": 1}

@@ -16,7 +16,6 @@ import pytest
 from reconciler.config import parse_config
 from reconciler.connectors import from_config
 from reconciler.domain.errors import TransientError
-from reconciler.domain.models import Customer
 
 from .conftest import K_URL, S_URL, customer
 
@@ -47,7 +46,7 @@ def _throttle_waits(waits: list[float]) -> list[float]:
 
 
 async def test_ten_429s_without_retry_after_are_waited_out_and_the_sync_goes_on(env):
-    await env.k.create(Customer, customer("K-00001"))
+    await env.k.customers.create(customer("K-00001"))
     env.configure(sync={"units": "off"})
     await _sandbox(
         env.sevdesk_app,
@@ -78,7 +77,7 @@ async def test_ten_429s_without_retry_after_are_waited_out_and_the_sync_goes_on(
 
 
 async def test_429s_beyond_the_wait_budget_fail_the_run_with_one_line(env):
-    await env.k.create(Customer, customer("K-00001"))
+    await env.k.customers.create(customer("K-00001"))
     env.configure(sync={"units": "off"})
     await _sandbox(
         env.sevdesk_app,

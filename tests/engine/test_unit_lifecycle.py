@@ -21,7 +21,7 @@ from .conftest import S_URL
 async def _units(env: Any, side: str) -> dict[str, str]:
     """name -> id of one side's units."""
     conn = env.k if side == "kleanapp" else env.s
-    return {r.record.name: r.id for r in (await conn.list(Unit)).records}
+    return {r.record.name: r.id for r in (await conn.units.list_changed()).records}
 
 
 async def _sevdesk_admin(env: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -50,7 +50,7 @@ async def _quiet(env: Any, **options: Any) -> RunResult:
 async def test_unit_renamed_in_kleanapp_becomes_a_task_and_later_runs_are_ok(env):
     await env.sync()
     lfm = (await _units(env, "kleanapp"))["lfm"]
-    await env.k.update(Unit, lfm, {"name": "Laufmeter"})
+    await env.k.units.update(lfm, {"name": "Laufmeter"})
 
     result = await env.sync()
     assert result.outcome == "ok", result.errors
@@ -77,7 +77,7 @@ async def test_unit_renamed_in_kleanapp_becomes_a_task_and_later_runs_are_ok(env
 async def test_unit_deleted_in_kleanapp_is_reported_once_and_not_recreated(env):
     await env.sync()
     lfm = (await _units(env, "kleanapp"))["lfm"]
-    await env.k.delete(Unit, lfm)
+    await env.k.units.delete(lfm)
 
     result = await env.sync()
     assert result.outcome == "ok", result.errors
@@ -94,7 +94,7 @@ async def test_unit_deleted_in_kleanapp_is_reported_once_and_not_recreated(env):
 async def test_unit_deleted_in_kleanapp_comes_back_with_recreate_policy(env):
     await env.sync()
     env.configure(sync={"on_kleanapp_unit_delete": "recreate"})
-    await env.k.delete(Unit, (await _units(env, "kleanapp"))["lfm"])
+    await env.k.units.delete((await _units(env, "kleanapp"))["lfm"])
 
     result = await env.sync()
     assert result.counts == {"unit.kleanapp.create": 1}
@@ -160,7 +160,7 @@ async def test_unit_renamed_in_sevdesk_is_renamed_in_kleanapp(env):
 
 async def test_a_second_spelling_of_a_linked_unit_is_neither_linked_twice_nor_copied(env):
     await env.sync()
-    await env.k.create(Unit, Unit(name="Stück"))  # KleanApp now has "Stk" and "Stück"
+    await env.k.units.create(Unit(name="Stück"))  # KleanApp now has "Stk" and "Stück"
     result = await env.sync()
     assert result.outcome == "ok", result.errors
     assert result.counts == {}
@@ -168,12 +168,10 @@ async def test_a_second_spelling_of_a_linked_unit_is_neither_linked_twice_nor_co
 
 
 async def test_unit_deleted_in_sevdesk_but_used_by_kleanapp_invoices_stays_and_is_tried_once(env):
-    from reconciler.domain.models import Customer
-
     from .conftest import K_URL, customer
 
     await env.sync()
-    k1 = await env.k.create(Customer, customer("K-00001"))
+    k1 = await env.k.customers.create(customer("K-00001"))
     root = K_URL.removesuffix("/api/v1")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=env.kleanapp_app)) as c:
         saved = await c.post(

@@ -109,21 +109,21 @@ async def all_customers(control: httpx.AsyncClient) -> list[dict[str, Any]]:
 async def test_customer_round_trip_keeps_every_field(
     ka: KleanappConnector, customer: Customer
 ) -> None:
-    created = await ka.create(Customer, customer)
+    created = await ka.customers.create(customer)
     assert created.record == customer
     assert created.side == "kleanapp"
     assert created.id.isdigit() and created.version == "1"
     assert created.updated_at is not None and created.updated_at.utcoffset() == dt.timedelta(0)
 
-    fetched = await ka.get(Customer, created.id)
+    fetched = await ka.customers.get(created.id)
     assert fetched == created
-    listing = await ka.list(Customer)
+    listing = await ka.customers.list_changed()
     assert [r.record for r in listing.records] == [customer]
     assert listing.quarantined == []
 
 
 async def test_create_without_number_gets_kleanapps_number(ka: KleanappConnector) -> None:
-    created = await ka.create(Customer, ACME.model_copy(update={"customer_number": None}))
+    created = await ka.customers.create(ACME.model_copy(update={"customer_number": None}))
     assert created.record.customer_number and created.record.customer_number.startswith("K-")
 
 
@@ -137,7 +137,7 @@ async def test_listing_reads_every_page_including_archived(
     rows[7]["archived"] = True
     await bulk(control, customers=rows)
 
-    listing = await ka.list(Customer)
+    listing = await ka.customers.list_changed()
 
     assert len(listing.records) == 1200
     assert {r.record.customer_number for r in listing.records} == {
@@ -160,27 +160,30 @@ async def test_since_returns_what_changed_at_or_after(
             for n in range(5)
         ],
     )
-    changed = await ka.update(Customer, str(ids["customers"][2]), {"city": "Hamburg"})
-    added = await ka.create(Customer, PERSON)
+    changed = await ka.customers.update(str(ids["customers"][2]), {"city": "Hamburg"})
+    added = await ka.customers.create(PERSON)
     assert changed.updated_at is not None
 
-    since_changed = await ka.list(Customer, since=changed.updated_at)
+    since_changed = await ka.customers.list_changed(since=changed.updated_at)
     assert {r.id for r in since_changed.records} == {changed.id, added.id}
 
     # A naive or non-UTC `since` means the same instant.
     cet = changed.updated_at.astimezone(dt.timezone(dt.timedelta(hours=1)))
-    assert {r.id for r in (await ka.list(Customer, since=cet)).records} == {changed.id, added.id}
+    assert {r.id for r in (await ka.customers.list_changed(since=cet)).records} == {
+        changed.id,
+        added.id,
+    }
 
-    everything = await ka.list(Customer, since=dt.datetime(2024, 12, 31, tzinfo=dt.UTC))
+    everything = await ka.customers.list_changed(since=dt.datetime(2024, 12, 31, tzinfo=dt.UTC))
     assert len(everything.records) == 6
 
 
 async def test_update_patches_only_the_given_fields(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
-    created = await ka.create(Customer, ACME)
-    updated = await ka.update(
-        Customer, created.id, {"city": "Potsdam", "email": None}, expected_version=created.version
+    created = await ka.customers.create(ACME)
+    updated = await ka.customers.update(
+        created.id, {"city": "Potsdam", "email": None}, expected_version=created.version
     )
     assert updated.record == ACME.model_copy(update={"city": "Potsdam", "email": None})
     assert updated.version == "2"
@@ -190,56 +193,56 @@ async def test_update_patches_only_the_given_fields(
 async def test_stale_version_is_changed_meanwhile_with_current_record_not_an_overwrite(
     ka: KleanappConnector,
 ) -> None:
-    created = await ka.create(Customer, ACME)
-    office_edit = await ka.update(Customer, created.id, {"phone": "+49 30 999"})
+    created = await ka.customers.create(ACME)
+    office_edit = await ka.customers.update(created.id, {"phone": "+49 30 999"})
 
     with pytest.raises(ChangedMeanwhile) as info:
-        await ka.update(Customer, created.id, {"city": "Dresden"}, expected_version=created.version)
+        await ka.customers.update(created.id, {"city": "Dresden"}, expected_version=created.version)
 
     current = info.value.current
     assert current.id == created.id and current.version == office_edit.version
     assert current.record.phone == "+49 30 999"
-    assert (await ka.get(Customer, created.id)).record.city == "Berlin"
+    assert (await ka.customers.get(created.id)).record.city == "Berlin"
 
 
 async def test_delete_archives_and_update_restores(ka: KleanappConnector) -> None:
-    created = await ka.create(Customer, ACME)
+    created = await ka.customers.create(ACME)
 
-    await ka.delete(Customer, created.id, expected_version=created.version)
-    archived = await ka.get(Customer, created.id)
+    await ka.customers.delete(created.id, expected_version=created.version)
+    archived = await ka.customers.get(created.id)
     assert archived.record.archived is True
     # Archived customers stay visible to the engine, which must notice archives.
-    assert [r.record.archived for r in (await ka.list(Customer)).records] == [True]
+    assert [r.record.archived for r in (await ka.customers.list_changed()).records] == [True]
 
-    restored = await ka.update(
-        Customer, created.id, {"archived": False}, expected_version=archived.version
+    restored = await ka.customers.update(
+        created.id, {"archived": False}, expected_version=archived.version
     )
     assert restored.record.archived is False
     assert restored.record == ACME
 
-    again = await ka.update(Customer, created.id, {"archived": True, "note": "gekündigt"})
+    again = await ka.customers.update(created.id, {"archived": True, "note": "gekündigt"})
     assert again.record.archived is True and again.record.note == "gekündigt"
 
 
 async def test_delete_with_stale_version_does_not_archive(ka: KleanappConnector) -> None:
-    created = await ka.create(Customer, ACME)
-    await ka.update(Customer, created.id, {"phone": "+49 1"})
+    created = await ka.customers.create(ACME)
+    await ka.customers.update(created.id, {"phone": "+49 1"})
     with pytest.raises(ChangedMeanwhile) as info:
-        await ka.delete(Customer, created.id, expected_version=created.version)
+        await ka.customers.delete(created.id, expected_version=created.version)
     assert info.value.current.record.archived is False
-    assert (await ka.get(Customer, created.id)).record.archived is False
+    assert (await ka.customers.get(created.id)).record.archived is False
 
 
 async def test_create_archived_customer(ka: KleanappConnector) -> None:
-    created = await ka.create(Customer, PERSON.model_copy(update={"archived": True}))
+    created = await ka.customers.create(PERSON.model_copy(update={"archived": True}))
     assert created.record.archived is True
-    assert (await ka.get(Customer, created.id)).record.archived is True
+    assert (await ka.customers.get(created.id)).record.archived is True
 
 
 async def test_number_taken_by_another_customer_is_a_typed_error(ka: KleanappConnector) -> None:
-    await ka.create(Customer, ACME)
+    await ka.customers.create(ACME)
     with pytest.raises(CustomerNumberTaken) as info:
-        await ka.create(Customer, PERSON.model_copy(update={"customer_number": "K-10001"}))
+        await ka.customers.create(PERSON.model_copy(update={"customer_number": "K-10001"}))
     assert isinstance(info.value, RemoteValidationError)
     assert info.value.customer_number == "K-10001"
     assert info.value.existing is not None
@@ -248,8 +251,8 @@ async def test_number_taken_by_another_customer_is_a_typed_error(ka: KleanappCon
 
 
 async def test_creating_the_same_customer_again_returns_it(ka: KleanappConnector) -> None:
-    first = await ka.create(Customer, ACME)
-    second = await ka.create(Customer, ACME)
+    first = await ka.customers.create(ACME)
+    second = await ka.customers.create(ACME)
     assert second.id == first.id
 
 
@@ -258,7 +261,7 @@ async def test_create_after_500_that_wrote_does_not_duplicate(
 ) -> None:
     await fault(control, kind="after_write", method="POST", path="/customers$", status=500)
 
-    created = await ka.create(Customer, ACME)
+    created = await ka.customers.create(ACME)
 
     assert created.record == ACME
     customers = await all_customers(control)
@@ -270,11 +273,11 @@ async def test_create_after_500_that_wrote_does_not_duplicate(
 async def test_create_without_number_after_500_that_wrote_does_not_duplicate(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
-    await ka.create(Customer, PERSON)
+    await ka.customers.create(PERSON)
     await fault(control, kind="after_write", method="POST", path="/customers$", status=500)
 
     unnumbered = ACME.model_copy(update={"customer_number": None})
-    created = await ka.create(Customer, unnumbered)
+    created = await ka.customers.create(unnumbered)
 
     assert created.record.company_name == ACME.company_name
     assert created.record.customer_number == "K-10003"  # assigned by KleanApp
@@ -285,11 +288,11 @@ async def test_keyed_create_after_500_that_wrote_repeats_with_the_same_key(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
     """With an Idempotency-Key the repeat is safe: KleanApp answers the first create."""
-    await ka.create(Customer, PERSON)
+    await ka.customers.create(PERSON)
     await fault(control, kind="after_write", method="POST", path="/customers$", status=500)
 
     unnumbered = ACME.model_copy(update={"customer_number": None})
-    created = await ka.create(Customer, unnumbered, idempotency_key="journal-entry-7")
+    created = await ka.customers.create(unnumbered, idempotency_key="journal-entry-7")
 
     assert created.record.customer_number == "K-10003"  # assigned on the first attempt
     assert len(await all_customers(control)) == 2
@@ -301,12 +304,12 @@ async def test_a_create_repeated_later_with_its_key_gets_the_first_customer(
 ) -> None:
     """Crash recovery: another process, the same key, nothing in the record to find it by."""
     unnumbered = ACME.model_copy(update={"customer_number": None})
-    first = await ka.create(Customer, unnumbered, idempotency_key="journal-entry-8")
+    first = await ka.customers.create(unnumbered, idempotency_key="journal-entry-8")
     async with KleanappConnector(
         BASE, TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=emulator)
     ) as restarted:
-        again = await restarted.create(Customer, unnumbered, idempotency_key="journal-entry-8")
-        other = await restarted.create(Customer, unnumbered, idempotency_key="journal-entry-9")
+        again = await restarted.customers.create(unnumbered, idempotency_key="journal-entry-8")
+        other = await restarted.customers.create(unnumbered, idempotency_key="journal-entry-9")
     assert again.id == first.id and again.record == first.record
     assert other.id != first.id  # another intended create is another customer
     assert len(await all_customers(control)) == 2
@@ -316,18 +319,18 @@ async def test_create_after_500_that_did_not_write_tries_once_more(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
     await fault(control, kind="status", method="POST", path="/customers$", status=503)
-    created = await ka.create(Customer, ACME)
+    created = await ka.customers.create(ACME)
     assert [c["id"] for c in await all_customers(control)] == [int(created.id)]
 
 
 async def test_patch_after_500_that_wrote_is_not_sent_again(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
-    created = await ka.create(Customer, ACME)
+    created = await ka.customers.create(ACME)
     await fault(control, kind="after_write", method="PATCH", path="/customers/", status=500)
 
-    updated = await ka.update(
-        Customer, created.id, {"city": "Leipzig"}, expected_version=created.version
+    updated = await ka.customers.update(
+        created.id, {"city": "Leipzig"}, expected_version=created.version
     )
 
     assert updated.record.city == "Leipzig"
@@ -337,22 +340,22 @@ async def test_patch_after_500_that_wrote_is_not_sent_again(
 
 async def test_validation_failure_names_the_field(ka: KleanappConnector) -> None:
     with pytest.raises(RemoteValidationError) as info:
-        await ka.create(Customer, Customer(customer_number="K-1", kind="company"))
+        await ka.customers.create(Customer(customer_number="K-1", kind="company"))
     assert "company_name" in info.value.fields
     with pytest.raises(RemoteValidationError) as info:
-        await ka.create(Customer, ACME.model_copy(update={"email": "not an address"}))
+        await ka.customers.create(ACME.model_copy(update={"email": "not an address"}))
     assert "email" in info.value.fields
 
 
 async def test_unknown_ids_are_not_found(ka: KleanappConnector) -> None:
     with pytest.raises(NotFound):
-        await ka.get(Customer, "999")
+        await ka.customers.get("999")
     with pytest.raises(NotFound):
-        await ka.get(Customer, "not-a-kleanapp-id")
+        await ka.customers.get("not-a-kleanapp-id")
     with pytest.raises(NotFound):
-        await ka.delete(Customer, "999")
+        await ka.customers.delete("999")
     with pytest.raises(NotFound):
-        await ka.update(Customer, "999", {"city": "Bonn"})
+        await ka.customers.update("999", {"city": "Bonn"})
 
 
 async def test_unreadable_rows_are_quarantined_and_the_rest_listed(emulator: Any) -> None:
@@ -377,8 +380,8 @@ async def test_unreadable_rows_are_quarantined_and_the_rest_listed(emulator: Any
         BASE, TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=garble_second_row)
     ) as ka:
         for n in range(4):
-            await ka.create(Customer, ACME.model_copy(update={"customer_number": f"K-2000{n}"}))
-        listing = await ka.list(Customer)
+            await ka.customers.create(ACME.model_copy(update={"customer_number": f"K-2000{n}"}))
+        listing = await ka.customers.list_changed()
 
     assert [r.record.customer_number for r in listing.records] == ["K-20000", "K-20003"]
     reasons = {q.id: q.reason for q in listing.quarantined}
@@ -404,7 +407,7 @@ async def test_default_pacing_stays_under_kleanapps_limit() -> None:
     async with KleanappConnector(BASE, TOKEN, transport=httpx.ASGITransport(app=emulator)) as ka:
         started = time.monotonic()
         for _ in range(12):
-            await ka.get(Unit, "1")
+            await ka.units.get("1")
         elapsed = time.monotonic() - started
     assert ka.http.stats["429"] == 0
     assert elapsed >= 1.0  # 8 per second, no burst
@@ -419,52 +422,52 @@ async def test_429_is_waited_out(ka: KleanappConnector, control: httpx.AsyncClie
 
 # -- units -----------------------------------------------------------------------------
 async def test_units_list_create_idempotent_rename_and_delete(ka: KleanappConnector) -> None:
-    seeded = {r.record.name for r in (await ka.list(Unit)).records}
+    seeded = {r.record.name for r in (await ka.units.list_changed()).records}
     assert {"Std", "m²", "pauschal"} <= seeded
 
-    created = await ka.create(Unit, Unit(name="Fenster"))
+    created = await ka.units.create(Unit(name="Fenster"))
     assert created.record == Unit(name="Fenster") and created.version == "1"
-    assert (await ka.create(Unit, Unit(name="Fenster"))).id == created.id
+    assert (await ka.units.create(Unit(name="Fenster"))).id == created.id
     # Names are unique case-insensitively in KleanApp: "STD" is the existing "Std".
-    std = await ka.create(Unit, Unit(name="STD"))
+    std = await ka.units.create(Unit(name="STD"))
     assert std.record.name == "Std"
 
-    renamed = await ka.update(
-        Unit, created.id, {"name": "Fenster (Stk)"}, expected_version=created.version
+    renamed = await ka.units.update(
+        created.id, {"name": "Fenster (Stk)"}, expected_version=created.version
     )
     assert renamed.record.name == "Fenster (Stk)" and renamed.version == "2"
     with pytest.raises(ChangedMeanwhile) as info:
-        await ka.update(Unit, created.id, {"name": "Fenster"}, expected_version=created.version)
+        await ka.units.update(created.id, {"name": "Fenster"}, expected_version=created.version)
     assert info.value.current.record.name == "Fenster (Stk)"
 
-    await ka.delete(Unit, created.id)
+    await ka.units.delete(created.id)
     with pytest.raises(NotFound):
-        await ka.get(Unit, created.id)
+        await ka.units.get(created.id)
     with pytest.raises(NotFound):
-        await ka.delete(Unit, created.id)
+        await ka.units.delete(created.id)
 
 
 async def test_unit_create_after_500_that_wrote_does_not_duplicate(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
-    before = len((await ka.list(Unit)).records)
+    before = len((await ka.units.list_changed()).records)
     await fault(control, kind="after_write", method="POST", path="/units$", status=500)
-    created = await ka.create(Unit, Unit(name="lfm"))
+    created = await ka.units.create(Unit(name="lfm"))
     assert created.record.name == "lfm"
-    assert len((await ka.list(Unit)).records) == before + 1
+    assert len((await ka.units.list_changed()).records) == before + 1
 
 
 async def test_unit_in_use_cannot_be_deleted(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
-    customer = await ka.create(Customer, ACME)
-    unit = await ka.create(Unit, Unit(name="Fenster"))
+    customer = await ka.customers.create(ACME)
+    unit = await ka.units.create(Unit(name="Fenster"))
     await bulk(control, invoices=[invoice_body(int(customer.id), unit_name="Fenster")])
     with pytest.raises(UnitInUse) as info:
-        await ka.delete(Unit, unit.id)
+        await ka.units.delete(unit.id)
     assert isinstance(info.value, RemoteValidationError)
     assert "invoice" in str(info.value)
-    assert (await ka.get(Unit, unit.id)).record.name == "Fenster"
+    assert (await ka.units.get(unit.id)).record.name == "Fenster"
 
 
 # -- invoices --------------------------------------------------------------------------
@@ -498,7 +501,7 @@ def invoice_body(customer_id: int, **overrides: Any) -> dict[str, Any]:
 async def test_invoices_filter_map_exactly_and_link_locks(
     ka: KleanappConnector, control: httpx.AsyncClient
 ) -> None:
-    customer = await ka.create(Customer, ACME)
+    customer = await ka.customers.create(ACME)
     cid = int(customer.id)
     ids = await bulk(
         control,

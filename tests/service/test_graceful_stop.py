@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
-from reconciler.domain.models import Customer
 from reconciler.service.runner import Service
 from reconciler.sync.apply import STOPPED_REASON
 from tests.service.conftest import SEV_API, SEV_TOKEN, World
@@ -37,7 +36,7 @@ class StopOnFirstWrite(httpx.AsyncBaseTransport):
 
 
 async def _contacts(sev: SevdeskConnector) -> list[str]:
-    listing = await sev.list(Customer)
+    listing = await sev.customers.list_changed()
     return sorted(r.record.customer_number for r in listing.records)
 
 

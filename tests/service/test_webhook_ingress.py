@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator
 
 from freezegun import freeze_time
 
-from reconciler.domain.models import Customer
 from reconciler.service.webhooks import MAX_BODY_BYTES, sign
 from state.inbox_tables import DONE, PENDING, Inbox
 from tests.service.conftest import SECRET, World, eventually
@@ -235,7 +234,10 @@ async def test_an_event_whose_sync_could_not_start_is_retried_until_done(synced:
     assert world.store.release_lock("sync", holder, grant.token)  # the other run ends
 
     await eventually(lambda: _inbox_done(world, 1), what="the retried sync")
-    sev = {c.record.customer_number: c.record for c in (await world.sev.list(Customer)).records}
+    sev = {
+        c.record.customer_number: c.record
+        for c in (await world.sev.customers.list_changed()).records
+    }
     assert sev["K-00001"].email == "buero@praxis-weber.de"
     assert [r.trigger for r in world.store.runs() if r.trigger == "webhook"] == ["webhook"]
 

@@ -96,16 +96,16 @@ async def contact_count(control: httpx.AsyncClient) -> int:
 
 
 async def test_company_and_person_round_trip_with_address_and_communication_ways(sevdesk, control):
-    company = await sevdesk.create(Customer, COMPANY)
-    person = await sevdesk.create(Customer, PERSON)
+    company = await sevdesk.customers.create(COMPANY)
+    person = await sevdesk.customers.create(PERSON)
 
     assert company.record == COMPANY
     assert person.record == PERSON
     assert company.side == "sevdesk" and company.version and company.updated_at.tzinfo
-    listing = await sevdesk.list(Customer)
+    listing = await sevdesk.customers.list_changed()
     assert {r.id: r.record for r in listing.records} == {company.id: COMPANY, person.id: PERSON}
     assert listing.quarantined == []
-    assert (await sevdesk.get(Customer, person.id)).record == PERSON
+    assert (await sevdesk.customers.get(person.id)).record == PERSON
 
     # sevDesk itself sees a person: no name, so a list without depth=1 leaves it out.
     organisations = await raw_objects(control, "Contact")
@@ -115,31 +115,30 @@ async def test_company_and_person_round_trip_with_address_and_communication_ways
 
 
 async def test_customer_without_number_gets_sevdesks_next_number(sevdesk):
-    created = await sevdesk.create(Customer, COMPANY.model_copy(update={"customer_number": None}))
+    created = await sevdesk.customers.create(COMPANY.model_copy(update={"customer_number": None}))
     assert created.record.customer_number and created.record.customer_number.isdigit()
     assert created.record.company_name == COMPANY.company_name
 
 
 async def test_only_customers_are_listed_and_unknown_filters_do_not_leak(sevdesk, control):
-    await sevdesk.create(Customer, COMPANY)
+    await sevdesk.customers.create(COMPANY)
     supplier = await control.post(
         "/api/v1/Contact",
         json={"name": "Putzmittel AG", "category": {"id": 2, "objectName": "Category"}},
     )
     assert supplier.status_code == 201
-    listing = await sevdesk.list(Customer)
+    listing = await sevdesk.customers.list_changed()
     assert [r.record.company_name for r in listing.records] == [COMPANY.company_name]
     with pytest.raises(NotFound):
-        await sevdesk.get(Customer, supplier.json()["objects"]["id"])
+        await sevdesk.customers.get(supplier.json()["objects"]["id"])
 
 
 # -- update / delete --------------------------------------------------------------------
 
 
 async def test_update_writes_contact_and_parts_and_clears_removed_ones(sevdesk, control):
-    created = await sevdesk.create(Customer, COMPANY)
-    updated = await sevdesk.update(
-        Customer,
+    created = await sevdesk.customers.create(COMPANY)
+    updated = await sevdesk.customers.update(
         created.id,
         {
             "company_name": "Glanz GmbH",
@@ -158,15 +157,15 @@ async def test_update_writes_contact_and_parts_and_clears_removed_ones(sevdesk, 
         }
     )
     assert updated.record == expected
-    assert (await sevdesk.get(Customer, created.id)).record == expected
+    assert (await sevdesk.customers.get(created.id)).record == expected
     ways = await raw_objects(control, "CommunicationWay", **{"contact[id]": created.id})
     assert sorted(w["type"] for w in ways) == ["EMAIL", "PHONE"]
 
 
 async def test_update_turns_a_company_into_a_person(sevdesk, control):
-    created = await sevdesk.create(Customer, COMPANY)
-    updated = await sevdesk.update(
-        Customer, created.id, {"kind": "person", "first_name": "Gloria", "last_name": "Glanz"}
+    created = await sevdesk.customers.create(COMPANY)
+    updated = await sevdesk.customers.update(
+        created.id, {"kind": "person", "first_name": "Gloria", "last_name": "Glanz"}
     )
     assert updated.record.kind == "person"
     assert updated.record.display_name == "Gloria Glanz"
@@ -176,30 +175,30 @@ async def test_update_turns_a_company_into_a_person(sevdesk, control):
 async def test_update_refuses_when_an_address_changed_meanwhile(sevdesk, control):
     """An address edit does not bump the contact's `update`; the version still notices."""
     with freeze_time("2026-03-02 08:00:00", real_asyncio=True) as clock:
-        created = await sevdesk.create(Customer, COMPANY)
+        created = await sevdesk.customers.create(COMPANY)
         clock.tick(60)
         address = (await raw_objects(control, "ContactAddress", **{"contact[id]": created.id}))[0]
         edit = await control.put(f"/api/v1/ContactAddress/{address['id']}", json={"city": "Bonn"})
         assert edit.status_code in (200, 201)
         with pytest.raises(ChangedMeanwhile) as caught:
-            await sevdesk.update(
-                Customer, created.id, {"note": "stale"}, expected_version=created.version
+            await sevdesk.customers.update(
+                created.id, {"note": "stale"}, expected_version=created.version
             )
     assert caught.value.current.record.city == "Bonn"
-    assert (await sevdesk.get(Customer, created.id)).record.note == COMPANY.note
+    assert (await sevdesk.customers.get(created.id)).record.note == COMPANY.note
 
 
 async def test_delete_removes_the_contact_and_then_reports_not_found(sevdesk):
-    created = await sevdesk.create(Customer, COMPANY)
-    await sevdesk.delete(Customer, created.id)
+    created = await sevdesk.customers.create(COMPANY)
+    await sevdesk.customers.delete(created.id)
     with pytest.raises(NotFound):
-        await sevdesk.get(Customer, created.id)
+        await sevdesk.customers.get(created.id)
     with pytest.raises(NotFound):
-        await sevdesk.delete(Customer, created.id)
+        await sevdesk.customers.delete(created.id)
 
 
 async def test_delete_of_a_customer_with_invoices_says_it_is_referenced(sevdesk, control):
-    created = await sevdesk.create(Customer, COMPANY)
+    created = await sevdesk.customers.create(COMPANY)
     invoice = {
         "objectName": "Invoice",
         "mapAll": True,
@@ -220,7 +219,7 @@ async def test_delete_of_a_customer_with_invoices_says_it_is_referenced(sevdesk,
     assert saved.status_code == 201, saved.text
 
     with pytest.raises(ReferencedByDocuments) as caught:
-        await sevdesk.delete(Customer, created.id)
+        await sevdesk.customers.delete(created.id)
     assert isinstance(caught.value, RemoteValidationError)
     assert "referenced by documents" in str(caught.value)
     assert await contact_count(control) == 1
@@ -235,7 +234,7 @@ async def test_429_with_retry_after_is_waited_out(app, control):
     await add_fault(control, kind="rate_limit", rps=4)
     async with connector_for(app, requests_per_second=100) as sevdesk:
         started = time.monotonic()
-        listing = await sevdesk.list(Customer)
+        listing = await sevdesk.customers.list_changed()
     assert {r.record for r in listing.records} == {COMPANY, PERSON}
     assert sevdesk.http.stats["429"] >= 1
     assert 0.5 < time.monotonic() - started < 5  # Retry-After: 1 was honoured
@@ -243,7 +242,7 @@ async def test_429_with_retry_after_is_waited_out(app, control):
 
 async def test_500_after_contact_write_leaves_exactly_one_contact(sevdesk, control):
     await add_fault(control, kind="after_write", method="POST", path=r"/Contact$", status=500)
-    created = await sevdesk.create(Customer, COMPANY)
+    created = await sevdesk.customers.create(COMPANY)
 
     assert created.record == COMPANY
     assert await contact_count(control) == 1
@@ -256,11 +255,11 @@ async def test_failure_halfway_is_completed_by_calling_create_again(sevdesk, con
         control, kind="status", method="POST", path=r"/CommunicationWay$", status=500, times=None
     )
     with pytest.raises(TransientError):
-        await sevdesk.create(Customer, COMPANY)
+        await sevdesk.customers.create(COMPANY)
     assert await contact_count(control) == 1  # contact and address written, ways not
 
     await control.delete("/_sandbox/faults")
-    created = await sevdesk.create(Customer, COMPANY)
+    created = await sevdesk.customers.create(COMPANY)
     assert created.record == COMPANY
     assert await contact_count(control) == 1
     assert len(await raw_objects(control, "ContactAddress")) == 1
@@ -269,7 +268,7 @@ async def test_failure_halfway_is_completed_by_calling_create_again(sevdesk, con
 
 async def test_500_after_a_communication_way_write_is_read_back_not_resent(sevdesk, control):
     await add_fault(control, kind="after_write", method="POST", path=r"/CommunicationWay$")
-    created = await sevdesk.create(Customer, COMPANY)
+    created = await sevdesk.customers.create(COMPANY)
     assert created.record == COMPANY
     assert len(await raw_objects(control, "CommunicationWay")) == 3
 
@@ -280,9 +279,9 @@ async def test_number_less_customer_is_not_duplicated_when_create_is_repeated(se
         control, kind="status", method="POST", path=r"/ContactAddress$", status=503, times=None
     )
     with pytest.raises(TransientError):
-        await sevdesk.create(Customer, record)
+        await sevdesk.customers.create(record)
     await control.delete("/_sandbox/faults")
-    created = await sevdesk.create(Customer, record)
+    created = await sevdesk.customers.create(record)
     assert await contact_count(control) == 1
     assert created.record.street == PERSON.street
 
@@ -291,25 +290,25 @@ async def test_error_inside_http_200_surfaces_as_an_error(sevdesk, control):
     sevdesk.http.sleep = no_sleep  # reads are retried with backoff first
     await add_fault(control, kind="error_in_200", method="GET", path=r"/Contact$", times=None)
     with pytest.raises(TransientError) as caught:
-        await sevdesk.list(Customer)
+        await sevdesk.customers.list_changed()
     assert "inside HTTP 200" in str(caught.value)
 
 
 async def test_error_inside_http_200_on_create_is_read_back_before_retrying(sevdesk, control):
     await add_fault(control, kind="error_in_200", method="POST", path=r"/Contact$")
     with pytest.raises(TransientError) as caught:
-        await sevdesk.create(Customer, COMPANY)
+        await sevdesk.customers.create(COMPANY)
     assert caught.value.maybe_written is False  # read back: nothing was written
     assert await contact_count(control) == 0
-    await sevdesk.create(Customer, COMPANY)
+    await sevdesk.customers.create(COMPANY)
     assert await contact_count(control) == 1
 
 
 async def test_validation_refusal_is_a_remote_validation_error(sevdesk):
     with pytest.raises(RemoteValidationError):
-        await sevdesk.create(Customer, COMPANY.model_copy(update={"country": "XX"}))
+        await sevdesk.customers.create(COMPANY.model_copy(update={"country": "XX"}))
     with pytest.raises(RemoteValidationError):
-        await sevdesk.create(Customer, Customer(customer_number="K-9", kind="company"))
+        await sevdesk.customers.create(Customer(customer_number="K-9", kind="company"))
 
 
 async def test_wrong_token_is_an_auth_error_and_no_message_carries_a_token(app, control):
@@ -329,7 +328,7 @@ async def test_wrong_token_is_an_auth_error_and_no_message_carries_a_token(app, 
                 message=f"token {TOKEN} is blocked",
             )
             with pytest.raises(KleansyncError) as caught:
-                await sevdesk.create(Customer, COMPANY)
+                await sevdesk.customers.create(COMPANY)
             assert TOKEN not in str(caught.value)
             assert "***" in str(caught.value)
 
@@ -369,7 +368,7 @@ async def test_2500_contacts_are_read_completely_across_pages(app, control):
 
     async with connector_for(app, requests_per_second=5) as sevdesk:  # the default pace
         started = time.monotonic()
-        listing = await sevdesk.list(Customer)
+        listing = await sevdesk.customers.list_changed()
         elapsed = time.monotonic() - started
     records = {r.record.customer_number: r.record for r in listing.records}
     assert len(records) == 2500 and listing.quarantined == []
@@ -381,19 +380,19 @@ async def test_2500_contacts_are_read_completely_across_pages(app, control):
 
 async def test_incremental_since_includes_contacts_changed_only_through_a_part(sevdesk, control):
     with freeze_time("2026-03-02 08:00:00", real_asyncio=True) as clock:
-        a = await sevdesk.create(Customer, COMPANY)
-        b = await sevdesk.create(Customer, PERSON)
-        c = await sevdesk.create(Customer, COMPANY.model_copy(update={"customer_number": "K-102"}))
+        a = await sevdesk.customers.create(COMPANY)
+        b = await sevdesk.customers.create(PERSON)
+        c = await sevdesk.customers.create(COMPANY.model_copy(update={"customer_number": "K-102"}))
         clock.tick(3600)
         since = dt.datetime.now(dt.UTC)
         clock.tick(60)
-        await sevdesk.update(Customer, a.id, {"note": "neu"})
+        await sevdesk.customers.update(a.id, {"note": "neu"})
         ways = await raw_objects(control, "CommunicationWay", **{"contact[id]": b.id})
         edit = await control.put(
             f"/api/v1/CommunicationWay/{ways[0]['id']}", json={"value": "x@y.z"}
         )
         assert edit.status_code == 200
-        listing = await sevdesk.list(Customer, since=since)
+        listing = await sevdesk.customers.list_changed(since=since)
     assert sorted(r.id for r in listing.records) == sorted([a.id, b.id])
     assert c.id not in {r.id for r in listing.records}
     changed_b = next(r for r in listing.records if r.id == b.id)
@@ -413,7 +412,7 @@ async def test_malformed_rows_are_quarantined_and_the_others_are_listed(sevdesk,
             {"customer_number": "K-1", "company_name": "Zweite Gut GmbH"},  # number taken
         ],
     )
-    listing = await sevdesk.list(Customer)
+    listing = await sevdesk.customers.list_changed()
     assert sorted(r.record.customer_number for r in listing.records) == ["K-1", "K-3"]
     reasons = {q.id: q.reason for q in listing.quarantined}
     assert set(reasons) == {ids[1], ids[3]}
@@ -426,24 +425,24 @@ async def test_malformed_rows_are_quarantined_and_the_others_are_listed(sevdesk,
 
 
 async def test_units_are_listed_and_creating_them_is_refused_by_default(sevdesk):
-    listing = await sevdesk.list(Unit)
+    listing = await sevdesk.units.list_changed()
     names = {r.record.name for r in listing.records}
     assert {"Std", "m²", "pauschal"} <= names
     with pytest.raises(NotSupportedBySevdesk) as caught:
-        await sevdesk.create(Unit, Unit(name="Einsatz"))
+        await sevdesk.units.create(Unit(name="Einsatz"))
     assert "Einstellungen → System → Einheiten" in str(caught.value)
     unit = listing.records[0]
     with pytest.raises(NotSupportedBySevdesk):
-        await sevdesk.update(Unit, unit.id, {"name": "x"})
-    assert (await sevdesk.get(Unit, unit.id)).record == unit.record
+        await sevdesk.units.update(unit.id, {"name": "x"})
+    assert (await sevdesk.units.get(unit.id)).record == unit.record
 
 
 async def test_units_are_created_once_when_allowed():
     app = create_app(token=TOKEN, legacy_unity_write=True)
     async with connector_for(app, create_units=True) as sevdesk:
-        first = await sevdesk.create(Unit, Unit(name="Einsatz"))
-        again = await sevdesk.create(Unit, Unit(name="Einsatz"))
-        listing = await sevdesk.list(Unit)
+        first = await sevdesk.units.create(Unit(name="Einsatz"))
+        again = await sevdesk.units.create(Unit(name="Einsatz"))
+        listing = await sevdesk.units.list_changed()
     assert first.id == again.id
     assert [r.record.name for r in listing.records].count("Einsatz") == 1
 
@@ -451,7 +450,7 @@ async def test_units_are_created_once_when_allowed():
 async def test_unit_creation_without_the_legacy_endpoint_points_to_the_ui(app):
     async with connector_for(app, create_units=True) as sevdesk:
         with pytest.raises(NotSupportedBySevdesk) as caught:
-            await sevdesk.create(Unit, Unit(name="Einsatz"))
+            await sevdesk.units.create(Unit(name="Einsatz"))
     assert "Einheiten" in str(caught.value)
 
 

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from loguru import logger
 
-from reconciler.connectors.kleanapp import connector as kleanapp_connector
+from reconciler.connectors.kleanapp import api as kleanapp_api
 from reconciler.connectors.sevdesk import api as sevdesk_api
 from reconciler.domain.errors import RemoteValidationError
 from reconciler.domain.models import Customer
@@ -391,7 +391,7 @@ class SyncMachine(SettleAndCheck, RuleBasedStateMachine):
 @contextlib.contextmanager
 def machine_world(monkeypatch) -> Iterator[type[SyncMachine]]:
     """Small pages, a frozen clock the machine moves, no log lines: the machine's setting."""
-    monkeypatch.setattr(kleanapp_connector, "PER_PAGE", PAGE_SIZE)
+    monkeypatch.setattr(kleanapp_api, "PER_PAGE", PAGE_SIZE)
     monkeypatch.setattr(sevdesk_api, "MAX_PAGE", PAGE_SIZE)
     logger.disable("reconciler")
     try:

@@ -142,6 +142,10 @@ class ModelCustomer:
                 "country"
             )
             now = in_country(now, agreed)
+            # Nor a country of its own to edit: sevDesk keeps it on the address, so
+            # deleting an address (one holding only a country, say) says nothing
+            # about the customer's country (``audit.comparable`` skips it alike).
+            changed.discard("country")
         for f in changed & set(FIELDS):
             self.edits[side][f] = now[f]
             if side == "sevdesk" and f in self.second_ways and after.get(f) == self.second_ways[f]:

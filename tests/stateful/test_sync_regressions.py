@@ -239,3 +239,19 @@ def test_two_look_alike_customers_at_one_address_are_parked_then_created_as_told
     parked = state.world.store.parked()
     assert len(parked) == 2 and all(p.status != "open" for p in parked)
     assert all(c.linked for c in state.customers)
+
+
+def test_deleting_a_country_only_address_in_sevdesk_is_no_edit_of_the_country(machine):
+    """The sync gave an address-less customer a sevDesk address holding only its country;
+    the bookkeeper deletes it, then KleanApp types a postal code. sevDesk keeps a
+    country only on an address, so the deletion said nothing about the country: DE
+    travels with the postal code (found by the long stateful run; the model took
+    the deletion for a cleared country)."""
+    state = machine()
+    state.start(rules={"default": "last-write-wins"}, seed=[("kleanapp", {"company_name": "A #"})])
+    state.delete_sevdesk_part(index=0, part="address")
+    state.sync_while_people_edit(
+        side="kleanapp", after_page=1, edits=[("kleanapp", 0, {"postal_code": "10115"})]
+    )
+    customer = state.customers[0]
+    assert customer.raw["kleanapp"]["country"] == customer.raw["sevdesk"]["country"] == "DE"

@@ -167,21 +167,21 @@ class World:
 
     async def ids_by_number(self, side: str) -> dict[str, str]:
         """Customer number -> id on one side (KleanApp: archived ones too)."""
-        listing = await self.conn[side].list(Customer)
+        listing = await self.conn[side].customers.list_changed()
         return {r.record.customer_number: r.id for r in listing.records if r.record.customer_number}
 
     async def get(self, side: str, id_: str) -> Remote[Customer]:
-        return await self.conn[side].get(Customer, id_)
+        return await self.conn[side].customers.get(id_)
 
     # -- what a person does -------------------------------------------------------------
     async def create(self, side: str, customer: Customer) -> Remote[Customer]:
-        return await self.conn[side].create(Customer, customer)
+        return await self.conn[side].customers.create(customer)
 
     async def update(self, side: str, id_: str, fields: dict[str, Any]) -> Remote[Customer]:
-        return await self.conn[side].update(Customer, id_, fields)
+        return await self.conn[side].customers.update(id_, fields)
 
     async def archive(self, id_: str) -> None:
-        await self.k.delete(Customer, id_)
+        await self.k.customers.delete(id_)
 
     async def restore(self, id_: str) -> None:
         response = await self.k_http.post(f"customers/{id_}/restore")

@@ -1,4 +1,4 @@
-"""The KleanApp connector: HTTP side (connector) and wire translation (wire).
+"""The KleanApp connector: a facade (connector) over api, customers, units, invoices, wire.
 
 May import: the connectors' base, http and listing, config, log, domain.
 """

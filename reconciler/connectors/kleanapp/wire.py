@@ -1,12 +1,13 @@
 """Pure translation between KleanApp's wire shapes and the canonical records.
 
-Kept apart from ``kleanapp.py`` (the HTTP side: paths, query parameters,
-envelopes, error answers, retries and read-backs) because none of this does
-I/O: every function takes a row or a record and gives back the other, so the
-rules can be read, and tested, without an emulator. KleanApp's record field
-names live here; the connector only knows its paths, the webhook body and the
-few row fields its read-backs match on (``id``, ``name``, ``customer_number``,
-``created_at``). See ``../shared/kleanapp/openapi.yaml``.
+Kept apart from the HTTP side (``api``, ``customers``, ``units``,
+``invoices``: paths, query parameters, envelopes, error answers, retries and
+read-backs) because none of this does I/O: every function takes a row or a
+record and gives back the other, so the rules can be read, and tested,
+without an emulator. KleanApp's record field names live here; the HTTP side
+only knows its paths, the webhook body and the few row fields its read-backs
+match on (``id``, ``name``, ``customer_number``, ``created_at``). See
+``../shared/kleanapp/openapi.yaml``.
 
 A row that cannot become a canonical record raises ``_Unmappable`` with the
 reason: a listing quarantines that row, a single record asked for
@@ -19,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -109,7 +110,7 @@ def _position(row: Any, number: int) -> InvoicePosition:
 def _money(value: Any, name: str, *, optional: bool = False) -> Decimal | None:
     """A JSON number as an exact Decimal.
 
-    The connector's ``_decode`` already parsed floats as Decimal.
+    ``api.decode`` already parsed floats as Decimal.
     """
     if value is None and optional:
         return None
@@ -172,7 +173,9 @@ def _to_remote(row: Any, build: Callable[[dict[str, Any]], R]) -> Remote[R]:
         record = build(row)
     except ValidationError as exc:
         raise _Unmappable(_summary(exc)) from None
-    return Remote[type(record)](  # type: ignore[misc]
+    # Parametrised by the record's own class, as the engine's other records are.
+    remote_of_record: type[Remote[R]] = cast(Any, Remote)[type(record)]
+    return remote_of_record(
         side="kleanapp", id=str(rid), version=str(version), updated_at=updated_at, record=record
     )
 

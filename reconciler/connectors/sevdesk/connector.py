@@ -1,23 +1,22 @@
 """The sevDesk connector: customers and units of one sevDesk account.
 
-A thin facade over three modules, each small enough to read on its own:
-``sevdesk_api`` (envelope, errors inside HTTP 200, paging, static lists),
-``sevdesk_customers`` (Contact + ContactAddress + CommunicationWay as one
-canonical ``Customer``, resumable multi-call create) with the pure mapping
-rules in ``sevdesk_mapping``, ``sevdesk_units`` (``/Unity``, read-only by
-default), ``sevdesk_stable_ids`` (the KleanApp id kept on each contact, in a
-contact custom field) and ``sevdesk_invoices`` (the invoice export's calls;
-invoices are not a synced entity, so they sit beside the ``Connector``
-interface).
+A thin facade over modules each small enough to read on its own: ``api``
+(envelope, errors inside HTTP 200, paging, static lists), ``customers``
+(the ``connector.customers`` collection: Contact + ContactAddress +
+CommunicationWay as one canonical ``Customer``, resumable multi-call create)
+with the pure mapping rules in ``mapping``, ``units`` (the
+``connector.units`` collection: ``/Unity``, read-only by default),
+``stable_ids`` (the KleanApp id kept on each contact, in a contact custom
+field) and ``invoices`` (the invoice export's calls; invoices are not a
+synced entity, so they sit beside the collections).
 
 ``Remote.version`` of a customer is an opaque digest over the contact's and
-all its parts' ``update`` stamps (see ``sevdesk_mapping.change_stamp``);
+all its parts' ``update`` stamps (see ``mapping.change_stamp``);
 ``Remote.updated_at`` is the latest of those stamps in UTC.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import httpx
@@ -35,8 +34,6 @@ from reconciler.connectors.sevdesk.customers import SevdeskCustomers
 from reconciler.connectors.sevdesk.invoices import SevdeskInvoices, SevInvoice, SevPosition
 from reconciler.connectors.sevdesk.stable_ids import SevdeskStableIds
 from reconciler.connectors.sevdesk.units import SevdeskUnits
-from reconciler.domain.errors import FatalError
-from reconciler.domain.models import Canonical, Customer, Listing, Remote, Unit
 
 __all__ = [
     "ErrorInsideOk",
@@ -86,7 +83,7 @@ class SevdeskConnector(Connector):
         """Id of the SevUser an invoice names as contact person (the first user)."""
         return await self.api.contact_person_id()
 
-    # -- invoice export (see sevdesk_invoices) ----------------------------------------
+    # -- invoice export (see .invoices) ----------------------------------------------
     async def find_invoice_by_note(self, note: str) -> SevInvoice | None:
         """The invoice whose ``customerInternalNote`` is exactly ``note`` (idempotency key)."""
         return await self.invoices.find_by_note(note)
@@ -115,78 +112,3 @@ class SevdeskConnector(Connector):
     async def country_id(self, code: str | None) -> str:
         """StaticCountry id of an ISO-2 code (Germany when missing)."""
         return await self.api.country_id(code)
-
-    # -- Connector interface ---------------------------------------------------------
-    async def list(
-        self, entity: type[Canonical], *, since: dt.datetime | None = None
-    ) -> Listing[Any]:
-        if entity is Customer:
-            return await self.customers.list(since)
-        if entity is Unit:
-            return await self.units.list(since)
-        raise _unsupported(entity)
-
-    async def get(self, entity: type[Canonical], id: str) -> Remote[Any]:
-        if entity is Customer:
-            return await self.customers.get(str(id))
-        if entity is Unit:
-            return await self.units.get(str(id))
-        raise _unsupported(entity)
-
-    def part_inventory(self, entity: type[Canonical]) -> dict[str, tuple[str, ...]] | None:
-        """Each customer's address and communication-way ids as last read."""
-        return dict(self.customers.parts_seen) if entity is Customer else None
-
-    def unstorable_fields(self, record: Canonical) -> frozenset[str]:
-        """What a sevDesk contact cannot hold, so never reads as a change.
-
-        No archive flag; an organisation (``name`` set) has no first/last name,
-        a person has no company name; the country lives on the address, so a
-        contact without one has none.
-        """
-        if not isinstance(record, Customer):
-            return frozenset()
-        fields = {"archived"}
-        fields |= {"first_name", "last_name"} if record.kind == "company" else {"company_name"}
-        if not (record.street or record.postal_code or record.city):
-            fields.add("country")
-        return frozenset(fields)
-
-    async def create(
-        self, entity: type[Canonical], record: Canonical, *, idempotency_key: str | None = None
-    ) -> Remote[Any]:
-        # sevDesk has no idempotency keys: its create finds an earlier attempt's
-        # contact by customer number (always set: KleanApp numbers every customer).
-        if entity is Customer and isinstance(record, Customer):
-            return await self.customers.create(record)
-        if entity is Unit and isinstance(record, Unit):
-            return await self.units.create(record)
-        raise _unsupported(entity)
-
-    async def update(
-        self,
-        entity: type[Canonical],
-        id: str,
-        changes: dict[str, Any],
-        *,
-        expected_version: str | None = None,
-    ) -> Remote[Any]:
-        if entity is Customer:
-            return await self.customers.update(str(id), changes, expected_version)
-        if entity is Unit:
-            raise self.units.refuse("change")
-        raise _unsupported(entity)
-
-    async def delete(
-        self, entity: type[Canonical], id: str, *, expected_version: str | None = None
-    ) -> None:
-        if entity is Customer:
-            await self.customers.delete(str(id), expected_version)
-        elif entity is Unit:
-            raise self.units.refuse("delete")
-        else:
-            raise _unsupported(entity)
-
-
-def _unsupported(entity: type) -> FatalError:
-    return FatalError(f"the sevDesk connector handles Customer and Unit, not {entity.__name__}")

@@ -33,6 +33,7 @@ from typing import Any
 from loguru import logger
 from pydantic import ValidationError
 
+from reconciler.connectors.base import Collection
 from reconciler.connectors.sevdesk.api import NotSupportedBySevdesk, SevdeskApi
 from reconciler.connectors.sevdesk.mapping import (
     ADDRESS_FIELDS,
@@ -74,8 +75,10 @@ SINGLE_FETCH_LIMIT = 25
 CUSTOMER_REF = {"id": CUSTOMER_CATEGORY, "objectName": "Category"}
 
 
-class SevdeskCustomers:
+class SevdeskCustomers(Collection[Customer]):
     """List, get, create, update and delete canonical customers in one account."""
+
+    entity = Customer
 
     def __init__(self, api: SevdeskApi) -> None:
         self.api = api
@@ -87,8 +90,25 @@ class SevdeskCustomers:
         #: saves it after a good run and compares the next listing with it.
         self.parts_seen: dict[str, tuple[str, ...]] = {}
 
+    def unstorable_fields(self, record: Customer) -> frozenset[str]:
+        """What a sevDesk contact cannot hold, so never reads as a change.
+
+        No archive flag; an organisation (``name`` set) has no first/last name,
+        a person has no company name; the country lives on the address, so a
+        contact without one has none.
+        """
+        fields = {"archived"}
+        fields |= {"first_name", "last_name"} if record.kind == "company" else {"company_name"}
+        if not (record.street or record.postal_code or record.city):
+            fields.add("country")
+        return frozenset(fields)
+
+    def part_inventory(self) -> dict[str, tuple[str, ...]] | None:
+        """Each customer's address and communication-way ids as last read."""
+        return dict(self.parts_seen)
+
     # -- reading --------------------------------------------------------------------
-    async def list(self, since: dt.datetime | None) -> Listing[Customer]:
+    async def list_changed(self, since: dt.datetime | None = None) -> Listing[Customer]:
         params: dict[str, Any] = {
             "depth": 1,  # without it sevDesk leaves out persons
             "category[id]": CUSTOMER_CATEGORY,
@@ -152,7 +172,8 @@ class SevdeskCustomers:
                 first_with_number[number] = contact_id
         return listing
 
-    async def get(self, contact_id: str) -> Remote[Customer]:
+    async def get(self, id: str) -> Remote[Customer]:
+        contact_id = str(id)
         contact = await self.api.one(f"Contact/{contact_id}", f"contact {contact_id}")
         if not is_customer(contact):
             raise NotFound(f"sevDesk contact {contact_id} is not a customer (category 3)")
@@ -227,7 +248,12 @@ class SevdeskCustomers:
         return customers[0]
 
     # -- writing --------------------------------------------------------------------
-    async def create(self, customer: Customer) -> Remote[Customer]:
+    async def create(
+        self, record: Customer, *, idempotency_key: str | None = None
+    ) -> Remote[Customer]:
+        # sevDesk has no idempotency keys: this create finds an earlier attempt's
+        # contact by customer number (always set: KleanApp numbers every customer).
+        customer = record
         number = customer.customer_number or self._assigned_numbers.get(customer)
         if number is None:
             number = text(await self.api.call("GET", "Contact/Factory/getNextCustomerNumber"))
@@ -240,7 +266,7 @@ class SevdeskCustomers:
             await self.api.country_id(target.country)  # refuse before writing anything
         contact = await self._find_by_number(number)
         fresh = contact is None
-        if fresh:
+        if contact is None:
             contact_id = await self._post_contact(body, number)
         else:  # an earlier attempt got this far (or the number was taken): resume
             contact_id = str(contact["id"])
@@ -354,8 +380,9 @@ class SevdeskCustomers:
                 await self.api.call("DELETE", f"CommunicationWay/{way['id']}")
 
     async def update(
-        self, contact_id: str, changes: dict[str, Any], expected_version: str | None
+        self, id: str, changes: dict[str, Any], *, expected_version: str | None = None
     ) -> Remote[Customer]:
+        contact_id = str(id)
         unknown = set(changes) - CUSTOMER_FIELDS
         if unknown:
             raise FatalError(f"not customer fields: {', '.join(sorted(unknown))}")
@@ -379,8 +406,9 @@ class SevdeskCustomers:
             await self._ensure_parts(contact_id, target, fields=part_fields, prune=True)
         return await self.get(contact_id)
 
-    async def delete(self, contact_id: str, expected_version: str | None) -> None:
+    async def delete(self, id: str, *, expected_version: str | None = None) -> None:
         """DELETE the contact (sevDesk takes its parts with it); 409 = used by documents."""
+        contact_id = str(id)
         if expected_version is not None:
             _check_version(await self.get(contact_id), expected_version)
         self.parts_seen.pop(contact_id, None)  # sevDesk deletes them with the contact
@@ -416,7 +444,7 @@ async def _gather(*reads: Awaitable[Any]) -> list[Any]:
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return results  # type: ignore[return-value]
+    return results
 
 
 def _quarantine(contact_id: str | None, reason: str) -> Quarantined:

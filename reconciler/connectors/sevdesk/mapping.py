@@ -40,8 +40,15 @@ CUSTOMER_CATEGORY = 3
 WAY_TYPES: dict[str, str] = {"email": "EMAIL", "phone": "PHONE", "mobile": "MOBILE"}
 #: CommunicationWayKey ids (API-NOTES §4): 2 = Work, 4 = Mobile.
 WAY_KEYS: dict[str, int] = {"EMAIL": 2, "PHONE": 2, "MOBILE": 4}
-CONTACT_FIELDS = ("customer_number", "kind", "company_name", "first_name", "last_name")
-CONTACT_FIELDS += ("vat_id", "note")
+CONTACT_FIELDS: tuple[str, ...] = (
+    "customer_number",
+    "kind",
+    "company_name",
+    "first_name",
+    "last_name",
+    "vat_id",
+    "note",
+)
 ADDRESS_FIELDS = ("street", "postal_code", "city", "country")
 CUSTOMER_FIELDS = frozenset(Customer.model_fields)
 

@@ -11,7 +11,9 @@ looked up by name first so a repeated call never makes a second one.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from reconciler.connectors.base import Collection
 from reconciler.connectors.sevdesk.api import NotSupportedBySevdesk, SevdeskApi
 from reconciler.connectors.sevdesk.mapping import MappingError, as_utc, parse_timestamp, text
 from reconciler.domain.errors import NotFound, TransientError
@@ -23,12 +25,16 @@ UNITS_IN_UI = (
 )
 
 
-class SevdeskUnits:
+class SevdeskUnits(Collection[Unit]):
+    """sevDesk's ``/Unity``: read, and created only when ``create_units`` allows it."""
+
+    entity = Unit
+
     def __init__(self, api: SevdeskApi, *, create_units: bool) -> None:
         self.api = api
         self.create_units = create_units
 
-    async def list(self, since: dt.datetime | None) -> Listing[Unit]:
+    async def list_changed(self, since: dt.datetime | None = None) -> Listing[Unit]:
         listing: Listing[Unit] = Listing()
         for row in await self.api.rows("Unity"):
             unit_id = text(row.get("id")) if isinstance(row, dict) else None
@@ -55,14 +61,17 @@ class SevdeskUnits:
             )
         return listing
 
-    async def get(self, unit_id: str) -> Remote[Unit]:
+    async def get(self, id: str) -> Remote[Unit]:
+        unit_id = str(id)
         # No documented GET /Unity/{id}: the list is short, search it.
-        for remote in (await self.list(None)).records:
+        for remote in (await self.list_changed()).records:
             if remote.id == str(unit_id):
                 return remote
         raise NotFound(f"sevDesk has no unit {unit_id}")
 
-    async def create(self, unit: Unit) -> Remote[Unit]:
+    async def create(self, record: Unit, *, idempotency_key: str | None = None) -> Remote[Unit]:
+        # No idempotency keys in sevDesk: an earlier attempt's unit is found by name.
+        unit = record
         if not self.create_units:
             raise NotSupportedBySevdesk(UNITS_IN_UI.format(action="create"))
         existing = await self._named(unit.name)
@@ -85,13 +94,21 @@ class SevdeskUnits:
             raise TransientError(f"sevDesk accepted unit {unit.name!r} but does not list it")
         return found
 
+    async def update(
+        self, id: str, changes: dict[str, Any], *, expected_version: str | None = None
+    ) -> Remote[Unit]:
+        raise self.refuse("change")
+
+    async def delete(self, id: str, *, expected_version: str | None = None) -> None:
+        raise self.refuse("delete")
+
     @staticmethod
     def refuse(action: str) -> NotSupportedBySevdesk:
         return NotSupportedBySevdesk(UNITS_IN_UI.format(action=action))
 
     async def _named(self, name: str) -> Remote[Unit] | None:
         wanted = name.strip().casefold()
-        for remote in (await self.list(None)).records:
+        for remote in (await self.list_changed()).records:
             if remote.record.name.casefold() == wanted:
                 return remote
         return None

@@ -1,0 +1,117 @@
+"""What a pair's link and agreed base become once its writes went through.
+
+The base of a pair is replaced only when every write for that pair
+succeeded: the base must be what *both* sides hold. After a create the
+base is what the new record holds, if that is what was sent; a record that
+differs (the create found one an earlier attempt, or someone else, wrote)
+keeps no base, so the next run diffs it with no base instead of trusting
+either copy. Used by the applier for the writes of a run and by crash
+recovery for the creates it finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.connectors.base import Connector
+from reconciler.domain.models import SYNCED_ENTITIES, Canonical, Remote, Side
+from reconciler.sync.plan_model import PairPlan
+from rules.normalize import normalize_record
+from state import Store
+from state.tables import Link
+
+OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
+
+
+def base_after_create(
+    connectors: Mapping[Side, Connector],
+    entity: str,
+    side: Side,
+    fields: dict[str, Any],
+    result: Remote[Canonical],
+    base: dict[str, Any] | None,
+    assigned: str | None,
+) -> dict[str, Any] | None:
+    """The agreed base once a create of ``fields`` on ``side`` wrote ``result``, or None.
+
+    Fields one side cannot keep (``Collection.unstorable_fields``) are not
+    compared; the base holds KleanApp's value for them, as the planner
+    does for linked pairs. Anything else that differs means the create
+    found a record an earlier attempt (or someone else) wrote: the next
+    run diffs it with no base instead of trusting either copy.
+    """
+    if base is None:
+        return None
+    model = SYNCED_ENTITIES[entity]
+    written = normalize_record(result.record).model_dump()
+    # Fields are sent as typed; compare them the way the diff does.
+    expected = normalize_record(result.record.model_copy(update=fields)).model_dump()
+    if fields.get("customer_number", assigned) is None:
+        expected["customer_number"] = assigned  # assigned on create
+    skip = connectors[side].collection(model).unstorable_fields(result.record) | connectors[
+        OTHER[side]
+    ].collection(model).unstorable_fields(model.model_validate(fields))
+    if any(written[f] != expected[f] for f in written if f not in skip):
+        return None
+    kleanapp_copy = written if side == "kleanapp" else base
+    return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
+
+
+def pair_link(
+    store: Store,
+    pair: PairPlan,
+    ids: Mapping[str, str | None],
+    versions: Mapping[str, str | None],
+    base: dict[str, Any] | None,
+    seen: dict[str, dict[str, str]] | None,
+) -> Link | None:
+    """The link a pair leaves once all its writes succeeded; None if it has no two records.
+
+    An existing link keeps its creation time, and what it knew that the
+    pair did not change (the raw-value fingerprints when the pair brought
+    none, the versions of a side it did not write).
+    """
+    kleanapp_id, sevdesk_id = ids["kleanapp"], ids["sevdesk"]
+    if kleanapp_id is None or sevdesk_id is None:
+        return None
+    link = Link(
+        id=pair.link_id,
+        entity=pair.entity,
+        key=pair.key,
+        kleanapp_id=kleanapp_id,
+        sevdesk_id=sevdesk_id,
+        base=base,
+        kleanapp_raw=seen.get("kleanapp") if seen and base is not None else None,
+        sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
+        kleanapp_version=versions.get("kleanapp"),
+        sevdesk_version=versions.get("sevdesk"),
+    )
+    if pair.link_id is not None:
+        old = store.get_link(pair.link_id)
+        if old is not None:
+            if pair.seen_after is None and base is not None:
+                link.kleanapp_raw, link.sevdesk_raw = old.kleanapp_raw, old.sevdesk_raw
+            link.created_at = old.created_at
+            link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
+            link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
+    return link
+
+
+def link_clash(pair: PairPlan, link: Link) -> dict[str, Any]:
+    """The run's error entry when another link already holds one of the pair's records.
+
+    The planner never plans that; should it happen anyway, the run reports
+    this pair and goes on (the stored links stay as they were) instead of
+    ending.
+    """
+    return {
+        "action": f"{pair.entity}:{pair.key}:link",
+        "entity": pair.entity,
+        "key": pair.key,
+        "side": "kleanapp",
+        "op": "link",
+        "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+        f"{link.sevdesk_id} is already linked to another record; links left as "
+        "they were",
+    }
