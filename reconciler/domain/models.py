@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Side = Literal["kleanapp", "sevdesk"]
 SIDES: tuple[Side, Side] = ("kleanapp", "sevdesk")
 SIDE_LABEL: dict[str, str] = {"kleanapp": "KleanApp", "sevdesk": "sevDesk"}
+#: The other side of each side.
+OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
 
 class Canonical(BaseModel):

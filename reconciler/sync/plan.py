@@ -3,7 +3,8 @@
 The result is plain frozen data (``reconciler.sync.plan_model``): every action
 names the entity, the side it writes to, the operation, the values, and the
 version it expects to find. Everything is decided here; applying a plan
-never decides anything new.
+never decides anything new. Beside it: ``plan_direction``, ``plan_removals``
+(links that end), ``plan_writes`` (what a write carries, creates too), ``plan_units``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ from typing import Any
 
 from reconciler.config import Config
 from reconciler.domain.conflicts import Conflict
-from reconciler.domain.models import SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
+from reconciler.domain.models import OTHER, SIDE_LABEL, SIDES, Customer, Quarantined, Remote, Side
 from reconciler.reporting.evidence import candidate_dict, record_facts
 from reconciler.sync.number_swaps import order_number_renames, unswapped
+from reconciler.sync.plan_direction import rules_for, writable
 from reconciler.sync.plan_model import (
     Action,
-    Op,
     PairPlan,
     ParkedItem,
     Plan,
     Task,
 )
+from reconciler.sync.plan_removals import kleanapp_archived, sevdesk_deleted
 from reconciler.sync.plan_units import UnitPlanner
 from reconciler.sync.plan_writes import (
-    create_fields,
+    aligned,
+    create_pair,
     held_quarantine,
     keep_fingerprint,
     reformat_actions,
@@ -35,31 +38,13 @@ from reconciler.sync.plan_writes import (
 )
 from reconciler.sync.snapshot import Snapshot
 from rules.diff import merge
-from rules.fingerprints import Seen, fingerprint, fingerprints
+from rules.fingerprints import Seen, fingerprint
 from rules.matching import match_customers
 from rules.normalize import normalize_record
-from rules.policies import RuleSet
 from state.tables import Link
 
-OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 #: The address fields that make sevDesk keep an address (and with it a country).
 ADDRESS_PARTS = ("street", "postal_code", "city")
-
-
-def _writable(config: Config, entity: str, side: Side) -> bool:
-    """Does the configured direction allow writing ``entity`` to ``side``?"""
-    direction = config.sync.customers if entity == "customer" else config.sync.units
-    return direction == "both" or direction == f"{OTHER[side]}-to-{side}"
-
-
-def _rules_for(config: Config, entity: str) -> RuleSet:
-    """One-way sync: the source side decides every conflict."""
-    direction = config.sync.customers if entity == "customer" else config.sync.units
-    if direction == "kleanapp-to-sevdesk":
-        return RuleSet(default="kleanapp-authoritative")
-    if direction == "sevdesk-to-kleanapp":
-        return RuleSet(default="sevdesk-authoritative")
-    return RuleSet(default=config.rules.default, fields=dict(config.rules.fields))
 
 
 class Planner:
@@ -85,7 +70,7 @@ class Planner:
                     row.id,
                 )
         self.parked_resolutions = list(parked_resolutions)
-        self.customer_rules = _rules_for(config, "customer")
+        self.customer_rules = rules_for(config, "customer")
         self.pairs: list[PairPlan] = []
         self.conflicts: list[Conflict] = []
         self.tasks: list[Task] = []
@@ -93,40 +78,6 @@ class Planner:
         self.quarantined: list[Quarantined] = []
         #: KleanApp record id -> the number it holds now (for ordering renames).
         self.kleanapp_numbers: dict[str, str | None] = {}
-
-    def _aligned(
-        self, k: Remote[Customer], s: Remote[Customer]
-    ) -> tuple[Remote[Customer], Remote[Customer]]:
-        """The pair with every field a side cannot keep set to the other side's value.
-
-        sevDesk has no archive flag and keeps no contact-person names on an
-        organisation (``Connector.unstorable_fields``): such a field is never a
-        change on that side, so nothing is copied back and nothing bounces.
-        """
-        # Only what a side cannot keep whatever the kind: when the kind itself
-        # changes on one side, the names belonging to the new kind must travel.
-        s_skip = self.snapshot.unstorable["sevdesk"](s.record) & self.snapshot.unstorable[
-            "sevdesk"
-        ](s.record.model_copy(update={"kind": k.record.kind}))
-        k_skip = (
-            self.snapshot.unstorable["kleanapp"](k.record)
-            & self.snapshot.unstorable["kleanapp"](
-                k.record.model_copy(update={"kind": s.record.kind})
-            )
-        ) - s_skip
-        if s_skip:
-            s = s.model_copy(
-                update={
-                    "record": s.record.model_copy(update={f: getattr(k.record, f) for f in s_skip})
-                }
-            )
-        if k_skip:
-            k = k.model_copy(
-                update={
-                    "record": k.record.model_copy(update={f: getattr(s.record, f) for f in k_skip})
-                }
-            )
-        return k, s
 
     def build(self) -> Plan:
         if self.config.sync.customers != "off":
@@ -168,7 +119,7 @@ class Planner:
                 reads["sevdesk"].complete and s is None and ("sevdesk", link.sevdesk_id) not in bad
             )
             if s_gone:
-                self._sevdesk_deleted(link, k)
+                self._add(sevdesk_deleted(self.config, link, k))
             elif k is not None and s is not None:
                 self._linked_pair(link, k, s)
 
@@ -178,108 +129,20 @@ class Planner:
         }
         self._match_and_create(unlinked)
 
-    def _sevdesk_deleted(self, link: Link, k: Remote[Customer] | None) -> None:
-        """A sevDesk deletion archives the KleanApp customer (KleanApp never erases).
-
-        With ``on_sevdesk_delete = "ignore"`` the KleanApp customer stays as it
-        is and the link is kept, so the customer is not created again.
-        """
-        if self.config.sync.on_sevdesk_delete == "ignore":
-            self.tasks.append(
-                Task(
-                    kind="deleted",
-                    entity="customer",
-                    key=link.key,
-                    message=f"customer {link.key} was deleted in sevDesk; KleanApp keeps it "
-                    "(on_sevdesk_delete = ignore)",
-                )
-            )
-            return
-        if (
-            k is not None
-            and not k.record.archived
-            and _writable(self.config, "customer", "kleanapp")
-        ):
-            self._removal(link, "kleanapp", "archive", k, "deleted in sevDesk")
-        else:  # already archived (or not ours to write): just forget the link
-            self._removal(link, "kleanapp", None, k, "deleted in sevDesk")
-
-    def _removal(
-        self,
-        link: Link,
-        side: Side,
-        op: Op | None,
-        remote: Remote[Customer] | None,
-        reason: str,
-        base_after: dict[str, Any] | None = None,
-    ) -> None:
-        """A pair that ends its link, archiving or deleting on ``side`` first (if ``op``)."""
-        actions = ()
-        if op is not None and remote is not None:
-            actions = (
-                Action(
-                    entity="customer",
-                    side=side,
-                    op=op,
-                    key=link.key,
-                    target_id=remote.id,
-                    expected_version=remote.version,
-                    reason=reason,
-                ),
-            )
-        self.pairs.append(
-            PairPlan(
-                entity="customer",
-                key=link.key,
-                link_id=link.id,
-                kleanapp_id=link.kleanapp_id,
-                sevdesk_id=link.sevdesk_id,
-                actions=actions,
-                base_after=base_after,
-                unlink=True,
-            )
-        )
-
-    def _kleanapp_archived(self, link: Link, s: Remote[Customer]) -> bool:
-        """Policy for a customer newly archived in KleanApp; True if it was planned."""
-        if self.config.sync.on_kleanapp_archive == "delete" and _writable(
-            self.config, "customer", "sevdesk"
-        ):
-            # If sevDesk refuses (documents refer to the contact), the link stays
-            # with the archive recorded in its base, so it is not tried every run.
-            self._removal(
-                link,
-                "sevdesk",
-                "delete",
-                s,
-                "archived in KleanApp (on_kleanapp_archive = delete)",
-                base_after={**(link.base or {}), "archived": True},
-            )
-            return True
-        # Default: report, never delete in sevDesk (its contact may carry documents).
-        # The base then records the archive, so it is reported once.
-        self.tasks.append(
-            Task(
-                kind="archived",
-                entity="customer",
-                key=link.key,
-                message=f"customer {link.key} was archived in KleanApp; its sevDesk contact "
-                "was left as it is",
-            )
-        )
-        return False
-
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         base = Customer.model_validate(link.base) if link.base else None
         seen = seen_of(link)
         self.kleanapp_numbers[k.id] = k.record.customer_number
         k, mid_swap = unswapped(k, link.base)
-        k, s = self._aligned(k, s)
+        k, s = aligned(self.snapshot.unstorable, k, s)
         if base is not None:
             base = base.model_copy(update={"archived": k.record.archived})
-        newly_archived = bool(link.base) and k.record.archived and not link.base.get("archived")
+        was_archived = bool((link.base or {}).get("archived"))
+        newly_archived = bool(link.base) and k.record.archived and not was_archived
         if newly_archived:
-            if self._kleanapp_archived(link, s):
+            outcome = kleanapp_archived(self.config, link, s)
+            self._add(outcome)
+            if isinstance(outcome, PairPlan):
                 return
         elif (
             base is not None
@@ -352,7 +215,7 @@ class Planner:
             writes.pop("archived", None)
             if not writes:
                 continue
-            if not _writable(self.config, "customer", side):
+            if not writable(self.config, "customer", side):
                 # Never write against the direction; keep the base so the change
                 # is neither lost nor pushed back, and the source's old
                 # fingerprint so it is still a change if the direction opens.
@@ -378,8 +241,8 @@ class Planner:
                     reason=f"changed in {SIDE_LABEL[OTHER[side]]}",
                 )
             )
-        writable = {side: _writable(self.config, "customer", side) for side in SIDES}
-        actions += reformat_actions(result, key, remotes, writes_to, writable)
+        may_write = {side: writable(self.config, "customer", side) for side in SIDES}
+        actions += reformat_actions(result, key, remotes, writes_to, may_write)
         if (
             link is not None
             and not actions
@@ -426,7 +289,7 @@ class Planner:
         )
         for match in result.matches:
             k, s = match.kleanapp, match.sevdesk
-            k, s = self._aligned(k, s)
+            k, s = aligned(self.snapshot.unstorable, k, s)
             key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
             self._pair_from_merge(key, None, k, s, None)
         for parked in result.parked:
@@ -445,7 +308,7 @@ class Planner:
             )
         for side in SIDES:
             target: Side = OTHER[side]
-            if not _writable(self.config, "customer", target):
+            if not writable(self.config, "customer", target):
                 continue
             for remote in result.creatable(side):
                 near = result.near_miss(side, remote.id)
@@ -456,7 +319,7 @@ class Planner:
                         f"; not {SIDE_LABEL[other.side]} customer {other.id} "
                         f"({other.record.display_name}): {near.summary}"
                     )
-                self._create_customer(remote, target, note=note)
+                self._create(remote, target, note=note)
 
     def _apply_parked_resolutions(
         self, unlinked: dict[Side, list[Remote[Customer]]]
@@ -474,17 +337,17 @@ class Planner:
                 if other is None or (other_side, other_id) in taken:
                     continue
                 k, s = (record, other) if record.side == "kleanapp" else (other, record)
-                k, s = self._aligned(k, s)
+                k, s = aligned(self.snapshot.unstorable, k, s)
                 key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
                 self._pair_from_merge(key, None, k, s, None, parked_resolution_ids=(res.id,))
                 taken |= {(k.side, k.id), (s.side, s.id)}
             elif res.action == "create-new":
                 taken.add((record.side, record.id))
-                if _writable(self.config, "customer", OTHER[record.side]):
-                    self._create_customer(record, OTHER[record.side], resolution_id=res.id)
+                if writable(self.config, "customer", OTHER[record.side]):
+                    self._create(record, OTHER[record.side], resolution_id=res.id)
         return {side: [r for r in unlinked[side] if (side, r.id) not in taken] for side in SIDES}
 
-    def _create_customer(
+    def _create(
         self,
         remote: Remote[Customer],
         target: Side,
@@ -492,53 +355,21 @@ class Planner:
         resolution_id: int | None = None,
         note: str = "",
     ) -> None:
-        record = normalize_record(remote.record)
-        key = record.customer_number or f"{remote.side}:{remote.id}"
-        fields, problems = create_fields(remote, key, target)
-        if problems:
-            self.quarantined += problems
-            return
-        actions = [
-            Action(
-                entity="customer",
-                side=target,
-                op="create",
-                key=key,
-                source_id=remote.id,
-                fields=fields,
-                reason=f"new in {SIDE_LABEL[remote.side]}{note}",
-            )
-        ]
-        if record.customer_number is None and _writable(self.config, "customer", remote.side):
-            actions.append(
-                Action(
-                    entity="customer",
-                    side=remote.side,
-                    op="update",
-                    key=key,
-                    target_id=remote.id,
-                    fields={"customer_number": None},
-                    expected_version=remote.version,
-                    number_from_create=True,
-                    reason=f"customer number assigned by {SIDE_LABEL[target]}",
-                )
-            )
-        written = Customer.model_validate({**fields, "archived": remote.record.archived})
-        self.pairs.append(
-            PairPlan(
-                entity="customer",
-                key=key,
-                kleanapp_id=remote.id if remote.side == "kleanapp" else None,
-                sevdesk_id=remote.id if remote.side == "sevdesk" else None,
-                actions=tuple(actions),
-                base_after=record.model_dump(),
-                seen_after={
-                    remote.side: fingerprints(remote.record),
-                    target: fingerprints(written),
-                },
-                parked_resolution_ids=(resolution_id,) if resolution_id is not None else (),
-            )
+        number_back = writable(self.config, "customer", remote.side)
+        made = create_pair(
+            remote, target, number_back=number_back, resolution_id=resolution_id, note=note
         )
+        if isinstance(made, PairPlan):
+            self.pairs.append(made)
+        else:
+            self.quarantined += made
+
+    def _add(self, outcome: PairPlan | Task) -> None:
+        """A removal's outcome: a pair to apply, or a task for an admin."""
+        if isinstance(outcome, PairPlan):
+            self.pairs.append(outcome)
+        else:
+            self.tasks.append(outcome)
 
     # -- units ---------------------------------------------------------------
     def _units(self) -> None:
@@ -546,7 +377,7 @@ class Planner:
             self.config,
             {side: self.snapshot.read("unit", side) for side in SIDES},
             self.links.get("unit", []),
-            lambda side: _writable(self.config, "unit", side),
+            lambda side: writable(self.config, "unit", side),
         ).plan()
         self.pairs.extend(pairs)
         self.tasks.extend(tasks)

@@ -8,16 +8,16 @@ own with its own reason, and a link's fingerprints say what each side held.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.domain.models import SIDE_LABEL, Customer, Quarantined, Remote, Side
-from reconciler.sync.plan_model import Action
+from reconciler.domain.models import OTHER, SIDE_LABEL, Customer, Quarantined, Remote, Side
+from reconciler.sync.plan_model import Action, PairPlan
 from rules.carry import carry_problem, carry_record_fields
-from rules.fingerprints import Seen
+from rules.fingerprints import Seen, fingerprints
 from rules.merge_result import MergeResult
+from rules.normalize import normalize_record
 from state.tables import Link
-
-OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
 
 def seen_of(link: Link) -> Seen | None:
@@ -97,3 +97,93 @@ def create_fields(
         if (problem := carry_problem(name, value)) is not None
     ]
     return fields, problems
+
+
+def aligned(
+    unstorable: Mapping[Side, Callable[[Customer], frozenset[str]]],
+    k: Remote[Customer],
+    s: Remote[Customer],
+) -> tuple[Remote[Customer], Remote[Customer]]:
+    """The pair with every field a side cannot keep set to the other side's value.
+
+    sevDesk has no archive flag and keeps no contact-person names on an
+    organisation (``Connector.unstorable_fields``): such a field is never a
+    change on that side, so nothing is copied back and nothing bounces.
+    """
+    # Only what a side cannot keep whatever the kind: when the kind itself
+    # changes on one side, the names belonging to the new kind must travel.
+    s_skip = unstorable["sevdesk"](s.record) & unstorable["sevdesk"](
+        s.record.model_copy(update={"kind": k.record.kind})
+    )
+    k_skip = (
+        unstorable["kleanapp"](k.record)
+        & unstorable["kleanapp"](k.record.model_copy(update={"kind": s.record.kind}))
+    ) - s_skip
+    if s_skip:
+        s = s.model_copy(
+            update={"record": s.record.model_copy(update={f: getattr(k.record, f) for f in s_skip})}
+        )
+    if k_skip:
+        k = k.model_copy(
+            update={"record": k.record.model_copy(update={f: getattr(s.record, f) for f in k_skip})}
+        )
+    return k, s
+
+
+def create_pair(
+    remote: Remote[Customer],
+    target: Side,
+    *,
+    number_back: bool,
+    resolution_id: int | None = None,
+    note: str = "",
+) -> PairPlan | list[Quarantined]:
+    """The pair that creates ``remote`` on ``target``, or why it cannot be created.
+
+    ``number_back``: a record without a customer number gets the one the
+    target assigns written back to its own side (if that side may be written).
+    """
+    record = normalize_record(remote.record)
+    key = record.customer_number or f"{remote.side}:{remote.id}"
+    fields, problems = create_fields(remote, key, target)
+    if problems:
+        return problems
+    actions = [
+        Action(
+            entity="customer",
+            side=target,
+            op="create",
+            key=key,
+            source_id=remote.id,
+            fields=fields,
+            reason=f"new in {SIDE_LABEL[remote.side]}{note}",
+        )
+    ]
+    if record.customer_number is None and number_back:
+        actions.append(
+            Action(
+                entity="customer",
+                side=remote.side,
+                op="update",
+                key=key,
+                target_id=remote.id,
+                fields={"customer_number": None},
+                expected_version=remote.version,
+                number_from_create=True,
+                reason=f"customer number assigned by {SIDE_LABEL[target]}",
+            )
+        )
+    written = Customer.model_validate({**fields, "archived": remote.record.archived})
+    return PairPlan(
+        entity="customer",
+        key=key,
+        kleanapp_id=remote.id if remote.side == "kleanapp" else None,
+        sevdesk_id=remote.id if remote.side == "sevdesk" else None,
+        actions=tuple(actions),
+        base_after=record.model_dump(),
+        seen_after={
+            remote.side: fingerprints(remote.record),
+            target: fingerprints(written),
+        },
+        parked_resolution_ids=(resolution_id,) if resolution_id is not None else (),
+    )
