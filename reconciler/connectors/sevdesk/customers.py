@@ -24,10 +24,8 @@ Why this is more than CRUD (API-NOTES.md):
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from loguru import logger
@@ -40,12 +38,9 @@ from reconciler.connectors.sevdesk.mapping import (
     CONTACT_FIELDS,
     CUSTOMER_CATEGORY,
     CUSTOMER_FIELDS,
-    WAY_KEYS,
     WAY_TYPES,
     MappingError,
     Parts,
-    address_differs,
-    address_payload,
     as_utc,
     change_stamp,
     changed_since,
@@ -54,12 +49,11 @@ from reconciler.connectors.sevdesk.mapping import (
     group_by_contact,
     has_address,
     is_customer,
-    is_main,
     main_address,
-    main_way,
     ref_id,
     text,
 )
+from reconciler.connectors.sevdesk.parts import SevdeskParts, gather, part_ids
 from reconciler.domain.errors import (
     ChangedMeanwhile,
     FatalError,
@@ -82,6 +76,7 @@ class SevdeskCustomers(Collection[Customer]):
 
     def __init__(self, api: SevdeskApi) -> None:
         self.api = api
+        self.parts = SevdeskParts(api)
         #: Numbers from getNextCustomerNumber per record, so a repeated create of
         #: the same number-less record resumes instead of taking a new number.
         self._assigned_numbers: dict[Customer, str] = {}
@@ -124,7 +119,7 @@ class SevdeskCustomers(Collection[Customer]):
             (contact_rows, contacts_at),
             (address_rows, addresses_at),
             (way_rows, ways_at),
-        ) = await _gather(
+        ) = await gather(
             self.api.listing("Contact", params),
             self.api.listing("ContactAddress"),
             self.api.listing("CommunicationWay"),
@@ -177,7 +172,7 @@ class SevdeskCustomers(Collection[Customer]):
         contact = await self.api.one(f"Contact/{contact_id}", f"contact {contact_id}")
         if not is_customer(contact):
             raise NotFound(f"sevDesk contact {contact_id} is not a customer (category 3)")
-        parts = await self._parts_of(contact_id)
+        parts = await self.parts.read(contact_id)
         self.parts_seen.pop(contact_id, None)
         if ids := part_ids(parts):
             self.parts_seen[contact_id] = ids
@@ -219,13 +214,6 @@ class SevdeskCustomers(Collection[Customer]):
             except NotFound:
                 continue  # an orphaned part: there is no customer to report
         return found
-
-    async def _parts_of(self, contact_id: str) -> Parts:
-        params = {"contact[id]": contact_id, "contact[objectName]": "Contact"}
-        addresses, ways = await _gather(
-            self.api.rows("ContactAddress", params), self.api.rows("CommunicationWay", params)
-        )
-        return group_by_contact(addresses, ways).get(contact_id, Parts())
 
     async def _find_by_number(self, number: str) -> dict | None:
         """The customer with exactly this number (sevDesk's filter, verified here)."""
@@ -273,7 +261,7 @@ class SevdeskCustomers(Collection[Customer]):
             differing = {k: v for k, v in body.items() if text(contact.get(k)) != v}
             if differing:
                 await self.api.call("PUT", f"Contact/{contact_id}", json=differing)
-        await self._ensure_parts(contact_id, target, fields=None, prune=False, fresh=fresh)
+        await self.parts.ensure(contact_id, target, fields=None, prune=False, fresh=fresh)
         self._assigned_numbers.pop(customer, None)
         return await self.get(contact_id)
 
@@ -301,84 +289,6 @@ class SevdeskCustomers(Collection[Customer]):
             return str(found["id"])
         return str(ref_id(created))
 
-    async def _ensure_parts(
-        self,
-        contact_id: str,
-        target: Customer,
-        *,
-        fields: Iterable[str] | None,
-        prune: bool,
-        fresh: bool = False,
-    ) -> None:
-        """Make the address and communication ways match ``target`` with minimal writes.
-
-        It reads the parts first, so it only adds what is missing. If a write's
-        outcome is unknown the parts are read again (once) before anything is
-        sent again; that is what lets a repeated ``create`` finish the job.
-        ``prune`` deletes a part whose field became empty (update, never create).
-        ``fresh``: the contact was created just now, so it has no parts to read.
-        """
-        for attempt in (1, 2):
-            parts = Parts() if fresh and attempt == 1 else await self._parts_of(contact_id)
-            try:
-                await self._apply_parts(contact_id, target, parts, fields, prune)
-                return
-            except TransientError as exc:
-                if not exc.maybe_written or attempt == 2:
-                    raise
-                logger.info("sevDesk part write for contact {} unclear; reading back", contact_id)
-
-    async def _apply_parts(
-        self,
-        contact_id: str,
-        target: Customer,
-        parts: Parts,
-        fields: Iterable[str] | None,
-        prune: bool,
-    ) -> None:
-        wanted = set(CUSTOMER_FIELDS if fields is None else fields)
-        contact_ref = {"id": int(contact_id), "objectName": "Contact"}
-        if wanted & set(ADDRESS_FIELDS):
-            category = await self.api.invoice_address_category()
-            current = main_address(parts.addresses, category)
-            if has_address(target):
-                country_id = await self.api.country_id(target.country)
-                body = address_payload(target, country_id)
-                if current is None:
-                    body["contact"] = contact_ref
-                    body["category"] = {"id": int(category), "objectName": "Category"}
-                    await self.api.call("POST", "ContactAddress", json=body)
-                elif address_differs(current, target, country_id):
-                    await self.api.call("PUT", f"ContactAddress/{current['id']}", json=body)
-            elif current is not None and prune:
-                await self.api.call("DELETE", f"ContactAddress/{current['id']}")
-        for field, way_type in WAY_TYPES.items():
-            if field not in wanted:
-                continue
-            value = getattr(target, field)
-            way = main_way(parts.ways, way_type)
-            if value is not None and way is not None and not is_main(way):
-                if text(way.get("value")) == value:
-                    continue
-                # A way not marked main stands for the field only while none is: it may
-                # be the bookkeeper's second number, left when the sync cleared the main
-                # one. A new value becomes a main way of its own; that one stays.
-                way = None
-            if value is not None and way is None:
-                body = {
-                    "contact": contact_ref,
-                    "type": way_type,
-                    "value": value,
-                    "key": {"id": WAY_KEYS[way_type], "objectName": "CommunicationWayKey"},
-                    "main": True,
-                }
-                await self.api.call("POST", "CommunicationWay", json=body)
-            elif value is not None and way is not None and text(way.get("value")) != value:
-                await self.api.call("PUT", f"CommunicationWay/{way['id']}", json={"value": value})
-            elif value is None and way is not None and prune:
-                # Only the way that stood for the field goes; other ones stay.
-                await self.api.call("DELETE", f"CommunicationWay/{way['id']}")
-
     async def update(
         self, id: str, changes: dict[str, Any], *, expected_version: str | None = None
     ) -> Remote[Customer]:
@@ -403,7 +313,7 @@ class SevdeskCustomers(Collection[Customer]):
             await self.api.call("PUT", f"Contact/{contact_id}", json=body)
         part_fields = changed & (set(ADDRESS_FIELDS) | set(WAY_TYPES))
         if part_fields:
-            await self._ensure_parts(contact_id, target, fields=part_fields, prune=True)
+            await self.parts.ensure(contact_id, target, fields=part_fields, prune=True)
         return await self.get(contact_id)
 
     async def delete(self, id: str, *, expected_version: str | None = None) -> None:
@@ -422,29 +332,6 @@ class SevdeskCustomers(Collection[Customer]):
             except NotFound:
                 return
             raise
-
-
-def part_ids(parts: Parts) -> tuple[str, ...]:
-    """A contact's parts as ``Listing.parts`` names them ("ContactAddress/7", ...)."""
-    return tuple(
-        sorted(
-            [f"ContactAddress/{ref_id(r)}" for r in parts.addresses]
-            + [f"CommunicationWay/{ref_id(r)}" for r in parts.ways]
-        )
-    )
-
-
-async def _gather(*reads: Awaitable[Any]) -> list[Any]:
-    """Run independent reads side by side (the HTTP layer still paces them).
-
-    Unlike a bare ``asyncio.gather`` it lets every read finish before
-    raising, so no request is left running behind a typed error.
-    """
-    results = await asyncio.gather(*reads, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
 
 
 def _quarantine(contact_id: str | None, reason: str) -> Quarantined:
