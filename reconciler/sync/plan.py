@@ -108,7 +108,9 @@ class Planner:
     # -- customers ---------------------------------------------------------
     def _customers(self) -> None:
         reads = {side: self.snapshot.read("customer", side) for side in SIDES}
-        bad = {(q.side, q.id) for q in self.snapshot.quarantined if q.entity == "customer"}
+        # A record the connector could not read is missing from a complete listing, but
+        # it is not gone: the pair is left alone (the record is reported as quarantined).
+        bad = {(side, q.id) for side in SIDES for q in reads[side].quarantined}
         linked: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
         for link in self.links.get("customer", []):
             linked["kleanapp"].add(link.kleanapp_id)
