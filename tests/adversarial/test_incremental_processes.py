@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sandbox.client import polite_client
 from tests.conftest import CLI, SandboxServer, stop
 
 
@@ -87,11 +88,9 @@ def sync(server: SandboxServer, cwd: Path, *args: str) -> dict:
 
 
 def kleanapp(server: SandboxServer) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.kleanapp_url,
-        headers={"Authorization": f"Bearer {server.kleanapp_token}"},
-        timeout=30,
-    )
+    # Polite (waits out 429): the colleague's edits share KleanApp's per-token rate
+    # limit with the running sync, so on a busy machine an edit may be asked to wait.
+    return polite_client(server.kleanapp_url, f"Bearer {server.kleanapp_token}", timeout=30)
 
 
 def sevdesk(server: SandboxServer) -> httpx.Client:
