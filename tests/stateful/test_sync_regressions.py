@@ -255,3 +255,21 @@ def test_deleting_a_country_only_address_in_sevdesk_is_no_edit_of_the_country(ma
     )
     customer = state.customers[0]
     assert customer.raw["kleanapp"]["country"] == customer.raw["sevdesk"]["country"] == "DE"
+
+
+def test_a_country_moved_in_kleanapp_reaches_a_sevdesk_address_holding_only_a_country(machine):
+    """KleanApp moves an address-less customer from CH to DE; later a bookkeeper types a
+    postal code into sevDesk's address, which holds only the country.
+
+    The create had written that country-only address, but the engine read a
+    contact without street, postal code and city as keeping no country at
+    all, so DE never reached it, and the postal code typed later revived CH
+    over KleanApp's newer DE on both sides (found by the long run; pinned).
+    """
+    state = machine()
+    seed = [("kleanapp", {"company_name": "A #", "country": "CH"})]
+    state.start(rules={"default": "last-write-wins"}, seed=seed)
+    state.edit_field(side="kleanapp", index=0, change={"country": "DE"})
+    state.sync()
+    state.edit_field(side="sevdesk", index=0, change={"postal_code": "10115"})
+    state.sync()

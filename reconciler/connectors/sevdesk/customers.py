@@ -90,11 +90,15 @@ class SevdeskCustomers(Collection[Customer]):
 
         No archive flag; an organisation (``name`` set) has no first/last name,
         a person has no company name; the country lives on the address, so a
-        contact without one has none.
+        contact without one has none. An address holding only a country (as a
+        create from a KleanApp customer without street, postal code and city
+        makes) does hold it: a country changed in KleanApp must reach it, or a
+        postal code typed later into that address in sevDesk revives the old
+        country over KleanApp's newer one.
         """
         fields = {"archived"}
         fields |= {"first_name", "last_name"} if record.kind == "company" else {"company_name"}
-        if not (record.street or record.postal_code or record.city):
+        if record.country is None and not (record.street or record.postal_code or record.city):
             fields.add("country")
         return frozenset(fields)
 
