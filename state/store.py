@@ -268,6 +268,7 @@ class Store:
 from state import (  # noqa: E402, F401
     invoice_tables,
     part_tables,
+    plan_tables,
     refusal_tables,
     service_tables,
 )
