@@ -88,11 +88,11 @@ def test_ctrl_c_mid_sync_prints_one_line_records_interrupted_and_the_next_run_re
             if created == INTERRUPT_AFTER:
                 process.send_signal(signal.SIGINT)
 
-    served.sevdesk.app.after_response.append(ctrl_c_after_the_eighth_contact)  # type: ignore[attr-defined]
+    served.sevdesk.app.after_response.append(ctrl_c_after_the_eighth_contact)
     try:
         _out, err = process.communicate(timeout=60)
     finally:
-        served.sevdesk.app.after_response.remove(ctrl_c_after_the_eighth_contact)  # type: ignore[attr-defined]
+        served.sevdesk.app.after_response.remove(ctrl_c_after_the_eighth_contact)
         if process.poll() is None:
             process.kill()
 

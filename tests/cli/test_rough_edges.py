@@ -181,3 +181,23 @@ def test_running_the_module_names_itself_kleansync() -> None:
     )
     assert done.returncode == 2
     assert "Usage: kleansync sync" in done.stderr
+
+
+def test_every_command_has_examples_and_every_example_a_command() -> None:
+    """The examples table (reconciler/cli/examples.py) and the commands stay in step."""
+    import typer
+
+    from reconciler.cli.app import app
+    from reconciler.cli.examples import EXAMPLES
+
+    def leaves(command: object, path: str) -> list[str]:
+        subs = getattr(command, "commands", None)
+        if subs is None:
+            return [path]
+        return [leaf for name, sub in subs.items() for leaf in leaves(sub, f"{path} {name}")]
+
+    root = typer.main.get_command(app)
+    commands = sorted(leaf.strip() for leaf in leaves(root, ""))
+    assert commands == sorted(EXAMPLES)
+    for path, examples in EXAMPLES.items():
+        assert all(line.startswith(f"kleansync {path}") for line, _what in examples), path

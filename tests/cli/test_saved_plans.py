@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import CliResult, SandboxServer
 
 NAME = "Gebäudereinigung Sauber & Rein"
+CUSTOMER = {"customer_number": "K-00001", "kind": "company", "company_name": NAME}
 
 
 @pytest.fixture
@@ -29,7 +30,9 @@ def server(sandbox_server: SandboxServer) -> SandboxServer:
     sandbox_server.reset()
     httpx.post(
         sandbox_server.kleanapp_url.removesuffix("/api/v1") + "/_sandbox/bulk",
-        json={"customers": [{"customer_number": "K-00001", "kind": "company", "company_name": NAME}]},
+        json={
+            "customers": [{"customer_number": "K-00001", "kind": "company", "company_name": NAME}]
+        },
         timeout=10,
     ).raise_for_status()
     return sandbox_server
