@@ -94,13 +94,13 @@ def prepare(command: Any, path: str) -> Any:
     if getattr(command, "_kleansync_prepared", False):
         return command
     command._kleansync_prepared = True
+    names = {p.name for p in command.params}
+    command.params.extend(p for p in _verbosity_options() if p.name not in names)
     commands: dict[str, Any] | None = getattr(command, "commands", None)
-    if commands is not None:  # a group such as `conflicts`: its commands, not itself
+    if commands is not None:  # a group such as `conflicts`: and each of its commands
         for name, sub in commands.items():
             prepare(sub, f"{path} {name}")
     else:
-        names = {p.name for p in command.params}
-        command.params.extend(p for p in _verbosity_options() if p.name not in names)
         command.epilog = command.epilog or epilog(path)
     _labelled_params(command)
     return command

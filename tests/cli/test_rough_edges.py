@@ -49,7 +49,7 @@ def test_verbose_and_quiet_are_taken_before_and_after_the_command(
     quiet = kleansync("sync", "--dry-run", "-q", env=tokens(server))
     assert quiet.code == 0, quiet.stderr
     assert "INFO" not in quiet.stderr and "DEBUG" not in quiet.stderr
-    nested = kleansync("-v", "conflicts", "list", "-v")  # a command of a group, both places
+    nested = kleansync("-v", "conflicts", "-v", "list", "-v")  # in a group: everywhere
     assert nested.code == 0, nested.stderr
     assert nested.stdout.strip() == "Nothing waits for an admin."
 
