@@ -122,6 +122,8 @@ def interrupted(config: Any) -> NoReturn:
             mine = [r for r in store.runs(5) if r.pid == os.getpid()]
             if mine and mine[0].outcome == "interrupted" and mine[0].error:
                 line = mine[0].error
+            elif mine:  # Ctrl-C while the report was written: the run itself had ended
+                line = f"unterbrochen, als Lauf {mine[0].id} schon beendet war ({mine[0].outcome})"
         finally:
             store.close()
     fail(line, INTERRUPTED_EXIT)
