@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import os
+import select
 import sys
 import traceback
 from collections.abc import Callable
@@ -73,6 +74,19 @@ def quiet_broken_pipe() -> NoReturn:
     raise SystemExit(BROKEN_PIPE_EXIT)
 
 
+def stdout_gone() -> bool:
+    """True when stdout is a pipe nobody reads any more (``poll`` reports an error on it).
+
+    Where ``poll`` is missing (Windows), every broken pipe is taken for stdout's.
+    """
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _fd, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
+
+
 def guarded(func: F) -> F:
     """Turn every error of a command into one line and an exit code."""
 
@@ -82,13 +96,13 @@ def guarded(func: F) -> F:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except BrokenPipeError:
-            quiet_broken_pipe()
         except KleansyncError as exc:
             fail(str(exc), exc.exit_code)
         except SandboxError as exc:  # the emulators' own errors: a setup problem, like config
             fail(str(exc), ConfigError.exit_code)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if isinstance(exc, BrokenPipeError) and stdout_gone():
+                quiet_broken_pipe()  # `kleansync status | head`; another pipe is an error
             if type(exc).__module__.startswith("sqlalchemy"):
                 # Statement and parameters (customer data) never reach the terminal.
                 # Imported only here: the state store is not loaded at every start.
