@@ -68,7 +68,7 @@ def test_ctrl_c_mid_sync_prints_one_line_records_interrupted_and_the_next_run_re
     # Slow enough that the run is still applying when the signal arrives.
     served.fault(
         served.sevdesk,
-        {"kind": "latency", "method": "POST", "path": "/Contact$", "latency_ms": 25, "times": None},
+        {"kind": "latency", "method": "POST", "path": "/Contact$", "latency_ms": 40, "times": None},
     )
     cli = loopback_cli(served, tmp_path)
     process = subprocess.Popen(
