@@ -95,6 +95,12 @@ class SevdeskConnector(Connector):
     async def check_auth(self) -> None:
         await self.api.call("GET", "Contact", params={"limit": 1})
 
+    async def bookkeeping_version(self) -> str | None:
+        """The account's bookkeeping system: "1.0" or "2.0" (``Tools/bookkeepingSystemVersion``)."""
+        answer = await self.api.call("GET", "Tools/bookkeepingSystemVersion")
+        version = answer.get("version") if isinstance(answer, dict) else None
+        return None if version is None else str(version)
+
     async def contact_person_id(self) -> str:
         """Id of the SevUser an invoice names as contact person (the first user)."""
         return await self.api.contact_person_id()
