@@ -191,3 +191,35 @@ def test_a_read_only_state_folder_fails_doctor_and_every_command_names_it(
         [line] = result.stderr.strip().splitlines()
         assert line.startswith(f"kleansync: [state] url: the folder {folder} is read-only")
         assert "Traceback" not in result.output
+
+
+def test_doctor_sees_the_contact_field_a_sync_made_and_each_check_stands_alone(
+    server, tmp_path: Path
+) -> None:
+    server.config(tmp_path)
+    httpx.post(
+        f"http://127.0.0.1:{server.kleanapp_port}/_sandbox/bulk",
+        json={"customers": [{"customer_number": "K-1", "company_name": "Glanz GmbH"}]},
+        timeout=10,
+    ).raise_for_status()
+    assert run("-q", "sync", "-c", "config.toml", cwd=tmp_path, env=KEYS).code == 0
+    after = run("doctor", "-c", "config.toml", cwd=tmp_path, env=KEYS)
+    assert after.code == 0, after.output
+    [field] = lines_with(after, "sevDesk contact field")
+    assert field.startswith("ok  ") and "'KleanApp-ID' exists" in field
+    [store] = lines_with(after, "state store")
+    assert store == f"ok  state store: {tmp_path / 'state.db'} (writable)"
+
+    # A user without the right to read contact fields: that check fails, the others stand.
+    fault = {"kind": "status", "status": 403, "path": "ContactCustomFieldSetting", "times": None}
+    httpx.post(
+        f"http://127.0.0.1:{server.sevdesk_port}/_sandbox/faults", json=fault, timeout=10
+    ).raise_for_status()
+    refused = run("doctor", "-c", "config.toml", cwd=tmp_path, env=KEYS)
+    assert refused.code == 1
+    [field] = lines_with(refused, "sevDesk contact field")
+    assert field.startswith("FAIL sevDesk contact field: contact fields cannot be read: ")
+    assert "'KleanApp-ID'" in field
+    assert lines_with(refused, "ok  sevDesk bookkeeping: bookkeeping system version 2.0")
+    assert lines_with(refused, "ok  sevDesk units: ")
+    assert "Traceback" not in refused.output
