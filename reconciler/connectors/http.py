@@ -107,6 +107,8 @@ class HttpClient:
         #: Which other service a refusal (401/403) comes from, None if it is ours: a
         #: URL of the wrong service is a config mistake, not a wrong API key.
         self.answered_by = answered_by
+        #: Appended to the message of a 401 (where a new key goes; the sevDesk connector sets it).
+        self.auth_hint = ""
         self.base_url = base_url.rstrip("/")
         # A server may quote our key back in an error body, which we quote in
         # messages: the key is masked wherever kleansync prints or stores text.
@@ -230,7 +232,12 @@ class HttpClient:
                         f"{self.base_url} is {other}, not {self.service}: "
                         f"check [{self.service.lower()}] base_url"
                     )
-                raise AuthError(f"{self.service} rejected the API key (HTTP {status})")
+                hint = self.auth_hint if status == 401 and self.auth_hint else ""
+                raise AuthError(
+                    f"{self.service} rejected the API key (HTTP {status}){hint}",
+                    service=self.service,
+                    status=status,
+                )
             if status >= 500:
                 if safe and attempt < self.read_retries:
                     attempt += 1
