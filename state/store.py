@@ -267,6 +267,7 @@ class Store:
 # because some of them use ``Store`` in their helpers.
 from state import (  # noqa: E402, F401
     invoice_tables,
+    mail_tables,
     part_tables,
     refusal_tables,
     service_tables,

@@ -137,5 +137,6 @@ async def publish_report(
     except OSError as exc:
         logger.warning("could not write the report to {}: {}", config.report.dir, exc)
         return None
-    await mail_report_async(data, config.report, html=files.html.read_text("utf-8"), tz=tz)
+    html = files.html.read_text("utf-8")
+    await mail_report_async(data, config.report, html=html, tz=tz, store=store)
     return files.html
