@@ -179,12 +179,14 @@ class InvoiceLedger:
         """
         tasks: dict[str, dict[str, Any]] = {}
         for row in self.rows((HELD,)):
-            message = row.task or row.held_reason or "held"
-            task = tasks.setdefault(
-                message,
-                {"kind": "invoice", "message": message, "invoices": [], "run_id": row.last_run_id},
-            )
-            task["invoices"].append(row.number)
+            # The exporter keeps a held invoice's tasks joined by "; " (``Exporter._hold``).
+            for message in (row.task or row.held_reason or "held").split("; "):
+                task = tasks.setdefault(
+                    message,
+                    {"kind": "invoice", "message": message, "invoices": [], "run_id": None},
+                )
+                task["invoices"].append(row.number)
+                task["run_id"] = row.last_run_id
         return list(tasks.values())
 
     def get_run(self, run_id: str) -> InvoiceRun | None:

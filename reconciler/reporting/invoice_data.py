@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["invoice_run_data"]
+from state import Store
+from state.invoice_tables import InvoiceLedger
+
+__all__ = ["invoice_run_data", "mail_invoice_run"]
 
 
 def _number(item: dict[str, Any]) -> str:
@@ -93,3 +96,14 @@ def invoice_run_data(run: Any) -> dict[str, Any]:
         "skipped": skipped,
         "recovered": [dict(r) for r in result.get("recovered") or []],
     }
+
+
+async def mail_invoice_run(store: Store, run_id: str, report_cfg: Any, *, tz: str = "UTC") -> bool:
+    """Mail an export run's report when it brings something new (a held invoice's task,
+    an error), the same decision as after a sync (``reporting.news``); True if sent."""
+    from reconciler.reporting.mail import mail_report_async
+
+    run = InvoiceLedger(store).get_run(run_id)
+    if run is None:
+        return False
+    return await mail_report_async(invoice_run_data(run), report_cfg, tz=tz, store=store)

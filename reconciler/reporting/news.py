@@ -91,8 +91,15 @@ def parked_item(p: Any) -> tuple[str, str]:
 
 
 def task_item(t: Any) -> tuple[str, str]:
-    """An admin task: the same kind, record and message (invoice tasks by their message)."""
-    what = [_get(t, n) for n in ("kind", "entity", "key", "message")]
+    """An admin task: the same kind, record and message (invoice tasks by their message).
+
+    An invoice task (it lists its ``invoices``) is the same task whether the
+    export run's report or the ledger's held invoices name it.
+    """
+    if _get(t, "invoices") is not None:
+        what = ["invoice", _get(t, "message")]
+    else:
+        what = [_get(t, n) for n in ("kind", "entity", "key", "message")]
     return _fingerprint("task", *what), f"Aufgabe: {_get(t, 'message')}"
 
 

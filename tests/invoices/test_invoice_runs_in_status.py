@@ -25,6 +25,7 @@ from tests.conftest import (
     Sandbox,
     loopback_cli,
 )
+from tests.smtp_inbox import Inbox, smtp_server  # noqa: F401  (the "smtp" fixture)
 
 ADDRESS = {"street": "Hauptstr. 1", "postal_code": "10115", "city": "Köln", "country": "DE"}
 
@@ -52,7 +53,7 @@ def invoice(served: Sandbox, customer_id: int, unit: str) -> str:
 
 
 def test_an_export_run_and_its_held_invoice_task_show_in_status_and_report(
-    served: Sandbox, tmp_path: Path
+    served: Sandbox, smtp: tuple[Inbox, int], tmp_path: Path
 ) -> None:
     served.reset()
     customers: list[dict[str, Any]] = [
@@ -67,6 +68,10 @@ def test_an_export_run_and_its_held_invoice_task_show_in_status_and_report(
     sent = invoice(served, made[0], "pauschal")
     held = invoice(served, made[1], "Palette")  # a unit sevDesk does not have
     config = loopback_cli(served, tmp_path).config
+    inbox, port = smtp
+    with config.open("a", encoding="utf-8") as f:
+        f.write('email_to = ["buero@firma.example"]\nsmtp_host = "127.0.0.1"\n')
+        f.write(f"smtp_port = {port}\nsmtp_starttls = false\n")
 
     sync = kleansync(config, "sync", "--json")
     assert sync.returncode == 0, sync.stderr[-2000:]
@@ -101,3 +106,11 @@ def test_an_export_run_and_its_held_invoice_task_show_in_status_and_report(
 
     latest = kleansync(config, "report", "latest", "--format", "json")
     assert json.loads(latest.stdout)["run"]["run_id"] == run_id
+
+    # The held invoice's task was mailed once, after the export; the next sync, whose own
+    # report has nothing, knows it is still open and mails nothing.
+    [mail] = inbox.messages
+    assert run_id in mail["Subject"] and "1 neu" in mail["Subject"]
+    assert "Palette" in inbox.body(0).split("\n\n")[0]
+    assert kleansync(config, "sync").returncode == 0
+    assert len(inbox.messages) == 1

@@ -9,47 +9,16 @@ would stall the emulators' event loop this module runs in a thread).
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
-from aiosmtpd.controller import Controller
 
 from reconciler.reporting.mail import mail_report
 from sandbox.serve import free_port
 from state import Store
 from state.mail_tables import mail_memory, save_mail_memory
 from tests.conftest import Sandbox, loopback_cli
-
-
-@dataclass
-class Inbox:
-    messages: list[email.message.EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        self.messages.append(msg)  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-    def body(self, i: int) -> str:
-        return self.messages[i].get_body(preferencelist=("plain",)).get_content()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
+from tests.smtp_inbox import Inbox, smtp_server  # noqa: F401  (the "smtp" fixture)
 
 ADDRESS = {"street": "Hauptstr. 1", "postal_code": "10115", "country": "DE"}
 
@@ -84,8 +53,7 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
     assert "Neu seit der letzten E-Mail (1):" in inbox.body(0)
     assert "Konflikt customer K-1, Feld email" in inbox.body(0)
 
-    # The same conflict, still open, on the next runs: no second mail.
-    cli.sync()
+    # The same conflict, still open, on the next run: no second mail.
     cli.sync()
     assert len(inbox.messages) == 1
 
@@ -107,7 +75,7 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
     finally:
         store.close()
     cli.sync()
-    cli.sync()
+    cli.sync()  # and the reminder is not sent again at once
     assert len(inbox.messages) == 3
     assert "Erinnerung" in inbox.messages[2]["Subject"]
     reminder = inbox.body(2)
