@@ -27,9 +27,22 @@ def kind_of(run: Run | InvoiceRun) -> str:
     return INVOICES if isinstance(run, InvoiceRun) else SYNC
 
 
-def all_runs(store: Store, limit: int) -> list[Run | InvoiceRun]:
-    """The newest ``limit`` runs of both kinds, newest first."""
-    runs: list[Run | InvoiceRun] = [*store.runs(limit), *InvoiceLedger(store).runs(limit)]
+def quiet(run: InvoiceRun) -> bool:
+    """An export run that found nothing to do (``serve`` polls every few minutes)."""
+    return run.outcome == "ok" and not any((run.counts or {}).values())
+
+
+def all_runs(store: Store, limit: int, *, with_quiet: bool = True) -> list[Run | InvoiceRun]:
+    """The newest ``limit`` runs of both kinds, newest first.
+
+    ``with_quiet=False`` leaves out the export runs that did nothing: a week of
+    the service's invoice polls would otherwise push every sync out of
+    ``status`` (they stay findable by id, and are pruned after a week anyway).
+    """
+    exports = InvoiceLedger(store).runs(limit if with_quiet else 100_000)
+    if not with_quiet:
+        exports = [run for run in exports if not quiet(run)][:limit]
+    runs: list[Run | InvoiceRun] = [*store.runs(limit), *exports]
     runs.sort(key=lambda r: r.started_at, reverse=True)
     return runs[:limit]
 

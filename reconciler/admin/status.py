@@ -106,7 +106,7 @@ def status(
     pending_links = store.parked_resolutions(applied=False)
     refused = sorted(Refusals(store).open().values(), key=lambda r: r.id or 0)
     return {
-        "runs": [_run_view(r) for r in all_runs(store, limit)],
+        "runs": [_run_view(r) for r in all_runs(store, limit, with_quiet=False)],
         "waiting_for_fix": [
             {
                 "entity": r.entity,

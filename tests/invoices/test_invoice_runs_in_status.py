@@ -17,6 +17,11 @@ from typing import Any
 
 import httpx
 
+from reconciler.admin.history import find
+from reconciler.admin.status import status
+from state import Store
+from state.invoice_tables import InvoiceLedger, InvoiceRun
+from state.tables import Run
 from tests.conftest import (
     LOOPBACK_KLEAN_ENV,
     LOOPBACK_KLEAN_TOKEN,
@@ -114,3 +119,27 @@ def test_an_export_run_and_its_held_invoice_task_show_in_status_and_report(
     assert "Palette" in inbox.body(0).split("\n\n")[0]
     assert kleansync(config, "sync").returncode == 0
     assert len(inbox.messages) == 1
+
+
+def test_export_polls_that_did_nothing_do_not_push_the_syncs_out_of_status(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        ledger = InvoiceLedger(store)
+        store.start_run(Run(id="sync00000001", trigger="schedule"))
+        store.finish_run("sync00000001", outcome="ok")
+        ledger.start_run(InvoiceRun(id="busy00000001", trigger="serve"))
+        ledger.finish_run("busy00000001", outcome="ok", counts={"exported": 1, "held": 0})
+        for i in range(12):  # the service's poll, every few minutes, finding nothing
+            ledger.start_run(InvoiceRun(id=f"poll{i:08d}", trigger="serve"))
+            ledger.finish_run(f"poll{i:08d}", outcome="ok", counts={"exported": 0, "held": 0})
+
+        runs = status(store)["runs"]
+        assert [(r["run_id"], r["kind"]) for r in runs] == [
+            ("busy00000001", "invoices"),
+            ("sync00000001", "sync"),
+        ]
+        assert find(store, "poll00000003").id == "poll00000003"  # still there by id
+    finally:
+        store.close()
