@@ -52,10 +52,11 @@ class RunNotFound(KleansyncError):
 
 
 def find(store: Store, run_id: str) -> Run | InvoiceRun:
-    """``latest`` (of either kind), a full run id, or a unique prefix of one."""
+    """``latest`` (of either kind; an export that did nothing does not count), a full
+    run id, or a unique prefix of one."""
     ledger = InvoiceLedger(store)
     if run_id == "latest":
-        newest = all_runs(store, 1)
+        newest = all_runs(store, 1, with_quiet=False)
         if not newest:
             raise RunNotFound("no run yet; start one with 'kleansync sync'")
         return newest[0]

@@ -141,5 +141,6 @@ def test_export_polls_that_did_nothing_do_not_push_the_syncs_out_of_status(
             ("sync00000001", "sync"),
         ]
         assert find(store, "poll00000003").id == "poll00000003"  # still there by id
+        assert find(store, "latest").id == "busy00000001"
     finally:
         store.close()
