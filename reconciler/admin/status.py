@@ -140,7 +140,7 @@ def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
     took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
     extra = f"; {r['error']}" if r["error"] else ""
     return (
-        f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {'Rechnungsexport':<12} "
+        f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {'Rechnungen':<12}  "
         f"{r['outcome']:<7} {r['changes']} exportiert, {r['held']} zurückgehalten, "
         f"{r['errors']} Fehler  (run {r['run_id']}){extra}"
     )
