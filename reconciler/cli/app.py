@@ -52,6 +52,7 @@ def main_options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
 ) -> None:
     STATE["verbose"] = verbose
+    STATE["quiet"] = quiet
     setup_logging(verbose, quiet)
 
 
@@ -164,7 +165,7 @@ def sync(
     )
     from reconciler.cli.progress import progress_bar
 
-    with progress_bar() as progress:
+    with progress_bar(quiet=bool(STATE.get("quiet"))) as progress:
         result = asyncio.run(sync_from_config(cfg, options, progress=progress))
     if as_json:
         emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})

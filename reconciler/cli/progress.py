@@ -55,15 +55,33 @@ def figures(done: int, total: int | None, rate: float | None) -> str:
 
 @dataclass
 class Meter:
-    """One phase's counts and rate, measured from the first update."""
+    """One phase's counts and rate, measured from its first update.
+
+    A phase may page through several lists (sevDesk's contacts, then their
+    addresses, then their communication ways): a count that starts over is
+    the phase's next list, added to what was read before, so one phase
+    reads as one progress and its rate stays honest.
+    """
 
     total: int | None
     done: int = 0
     first: int = 0
     started: float = field(default_factory=time.monotonic)
+    #: Rows of the phase's earlier lists, and the current list's count.
+    offset: int = 0
+    current: int = 0
+
+    @classmethod
+    def start(cls, done: int, total: int | None) -> Meter:
+        return cls(total, done, done, current=done)
 
     def update(self, done: int, total: int | None) -> None:
-        self.done, self.total = done, total if total is not None else self.total
+        if done < self.current:  # the phase's next list (or one read once more)
+            self.offset += self.current
+        self.current = done
+        self.done = self.offset + done
+        if total is not None:
+            self.total = self.offset + total
 
     @property
     def rate(self) -> float | None:
@@ -85,14 +103,14 @@ class ProgressLines:
 
     def update(self, phase: str, done: int, total: int | None) -> None:
         meter = self.meters.get(phase)
-        if meter is None or done < meter.done:  # a new phase, or a list read once more
-            meter = self.meters[phase] = Meter(total, done, done)
-            self.printed[phase] = -1
+        if meter is None:
+            meter = self.meters[phase] = Meter.start(done, total)
+            self.printed[phase] = 0
         meter.update(done, total)
         if not meter.total:
             return
-        step = min(10, done * 10 // meter.total)
-        if step > self.printed[phase] and step > 0:
+        step = min(10, meter.done * 10 // meter.total)
+        if step > self.printed[phase]:
             self.printed[phase] = step
             stream = self.stream or sys.stderr
             print(f"{phase}: {meter.text()} ({step * 10} %)", file=stream, flush=True)
@@ -108,13 +126,13 @@ class ProgressBar:
 
     def update(self, phase: str, done: int, total: int | None) -> None:
         meter = self.meters.get(phase)
-        if meter is None or done < meter.done:
-            meter = self.meters[phase] = Meter(total, done, done)
-            if phase in self.tasks:
-                self.bar.remove_task(self.tasks[phase])
+        if meter is None:
+            meter = self.meters[phase] = Meter.start(done, total)
             self.tasks[phase] = self.bar.add_task(phase, total=total, figures="")
         meter.update(done, total)
-        self.bar.update(self.tasks[phase], completed=done, total=meter.total, figures=meter.text())
+        self.bar.update(
+            self.tasks[phase], completed=meter.done, total=meter.total, figures=meter.text()
+        )
 
 
 def apply_hook(reporter: progress.Reporter) -> ApplyHook:
@@ -134,12 +152,15 @@ def apply_hook(reporter: progress.Reporter) -> ApplyHook:
 
 
 @contextlib.contextmanager
-def progress_bar() -> Iterator[ApplyHook]:
+def progress_bar(*, quiet: bool = False) -> Iterator[ApplyHook | None]:
     """Progress of one sync on stderr (see the module docstring); yields the write hook.
 
     The read phase is reported through ``reconciler.domain.progress`` while
-    the block runs.
+    the block runs. ``quiet`` (``-q``: only warnings and errors): none at all.
     """
+    if quiet:
+        yield None
+        return
     if not sys.stderr.isatty():
         lines = ProgressLines()
         with progress.showing(lines):

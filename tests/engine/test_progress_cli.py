@@ -30,12 +30,23 @@ LINE = re.compile(
 )
 
 
-def sync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``kleansync sync`` as a process; stderr is a pipe, so not a terminal."""
+def sync(
+    config: Path, *args: str, before: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``kleansync [before] sync [args]`` as a process; stderr is a pipe, so not a terminal."""
     env = {**os.environ, LOOPBACK_SEV_ENV: LOOPBACK_SEV_TOKEN}
     env[LOOPBACK_KLEAN_ENV] = LOOPBACK_KLEAN_TOKEN
     return subprocess.run(
-        [sys.executable, "-m", "reconciler.cli.app", "sync", "--config", str(config), *args],
+        [
+            sys.executable,
+            "-m",
+            "reconciler.cli.app",
+            *before,
+            "sync",
+            "--config",
+            str(config),
+            *args,
+        ],
         cwd=config.parent,
         env=env,
         capture_output=True,
@@ -71,6 +82,10 @@ def test_reading_pages_prints_a_line_per_10_percent_step(served: Sandbox, tmp_pa
     ]
     assert reading[1]["rate"] is not None  # measured from the first page on
     assert not [m for m in progress(done.stderr) if m["phase"] == "Änderungen schreiben"]
+
+    quiet = sync(config, "--dry-run", "--json", before=("-q",))  # only warnings and errors
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert progress(quiet.stderr) == []
 
 
 def test_writes_print_counts_rate_and_time_left_every_10_percent(
