@@ -44,6 +44,9 @@ from state.mail_tables import MailMemory, mail_memory, save_mail_memory
 DEFAULT_REMIND_HOURS = 24.0
 #: An item not seen open for this long is forgotten (new again if it comes back).
 KEEP_UNSEEN = dt.timedelta(days=7)
+#: Items whose absence is certain (a run that completed ends "the run failed"):
+#: forgotten at once when not open, not kept for ``KEEP_UNSEEN``.
+EXACT = ("run:",)
 NEW, REMINDER, NOTHING_NEW, NOTHING_OPEN = "new", "reminder", "nothing new", "nothing open"
 
 
@@ -152,7 +155,8 @@ def decide(
 
     The memory keeps, per item, when it was last seen open; an item not seen
     for ``keep_unseen`` is forgotten (an error or task that recurs only on
-    full reads is not news each time it shows again).
+    full reads is not news each time it shows again). A failed run is over
+    the moment a run completes: the same failure after that is news again.
     """
     known = dict(memory.items) if memory is not None else {}
     last = memory.sent_at if memory is not None else None
@@ -161,6 +165,7 @@ def decide(
         fp: seen
         for fp, seen in known.items()
         if now - dt.datetime.fromisoformat(seen) < keep_unseen
+        and not (fp.startswith(EXACT) and fp not in items)
     }
     new = tuple(text for fp, text in items.items() if fp not in recent)
     kept = {**recent, **dict.fromkeys(items, stamp)}

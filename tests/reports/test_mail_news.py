@@ -111,5 +111,9 @@ def test_a_mail_that_could_not_be_sent_leaves_its_items_new(
         assert "Lauf fehlgeschlagen: KleanApp lehnt den API-Schlüssel ab" in inbox.body(0)
         assert mail_report(data, report_cfg(port), store=store) is False
         assert len(inbox.messages) == 1
+        # A run completes; the same failure afterwards is news again.
+        ok = {"run_id": "f00e", "outcome": "ok", "dry_run": False}
+        assert mail_report(ok, report_cfg(port), store=store) is False
+        assert mail_report(data, report_cfg(port), store=store) is True
     finally:
         store.close()
