@@ -1,10 +1,13 @@
 """Contact, ContactAddress and CommunicationWay routes of the sevDesk emulator.
 
 Behaviour follows API-NOTES.md sections 3 and 4: a contact is an organisation
-iff ``name`` has a value, persons are listed only with ``depth=1``, PUT is a
-partial update, DELETE answers 409 while an invoice references the contact,
-and addresses/communication ways are separate records with their own
-``update`` (editing them does not touch the contact's ``update``).
+iff ``name`` had a value when it was created (a person stays a person when
+``name`` is set later, see ``is_person``), persons are listed only with
+``depth=1``, PUT is a partial update, DELETE answers 409 while an invoice
+references the contact, and addresses/communication ways are separate records
+with their own ``update`` (editing them does not touch the contact's
+``update``). A contact created without ``customerNumber`` gets the next one
+(``next_customer_number``), as a real account numbers it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .wire import (
     ApiError,
     as_list,
     body,
+    decimal,
     deleted,
     flag,
     not_found,
@@ -58,6 +62,14 @@ CONTACT_TEXT = (
     "taxType",
 )
 CONTACT_FLAGS = ("exemptVat", "defaultDiscountPercentage", "governmentAgency", "defaultShowVat")
+#: Contact fields sevDesk keeps as numbers (sent back as strings): a value that is
+#: not a number in range is refused with 400 before anything is stored [spec types].
+CONTACT_NUMBERS = (
+    "defaultCashbackTime",
+    "defaultCashbackPercent",
+    "defaultTimeToPay",
+    "defaultDiscountAmount",
+)
 ADDRESS_TEXT = ("street", "zip", "city", "name", "name2", "name3", "name4")
 COMM_WAY_TYPES = ("EMAIL", "PHONE", "WEB", "MOBILE")
 
@@ -77,7 +89,7 @@ def contact_routes(store: Store) -> list[Route]:
         keep = time_filters(request)
         rows = [c for c in store.contacts.values() if keep(c)]
         if q.get("depth") != "1":
-            rows = [c for c in rows if c.get("name")]
+            rows = [c for c in rows if not is_person(c)]
         if "customerNumber" in q:
             rows = [c for c in rows if c.get("customerNumber") == q["customerNumber"]]
         if q.get("name"):
@@ -100,9 +112,12 @@ def contact_routes(store: Store) -> list[Route]:
         data = await body(request)
         if not data.get("category"):
             raise ApiError(400, "category is required")
-        ts = now_ts()
-        contact = new_contact(store.new_id("Contact"), ts)
-        apply_contact(store, contact, data)
+        contact = new_contact("0", now_ts())
+        apply_contact(store, contact, data)  # validates everything before any id is taken
+        settle_kind(contact)
+        if not contact.get("customerNumber"):
+            contact["customerNumber"] = next_customer_number(store)
+        contact["id"] = store.new_id("Contact")
         store.contacts[contact["id"]] = contact
         return one(contact, 201)
 
@@ -145,13 +160,8 @@ def contact_routes(store: Store) -> list[Route]:
             }
         )
 
-    async def next_customer_number(request: Request) -> JSONResponse:
-        numbers = [
-            int(c["customerNumber"])
-            for c in store.contacts.values()
-            if c.get("customerNumber") and c["customerNumber"].isdigit()
-        ]
-        return objects(str(max(numbers, default=1000) + 1))
+    async def get_next_customer_number(request: Request) -> JSONResponse:
+        return objects(next_customer_number(store))
 
     async def customer_number_available(request: Request) -> JSONResponse:
         wanted = request.query_params.get("customerNumber")
@@ -175,8 +185,9 @@ def contact_routes(store: Store) -> list[Route]:
     async def create_address(request: Request) -> JSONResponse:
         data = await body(request)
         require(data, ("contact", "country", "category"))
-        address = new_address(store.new_id("ContactAddress"), now_ts())
-        apply_address(store, address, data)
+        address = new_address("0", now_ts())
+        apply_address(store, address, data)  # validates everything before any id is taken
+        address["id"] = store.new_id("ContactAddress")
         store.addresses[address["id"]] = address
         return one(address, 201)
 
@@ -217,8 +228,9 @@ def contact_routes(store: Store) -> list[Route]:
     async def create_comm_way(request: Request) -> JSONResponse:
         data = await body(request)
         require(data, ("type", "value", "key", "contact"))
-        way = new_comm_way(store.new_id("CommunicationWay"), now_ts())
-        apply_comm_way(store, way, data)
+        way = new_comm_way("0", now_ts())
+        apply_comm_way(store, way, data)  # validates everything before any id is taken
+        way["id"] = store.new_id("CommunicationWay")
         store.comm_ways[way["id"]] = way
         return one(way, 201)
 
@@ -243,7 +255,7 @@ def contact_routes(store: Store) -> list[Route]:
     return [
         Route("/Contact", list_contacts, methods=["GET"]),
         Route("/Contact", create_contact, methods=["POST"]),
-        Route("/Contact/Factory/getNextCustomerNumber", next_customer_number, methods=["GET"]),
+        Route("/Contact/Factory/getNextCustomerNumber", get_next_customer_number, methods=["GET"]),
         Route(
             "/Contact/Mapper/checkCustomerNumberAvailability",
             customer_number_available,
@@ -264,6 +276,33 @@ def contact_routes(store: Store) -> list[Route]:
         Route("/CommunicationWay/{way_id}", update_comm_way, methods=["PUT"]),
         Route("/CommunicationWay/{way_id}", delete_comm_way, methods=["DELETE"]),
     ]
+
+
+def is_person(contact: dict[str, Any]) -> bool:
+    """Is the contact a person (not an organisation)?
+
+    sevDesk takes the kind from ``name`` at creation (a value = organisation
+    [spec Model_Contact.name]); setting ``name`` on a person later does not make
+    it an organisation, so that is kept in the private ``_person`` key. An
+    organisation whose ``name`` is cleared has no name to be listed by and counts
+    as a person [inferred both ways, see docs/SEVDESK-DEVIATIONS.md].
+    """
+    return bool(contact.get("_person")) or not contact.get("name")
+
+
+def settle_kind(contact: dict[str, Any]) -> None:
+    """Fix a new contact's kind from its ``name`` (call once, at creation)."""
+    contact["_person"] = not contact.get("name")
+
+
+def next_customer_number(store: Store) -> str:
+    """Highest all-digit customer number + 1, at least "1001" (getNextCustomerNumber)."""
+    numbers = [
+        int(c["customerNumber"])
+        for c in store.contacts.values()
+        if c.get("customerNumber") and str(c["customerNumber"]).isdigit()
+    ]
+    return str(max(numbers, default=1000) + 1)
 
 
 def _has_address(store: Store, contact_id: str, field: str, wanted: str) -> bool:
@@ -320,7 +359,9 @@ def apply_contact(store: Store, contact: dict[str, Any], data: dict[str, Any]) -
     """Copy the writable fields of a POST/PUT body onto ``contact`` (validating refs)."""
     for key in CONTACT_TEXT:
         if key in data:
-            value = text(data[key])
+            if key in CONTACT_NUMBERS and data[key] not in (None, ""):
+                decimal(data[key], key)
+            value = text(data[key], key)
             contact[key] = value if value != "" else None
     for key in CONTACT_FLAGS:
         if key in data:
@@ -333,7 +374,7 @@ def apply_contact(store: Store, contact: dict[str, Any], data: dict[str, Any]) -
     if data.get("parent") is not None:
         parent = ref_in(data["parent"], "Contact", "parent")
         target = store.contacts.get(parent["id"])
-        if target is None or not target.get("name"):
+        if target is None or is_person(target):
             raise ApiError(400, "parent must be an existing organisation")
         contact["parent"] = parent
     birthday = contact.get("birthday")
@@ -345,7 +386,7 @@ def apply_address(store: Store, address: dict[str, Any], data: dict[str, Any]) -
     """Copy the writable fields of a POST/PUT body onto ``address``."""
     for key in ADDRESS_TEXT:
         if key in data:
-            address[key] = text(data[key])
+            address[key] = text(data[key], key)
     if "contact" in data:
         contact = ref_in(data["contact"], "Contact", "contact")
         if contact["id"] not in store.contacts:
@@ -371,7 +412,7 @@ def apply_comm_way(store: Store, way: dict[str, Any], data: dict[str, Any]) -> N
             raise ApiError(400, f"type must be one of {', '.join(COMM_WAY_TYPES)}")
         way["type"] = kind
     if "value" in data:
-        way["value"] = text(data["value"])
+        way["value"] = text(data["value"], "value")
     if "main" in data:
         way["main"] = flag(data["main"])
     if "contact" in data:
