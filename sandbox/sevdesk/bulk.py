@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .contacts import (
+from .contact_records import (
     apply_address,
     apply_comm_way,
     apply_contact,

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .invoices import CENT, get_invoice, invoice_sums, parse_date, position_sums, positions_of
+from .invoice_records import CENT, invoice_sums, position_sums
+from .invoices import get_invoice, parse_date, positions_of
 from .store import SEV_CLIENT, Store, iso, now_ts, ref, render
 from .wire import ApiError, body, decimal, error_body, flag, number, one, ref_in, require, text
 

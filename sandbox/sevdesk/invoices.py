@@ -24,7 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .answers import saved_position
-from .contacts import is_person
+from .contact_records import is_person
+from .invoice_records import INVOICE_TEXT, invoice_sums, new_invoice, position_sums
 from .store import BERLIN, SEV_CLIENT, Store, iso, now_ts, ref, render
 from .wire import (
     ApiError,
@@ -45,7 +46,6 @@ from .wire import (
     time_filters,
 )
 
-CENT = Decimal("0.01")
 #: Allowed position tax rates per invoice taxRule id [spec Model_Invoice.taxRule];
 #: None = not checked (OSS rules 18-21 carry foreign rates).
 TAX_RULE_RATES: dict[str, frozenset[Decimal] | None] = {
@@ -85,22 +85,6 @@ DEFAULT_POSITION_NUMBER = 1000
 #: DELETE of anything but a draft [obs: jernoxit/sevdesk-rs src/endpoints/invoice.rs
 #: delete_invoice, "measured": 409 with code 159].
 NOT_DELETABLE = 159
-INVOICE_TEXT = (
-    "invoiceNumber",
-    "header",
-    "headText",
-    "footText",
-    "timeToPay",
-    "discountTime",
-    "discount",
-    "taxText",
-    "taxRate",
-    "taxType",
-    "invoiceType",
-    "currency",
-    "address",
-    "customerInternalNote",
-)
 
 
 def parse_date(value: Any, field: str) -> dt.datetime:
@@ -243,7 +227,7 @@ def invoice_routes(store: Store) -> list[Route]:
         if existing is not None and existing["status"] != "100":
             raise ApiError(422, "Only drafts can be changed")
         ts = now_ts()
-        invoice = dict(existing) if existing else _new_invoice(store.new_id("Invoice"), ts)
+        invoice = dict(existing) if existing else new_invoice(store.new_id("Invoice"), ts)
         apply_invoice(invoice, inv_data)
         kept = {p["id"]: p for p in positions_of(store, invoice["id"])} if existing else {}
         for gone in _refs(data.get("invoicePosDelete")):
@@ -341,66 +325,3 @@ def _address_text(store: Store, contact_id: str) -> str | None:
         return name or None
     lines = [name, address.get("street"), f"{address.get('zip') or ''} {address.get('city') or ''}"]
     return "\n".join(line.strip() for line in lines if line and line.strip())
-
-
-def position_sums(pos: dict[str, Any], quantity: Decimal, net: Decimal, rate: Decimal) -> None:
-    sum_net = (quantity * net).quantize(CENT, ROUND_HALF_UP)
-    sum_tax = (sum_net * rate / 100).quantize(CENT, ROUND_HALF_UP)
-    gross_price = (net * (1 + rate / 100)).quantize(CENT, ROUND_HALF_UP)
-    pos.update(
-        {
-            "sumNet": number(sum_net),
-            "sumTax": number(sum_tax),
-            "sumGross": number(sum_net + sum_tax),
-            "sumDiscount": "0",
-            "sumNetAccounting": number(sum_net),
-            "sumTaxAccounting": number(sum_tax),
-            "sumGrossAccounting": number(sum_net + sum_tax),
-            "priceNet": number(net),
-            "priceTax": number(gross_price - net),
-            "priceGross": number(gross_price),
-        }
-    )
-
-
-def invoice_sums(invoice: dict[str, Any], positions: Any) -> None:
-    rows = list(positions)
-    net = sum((Decimal(p["sumNet"]) for p in rows), Decimal(0))
-    tax = sum((Decimal(p["sumTax"]) for p in rows), Decimal(0))
-    for suffix in ("", "Accounting"):
-        invoice[f"sumNet{suffix}"] = number(net)
-        invoice[f"sumTax{suffix}"] = number(tax)
-        invoice[f"sumGross{suffix}"] = number(net + tax)
-
-
-def _new_invoice(id_: str, ts: int) -> dict[str, Any]:
-    """An invoice with every field sevDesk sends, unset ones as null [obs]."""
-    invoice: dict[str, Any] = {"id": id_, "objectName": "Invoice", "invoiceNumber": None}
-    invoice.update({"_created": ts, "_updated": ts, "_cancelled": False})
-    invoice.update(dict.fromkeys(INVOICE_TEXT[1:]))
-    invoice.update(
-        {
-            "sevClient": dict(SEV_CLIENT),
-            "createUser": ref("900001", "SevUser"),
-            "status": "100",
-            "smallSettlement": "0",
-            "showNet": "1",
-            "payDate": None,
-            "deliveryDate": None,
-            "deliveryDateUntil": None,
-            "dunningLevel": None,
-            "paymentMethod": None,
-            "costCentre": None,
-            "sendDate": None,
-            "sendType": None,
-            "origin": None,
-            "sumDiscounts": "0",
-            "sumNetForeignCurrency": "0",
-            "sumTaxForeignCurrency": "0",
-            "sumGrossForeignCurrency": "0",
-            "sumDiscountsForeignCurrency": "0",
-            "paidAmount": 0,
-            "enshrined": None,
-        }
-    )
-    return invoice
