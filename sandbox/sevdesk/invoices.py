@@ -173,7 +173,7 @@ def invoice_routes(store: Store) -> list[Route]:
             raise ApiError(400, f"Unity with id {unity['id']} not found")
         rate = decimal(item["taxRate"], "taxRate")
         allowed = TAX_RULE_RATES[invoice["taxRule"]["id"]]
-        if allowed is not None and rate not in allowed:
+        if not Decimal(0) <= rate < Decimal(100) or (allowed is not None and rate not in allowed):
             raise ApiError(
                 422,
                 f"taxRate {number(rate)} is not allowed for taxRule {invoice['taxRule']['id']}",

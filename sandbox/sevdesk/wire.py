@@ -156,7 +156,11 @@ async def body(request: Request) -> dict[str, Any]:
         return {}
     ctype = request.headers.get("content-type", "")
     if "application/x-www-form-urlencoded" in ctype:
-        return _nest(parse_qsl(raw.decode(), keep_blank_values=True))
+        try:
+            form = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "Request body is not valid UTF-8") from exc
+        return _nest(parse_qsl(form, keep_blank_values=True))
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
@@ -179,6 +183,8 @@ def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # "contact=1&contact[id]=2"
+                raise ApiError(400, f"form field {key!r} clashes with {part!r}")
         if parts:
             node[parts[-1]] = value
     return out

@@ -354,3 +354,37 @@ async def test_an_unexpected_failure_answers_json_500_and_stores_nothing(
     monkeypatch.undo()
     assert (await client.get("/Contact", params={"depth": 1})).json()["objects"] == []
     assert emulator.store.contacts == {}
+
+
+@pytest.mark.parametrize(
+    "content, ctype",
+    [
+        (b"category=3&category[id]=3&name=A", "application/x-www-form-urlencoded"),
+        (b"name=\xff\xfe&category[id]=3", "application/x-www-form-urlencoded"),
+        (b"[" * 100_000, "application/json"),
+        (b'{"name": "A", "category": {"id": 3}, "defaultTimeToPay": Infinity}', "application/json"),
+    ],
+    ids=["form-key-clash", "form-not-utf8", "deep-json", "json-infinity"],
+)
+async def test_odd_bodies_are_refused_with_the_json_error_body(client, content, ctype):
+    """Found reading the body parser after the two crashes above: each of these made
+    the emulator raise (TypeError, UnicodeDecodeError, RecursionError) or store an
+    infinite amount. Now sevDesk's JSON 400, nothing stored [inferred status]."""
+    response = await client.post("/Contact", content=content, headers={"content-type": ctype})
+    assert_error(response, 400)
+    assert (await client.get("/Contact", params={"depth": 1})).json()["objects"] == []
+
+
+async def test_a_tax_rate_that_divides_by_zero_is_refused(client):
+    """OSS tax rules (18-21) take any rate, and a gross price at -100 % divided by
+    zero (crash). Rates outside 0..100 are refused like a rate the rule forbids (422)."""
+    contact = await create_contact(client, name="OSS GmbH")
+    body = invoice_body(
+        contact["id"],
+        "1",
+        taxRule={"id": "18", "objectName": "TaxRule"},
+        showNet="0",
+        positions=[{"name": "x", "quantity": 1, "price": 10, "taxRate": -100}],
+    )
+    assert_error(await client.post("/Invoice/Factory/saveInvoice", json=body), 422)
+    assert (await client.get("/Invoice")).json()["objects"] == []
