@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from freezegun import freeze_time
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from sandbox.sevdesk import create_app
 
@@ -884,7 +884,8 @@ def _implemented(app: Any) -> set[tuple[str, str]]:
     return {
         (method, _template(route.path))
         for route in mount.routes
-        for method in route.methods
+        if isinstance(route, Route)
+        for method in route.methods or ()
         if method != "HEAD"
     }
 

@@ -36,7 +36,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from sandbox.sevdesk import create_app
 
@@ -61,7 +61,8 @@ def served_operations(app: Any) -> set[tuple[str, str]]:
     return {
         (method, _template(route.path))
         for route in mount.routes
-        for method in route.methods
+        if isinstance(route, Route)
+        for method in route.methods or ()
         if method != "HEAD"
     }
 
