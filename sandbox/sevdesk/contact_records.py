@@ -81,7 +81,12 @@ def next_customer_number(store: Store) -> str:
 
 
 def new_contact(id_: str, ts: int) -> dict[str, Any]:
-    """A contact with every field sevDesk sends, unset ones as null [obs]."""
+    """A contact with every field sevDesk sends, unset ones as null.
+
+    As recorded (jernoxit/sevdesk-rs tests/fixtures/write_contact_create.json and
+    contact.json): ``mandateReference`` null, and ``defaultDiscountPercentage`` "1"
+    although the body did not send it.
+    """
     contact: dict[str, Any] = {"id": id_, "objectName": "Contact", "additionalInformation": None}
     contact.update({"_created": ts, "_updated": ts})
     contact.update(dict.fromkeys(CONTACT_TEXT))
@@ -90,8 +95,9 @@ def new_contact(id_: str, ts: int) -> dict[str, Any]:
             "status": "1000",
             "category": None,
             "sevClient": dict(SEV_CLIENT),
+            "mandateReference": None,
             "exemptVat": "0",
-            "defaultDiscountPercentage": "0",
+            "defaultDiscountPercentage": "1",
             "governmentAgency": "0",
             "defaultShowVat": "1",
         }

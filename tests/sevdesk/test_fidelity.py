@@ -116,6 +116,16 @@ async def test_a_contact_created_without_customer_number_gets_the_next_one(clien
     assert [c["id"] for c in listed.json()["objects"]] == [person["id"]]
 
 
+async def test_a_new_contact_has_the_defaults_a_real_account_answers(client):
+    """rs: tests/fixtures/write_contact_create.json (body: name, category, status,
+    customerNumber, buyerReference only): ``defaultDiscountPercentage`` "1",
+    ``mandateReference`` null, ``exemptVat`` "0", ``defaultShowVat`` "1", status
+    "1000". The emulator answered defaultDiscountPercentage "0" and no mandateReference."""
+    made = await create_contact(client, name="Standard GmbH", customerNumber="K-1")
+    assert made["defaultDiscountPercentage"] == "1" and made["mandateReference"] is None
+    assert (made["exemptVat"], made["defaultShowVat"], made["status"]) == ("0", "1", "1000")
+
+
 async def test_a_person_stays_a_person_when_name_is_set_later(client):
     """[inferred] sevDesk decides organisation vs person by ``name`` when the contact
     is created [spec Model_Contact.name]; no recording shows a later PUT. A person
