@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from starlette.routing import Mount, Route
@@ -139,6 +139,7 @@ def _explore(
     key = (operation.method.upper(), _template(operation.path))
     known = {n: ids[n] for n in re.findall(r"\{([^}]+)\}", operation.path) if n in ids}
     fixed = {"path_parameters": known} if mode is GenerationMode.POSITIVE and known else {}
+    pinned = pinned_bodies(ids).get(key, []) if mode is GenerationMode.POSITIVE else []
 
     @settings(
         max_examples=examples,
@@ -153,12 +154,32 @@ def _explore(
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         failures.extend(_judge(key, response, checker))
 
+    for body in pinned:
+        run = example(case=operation.Case(body=body, media_type="application/json"))(run)
     try:
         run()
     except Unsatisfiable:
         # Nothing in this operation can be made invalid (no parameters, no body).
         assert mode is GenerationMode.NEGATIVE, f"no valid request for {key}"
     return failures
+
+
+def pinned_bodies(ids: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Inputs that once crashed the emulator (issue 16), tried on every run."""
+    cref = {"id": ids["contactId"], "objectName": "Contact"}
+    draft = _draft(cref)
+    draft["invoicePosSave"][0]["positionNumber"] = 1.5
+    return {
+        ("POST", "/Contact"): [
+            {"name": "Riesig", "category": {"id": 3, "objectName": "Category"}}
+            | {"defaultDiscountAmount": 1e30}
+        ],
+        ("POST", "/ContactAddress"): [
+            {"contact": cref, "country": {"id": 1, "objectName": "StaticCountry"}}
+            | {"category": {"id": 47, "objectName": "Category"}, "zip": 1e30}
+        ],
+        ("POST", "/Invoice/Factory/saveInvoice"): [draft],
+    }
 
 
 def seed(client: Send) -> dict[str, str]:
