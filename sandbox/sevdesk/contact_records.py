@@ -106,7 +106,13 @@ def new_contact(id_: str, ts: int) -> dict[str, Any]:
 
 
 def new_address(id_: str, ts: int) -> dict[str, Any]:
-    address: dict[str, Any] = {"id": id_, "objectName": "ContactAddress"}
+    """An address as a real account answers it (``additionalInformation`` null [obs:
+    jernoxit/sevdesk-rs tests/fixtures/contact_address_list.json])."""
+    address: dict[str, Any] = {
+        "id": id_,
+        "objectName": "ContactAddress",
+        "additionalInformation": None,
+    }
     address.update({"_created": ts, "_updated": ts, "contact": None, "country": None})
     address.update(dict.fromkeys(ADDRESS_TEXT))
     address.update({"category": None, "sevClient": dict(SEV_CLIENT)})
@@ -114,9 +120,12 @@ def new_address(id_: str, ts: int) -> dict[str, Any]:
 
 
 def new_comm_way(id_: str, ts: int) -> dict[str, Any]:
+    """A communication way as a real account answers it (``additionalInformation`` null
+    [obs: jernoxit/sevdesk-rs tests/fixtures/communication_way_list.json])."""
     return {
         "id": id_,
         "objectName": "CommunicationWay",
+        "additionalInformation": None,
         "_created": ts,
         "_updated": ts,
         "contact": None,

@@ -29,7 +29,7 @@ from .contact_records import (
     next_customer_number,
     settle_kind,
 )
-from .store import Store, now_ts
+from .store import Store, now_ts, render
 from .wire import (
     ApiError,
     as_list,
@@ -159,7 +159,10 @@ def contact_routes(store: Store) -> list[Route]:
         apply_address(store, address, data)  # validates everything before any id is taken
         address["id"] = store.new_id("ContactAddress")
         store.addresses[address["id"]] = address
-        return one(address, 201)
+        # The create answer embeds the whole contact; reads give the reference [obs:
+        # jernoxit/sevdesk-rs write_contact_address_create.json vs contact_address_list.json].
+        answer = render(address) | {"contact": render(store.contacts[address["contact"]["id"]])}
+        return objects(answer, 201)
 
     async def read_address(request: Request) -> JSONResponse:
         return as_list(get_address(request.path_params["address_id"]))

@@ -156,7 +156,9 @@ async def test_address_categories_are_the_real_accounts_and_47_is_the_invoice_ad
     """rs: src/ids.rs AddressCategoryId ("47 is Rechnungsanschrift, 43 Arbeit on the
     test account"); rs: tests/fixtures/contact_address.json answers category 43,
     contact_address_list.json 47. The emulator had 47-51 with 51 = Arbeit. The
-    connector must still pick 47 as the invoice address when 43 comes first."""
+    connector must still pick 47 as the invoice address when 43 comes first. The
+    create answer embeds the whole contact, a listing only its reference
+    (rs: write_contact_address_create.json vs contact_address_list.json)."""
     rows = (await client.get("/Category", params={"objectType": "ContactAddress"})).json()
     names = {c["id"]: c["name"] for c in rows["objects"]}
     assert names["43"] == "Arbeit" and names["47"] == "Rechnungsanschrift"
@@ -176,6 +178,12 @@ async def test_address_categories_are_the_real_accounts_and_47_is_the_invoice_ad
         )
         assert made.status_code == 201
         assert made.json()["objects"]["category"] == ref(str(category), "Category")
+
+    made_answer = made.json()["objects"]
+    assert made_answer["contact"]["name"] == "Zwei Adressen GmbH"  # whole contact embedded
+    assert made_answer["additionalInformation"] is None
+    listed = (await client.get("/ContactAddress", params={"contact[id]": contact["id"]})).json()
+    assert listed["objects"][0]["contact"] == ref(contact["id"], "Contact")  # reads: a reference
 
     connector = connector_for(emulator, token=TOKEN)
     try:
