@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.domain.i18n import N_, _
 from reconciler.domain.models import SIDE_LABEL, Customer, Remote
 from rules.matching import Candidate, Comparison
 
@@ -59,18 +60,19 @@ def candidate_dict(candidate: Candidate) -> dict[str, Any]:
 
 
 def facts_line(facts: dict[str, Any]) -> str:
-    parts = [facts.get("name") or "(no name)"]
+    """Name; address; e-mail; phone; customer number; VAT ID, in the current language."""
+    parts = [facts.get("name") or _("(no name)")]
     for label, key in (
         ("", "address"),
-        ("e-mail ", "email"),
-        ("phone ", "phone"),
-        ("no. ", "customer_number"),
-        ("VAT ", "vat_id"),
+        (N_("e-mail"), "email"),
+        (N_("phone"), "phone"),
+        (N_("customer no."), "customer_number"),
+        (N_("VAT ID"), "vat_id"),
     ):
         if facts.get(key):
-            parts.append(f"{label}{facts[key]}")
+            parts.append(f"{_(label)} {facts[key]}" if label else str(facts[key]))
     if facts.get("archived"):
-        parts.append("archived")
+        parts.append(_("archived"))
     return "; ".join(parts)
 
 
