@@ -26,13 +26,19 @@ Using it::
 In templates (``jinja2.ext.i18n``, new style): ``{{ _("Conflicts") }}``,
 ``{{ ngettext("%(num)d error", "%(num)d errors", n) }}``.
 
-Adding or changing a message (from the repository root)::
+Adding or changing a message (from the repository root): write it with ``_()``
+in the code or ``{{ _("...") }}`` in a template, then::
 
-    .venv/bin/pybabel extract -F babel.cfg -k N_ -o /tmp/kleansync.pot .
-    .venv/bin/pybabel update -i /tmp/kleansync.pot -d reconciler/locale -D kleansync
-    # translate the new entries in reconciler/locale/de/LC_MESSAGES/kleansync.po (msgstr),
-    # remove "#, fuzzy" where you checked a guess; English needs nothing.
-    .venv/bin/pybabel compile -d reconciler/locale -D kleansync   # optional: .mo is ignored by git
+    .venv/bin/pybabel -q extract -F babel.cfg --no-location --sort-output --omit-header \
+        -w 100 -o /tmp/kleansync.pot .
+    .venv/bin/pybabel -q update -i /tmp/kleansync.pot -d reconciler/locale -D kleansync \
+        -N --ignore-obsolete --ignore-pot-creation-date -w 100
+    # write the German in reconciler/locale/de/LC_MESSAGES/kleansync.po (its msgstr);
+    # English needs nothing (an empty msgstr shows the English msgid)
+    .venv/bin/pybabel compile -d reconciler/locale -D kleansync   # optional (.mo: git-ignored)
+
+The options keep the ``.po`` files sorted, without line numbers and with a
+stable header, so two branches adding messages rarely conflict.
 
 ``tests/i18n/test_catalogue.py`` fails if a message in the code or the
 templates is missing from the catalogues or has no German translation.
@@ -100,6 +106,7 @@ _LOCALES = {"de": "de_DE", "en": "en_GB"}
 #: Date/time patterns (CLDR): German as the admins write it, English unambiguous (ISO order).
 _DATETIME = {"de": "dd.MM.yyyy HH:mm", "en": "yyyy-MM-dd HH:mm"}
 _DATE = {"de": "dd.MM.yyyy", "en": "yyyy-MM-dd"}
+_DECIMAL_SIGN = {"de": ",", "en": "."}
 
 #: Set by ``--lang`` (the CLI's callback); None when not given.
 _explicit: str | None = None
@@ -230,11 +237,28 @@ def _zone(tz: str | dt.tzinfo | None) -> dt.tzinfo:
     return ZoneInfo(tz) if isinstance(tz, str) else tz
 
 
-def format_datetime(value: dt.datetime, tz: str | dt.tzinfo | None = None) -> str:
-    """``01.12.2026 09:53`` in the time zone ``tz`` (a naive ``value`` means UTC)."""
+def format_datetime(
+    value: dt.datetime,
+    tz: str | dt.tzinfo | None = None,
+    *,
+    seconds: bool = False,
+    fraction: bool = False,
+    date: bool = True,
+) -> str:
+    """``01.12.2026 09:53`` in the time zone ``tz`` (a naive ``value`` means UTC).
+
+    ``seconds`` adds them (``09:53:07``) where minutes do not tell two times
+    apart, ``fraction`` milliseconds where seconds do not (``09:53:07,250``);
+    ``date=False`` gives the time alone (the second of two on one day).
+    """
     stamp = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     local = stamp.astimezone(_zone(tz))
-    return _babel_datetime(local, _DATETIME[current_language()], locale=_locale())
+    pattern = _DATETIME[current_language()] + (":ss" if seconds or fraction else "")
+    if fraction:
+        pattern += _DECIMAL_SIGN[current_language()] + "SSS"
+    if not date:
+        pattern = pattern.split(" ", 1)[1]
+    return _babel_datetime(local, pattern, locale=_locale())
 
 
 def format_date(value: dt.date | dt.datetime, tz: str | dt.tzinfo | None = None) -> str:

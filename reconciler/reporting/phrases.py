@@ -190,6 +190,12 @@ class Phrases:
             return field_label(value)
         if name in _NESTED:
             return self.sentence(value)
+        if name == "sides":
+            return (
+                _("%(one)s and %(other)s", one="KleanApp", other="sevDesk")
+                if " and " in value
+                else value
+            )
         return value
 
     def record(self, text: str) -> str | None:
@@ -290,7 +296,11 @@ class Phrases:
         return text
 
     def time(self, value: str) -> str:
-        """``2026-11-24 10:00 UTC`` -> ``24.11.2026 11:00`` in the report's time zone."""
+        """``2026-11-24 10:00 UTC`` -> ``24.11.2026 11:00`` in the report's time zone.
+
+        The second of two times (``10:00 UTC vs 09:00 UTC``) names no date: it
+        is the date of the first, and shown as a time alone, as it was written.
+        """
         match = _UTC_TIME.match(value.strip())
         if match is None:
             return value
@@ -298,8 +308,15 @@ class Phrases:
         if date is None:
             return value
         self._last_date = date
-        stamp = dt.datetime.fromisoformat(f"{date}T{match['time']}").replace(tzinfo=dt.UTC)
-        return format_datetime(stamp, self.tz)
+        clock = match["time"]
+        stamp = dt.datetime.fromisoformat(f"{date}T{clock}").replace(tzinfo=dt.UTC)
+        return format_datetime(
+            stamp,
+            self.tz,
+            seconds=len(clock) > 5,
+            fraction="." in clock,
+            date=match["date"] is not None,
+        )
 
 
 def known_as(facts: Mapping[str, Any]) -> str:
