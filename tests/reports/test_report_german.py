@@ -11,6 +11,10 @@ import json
 import re
 from html.parser import HTMLParser
 
+from typer.testing import CliRunner
+
+from reconciler.cli.app import app
+from reconciler.domain import i18n
 from reconciler.reporting.mail import subject
 from reconciler.reporting.render import render, render_mail_text
 
@@ -93,3 +97,24 @@ async def test_english_on_request_and_json_stays_english(scenario):
     assert data["summary"]["headline"].startswith("kleansync made")
     assert {c["field"] for c in data["conflicts"]} == {"email", "city", "note"}
     assert render(view, "csv", lang="de").startswith("section,entity,key,side,op,field")
+
+
+async def test_report_command_speaks_german_and_english_with_lang(world, monkeypatch):
+    """``kleansync report`` through the real command line: German, ``--lang en``, a bad --lang."""
+    monkeypatch.delenv("KLEANSYNC_LANG")
+    await world.sync()
+    runner = CliRunner()
+    config = ["--config", str(world.config_path)]
+    try:
+        german = runner.invoke(app, ["report", "latest", *config])
+        assert german.exit_code == 0, german.output
+        assert "## Zur Prüfung zurückgestellte Zuordnungen" in german.stdout
+        english = runner.invoke(app, ["--lang", "en", "report", "latest", *config])
+        assert english.exit_code == 0, english.output
+        assert "## Matches held back for checking" in english.stdout
+        monkeypatch.setenv("KLEANSYNC_LANG", "en")
+        assert "## Konflikte" in runner.invoke(app, ["--lang", "de", "report", *config]).stdout
+        bad = runner.invoke(app, ["--lang", "fr", "report", "latest", *config])
+        assert bad.exit_code == 2 and "unknown language 'fr' (known: de, en)" in bad.output
+    finally:
+        i18n.set_language(None)
