@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.domain.i18n import N_, _, format_datetime, format_number, ngettext
-from reconciler.domain.labels import field_label, side_label
+from reconciler.domain.labels import FIELDS, entity_label, field_label, side_label
+from reconciler.reporting.words import label
 
 __all__ = ["Phrases"]
 
@@ -78,6 +79,17 @@ _PATTERNS: tuple[str, ...] = (
     N_("customer %(key)s: %(field)s not written to %(side)s: %(problem)s"),
     N_("customer %(key)s not created in %(side)s: %(field)s: %(problem)s"),
     N_("fix it in %(side)s"),
+    N_("%(side)s refused the %(op)s of %(entity)s %(key)s: %(problem)s"),
+    N_(
+        "%(count)s record refused by a service earlier still waits for a fix at the source "
+        "(not sent again until changed; see 'kleansync status')"
+    ),
+    N_(
+        "%(count)s records refused by a service earlier still wait for a fix at the source "
+        "(not sent again until changed; see 'kleansync status')"
+    ),
+    N_("%(count)s record quarantined earlier, for the same reason, is still set aside"),
+    N_("%(count)s records quarantined earlier, for the same reason, are still set aside"),
     N_("contact has no name (neither name nor surename/familyname)"),
     N_("a company customer needs a company name"),
     N_("a person customer needs a first or last name"),
@@ -102,6 +114,8 @@ _DECISIONS = {
 }
 _VERDICTS = {"=": N_("same"), "≈": N_("similar"), "≠": N_("different")}
 
+#: "email: is not a valid address": a service's message about one canonical field.
+_NAMED_FIELD = re.compile(r"^(?P<field>[a-z_]+): (?P<rest>.+)$", re.DOTALL)
 _UTC_TIME = re.compile(
     r"^(?:(?P<date>\d{4}-\d{2}-\d{2}) )?(?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) UTC$"
 )
@@ -169,6 +183,9 @@ class Phrases:
             translated = self._pattern(head)
             if translated is not None:
                 return translated + "; " + self.sentence("; ".join(parts[i:]))
+        named = _NAMED_FIELD.match(text)
+        if named and named["field"] in FIELDS:
+            return f"{field_label(named['field'])}: {self.sentence(named['rest'])}"
         return self.record(text) or self.summary(text) or text
 
     def _pattern(self, text: str) -> str | None:
@@ -188,6 +205,10 @@ class Phrases:
             return self.time(value)
         if name in _FIELDS:
             return field_label(value)
+        if name == "op":
+            return label(value, "op")
+        if name == "entity":
+            return entity_label(value)
         if name in _NESTED:
             return self.sentence(value)
         if name == "sides":
