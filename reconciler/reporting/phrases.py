@@ -205,6 +205,8 @@ class Phrases:
             return self.time(value)
         if name in _FIELDS:
             return field_label(value)
+        if name == "pair":
+            return value.replace(" vs ", " / ")
         if name == "op":
             return label(value, "op")
         if name == "entity":
@@ -335,7 +337,7 @@ class Phrases:
             stamp,
             self.tz,
             seconds=len(clock) > 5,
-            fraction="." in clock,
+            fraction="." in clock and stamp.microsecond != 0,
             date=match["date"] is not None,
         )
 
