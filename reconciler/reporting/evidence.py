@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.domain.i18n import N_, _
+from reconciler.domain.i18n import N_, _, using
 from reconciler.domain.models import SIDE_LABEL, Customer, Remote
-from reconciler.reporting.phrases import Phrases
 from rules.matching import Candidate, Comparison
 
 __all__ = ["candidate_dict", "evidence_lines", "facts_line", "record_facts"]
@@ -67,8 +66,8 @@ def facts_line(facts: dict[str, Any]) -> str:
         ("", "address"),
         (N_("e-mail"), "email"),
         (N_("phone"), "phone"),
-        (N_("customer no."), "customer_number"),
-        (N_("VAT ID"), "vat_id"),
+        (N_("no."), "customer_number"),
+        (N_("VAT"), "vat_id"),
     ):
         if facts.get(key):
             parts.append(f"{_(label)} {facts[key]}" if label else str(facts[key]))
@@ -80,34 +79,35 @@ def facts_line(facts: dict[str, Any]) -> str:
 def evidence_lines(details: dict[str, Any] | None, evidence: list[dict[str, Any]]) -> list[str]:
     """The parked record and each candidate with its evidence, as indented text lines.
 
-    For the command line (``conflicts show``, ``doctor``): the ids stay, as
-    ``conflicts link P1 --with sevdesk:100002`` needs them; the words are the
-    reader's language, the evidence as the reports show it.
+    For the command line (``conflicts show``, ``doctor``), which speaks
+    English until its own messages are in the catalogue (issue 17, a later
+    step): the words are messages already, so then only ``using`` goes. The
+    ids stay: ``conflicts link P1 --with sevdesk:100002`` needs them.
     """
-    phrases = Phrases.for_view({"parked": [{"details": details or {}, "evidence": evidence}]})
-    lines: list[str] = []
-    if details:
-        side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
-        lines.append(
-            "  "
-            + _(
-                "this record (%(side)s %(id)s): %(facts)s",
-                side=side,
-                id=details.get("id"),
-                facts=facts_line(details),
+    with using("en"):
+        lines: list[str] = []
+        if details:
+            side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
+            facts = facts_line(details)
+            lines.append(
+                "  "
+                + _(
+                    "this record (%(side)s %(id)s): %(facts)s",
+                    side=side,
+                    id=details.get("id"),
+                    facts=facts,
+                )
             )
-        )
-    for cand in evidence:
-        side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
-        lines.append(
-            "  "
-            + _(
-                "candidate %(record)s (%(side)s): %(facts)s",
-                record=cand.get("record"),
-                side=side,
-                facts=facts_line(cand),
+        for cand in evidence:
+            side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
+            lines.append(
+                "  "
+                + _(
+                    "candidate %(record)s (%(side)s): %(facts)s",
+                    record=cand.get("record"),
+                    side=side,
+                    facts=facts_line(cand),
+                )
             )
-        )
-        shown = phrases.summary(str(cand.get("summary") or "")) or cand.get("summary")
-        lines.append("    " + _("evidence: %(summary)s", summary=shown))
-    return lines
+            lines.append("    " + _("evidence: %(summary)s", summary=cand.get("summary")))
+        return lines
