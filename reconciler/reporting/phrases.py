@@ -160,6 +160,17 @@ class Phrases:
     @classmethod
     def for_view(cls, view: Mapping[str, Any], tz: str = "UTC") -> Phrases:
         records: dict[tuple[str, str], str] = {}
+        for change in view.get("changes") or []:
+            if change.get("target_id") and change.get("entity") == "customer":
+                number = str(change.get("key") or "")
+                facts = {
+                    "name": change.get("label"),
+                    "customer_number": None if ":" in number else number,
+                }
+                if facts["name"] or facts["customer_number"]:
+                    records[side_label(change.get("side")), str(change["target_id"])] = known_as(
+                        facts
+                    )
         for parked in view.get("parked") or []:
             for facts in [parked.get("details") or {}, *(parked.get("evidence") or [])]:
                 if facts.get("id") is not None:
@@ -227,9 +238,17 @@ class Phrases:
         if match is None:
             return None
         side = match["side"]
-        names = [self.records.get((side, rid)) for rid in match["ids"].split(", ")]
+        ids = match["ids"].split(", ")
+        names = [self.records.get((side, rid)) for rid in ids]
         if not all(names):
-            return None
+            # Not in this report: named by its internal number, the only handle there is.
+            return ngettext(
+                "%(side)s customer with internal no. %(ids)s",
+                "%(side)s customers with internal nos. %(ids)s",
+                len(ids),
+                side=side,
+                ids=match["ids"],
+            )
         shown = ", ".join(str(n) for n in names)
         return ngettext(
             "%(side)s customer %(records)s",
@@ -344,8 +363,10 @@ class Phrases:
 
 def known_as(facts: Mapping[str, Any]) -> str:
     """How a person knows a record: customer number and name, never the internal id."""
-    name = facts.get("name") or _("(no name)")
     number = facts.get("customer_number")
+    if number and not facts.get("name"):
+        return str(number)
+    name = facts.get("name") or _("(no name)")
     if number:
         return _("%(number)s „%(name)s“", number=number, name=name)
     return _("„%(name)s“ (no customer number)", name=name)
