@@ -24,7 +24,9 @@ Using it::
     HEADING = N_("Parked matches")  # marks a constant for extraction; translate at use: _(HEADING)
 
 In templates (``jinja2.ext.i18n``, new style): ``{{ _("Conflicts") }}``,
-``{{ ngettext("%(num)d error", "%(num)d errors", n) }}``.
+``{{ ngettext("%(num)d error", "%(num)d errors", n) }}``. Write whole sentences
+with placeholders (German word order differs), never glue translated pieces;
+a module that imports ``_`` must not use ``_`` as a throwaway variable.
 
 Adding or changing a message (from the repository root): write it with ``_()``
 in the code or ``{{ _("...") }}`` in a template, then::
@@ -46,7 +48,7 @@ templates is missing from the catalogues or has no German translation.
 The language: ``--lang`` (``set_language``) before ``KLEANSYNC_LANG`` before
 ``[report] language`` (``configure``) before ``de``. A flag typed for one
 command beats the environment, which beats the config file: the usual order,
-so ``kleansync report latest --lang en`` works whatever the config says.
+so ``kleansync --lang en report latest`` works whatever the config says.
 ``using(lang)`` switches for one block (rendering one report in one language).
 
 Numbers, money and times are formatted by Babel for the language
