@@ -37,6 +37,7 @@ from loguru import logger
 
 from reconciler.domain.errors import ConfigError, KleansyncError, TransientError
 from reconciler.log import redact, register_secret
+from reconciler.reporting import words
 from reconciler.reporting.files import file_stem
 from reconciler.reporting.news import (
     REMINDER,
@@ -64,26 +65,14 @@ def should_mail(view: dict[str, Any], report_cfg: Any) -> bool:
 
 
 def subject(view: dict[str, Any], news: MailNews | None = None) -> str:
-    s, run = view["summary"], view["run"]
-    parts = []
+    """The subject in the current language (``reporting.words.subject``), redacted; a mail
+    with news or a reminder says so first (German first: not in the catalogue yet)."""
+    text = words.subject(view)
     if news is not None and news.reason == REMINDER:
-        parts.append("Erinnerung, nichts Neues")
+        text = text.replace("[kleansync] ", "[kleansync] Erinnerung, nichts Neues – ", 1)
     elif news is not None and news.new:
-        parts.append(f"{len(news.new)} neu")
-    if s["manual_conflicts"]:
-        parts.append(f"{s['manual_conflicts']} conflict(s) to decide")
-    elif s["conflicts"]:
-        parts.append(f"{s['conflicts']} conflict(s)")
-    if s["parked"]:
-        parts.append(f"{s['parked']} parked")
-    if s["tasks"]:
-        parts.append(f"{s['tasks']} task(s)")
-    if s["errors"]:
-        parts.append(f"{s['errors']} error(s)")
-    if run["outcome"] in ("failed", "interrupted"):
-        parts.insert(0, f"run {run['outcome'].upper()}")
-    kind = "dry-run" if run["dry_run"] else "run"
-    return redact(f"[kleansync] {kind} {run['run_id']}: {', '.join(parts) or 'report'}")
+        text = text.replace("[kleansync] ", f"[kleansync] {len(news.new)} neu – ", 1)
+    return redact(text)
 
 
 def news_lines(news: MailNews | None, tz: str, limit: int = 20) -> list[str]:
