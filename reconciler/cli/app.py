@@ -13,9 +13,6 @@ the HTTP stack first (CLI start-up stays fast).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +35,7 @@ from reconciler.cli.init import register as register_init
 from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
 from reconciler.cli.serve import register as register_serve
+from reconciler.domain.i18n import set_language
 from reconciler.log import redact, setup_logging
 
 app = typer.Typer(
@@ -62,6 +60,14 @@ def _print_version(value: bool) -> None:
 def main_options(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help=VERBOSE_HELP)] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of reports and messages: de (default) or en. Comes before "
+            "KLEANSYNC_LANG and [report] language.",
+        ),
+    ] = None,
     _version: Annotated[
         bool,
         typer.Option(
@@ -69,6 +75,10 @@ def main_options(
         ),
     ] = False,
 ) -> None:
+    try:
+        set_language(lang)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lang") from None
     STATE["verbose"], STATE["quiet"] = verbose, quiet
     setup_logging(verbose, quiet)
 
@@ -202,8 +212,10 @@ def sync(
         new_store=new_store,
         trigger="manual",
     )
+    from reconciler.cli.progress import progress_bar
+
     try:
-        with progress_bar() as progress:
+        with progress_bar(quiet=bool(STATE.get("quiet"))) as progress:
             result = asyncio.run(sync_from_config(cfg, options, progress=progress))
     except KeyboardInterrupt:
         interrupted(cfg)
@@ -217,24 +229,6 @@ def sync(
         if result.report:
             typer.echo(f"report: {result.report}")
     raise typer.Exit(result.exit_code)
-
-
-@contextlib.contextmanager
-def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | None]:
-    """A rich progress bar on stderr for the apply step, only on a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-
-        def start(total: int, _done: int) -> Callable[[int], None]:
-            task = bar.add_task("applying", total=total)
-            return lambda n: bar.advance(task, n)
-
-        yield start
 
 
 # Commands that live in their own modules.
