@@ -198,7 +198,7 @@ async def test_show_puts_a_parked_record_beside_each_candidate_with_the_evidence
     candidates = [line for line in text.splitlines() if line.startswith("  candidate kleanapp:")]
     assert len(candidates) == 2
     assert {c.rsplit("no. ", 1)[1] for c in candidates} == {"K-2", "K-4"}
-    assert text.count("    evidence: name 1.00, e-mail =") == 2
+    assert text.count("    evidence: Name 1.00, E-mail same") == 2
     shown = json.loads(cli("conflicts", "show", sev["id"], "--json").stdout)
     assert [e["record"] for e in shown["evidence"]] == shown["candidates"]
     assert shown["evidence"][0]["fields"][0] == {

@@ -165,7 +165,7 @@ class SevdeskCustomers(Collection[Customer]):
             try:
                 listing.records.append(await self._remote(contact, parts.get(contact_id, Parts())))
             except MappingError as exc:
-                listing.quarantined.append(_quarantine(contact_id, str(exc)))
+                listing.quarantined.append(_quarantine(contact_id, str(exc), label=number))
                 continue
             if number is not None:
                 first_with_number[number] = contact_id
@@ -338,8 +338,8 @@ class SevdeskCustomers(Collection[Customer]):
             raise
 
 
-def _quarantine(contact_id: str | None, reason: str) -> Quarantined:
-    return Quarantined(side="sevdesk", entity="Customer", id=contact_id, reason=reason)
+def _quarantine(contact_id: str | None, reason: str, label: str | None = None) -> Quarantined:
+    return Quarantined(side="sevdesk", entity="Customer", id=contact_id, reason=reason, label=label)
 
 
 def _id_order(contact_id: str) -> tuple[int, str]:
