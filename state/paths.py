@@ -21,6 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import make_url
 
+from reconciler.domain.i18n import _
+
 #: The SQLite files this process opened as its state store (newest last).
 _OPENED: list[Path] = []
 
@@ -44,8 +46,8 @@ def _why(path: Path) -> str:
     except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
         on_read_only_fs = False
     if on_read_only_fs:
-        return "read-only (a read-only file system)"
-    return "read-only for this user (no write permission)"
+        return _("read-only (a read-only file system)")
+    return _("read-only for this user (no write permission)")
 
 
 def write_problem(url: str) -> str | None:
@@ -59,14 +61,20 @@ def write_problem(url: str) -> str | None:
         return None
     folder = path.parent
     if not folder.is_dir():
-        return f"the folder {folder} for the state store {path.name} does not exist"
+        return _(
+            "the folder %(folder)s for the state store %(name)s does not exist",
+            folder=folder,
+            name=path.name,
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
-        return (
-            f"the folder {folder} is {_why(folder)}, so the state store {path.name} "
-            "cannot be written"
+        return _(
+            "the folder %(folder)s is %(why)s, so the state store %(name)s cannot be written",
+            folder=folder,
+            why=_why(folder),
+            name=path.name,
         )
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return f"the state store {path} is {_why(path)}"
+        return _("the state store %(path)s is %(why)s", path=path, why=_why(path))
     return None
 
 

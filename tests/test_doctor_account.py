@@ -46,6 +46,12 @@ def lines_with(result: CliResult, text: str) -> list[str]:
     return [line for line in result.output.splitlines() if text in line]
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """English, the catalogue's source language; the German default is asserted where said."""
+    monkeypatch.setenv("KLEANSYNC_LANG", "en")
+
+
 @pytest.fixture
 def server(sandbox_server):
     sandbox_server.reset()
@@ -92,6 +98,11 @@ def test_doctor_names_an_account_on_bookkeeping_version_1_in_one_line(
     assert "ready to sync" not in result.stdout and "not ready" in result.stdout
     # The other checks still ran: one failing does not hide the next.
     assert lines_with(result, "ok  sevDesk units: 9 readable")
+    # The admin reads it in German by default.
+    german = run("doctor", "-c", "config.toml", cwd=old, env={**KEYS, "KLEANSYNC_LANG": ""})
+    [line] = lines_with(german, "Buchhaltungsversion")
+    assert line.startswith("FAIL sevDesk bookkeeping: das Konto läuft noch mit der ")
+    assert "Buchhaltungsversion 1.0, nicht 2.0" in line and "Rechnungen" in line
     as_json = json.loads(run("doctor", "-c", "config.toml", "--json", cwd=old, env=KEYS).stdout)
     assert as_json["sevdesk_account"]["bookkeeping_version"] == "1.0"
     [check] = [c for c in as_json["checks"] if c["name"] == "sevDesk bookkeeping"]
@@ -171,6 +182,14 @@ def test_a_read_only_state_folder_fails_doctor_and_every_command_names_it(
     prefix = _read_only_prefix(folder)
     try:
         doctor = run("doctor", "-c", str(config), cwd=tmp_path, env=KEYS, prefix=prefix)
+        german = run(
+            "doctor",
+            "-c",
+            str(config),
+            cwd=tmp_path,
+            env={**KEYS, "KLEANSYNC_LANG": "de"},
+            prefix=prefix,
+        )
         sync = run("-q", "sync", "-c", str(config), cwd=tmp_path, env=KEYS, prefix=prefix)
         if os.geteuid() != 0:
             folder.chmod(0o755)
@@ -184,6 +203,7 @@ def test_a_read_only_state_folder_fails_doctor_and_every_command_names_it(
     assert doctor.code == 1, doctor.output + repr(prefix)
     [line] = lines_with(doctor, "state store")
     assert line.startswith(f"FAIL state store: [state] url: the folder {folder} is read-only")
+    assert f"der Ordner {folder} ist " in german.stdout and "schreibgeschützt" in german.stdout
     assert "ready to sync" not in doctor.stdout and "not ready" in doctor.stdout
     assert lines_with(doctor, "ok  sevDesk: reachable, key accepted")  # the others still ran
     for result in (sync, status):

@@ -35,7 +35,7 @@ from reconciler.cli.init import register as register_init
 from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
 from reconciler.cli.serve import register as register_serve
-from reconciler.domain.i18n import set_language
+from reconciler.domain.i18n import set_language, using
 from reconciler.log import redact, setup_logging
 
 app = typer.Typer(
@@ -150,7 +150,8 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     from reconciler.config import load_config
 
     cfg = load_config(config)
-    result = asyncio.run(run_doctor(cfg))
+    with using("en" if as_json else None):  # --json stays English: it is an API
+        result = asyncio.run(run_doctor(cfg))
     if as_json:
         emit_json(result.as_dict())
     else:

@@ -21,6 +21,7 @@ from typing import Any
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.connectors.sevdesk.stable_ids import FIELD_NAME
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.i18n import _
 from state.paths import sqlite_file, write_problem
 
 #: The bookkeeping system kleansync is made for.
@@ -43,23 +44,24 @@ def state_check(url: str) -> Check | None:
     if problem:
         return Check("state store", False, f"[state] url: {problem}")
     if path.exists():
-        return Check("state store", True, f"{path} (writable)")
-    return Check("state store", True, f"{path} will be created on the first sync")
+        return Check("state store", True, _("%(path)s (writable)", path=path))
+    return Check("state store", True, _("%(path)s will be created on the first sync", path=path))
 
 
 def bookkeeping_line(version: str | None) -> tuple[bool, str]:
     """What the account's bookkeeping system version means for the user, in one line."""
     if version == BOOKKEEPING_NEEDED:
-        return True, "bookkeeping system version 2.0 (sevdesk-Update 2.0)"
+        return True, _("bookkeeping system version 2.0 (sevdesk-Update 2.0)")
     if version == "1.0":
-        return False, (
+        return False, _(
             "the account still runs bookkeeping system version 1.0, not 2.0: sevDesk will refuse "
             "the invoices kleansync exports (they use the tax rules of sevdesk-Update 2.0), "
             "customers and units would sync; ask sevDesk to move the account to version 2.0"
         )
-    return False, (
-        f"the account reports bookkeeping system version {version!r}; kleansync is made for "
-        "version 2.0 (sevdesk-Update 2.0)"
+    return False, _(
+        "the account reports bookkeeping system version %(version)s; kleansync is made for "
+        "version 2.0 (sevdesk-Update 2.0)",
+        version=repr(version),
     )
 
 
@@ -69,9 +71,8 @@ async def sevdesk_account_checks(sevdesk: SevdeskConnector, account: dict[str, A
     try:
         version = await sevdesk.bookkeeping_version()
     except KleansyncError as exc:
-        checks.append(
-            Check("sevDesk bookkeeping", False, f"cannot tell the bookkeeping version: {exc}")
-        )
+        detail = _("cannot tell the bookkeeping version: %(error)s", error=exc)
+        checks.append(Check("sevDesk bookkeeping", False, detail))
     else:
         account["bookkeeping_version"] = version
         checks.append(Check("sevDesk bookkeeping", *bookkeeping_line(version)))
@@ -79,20 +80,44 @@ async def sevdesk_account_checks(sevdesk: SevdeskConnector, account: dict[str, A
     try:
         units = await sevdesk.units.list_changed(None)
     except KleansyncError as exc:
-        checks.append(Check("sevDesk units", False, f"units cannot be read: {exc}"))
+        checks.append(
+            Check("sevDesk units", False, _("units cannot be read: %(error)s", error=exc))
+        )
     else:
         account["units"] = len(units.records)
-        unreadable = f", {len(units.quarantined)} unreadable" if units.quarantined else ""
-        checks.append(Check("sevDesk units", True, f"{len(units.records)} readable{unreadable}"))
+        readable, unreadable = len(units.records), len(units.quarantined)
+        detail = (
+            _(
+                "%(readable)s readable, %(unreadable)s unreadable",
+                readable=readable,
+                unreadable=unreadable,
+            )
+            if unreadable
+            else _("%(readable)s readable", readable=readable)
+        )
+        checks.append(Check("sevDesk units", True, detail))
 
-    purpose = "it keeps each customer's KleanApp id"
+    field = repr(FIELD_NAME)
     try:
         setting = await sevdesk.stable_ids.setting_id()
     except KleansyncError as exc:
-        detail = f"contact fields cannot be read: {exc}; kleansync keeps each customer's KleanApp"
-        checks.append(Check("sevDesk contact field", False, f"{detail} id in {FIELD_NAME!r}"))
+        detail = _(
+            "contact fields cannot be read: %(error)s; kleansync keeps each customer's KleanApp "
+            "id in %(field)s",
+            error=exc,
+            field=field,
+        )
+        checks.append(Check("sevDesk contact field", False, detail))
     else:
         account["contact_field"] = "exists" if setting else "absent"
-        state = "exists" if setting else "will be created on the first sync"
-        checks.append(Check("sevDesk contact field", True, f"{FIELD_NAME!r} {state} ({purpose})"))
+        detail = (
+            _("%(field)s exists (it keeps each customer's KleanApp id)", field=field)
+            if setting
+            else _(
+                "%(field)s will be created on the first sync (it keeps each customer's KleanApp "
+                "id)",
+                field=field,
+            )
+        )
+        checks.append(Check("sevDesk contact field", True, detail))
     return checks

@@ -149,6 +149,7 @@ def test_a_malformed_record_is_quarantined_and_the_others_go_on(world):
 
 def test_wrong_key_is_one_line_exit_1_without_the_token(world, monkeypatch):
     monkeypatch.setenv("T_S", "0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("KLEANSYNC_LANG", "en")
     result = run("sync", "--config", str(world["config"]))
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

@@ -34,6 +34,12 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """English, the catalogue's source language (set before the world's connectors exist)."""
+    monkeypatch.setenv("KLEANSYNC_LANG", "en")
+
+
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox, port = Inbox(), free_port()

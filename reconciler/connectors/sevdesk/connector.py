@@ -34,6 +34,7 @@ from reconciler.connectors.sevdesk.customers import SevdeskCustomers
 from reconciler.connectors.sevdesk.invoices import SevdeskInvoices, SevInvoice, SevPosition
 from reconciler.connectors.sevdesk.stable_ids import SevdeskStableIds
 from reconciler.connectors.sevdesk.units import SevdeskUnits
+from reconciler.domain.i18n import _
 
 __all__ = [
     "ErrorInsideOk",
@@ -50,10 +51,11 @@ def new_key_hint(token_env: str) -> str:
     sevDesk (Einstellungen → Benutzer), so a key that worked yesterday is
     refused today; the old one never comes back.
     """
-    return (
+    return _(
         "; sevDesk issues a new API key whenever the user is saved in sevDesk: copy the "
         "new one (sevDesk: Einstellungen → Benutzer → API-Token) into the environment "
-        f"variable {token_env} ([sevdesk] token_env)"
+        "variable %(env)s ([sevdesk] token_env)",
+        env=token_env,
     )
 
 
