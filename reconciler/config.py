@@ -28,7 +28,9 @@ from pydantic import (
     model_validator,
 )
 
+from reconciler.domain.config_problems import check_cron, early_language, first_problem
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import _
 from reconciler.domain.i18n import configure as configure_language
 from reconciler.domain.i18n import normalise as normalise_language
 from reconciler.domain.models import Customer
@@ -58,7 +60,7 @@ class ServiceConfig(Section):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError(_("must start with http:// or https://"))
         return value.rstrip("/")
 
     @field_validator("token_env")
@@ -67,8 +69,10 @@ class ServiceConfig(Section):
         looks_like_token = len(value) >= 16 and any(c.islower() for c in value)
         if looks_like_token or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError(
-                "must be the name of an environment variable (like SEVDESK_TOKEN), "
-                "not the token itself"
+                _(
+                    "must be the name of an environment variable (like SEVDESK_TOKEN), "
+                    "not the token itself"
+                )
             )
         return value
 
@@ -77,8 +81,12 @@ class ServiceConfig(Section):
         value = os.environ.get(self.token_env, "").strip()
         if not value:
             raise ConfigError(
-                f"environment variable {self.token_env} is not set "
-                f"(named by [{section}] token_env); it must hold the API key"
+                _(
+                    "environment variable %(name)s is not set (named by [%(section)s] "
+                    "token_env); it must hold the API key",
+                    name=self.token_env,
+                    section=section,
+                )
             )
         return value
 
@@ -112,7 +120,11 @@ class RulesConfig(Section):
         unknown = sorted(set(value) - set(Customer.model_fields))
         if unknown:
             raise ValueError(
-                f"unknown customer field {unknown[0]!r} (known: {', '.join(Customer.model_fields)})"
+                _(
+                    "unknown customer field %(field)r (known: %(known)s)",
+                    field=unknown[0],
+                    known=", ".join(Customer.model_fields),
+                )
             )
         return value
 
@@ -159,13 +171,19 @@ class MatchingConfig(Section):
         known = [k for k in MatchSettings.names() if k not in cls.model_fields]
         unknown = sorted(set(value) - set(known))
         if unknown:
-            raise ValueError(f"unknown weight {unknown[0]!r} (known: {', '.join(known)})")
+            raise ValueError(
+                _(
+                    "unknown weight %(weight)r (known: %(known)s)",
+                    weight=unknown[0],
+                    known=", ".join(known),
+                )
+            )
         return value
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchingConfig:
         if self.park_threshold > self.link_threshold:
-            raise ValueError("park_threshold must not be above link_threshold")
+            raise ValueError(_("park_threshold must not be above link_threshold"))
         return self
 
     def settings(self) -> MatchSettings:
@@ -189,32 +207,13 @@ class ScheduleConfig(Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            raise ValueError(_("unknown time zone %(zone)r", zone=value)) from None
         return value
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        """Checked the way the scheduler reads it, field by field.
-
-        Why at load time: five fields that the scheduler then refuses ("0 25 * * *")
-        passed ``doctor`` and made ``status`` and ``serve`` crash later.
-        """
-        fields = value.split()
-        if len(fields) != 5:
-            raise ValueError("must have five fields: minute hour day month weekday")
-        # Imported here: APScheduler is only needed once a config names a schedule.
-        from apscheduler.triggers.cron import CronTrigger
-
-        names = ("minute", "hour", "day", "month", "day_of_week")
-        labels = ("minute", "hour", "day", "month", "weekday")
-        for name, label, field in zip(names, labels, fields, strict=True):
-            try:
-                CronTrigger(**{name: field}, timezone="UTC")
-            except ValueError as exc:
-                why = re.sub(r"^Error validating expression '[^']*': ", "", str(exc))
-                raise ValueError(f"the {label} field {field!r} is not valid: {why}") from None
-        return value
+        return check_cron(value)
 
 
 class ReportConfig(Section):
@@ -256,7 +255,7 @@ class ReportConfig(Section):
     @model_validator(mode="after")
     def _host_for_mail(self) -> ReportConfig:
         if self.email_to and not self.smtp_host:
-            raise ValueError("smtp_host is required when email_to is set")
+            raise ValueError(_("smtp_host is required when email_to is set"))
         return self
 
 
@@ -289,7 +288,7 @@ class WebhooksConfig(Section):
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError(_("must start with http:// or https://"))
         return value.rstrip("/")
 
     @field_validator("secret_env")
@@ -340,16 +339,21 @@ def load_config(path: str | Path | None = None) -> Config:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: no such config file (create one with 'kleansync init' or pass --config)"
+            _(
+                "%(path)s: no such config file (create one with 'kleansync init' or pass --config)",
+                path=path,
+            )
         ) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ConfigError(
+            _("%(path)s: cannot read (%(cause)s)", path=path, cause=exc.strerror)
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        raise ConfigError(_("%(path)s: not UTF-8 text", path=path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(_("%(path)s: not valid TOML: %(error)s", path=path, error=exc)) from None
     return parse_config(data, source=str(path), base_dir=path.parent)
 
 
@@ -357,10 +361,11 @@ def parse_config(
     data: dict[str, Any], *, source: str = "config", base_dir: Path | None = None
 ) -> Config:
     """Validate already-parsed TOML data (used by ``load_config`` and tests)."""
+    early_language(data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_first_problem(exc)}") from None
+        raise ConfigError(f"{source}: {first_problem(exc)}") from None
     if base_dir is not None:
         config = config.model_copy(
             update={
@@ -375,26 +380,6 @@ def parse_config(
     register_configured_secrets(config)
     configure_language(config.report.language)  # --lang and KLEANSYNC_LANG still come first
     return config
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """One line: ``[section] key: what is wrong``."""
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    if error["type"] == "missing" and len(loc) == 1:
-        return f"[{loc[0]}] section is missing"
-    if error["type"] == "model_type" and len(loc) == 1:
-        return f"[{loc[0]}] must be a table"
-    section, key = (loc[0], ".".join(loc[1:])) if loc else ("", "")
-    where = f"[{section}] {key}".strip() if key else f"[{section}]" if section else "top level"
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown key" if key else f"unknown section [{section}]"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "is required"
-    elif "input" in error and not loc[-1].endswith("_env"):  # never echo what may be a secret
-        message = f"{message} (got {error['input']!r})"
-    return f"{where}: {message}"
 
 
 def _anchor_sqlite(url: str, base_dir: Path) -> str:

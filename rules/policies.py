@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.domain.conflicts import Winner
+from reconciler.domain.i18n import _
 from reconciler.domain.models import SIDE_LABEL
 
 TIE_WINNER: Literal["kleanapp"] = "kleanapp"
@@ -83,7 +84,9 @@ def get_rule(name: str) -> RuleFn:
         return RULES[name]
     except KeyError:
         valid = ", ".join(sorted(RULES))
-        raise ValueError(f"unknown conflict rule {name!r}; valid rules: {valid}") from None
+        raise ValueError(
+            _("unknown conflict rule %(rule)r; valid rules: %(valid)s", rule=name, valid=valid)
+        ) from None
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:

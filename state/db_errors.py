@@ -13,6 +13,7 @@ import re
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
+from reconciler.domain.i18n import _
 from state import paths
 
 #: SQLite: "UNIQUE constraint failed: link.entity, link.sevdesk_id"
@@ -53,21 +54,28 @@ def describe_db_error(exc: BaseException) -> str:
         else:
             kind, where = "integrity", ""
         what = {
-            "UNIQUE": "it conflicts with a record already stored",
-            "NOT NULL": "a required value is missing",
-        }.get(kind, "it breaks a rule of the schema")
-        on = f" ({kind} on {where})" if where else ""
-        return f"the state store refused to save a change: {what}{on}; nothing more was written"
+            "UNIQUE": _("it conflicts with a record already stored"),
+            "NOT NULL": _("a required value is missing"),
+        }.get(kind) or _("it breaks a rule of the schema")
+        on = f" ({kind}: {where})" if where else ""
+        return _(
+            "the state store refused to save a change: %(what)s; nothing more was written",
+            what=what + on,
+        )
     if isinstance(exc, OperationalError):
         reason = _first_line(exc)[:120] or type(exc.orig).__name__
         problem = paths.opened_problem() if _CANNOT_WRITE.search(reason) else None
         if problem:
-            return f"[state] url: {problem} ({reason}); nothing more was written"
+            return _(
+                "[state] url: %(problem)s (%(reason)s); nothing more was written",
+                problem=problem,
+                reason=reason,
+            )
         # PostgreSQL's connection errors can name the host and user, not data.
-        return f"the state store is not available ({reason}); try again later"
+        return _("the state store is not available (%(reason)s); try again later", reason=reason)
     if isinstance(exc, DBAPIError):
-        return f"the state store failed ({type(exc.orig).__name__})"
-    return f"the state store failed ({type(exc).__name__})"
+        return _("the state store failed (%(kind)s)", kind=type(exc.orig).__name__)
+    return _("the state store failed (%(kind)s)", kind=type(exc).__name__)
 
 
 def run_error_text(exc: BaseException) -> str:

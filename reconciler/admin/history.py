@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.i18n import _
 from state import Store
 from state.invoice_tables import InvoiceLedger, InvoiceRun
 from state.tables import Run
@@ -58,7 +59,7 @@ def find(store: Store, run_id: str) -> Run | InvoiceRun:
     if run_id == "latest":
         newest = all_runs(store, 1, with_quiet=False)
         if not newest:
-            raise RunNotFound("no run yet; start one with 'kleansync sync'")
+            raise RunNotFound(_("no run yet; start one with 'kleansync sync'"))
         return newest[0]
     exact = store.get_run(run_id) or ledger.get_run(run_id)
     if exact is not None:
@@ -67,8 +68,14 @@ def find(store: Store, run_id: str) -> Run | InvoiceRun:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise RunNotFound(f"run id {run_id!r} is ambiguous ({len(matches)} runs start with it)")
-    raise RunNotFound(f"no run {run_id!r} in the state store (see 'kleansync status')")
+        raise RunNotFound(
+            _(
+                "run id %(run)r is ambiguous (%(count)s runs start with it)",
+                run=run_id,
+                count=len(matches),
+            )
+        )
+    raise RunNotFound(_("no run %(run)r in the state store (see 'kleansync status')", run=run_id))
 
 
 def open_tasks(store: Store, latest: Run | None) -> list[dict[str, Any]]:

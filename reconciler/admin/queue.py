@@ -33,6 +33,8 @@ from typing import Any
 
 from reconciler.admin.values import InvalidValue, validate_value
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.i18n import _
+from reconciler.domain.labels import entity_label
 from reconciler.domain.models import SIDE_LABEL, SIDES
 from state import Store
 from state.admin_tables import ParkedResolution
@@ -66,7 +68,9 @@ def parse_id(text: str, default_kind: str) -> tuple[str, int]:
     """``"C12"``/``"c12"``/``"12"`` -> ("C", 12); a bare number is of ``default_kind``."""
     match = _ID.fullmatch(str(text))
     if not match:
-        raise InvalidValue(f"{text!r} is not a queue ID (like C12 for a conflict, P3 for parked)")
+        raise InvalidValue(
+            _("%(text)r is not a queue ID (like C12 for a conflict, P3 for parked)", text=text)
+        )
     return (match.group(1).upper() or default_kind), int(match.group(2))
 
 
@@ -157,11 +161,15 @@ def show(store: Store, ident: str) -> dict[str, Any]:
     if kind == "C":
         row = store.get_conflict(number)
         if row is None:
-            raise QueueError(f"no conflict C{number} (see 'kleansync conflicts list')")
+            raise QueueError(
+                _("no conflict C%(number)s (see 'kleansync conflicts list')", number=number)
+            )
         return conflict_view(row)
     parked = store.get_parked(number)
     if parked is None:
-        raise QueueError(f"no parked record P{number} (see 'kleansync conflicts list')")
+        raise QueueError(
+            _("no parked record P%(number)s (see 'kleansync conflicts list')", number=number)
+        )
     return {**parked_view(parked, _resolution_of(store, number)), **_evidence_of(store, parked)}
 
 
@@ -189,19 +197,44 @@ def _not_open(row: ConflictRow) -> QueueError:
     if row.status in ("resolved", "applied"):
         value = (row.resolution or {}).get("value")
         when = row.resolved_at.strftime("%Y-%m-%d %H:%M UTC") if row.resolved_at else "?"
-        state = "and applied" if row.status == "applied" else "(applied by the next run)"
-        return QueueError(
-            f"conflict {cid} was already resolved by {row.resolved_by} at {when} "
-            f"to {value!r} {state}; it cannot be resolved twice"
-        )
+        if row.status == "applied":
+            text = _(
+                "conflict %(id)s was already resolved by %(by)s at %(when)s to %(value)r and "
+                "applied; it cannot be resolved twice",
+                id=cid,
+                by=row.resolved_by,
+                when=when,
+                value=value,
+            )
+        else:
+            text = _(
+                "conflict %(id)s was already resolved by %(by)s at %(when)s to %(value)r "
+                "(applied by the next run); it cannot be resolved twice",
+                id=cid,
+                by=row.resolved_by,
+                when=when,
+                value=value,
+            )
+        return QueueError(text)
     if row.status == "closed":
-        return QueueError(f"conflict {cid} closed itself: both sides agree now")
+        return QueueError(_("conflict %(id)s closed itself: both sides agree now", id=cid))
     if row.status == "decided":
         return QueueError(
-            f"conflict {cid} was decided by the rule {row.rule} "
-            f"({SIDE_LABEL.get(row.decision, row.decision)} won); nothing to resolve"
+            _(
+                "conflict %(id)s was decided by the rule %(rule)s (%(side)s won); nothing to "
+                "resolve",
+                id=cid,
+                rule=row.rule,
+                side=SIDE_LABEL.get(row.decision, row.decision),
+            )
         )
-    return QueueError(f"conflict {cid} is {row.status}; only open conflicts can be resolved")
+    return QueueError(
+        _(
+            "conflict %(id)s is %(status)s; only open conflicts can be resolved",
+            id=cid,
+            status=row.status,
+        )
+    )
 
 
 def resolve_conflict(
@@ -215,19 +248,21 @@ def resolve_conflict(
 ) -> ConflictRow:
     """Record the admin's answer to an open conflict (applied by the next run)."""
     if (take is None) == (value is None):
-        raise InvalidValue("give exactly one of --take kleanapp|sevdesk or --value VALUE")
+        raise InvalidValue(_("give exactly one of --take kleanapp|sevdesk or --value VALUE"))
     kind, number = parse_id(ident, "C")
     if kind != "C":
-        raise InvalidValue(f"{ident} is a parked record; use 'kleansync conflicts link'")
+        raise InvalidValue(_("%(id)s is a parked record; use 'kleansync conflicts link'", id=ident))
     row = store.get_conflict(number)
     if row is None:
-        raise QueueError(f"no conflict C{number} (see 'kleansync conflicts list')")
+        raise QueueError(
+            _("no conflict C%(number)s (see 'kleansync conflicts list')", number=number)
+        )
     if row.status != "open":
         raise _not_open(row)
     if take is not None:
         side = take.strip().lower()
         if side not in SIDES:
-            raise InvalidValue(f"--take must be kleanapp or sevdesk, not {take!r}")
+            raise InvalidValue(_("--take must be kleanapp or sevdesk, not %(take)r", take=take))
         resolution: dict[str, Any] = {"value": getattr(row, side), "take": side}
     else:
         resolution = {"value": validate_value(row.field, value or "")}
@@ -248,28 +283,46 @@ def _other_record(store: Store, row: Parked, with_id: str) -> tuple[str, int | N
     if re.fullmatch(r"[Pp]\d+", text):
         other = store.get_parked(int(text[1:]))
         if other is None:
-            raise QueueError(f"no parked record {text.upper()}")
+            raise QueueError(_("no parked record %(id)s", id=text.upper()))
         if other.entity != row.entity or other.side != other_side:
             raise InvalidValue(
-                f"{text.upper()} is a {other.entity} in {SIDE_LABEL[other.side]}; "
-                f"P{row.id} needs a {row.entity} in {SIDE_LABEL[other_side]}"
+                _(
+                    "%(id)s is a %(entity)s in %(side)s; P%(parked)s needs a %(wanted)s in "
+                    "%(other)s",
+                    id=text.upper(),
+                    entity=entity_label(other.entity),
+                    side=SIDE_LABEL[other.side],
+                    parked=row.id,
+                    wanted=entity_label(row.entity),
+                    other=SIDE_LABEL[other_side],
+                )
             )
         if other.status != "open":
-            raise QueueError(f"{text.upper()} was already settled")
+            raise QueueError(_("%(id)s was already settled", id=text.upper()))
         return f"{other.side}:{other.record_id}", other.id
     candidates = [str(c) for c in row.candidates or []]
     ref = text if ":" in text else f"{other_side}:{text}"
-    side, _, record_id = ref.partition(":")
+    side, _sep, record_id = ref.partition(":")
     side = side.lower()
     if side not in SIDES or side == row.side:
         raise InvalidValue(
-            f"--with must name a record in {SIDE_LABEL[other_side]} "
-            f"(like {other_side}:ID or a parked ID like P3), not {with_id!r}"
+            _(
+                "--with must name a record in %(side)s (like %(code)s:ID or a parked ID like "
+                "P3), not %(given)r",
+                side=SIDE_LABEL[other_side],
+                code=other_side,
+                given=with_id,
+            )
         )
     ref = f"{side}:{record_id}"
     if ref not in candidates:
         raise InvalidValue(
-            f"{ref} is not a candidate of P{row.id} (candidates: {', '.join(candidates) or 'none'})"
+            _(
+                "%(ref)s is not a candidate of P%(id)s (candidates: %(candidates)s)",
+                ref=ref,
+                id=row.id,
+                candidates=", ".join(candidates) or _("none"),
+            )
         )
     other = open_parked.get((row.entity, side, record_id))
     return ref, other.id if other else None
@@ -286,13 +339,15 @@ def link_parked(
 ) -> ParkedResolution:
     """Record how a parked record is settled: linked with ``with_id``, or created anew."""
     if (with_id is None) == (not create_new):
-        raise InvalidValue("give exactly one of --with OTHER_ID or --create-new")
+        raise InvalidValue(_("give exactly one of --with OTHER_ID or --create-new"))
     kind, number = parse_id(ident, "P")
     if kind != "P":
-        raise InvalidValue(f"{ident} is a conflict; use 'kleansync conflicts resolve'")
+        raise InvalidValue(_("%(id)s is a conflict; use 'kleansync conflicts resolve'", id=ident))
     row = store.get_parked(number)
     if row is None:
-        raise QueueError(f"no parked record P{number} (see 'kleansync conflicts list')")
+        raise QueueError(
+            _("no parked record P%(number)s (see 'kleansync conflicts list')", number=number)
+        )
     if row.status != "open":
         raise _parked_not_open(store, row)
     ref, other_parked = (None, None) if with_id is None else _other_record(store, row, with_id)
@@ -311,16 +366,34 @@ def link_parked(
         fresh = store.get_parked(number) or row
         if fresh.status != "open":
             raise _parked_not_open(store, fresh)
-        raise QueueError(f"{with_id} was settled meanwhile; see 'kleansync conflicts list'")
+        raise QueueError(
+            _("%(id)s was settled meanwhile; see 'kleansync conflicts list'", id=with_id)
+        )
     return resolution
 
 
 def _parked_not_open(store: Store, row: Parked) -> QueueError:
     res = _resolution_of(store, row.id or 0)
     if res is None:
-        return QueueError(f"parked record P{row.id} is {row.status}; nothing to settle")
-    what = f"linked with {res.with_id}" if res.action == "link" else "to be created anew"
+        return QueueError(
+            _(
+                "parked record P%(id)s is %(status)s; nothing to settle",
+                id=row.id,
+                status=row.status,
+            )
+        )
+    what = (
+        _("linked with %(other)s", other=res.with_id)
+        if res.action == "link"
+        else _("to be created anew")
+    )
     return QueueError(
-        f"parked record P{row.id} was already settled by {res.by} at "
-        f"{res.at.strftime('%Y-%m-%d %H:%M UTC')} ({what}); it cannot be settled twice"
+        _(
+            "parked record P%(id)s was already settled by %(by)s at %(when)s (%(what)s); it "
+            "cannot be settled twice",
+            id=row.id,
+            by=res.by,
+            when=res.at.strftime("%Y-%m-%d %H:%M UTC"),
+            what=what,
+        )
     )

@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo
 from reconciler.admin.history import INVOICES, SYNC, all_runs, open_tasks
 from reconciler.admin.queue import conflict_view, iso, queue
 from reconciler.domain.bounds import one_line
+from reconciler.domain.i18n import N_, _, format_datetime, format_number
+from reconciler.domain.labels import entity_label, field_label
 from reconciler.domain.models import SIDE_LABEL
+from reconciler.reporting.words import label
 from state import Store
 from state.invoice_tables import InvoiceRun
 from state.refusal_tables import Refusals
@@ -129,75 +132,136 @@ def status(
     }
 
 
+#: A queue item's status as the admin reads it (the stored word stays English: --json).
+QUEUE_STATUSES = {
+    "open": N_("open"),
+    "resolved": N_("resolved"),
+    "applied": N_("applied"),
+    "closed": N_("closed"),
+    "decided": N_("decided by the rule"),
+}
+
+
+def status_word(status: Any) -> str:
+    text = str(status)
+    return _(QUEUE_STATUSES[text]) if text in QUEUE_STATUSES else text
+
+
 def _when(value: str | None, zone: ZoneInfo) -> str:
     if not value:
         return "-"
-    return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return format_datetime(dt.datetime.fromisoformat(value), zone)
+
+
+def _took(r: dict[str, Any]) -> str:
+    return "-" if r["duration_s"] is None else f"{format_number(r['duration_s'], decimals=1)} s"
 
 
 def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
-    """An export run in the history (German first: ``reconciler.i18n`` is not there yet)."""
-    took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
+    """An export run in the history."""
     extra = f"; {r['error']}" if r["error"] else ""
+    counts = _(
+        "%(exported)s exported, %(held)s held, %(errors)s errors",
+        exported=r["changes"],
+        held=r["held"],
+        errors=r["errors"],
+    )
     return (
-        f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {'Rechnungen':<12}  "
-        f"{r['outcome']:<7} {r['changes']} exportiert, {r['held']} zurückgehalten, "
-        f"{r['errors']} Fehler  (run {r['run_id']}){extra}"
+        f"  {_when(r['started_at'], zone)}  {_took(r):>7}  {label(r['trigger'], 'trigger'):<9} "
+        f"{_('invoices'):<12}  {label(r['outcome'], 'outcome'):<7} {counts}  "
+        + _("(run %(run)s)", run=r["run_id"])
+        + extra
+    )
+
+
+def _sync_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
+    kind = _("dry-run") if r["dry_run"] else _("real")
+    scope = _("full") if r["full"] else _("incr")
+    extra = f"; {r['error']}" if r["error"] else ""
+    counts = (
+        _(
+            "%(changes)s planned, %(conflicts)s conflicts, %(errors)s errors",
+            changes=r["changes"],
+            conflicts=r["conflicts"],
+            errors=r["errors"],
+        )
+        if r["dry_run"]
+        else _(
+            "%(changes)s changes, %(conflicts)s conflicts, %(errors)s errors",
+            changes=r["changes"],
+            conflicts=r["conflicts"],
+            errors=r["errors"],
+        )
+    )
+    return (
+        f"  {_when(r['started_at'], zone)}  {_took(r):>7}  {label(r['trigger'], 'trigger'):<9} "
+        f"{kind:<7} {scope:<4}  {label(r['outcome'], 'outcome'):<7} {counts}  "
+        + _("(run %(run)s)", run=r["run_id"])
+        + extra
     )
 
 
 def status_lines(data: dict[str, Any]) -> list[str]:
-    """``kleansync status`` for people."""
+    """``kleansync status`` for people (the reader's language and time zone)."""
+    from reconciler.reporting.phrases import Phrases
+
     zone = ZoneInfo((data.get("schedule") or {}).get("timezone") or "UTC")
-    lines = ["Last runs:" if data["runs"] else "No runs yet."]
+    why = Phrases(tz=str(zone))
+    lines = [_("Last runs:") if data["runs"] else _("No runs yet.")]
     for r in data["runs"]:
-        if r.get("kind") == INVOICES:
-            lines.append(_invoice_run_line(r, zone))
-            continue
-        took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
-        kind = "dry-run" if r["dry_run"] else "real"
-        extra = f"; {r['error']}" if r["error"] else ""
-        lines.append(
-            f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {kind:<7} "
-            f"{'full' if r['full'] else 'incr':<4}  {r['outcome']:<7} {r['changes']} "
-            f"{'planned' if r['dry_run'] else 'changes'}, "
-            f"{r['conflicts']} conflicts, {r['errors']} errors  (run {r['run_id']}){extra}"
-        )
+        line = _invoice_run_line if r.get("kind") == INVOICES else _sync_run_line
+        lines.append(line(r, zone))
     conflicts, parked, tasks = data["open_conflicts"], data["parked"], data["tasks"]
-    lines.append(f"Open conflicts: {len(conflicts)}")
+    lines.append(_("Open conflicts: %(count)s", count=len(conflicts)))
     for c in conflicts[:20]:
         lines.append(
-            f"  {c['id']:<5} {c['entity']} {c['key']} {c['field']}: KleanApp {c['kleanapp']!r} "
-            f"vs sevDesk {c['sevdesk']!r}"
+            f"  {c['id']:<5} {entity_label(c['entity'])} {c['key']} {field_label(c['field'])}: "
+            + _(
+                "KleanApp %(kleanapp)r vs sevDesk %(sevdesk)r",
+                kleanapp=c["kleanapp"],
+                sevdesk=c["sevdesk"],
+            )
         )
-    lines.append(f"Parked records: {len(parked)}")
+    lines.append(_("Parked records: %(count)s", count=len(parked)))
     for p in parked[:20]:
-        lines.append(f"  {p['id']:<5} {p['entity']} {p['record']} ({p['key']}): {p['reason']}")
+        lines.append(
+            f"  {p['id']:<5} {entity_label(p['entity'])} {p['record']} ({p['key']}): "
+            f"{why(p['reason'])}"
+        )
     if len(conflicts) > 20 or len(parked) > 20:
-        lines.append("  ... see 'kleansync conflicts list' for all")
+        lines.append("  " + _("... see 'kleansync conflicts list' for all"))
     refused = data.get("waiting_for_fix") or []
     if refused:
-        lines.append(f"Refused, waiting for a fix at the source: {len(refused)}")
+        lines.append(_("Refused, waiting for a fix at the source: %(count)s", count=len(refused)))
         for r in refused[:20]:
-            what = f"{r['field']}: {r['message']}" if r["field"] else r["message"]
-            lines.append(
-                f"  {r['entity']} {r['key']} ({r['op']} in {SIDE_LABEL.get(r['side'], r['side'])})"
-                f": {what}"
+            what = f"{field_label(r['field'])}: {r['message']}" if r["field"] else r["message"]
+            where = _(
+                "%(op)s in %(side)s",
+                op=label(r["op"], "op"),
+                side=SIDE_LABEL.get(r["side"], r["side"]),
             )
+            lines.append(f"  {entity_label(r['entity'])} {r['key']} ({where}): {what}")
         if len(refused) > 20:
-            lines.append("  ... see 'kleansync status --json' for all")
-    lines.append(f"Open admin tasks: {len(tasks)}")
+            lines.append("  " + _("... see 'kleansync status --json' for all"))
+    lines.append(_("Open admin tasks: %(count)s", count=len(tasks)))
     for t in tasks:
         invoices = t.get("invoices") if t.get("source") == INVOICES else None
         lines.append(
-            f"  - {t['message']}" + (f" (Rechnungen {', '.join(invoices)})" if invoices else "")
+            f"  - {why(t['message'])}"
+            + (" " + _("(invoices %(numbers)s)", numbers=", ".join(invoices)) if invoices else "")
         )
     if data["waiting_to_apply"]:
-        lines.append(f"Answers waiting for the next run: {data['waiting_to_apply']}")
+        lines.append(
+            _("Answers waiting for the next run: %(count)s", count=data["waiting_to_apply"])
+        )
     if data["next_run"]:
         sched = data["schedule"]
         lines.append(
-            f"Next scheduled run: {_when(data['next_run'], zone)} "
-            f"(cron '{sched['cron']}', {sched['timezone']})"
+            _(
+                "Next scheduled run: %(when)s (cron '%(cron)s', %(zone)s)",
+                when=_when(data["next_run"], zone),
+                cron=sched["cron"],
+                zone=sched["timezone"],
+            )
         )
     return lines

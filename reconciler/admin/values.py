@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.i18n import _
+from reconciler.domain.labels import field_label
 from reconciler.domain.models import Customer
 from rules.normalize import (
     normalize_country,
@@ -53,7 +55,10 @@ def _check_email(raw: str) -> str | None:
         or len(value) > 254
     ):
         raise InvalidValue(
-            f"{raw!r} is not a valid e-mail address (expected something like name@example.de)"
+            _(
+                "%(raw)r is not a valid e-mail address (expected something like name@example.de)",
+                raw=raw,
+            )
         )
     return value
 
@@ -62,7 +67,10 @@ def _check_country(raw: str) -> str | None:
     value = normalize_country(raw)
     if value is not None and not re.fullmatch(r"[A-Z]{2}", value):
         raise InvalidValue(
-            f"{raw!r} is not a country kleansync knows; use the ISO code (DE, AT, CH, ...)"
+            _(
+                "%(raw)r is not a country kleansync knows; use the ISO code (DE, AT, CH, ...)",
+                raw=raw,
+            )
         )
     return value
 
@@ -70,14 +78,14 @@ def _check_country(raw: str) -> str | None:
 def _check_vat(raw: str) -> str | None:
     value = normalize_vat_id(raw)
     if value is not None and not _VAT.fullmatch(value):
-        raise InvalidValue(f"{raw!r} is not a VAT id (expected like DE123456789)")
+        raise InvalidValue(_("%(raw)r is not a VAT id (expected like DE123456789)", raw=raw))
     return value
 
 
 def _check_kind(raw: str) -> str:
     value = (normalize_text(raw) or "").lower()
     if value not in ("company", "person"):
-        raise InvalidValue(f"{raw!r} is not a customer kind (company or person)")
+        raise InvalidValue(_("%(raw)r is not a customer kind (company or person)", raw=raw))
     return value
 
 
@@ -87,7 +95,7 @@ def _check_bool(raw: str) -> bool:
         return True
     if value in ("false", "no", "0"):
         return False
-    raise InvalidValue(f"{raw!r} is not true or false")
+    raise InvalidValue(_("%(raw)r is not true or false", raw=raw))
 
 
 #: field -> its check: the normalised value, or ``InvalidValue``.
@@ -119,13 +127,25 @@ def validate_value(field: str, raw: str) -> Any:
     """
     check = _VALIDATORS.get(field)
     if check is None:
-        raise InvalidValue(f"kleansync cannot take a typed value for the field {field!r}")
+        raise InvalidValue(
+            _(
+                "kleansync cannot take a typed value for the field %(field)s",
+                field=field_label(field),
+            )
+        )
     value = check(raw)
     if value is None and field in _REQUIRED:
-        raise InvalidValue(f"{field} cannot be empty")
+        raise InvalidValue(_("%(field)s cannot be empty", field=field_label(field)))
     if field in Customer.model_fields:
         try:
             Customer(**{field: value})
         except ValueError as exc:
-            raise InvalidValue(f"{raw!r} is not a valid {field}: {exc}") from None
+            raise InvalidValue(
+                _(
+                    "%(raw)r is not a valid %(field)s: %(error)s",
+                    raw=raw,
+                    field=field_label(field),
+                    error=exc,
+                )
+            ) from None
     return value

@@ -15,6 +15,8 @@ import typer
 
 from reconciler.cli.common import ConfigOption, JsonOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import N_, _
+from reconciler.domain.labels import entity_label, field_label
 from reconciler.domain.models import SIDE_LABEL
 
 
@@ -38,17 +40,28 @@ def find_run(store: Any, run_id: str) -> Any:
 
 
 def _value(value: Any) -> str:
-    return "(not set)" if value is None else repr(value)
+    from reconciler.cli.admin_lines import value_text
+
+    return value_text(value)
+
+
+def _status(status: Any) -> str:
+    """A queue item's status (open, resolved, applied, ...) in the reader's words."""
+    from reconciler.cli.admin_lines import status_word
+
+    return status_word(status)
 
 
 def register(app: typer.Typer) -> None:
     """Add ``report``, ``conflicts`` and ``status`` to the ``kleansync`` app."""
 
-    @app.command()
+    @app.command(
+        help=N_("Print or write the report of a run (rendered again from the run history).")
+    )
     @guarded
     def report(
         run_id: Annotated[
-            str, typer.Argument(help="Run id (or a unique prefix), or 'latest'.")
+            str, typer.Argument(help=N_("Run id (or a unique prefix), or 'latest'."))
         ] = "latest",
         config: ConfigOption = None,
         fmt: Annotated[
@@ -56,18 +69,21 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--format",
                 "-f",
-                help="html, json, csv or md (default: md on the terminal, html with --open "
-                "or an .html --output).",
+                help=N_(
+                    "html, json, csv or md (default: md on the terminal, html with --open "
+                    "or an .html --output)."
+                ),
             ),
         ] = None,
         open_: Annotated[
-            bool, typer.Option("--open", help="Write the HTML report and open it in a browser.")
+            bool,
+            typer.Option("--open", help=N_("Write the HTML report and open it in a browser.")),
         ] = False,
         output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+            Path | None,
+            typer.Option("--output", "-o", help=N_("Write to this file, not stdout.")),
         ] = None,
     ) -> None:
-        """Print or write the report of a run (rendered again from the run history)."""
         from reconciler.admin.history import INVOICES, kind_of
         from reconciler.reporting.files import file_stem
         from reconciler.reporting.invoice_data import invoice_run_data
@@ -77,9 +93,15 @@ def register(app: typer.Typer) -> None:
         if fmt is None:
             fmt = "html" if open_ or (output and output.suffix == ".html") else "md"
         if fmt not in FORMATS:
-            raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+            raise ConfigError(
+                _(
+                    "--format must be one of %(formats)s, not %(given)r",
+                    formats=", ".join(FORMATS),
+                    given=fmt,
+                )
+            )
         if open_ and fmt != "html":
-            raise ConfigError("--open shows the HTML report; drop --format or use --format html")
+            raise ConfigError(_("--open shows the HTML report; drop --format or use --format html"))
         cfg, store = _open_store(config)
         try:
             run = find_run(store, run_id)
@@ -94,26 +116,28 @@ def register(app: typer.Typer) -> None:
             return
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8", newline="")
-        typer.echo(f"report of run {view['run']['run_id']} written to {output}", err=True)
+        typer.echo(
+            _("report of run %(run)s written to %(path)s", run=view["run"]["run_id"], path=output),
+            err=True,
+        )
         if open_:
             webbrowser.open(output.resolve().as_uri())
 
     conflicts = typer.Typer(
-        help="What waits for an admin: conflicts to decide and parked matches to settle.",
+        help=N_("What waits for an admin: conflicts to decide and parked matches to settle."),
         no_args_is_help=True,
     )
     app.add_typer(conflicts, name="conflicts")
 
-    @conflicts.command("list")
+    @conflicts.command("list", help=N_("List open conflicts (C…) and parked records (P…)."))
     @guarded
     def conflicts_list(
         config: ConfigOption = None,
         as_json: JsonOption = False,
         everything: Annotated[
-            bool, typer.Option("--all", help="Also answered, closed and rule-decided ones.")
+            bool, typer.Option("--all", help=N_("Also answered, closed and rule-decided ones."))
         ] = False,
     ) -> None:
-        """List open conflicts (C…) and parked records (P…)."""
         from reconciler.admin.queue import queue
 
         _cfg, store = _open_store(config)
@@ -125,38 +149,46 @@ def register(app: typer.Typer) -> None:
             emit_json(data)
             return
         if not data["conflicts"] and not data["parked"]:
-            typer.echo("Nothing waits for an admin.")
+            typer.echo(_("Nothing waits for an admin."))
             return
+        from reconciler.reporting.phrases import Phrases
+
+        why = Phrases()
         for c in data["conflicts"]:
-            state = "" if c["status"] == "open" else f"  [{c['status']}]"
+            state = "" if c["status"] == "open" else f"  [{_status(c['status'])}]"
             typer.echo(
-                f"{c['id']:<6} {c['entity']} {c['key']}  {c['field']}: "
+                f"{c['id']:<6} {entity_label(c['entity'])} {c['key']}  {field_label(c['field'])}: "
                 f"KleanApp {_value(c['kleanapp'])} | sevDesk {_value(c['sevdesk'])}{state}"
             )
         for p in data["parked"]:
-            state = "" if p["status"] == "open" else f"  [{p['status']}]"
+            state = "" if p["status"] == "open" else f"  [{_status(p['status'])}]"
+            candidates = ", ".join(p["candidates"]) or _("none")
             typer.echo(
-                f"{p['id']:<6} {p['entity']} {p['record']} ({p['key']}): {p['reason']}; "
-                f"candidates: {', '.join(p['candidates']) or 'none'}{state}"
+                f"{p['id']:<6} {entity_label(p['entity'])} {p['record']} ({p['key']}): "
+                + _(
+                    "%(why)s; candidates: %(candidates)s",
+                    why=why(p["reason"]),
+                    candidates=candidates,
+                )
+                + state
             )
         if data["conflicts"]:
             typer.echo(
-                "Decide: kleansync conflicts resolve ID --take kleanapp|sevdesk | --value VALUE",
+                _("Decide: kleansync conflicts resolve ID --take kleanapp|sevdesk | --value VALUE"),
                 err=True,
             )
         if data["parked"]:
             typer.echo(
-                "Settle: kleansync conflicts link ID --with OTHER_ID | --create-new", err=True
+                _("Settle: kleansync conflicts link ID --with OTHER_ID | --create-new"), err=True
             )
 
-    @conflicts.command("show")
+    @conflicts.command("show", help=N_("Everything about one conflict or parked record."))
     @guarded
     def conflicts_show(
-        item_id: Annotated[str, typer.Argument(metavar="ID", help="C12, P3 (bare number: C).")],
+        item_id: Annotated[str, typer.Argument(metavar="ID", help=N_("C12, P3 (bare number: C)."))],
         config: ConfigOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Everything about one conflict or parked record."""
         from reconciler.admin.queue import show
 
         _cfg, store = _open_store(config)
@@ -167,71 +199,32 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(data)
             return
-        if data["kind"] == "conflict":
-            lines = [
-                f"{data['id']}: {data['entity']} {data['key']}, field {data['field']} "
-                f"({data['status']})",
-                f"  base (last agreed): {_value(data['base'])}",
-                f"  KleanApp:           {_value(data['kleanapp'])}",
-                f"  sevDesk:            {_value(data['sevdesk'])}",
-                f"  rule: {data['rule']}; decision: "
-                + (
-                    "left for an admin"
-                    if data["decision"] == "manual"
-                    else f"{SIDE_LABEL.get(data['decision'], data['decision'])} wins"
-                ),
-                f"  why: {data['reason']}",
-                f"  seen in run {data['run_id']} at {data['created_at']}",
-            ]
-            if data["resolution"]:
-                lines.append(
-                    f"  resolved by {data['resolved_by']} at {data['resolved_at']}: "
-                    f"{_value(data['resolution'].get('value'))}"
-                    + (
-                        f" (taken from {SIDE_LABEL[data['resolution']['take']]})"
-                        if data["resolution"].get("take")
-                        else ""
-                    )
-                )
-        else:
-            lines = [
-                f"{data['id']}: {data['entity']} {data['record']}, number {data['key']} "
-                f"({data['status']})",
-                f"  why: {data['reason']}",
-            ]
-            if data.get("evidence") or data.get("details"):
-                from reconciler.reporting.evidence import evidence_lines
+        from reconciler.cli.admin_lines import show_lines
 
-                lines += evidence_lines(data.get("details"), data.get("evidence") or [])
-            else:
-                lines.append(f"  candidates: {', '.join(data['candidates']) or 'none'}")
-            lines.append(f"  seen in run {data['run_id']} at {data['created_at']}")
-            res = data["resolution"]
-            if res:
-                what = f"link with {res['with']}" if res["action"] == "link" else "create anew"
-                done = "applied" if res["applied"] else "applied by the next run"
-                lines.append(f"  settled by {res['by']} at {res['at']}: {what} ({done})")
+        lines = show_lines(data, _tz(_cfg))
         for line in lines:
             typer.echo(line)
 
-    @conflicts.command("resolve")
+    @conflicts.command(
+        "resolve",
+        help=N_("Decide an open conflict; the next sync writes the value to both sides."),
+    )
     @guarded
     def conflicts_resolve(
-        item_id: Annotated[str, typer.Argument(metavar="ID", help="The conflict, e.g. C12.")],
+        item_id: Annotated[str, typer.Argument(metavar="ID", help=N_("The conflict, e.g. C12."))],
         take: Annotated[
             str | None,
-            typer.Option("--take", help="Keep this side's value: kleanapp or sevdesk."),
+            typer.Option("--take", help=N_("Keep this side's value: kleanapp or sevdesk.")),
         ] = None,
         value: Annotated[
-            str | None, typer.Option("--value", help="Use this value on both sides.")
+            str | None, typer.Option("--value", help=N_("Use this value on both sides."))
         ] = None,
         by: Annotated[
-            str | None, typer.Option("--by", help="Who decides (default: your login name).")
+            str | None, typer.Option("--by", help=N_("Who decides (default: your login name)."))
         ] = None,
         config: ConfigOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Decide an open conflict; the next sync writes the value to both sides."""
         from reconciler.admin.queue import conflict_view, resolve_conflict
 
         _cfg, store = _open_store(config)
@@ -243,35 +236,56 @@ def register(app: typer.Typer) -> None:
             emit_json(conflict_view(row))
             return
         source = row.resolution.get("take")
-        origin = f" (from {SIDE_LABEL[source]})" if source else ""
+        args = {
+            "id": f"C{row.id}",
+            "by": row.resolved_by,
+            "entity": entity_label(row.entity),
+            "key": row.key,
+            "field": field_label(row.field),
+            "value": _value(row.resolution["value"]),
+        }
         typer.echo(
-            f"C{row.id} resolved by {row.resolved_by}: {row.entity} {row.key} {row.field} = "
-            f"{_value(row.resolution['value'])}{origin}; the next sync writes it to both sides."
+            _(
+                "%(id)s resolved by %(by)s: %(entity)s %(key)s %(field)s = %(value)s (from "
+                "%(side)s); the next sync writes it to both sides.",
+                side=SIDE_LABEL[source],
+                **args,
+            )
+            if source
+            else _(
+                "%(id)s resolved by %(by)s: %(entity)s %(key)s %(field)s = %(value)s; the next "
+                "sync writes it to both sides.",
+                **args,
+            )
         )
 
-    @conflicts.command("link")
+    @conflicts.command(
+        "link",
+        help=N_("Settle a parked match: link it with a record of the other side, or create anew."),
+    )
     @guarded
     def conflicts_link(
-        item_id: Annotated[str, typer.Argument(metavar="ID", help="The parked record, e.g. P3.")],
+        item_id: Annotated[
+            str, typer.Argument(metavar="ID", help=N_("The parked record, e.g. P3."))
+        ],
         with_: Annotated[
             str | None,
             typer.Option(
-                "--with", help="The record of the other side: a parked ID (P4) or side:id."
+                "--with", help=N_("The record of the other side: a parked ID (P4) or side:id.")
             ),
         ] = None,
         create_new: Annotated[
             bool,
             typer.Option(
-                "--create-new", help="It has no counterpart: create one on the other side."
+                "--create-new", help=N_("It has no counterpart: create one on the other side.")
             ),
         ] = False,
         by: Annotated[
-            str | None, typer.Option("--by", help="Who decides (default: your login name).")
+            str | None, typer.Option("--by", help=N_("Who decides (default: your login name)."))
         ] = None,
         config: ConfigOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Settle a parked match: link it with a record of the other side, or create anew."""
         from reconciler.admin.queue import link_parked, show
 
         _cfg, store = _open_store(config)
@@ -283,16 +297,22 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(data)
             return
-        what = f"linked with {res.with_id}" if res.action == "link" else "created anew"
+        args = {"id": f"P{res.parked_id}", "record": f"{res.side}:{res.record_id}", "by": res.by}
         typer.echo(
-            f"P{res.parked_id} ({res.side}:{res.record_id}) settled by {res.by}: it will be "
-            f"{what} by the next sync."
+            _(
+                "%(id)s (%(record)s) settled by %(by)s: the next sync links it with %(other)s.",
+                other=res.with_id,
+                **args,
+            )
+            if res.action == "link"
+            else _("%(id)s (%(record)s) settled by %(by)s: the next sync creates it anew.", **args)
         )
 
-    @app.command()
+    @app.command(
+        help=N_("Last runs, open conflicts, parked records, admin tasks, next scheduled run.")
+    )
     @guarded
     def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-        """Last runs, open conflicts, parked records, admin tasks, next scheduled run."""
         from reconciler.admin.status import status as status_data
         from reconciler.admin.status import status_lines
 

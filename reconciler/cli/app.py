@@ -35,13 +35,15 @@ from reconciler.cli.init import register as register_init
 from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
 from reconciler.cli.serve import register as register_serve
-from reconciler.domain.i18n import set_language, using
+from reconciler.domain.i18n import N_, _, set_language, using
 from reconciler.log import redact, setup_logging
 
 app = typer.Typer(
     name="kleansync",
-    help="Keeps KleanApp and sevDesk in agreement: customers and units both ways, invoices "
-    "to sevDesk.",
+    help=N_(
+        "Keeps KleanApp and sevDesk in agreement: customers and units both ways, invoices "
+        "to sevDesk."
+    ),
     no_args_is_help=True,
     cls=KleansyncGroup,
     pretty_exceptions_enable=False,
@@ -64,14 +66,19 @@ def main_options(
         str | None,
         typer.Option(
             "--lang",
-            help="Language of reports and messages: de (default) or en. Comes before "
-            "KLEANSYNC_LANG and [report] language.",
+            help=N_(
+                "Language of reports and messages: de (default) or en. Comes before "
+                "KLEANSYNC_LANG and [report] language."
+            ),
         ),
     ] = None,
     _version: Annotated[
         bool,
         typer.Option(
-            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help=N_("Print the version and exit."),
         ),
     ] = False,
 ) -> None:
@@ -83,30 +90,31 @@ def main_options(
     setup_logging(verbose, quiet)
 
 
-@app.command()
+@app.command(help=N_("Serve the sevDesk and KleanApp emulators on loopback until Ctrl-C."))
 @guarded
 def sandbox(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    sevdesk_port: Annotated[int, typer.Option(help="Port of the sevDesk emulator.")] = 8801,
+    host: Annotated[str, typer.Option(help=N_("Interface to listen on."))] = "127.0.0.1",
+    sevdesk_port: Annotated[int, typer.Option(help=N_("Port of the sevDesk emulator."))] = 8801,
     sevdesk_token: Annotated[
-        str, typer.Option(help="API token the sevDesk emulator accepts.")
+        str, typer.Option(help=N_("API token the sevDesk emulator accepts."))
     ] = "sandbox-sevdesk-token",
-    kleanapp_port: Annotated[int, typer.Option(help="Port of the KleanApp emulator.")] = 8802,
+    kleanapp_port: Annotated[int, typer.Option(help=N_("Port of the KleanApp emulator."))] = 8802,
     kleanapp_token: Annotated[
-        str, typer.Option(help="API token the KleanApp emulator accepts.")
+        str, typer.Option(help=N_("API token the KleanApp emulator accepts."))
     ] = "sandbox-kleanapp-token",
     legacy_unity_write: Annotated[
-        bool, typer.Option(help="Let the sevDesk emulator accept the legacy POST /Unity.")
+        bool, typer.Option(help=N_("Let the sevDesk emulator accept the legacy POST /Unity."))
     ] = False,
     sevdesk_bookkeeping_version: Annotated[
         str,
         typer.Option(
-            help="Bookkeeping system version the sevDesk emulator reports: 2.0, or 1.0 for "
-            "an account without sevdesk-Update 2.0."
+            help=N_(
+                "Bookkeeping system version the sevDesk emulator reports: 2.0, or 1.0 for "
+                "an account without sevdesk-Update 2.0."
+            )
         ),
     ] = "2.0",
 ) -> None:
-    """Serve the sevDesk and KleanApp emulators on loopback until Ctrl-C."""
     from sandbox.serve import endpoints, serve_forever
 
     eps = endpoints(
@@ -120,32 +128,38 @@ def sandbox(
     )
     for ep in eps:
         # Sandbox tokens are made up for the emulator, so printing them is the point.
-        typer.echo(f"{ep.name:<9} {ep.base_url}  token: {ep.token}", err=True)
-    typer.echo("Ctrl-C stops both.", err=True)
+        typer.echo(
+            _(
+                "%(name)s %(url)s  token: %(token)s",
+                name=f"{ep.name:<9}",
+                url=ep.base_url,
+                token=ep.token,
+            ),
+            err=True,
+        )
+    typer.echo(_("Ctrl-C stops both."), err=True)
     serve_forever(eps)
 
 
-@app.command()
+@app.command(help=N_("Run the whole product against the built-in emulators: no keys, no network."))
 @guarded
 def demo(
     workdir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its config, state and reports.")
+        Path, typer.Option(help=N_("Where the demo keeps its config, state and reports."))
     ] = Path("kleansync-demo"),
 ) -> None:
-    """Run the whole product against the built-in emulators: no keys, no network."""
     from reconciler.cli.demo import DemoFailed, run_demo
 
     try:
         code = run_demo(workdir, typer.echo)
     except DemoFailed as exc:
-        fail(f"demo failed: {exc}")
+        fail(_("demo failed: %(error)s", error=exc))
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(help=N_("Check the config, reach both services, verify the keys, count records."))
 @guarded
 def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Check the config, reach both services, verify the keys, count records."""
     from reconciler.cli.doctor import run_doctor
     from reconciler.config import load_config
 
@@ -161,46 +175,53 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(help=N_("Reconcile customers and units between KleanApp and sevDesk once."))
 @guarded
 def sync(
     config: ConfigOption = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Compute and print the plan; write nothing anywhere.")
+        bool,
+        typer.Option("--dry-run", help=N_("Compute and print the plan; write nothing anywhere.")),
     ] = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Read everything (notices deletions), not just changes.")
+        bool,
+        typer.Option("--full", help=N_("Read everything (notices deletions), not just changes.")),
     ] = False,
     as_json: JsonOption = False,
     plan_out: Annotated[
         Path | None,
         typer.Option(
             "--plan-out",
-            help="Save the plan as JSON to this file for review; implies --dry-run "
-            "(nothing is written). Apply it later with --apply-plan.",
+            help=N_(
+                "Save the plan as JSON to this file for review; implies --dry-run "
+                "(nothing is written). Apply it later with --apply-plan."
+            ),
         ),
     ] = None,
     apply_plan: Annotated[
         Path | None,
         typer.Option(
             "--apply-plan",
-            help="Apply a plan saved earlier with --plan-out, once, to the same state store "
-            "(refused when older than [sync] plan_max_age_hours).",
+            help=N_(
+                "Apply a plan saved earlier with --plan-out, once, to the same state store "
+                "(refused when older than [sync] plan_max_age_hours)."
+            ),
         ),
     ] = None,
     allow_mass_delete: Annotated[
         bool,
-        typer.Option("--allow-mass-delete", help="Let this run archive/delete beyond the brake."),
+        typer.Option(
+            "--allow-mass-delete", help=N_("Let this run archive/delete beyond the brake.")
+        ),
     ] = False,
     new_store: NewStoreOption = False,
 ) -> None:
-    """Reconcile customers and units between KleanApp and sevDesk once."""
     from reconciler.config import load_config
     from reconciler.sync.engine import SyncOptions, sync_from_config
     from reconciler.sync.plan_file import check_plan_out
 
     if plan_out and apply_plan:
-        fail("--plan-out saves a new plan for review, --apply-plan applies one: use one", 2)
+        fail(_("--plan-out saves a new plan for review, --apply-plan applies one: use one"), 2)
     if plan_out:
         check_plan_out(plan_out)
     cfg = load_config(config)
@@ -222,13 +243,13 @@ def sync(
         interrupted(cfg)
     if as_json:
         emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})
-        for warning in result.warnings:  # stdout holds only the JSON
-            typer.echo(redact(f"warning: {warning}"), err=True)
+        for warning in result.warning_lines():  # stdout holds only the JSON
+            typer.echo(redact(_("warning: %(warning)s", warning=warning)), err=True)
     else:
-        for line in result.summary_lines():
+        for line in result.summary_lines(cfg.schedule.timezone):
             typer.echo(redact(line))
         if result.report:
-            typer.echo(f"report: {result.report}")
+            typer.echo(_("report: %(path)s", path=result.report))
     raise typer.Exit(result.exit_code)
 
 

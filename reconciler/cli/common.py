@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 import typer
 
 from reconciler.domain.errors import ConfigError, KleansyncError
+from reconciler.domain.i18n import N_, _
 from reconciler.log import redact
 from sandbox.errors import SandboxError
 
@@ -35,16 +36,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="Config file (default: ./config.toml or $KLEANSYNC_CONFIG)."
+        "--config", "-c", help=N_("Config file (default: ./config.toml or $KLEANSYNC_CONFIG).")
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help=N_("Print one JSON object to stdout (English: an API)."))
+]
 NewStoreOption = Annotated[
     bool,
     typer.Option(
         "--new-store",
-        help="Start over if the state store file exists but is empty (0 bytes); "
-        "without it such a store is refused.",
+        help=N_(
+            "Start over if the state store file exists but is empty (0 bytes); "
+            "without it such a store is refused."
+        ),
     ),
 ]
 
@@ -111,7 +116,14 @@ def guarded(func: F) -> F:
                 fail(describe_db_error(cast("SQLAlchemyError", exc)), 1)
             if STATE["verbose"]:
                 typer.echo(redact(traceback.format_exc()), err=True)
-            fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+            fail(
+                _(
+                    "internal error: %(kind)s: %(error)s (run with -v for details)",
+                    kind=type(exc).__name__,
+                    error=exc,
+                ),
+                1,
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -127,9 +139,10 @@ def interrupted(config: Any) -> NoReturn:
     counts of what was written); this prints that same line, so terminal and
     ``kleansync status`` agree.
     """
+    from reconciler.reporting.words import label
     from state import Store
 
-    line = "unterbrochen, bevor etwas geschrieben wurde; der nächste Lauf beginnt neu"
+    line = _("interrupted before anything was written; the next run starts afresh")
     with contextlib.suppress(Exception):  # the store itself may be what was interrupted
         store = Store(config.state.url)
         try:
@@ -137,7 +150,11 @@ def interrupted(config: Any) -> NoReturn:
             if mine and mine[0].outcome == "interrupted" and mine[0].error:
                 line = mine[0].error
             elif mine:  # Ctrl-C while the report was written: the run itself had ended
-                line = f"unterbrochen, als Lauf {mine[0].id} schon beendet war ({mine[0].outcome})"
+                line = _(
+                    "interrupted when run %(run)s had already ended (%(outcome)s)",
+                    run=mine[0].id,
+                    outcome=label(mine[0].outcome, "outcome"),
+                )
         finally:
             store.close()
     fail(line, INTERRUPTED_EXIT)

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from reconciler.config import load_config
+from reconciler.domain.i18n import _, format_number
 from reconciler.sync.engine import SyncOptions, sync_from_config
 from reconciler.sync.report import RunResult
 from sandbox.client import polite_client
@@ -37,7 +38,7 @@ Echo = Callable[[str], None]
 
 
 class DemoFailed(RuntimeError):
-    pass
+    """The demo's run did not do what it promises (its message is for the person watching)."""
 
 
 def _config_text(sevdesk_url: str, kleanapp_url: str) -> str:
@@ -82,8 +83,8 @@ class Demo:
         )
         with SandboxThread(eps):
             sev, klean = eps
-            self.echo(f"sevDesk emulator  {sev.base_url}")
-            self.echo(f"KleanApp emulator {klean.base_url}")
+            self.echo(_("sevDesk emulator:  %(url)s", url=sev.base_url))
+            self.echo(_("KleanApp emulator: %(url)s", url=klean.base_url))
             config_path = self.workdir / "config.toml"
             config_path.write_text(_config_text(sev.base_url, klean.base_url), encoding="utf-8")
             os.environ["KLEANSYNC_DEMO_SEVDESK_TOKEN"] = self.tokens["sevdesk"]
@@ -95,19 +96,29 @@ class Demo:
             self.sev_root, self.klean_root = root(sev.base_url), root(klean.base_url)
             with self.sev, self.klean:
                 self._seed()
-                self._step("1. first sync (activation), dry-run", dry_run=True)
-                self._step("1. first sync (activation)")
+                self._step(_("1. first sync (activation), dry-run"), dry_run=True)
+                self._step(_("1. first sync (activation)"))
                 self._edit()
-                plan = self._step("2. after everyday edits, dry-run", dry_run=True)
-                done = self._step("2. after everyday edits")
+                plan = self._step(_("2. after everyday edits, dry-run"), dry_run=True)
+                done = self._step(_("2. after everyday edits"))
                 if done.counts != plan.counts:
-                    raise DemoFailed(f"the run did {done.counts}, the dry-run said {plan.counts}")
-                again = self._step("3. once more: nothing may change")
+                    raise DemoFailed(
+                        _(
+                            "the run did %(done)s, the dry-run said %(planned)s",
+                            done=done.counts,
+                            planned=plan.counts,
+                        )
+                    )
+                again = self._step(_("3. once more: nothing may change"))
                 if again.counts:
-                    raise DemoFailed(f"the second run still changed {again.counts}")
-        self.echo(f"\ndemo finished in {time.monotonic() - started:.1f}s")
-        self.echo(f"report of the last run: {self.last_report}")
-        self.echo(f"all reports (HTML, JSON, CSV): {self.workdir.resolve() / 'reports'}")
+                    raise DemoFailed(
+                        _("the second run still changed %(counts)s", counts=again.counts)
+                    )
+        took = format_number(time.monotonic() - started, decimals=1)
+        self.echo("\n" + _("demo finished in %(seconds)s s", seconds=took))
+        self.echo(_("report of the last run: %(path)s", path=self.last_report))
+        reports = self.workdir.resolve() / "reports"
+        self.echo(_("all reports (HTML, JSON, CSV): %(path)s", path=reports))
         return 0
 
     # -- steps -----------------------------------------------------------------
@@ -118,8 +129,12 @@ class Demo:
         r = httpx.post(f"{self.sev_root}/_sandbox/bulk", json={"contacts": data.sevdesk})
         r.raise_for_status()
         self.echo(
-            f"seeded {len(data.kleanapp)} KleanApp customers and {len(data.sevdesk)} "
-            f"sevDesk contacts, 150 of them the same customers typed independently"
+            _(
+                "seeded %(kleanapp)s KleanApp customers and %(sevdesk)s sevDesk contacts, 150 "
+                "of them the same customers typed independently",
+                kleanapp=len(data.kleanapp),
+                sevdesk=len(data.sevdesk),
+            )
         )
 
     def _step(self, title: str, *, dry_run: bool = False) -> RunResult:
@@ -128,12 +143,19 @@ class Demo:
         result = asyncio.run(
             sync_from_config(self.config, SyncOptions(dry_run=dry_run, trigger="demo"))
         )
-        for line in result.summary_lines():
+        for line in result.summary_lines(self.config.schedule.timezone):
             self.echo(line)
-        self.echo(f"  ({time.monotonic() - started:.1f}s; report {result.report})")
+        took = format_number(time.monotonic() - started, decimals=1)
+        self.echo("  " + _("(%(seconds)s s; report %(path)s)", seconds=took, path=result.report))
         self.last_report = result.report
         if result.errors:
-            raise DemoFailed(f"run {result.run_id} had errors: {result.errors[0]['error']}")
+            raise DemoFailed(
+                _(
+                    "run %(run)s had errors: %(error)s",
+                    run=result.run_id,
+                    error=result.errors[0]["error"],
+                )
+            )
         return result
 
     def _contact(self, number: str) -> dict[str, Any]:
@@ -145,19 +167,19 @@ class Demo:
         return next(c for c in page["data"] if c["customer_number"] == number)
 
     def _edit(self) -> None:
-        self.echo("\n== everyday edits through the public APIs")
+        self.echo("\n== " + _("everyday edits through the public APIs"))
         c = self._klean_customer("K-10001")
         self.klean.patch(
             f"customers/{c['id']}",
             json={"email": "buero@neue-adresse.de"},
             headers={"If-Match": str(c["version"])},
         ).raise_for_status()
-        self.echo("KleanApp: K-10001 gets a new e-mail")
+        self.echo(_("KleanApp: K-10001 gets a new e-mail address"))
         contact = self._contact("K-10002")
         self.sev.put(
             f"Contact/{contact['id']}", json={"description": "Rechnung bitte per Post"}
         ).raise_for_status()
-        self.echo("sevDesk:  K-10002 gets a note")
+        self.echo(_("sevDesk:  K-10002 gets a note"))
         c = self._klean_customer("K-10003")
         self.klean.patch(
             f"customers/{c['id']}",
@@ -172,7 +194,7 @@ class Demo:
         self.sev.put(
             f"ContactAddress/{addresses[0]['id']}", json={"street": "Neue Straße 5"}
         ).raise_for_status()
-        self.echo("both:     K-10003 mobile changed in KleanApp, street in sevDesk")
+        self.echo(_("both:     K-10003 mobile changed in KleanApp, street in sevDesk"))
         c = self._klean_customer("K-10004")
         self.klean.patch(
             f"customers/{c['id']}",
@@ -188,7 +210,7 @@ class Demo:
         self.sev.put(
             f"ContactAddress/{addresses[0]['id']}", json={"city": "Cottbus"}
         ).raise_for_status()
-        self.echo("conflict: K-10004 city set to Potsdam in KleanApp, then Cottbus in sevDesk")
+        self.echo(_("conflict: K-10004 city set to Potsdam in KleanApp, then Cottbus in sevDesk"))
         self.klean.post(
             "customers",
             json={
@@ -201,9 +223,9 @@ class Demo:
                 "country": "DE",
             },
         ).raise_for_status()
-        self.echo("KleanApp: a new customer, Glasreinigung Sonnenschein GmbH")
+        self.echo(_("KleanApp: a new customer, Glasreinigung Sonnenschein GmbH"))
         self.klean.post("units", json={"name": "Einsatz"}).raise_for_status()
-        self.echo("KleanApp: a new unit 'Einsatz', which sevDesk does not have")
+        self.echo(_("KleanApp: a new unit 'Einsatz', which sevDesk does not have"))
 
 
 def run_demo(workdir: Path, echo: Echo) -> int:

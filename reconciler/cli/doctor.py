@@ -20,6 +20,7 @@ from reconciler.config import Config
 from reconciler.connectors import from_config
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.i18n import N_, _, gettext
 from reconciler.domain.models import Side
 from reconciler.reporting.evidence import evidence_lines
 from reconciler.sync.plan import build_plan
@@ -46,15 +47,28 @@ class DoctorResult:
         return all(c.ok for c in self.checks)
 
     def lines(self) -> list[str]:
-        out = [f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
+        """For people, in the reader's language (``--json`` is ``as_dict``, English)."""
+        from reconciler.reporting.phrases import Phrases
+
+        why = Phrases.for_view({"parked": self.parked})
+        ok, fail = _("ok"), _("FAIL")
+        width = max(len(ok), len(fail))
+        out = [
+            f"{(ok if c.ok else fail):<{width}} {gettext(c.name)}: {c.detail}" for c in self.checks
+        ]
         if self.parked:
-            out.append("the next sync would park these for an admin (possible matches):")
+            out.append(_("the next sync would park these for an admin (possible matches):"))
             for p in self.parked[:PARKED_SHOWN]:
-                out.append(f"- {p['side']}:{p['record_id']}: {p['reason']}")
+                out.append(f"- {p['side']}:{p['record_id']}: {why(p['reason'])}")
                 out += evidence_lines(p.get("details"), list(p.get("evidence") or []))
             if len(self.parked) > PARKED_SHOWN:
-                out.append(f"  ... and {len(self.parked) - PARKED_SHOWN} more (doctor --json)")
-        out.append("ready to sync" if self.ok else "not ready: fix the lines marked FAIL")
+                more = len(self.parked) - PARKED_SHOWN
+                out.append("  " + _("... and %(count)s more (doctor --json)", count=more))
+        out.append(
+            _("ready to sync")
+            if self.ok
+            else _("not ready: fix the lines marked %(fail)s", fail=fail)
+        )
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,14 +84,14 @@ class DoctorResult:
 
 async def run_doctor(config: Config) -> DoctorResult:
     """Check both services with the keys from the environment."""
-    result = DoctorResult(checks=[Check("config", True, "loaded and valid")])
+    result = DoctorResult(checks=[Check(N_("config"), True, _("loaded and valid"))])
     state = state_check(config.state.url)
     if state is not None:
         result.checks.append(state)
     try:
         kleanapp, sevdesk = from_config(config)
     except KleansyncError as exc:
-        result.checks.append(Check("tokens", False, str(exc)))
+        result.checks.append(Check(N_("tokens"), False, str(exc)))
         return result
     async with kleanapp, sevdesk:
         accepted = []
@@ -87,7 +101,8 @@ async def run_doctor(config: Config) -> DoctorResult:
             except KleansyncError as exc:
                 result.checks.append(Check(connector.label, False, str(exc)))
             else:
-                result.checks.append(Check(connector.label, True, "reachable, key accepted"))
+                detail = _("reachable, key accepted")
+                result.checks.append(Check(connector.label, True, detail))
                 accepted.append(connector)
         if sevdesk in accepted and isinstance(sevdesk, SevdeskConnector):
             result.checks += await sevdesk_account_checks(sevdesk, result.account)
@@ -97,7 +112,7 @@ async def run_doctor(config: Config) -> DoctorResult:
             try:
                 await _preview(config, connectors, result, usable_store=usable)
             except KleansyncError as exc:
-                result.checks.append(Check("next sync", False, str(exc)))
+                result.checks.append(Check(N_("next sync"), False, str(exc)))
     return result
 
 
@@ -115,22 +130,29 @@ async def _preview(
         plan = build_plan(config, snapshot, {e: store.links(e) for e in ("customer", "unit")})
     finally:
         store.close()
-    sides: tuple[tuple[Side, str], ...] = (("kleanapp", "KleanApp"), ("sevdesk", "sevDesk"))
-    for side, label in sides:
+    sides: tuple[tuple[Side, str], ...] = (
+        ("kleanapp", N_("KleanApp data")),
+        ("sevdesk", N_("sevDesk data")),
+    )
+    for side, name in sides:
         customers = snapshot.read("customer", side).records.values()
         active = sum(1 for r in customers if not r.record.archived)
         units = len(snapshot.read("unit", side).records)
         result.counts[side] = {"customers": active, "units": units}
-        result.checks.append(Check(f"{label} data", True, f"{active} customers, {units} units"))
+        detail = _("%(customers)s customers, %(units)s units", customers=active, units=units)
+        result.checks.append(Check(name, True, detail))
     missing = [t.message.split("'")[1] for t in plan.tasks if t.kind == "missing_unit"]
     result.missing_units = missing
     if missing:
         result.checks.append(
             Check(
-                "units",
+                N_("units"),
                 True,
-                f"KleanApp units missing in sevDesk: {', '.join(missing)} "
-                "(create them in sevDesk: Einstellungen → System → Einheiten)",
+                _(
+                    "KleanApp units missing in sevDesk: %(units)s (create them in sevDesk: "
+                    "Einstellungen → System → Einheiten)",
+                    units=", ".join(missing),
+                ),
             )
         )
     new_links = sum(
@@ -158,11 +180,20 @@ async def _preview(
     p = result.preview
     result.checks.append(
         Check(
-            "next sync",
+            N_("next sync"),
             True,
-            f"would link {p['links']} customers, create {p['creates']['sevdesk']} in sevDesk and "
-            f"{p['creates']['kleanapp']} in KleanApp, update {sum(p['updates'].values())}, "
-            f"decide {p['conflicts']} conflicts, park {p['parked']}, quarantine {p['quarantined']}",
+            _(
+                "would link %(links)s customers, create %(sevdesk)s in sevDesk and %(kleanapp)s "
+                "in KleanApp, update %(updates)s, decide %(conflicts)s conflicts, park "
+                "%(parked)s, quarantine %(quarantined)s",
+                links=p["links"],
+                sevdesk=p["creates"]["sevdesk"],
+                kleanapp=p["creates"]["kleanapp"],
+                updates=sum(p["updates"].values()),
+                conflicts=p["conflicts"],
+                parked=p["parked"],
+                quarantined=p["quarantined"],
+            ),
         )
     )
 

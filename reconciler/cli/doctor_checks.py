@@ -21,7 +21,7 @@ from typing import Any
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.connectors.sevdesk.stable_ids import FIELD_NAME
 from reconciler.domain.errors import KleansyncError
-from reconciler.domain.i18n import _
+from reconciler.domain.i18n import N_, _
 from state.paths import sqlite_file, write_problem
 
 #: The bookkeeping system kleansync is made for.
@@ -30,6 +30,7 @@ BOOKKEEPING_NEEDED = "2.0"
 
 @dataclass
 class Check:
+    #: A message id (``N_``): ``--json`` shows it as it is, the terminal translated.
     name: str
     ok: bool
     detail: str
@@ -42,10 +43,12 @@ def state_check(url: str) -> Check | None:
         return None
     problem = write_problem(url)
     if problem:
-        return Check("state store", False, f"[state] url: {problem}")
+        return Check(N_("state store"), False, _("[state] url: %(problem)s", problem=problem))
     if path.exists():
-        return Check("state store", True, _("%(path)s (writable)", path=path))
-    return Check("state store", True, _("%(path)s will be created on the first sync", path=path))
+        return Check(N_("state store"), True, _("%(path)s (writable)", path=path))
+    return Check(
+        N_("state store"), True, _("%(path)s will be created on the first sync", path=path)
+    )
 
 
 def bookkeeping_line(version: str | None) -> tuple[bool, str]:
@@ -72,16 +75,16 @@ async def sevdesk_account_checks(sevdesk: SevdeskConnector, account: dict[str, A
         version = await sevdesk.bookkeeping_version()
     except KleansyncError as exc:
         detail = _("cannot tell the bookkeeping version: %(error)s", error=exc)
-        checks.append(Check("sevDesk bookkeeping", False, detail))
+        checks.append(Check(N_("sevDesk bookkeeping"), False, detail))
     else:
         account["bookkeeping_version"] = version
-        checks.append(Check("sevDesk bookkeeping", *bookkeeping_line(version)))
+        checks.append(Check(N_("sevDesk bookkeeping"), *bookkeeping_line(version)))
 
     try:
         units = await sevdesk.units.list_changed(None)
     except KleansyncError as exc:
         checks.append(
-            Check("sevDesk units", False, _("units cannot be read: %(error)s", error=exc))
+            Check(N_("sevDesk units"), False, _("units cannot be read: %(error)s", error=exc))
         )
     else:
         account["units"] = len(units.records)
@@ -95,7 +98,7 @@ async def sevdesk_account_checks(sevdesk: SevdeskConnector, account: dict[str, A
             if unreadable
             else _("%(readable)s readable", readable=readable)
         )
-        checks.append(Check("sevDesk units", True, detail))
+        checks.append(Check(N_("sevDesk units"), True, detail))
 
     field = repr(FIELD_NAME)
     try:
@@ -107,7 +110,7 @@ async def sevdesk_account_checks(sevdesk: SevdeskConnector, account: dict[str, A
             error=exc,
             field=field,
         )
-        checks.append(Check("sevDesk contact field", False, detail))
+        checks.append(Check(N_("sevDesk contact field"), False, detail))
     else:
         account["contact_field"] = "exists" if setting else "absent"
         detail = (
@@ -119,5 +122,5 @@ async def sevdesk_account_checks(sevdesk: SevdeskConnector, account: dict[str, A
                 field=field,
             )
         )
-        checks.append(Check("sevDesk contact field", True, detail))
+        checks.append(Check(N_("sevDesk contact field"), True, detail))
     return checks

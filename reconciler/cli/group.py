@@ -11,6 +11,8 @@ Why a group class of our own:
   without the ``[default: …]`` a flag does not need.
 
 * every command's ``--help`` ends with an example or two (``reconciler.cli.examples``).
+* help texts are message ids (``N_``), put into the current language when a
+  help page or a usage error is shown (``reconciler.cli.helptext``).
 
 The group changes each command the first time it is looked up, so commands
 registered anywhere (``register(app)`` in the command modules) get the same.
@@ -23,13 +25,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from reconciler.cli import helptext
 from reconciler.cli.common import STATE
-from reconciler.cli.examples import epilog
+from reconciler.domain.i18n import N_, gettext
 from reconciler.log import setup_logging
 
-FLAG = "flag"
-VERBOSE_HELP = "More log output (-vv: even more); also after the command."
-QUIET_HELP = "Only warnings and errors; also after the command."
+FLAG = N_("flag")
+VERBOSE_HELP = N_("More log output (-vv: even more); also after the command.")
+QUIET_HELP = N_("Only warnings and errors; also after the command.")
 
 
 def _more_verbose(_ctx: Any, _param: Any, value: int) -> int:
@@ -70,19 +73,32 @@ def _verbosity_options() -> list[Any]:
 
 
 def label_flags(params: list[Any]) -> list[Any]:
-    """A flag's type column says ``flag``, and no default is shown for it."""
+    """A flag's type column says ``flag``, no default is shown for it; helps in today's language."""
     for param in params:
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
-            if param.metavar is None:
-                param.metavar = FLAG
+            if getattr(param, "_kleansync_flag", param.metavar is None):
+                param._kleansync_flag = True
+                param.metavar = gettext(FLAG)
             param.show_default = False
+        helptext.translate_param(param)
     return params
 
 
 def _labelled_params(command: Any) -> None:
-    """``command.get_params`` labels flags too: ``--help`` is only added there."""
+    """``command.get_params`` labels flags too: ``--help`` is only added there.
+
+    And the help page and usage line are rendered in the current language.
+    """
     unlabelled = command.get_params
     command.get_params = lambda ctx: label_flags(unlabelled(ctx))
+    render = command.format_help
+
+    def format_help(ctx: Any, formatter: Any) -> None:
+        helptext.translate_command(command)
+        render(ctx, formatter)
+
+    command.format_help = format_help
+    command.format_usage = lambda ctx, formatter: helptext.format_usage(command, ctx, formatter)
 
 
 def prepare(command: Any, path: str) -> Any:
@@ -101,7 +117,7 @@ def prepare(command: Any, path: str) -> Any:
         for name, sub in commands.items():
             prepare(sub, f"{path} {name}")
     else:
-        command.epilog = command.epilog or epilog(path)
+        command._kleansync_path = path
     _labelled_params(command)
     return command
 
@@ -115,3 +131,14 @@ class KleansyncGroup(TyperGroup):
 
     def get_params(self, ctx: Any) -> Any:
         return label_flags(super().get_params(ctx))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        helptext.early_language(args)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        helptext.translate_command(self)
+        super().format_help(ctx, formatter)
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        helptext.format_usage(self, ctx, formatter)

@@ -30,6 +30,7 @@ from reconciler.cli.init_template import InitValues, render_config
 from reconciler.config import KleanappConfig, ScheduleConfig, SevdeskConfig, parse_config
 from reconciler.domain.errors import ConfigError
 from reconciler.domain.files import write_atomically
+from reconciler.domain.i18n import N_, _
 from rules.policies import RULES, get_rule
 
 __all__ = ["register", "run_init", "write_config"]
@@ -59,6 +60,7 @@ def _check_rule(value: str) -> str | None:
 class Question:
     field: str
     flag: str
+    #: A message id (``N_``), asked in the reader's language.
     prompt: str
     check: Callable[[str], str | None]
     #: Repeat the rejected value in the error (never for what may be a token).
@@ -69,46 +71,46 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "sevdesk_url",
         "--sevdesk-url",
-        "sevDesk API base URL",
+        N_("sevDesk API base URL"),
         lambda v: _model_error(SevdeskConfig, "base_url", v),
     ),
     Question(
         "sevdesk_token_env",
         "--sevdesk-token-env",
-        "Environment variable that will hold the sevDesk API key",
+        N_("Environment variable that will hold the sevDesk API key"),
         lambda v: _model_error(SevdeskConfig, "token_env", v),
         echo=False,
     ),
     Question(
         "kleanapp_url",
         "--kleanapp-url",
-        "KleanApp integration API base URL",
+        N_("KleanApp integration API base URL"),
         lambda v: _model_error(KleanappConfig, "base_url", v),
     ),
     Question(
         "kleanapp_token_env",
         "--kleanapp-token-env",
-        "Environment variable that will hold the KleanApp API token",
+        N_("Environment variable that will hold the KleanApp API token"),
         lambda v: _model_error(KleanappConfig, "token_env", v, base_url=EXAMPLE_KLEANAPP_URL),
         echo=False,
     ),
     Question(
         "rule",
         "--rule",
-        f"Conflict rule ({', '.join(RULES)})",
+        N_("Conflict rule"),
         _check_rule,
         echo=False,  # get_rule's message already names the value
     ),
     Question(
         "cron",
         "--cron",
-        "When to sync (cron: minute hour day month weekday)",
+        N_("When to sync (cron: minute hour day month weekday)"),
         lambda v: _model_error(ScheduleConfig, "cron", v),
     ),
     Question(
         "timezone",
         "--timezone",
-        "Time zone of the schedule",
+        N_("Time zone of the schedule"),
         lambda v: _model_error(ScheduleConfig, "timezone", v),
         echo=False,  # the message already names the zone
     ),
@@ -119,7 +121,13 @@ def _problem(question: Question, value: str) -> str | None:
     error = question.check(value)
     if error is None:
         return None
-    return f"{error} (got {value!r})" if question.echo else error
+    return _("%(error)s (got %(value)r)", error=error, value=value) if question.echo else error
+
+
+def _prompt(question: Question) -> str:
+    """The question in the reader's language (the rule's choices named)."""
+    text = _(question.prompt)
+    return f"{text} ({', '.join(RULES)})" if question.field == "rule" else text
 
 
 def _stdin_is_terminal() -> bool:
@@ -142,7 +150,7 @@ def gather_values(given: dict[str, str | None], *, interactive: bool) -> InitVal
         elif interactive:
             default = getattr(values, q.field)
             while True:
-                value = typer.prompt(q.prompt, default=default, type=str).strip()
+                value = typer.prompt(_prompt(q), default=default, type=str).strip()
                 error = _problem(q, value)
                 if error is None:
                     break
@@ -151,8 +159,12 @@ def gather_values(given: dict[str, str | None], *, interactive: bool) -> InitVal
             value = getattr(values, q.field)
             if value is None:
                 raise ConfigError(
-                    f"{q.flag} is required (e.g. {q.flag} {EXAMPLE_KLEANAPP_URL}); "
-                    "run 'kleansync init' in a terminal to be asked instead"
+                    _(
+                        "%(flag)s is required (e.g. %(flag)s %(example)s); run 'kleansync init' "
+                        "in a terminal to be asked instead",
+                        flag=q.flag,
+                        example=EXAMPLE_KLEANAPP_URL,
+                    )
                 )
         values = replace(values, **{q.field: value})
     return values
@@ -160,11 +172,15 @@ def gather_values(given: dict[str, str | None], *, interactive: bool) -> InitVal
 
 def _refuse_existing(path: Path, force: bool) -> None:
     if path.is_dir():
-        raise ConfigError(f"{path} is a directory; pass the file to write with --path")
+        raise ConfigError(
+            _("%(path)s is a directory; pass the file to write with --path", path=path)
+        )
     if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; pass --force to overwrite it")
+        raise ConfigError(_("%(path)s already exists; pass --force to overwrite it", path=path))
     if not path.parent.is_dir():
-        raise ConfigError(f"{path.parent} does not exist; create the directory first")
+        raise ConfigError(
+            _("%(path)s does not exist; create the directory first", path=path.parent)
+        )
 
 
 def write_config(path: Path, values: InitValues, *, force: bool = False) -> Path:
@@ -180,9 +196,13 @@ def write_config(path: Path, values: InitValues, *, force: bool = False) -> Path
             with path.open("x", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
     except FileExistsError:
-        raise ConfigError(f"{path} already exists; pass --force to overwrite it") from None
+        raise ConfigError(
+            _("%(path)s already exists; pass --force to overwrite it", path=path)
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
+        raise ConfigError(
+            _("%(path)s: cannot write (%(cause)s)", path=path, cause=exc.strerror)
+        ) from None
     return path
 
 
@@ -191,11 +211,15 @@ def run_init(path: Path, given: dict[str, str | None], *, force: bool) -> InitVa
     _refuse_existing(path, force)  # before asking anything
     values = gather_values(given, interactive=_stdin_is_terminal())
     write_config(path, values, force=force)
-    typer.echo(f"Wrote {path}.")
+    typer.echo(_("Wrote %(path)s.", path=path))
     typer.echo(
-        f"Next: put the API keys into the environment variables {values.sevdesk_token_env} "
-        f"and {values.kleanapp_token_env} (never into the file), then run "
-        f"'kleansync doctor --config {path}'."
+        _(
+            "Next: put the API keys into the environment variables %(sevdesk)s and "
+            "%(kleanapp)s (never into the file), then run 'kleansync doctor --config %(path)s'.",
+            sevdesk=values.sevdesk_token_env,
+            kleanapp=values.kleanapp_token_env,
+            path=path,
+        )
     )
     return values
 
@@ -207,37 +231,51 @@ def _opt(flag: str, help_: str) -> object:
 def register(app: typer.Typer) -> None:
     """Add ``kleansync init`` to ``app``."""
 
-    @app.command("init")
+    @app.command(
+        "init",
+        help=N_("Write a commented config.toml; asks for the values when run in a terminal."),
+    )
     def init(
         path: Annotated[
-            Path, typer.Option("--path", help="Where to write the config file.")
+            Path, typer.Option("--path", help=N_("Where to write the config file."))
         ] = DEFAULT_PATH,
-        sevdesk_url: Annotated[str | None, _opt("--sevdesk-url", "sevDesk API base URL.")] = None,
+        sevdesk_url: Annotated[
+            str | None, _opt("--sevdesk-url", N_("sevDesk API base URL."))
+        ] = None,
         sevdesk_token_env: Annotated[
             str | None,
-            _opt("--sevdesk-token-env", "Name of the env variable holding the sevDesk key."),
+            _opt("--sevdesk-token-env", N_("Name of the env variable holding the sevDesk key.")),
         ] = None,
         kleanapp_url: Annotated[
-            str | None, _opt("--kleanapp-url", "KleanApp integration API base URL.")
+            str | None, _opt("--kleanapp-url", N_("KleanApp integration API base URL."))
         ] = None,
         kleanapp_token_env: Annotated[
             str | None,
-            _opt("--kleanapp-token-env", "Name of the env variable holding the KleanApp token."),
+            _opt(
+                "--kleanapp-token-env", N_("Name of the env variable holding the KleanApp token.")
+            ),
         ] = None,
         rule: Annotated[
-            str | None, _opt("--rule", f"Default conflict rule: {', '.join(RULES)}.")
+            str | None,
+            _opt(
+                "--rule",
+                N_(
+                    "Default conflict rule: last-write-wins, sevdesk-authoritative, "
+                    "kleanapp-authoritative or manual."
+                ),
+            ),
         ] = None,
         cron: Annotated[
-            str | None, _opt("--cron", "Sync schedule for 'serve' (cron, 5 fields).")
+            str | None, _opt("--cron", N_("Sync schedule for 'serve' (cron, 5 fields)."))
         ] = None,
         timezone: Annotated[
-            str | None, _opt("--timezone", "Time zone of the schedule, e.g. Europe/Berlin.")
+            str | None,
+            _opt("--timezone", N_("Time zone of the schedule, e.g. Europe/Berlin.")),
         ] = None,
         force: Annotated[
-            bool, typer.Option("--force", help="Overwrite an existing config file.")
+            bool, typer.Option("--force", help=N_("Overwrite an existing config file."))
         ] = False,
     ) -> None:
-        """Write a commented config.toml; asks for the values when run in a terminal."""
         given = {
             "sevdesk_url": sevdesk_url,
             "sevdesk_token_env": sevdesk_token_env,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import _
 
 
 @dataclass(frozen=True)
@@ -221,5 +222,5 @@ def _toml_string(value: str) -> str:
 def render_config(values: InitValues) -> str:
     """The config file text for ``values`` (not validated; see :func:`write_config`)."""
     if values.kleanapp_url is None:
-        raise ConfigError("--kleanapp-url is required")
+        raise ConfigError(_("--kleanapp-url is required"))
     return TEMPLATE.format(**{k: _toml_string(v) for k, v in asdict(values).items()})

@@ -18,16 +18,28 @@ import typer
 
 from reconciler.cli.common import ConfigOption, JsonOption, NewStoreOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import N_, _, format_date
 from reconciler.invoices.result import FORMATS, STATUSES, ExportFilters
 
 
 def parse_date(value: str | None, option: str) -> dt.date | None:
+    """``2026-03-31``, or as the admins write it: ``31.03.2026`` (also ``31.3.2026``)."""
     if value is None:
         return None
+    text = value.strip()
     try:
-        return dt.date.fromisoformat(value.strip())
+        if "." in text:
+            day, month, year = (int(part) for part in text.split("."))
+            return dt.date(year, month, day)
+        return dt.date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{option}: {value!r} is not a date like 2026-03-31") from None
+        raise ConfigError(
+            _(
+                "%(option)s: %(value)r is not a date like 31.03.2026 or 2026-03-31",
+                option=option,
+                value=value,
+            )
+        ) from None
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...] | None:
@@ -39,14 +51,22 @@ def parse_statuses(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     items = [s.strip().lower() for s in value.split(",")]
-    choices = f"use a comma-separated list of {', '.join(STATUSES)}"
+    choices = _("use a comma-separated list of %(statuses)s", statuses=", ".join(STATUSES))
     if not any(items):
-        raise ConfigError(f"--status: nothing given; {choices}")
+        raise ConfigError(_("--status: nothing given; %(choices)s", choices=choices))
     if not all(items):
-        raise ConfigError(f"--status {value!r}: an empty item between commas; {choices}")
+        raise ConfigError(
+            _(
+                "--status %(value)r: an empty item between commas; %(choices)s",
+                value=value,
+                choices=choices,
+            )
+        )
     wrong = [s for s in items if s not in STATUSES]
     if wrong:
-        raise ConfigError(f"--status: {', '.join(wrong)}; {choices}")
+        raise ConfigError(
+            _("--status: %(wrong)s; %(choices)s", wrong=", ".join(wrong), choices=choices)
+        )
     return tuple(dict.fromkeys(items))
 
 
@@ -56,7 +76,13 @@ def build_filters(
     """The command line's filters, checked; ``ConfigError`` (exit 2) when wrong."""
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if start and end and start > end:
-        raise ConfigError(f"--from {start} is after --to {end}")
+        raise ConfigError(
+            _(
+                "--from %(start)s is after --to %(end)s",
+                start=format_date(start),
+                end=format_date(end),
+            )
+        )
     return ExportFilters(
         date_from=start, date_to=end, statuses=parse_statuses(status), since_last=since_last
     )
@@ -79,49 +105,69 @@ async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> 
 
 
 def status_lines(items: list[dict[str, Any]]) -> list[str]:
+    """``invoices status`` for people: the ledger's states in the reader's words."""
     if not items:
-        return ["no invoice has been exported yet"]
-    lines = [f"{'KleanApp':<16} {'state':<8} {'sevDesk':<10} {'number':<14} status"]
+        return [_("no invoice has been exported yet")]
+    lines = [f"{'KleanApp':<16} {_('state'):<14} {'sevDesk':<10} {_('number'):<14} {_('status')}"]
     for item in items:
         status = item["sevdesk_status"] or ""
         if item["changed_after_export"]:
-            status += " (changed in KleanApp after export)"
+            status += " " + _("(changed in KleanApp after export)")
         if item["reason"] and item["state"] in ("held", "failed"):
             status = item["reason"]
+        state = _(LEDGER_STATES.get(item["state"], item["state"]))
         lines.append(
-            f"{item['number']:<16} {item['state']:<8} {item['sevdesk_id'] or '-':<10} "
+            f"{item['number']:<16} {state:<14} {item['sevdesk_id'] or '-':<10} "
             f"{item['sevdesk_number'] or '-':<14} {status}"
         )
     return lines
+
+
+#: An invoice's state in the export ledger (English in ``--json``), as the reader says it.
+LEDGER_STATES = {
+    "pending": N_("pending"),
+    "created": N_("created"),
+    "linked": N_("linked"),
+    "held": N_("held"),
+    "failed": N_("failed"),
+}
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``invoices`` command group (``export``, ``status``) to ``app``."""
 
     invoices = typer.Typer(
-        help="Export KleanApp invoices to sevDesk and show where they stand.",
+        help=N_("Export KleanApp invoices to sevDesk and show where they stand."),
         no_args_is_help=True,
     )
 
-    @invoices.command("export")
+    @invoices.command(
+        "export",
+        help=N_("Export saved KleanApp invoices to sevDesk, each exactly once, and lock them."),
+    )
     @guarded
     def export(
         config: ConfigOption = None,
         date_from: Annotated[
             str | None,
-            typer.Option("--from", metavar="YYYY-MM-DD", help="Invoice date on or after."),
+            typer.Option(
+                "--from",
+                metavar="DATE",
+                help=N_("Invoice date on or after (31.03.2026 or 2026-03-31)."),
+            ),
         ] = None,
         date_to: Annotated[
             str | None,
-            typer.Option("--to", metavar="YYYY-MM-DD", help="Invoice date on or before."),
+            typer.Option("--to", metavar="DATE", help=N_("Invoice date on or before.")),
         ] = None,
         status: Annotated[
             str | None,
             typer.Option(
                 "--status",
                 metavar="open,paid,…",
-                help="KleanApp statuses to export (draft, open, paid, cancelled); "
-                "default open,paid.",
+                help=N_(
+                    "KleanApp statuses to export (draft, open, paid, cancelled); default open,paid."
+                ),
             ),
         ] = None,
         fmt: Annotated[
@@ -129,31 +175,35 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--format",
                 metavar="draft|final",
-                help="draft: sevDesk draft; final: also finalised there (numbered, open), "
-                "nobody e-mailed. Default: format in the config's invoices section.",
+                help=N_(
+                    "draft: sevDesk draft; final: also finalised there (numbered, open), "
+                    "nobody e-mailed. Default: format in the config's invoices section."
+                ),
             ),
         ] = None,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Show what would be exported; write nothing.")
+            bool,
+            typer.Option("--dry-run", help=N_("Show what would be exported; write nothing.")),
         ] = False,
         as_json: JsonOption = False,
         since_last: Annotated[
             bool,
             typer.Option(
                 "--since-last",
-                help="Every unexported invoice changed since the last such run, plus the "
-                "held and failed ones.",
+                help=N_(
+                    "Every unexported invoice changed since the last such run, plus the "
+                    "held and failed ones."
+                ),
             ),
         ] = False,
         new_store: NewStoreOption = False,
     ) -> None:
-        """Export saved KleanApp invoices to sevDesk, each exactly once, and lock them."""
         from reconciler.config import load_config
         from reconciler.invoices.runner import export_invoices
 
         filters = build_filters(date_from, date_to, status, since_last)
         if fmt is not None and fmt not in FORMATS:
-            raise ConfigError(f"--format must be draft or final, not {fmt!r}")
+            raise ConfigError(_("--format must be draft or final, not %(given)r", given=fmt))
         cfg = load_config(config)
 
         async def work(connectors: Any, store: Any) -> Any:
@@ -169,10 +219,12 @@ def register(app: typer.Typer) -> None:
                 typer.echo(line)
         raise typer.Exit(result.exit_code)
 
-    @invoices.command("status")
+    @invoices.command(
+        "status",
+        help=N_("List exported invoices with their sevDesk status (draft/open/paid/cancelled)."),
+    )
     @guarded
     def status_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-        """List exported invoices with their sevDesk status (draft/open/paid/cancelled)."""
         from reconciler.config import load_config
         from reconciler.invoices.runner import invoice_status
 

@@ -7,8 +7,8 @@ rate, time left), for the read phase (the services' lists, page by page,
 journal, a pipe) a redrawn bar is noise in a log file, and nothing at all
 looks like a hang: so one plain line per 10 % step, each phase on its own.
 
-German first (the admins' language); ``reconciler.i18n`` is to take the
-texts over.
+Words and numbers in the reader's language (``reconciler.domain.i18n``):
+``4,9/s · noch 1:40`` in German, ``4.9/s · 1:40 left`` in English.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from reconciler.domain import progress
+from reconciler.domain.i18n import N_, _, format_number
 
 __all__ = ["APPLYING", "Meter", "ProgressLines", "figures", "progress_bar"]
 
 #: The write phase's name.
-APPLYING = "Änderungen schreiben"
+APPLYING = N_("writing changes")
 #: A sync's ``progress(total, done)`` hook: returns the per-write tick.
 ApplyHook = Callable[[int, int], Callable[[int], None]]
 
 
 def _number(n: float, digits: int = 0) -> str:
-    """German digits: ``1.234``, ``4,9``."""
-    text = f"{n:,.{digits}f}"
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    """Digits of the reader's language: ``1.234``, ``4,9`` in German."""
+    return format_number(n, decimals=digits)
 
 
 def _clock(seconds: float) -> str:
@@ -49,7 +49,7 @@ def figures(done: int, total: int | None, rate: float | None) -> str:
     if rate:
         parts.append(f"{_number(rate, 1)}/s")
         if total is not None and total > done:
-            parts.append(f"noch {_clock((total - done) / rate)}")
+            parts.append(_("%(time)s left", time=_clock((total - done) / rate)))
     return " · ".join(parts)
 
 
@@ -140,11 +140,12 @@ def apply_hook(reporter: progress.Reporter) -> ApplyHook:
 
     def start(total: int, done: int) -> Callable[[int], None]:
         count = [done]
-        reporter.update(APPLYING, done, total)
+        name = _(APPLYING)
+        reporter.update(name, done, total)
 
         def tick(n: int) -> None:
             count[0] += n
-            reporter.update(APPLYING, count[0], total)
+            reporter.update(name, count[0], total)
 
         return tick
 

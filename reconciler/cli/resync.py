@@ -16,26 +16,30 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.common import ConfigOption, JsonOption, emit_json, guarded
+from reconciler.domain.i18n import N_
 
 
 def register(app: typer.Typer) -> None:
 
-    @app.command()
+    @app.command(
+        help=N_(
+            "Rebuild links and bases from both sides (after the state store was lost).\n\n"
+            "Pairs by the KleanApp id kept on sevDesk contacts first, then by customer "
+            "number, then by the matcher. Writes nothing to either side except missing "
+            "KleanApp ids on sevDesk contacts; one-sided records are left to the next sync."
+        )
+    )
     @guarded
     def resync(
         config: ConfigOption = None,
         dry_run: Annotated[
             bool,
-            typer.Option("--dry-run", help="Show what would be linked; write nothing anywhere."),
+            typer.Option(
+                "--dry-run", help=N_("Show what would be linked; write nothing anywhere.")
+            ),
         ] = False,
         as_json: JsonOption = False,
     ) -> None:
-        """Rebuild links and bases from both sides (after the state store was lost).
-
-        Pairs by the KleanApp id kept on sevDesk contacts first, then by customer
-        number, then by the matcher. Writes nothing to either side except missing
-        KleanApp ids on sevDesk contacts; one-sided records are left to the next sync.
-        """
         from reconciler.config import load_config
         from reconciler.log import redact
         from reconciler.sync.resync import resync_from_config

@@ -10,26 +10,29 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.common import ConfigOption, NewStoreOption, guarded
+from reconciler.domain.i18n import N_
 
 
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to ``app``."""
 
-    @app.command("serve")
+    @app.command(
+        "serve",
+        help=N_("Run always-on: the scheduled sync, KleanApp webhooks, /healthz and /metrics."),
+    )
     @guarded
     def serve(
         config: ConfigOption = None,
         host: Annotated[
             str | None,
-            typer.Option(help="Listen on this interface (default: \\[webhooks] listen_host)."),
+            typer.Option(help=N_("Listen on this interface (default: [webhooks] listen_host).")),
         ] = None,
         port: Annotated[
             int | None,
-            typer.Option(help="Listen on this port (default: \\[webhooks] listen_port)."),
+            typer.Option(help=N_("Listen on this port (default: [webhooks] listen_port).")),
         ] = None,
         new_store: NewStoreOption = False,
     ) -> None:
-        """Run always-on: the scheduled sync, KleanApp webhooks, /healthz and /metrics."""
         from dataclasses import replace
 
         from reconciler.config import load_config

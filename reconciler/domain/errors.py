@@ -29,6 +29,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from reconciler.domain.i18n import _
+
 
 class KleansyncError(Exception):
     """Base of every error kleansync raises on purpose."""
@@ -121,8 +123,13 @@ class RunInProgress(KleansyncError):
     def __init__(self, since: dt.datetime, pid: int, holder: str) -> None:
         local = since.astimezone()
         super().__init__(
-            f"a run is in progress since {local:%H:%M:%S} (pid {pid} on {holder.split(':')[0]}); "
-            "nothing was changed"
+            _(
+                "a run is in progress since %(time)s (pid %(pid)s on %(host)s); nothing was "
+                "changed",
+                time=f"{local:%H:%M:%S}",
+                pid=pid,
+                host=holder.split(":")[0],
+            )
         )
         self.since = since
         self.pid = pid
@@ -136,12 +143,19 @@ class LockLost(KleansyncError):
     """
 
     def __init__(self, since: dt.datetime | None, holder: str, writes: int) -> None:
-        at = f"{since.astimezone():%H:%M:%S}" if since else "an unknown time"
-        host, _, rest = holder.removeprefix("released:").partition(":")
-        who = f" (pid {rest.split(':')[0]} on {host})" if rest else ""
+        at = f"{since.astimezone():%H:%M:%S}" if since else _("an unknown time")
+        host, _sep, rest = holder.removeprefix("released:").partition(":")
+        who = (
+            " " + _("(pid %(pid)s on %(host)s)", pid=rest.split(":")[0], host=host) if rest else ""
+        )
         super().__init__(
-            f"another run took over the lock at {at}{who}; "
-            f"stopped after {writes} writes, nothing lost"
+            _(
+                "another run took over the lock at %(time)s%(who)s; stopped after %(writes)s "
+                "writes, nothing lost",
+                time=at,
+                who=who,
+                writes=writes,
+            )
         )
         self.writes = writes
 

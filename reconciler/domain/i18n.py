@@ -127,8 +127,15 @@ def normalise(lang: str | None) -> str | None:
         return None
     code = str(lang).strip().replace("-", "_").split(".")[0].split("_")[0].lower()
     if code not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r} (known: {', '.join(LANGUAGES)})")
+        raise _unknown_language(lang)
     return code
+
+
+def _unknown_language(lang: str) -> ValueError:
+    """The error for an unknown code, said without reading the environment (that may be it)."""
+    code = _override.get() or _explicit or _configured or DEFAULT_LANGUAGE
+    text = translations(code).gettext(N_("unknown language %(lang)r (known: %(known)s)"))
+    return ValueError(text % {"lang": lang, "known": ", ".join(LANGUAGES)})
 
 
 def resolve_language(

@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.domain.i18n import N_
 from reconciler.domain.models import Invoice
 
 #: KleanApp's invoice statuses (Rechnungsstatus).
@@ -116,23 +117,67 @@ class ExportResult:
         }
 
     def summary_lines(self) -> list[str]:
-        """A short human summary for the terminal."""
-        verb = "would export" if self.dry_run else "exported"
-        head = f"run {self.run_id}: " if self.run_id else "dry run: "
-        lines = [f"{head}{verb} {len(self.exported)} invoice(s) to sevDesk as {self.format}"]
+        """A short human summary for the terminal, in the reader's language."""
+        from reconciler.domain.i18n import _, format_money, ngettext
+        from reconciler.reporting.phrases import Phrases
+
+        why = Phrases()
+
+        fmt = _(_FORMATS.get(self.format, self.format))
+        n = len(self.exported)
+        head = (
+            ngettext(
+                "%(num)d invoice would be exported to sevDesk as %(format)s",
+                "%(num)d invoices would be exported to sevDesk as %(format)s",
+                n,
+                format=fmt,
+            )
+            if self.dry_run
+            else ngettext(
+                "%(num)d invoice exported to sevDesk as %(format)s",
+                "%(num)d invoices exported to sevDesk as %(format)s",
+                n,
+                format=fmt,
+            )
+        )
+        run = _("run %(run)s", run=self.run_id) if self.run_id else _("dry run")
+        lines = [f"{run}: {head}"]
         for item in self.exported:
             target = f" → sevDesk {item['sevdesk_id']}" if item.get("sevdesk_id") else ""
-            lines.append(
-                f"  {item['action']:<15} {item['number']} ({item.get('total_gross')} EUR){target}"
-            )
-        lines += [f"  {'held':<15} {h['number']}: {h['reason']}" for h in self.held]
+            action = _(_ACTIONS.get(item["action"], item["action"]))
+            gross = item.get("total_gross")
+            amount = format_money(gross) if gross is not None else "-"
+            lines.append(f"  {action:<15} {item['number']} ({amount}){target}")
+        lines += [f"  {_('held'):<15} {h['number']}: {why(h['reason'])}" for h in self.held]
         lines += [
-            f"  {'error':<15} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
+            f"  {_('error'):<15} {e['number'] or e['kleanapp_id']}: {e['error']}"
+            for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
-            lines.append(f"  {'skipped':<15} {len(self.skipped)} (already exported or not due)")
-            lines += [f"  {'changed':<15} {s['number']}: {s['reason']}" for s in changed]
-        lines += [f"  task: {t['message']} ({', '.join(t['invoices'])})" for t in self.tasks]
-        lines += [f"  recovered: {r['outcome']}" for r in self.recovered]
+            lines.append(
+                f"  {_('skipped'):<15} "
+                + _("%(count)s (already exported or not due)", count=len(self.skipped))
+            )
+            lines += [f"  {_('changed'):<15} {s['number']}: {why(s['reason'])}" for s in changed]
+        lines += [
+            "  "
+            + _(
+                "task: %(task)s (%(invoices)s)",
+                task=why(t["message"]),
+                invoices=", ".join(t["invoices"]),
+            )
+            for t in self.tasks
+        ]
+        lines += ["  " + _("settled: %(outcome)s", outcome=r["outcome"]) for r in self.recovered]
         return lines
+
+
+#: Code words of the export (English in ``--json``), as the reader says them.
+_FORMATS = {"draft": N_("draft"), "final": N_("final")}
+_ACTIONS = {
+    "created": N_("created"),
+    "linked existing": N_("linked existing"),
+    "would create": N_("would create"),
+    "would link": N_("would link"),
+}

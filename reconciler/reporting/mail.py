@@ -31,11 +31,11 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from loguru import logger
 
 from reconciler.domain.errors import ConfigError, KleansyncError, TransientError
+from reconciler.domain.i18n import _, format_datetime
 from reconciler.log import redact, register_secret
 from reconciler.reporting import words
 from reconciler.reporting.files import file_stem
@@ -66,12 +66,13 @@ def should_mail(view: dict[str, Any], report_cfg: Any) -> bool:
 
 def subject(view: dict[str, Any], news: MailNews | None = None) -> str:
     """The subject in the current language (``reporting.words.subject``), redacted; a mail
-    with news or a reminder says so first (German first: not in the catalogue yet)."""
+    with news or a reminder says so first."""
     text = words.subject(view)
     if news is not None and news.reason == REMINDER:
-        text = text.replace("[kleansync] ", "[kleansync] Erinnerung, nichts Neues – ", 1)
+        text = text.replace("[kleansync] ", "[kleansync] " + _("Reminder, nothing new") + " – ", 1)
     elif news is not None and news.new:
-        text = text.replace("[kleansync] ", f"[kleansync] {len(news.new)} neu – ", 1)
+        new = _("%(count)s new", count=len(news.new))
+        text = text.replace("[kleansync] ", f"[kleansync] {new} – ", 1)
     return redact(text)
 
 
@@ -80,20 +81,24 @@ def news_lines(news: MailNews | None, tz: str, limit: int = 20) -> list[str]:
     if news is None:
         return []
     if news.reason == REMINDER:
-        since = ""
         if news.last_sent is not None:
-            local = news.last_sent.astimezone(ZoneInfo(tz))
-            since = f" seit der E-Mail vom {local:%d.%m.%Y %H:%M}"
-        head = f"Erinnerung: nichts Neues{since}; noch offen ({news.open}):"
+            head = _(
+                "Reminder: nothing new since the e-mail of %(when)s; still open (%(count)s):",
+                when=format_datetime(news.last_sent, tz),
+                count=news.open,
+            )
+        else:
+            head = _("Reminder: nothing new; still open (%(count)s):", count=news.open)
         return [*_listed(head, news.still_open, limit), ""]
-    head = f"Neu seit der letzten E-Mail ({len(news.new)}):"
+    head = _("New since the last e-mail (%(count)s):", count=len(news.new))
     return [*_listed(head, news.new, limit), ""]
 
 
 def _listed(head: str, texts: tuple[str, ...], limit: int) -> list[str]:
     lines = [head, *(f"  - {text}" for text in texts[:limit])]
     if len(texts) > limit:
-        lines.append(f"  ... und {len(texts) - limit} weitere (siehe den angehängten Bericht)")
+        more = len(texts) - limit
+        lines.append("  " + _("... and %(more)s more (see the attached report)", more=more))
     return lines
 
 
@@ -108,7 +113,7 @@ def build_message(
     """The e-mail: summary as the body, the HTML report attached."""
     to = recipients(report_cfg)
     if not to:
-        raise ConfigError("[report] email_to: no recipients configured")
+        raise ConfigError(_("[report] email_to: no recipients configured"))
     host = getattr(report_cfg, "smtp_host", None) or "localhost"
     sender = getattr(report_cfg, "email_from", None) or f"kleansync@{host}"
     msg = EmailMessage()
@@ -137,8 +142,11 @@ def _password(report_cfg: Any, env: Mapping[str, str]) -> str | None:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(
-            f"environment variable {name} is not set (named by [report] smtp_password_env); "
-            "it must hold the SMTP password"
+            _(
+                "environment variable %(name)s is not set (named by [report] smtp_password_env); "
+                "it must hold the SMTP password",
+                name=name,
+            )
         )
     register_secret(value)
     return value
@@ -148,7 +156,7 @@ def send(msg: EmailMessage, report_cfg: Any, *, env: Mapping[str, str] | None = 
     """Deliver ``msg`` over SMTP; ``ConfigError``/``TransientError`` with a redacted message."""
     host = getattr(report_cfg, "smtp_host", None)
     if not host:
-        raise ConfigError("[report] smtp_host: needed to e-mail reports (or remove email_to)")
+        raise ConfigError(_("[report] smtp_host: needed to e-mail reports (or remove email_to)"))
     port = int(getattr(report_cfg, "smtp_port", None) or 587)
     user = getattr(report_cfg, "smtp_user", None)
     password = _password(report_cfg, os.environ if env is None else env)
@@ -170,11 +178,23 @@ def send(msg: EmailMessage, report_cfg: Any, *, env: Mapping[str, str] | None = 
             client.send_message(msg)
     except smtplib.SMTPAuthenticationError as exc:
         raise ConfigError(
-            f"SMTP server {host}:{port} refused the login of {user!r} ({exc.smtp_code})"
+            _(
+                "SMTP server %(server)s refused the login of %(user)r (%(code)s)",
+                server=f"{host}:{port}",
+                user=user,
+                code=exc.smtp_code,
+            )
         ) from None
     except (smtplib.SMTPException, OSError) as exc:
         raise TransientError(
-            redact(f"could not e-mail the report via {host}:{port}: {type(exc).__name__}: {exc}")
+            redact(
+                _(
+                    "could not e-mail the report via %(server)s: %(kind)s: %(error)s",
+                    server=f"{host}:{port}",
+                    kind=type(exc).__name__,
+                    error=exc,
+                )
+            )
         ) from None
 
 

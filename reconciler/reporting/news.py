@@ -36,6 +36,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.domain.i18n import _
+from reconciler.domain.labels import entity_label, field_label
+from reconciler.reporting.phrases import Phrases
 from state import Store
 from state.invoice_tables import InvoiceLedger
 from state.mail_tables import MailMemory, mail_memory, save_mail_memory
@@ -83,13 +86,24 @@ def conflict_item(c: Any) -> tuple[str, str]:
     """A conflict (view dict or ``ConflictRow``): the same record, field and values."""
     what = [_get(c, n) for n in ("entity", "key", "field", "kleanapp", "sevdesk")]
     entity, key, name = what[:3]
-    return _fingerprint("conflict", *what), f"Konflikt {entity} {key}, Feld {name}"
+    text = _(
+        "Conflict %(entity)s %(key)s, field %(field)s",
+        entity=entity_label(entity),
+        key=key,
+        field=field_label(name),
+    )
+    return _fingerprint("conflict", *what), text
 
 
 def parked_item(p: Any) -> tuple[str, str]:
     """A parked match (view dict or ``Parked`` row): the same record of the same side."""
     what = [_get(p, n) for n in ("entity", "side", "record_id")]
-    text = f"Geparkte Zuordnung {_get(p, 'entity')} {_get(p, 'key')}: {_get(p, 'reason')}"
+    text = _(
+        "Match to check: %(entity)s %(key)s: %(why)s",
+        entity=entity_label(_get(p, "entity")),
+        key=_get(p, "key"),
+        why=Phrases()(_get(p, "reason")),
+    )
     return _fingerprint("parked", *what), text
 
 
@@ -103,7 +117,7 @@ def task_item(t: Any) -> tuple[str, str]:
         what = ["invoice", _get(t, "message")]
     else:
         what = [_get(t, n) for n in ("kind", "entity", "key", "message")]
-    return _fingerprint("task", *what), f"Aufgabe: {_get(t, 'message')}"
+    return _fingerprint("task", *what), _("Task: %(task)s", task=Phrases()(_get(t, "message")))
 
 
 def view_items(view: dict[str, Any]) -> dict[str, str]:
@@ -115,16 +129,26 @@ def view_items(view: dict[str, Any]) -> dict[str, str]:
     run = view["run"]
     if run["outcome"] in ("failed", "interrupted"):
         error = run.get("error") or ""
-        word = "fehlgeschlagen" if run["outcome"] == "failed" else "unterbrochen"
-        items[_fingerprint("run", run["outcome"], error)] = f"Lauf {word}: {error}".strip()
+        text = (
+            _("Run failed: %(error)s", error=error)
+            if run["outcome"] == "failed"
+            else _("Run interrupted: %(error)s", error=error)
+        )
+        items[_fingerprint("run", run["outcome"], error)] = text.strip()
     for make, section in ((conflict_item, "conflicts"), (parked_item, "parked")):
         items.update(make(x) for x in view[section])
     items.update(task_item(t) for t in view["tasks"])
     for e in view["errors"]:
         what = (e.get("entity"), e.get("key"), e.get("side"), e.get("op"), e.get("error"))
-        where = " ".join(str(e[n]) for n in ("entity", "key") if e.get(n))
-        items[_fingerprint("error", *what)] = f"Fehler {where}: {e.get('error')}".replace(
-            "Fehler :", "Fehler:"
+        where = " ".join(
+            str(entity_label(e[n]) if n == "entity" else e[n])
+            for n in ("entity", "key")
+            if e.get(n)
+        )
+        items[_fingerprint("error", *what)] = (
+            _("Error %(where)s: %(error)s", where=where, error=e.get("error"))
+            if where
+            else _("Error: %(error)s", error=e.get("error"))
         )
     return items
 

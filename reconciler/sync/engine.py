@@ -26,6 +26,7 @@ from reconciler.connectors import from_config
 from reconciler.connectors.base import Connector
 from reconciler.domain.bounds import bounded_result
 from reconciler.domain.errors import KleansyncError, MassDeleteBrake, StateStoreError
+from reconciler.domain.i18n import _
 from reconciler.domain.models import Quarantined, Side
 from reconciler.sync import rejected_keys
 from reconciler.sync.apply import Applier
@@ -100,10 +101,11 @@ class _Applying:
     def interrupted(self) -> str:
         """The one line a Ctrl-C (or a cancelled service run) leaves, printed and stored."""
         if self.planned is None:
-            return "unterbrochen, bevor etwas geschrieben wurde; der nächste Lauf beginnt neu"
-        return (
-            f"unterbrochen nach {self.done} von {self.planned} Änderungen; "
-            "der nächste Lauf setzt fort"
+            return _("interrupted before anything was written; the next run starts afresh")
+        return _(
+            "interrupted after %(done)s of %(planned)s changes; the next run continues",
+            done=self.done,
+            planned=self.planned,
         )
 
 

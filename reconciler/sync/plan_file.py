@@ -19,18 +19,21 @@ from pydantic import ValidationError
 
 from reconciler.config import Config
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import N_, _, format_number, ngettext
 from reconciler.sync.plan_model import Plan
 from state import Store
 from state.plan_tables import applied_plan, record_applied_plan, store_identity
 
-MAKE_NEW = "make a new one with 'kleansync sync --plan-out FILE'"
+MAKE_NEW = N_("make a new one with 'kleansync sync --plan-out FILE'")
 
 
 def check_plan_out(path: Path) -> None:
     """Refuse ``--plan-out`` into a folder that does not exist, before anything is read."""
     folder = path.parent
     if not folder.is_dir():
-        raise ConfigError(f"--plan-out {path}: there is no folder {folder}")
+        raise ConfigError(
+            _("--plan-out %(path)s: there is no folder %(folder)s", path=path, folder=folder)
+        )
 
 
 def save_plan(plan: Plan, path: Path, *, run_id: str, store: Store) -> Plan:
@@ -39,7 +42,9 @@ def save_plan(plan: Plan, path: Path, *, run_id: str, store: Store) -> Plan:
     try:
         path.write_text(stamped.model_dump_json(indent=2), encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"--plan-out {path}: cannot write ({exc.strerror})") from None
+        raise ConfigError(
+            _("--plan-out %(path)s: cannot write (%(cause)s)", path=path, cause=exc.strerror)
+        ) from None
     return stamped
 
 
@@ -48,20 +53,26 @@ def load_plan(path: Path) -> Plan:
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such plan file") from None
+        raise ConfigError(_("%(path)s: no such plan file", path=path)) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a kleansync plan (not text)") from None
+        raise ConfigError(_("%(path)s: not a kleansync plan (not text)", path=path)) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the plan ({exc.strerror})") from None
+        raise ConfigError(
+            _("%(path)s: cannot read the plan (%(cause)s)", path=path, cause=exc.strerror)
+        ) from None
     try:
         return Plan.model_validate_json(text)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: not a kleansync plan ({exc.errors()[0]['msg']})") from None
+        raise ConfigError(
+            _("%(path)s: not a kleansync plan (%(why)s)", path=path, why=exc.errors()[0]["msg"])
+        ) from None
 
 
 def _age(seconds: float) -> str:
     hours = seconds / 3600
-    return f"{hours:.0f} hours" if hours < 72 else f"{hours / 24:.0f} days"
+    if hours < 72:
+        return ngettext("%(num)d hour", "%(num)d hours", round(hours))
+    return ngettext("%(num)d day", "%(num)d days", round(hours / 24))
 
 
 def check_plan(
@@ -70,25 +81,51 @@ def check_plan(
     """Refuse a plan this store must not apply (see the module docstring)."""
     if not plan.id or not plan.store_id:
         raise ConfigError(
-            f"{path}: this plan names no state store (saved by an older kleansync); {MAKE_NEW}"
+            _(
+                "%(path)s: this plan names no state store (saved by an older kleansync); "
+                "%(make_new)s",
+                path=path,
+                make_new=_(MAKE_NEW),
+            )
         )
     if plan.store_id != store_identity(store):
         raise ConfigError(
-            f"{path}: this plan was made from another state store than [state] url; "
-            f"apply it there, or {MAKE_NEW}"
+            _(
+                "%(path)s: this plan was made from another state store than [state] url; "
+                "apply it there, or %(make_new)s",
+                path=path,
+                make_new=_(MAKE_NEW),
+            )
         )
     earlier = applied_plan(store, plan.id)
     if earlier is not None:
-        raise ConfigError(
-            f"{path}: this plan was applied already (run {earlier.run_id}); {MAKE_NEW}"
-        )
+        raise ConfigError(_applied(path, earlier.run_id))
     limit = config.sync.plan_max_age_hours
     age = ((now or dt.datetime.now(dt.UTC)) - plan.created_at).total_seconds()
     if age > limit * 3600:
         raise ConfigError(
-            f"{path}: this plan is {_age(age)} old, older than [sync] plan_max_age_hours = "
-            f"{limit:g}; {MAKE_NEW}"
+            _(
+                "%(path)s: this plan is %(age)s old, older than [sync] plan_max_age_hours = "
+                "%(limit)s; %(make_new)s",
+                path=path,
+                age=_age(age),
+                limit=format_number(limit),
+                make_new=_(MAKE_NEW),
+            )
         )
+
+
+def _applied(path: Path, run_id: str | None) -> str:
+    if run_id is None:
+        return _(
+            "%(path)s: this plan was applied already; %(make_new)s", path=path, make_new=_(MAKE_NEW)
+        )
+    return _(
+        "%(path)s: this plan was applied already (run %(run)s); %(make_new)s",
+        path=path,
+        run=run_id,
+        make_new=_(MAKE_NEW),
+    )
 
 
 def claim_plan(plan: Plan, path: Path, store: Store, run_id: str) -> None:
@@ -99,5 +136,4 @@ def claim_plan(plan: Plan, path: Path, store: Store, run_id: str) -> None:
     """
     if not record_applied_plan(store, plan.id, run_id):
         earlier = applied_plan(store, plan.id)
-        by = f" (run {earlier.run_id})" if earlier else ""
-        raise ConfigError(f"{path}: this plan was applied already{by}; {MAKE_NEW}")
+        raise ConfigError(_applied(path, earlier.run_id if earlier else None))

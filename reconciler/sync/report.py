@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.domain.bounds import one_line
+from reconciler.domain.i18n import _, ngettext, using
+from reconciler.domain.labels import entity_label, field_label
 from reconciler.domain.models import SIDE_LABEL, Quarantined
 from reconciler.sync.plan_model import Plan
 
@@ -49,18 +51,30 @@ class RunResult:
 
     @property
     def warnings(self) -> list[str]:
-        """What an admin should know although the run did its job (exit code 0)."""
+        """What an admin should know although the run did its job (exit code 0); English (JSON)."""
+        with using("en"):
+            return self.warning_lines()
+
+    def warning_lines(self) -> list[str]:
+        """The same warnings in the reader's language."""
         out = []
         if (n := self.waiting_for_fix) > 0:
             out.append(
-                f"{n} record{'s' if n != 1 else ''} refused by a service earlier still "
-                f"wait{'s' if n == 1 else ''} for a fix at the source (not sent again until "
-                "changed; see 'kleansync status')"
+                ngettext(
+                    "%(num)d record refused by a service earlier still waits for a fix at the "
+                    "source (not sent again until changed; see 'kleansync status')",
+                    "%(num)d records refused by a service earlier still wait for a fix at the "
+                    "source (not sent again until changed; see 'kleansync status')",
+                    n,
+                )
             )
         if (n := self.known_quarantined) > 0:
             out.append(
-                f"{n} record{'s' if n != 1 else ''} quarantined earlier, for the same reason, "
-                f"{'are' if n != 1 else 'is'} still set aside"
+                ngettext(
+                    "%(num)d record quarantined earlier, for the same reason, is still set aside",
+                    "%(num)d records quarantined earlier, for the same reason, are still set aside",
+                    n,
+                )
             )
         return out
 
@@ -108,40 +122,85 @@ class RunResult:
             ],
         }
 
-    def summary_lines(self) -> list[str]:
-        """A short human summary for the terminal."""
-        verb = "would do" if self.dry_run else "did"
+    def summary_lines(self, tz: str = "UTC") -> list[str]:
+        """A short human summary for the terminal, in the reader's language (times in ``tz``)."""
+        from reconciler.reporting.phrases import Phrases
+        from reconciler.reporting.words import decision, label
+
+        why = Phrases(tz=tz)
+        scope = _("full") if self.full else _("incremental")
         lines = [
-            f"run {self.run_id} ({'dry-run, ' if self.dry_run else ''}"
-            f"{'full' if self.full else 'incremental'}): {verb}"
+            _("run %(run)s (dry-run, %(scope)s): would do", run=self.run_id, scope=scope)
+            if self.dry_run
+            else _("run %(run)s (%(scope)s): did", run=self.run_id, scope=scope)
         ]
         if not self.counts:
-            lines.append("  nothing to change")
+            lines.append("  " + _("nothing to change"))
         for key, n in self.counts.items():
             entity, side, op = key.split(".")
-            lines.append(f"  {op:<7} {n:>5} {entity}(s) in {SIDE_LABEL[side]}")
-        for c in self.plan.conflicts:
-            winner = (
-                "left for an admin" if c.decision == "manual" else f"{SIDE_LABEL[c.decision]} wins"
+            things = (
+                ngettext("%(num)d unit", "%(num)d units", n)
+                if entity == "unit"
+                else ngettext("%(num)d customer", "%(num)d customers", n)
             )
             lines.append(
-                f"  conflict {c.entity} {c.key} {c.field}: KleanApp {c.kleanapp!r} vs "
-                f"sevDesk {c.sevdesk!r} → {winner} ({c.rule})"
+                f"  {label(op, 'op'):<12} "
+                + _("%(things)s in %(side)s", things=things, side=SIDE_LABEL[side])
             )
-        lines += [f"  task: {t.message}" for t in self.plan.tasks]
+        for c in self.plan.conflicts:
+            lines.append(
+                "  "
+                + _(
+                    "conflict %(entity)s %(key)s %(field)s: KleanApp %(kleanapp)r vs sevDesk "
+                    "%(sevdesk)r → %(decision)s (%(rule)s)",
+                    entity=entity_label(c.entity),
+                    key=c.key,
+                    field=field_label(c.field),
+                    kleanapp=c.kleanapp,
+                    sevdesk=c.sevdesk,
+                    decision=decision(c.decision),
+                    rule=label(c.rule, "rule"),
+                )
+            )
+        lines += ["  " + _("task: %(task)s", task=why(t.message)) for t in self.plan.tasks]
         lines += [
-            f"  parked: {p.entity} {p.side}:{p.record_id} ({p.reason})" for p in self.plan.parked
+            "  "
+            + _(
+                "parked: %(entity)s %(record)s (%(why)s)",
+                entity=entity_label(p.entity),
+                record=f"{p.side}:{p.record_id}",
+                why=why(p.reason),
+            )
+            for p in self.plan.parked
         ]
         lines += [
-            f"  quarantined: {q.side} {q.entity} {q.id}: {q.reason}" for q in self.new_quarantined
+            "  "
+            + _(
+                "unreadable: %(side)s %(entity)s %(id)s: %(why)s",
+                side=SIDE_LABEL.get(q.side, q.side),
+                entity=entity_label(q.entity),
+                id=q.id,
+                why=why(q.reason),
+            )
+            for q in self.new_quarantined
         ]
         for e in self.errors:
             if e.get("waiting_for_fix"):
-                lines.append(f"  refused: {e['error']}")
+                lines.append("  " + _("refused: %(error)s", error=e["error"]))
             else:
-                lines.append(f"  error: {one_line(e['action'], 120)}: {e['error']}")
-        lines += [f"  warning: {w}" for w in self.warnings]
-        lines += [f"  skipped: {s['action']}: {s['reason']}" for s in self.skipped]
+                lines.append(
+                    "  "
+                    + _(
+                        "error: %(action)s: %(error)s",
+                        action=one_line(e["action"], 120),
+                        error=e["error"],
+                    )
+                )
+        lines += ["  " + _("warning: %(warning)s", warning=w) for w in self.warning_lines()]
+        lines += [
+            "  " + _("skipped: %(action)s: %(why)s", action=s["action"], why=why(s["reason"]))
+            for s in self.skipped
+        ]
         # A record typed by anyone may hold 100 kB or a line break: one short line each.
         return [
             "  " + one_line(line[2:], 400) if line.startswith("  ") else one_line(line, 400)

@@ -11,6 +11,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.domain.i18n import N_, _
+
+#: How a pair was found (stored English in ``--json``), as the reader says it.
+_HOW = {
+    "stable id": N_("stable id"),
+    "customer number": N_("customer number"),
+    "matcher": N_("matcher"),
+}
+
 
 @dataclass
 class ResyncResult:
@@ -68,33 +77,87 @@ class ResyncResult:
         }
 
     def summary_lines(self) -> list[str]:
-        verb = "would link" if self.dry_run else "linked"
-        by = ", ".join(f"{n} by {how}" for how, n in sorted(self.by().items())) or "none"
+        """What the resync did (or would do), in the reader's language."""
+        from reconciler.reporting.phrases import Phrases
+
+        why = Phrases()
+        by = ", ".join(
+            _("%(count)s by %(how)s", count=n, how=_(_HOW.get(how, how)))
+            for how, n in sorted(self.by().items())
+        ) or _("none")
         agreed = sum(1 for link in self.linked if link["agreed"])
+        args = {
+            "run": self.run_id,
+            "customers": len(self.linked),
+            "by": by,
+            "units": self.units_linked,
+            "kept": self.kept,
+        }
         lines = [
-            f"resync {self.run_id}{' (dry-run)' if self.dry_run else ''}: {verb} "
-            f"{len(self.linked)} customers ({by}) and {self.units_linked} units; "
-            f"{self.kept} existing links kept",
-            f"  {agreed} agree on both sides; {len(self.linked) - agreed} differ (the next sync "
-            "decides them as on a first link)",
+            _(
+                "resync %(run)s (dry-run): would link %(customers)s customers (%(by)s) and "
+                "%(units)s units; %(kept)s existing links kept",
+                **args,
+            )
+            if self.dry_run
+            else _(
+                "resync %(run)s: linked %(customers)s customers (%(by)s) and %(units)s units; "
+                "%(kept)s existing links kept",
+                **args,
+            ),
+            "  "
+            + _(
+                "%(agreed)s agree on both sides; %(differ)s differ (the next sync decides them "
+                "as on a first link)",
+                agreed=agreed,
+                differ=len(self.linked) - agreed,
+            ),
         ]
-        record = "to record" if self.dry_run else "recorded"
         lines.append(
-            f"  KleanApp ids {record} on sevDesk contacts: "
-            f"{self.stable_ids_missing if self.dry_run else self.stable_ids_written}; "
-            "nothing else written to either side"
+            "  "
+            + (
+                _(
+                    "KleanApp ids to record on sevDesk contacts: %(count)s; nothing else "
+                    "written to either side",
+                    count=self.stable_ids_missing,
+                )
+                if self.dry_run
+                else _(
+                    "KleanApp ids recorded on sevDesk contacts: %(count)s; nothing else written "
+                    "to either side",
+                    count=self.stable_ids_written,
+                )
+            )
         )
-        for label, items in (
-            ("only in KleanApp", self.only_kleanapp),
-            ("only in sevDesk", self.only_sevdesk),
-        ):
+        for side, items in (("KleanApp", self.only_kleanapp), ("sevDesk", self.only_sevdesk)):
             if items:
                 shown = ", ".join(f"{i['key']} {i['name']}" for i in items[:5])
-                more = f" and {len(items) - 5} more" if len(items) > 5 else ""
-                lines.append(f"  {label}: {len(items)} ({shown}{more}); the next sync creates them")
-        lines += [f"  parked: {p['side']}:{p['record_id']} ({p['reason']})" for p in self.parked]
-        lines += [f"  stable id ignored: {s['reason']}" for s in self.stale_ids]
+                if len(items) > 5:
+                    shown += " " + _("and %(count)s more", count=len(items) - 5)
+                lines.append(
+                    "  "
+                    + _(
+                        "only in %(side)s: %(count)s (%(shown)s); the next sync creates them",
+                        side=side,
+                        count=len(items),
+                        shown=shown,
+                    )
+                )
+        lines += [
+            "  "
+            + _(
+                "parked: %(record)s (%(why)s)",
+                record=f"{p['side']}:{p['record_id']}",
+                why=why(p["reason"]),
+            )
+            for p in self.parked
+        ]
+        lines += [
+            "  " + _("stable id ignored: %(why)s", why=why(s["reason"])) for s in self.stale_ids
+        ]
         if self.quarantined:
-            lines.append(f"  quarantined: {self.quarantined} records could not be read")
-        lines += [f"  error: {e['error']}" for e in self.errors]
+            lines.append(
+                "  " + _("unreadable: %(count)s records could not be read", count=self.quarantined)
+            )
+        lines += ["  " + _("error: %(error)s", error=e["error"]) for e in self.errors]
         return lines

@@ -43,6 +43,7 @@ from loguru import logger
 from reconciler.connectors.base import Connector
 from reconciler.domain import progress
 from reconciler.domain.errors import NotFound
+from reconciler.domain.i18n import N_, _
 from reconciler.domain.models import SIDES, SYNCED_ENTITIES, Customer, Quarantined, Remote, Side
 from rules.normalize import normalize_record
 from state import Store
@@ -115,7 +116,7 @@ class Snapshot:
 
 
 #: The read phases as the progress display names them (German first, see ``domain.progress``).
-READING = {"customer": "Kunden lesen", "unit": "Einheiten lesen"}
+READING = {"customer": N_("reading customers"), "unit": N_("reading units")}
 
 
 async def take_snapshot(
@@ -139,7 +140,7 @@ async def take_snapshot(
         model = SYNCED_ENTITIES[entity]
         for side in SIDES:
             since = None if full or entity == "unit" else store.cursor(side, entity)
-            with progress.phase(f"{connectors[side].label}: {READING[entity]}"):
+            with progress.phase(f"{connectors[side].label}: {_(READING[entity])}"):
                 listing = await connectors[side].collection(model).list_changed(since)
             snapshot.reads[(entity, side)] = SideRead(
                 side=side,

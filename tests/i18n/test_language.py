@@ -69,7 +69,7 @@ def test_config_language_is_checked_and_applied():
 def test_a_stray_environment_value_does_not_stop_anything(monkeypatch):
     monkeypatch.setenv(i18n.ENV_VAR, "klingon")
     assert current_language() == "de"
-    with pytest.raises(ValueError, match="known: de, en"):
+    with pytest.raises(ValueError, match="bekannt: de, en"):
         i18n.set_language("klingon")
 
 

@@ -31,6 +31,7 @@ from reconciler.domain.errors import (
     RemoteValidationError,
     TransientError,
 )
+from reconciler.domain.i18n import _
 from reconciler.domain.models import Listing, Quarantined, Remote
 from reconciler.log import redact
 
@@ -234,9 +235,16 @@ def wrong_base_url(response: httpx.Response) -> ConfigError:
     without its ``/api/v1`` path.
     """
     url = response.request.url.copy_with(query=None)
-    hint = "" if "/api/v1/" in url.path else ": the URL usually ends in /api/v1"
+    if "/api/v1/" in url.path:
+        return ConfigError(
+            _("KleanApp answered 404 Not Found for %(url)s; check [kleanapp] base_url", url=url)
+        )
     return ConfigError(
-        f"KleanApp answered 404 Not Found for {url}; check [kleanapp] base_url{hint}"
+        _(
+            "KleanApp answered 404 Not Found for %(url)s; check [kleanapp] base_url: the URL "
+            "usually ends in /api/v1",
+            url=url,
+        )
     )
 
 
