@@ -57,10 +57,11 @@ def describe_db_error(exc: BaseException) -> str:
             "UNIQUE": _("it conflicts with a record already stored"),
             "NOT NULL": _("a required value is missing"),
         }.get(kind) or _("it breaks a rule of the schema")
-        on = f" ({kind}: {where})" if where else ""
+        if where:
+            what = _("%(what)s (%(kind)s on %(where)s)", what=what, kind=kind, where=where)
         return _(
             "the state store refused to save a change: %(what)s; nothing more was written",
-            what=what + on,
+            what=what,
         )
     if isinstance(exc, OperationalError):
         reason = _first_line(exc)[:120] or type(exc.orig).__name__

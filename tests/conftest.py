@@ -218,6 +218,24 @@ def launch_sandbox(tmp_path: Path) -> Iterator[Callable[[int, int], subprocess.P
 
 
 @pytest.fixture
+def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Messages in English, in this process and in the CLI processes it starts.
+
+    For tests about *what* a message says (the key it names, the cause it
+    gives), where the English id reads clearest; German, the default, has its
+    own tests (tests/i18n, tests/cli/test_german_cli.py).
+    """
+    from reconciler.domain import i18n
+
+    monkeypatch.setenv(i18n.ENV_VAR, "en")
+    i18n.set_language(None)
+    i18n.configure(None)
+    yield
+    i18n.set_language(None)
+    i18n.configure(None)
+
+
+@pytest.fixture
 def kleansync(tmp_path: Path) -> Callable[..., CliResult]:
     """Run ``kleansync *args`` in ``tmp_path``; ``env`` entries are added to the environment."""
 

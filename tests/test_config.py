@@ -11,6 +11,9 @@ import pytest
 from reconciler.config import load_config
 from reconciler.domain.errors import ConfigError
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

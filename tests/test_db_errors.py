@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from state.db_errors import describe_db_error
+
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
 
 
 class _PgUniqueViolation(Exception):

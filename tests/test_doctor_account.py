@@ -101,7 +101,7 @@ def test_doctor_names_an_account_on_bookkeeping_version_1_in_one_line(
     # The admin reads it in German by default.
     german = run("doctor", "-c", "config.toml", cwd=old, env={**KEYS, "KLEANSYNC_LANG": ""})
     [line] = lines_with(german, "Buchhaltungsversion")
-    assert line.startswith("FAIL sevDesk bookkeeping: das Konto läuft noch mit der ")
+    assert line.startswith("FEHLER sevDesk-Buchhaltung: das Konto läuft noch mit der ")
     assert "Buchhaltungsversion 1.0, nicht 2.0" in line and "Rechnungen" in line
     as_json = json.loads(run("doctor", "-c", "config.toml", "--json", cwd=old, env=KEYS).stdout)
     assert as_json["sevdesk_account"]["bookkeeping_version"] == "1.0"

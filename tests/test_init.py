@@ -13,6 +13,9 @@ from reconciler.cli.init import register
 from reconciler.cli.init_template import InitValues, render_config
 from reconciler.config import load_config
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "0123456789abcdef0123456789abcdef"  # what a sevDesk API key looks like
 

@@ -13,6 +13,9 @@ from freezegun import freeze_time
 from reconciler.domain.errors import RunInProgress
 from state import Store
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 STALE = dt.timedelta(seconds=60)
 
 

@@ -20,6 +20,9 @@ import pytest
 
 from sandbox.serve import free_port
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 TIMEOUT = 10
 
 

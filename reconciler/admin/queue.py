@@ -34,7 +34,7 @@ from typing import Any
 from reconciler.admin.values import InvalidValue, validate_value
 from reconciler.domain.errors import KleansyncError
 from reconciler.domain.i18n import _
-from reconciler.domain.labels import entity_label
+from reconciler.domain.labels import entity_word
 from reconciler.domain.models import SIDE_LABEL, SIDES
 from state import Store
 from state.admin_tables import ParkedResolution
@@ -290,10 +290,10 @@ def _other_record(store: Store, row: Parked, with_id: str) -> tuple[str, int | N
                     "%(id)s is a %(entity)s in %(side)s; P%(parked)s needs a %(wanted)s in "
                     "%(other)s",
                     id=text.upper(),
-                    entity=entity_label(other.entity),
+                    entity=entity_word(other.entity),
                     side=SIDE_LABEL[other.side],
                     parked=row.id,
-                    wanted=entity_label(row.entity),
+                    wanted=entity_word(row.entity),
                     other=SIDE_LABEL[other_side],
                 )
             )

@@ -15,7 +15,7 @@ from reconciler.admin.history import INVOICES, SYNC, all_runs, open_tasks
 from reconciler.admin.queue import conflict_view, iso, queue
 from reconciler.domain.bounds import one_line
 from reconciler.domain.i18n import N_, _, format_datetime, format_number
-from reconciler.domain.labels import entity_label, field_label
+from reconciler.domain.labels import entity_word, field_label
 from reconciler.domain.models import SIDE_LABEL
 from reconciler.reporting.words import label
 from state import Store
@@ -159,6 +159,7 @@ def _took(r: dict[str, Any]) -> str:
 
 def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
     """An export run in the history."""
+    invoices = _("invoices")
     extra = f"; {r['error']}" if r["error"] else ""
     counts = _(
         "%(exported)s exported, %(held)s held, %(errors)s errors",
@@ -168,7 +169,7 @@ def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
     )
     return (
         f"  {_when(r['started_at'], zone)}  {_took(r):>7}  {label(r['trigger'], 'trigger'):<9} "
-        f"{_('invoices'):<12}  {label(r['outcome'], 'outcome'):<7} {counts}  "
+        f"{invoices:<12}  {label(r['outcome'], 'outcome'):<7} {counts}  "
         + _("(run %(run)s)", run=r["run_id"])
         + extra
     )
@@ -215,7 +216,7 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     lines.append(_("Open conflicts: %(count)s", count=len(conflicts)))
     for c in conflicts[:20]:
         lines.append(
-            f"  {c['id']:<5} {entity_label(c['entity'])} {c['key']} {field_label(c['field'])}: "
+            f"  {c['id']:<5} {entity_word(c['entity'])} {c['key']} {field_label(c['field'])}: "
             + _(
                 "KleanApp %(kleanapp)r vs sevDesk %(sevdesk)r",
                 kleanapp=c["kleanapp"],
@@ -225,7 +226,7 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     lines.append(_("Parked records: %(count)s", count=len(parked)))
     for p in parked[:20]:
         lines.append(
-            f"  {p['id']:<5} {entity_label(p['entity'])} {p['record']} ({p['key']}): "
+            f"  {p['id']:<5} {entity_word(p['entity'])} {p['record']} ({p['key']}): "
             f"{why(p['reason'])}"
         )
     if len(conflicts) > 20 or len(parked) > 20:
@@ -240,7 +241,7 @@ def status_lines(data: dict[str, Any]) -> list[str]:
                 op=label(r["op"], "op"),
                 side=SIDE_LABEL.get(r["side"], r["side"]),
             )
-            lines.append(f"  {entity_label(r['entity'])} {r['key']} ({where}): {what}")
+            lines.append(f"  {entity_word(r['entity'])} {r['key']} ({where}): {what}")
         if len(refused) > 20:
             lines.append("  " + _("... see 'kleansync status --json' for all"))
     lines.append(_("Open admin tasks: %(count)s", count=len(tasks)))

@@ -16,7 +16,7 @@ import typer
 from reconciler.cli.common import ConfigOption, JsonOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError
 from reconciler.domain.i18n import N_, _
-from reconciler.domain.labels import entity_label, field_label
+from reconciler.domain.labels import entity_word, field_label
 from reconciler.domain.models import SIDE_LABEL
 
 
@@ -157,14 +157,14 @@ def register(app: typer.Typer) -> None:
         for c in data["conflicts"]:
             state = "" if c["status"] == "open" else f"  [{_status(c['status'])}]"
             typer.echo(
-                f"{c['id']:<6} {entity_label(c['entity'])} {c['key']}  {field_label(c['field'])}: "
+                f"{c['id']:<6} {entity_word(c['entity'])} {c['key']}  {field_label(c['field'])}: "
                 f"KleanApp {_value(c['kleanapp'])} | sevDesk {_value(c['sevdesk'])}{state}"
             )
         for p in data["parked"]:
             state = "" if p["status"] == "open" else f"  [{_status(p['status'])}]"
             candidates = ", ".join(p["candidates"]) or _("none")
             typer.echo(
-                f"{p['id']:<6} {entity_label(p['entity'])} {p['record']} ({p['key']}): "
+                f"{p['id']:<6} {entity_word(p['entity'])} {p['record']} ({p['key']}): "
                 + _(
                     "%(why)s; candidates: %(candidates)s",
                     why=why(p["reason"]),
@@ -239,7 +239,7 @@ def register(app: typer.Typer) -> None:
         args = {
             "id": f"C{row.id}",
             "by": row.resolved_by,
-            "entity": entity_label(row.entity),
+            "entity": entity_word(row.entity),
             "key": row.key,
             "field": field_label(row.field),
             "value": _value(row.resolution["value"]),
@@ -300,12 +300,16 @@ def register(app: typer.Typer) -> None:
         args = {"id": f"P{res.parked_id}", "record": f"{res.side}:{res.record_id}", "by": res.by}
         typer.echo(
             _(
-                "%(id)s (%(record)s) settled by %(by)s: the next sync links it with %(other)s.",
+                "%(id)s (%(record)s) settled by %(by)s: it will be linked with %(other)s by the "
+                "next sync.",
                 other=res.with_id,
                 **args,
             )
             if res.action == "link"
-            else _("%(id)s (%(record)s) settled by %(by)s: the next sync creates it anew.", **args)
+            else _(
+                "%(id)s (%(record)s) settled by %(by)s: it will be created anew by the next sync.",
+                **args,
+            )
         )
 
     @app.command(

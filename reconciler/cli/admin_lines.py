@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from reconciler.domain.i18n import _, format_datetime
-from reconciler.domain.labels import entity_label, field_label
+from reconciler.domain.labels import entity_word, field_label
 from reconciler.domain.models import SIDE_LABEL
 
 __all__ = ["show_lines", "status_word", "value_text"]
@@ -45,14 +45,14 @@ def _conflict_lines(data: dict[str, Any], tz: str) -> list[str]:
         _(
             "%(id)s: %(entity)s %(key)s, field %(field)s (%(status)s)",
             id=data["id"],
-            entity=entity_label(data["entity"]),
+            entity=entity_word(data["entity"]),
             key=data["key"],
             field=field_label(data["field"]),
             status=status_word(data["status"]),
         ),
         "  " + _("base (last agreed): %(value)s", value=value_text(data["base"])),
-        f"  KleanApp: {value_text(data['kleanapp'])}",
-        f"  sevDesk:  {value_text(data['sevdesk'])}",
+        f"  KleanApp:           {value_text(data['kleanapp'])}",
+        f"  sevDesk:            {value_text(data['sevdesk'])}",
         "  "
         + _(
             "rule: %(rule)s; decision: %(decision)s",
@@ -95,7 +95,7 @@ def _parked_lines(data: dict[str, Any], tz: str) -> list[str]:
         _(
             "%(id)s: %(entity)s %(record)s, number %(key)s (%(status)s)",
             id=data["id"],
-            entity=entity_label(data["entity"]),
+            entity=entity_word(data["entity"]),
             record=data["record"],
             key=data["key"],
             status=status_word(data["status"]),

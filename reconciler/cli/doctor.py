@@ -52,10 +52,7 @@ class DoctorResult:
 
         why = Phrases.for_view({"parked": self.parked})
         ok, fail = _("ok"), _("FAIL")
-        width = max(len(ok), len(fail))
-        out = [
-            f"{(ok if c.ok else fail):<{width}} {gettext(c.name)}: {c.detail}" for c in self.checks
-        ]
+        out = [f"{(ok if c.ok else fail):<3} {gettext(c.name)}: {c.detail}" for c in self.checks]
         if self.parked:
             out.append(_("the next sync would park these for an admin (possible matches):"))
             for p in self.parked[:PARKED_SHOWN]:

@@ -73,5 +73,5 @@ def epilog(path: str) -> str | None:
     if not examples:
         return None
     width = max(len(line) for line, _what in examples)
-    lines = [f"  {line:<{width}}   # {_(what)}" for line, what in examples]
+    lines = [f"  {line:<{width}}   # " + _(what) for line, what in examples]
     return _("Examples:") + "\n" + "\n".join(lines)

@@ -108,7 +108,12 @@ def speak_typer() -> None:
 
 
 def format_usage(command: Any, ctx: Any, formatter: Any) -> None:
-    """click's ``format_usage`` with ``Usage:`` in the current language."""
+    """click's ``format_usage`` in the current language (a usage error prints it first)."""
+    if getattr(command, "options_metavar", None):
+        command.options_metavar = gettext(OPTIONS_METAVAR)
+    if getattr(command, "subcommand_metavar", None):
+        command.subcommand_metavar = gettext(COMMAND_METAVAR)
+    speak_typer()
     pieces = command.collect_usage_pieces(ctx)
     formatter.write_usage(ctx.command_path, " ".join(pieces), prefix=gettext(USAGE))
 
@@ -132,5 +137,5 @@ def early_language(args: Sequence[str]) -> None:
             try:
                 set_language(value)
             except ValueError:
-                return
+                set_language(None)  # the environment's or config's language says why
             return

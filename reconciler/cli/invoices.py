@@ -108,7 +108,8 @@ def status_lines(items: list[dict[str, Any]]) -> list[str]:
     """``invoices status`` for people: the ledger's states in the reader's words."""
     if not items:
         return [_("no invoice has been exported yet")]
-    lines = [f"{'KleanApp':<16} {_('state'):<14} {'sevDesk':<10} {_('number'):<14} {_('status')}"]
+    head = (_("state"), _("number"), _("status"))
+    lines = [f"{'KleanApp':<16} {head[0]:<14} {'sevDesk':<10} {head[1]:<14} {head[2]}"]
     for item in items:
         status = item["sevdesk_status"] or ""
         if item["changed_after_export"]:

@@ -133,7 +133,9 @@ def normalise(lang: str | None) -> str | None:
 
 def _unknown_language(lang: str) -> ValueError:
     """The error for an unknown code, said without reading the environment (that may be it)."""
-    code = _override.get() or _explicit or _configured or DEFAULT_LANGUAGE
+    env = os.environ.get(ENV_VAR, "").strip().lower()[:2]
+    code = _override.get() or _explicit or (env if env in LANGUAGES else None)
+    code = code or _configured or DEFAULT_LANGUAGE
     text = translations(code).gettext(N_("unknown language %(lang)r (known: %(known)s)"))
     return ValueError(text % {"lang": lang, "known": ", ".join(LANGUAGES)})
 

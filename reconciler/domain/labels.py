@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.domain.i18n import N_, _
 
-__all__ = ["entity_label", "field_label", "side_label", "value_label"]
+__all__ = ["entity_label", "entity_word", "field_label", "side_label", "value_label"]
 
 #: Canonical customer/unit fields, and the matcher's evidence names (rules/match_score.py).
 FIELDS: dict[str, str] = {
@@ -50,6 +50,13 @@ ENTITIES: dict[str, str] = {
     "invoice": N_("Invoice"),
 }
 
+#: The same inside a sentence ("P2 is a customer in KleanApp"; German nouns keep their capital).
+ENTITY_WORDS: dict[str, str] = {
+    "customer": N_("customer"),
+    "unit": N_("unit"),
+    "invoice": N_("invoice"),
+}
+
 #: Values whose canonical form is a code word (``kind: company``).
 VALUES: dict[tuple[str, str], str] = {
     ("kind", "company"): N_("Company"),
@@ -72,6 +79,13 @@ def entity_label(entity: Any) -> str:
     """``customer`` / ``Customer`` -> "Kunde"."""
     text = str(entity)
     word = ENTITIES.get(text.lower())
+    return _(word) if word else text
+
+
+def entity_word(entity: Any) -> str:
+    """``customer`` -> "customer" inside an English sentence, "Kunde" in German."""
+    text = str(entity)
+    word = ENTITY_WORDS.get(text.lower())
     return _(word) if word else text
 
 

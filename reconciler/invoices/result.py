@@ -148,18 +148,18 @@ class ExportResult:
             gross = item.get("total_gross")
             amount = format_money(gross) if gross is not None else "-"
             lines.append(f"  {action:<15} {item['number']} ({amount}){target}")
-        lines += [f"  {_('held'):<15} {h['number']}: {why(h['reason'])}" for h in self.held]
+        held, error, skipped, changed_word = _("held"), _("error"), _("skipped"), _("changed")
+        lines += [f"  {held:<15} {h['number']}: {why(h['reason'])}" for h in self.held]
         lines += [
-            f"  {_('error'):<15} {e['number'] or e['kleanapp_id']}: {e['error']}"
-            for e in self.errors
+            f"  {error:<15} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
             lines.append(
-                f"  {_('skipped'):<15} "
+                f"  {skipped:<15} "
                 + _("%(count)s (already exported or not due)", count=len(self.skipped))
             )
-            lines += [f"  {_('changed'):<15} {s['number']}: {why(s['reason'])}" for s in changed]
+            lines += [f"  {changed_word:<15} {s['number']}: {why(s['reason'])}" for s in changed]
         lines += [
             "  "
             + _(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.domain.i18n import N_, _, using
+from reconciler.domain.i18n import N_, _
 from reconciler.domain.models import SIDE_LABEL, Customer, Remote
 from rules.matching import Candidate, Comparison
 
@@ -79,35 +79,36 @@ def facts_line(facts: dict[str, Any]) -> str:
 def evidence_lines(details: dict[str, Any] | None, evidence: list[dict[str, Any]]) -> list[str]:
     """The parked record and each candidate with its evidence, as indented text lines.
 
-    For the command line (``conflicts show``, ``doctor``), which speaks
-    English until its own messages are in the catalogue (issue 17, a later
-    step): the words are messages already, so then only ``using`` goes. The
+    For the command line (``conflicts show``, ``doctor``), in the reader's
+    language (the matcher's English summary said again by ``Phrases``). The
     ids stay: ``conflicts link P1 --with sevdesk:100002`` needs them.
     """
-    with using("en"):
-        lines: list[str] = []
-        if details:
-            side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
-            facts = facts_line(details)
-            lines.append(
-                "  "
-                + _(
-                    "this record (%(side)s %(id)s): %(facts)s",
-                    side=side,
-                    id=details.get("id"),
-                    facts=facts,
-                )
+    from reconciler.reporting.phrases import Phrases
+
+    why = Phrases()
+    lines: list[str] = []
+    if details:
+        side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
+        facts = facts_line(details)
+        lines.append(
+            "  "
+            + _(
+                "this record (%(side)s %(id)s): %(facts)s",
+                side=side,
+                id=details.get("id"),
+                facts=facts,
             )
-        for cand in evidence:
-            side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
-            lines.append(
-                "  "
-                + _(
-                    "candidate %(record)s (%(side)s): %(facts)s",
-                    record=cand.get("record"),
-                    side=side,
-                    facts=facts_line(cand),
-                )
+        )
+    for cand in evidence:
+        side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
+        lines.append(
+            "  "
+            + _(
+                "candidate %(record)s (%(side)s): %(facts)s",
+                record=cand.get("record"),
+                side=side,
+                facts=facts_line(cand),
             )
-            lines.append("    " + _("evidence: %(summary)s", summary=cand.get("summary")))
-        return lines
+        )
+        lines.append("    " + _("evidence: %(summary)s", summary=why(cand.get("summary"))))
+    return lines

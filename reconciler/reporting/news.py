@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.domain.i18n import _
-from reconciler.domain.labels import entity_label, field_label
+from reconciler.domain.labels import entity_word, field_label
 from reconciler.reporting.phrases import Phrases
 from state import Store
 from state.invoice_tables import InvoiceLedger
@@ -88,7 +88,7 @@ def conflict_item(c: Any) -> tuple[str, str]:
     entity, key, name = what[:3]
     text = _(
         "Conflict %(entity)s %(key)s, field %(field)s",
-        entity=entity_label(entity),
+        entity=entity_word(entity),
         key=key,
         field=field_label(name),
     )
@@ -100,7 +100,7 @@ def parked_item(p: Any) -> tuple[str, str]:
     what = [_get(p, n) for n in ("entity", "side", "record_id")]
     text = _(
         "Match to check: %(entity)s %(key)s: %(why)s",
-        entity=entity_label(_get(p, "entity")),
+        entity=entity_word(_get(p, "entity")),
         key=_get(p, "key"),
         why=Phrases()(_get(p, "reason")),
     )
@@ -141,9 +141,7 @@ def view_items(view: dict[str, Any]) -> dict[str, str]:
     for e in view["errors"]:
         what = (e.get("entity"), e.get("key"), e.get("side"), e.get("op"), e.get("error"))
         where = " ".join(
-            str(entity_label(e[n]) if n == "entity" else e[n])
-            for n in ("entity", "key")
-            if e.get(n)
+            str(entity_word(e[n]) if n == "entity" else e[n]) for n in ("entity", "key") if e.get(n)
         )
         items[_fingerprint("error", *what)] = (
             _("Error %(where)s: %(error)s", where=where, error=e.get("error"))

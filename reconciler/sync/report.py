@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.domain.bounds import one_line
 from reconciler.domain.i18n import _, ngettext, using
-from reconciler.domain.labels import entity_label, field_label
+from reconciler.domain.labels import entity_word, field_label
 from reconciler.domain.models import SIDE_LABEL, Quarantined
 from reconciler.sync.plan_model import Plan
 
@@ -153,7 +153,7 @@ class RunResult:
                 + _(
                     "conflict %(entity)s %(key)s %(field)s: KleanApp %(kleanapp)r vs sevDesk "
                     "%(sevdesk)r → %(decision)s (%(rule)s)",
-                    entity=entity_label(c.entity),
+                    entity=entity_word(c.entity),
                     key=c.key,
                     field=field_label(c.field),
                     kleanapp=c.kleanapp,
@@ -167,7 +167,7 @@ class RunResult:
             "  "
             + _(
                 "parked: %(entity)s %(record)s (%(why)s)",
-                entity=entity_label(p.entity),
+                entity=entity_word(p.entity),
                 record=f"{p.side}:{p.record_id}",
                 why=why(p.reason),
             )
@@ -178,7 +178,7 @@ class RunResult:
             + _(
                 "unreadable: %(side)s %(entity)s %(id)s: %(why)s",
                 side=SIDE_LABEL.get(q.side, q.side),
-                entity=entity_label(q.entity),
+                entity=entity_word(q.entity),
                 id=q.id,
                 why=why(q.reason),
             )

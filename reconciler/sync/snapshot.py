@@ -140,7 +140,7 @@ async def take_snapshot(
         model = SYNCED_ENTITIES[entity]
         for side in SIDES:
             since = None if full or entity == "unit" else store.cursor(side, entity)
-            with progress.phase(f"{connectors[side].label}: {_(READING[entity])}"):
+            with progress.phase(connectors[side].label + ": " + _(READING[entity])):
                 listing = await connectors[side].collection(model).list_changed(since)
             snapshot.reads[(entity, side)] = SideRead(
                 side=side,

@@ -21,6 +21,9 @@ import pytest
 
 from tests.conftest import CLI, CliResult, SandboxServer
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def server(sandbox_server: SandboxServer) -> SandboxServer:
@@ -112,8 +115,8 @@ def test_an_impossible_cron_is_one_line_at_config_load(
     result = kleansync(command, env=tokens(server))
     assert result.code == 2
     assert one_line(result) == (
-        "kleansync: config.toml: [schedule] cron: the hour field '25' is not valid: the last "
-        "value (25) is higher than the maximum value (23) (got '0 25 * * *')"
+        "kleansync: config.toml: [schedule] cron: the hour field '25' is not valid: 25 is above "
+        "the highest allowed value 23 (got '0 25 * * *')"
     )
 
 
@@ -165,9 +168,9 @@ def test_invoice_status_list_is_case_blind_and_refuses_empty_items(
     )
     upper = kleansync("invoices", "export", "--dry-run", "--status", "OPEN", env=tokens(server))
     assert upper.code == 0, upper.stderr
-    assert "would export 1 invoice(s)" in upper.stdout
+    assert "1 invoice would be exported" in upper.stdout
     other = kleansync("invoices", "export", "--dry-run", "--status", "PAID", env=tokens(server))
-    assert "would export 0 invoice(s)" in other.stdout
+    assert "0 invoices would be exported" in other.stdout
 
 
 def test_running_the_module_names_itself_kleansync() -> None:

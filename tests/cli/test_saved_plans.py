@@ -21,6 +21,9 @@ import pytest
 
 from tests.conftest import CliResult, SandboxServer
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 NAME = "Gebäudereinigung Sauber & Rein"
 CUSTOMER = {"customer_number": "K-00001", "kind": "company", "company_name": NAME}
 

@@ -22,13 +22,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 TIMEOUT = 10
 CUSTOMER = {"id": 3, "objectName": "Category"}
 #: What the admin is shown for the Quastenberg pair: the name and postal code agree,
 #: everything else is missing on one side.
 EVIDENCE = (
-    "evidence: name 1.00, postal code =, customer numbers of different schemes "
-    "(street, e-mail, phone, VAT id missing on one side) → possible match (score 9.0)"
+    "evidence: Name 1.00, Postal code same, customer numbers of different schemes "
+    "(Street, E-mail, Phone, VAT ID missing on one side) → possible match (score 9.0)"
 )
 
 

@@ -20,6 +20,9 @@ from reconciler.sync.plan_model import Plan
 from state import Store
 from state.plan_tables import store_identity
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 MADE = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from state.refusal_tables import Refusals
 from state.tables import Run
 
 from .conftest import customer
+
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
 
 
 async def _seed_bad(env):
@@ -119,4 +124,4 @@ async def test_status_lists_what_waits_for_a_fix_one_line_each(env):
     assert "Refused, waiting for a fix at the source: 2" in lines
     waiting = [line for line in lines if "K-00002" in line or "K-00003" in line]
     assert len(waiting) == 2 and all(len(line) < 400 for line in waiting)
-    assert any("company_name: must be at most 200 characters" in line for line in waiting)
+    assert any("Company: must be at most 200 characters" in line for line in waiting)

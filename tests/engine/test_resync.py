@@ -11,6 +11,9 @@ from state import Store
 from .conftest import customer
 from .test_stable_ids import sevdesk_stats, stable_ids_in_emulator
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 async def resync(env, *, dry_run: bool = False):
     return await run_resync(

@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 from reconciler.cli.app import app
 from sandbox.serve import SandboxThread, endpoints
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 S_TOKEN = "cli-test-sevdesk-token-abcdef012345"
 K_TOKEN = "cli-test-kleanapp-token-abcdef0123"
 

@@ -172,6 +172,12 @@ def _findings(path: str, source: str) -> list[tuple[str, str, int, str]]:
         found.append((path, function_of(node), getattr(node, "lineno", 0), text))
 
     for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):  # pybabel does not look inside an f-string
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call) and _name(inner.func) in _MARKERS:
+                    arg = inner.args[0] if inner.args else None
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        add(inner, f"{arg.value} (marked inside an f-string: not extracted)")
         if isinstance(node, ast.Call):
             name = _name(node.func)
             if name in _SHOWN_CALLS or _ERROR_NAME.search(name):
@@ -242,6 +248,7 @@ def cmd(x):
 def summary_lines(self):
     lines = [f"  skipped {n}"]
     lines.append("  " + _("skipped %(n)s", n=n))
+    lines.append(f"  {_('held'):<9} {n}")
     return lines + [f"{x:<6} {y}"]
 """
     texts = sorted(text for *_where, text in _findings("x.py", source))
@@ -252,6 +259,7 @@ def summary_lines(self):
             "demo failed",
             "Also the closed ones.",
             "  skipped ",
+            "held (marked inside an f-string: not extracted)",
         ]
     )
 

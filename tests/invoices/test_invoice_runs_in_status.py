@@ -96,7 +96,7 @@ def test_an_export_run_and_its_held_invoice_task_show_in_status_and_report(
     assert "Palette" in task["message"] and task["invoices"] == [held]
 
     text = kleansync(config, "status").stdout
-    assert f"1 exportiert, 1 zurückgehalten, 0 Fehler  (run {run_id})" in text
+    assert f"1 exportiert, 1 zurückgehalten, 0 Fehler  (Lauf {run_id})" in text
     assert f"(Rechnungen {held})" in text
 
     report = kleansync(config, "report", run_id[:7], "--format", "json")

@@ -20,6 +20,9 @@ from typer.testing import CliRunner
 from reconciler.cli.invoices import register
 from sandbox.serve import SandboxThread, endpoints
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def app() -> typer.Typer:
@@ -97,7 +100,7 @@ def test_dry_run_text_then_json_run_exits_1_when_an_invoice_failed(
 
     dry = runner.invoke(app, [*base, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "dry run: would export 2 invoice(s) to sevDesk as draft" in dry.output
+    assert "dry run: 2 invoices would be exported to sevDesk as draft" in dry.output
     assert "would create" in dry.output
 
     real = runner.invoke(app, [*base, "--json"])

@@ -178,7 +178,7 @@ async def test_parked_link_settles_both_records_once(world, cli):
 async def test_show_explains_one_item(world, cli):
     cid = await open_email_conflict(world)
     text = cli("conflicts", "show", cid).stdout
-    assert f"{cid}: customer K-1, field email (open)" in text
+    assert f"{cid}: customer K-1, field E-mail (open)" in text
     assert "KleanApp:           'buero@kleanapp-seite.de'" in text
     assert "base (last agreed): (not set)" in text
     pid = queue(world.store)["parked"][0]["id"]
@@ -198,7 +198,7 @@ async def test_show_puts_a_parked_record_beside_each_candidate_with_the_evidence
     candidates = [line for line in text.splitlines() if line.startswith("  candidate kleanapp:")]
     assert len(candidates) == 2
     assert {c.rsplit("no. ", 1)[1] for c in candidates} == {"K-2", "K-4"}
-    assert text.count("    evidence: name 1.00, e-mail =") == 2
+    assert text.count("    evidence: Name 1.00, E-mail same") == 2  # said as in the report
     shown = json.loads(cli("conflicts", "show", sev["id"], "--json").stdout)
     assert [e["record"] for e in shown["evidence"]] == shown["candidates"]
     assert shown["evidence"][0]["fields"][0] == {

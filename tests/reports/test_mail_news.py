@@ -49,9 +49,9 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
 
     first = cli.sync()
     assert len(inbox.messages) == 1
-    assert "1 neu" in inbox.messages[0]["Subject"]
-    assert "Neu seit der letzten E-Mail (1):" in inbox.body(0)
-    assert "Konflikt customer K-1, Feld email" in inbox.body(0)
+    assert "1 new" in inbox.messages[0]["Subject"]
+    assert "New since the last e-mail (1):" in inbox.body(0)
+    assert "Conflict Customer K-1, field E-mail" in inbox.body(0)
 
     # The same conflict, still open, on the next run: no second mail.
     cli.sync()
@@ -62,8 +62,8 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
     cli.sync()
     assert len(inbox.messages) == 2
     body = inbox.body(1)
-    assert "Neu seit der letzten E-Mail (1):" in body
-    assert "Konflikt customer K-2, Feld email" in body
+    assert "New since the last e-mail (1):" in body
+    assert "Conflict Customer K-2, field E-mail" in body
     assert "K-1, Feld email" not in body.split("\n\n")[0]
 
     # A day after the last mail, both still open and nothing new: one reminder.
@@ -77,10 +77,10 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
     cli.sync()
     cli.sync()  # and the reminder is not sent again at once
     assert len(inbox.messages) == 3
-    assert "Erinnerung" in inbox.messages[2]["Subject"]
+    assert "Reminder" in inbox.messages[2]["Subject"]
     reminder = inbox.body(2)
-    assert "Erinnerung: nichts Neues seit der E-Mail vom" in reminder
-    assert "noch offen (2):" in reminder
+    assert "Reminder: nothing new since the e-mail of" in reminder
+    assert "still open (2):" in reminder
     assert first["run_id"] not in inbox.messages[2]["Subject"]
 
 
@@ -108,7 +108,7 @@ def test_a_mail_that_could_not_be_sent_leaves_its_items_new(
         data = failed_run("KleanApp lehnt den API-Schlüssel ab (401)")
         assert mail_report(data, report_cfg(free_port()), store=store) is False  # server down
         assert mail_report(data, report_cfg(port), store=store) is True
-        assert "Lauf fehlgeschlagen: KleanApp lehnt den API-Schlüssel ab" in inbox.body(0)
+        assert "Run failed: KleanApp lehnt den API-Schlüssel ab" in inbox.body(0)
         assert mail_report(data, report_cfg(port), store=store) is False
         assert len(inbox.messages) == 1
         # A run completes; the same failure afterwards is news again.
