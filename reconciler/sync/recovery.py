@@ -70,7 +70,9 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
                 # The same key as the killed attempt: if that create got through,
                 # the service answers it again instead of writing a second record.
                 result = await records.create(
-                    model.model_validate(fields), idempotency_key=idempotency_key(entry)
+                    model.model_validate(fields),
+                    idempotency_key=idempotency_key(entry),
+                    resume=True,
                 )
                 link = _link_recovered(applier, entry, result)
                 if link is not None and link.entity == "customer":
