@@ -49,6 +49,7 @@ class KleanappConnector(Connector):
         token: str,
         *,
         requests_per_second: float = 8,
+        max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = HttpClient(
@@ -56,6 +57,7 @@ class KleanappConnector(Connector):
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
             requests_per_second=requests_per_second,
+            max_requests_per_second=max_requests_per_second,
             transport=transport,
         )
         self.api = KleanappApi(self.http)

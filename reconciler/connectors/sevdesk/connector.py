@@ -55,6 +55,7 @@ class SevdeskConnector(Connector):
         token: str,
         *,
         requests_per_second: float = 5,
+        max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         create_units: bool = False,
     ) -> None:
@@ -64,6 +65,7 @@ class SevdeskConnector(Connector):
             base_url=base_url,
             headers={"Authorization": token},
             requests_per_second=requests_per_second,
+            max_requests_per_second=max_requests_per_second,
             transport=transport,
         )
         self.api = SevdeskApi(self.http, token)
