@@ -46,6 +46,7 @@ from reconciler.domain.errors import (
 )
 from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Remote, Side
 from reconciler.sync.fence import current_writes, ensure_fence
+from reconciler.sync.lanes import run_lanes
 from reconciler.sync.links import base_after_create, link_clash, pair_link
 from reconciler.sync.plan_model import Action, PairPlan, Plan
 from reconciler.sync.refusals import park_refusal
@@ -60,15 +61,14 @@ from state.tables import Journal
 CRASH_ENV = "KLEANSYNC_CRASH_AT"
 
 
-# --- graceful stop (added for `kleansync serve`, reconciler/service.py) ---------
-#: Set by the service on SIGTERM/SIGINT. An Applier created while it is set
-#: finishes the pair in flight, then applies no further pair; the run records
-#: that as skipped, so its cursors stay put and the next run resumes there.
+#: Graceful stop (``kleansync serve``): set by the service on SIGTERM/SIGINT. An
+#: Applier created while it is set finishes the pairs in flight, then applies no
+#: further pair; the run records that as skipped, so its cursors stay put and the
+#: next run resumes there.
 STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
     "kleansync_stop", default=None
 )
 STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
-# --- end graceful stop -----------------------------------------------------------
 
 
 #: The in-process variant (tests/stateful): called with the point's name
@@ -89,6 +89,11 @@ def _crashpoint(stage: str, action: Action) -> None:
     if target and target == point:
         os.kill(os.getpid(), signal.SIGKILL)
 
+
+#: side:id of the records of the pair being applied (each lane's task has its own).
+PAIR_RECORDS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "kleansync_pair_records", default=()
+)
 
 #: The journal's note on an action the fence stopped before anything was sent.
 LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
@@ -160,7 +165,6 @@ class Applier:
         self.refusals = Refusals(store)
         #: Open refusals by action id, read when applying starts.
         self.refused: dict[str, Refusal] = {}
-        self._records: list[str] = []  # side:id of the pair being applied
         #: The KleanApp id recorded on the sevDesk contact of every new customer link.
         self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
 
@@ -280,7 +284,7 @@ class Applier:
                     action,
                     exc,
                     stamp=stamp,
-                    records=self._records,
+                    records=list(PAIR_RECORDS.get()),
                     run_id=self.run_id,
                 )
             )
@@ -317,7 +321,7 @@ class Applier:
     # -- one pair --------------------------------------------------------------
     async def apply_pair(self, pair: PairPlan) -> None:
         ids: dict[str, str | None] = {"kleanapp": pair.kleanapp_id, "sevdesk": pair.sevdesk_id}
-        self._records = [f"{side}:{rid}" for side, rid in ids.items() if rid is not None]
+        PAIR_RECORDS.set(tuple(f"{side}:{rid}" for side, rid in ids.items() if rid is not None))
         versions: dict[str, str | None] = {}
         base = pair.base_after
         seen = {side: dict(v) for side, v in pair.seen_after.items()} if pair.seen_after else None
@@ -384,15 +388,13 @@ class Applier:
             await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
+        """Both sides at once, each in plan order per record (``reconciler.sync.lanes``)."""
         self.refused = self.refusals.open()
-        for n, pair in enumerate(plan.pairs):
-            if self.stop is not None and self.stop.is_set():  # graceful stop (kleansync serve)
-                left = [
-                    {"action": a.id, "reason": STOPPED_REASON}
-                    for rest in plan.pairs[n:]
-                    for a in rest.actions
-                ]
-                self.outcome.skipped += left or [{"action": "stop", "reason": STOPPED_REASON}]
-                break
-            await self.apply_pair(pair)
+        stop = self.stop  # graceful stop (kleansync serve): no further pair once set
+        left = await run_lanes(
+            plan.pairs, self.apply_pair, stopped=lambda: stop is not None and stop.is_set()
+        )
+        if stop is not None and stop.is_set():
+            skipped = [{"action": a.id, "reason": STOPPED_REASON} for p in left for a in p.actions]
+            self.outcome.skipped += skipped or [{"action": "stop", "reason": STOPPED_REASON}]
         return self.outcome

@@ -102,6 +102,11 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
         logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
         outcome.recovered.append(note)
     outcome.recovered += await applier.stable_ids.recover()
+    if outcome.recovered:
+        # A killed run may have saved a link without journaling its stable id
+        # yet (both sides are applied at once, so one lane's pair can be between
+        # the two when the other lane's write is killed): heal that right away.
+        await applier.stable_ids.backfill(store.links("customer"))
     return outcome.recovered
 
 

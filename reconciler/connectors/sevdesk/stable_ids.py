@@ -27,6 +27,7 @@ Only the calls live here; the engine journals every write before sending it
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from reconciler.connectors.sevdesk.api import SevdeskApi
@@ -56,6 +57,9 @@ class SevdeskStableIds:
         #: contact id -> (field id, value); None until read. A field id of None
         #: means "written, id unknown" (an unclear answer that read back fine).
         self._index: dict[str, tuple[str | None, str]] | None = None
+        #: The engine writes the fields of several customers at once: one of them
+        #: creates the setting or reads the field list, the others wait for it.
+        self._lock = asyncio.Lock()
 
     def forget(self) -> None:
         """Drop what was read: every run starts from what sevDesk holds now.
@@ -81,6 +85,10 @@ class SevdeskStableIds:
         return self._setting
 
     async def _fields(self) -> dict[str, tuple[str | None, str]]:
+        async with self._lock:
+            return await self._read_fields()
+
+    async def _read_fields(self) -> dict[str, tuple[str | None, str]]:
         if self._index is None:
             setting = await self.setting_id()
             index: dict[str, tuple[str | None, str]] = {}
@@ -121,6 +129,10 @@ class SevdeskStableIds:
     # -- writing --------------------------------------------------------------
     async def create_setting(self) -> str:
         """Create the setting unless it exists (reads first; reads back after an unclear answer)."""
+        async with self._lock:
+            return await self._create_setting()
+
+    async def _create_setting(self) -> str:
         existing = await self.setting_id()
         if existing is not None:
             return existing
