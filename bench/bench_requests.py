@@ -37,7 +37,12 @@ import httpx
 
 from reconciler.config import parse_config
 from reconciler.connectors import from_config
-from reconciler.connectors.sevdesk.mapping import ADDRESS_FIELDS, CONTACT_FIELDS, WAY_TYPES
+from reconciler.connectors.sevdesk.mapping import (
+    ADDRESS_FIELDS,
+    CONTACT_FIELDS,
+    WAY_TYPES,
+    has_address,
+)
 from reconciler.sync.engine import SyncOptions, run_sync
 from sandbox import kleanapp, sevdesk
 from sandbox.seed import cleaning_company
@@ -111,8 +116,7 @@ class Tally:
 
 def sevdesk_create_minimum(record: Any, *args: Any, **kwargs: Any) -> int:
     """1 POST Contact + 1 POST ContactAddress if any address field + 1 per e-mail/phone/mobile."""
-    address = any(getattr(record, f) for f in ("street", "postal_code", "city"))
-    return 1 + address + sum(getattr(record, f) is not None for f in WAY_TYPES)
+    return 1 + has_address(record) + sum(getattr(record, f) is not None for f in WAY_TYPES)
 
 
 def sevdesk_update_minimum(_id: str, changes: dict, *args: Any, **kwargs: Any) -> int:
