@@ -82,11 +82,9 @@ CRASH_HOOK: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.C
 
 def _crashpoint(stage: str, action: Action) -> None:
     point = f"{stage}:{action.count_key}"
-    hook = CRASH_HOOK.get()
-    if hook is not None:
+    if (hook := CRASH_HOOK.get()) is not None:
         hook(point)
-    target = os.environ.get(CRASH_ENV)
-    if target and target == point:
+    if os.environ.get(CRASH_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -392,9 +390,9 @@ class Applier:
         self.refused = self.refusals.open()
         stop = self.stop  # graceful stop (kleansync serve): no further pair once set
         left = await run_lanes(
-            plan.pairs, self.apply_pair, stopped=lambda: stop is not None and stop.is_set()
+            plan.pairs, self.apply_pair, stopped=lambda: bool(stop and stop.is_set())
         )
-        if stop is not None and stop.is_set():
+        if left:  # only a stop leaves pairs behind
             skipped = [{"action": a.id, "reason": STOPPED_REASON} for p in left for a in p.actions]
             self.outcome.skipped += skipped or [{"action": "stop", "reason": STOPPED_REASON}]
         return self.outcome
