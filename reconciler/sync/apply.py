@@ -21,7 +21,6 @@ import contextvars
 import enum
 import os
 import signal
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from reconciler.domain.errors import (
 )
 from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Remote, Side
 from reconciler.sync.fence import current_writes, ensure_fence
+from reconciler.sync.intents import idempotency_key, payload_of
 from reconciler.sync.lanes import run_lanes
 from reconciler.sync.links import base_after_create, link_clash, pair_link
 from reconciler.sync.plan_model import Action, PairPlan, Plan
@@ -95,27 +95,6 @@ PAIR_RECORDS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
 
 #: The journal's note on an action the fence stopped before anything was sent.
 LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
-
-
-def _payload(action: Action) -> dict[str, Any]:
-    """What the journal keeps of an action; a create gets its own idempotency key.
-
-    The key is made once, here, before anything is sent, and stored with the
-    intent, so every attempt of this create (the recovery after a crash
-    included) sends the same one. A fresh UUID rather than the row id: a
-    state store rebuilt from scratch restarts ids, and a reused key would
-    be answered with another create's record.
-    """
-    payload: dict[str, Any] = {"fields": action.fields, "source_id": action.source_id}
-    if action.op == "create":
-        payload["idempotency_key"] = f"kleansync-{uuid.uuid4()}"
-    return payload
-
-
-def idempotency_key(entry: Journal) -> str | None:
-    """The create's idempotency key (None for rows journaled before keys existed)."""
-    key = entry.payload.get("idempotency_key")
-    return key if isinstance(key, str) and key else None
 
 
 class Kept(enum.Enum):
@@ -172,7 +151,8 @@ class Applier:
         records = self.connectors[action.side].collection(model)
         if action.op == "create":
             return await records.create(
-                model.model_validate(action.fields), idempotency_key=idempotency_key(entry)
+                model.model_validate(action.fields),
+                idempotency_key=idempotency_key(entry),
             )
         if action.target_id is None:  # a plan names the record of every other write
             raise NotFound(f"{action.entity} {action.key}: no record to {action.op}")
@@ -235,7 +215,7 @@ class Applier:
                 op=action.op,
                 key=action.key,
                 target_id=action.target_id,
-                payload=_payload(action),
+                payload=payload_of(action),
                 expected_version=action.expected_version,
             )
         )

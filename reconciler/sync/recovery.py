@@ -28,8 +28,9 @@ from loguru import logger
 
 from reconciler.domain.errors import AuthError, KleansyncError, LockLost, Unreachable
 from reconciler.domain.models import SYNCED_ENTITIES, Canonical, Remote, Side
-from reconciler.sync.apply import Applier, idempotency_key
+from reconciler.sync.apply import Applier
 from reconciler.sync.fence import Fence
+from reconciler.sync.intents import idempotency_key
 from reconciler.sync.links import base_after_create
 from reconciler.sync.stable_ids import journal_id
 from rules.normalize import normalize_record

@@ -184,3 +184,23 @@ async def test_a_quiet_run_reads_only_the_listing_pages(env):
         "GET ContactCustomFieldSetting": 1,
         "GET ContactCustomField": 1,
     }
+
+
+async def test_a_create_that_failed_half_way_is_finished_by_a_later_run_not_repeated(env):
+    """No lookup before a create, yet no second contact: the next run sees the first one."""
+    env.configure(sync={"units": "off"})
+    created = await env.k.customers.create(customer("K-1"))
+    refuse = {"kind": "status", "status": 400, "method": "POST", "path": "CommunicationWay$"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=env.sevdesk_app)) as c:
+        assert (await c.post("http://s/_sandbox/faults", json=refuse)).status_code == 201
+    first = await env.sync()  # the contact and its address are written, the e-mail refused
+    assert [e["op"] for e in first.errors] == ["create"]
+    # The bookkeeper edits the customer in KleanApp; the next run writes it again.
+    await env.k.customers.update(created.id, {"note": "neu angelegt"})
+
+    again = await env.sync()
+
+    assert again.errors == []
+    assert again.counts == {"customer.sevdesk.update": 1}  # matched by number, completed
+    customers = await env.customers("sevdesk")  # (asserts one contact per number)
+    assert customers["K-1"].record == customer("K-1", note="neu angelegt")
