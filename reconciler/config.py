@@ -62,6 +62,17 @@ class ServiceConfig(Section):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _ceiling_above_start(self) -> ServiceConfig:
+        most = self.max_requests_per_second
+        chosen = "max_requests_per_second" in self.model_fields_set  # a default just yields
+        if chosen and most is not None and most < self.requests_per_second:
+            raise ValueError(
+                f"max_requests_per_second ({most:g}) is below requests_per_second "
+                f"({self.requests_per_second:g}), where the pace starts"
+            )
+        return self
+
     @field_validator("token_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
@@ -89,7 +100,8 @@ class SevdeskConfig(ServiceConfig):
     token_env: str = "SEVDESK_TOKEN"
     requests_per_second: float = Field(default=5.0, gt=0, le=100)
     #: sevDesk documents no limit (API-NOTES §8: pace at 5-10/s per token): the
-    #: pace may grow from 5 to 10 requests/s while sevDesk answers without 429/5xx.
+    #: pace may grow from 5 to 10 requests/s while sevDesk answers without 429/5xx
+    #: (a requests_per_second above the default ceiling is kept as it is).
     max_requests_per_second: float | None = Field(default=10.0, gt=0, le=100)
     #: sevDesk creates units in its UI only; the legacy POST /Unity is opt-in.
     create_units: bool = False

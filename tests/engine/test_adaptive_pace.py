@@ -19,6 +19,7 @@ from reconciler.config import parse_config
 from reconciler.connectors import from_config
 from reconciler.connectors.http import AdaptivePace
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
+from reconciler.domain.errors import ConfigError
 from sandbox import sevdesk as sevdesk_sandbox
 
 from .conftest import S_TOKEN, S_URL
@@ -69,6 +70,27 @@ def test_the_defaults_are_sevdesk_5_up_to_10_and_kleanapp_its_documented_10(monk
     )
     _, slow = from_config(configured)
     assert (slow.http.pace.rate, slow.http.pace.ceiling, slow.http.bucket.rate) == (2, 4, 2)
+
+
+def test_a_ceiling_below_the_start_is_refused_in_one_line_and_a_fast_start_is_kept(monkeypatch):
+    monkeypatch.setenv("SEVDESK_TOKEN", "s" * 32)
+    monkeypatch.setenv("KLEANAPP_TOKEN", "k" * 32)
+    with pytest.raises(ConfigError) as refused:
+        parse_config(
+            {
+                "kleanapp": {"base_url": "http://k/api/v1"},
+                "sevdesk": {"requests_per_second": 20, "max_requests_per_second": 8},
+            }
+        )
+    assert "\n" not in str(refused.value)
+    assert "[sevdesk]: max_requests_per_second (8) is below requests_per_second (20)" in str(
+        refused.value
+    )
+    fast = parse_config(
+        {"kleanapp": {"base_url": "http://k/api/v1"}, "sevdesk": {"requests_per_second": 20}}
+    )
+    _, sevdesk = from_config(fast)  # a fast start above the default ceiling stays as it was
+    assert (sevdesk.http.pace.rate, sevdesk.http.pace.ceiling) == (20, 20)
 
 
 async def _fault(app, rule: dict) -> None:

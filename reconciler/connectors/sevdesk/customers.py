@@ -295,6 +295,7 @@ class SevdeskCustomers(Collection[Customer]):
         found = await self._find_by_number(number) if resume or number in self._begun else None
         self._begun.add(number)
         parts: Parts | None = None
+        contact: dict | None
         if found is None:
             contact, fresh = await self._post_contact(body, number)
             parts = Parts() if fresh else None  # a contact created just now has no parts
@@ -303,8 +304,8 @@ class SevdeskCustomers(Collection[Customer]):
             differing = {k: v for k, v in body.items() if text(found.get(k)) != v}
             if differing:
                 answer = await self.api.call("PUT", f"Contact/{ref_id(found)}", json=differing)
-                contact = answered_row(answer) or found
-        contact_id = str(ref_id(contact))
+                contact = answered_row(answer)  # None: read back below
+        contact_id = str(ref_id(found if contact is None else contact))
         written = await self.parts.ensure(contact_id, target, fields=None, prune=False, known=parts)
         self._assigned_numbers.pop(customer, None)
         return await self._settled(contact_id, contact, written)
