@@ -40,7 +40,11 @@ A customer typed into both systems and then edited before its first link
 may no longer look like one customer (same number, another name): the
 engine parks it for an admin instead of guessing (``rules.matching``).
 ``may_be_parked`` says when the model allows that; the machine then answers
-as the admin would (link the two) and expects the rule's outcome.
+as the admin would (link the two) and expects the rule's outcome. If the edit
+left too little in common (a new number, only the name the same), the
+matcher takes the copies for two customers and creates each on the other
+side: the machine then splits the model customer in two
+(``checks.split_twins_told_apart``).
 """
 
 from __future__ import annotations
