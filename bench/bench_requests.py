@@ -280,10 +280,12 @@ async def served(customers: int, sevdesk_limit: float) -> None:
                     (t for t, _, st in rows if t > throttled[0] and st != 429), math.inf
                 )
                 after = sum(1 for t in throttled if t > first_ok)
+            pace = getattr((k if side == "kleanapp" else s).http, "pace", None)  # before: none
+            paced = f"; pace cut {pace.epoch}x, ended at {pace.rate:.2f}/s" if pace else ""
             print(
                 f"  {side:<9} {len(rows):6d} requests, apply phase {span:7.1f} s, "
                 f"{len(window) / span:5.2f} req/s = {share:6.1%} of the limit; "
-                f"429s {len(throttled)} ({after} after the first back-off)"
+                f"429s {len(throttled)} ({after} after the first back-off){paced}"
             )
         await k.aclose()
         await s.aclose()

@@ -46,7 +46,7 @@ from reconciler.domain.errors import (
 from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Remote, Side
 from reconciler.sync.fence import current_writes, ensure_fence
 from reconciler.sync.intents import idempotency_key, payload_of
-from reconciler.sync.lanes import run_lanes
+from reconciler.sync.lanes import FollowUps, run_lanes
 from reconciler.sync.links import base_after_create, link_clash, pair_link
 from reconciler.sync.plan_model import Action, PairPlan, Plan
 from reconciler.sync.refusals import park_refusal
@@ -144,6 +144,8 @@ class Applier:
         self.refused: dict[str, Refusal] = {}
         #: The KleanApp id recorded on the sevDesk contact of every new customer link.
         self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
+        #: While ``apply`` runs: the stable ids new links leave (``lanes.FollowUps``).
+        self.follow_ups: FollowUps | None = None
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action, entry: Journal) -> Remote[Canonical] | None:
@@ -363,15 +365,27 @@ class Applier:
             self.outcome.errors.append(link_clash(pair, link))
             return
         if pair.link_id is None and pair.entity == "customer":
-            await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
+            if self.follow_ups is None:
+                await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
+            else:  # a sevDesk write: sent beside sevDesk's lane, not by this one
+                self.follow_ups.put(pair.key, link.kleanapp_id, link.sevdesk_id)
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
         """Both sides at once, each in plan order per record (``reconciler.sync.lanes``)."""
         self.refused = self.refusals.open()
         stop = self.stop  # graceful stop (kleansync serve): no further pair once set
-        left = await run_lanes(
-            plan.pairs, self.apply_pair, stopped=lambda: bool(stop and stop.is_set())
-        )
+        self.follow_ups = FollowUps(self.stable_ids.record)
+        self.follow_ups.start()
+        try:
+            left = await run_lanes(
+                plan.pairs, self.apply_pair, stopped=lambda: bool(stop and stop.is_set())
+            )
+        except BaseException:
+            await self.follow_ups.finish(drop=True)
+            raise
+        finally:
+            follow_ups, self.follow_ups = self.follow_ups, None
+        await follow_ups.finish()
         if left:  # only a stop leaves pairs behind
             skipped = [{"action": a.id, "reason": STOPPED_REASON} for p in left for a in p.actions]
             self.outcome.skipped += skipped or [{"action": "stop", "reason": STOPPED_REASON}]

@@ -27,7 +27,9 @@ applier exactly as before, so a crash anywhere resumes without duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from reconciler.sync.plan_model import PairPlan
 
@@ -107,3 +109,50 @@ async def run_lanes(
     if failure:
         raise failure[0]
     return [p for i, p in enumerate(pairs) if i not in started]
+
+
+class FollowUps:
+    """Writes a pair leaves behind for one side, sent by a lane of their own.
+
+    Why: a new customer link records the KleanApp id on its sevDesk contact
+    (one sevDesk write). Sent by the pair itself, every KleanApp create would
+    wait for sevDesk's pace, and KleanApp would be written at half its own.
+    Queued here, they go out in order at sevDesk's pace beside its lane, each
+    journaled by its sender as before. A stopping error is raised by
+    ``finish``; after a failure elsewhere the queue is dropped (what was not
+    journaled yet is healed by the next full run's backfill, as after a kill).
+    """
+
+    def __init__(self, send: Callable[..., Awaitable[Any]]) -> None:
+        self.send = send
+        self.queue: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
+        self.failure: Exception | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    def put(self, *args: Any) -> None:
+        self.queue.put_nowait(args)
+
+    async def _run(self) -> None:
+        while (item := await self.queue.get()) is not None:
+            if self.failure is None:
+                try:
+                    await self.send(*item)
+                except Exception as exc:  # noqa: BLE001 - raised by finish()
+                    self.failure = exc
+
+    async def finish(self, *, drop: bool = False) -> None:
+        """Send what is queued (or ``drop`` it), then raise the first stopping error."""
+        if self.task is None:
+            return
+        if drop:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            return
+        self.queue.put_nowait(None)
+        await self.task
+        if self.failure is not None:
+            raise self.failure

@@ -55,13 +55,15 @@ def test_a_5xx_halves_the_pace_but_teaches_no_limit():
     assert pace.rate == 10
 
 
-def test_the_defaults_are_sevdesk_5_up_to_10_and_kleanapp_its_documented_10(monkeypatch):
+def test_the_defaults_are_sevdesk_5_up_to_10_and_kleanapp_just_below_its_documented_10(
+    monkeypatch,
+):
     monkeypatch.setenv("SEVDESK_TOKEN", "s" * 32)
     monkeypatch.setenv("KLEANAPP_TOKEN", "k" * 32)
     config = parse_config({"kleanapp": {"base_url": "http://k/api/v1"}})
     kleanapp, sevdesk = from_config(config)
     assert (sevdesk.http.pace.rate, sevdesk.http.pace.ceiling) == (5, 10)
-    assert (kleanapp.http.pace.rate, kleanapp.http.pace.ceiling) == (10, 10)
+    assert (kleanapp.http.pace.rate, kleanapp.http.pace.ceiling) == (9.5, 9.5)
     configured = parse_config(
         {
             "kleanapp": {"base_url": "http://k/api/v1"},

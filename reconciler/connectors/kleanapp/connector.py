@@ -48,7 +48,7 @@ class KleanappConnector(Connector):
         base_url: str,
         token: str,
         *,
-        requests_per_second: float = 10,
+        requests_per_second: float = 9.5,
         max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
