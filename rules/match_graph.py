@@ -87,7 +87,9 @@ class CandidateGraph:
                 best = self.best_any[side].get(me)
                 if best is None or (c.score, -other) > (best[0], -best[1]):
                     self.best_any[side][me] = (c.score, other)
-            if c.score >= s.park_threshold and (not c.veto or c.score >= s.link_threshold):
+            if (c.score >= s.park_threshold and (not c.veto or c.score >= s.link_threshold)) or (
+                c.renumbered and not c.veto
+            ):
                 self.adj["kleanapp"].setdefault(k, []).append((c.score, sv))
                 self.adj["sevdesk"].setdefault(sv, []).append((c.score, k))
             else:

@@ -142,6 +142,23 @@ class Comparison:
     fields: tuple[FieldEvidence, ...]
     veto: str | None = None
 
+    @property
+    def renumbered(self) -> bool:
+        """The very same name, nothing else disagreeing, only the customer numbers.
+
+        One customer whose number was changed on one side (before the first
+        link, or while it ran) looks exactly like this, as likely as two
+        customers of one name: the score alone (name 6, numbers -3) would call
+        them different and create each beside its look-alike, a duplicate in
+        both systems. Such a pair is a possible match for an admin instead.
+        """
+        verdict = {f.field: f.verdict for f in self.fields}
+        return (
+            verdict.get("name") == "="
+            and verdict.get("customer number") == "≠"
+            and all(f.verdict in ("=", "-") for f in self.fields if f.field != "customer number")
+        )
+
     def summary(self, decision: str) -> str:
         """One line an admin can judge: "name 0.97, postal code =, street ≠ (...) → ..."."""
         present = [f.text for f in self.fields if f.verdict != "-"]

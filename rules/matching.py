@@ -30,7 +30,11 @@ How (pure, deterministic, no I/O):
    ``park_threshold`` (or above ``link_threshold`` despite a veto) is a
    *possible match*; a record that looks like one already linked (score at
    ``link_threshold``) is parked too, rather than created as a duplicate.
-   Below ``park_threshold`` the records are **different customers**.
+   Below ``park_threshold`` the records are **different customers**, except
+   a pair with the very same name and nothing disagreeing but the customer
+   number (``Comparison.renumbered``): a customer renumbered on one side
+   looks exactly so, and creating each beside the other would show it twice
+   in both systems, so it is parked as a possible match.
 
 Customer numbers must stay unique on each side, hence three rules that
 override the score:

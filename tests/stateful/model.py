@@ -140,7 +140,7 @@ class ModelCustomer:
         before = self.raw[side] or {}
         changed = set(touched) | {f for f in FIELDS if before.get(f) != after.get(f)}
         now = meanings(after)
-        if side == "sevdesk" and not has_address(now):
+        if side == "sevdesk" and not has_address(now) and after.get("country") is None:
             # No address, no country: numbers mean what they mean in the agreed country.
             agreed = (self.agreed or {}).get("country") or (self.raw["kleanapp"] or {}).get(
                 "country"
@@ -149,6 +149,7 @@ class ModelCustomer:
             # Nor a country of its own to edit: sevDesk keeps it on the address, so
             # deleting an address (one holding only a country, say) says nothing
             # about the customer's country (``audit.comparable`` skips it alike).
+            # An address holding only a country does hold one (the engine syncs it).
             changed.discard("country")
         for f in changed & set(FIELDS):
             self.edits[side][f] = now[f]
