@@ -132,6 +132,22 @@ PROGRESS = os.environ.get("STATEFUL_PROGRESS")
 EXCLUDED: dict[str, str] = {}
 
 
+def small_difference(fields: dict[str, Any], differ: dict[str, Any]) -> dict[str, Any]:
+    """``differ`` (one of ``TWIN_DIFFS``) as one small way of typing the same customer.
+
+    The e-mail in capitals is the address typed, in capitals (not another
+    address: a twin typed with ``buero@putz1.de`` in KleanApp and
+    ``INFO@glanz1.de`` in sevDesk rightly scores below a link, found by the
+    long run); another phone number only where none was typed.
+    """
+    out = dict(differ)
+    if "email" in out and fields.get("email"):
+        out["email"] = fields["email"].upper()
+    if "phone" in out and fields.get("phone"):
+        del out["phone"]
+    return out
+
+
 def own(fields: dict[str, Any], key: int) -> dict[str, Any]:
     """``fields`` with "#" in names replaced by the customer's key."""
     return {f: v.replace("#", str(key)) if isinstance(v, str) else v for f, v in fields.items()}
@@ -239,7 +255,7 @@ class SyncMachine(SettleAndCheck, RuleBasedStateMachine):
         world, key, number = self.world, len(self.customers), self.number()
         ids: dict[str, str | None] = {"kleanapp": None, "sevdesk": None}
         customer = ModelCustomer(key=key, ids=ids)
-        for side, extra in (("kleanapp", {}), ("sevdesk", differ)):
+        for side, extra in (("kleanapp", {}), ("sevdesk", small_difference(fields, differ))):
             typed = Customer(customer_number=number, **own({**fields, **extra}, key))
             try:
                 created = world.run(world.create(side, typed))
