@@ -7,12 +7,13 @@ the request counts a user relies on are pinned in tests/engine/test_request_econ
    ``--customers`` (4/5 only in KleanApp, 1/5 only in sevDesk), an update round
    (a tenth of the customers edited on each side) and two quiet runs. For each
    kind of action: requests sent, the minimum a correct client needs, the ratio.
-2. Pace (``--served N``): both emulators served for real on loopback
-   (sandbox/serve.py) with their rate limits on (KleanApp its documented 10/s,
-   sevDesk ``--sevdesk-limit``), N customers only in KleanApp and N only in
-   sevDesk, activated at the default pace (``[sevdesk]``/``[kleanapp]``
-   defaults): wall time, and per side the requests, the share of the limit
-   used over the apply phase (first write to last request) and the 429s.
+2. Pace (``--served N``): both emulators served for real on loopback by
+   ``kleansync sandbox`` (sandbox/serve.py, a process of its own) with their
+   rate limits on (KleanApp its documented 10/s, sevDesk ``--sevdesk-limit``),
+   N customers only in KleanApp and N only in sevDesk, activated at the
+   default pace (``[sevdesk]``/``[kleanapp]`` defaults): wall time, and per
+   side the requests, the share of the limit used over the apply phase (first
+   write to last request) and the 429s.
 
     .venv/bin/python bench/bench_requests.py [--customers 2500] [--served 500]
 
@@ -24,12 +25,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import math
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +52,7 @@ from reconciler.connectors.sevdesk.mapping import (
 from reconciler.sync.engine import SyncOptions, run_sync
 from sandbox import kleanapp, sevdesk
 from sandbox.seed import cleaning_company
-from sandbox.serve import SandboxThread, endpoints
+from sandbox.serve import Endpoint, free_port
 from state import Store
 
 KIND: contextvars.ContextVar[str] = contextvars.ContextVar("bench_kind", default="listing")
@@ -222,11 +228,34 @@ async def edit_both(k: Any, s: Any, n: int) -> None:
         await s.customers.update(remote.id, {"phone": f"0221 {100000 + i}", "note": "Schlüssel"})
 
 
+@contextlib.contextmanager
+def served_emulators() -> Iterator[tuple[Endpoint, Endpoint]]:
+    """Both emulators as ``kleansync sandbox`` serves them: a process of their own."""
+    s_ep = Endpoint("sevDesk", None, "127.0.0.1", free_port(), "sandbox-sevdesk-token")  # type: ignore[arg-type]
+    k_ep = Endpoint("KleanApp", None, "127.0.0.1", free_port(), "sandbox-kleanapp-token")  # type: ignore[arg-type]
+    args = [sys.executable, "-m", "reconciler.cli", "sandbox"]
+    args += ["--sevdesk-port", str(s_ep.port), "--sevdesk-token", s_ep.token]
+    args += ["--kleanapp-port", str(k_ep.port), "--kleanapp-token", k_ep.token]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        for ep in (s_ep, k_ep):
+            while True:
+                with socket.socket() as sock:
+                    if sock.connect_ex((ep.host, ep.port)) == 0:
+                        break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("kleansync sandbox did not start")
+                time.sleep(0.05)
+        yield s_ep, k_ep
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 async def served(customers: int, sevdesk_limit: float) -> None:
     data = cleaning_company(shared=0, kleanapp_only=customers, sevdesk_only=customers, seed=11)
-    eps = endpoints(sevdesk_port=0, kleanapp_port=0)
-    with SandboxThread(eps), tempfile.TemporaryDirectory() as tmp:
-        s_ep, k_ep = eps
+    with served_emulators() as (s_ep, k_ep), tempfile.TemporaryDirectory() as tmp:
         limits = {"sevdesk": sevdesk_limit, "kleanapp": 10.0}
         async with httpx.AsyncClient() as c:
             root = s_ep.base_url.removesuffix("/api/v1")
@@ -272,7 +301,7 @@ async def served(customers: int, sevdesk_limit: float) -> None:
                 continue
             window = [r for r in rows if writes[0] <= r[0] <= rows[-1][0]]
             span = max(rows[-1][0] - writes[0], 1e-9)
-            share = len(window) / span / limits[side]
+            share = (len(window) - 1) / span / limits[side]
             throttled = [t for t, _, st in rows if st == 429]
             after = 0
             if throttled:
@@ -284,7 +313,7 @@ async def served(customers: int, sevdesk_limit: float) -> None:
             paced = f"; pace cut {pace.epoch}x, ended at {pace.rate:.2f}/s" if pace else ""
             print(
                 f"  {side:<9} {len(rows):6d} requests, apply phase {span:7.1f} s, "
-                f"{len(window) / span:5.2f} req/s = {share:6.1%} of the limit; "
+                f"{(len(window) - 1) / span:5.2f} req/s = {share:6.1%} of the limit; "
                 f"429s {len(throttled)} ({after} after the first back-off){paced}"
             )
         await k.aclose()

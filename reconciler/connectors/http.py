@@ -60,6 +60,7 @@ class TokenBucket:
         self.tokens = self.capacity
         self.clock = clock
         self.stamp = clock()
+        self.sent = self.stamp - 1.0 / self.rate  # when the last request went out
         self._lock = asyncio.Lock()
         self._open = asyncio.Event()
         self._open.set()
@@ -79,6 +80,15 @@ class TokenBucket:
             wait = self.delay()
         if wait > 0:
             await sleep(wait)
+        # Timers that fire late (a busy machine) must not let two requests out back
+        # to back: the service counts both in the same second. Each send keeps its
+        # slot at least 1/rate after the previous one, wherever the clock is now.
+        async with self._lock:
+            now = self.clock()
+            slot = max(now, self.sent + 1.0 / self.rate)
+            self.sent = slot
+        if slot > now:
+            await sleep(slot - now)
 
     async def hold(self, seconds: float, sleep: Sleep = asyncio.sleep) -> None:
         """Wait ``seconds`` and let no other request start meanwhile.
