@@ -150,12 +150,21 @@ def endpoints(
     kleanapp_port: int = 8802,
     kleanapp_token: str = "sandbox-kleanapp-token",
     legacy_unity_write: bool = False,
+    sevdesk_bookkeeping_version: str = "2.0",
 ) -> list[Endpoint]:
-    """Both emulators, fresh, ready to serve (port 0 picks a free port)."""
+    """Both emulators, fresh, ready to serve (port 0 picks a free port).
+
+    ``sevdesk_bookkeeping_version`` "1.0" serves a sevDesk account that never
+    got sevdesk-Update 2.0 (see ``sandbox.sevdesk.tools``).
+    """
     eps = [
         Endpoint(
             "sevDesk",
-            sevdesk.create_app(sevdesk_token, legacy_unity_write=legacy_unity_write),
+            sevdesk.create_app(
+                sevdesk_token,
+                legacy_unity_write=legacy_unity_write,
+                bookkeeping_version=sevdesk_bookkeeping_version,
+            ),
             host,
             sevdesk_port or free_port(host),
             sevdesk_token,

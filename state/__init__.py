@@ -3,8 +3,9 @@
 The tables live in ``state.tables`` (sync), ``state.admin_tables`` (the
 resolution queue), ``state.invoice_tables`` (invoice export) and
 ``state.service_tables`` (webhook deliveries), ``state.inbox_tables`` (the
-webhook inbox); ``state.store`` and this package import them all so the schema
-is always complete. May import: reconciler.domain only.
+webhook inbox), ``state.alert_tables`` (standing problems, mailed once);
+``state.store`` and this package import them all so the schema is always
+complete. May import: reconciler.domain only.
 """
 
 from state import inbox_tables  # noqa: F401  (the webhook inbox's table)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from reconciler.domain.errors import ConfigError, FatalError
+from state import paths
 from state.tables import SCHEMA_VERSION, SchemaInfo
 
 #: Where the ``--new-store`` flag exists (named in the refusal).
@@ -44,11 +45,16 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
             engine = create_engine(url, pool_pre_ping=True)
         migrate(engine)
     except OperationalError as exc:
+        # SQLite names neither the file nor the reason ("unable to open database file").
+        problem = paths.write_problem(url)
+        if problem:
+            raise ConfigError(f"[state] url: {problem} ({exc.orig})") from None
         raise ConfigError(f"[state] url: cannot open the state store ({exc.orig})") from None
     except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
         if isinstance(exc, FatalError):
             raise
         raise ConfigError(f"[state] url: {type(exc).__name__}: {exc}") from None
+    paths.remember(url)
     return engine
 
 

@@ -13,6 +13,8 @@ import re
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
+from state import paths
+
 #: SQLite: "UNIQUE constraint failed: link.entity, link.sevdesk_id"
 _SQLITE_CONSTRAINT = re.compile(
     r"(UNIQUE|NOT NULL|FOREIGN KEY|CHECK) constraint failed(?::\s*(.*))?"
@@ -20,6 +22,8 @@ _SQLITE_CONSTRAINT = re.compile(
 #: PostgreSQL: 'duplicate key value violates unique constraint "link_entity_sevdesk_id_key"'
 _PG_CONSTRAINT = re.compile(r'constraint "([^"]+)"')
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+#: SQLite's words for a store it may not write ("attempt to write a readonly database", ...).
+_CANNOT_WRITE = re.compile(r"readonly|read-only|unable to open|disk I/O", re.IGNORECASE)
 
 
 def _first_line(exc: DBAPIError) -> str:
@@ -56,6 +60,9 @@ def describe_db_error(exc: BaseException) -> str:
         return f"the state store refused to save a change: {what}{on}; nothing more was written"
     if isinstance(exc, OperationalError):
         reason = _first_line(exc)[:120] or type(exc.orig).__name__
+        problem = paths.opened_problem() if _CANNOT_WRITE.search(reason) else None
+        if problem:
+            return f"[state] url: {problem} ({reason}); nothing more was written"
         # PostgreSQL's connection errors can name the host and user, not data.
         return f"the state store is not available ({reason}); try again later"
     if isinstance(exc, DBAPIError):

@@ -266,6 +266,7 @@ class Store:
 # Every table module, so ``state.database.migrate`` creates all of them. At the end
 # because some of them use ``Store`` in their helpers.
 from state import (  # noqa: E402, F401
+    alert_tables,
     invoice_tables,
     part_tables,
     refusal_tables,

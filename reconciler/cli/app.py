@@ -73,6 +73,13 @@ def sandbox(
     legacy_unity_write: Annotated[
         bool, typer.Option(help="Let the sevDesk emulator accept the legacy POST /Unity.")
     ] = False,
+    sevdesk_bookkeeping_version: Annotated[
+        str,
+        typer.Option(
+            help="Bookkeeping system version the sevDesk emulator reports: 2.0, or 1.0 for "
+            "an account without sevdesk-Update 2.0."
+        ),
+    ] = "2.0",
 ) -> None:
     """Serve the sevDesk and KleanApp emulators on loopback until Ctrl-C."""
     from sandbox.serve import endpoints, serve_forever
@@ -84,6 +91,7 @@ def sandbox(
         kleanapp_port=kleanapp_port,
         kleanapp_token=kleanapp_token,
         legacy_unity_write=legacy_unity_write,
+        sevdesk_bookkeeping_version=sevdesk_bookkeeping_version,
     )
     for ep in eps:
         # Sandbox tokens are made up for the emulator, so printing them is the point.

@@ -2,9 +2,11 @@
 
 Runs the checks an admin would run by hand before switching the sync on,
 each independently, so one failure does not hide the next: the config
-loads, each token variable is set, each service answers, each key is
-accepted, and what each side holds. Messages are single lines meant for a
-person, and never contain a token.
+loads, the state store's folder can be written, each token variable is set,
+each service answers, each key is accepted, the sevDesk account offers what
+kleansync needs (``doctor_checks``), and what each side holds. Messages are
+single lines meant for a person, and never contain a token. Doctor only
+reads: it creates no state store and nothing in either service.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli.doctor_checks import Check, sevdesk_account_checks, state_check
 from reconciler.config import Config
 from reconciler.connectors import from_config
+from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import KleansyncError
 from reconciler.domain.models import Side
 from reconciler.reporting.evidence import evidence_lines
@@ -27,17 +31,12 @@ PARKED_SHOWN = 20
 
 
 @dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass
 class DoctorResult:
     checks: list[Check] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_units: list[str] = field(default_factory=list)
+    #: What the sevDesk account offers: bookkeeping_version, units, contact_field.
+    account: dict[str, Any] = field(default_factory=dict)
     preview: dict[str, Any] = field(default_factory=dict)
     #: The records the next sync would park, each with its candidates and evidence.
     parked: list[dict[str, Any]] = field(default_factory=list)
@@ -64,6 +63,7 @@ class DoctorResult:
             "checks": [vars(c) for c in self.checks],
             "counts": self.counts,
             "missing_units": self.missing_units,
+            "sevdesk_account": self.account,
             "next_sync": {**self.preview, "parked_matches": self.parked},
         }
 
@@ -71,29 +71,45 @@ class DoctorResult:
 async def run_doctor(config: Config) -> DoctorResult:
     """Check both services with the keys from the environment."""
     result = DoctorResult(checks=[Check("config", True, "loaded and valid")])
+    state = state_check(config.state.url)
+    if state is not None:
+        result.checks.append(state)
     try:
         kleanapp, sevdesk = from_config(config)
     except KleansyncError as exc:
         result.checks.append(Check("tokens", False, str(exc)))
         return result
     async with kleanapp, sevdesk:
-        reachable = True
+        accepted = []
         for connector in (kleanapp, sevdesk):
             try:
                 await connector.check_auth()
             except KleansyncError as exc:
                 result.checks.append(Check(connector.label, False, str(exc)))
-                reachable = False
             else:
                 result.checks.append(Check(connector.label, True, "reachable, key accepted"))
-        if reachable:
-            await _preview(config, {"kleanapp": kleanapp, "sevdesk": sevdesk}, result)
+                accepted.append(connector)
+        if sevdesk in accepted and isinstance(sevdesk, SevdeskConnector):
+            result.checks += await sevdesk_account_checks(sevdesk, result.account)
+        if len(accepted) == 2:
+            connectors = {"kleanapp": kleanapp, "sevdesk": sevdesk}
+            usable = state is None or state.ok
+            try:
+                await _preview(config, connectors, result, usable_store=usable)
+            except KleansyncError as exc:
+                result.checks.append(Check("next sync", False, str(exc)))
     return result
 
 
-async def _preview(config: Config, connectors: dict, result: DoctorResult) -> None:
-    """What each side holds and what the next sync would do; writes nothing."""
-    store = _read_only_store(config.state.url)
+async def _preview(
+    config: Config, connectors: dict, result: DoctorResult, *, usable_store: bool
+) -> None:
+    """What each side holds and what the next sync would do; writes nothing.
+
+    With a state store that cannot be written (reported above) the preview
+    starts from an empty store, as a first sync would.
+    """
+    store = _read_only_store(config.state.url) if usable_store else Store("sqlite://")
     try:
         snapshot = await take_snapshot(connectors, store, full=True)
         plan = build_plan(config, snapshot, {e: store.links(e) for e in ("customer", "unit")})

@@ -43,6 +43,7 @@ def from_config(
         max_requests_per_second=config.sevdesk.max_requests_per_second,
         transport=sevdesk_transport,
         create_units=config.sevdesk.create_units,
+        token_env=config.sevdesk.token_env,
     )
     kleanapp.http.max_throttle_wait = config.kleanapp.max_throttle_wait_seconds
     sevdesk.http.max_throttle_wait = config.sevdesk.max_throttle_wait_seconds

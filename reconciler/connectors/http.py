@@ -187,6 +187,8 @@ class HttpClient:
         rng: random.Random | None = None,
     ) -> None:
         self.service = service
+        #: Appended to the message of a 401 (where a new key goes; the sevDesk connector sets it).
+        self.auth_hint = ""
         self.base_url = base_url.rstrip("/")
         # A server may quote our key back in an error body, which we quote in
         # messages: the key is masked wherever kleansync prints or stores text.
@@ -314,7 +316,12 @@ class HttpClient:
             if status in ok or status < 400:
                 return response
             if status in (401, 403):
-                raise AuthError(f"{self.service} rejected the API key (HTTP {status})")
+                hint = self.auth_hint if status == 401 and self.auth_hint else ""
+                raise AuthError(
+                    f"{self.service} rejected the API key (HTTP {status}){hint}",
+                    service=self.service,
+                    status=status,
+                )
             if status >= 500:
                 if safe and attempt < self.read_retries:
                     attempt += 1

@@ -50,7 +50,17 @@ class ConfigError(KleansyncError):
 
 
 class AuthError(KleansyncError):
-    """A service answered 401/403: the key is wrong, expired or lacks rights."""
+    """A service answered 401/403: the key is wrong, expired or lacks rights.
+
+    ``service`` ("sevDesk", "KleanApp") and ``status`` say who refused and how,
+    so ``serve`` can report a rejected key once (``reconciler.sync.rejected_keys``)
+    instead of on every run.
+    """
+
+    def __init__(self, message: str, *, service: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.service = service
+        self.status = status
 
 
 class RemoteValidationError(KleansyncError):

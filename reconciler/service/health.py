@@ -1,9 +1,11 @@
 """``GET /healthz`` of ``kleansync serve``: is this installation keeping the two in agreement?
 
 For an outside monitor: 503 when the state store does not answer, the last
-run failed, no run completed for too long, or an accepted webhook event has
-waited over an hour to be acted on. "Too long" is two cron periods plus an
-hour unless ``ServiceSettings.health_max_age_seconds`` says otherwise.
+run failed, no run completed for too long, an accepted webhook event has
+waited over an hour to be acted on, or a service refuses kleansync's API key
+(``api_keys``: which one; the problem line says where the new key goes).
+"Too long" is two cron periods plus an hour unless
+``ServiceSettings.health_max_age_seconds`` says otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from reconciler.service.jobs import COMPLETED
 from reconciler.service.registration import WebhookRegistration
 from reconciler.service.schedule import WallClockCron
 from reconciler.service.settings import ServiceSettings
+from reconciler.sync import rejected_keys
 from state import Store
 from state.inbox_tables import Inbox
 
@@ -70,6 +73,7 @@ class Health:
             runs = []
         if body["store"] == "ok":
             problems += self._inbox_health(body, now)
+            problems += self._key_health(body)
         finished = [r for r in runs if r.outcome != "running"]
         if finished:
             last = finished[0]
@@ -117,6 +121,20 @@ class Health:
         if waited > INBOX_STUCK:
             return [f"{len(pending)} accepted webhook event(s) waiting for {_human(waited)}"]
         return []
+
+    def _key_health(self, body: dict[str, Any]) -> list[str]:
+        """``body["api_keys"]``: "rejected" for a service that refuses its key; a problem each.
+
+        The problem is the refusal's own line (for sevDesk: where the new key goes).
+        """
+        try:
+            refused = rejected_keys.rejected(self.store)
+        except Exception:  # noqa: BLE001 - the store check above reports the store itself
+            return []
+        body["api_keys"] = {"kleanapp": "ok", "sevdesk": "ok"}
+        for alert in refused:
+            body["api_keys"][alert.key.removeprefix(rejected_keys.PREFIX).lower()] = "rejected"
+        return [alert.message for alert in refused]
 
     def _max_age(self, now: dt.datetime) -> dt.timedelta:
         if self.settings.health_max_age_seconds is not None:

@@ -52,6 +52,7 @@ from reconciler.service.inbox import InboxSettlement
 from reconciler.service.metrics import Metrics
 from reconciler.service.registration import WebhookRegistration
 from reconciler.service.settings import ServiceSettings
+from reconciler.sync import rejected_keys
 from reconciler.sync.apply import STOP
 from reconciler.sync.engine import SyncOptions, run_sync
 from reconciler.sync.report import RunResult
@@ -335,6 +336,7 @@ class Jobs:
             )
         except KleansyncError as exc:
             logger.error("invoice export ({}) failed: {}", kind, exc)
+            rejected_keys.note_failure(self.store, exc)  # /healthz shows a refused key
             self.metrics.exports.labels("failed").inc()
             return None
         except Exception as exc:  # noqa: BLE001 - the service must outlive one bad export

@@ -26,6 +26,7 @@ from reconciler.reporting.files import write_report_files
 from reconciler.reporting.mail import mail_report_async
 from reconciler.reporting.retention import prune_reports, prune_run_results
 from reconciler.reporting.view import result_data, run_data
+from reconciler.sync import rejected_keys
 from reconciler.sync.plan_model import Plan
 from reconciler.sync.report import RunResult
 from state import Store
@@ -103,12 +104,20 @@ def remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[Quarantin
 
 
 async def publish_report(
-    config: Config, store: Store, run_id: str, result: RunResult | None, trigger: str
+    config: Config,
+    store: Store,
+    run_id: str,
+    result: RunResult | None,
+    trigger: str,
+    *,
+    mail_once: str | None = None,
 ) -> Path | None:
     """Write the run's report files and e-mail them if an admin is needed.
 
     A full disk or a dead mail server must not turn a finished sync into a
-    failed one: problems here are one warning line.
+    failed one: problems here are one warning line. ``mail_once`` names the
+    standing alert this run failed on (``rejected_keys``): its report is
+    mailed only if that alert was not mailed yet.
     """
     prune_run_results(store, keep=config.report.keep, keep_days=config.report.keep_days)
 
@@ -137,5 +146,10 @@ async def publish_report(
     except OSError as exc:
         logger.warning("could not write the report to {}: {}", config.report.dir, exc)
         return None
-    await mail_report_async(data, config.report, html=files.html.read_text("utf-8"), tz=tz)
+    if mail_once and rejected_keys.already_mailed(store, mail_once):
+        logger.info("report not e-mailed: the same failure was e-mailed before ({})", mail_once)
+        return files.html
+    mailed = await mail_report_async(data, config.report, html=files.html.read_text("utf-8"), tz=tz)
+    if mailed and mail_once:
+        rejected_keys.mark_mailed(store, mail_once)
     return files.html

@@ -27,6 +27,7 @@ from reconciler.connectors.base import Connector
 from reconciler.domain.bounds import bounded_result
 from reconciler.domain.errors import ConfigError, KleansyncError, MassDeleteBrake, StateStoreError
 from reconciler.domain.models import Quarantined, Side
+from reconciler.sync import rejected_keys
 from reconciler.sync.apply import Applier
 from reconciler.sync.bookkeeping import publish_report, remember_for_admins
 from reconciler.sync.brake import mass_delete_brake, removal_budget
@@ -130,7 +131,8 @@ async def _locked_run(
         result = await _run(config, options, run, connectors, store, progress)
     except KleansyncError as exc:
         store.finish_run(run.id, outcome="failed", error=str(exc))
-        await publish_report(config, store, run.id, None, options.trigger)
+        alert = rejected_keys.note_failure(store, exc)  # mailed once, not every run
+        await publish_report(config, store, run.id, None, options.trigger, mail_once=alert)
         raise
     except SQLAlchemyError as exc:
         message = describe_db_error(exc)
@@ -149,6 +151,7 @@ async def _locked_run(
         full=result.full,
         result=bounded_result(result.as_dict()),
     )
+    rejected_keys.note_completed(store)
     result.report = await publish_report(config, store, run.id, result, options.trigger)
     return result
 

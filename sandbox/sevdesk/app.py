@@ -42,6 +42,7 @@ from .custom_fields import custom_field_routes
 from .invoice_states import invoice_state_routes
 from .invoices import invoice_routes
 from .store import Store, render
+from .tools import tools_routes
 from .wire import ApiError, as_list, body, deleted, error_body, not_found, one, page
 
 API_PREFIX = "/api/v1"
@@ -197,13 +198,16 @@ def create_app(
     *,
     legacy_unity_write: bool = False,
     rate_limit_rps: float | None = None,
+    bookkeeping_version: str = "2.0",
 ) -> SandboxControl:
     """A fresh emulated sevDesk account wrapped in the sandbox control API.
 
     ``legacy_unity_write`` enables the old ``POST/PUT/DELETE /Unity`` endpoints;
     without it they answer 404 like any endpoint sevDesk does not serve.
     ``rate_limit_rps`` imposes a per-token limit (429 + Retry-After); sevDesk
-    publishes none, so the default is no limit.
+    publishes none, so the default is no limit. ``bookkeeping_version`` is what
+    ``GET /Tools/bookkeepingSystemVersion`` answers ("2.0", or "1.0" for an old
+    account; see ``tools``).
     """
     store = Store()
     api = Starlette(
@@ -216,6 +220,7 @@ def create_app(
                     *invoice_routes(store),
                     *invoice_state_routes(store),
                     *_static_routes(store, legacy_unity_write),
+                    *tools_routes(bookkeeping_version),
                 ],
             )
         ],

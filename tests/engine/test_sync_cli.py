@@ -152,7 +152,10 @@ def test_wrong_key_is_one_line_exit_1_without_the_token(world, monkeypatch):
     result = run("sync", "--config", str(world["config"]))
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == "kleansync: sevDesk rejected the API key (HTTP 401)"
+    assert lines[-1].startswith("kleansync: sevDesk rejected the API key (HTTP 401); ")
+    # ... and where the new key goes: the variable this config names.
+    assert "issues a new API key whenever the user is saved" in lines[-1]
+    assert "environment variable T_S ([sevdesk] token_env)" in lines[-1]
     assert "0123456789abcdef" not in result.output + result.stderr
 
 

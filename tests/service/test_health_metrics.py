@@ -75,7 +75,10 @@ async def test_health_follows_the_runs(world: World) -> None:
     body = response.json()
     assert body["status"] == "unhealthy"
     assert body["last_run"]["outcome"] == "failed"
-    assert body["problems"] == ["the last run ended failed"]
+    refused, failed = body["problems"]
+    assert refused.startswith("sevDesk rejected the API key (HTTP 401)")
+    assert failed == "the last run ended failed"
+    assert body["api_keys"]["sevdesk"] == "rejected"
     assert body["last_success_at"] is not None  # the earlier run still counts for the age
 
 

@@ -315,7 +315,8 @@ async def test_wrong_token_is_an_auth_error_and_no_message_carries_a_token(app, 
     async with connector_for(app, token="f" * 32) as wrong:
         with pytest.raises(AuthError) as caught:
             await wrong.check_auth()
-    assert str(caught.value) == "sevDesk rejected the API key (HTTP 401)"
+    assert str(caught.value).startswith("sevDesk rejected the API key (HTTP 401); sevDesk ")
+    assert (caught.value.service, caught.value.status) == ("sevDesk", 401)
 
     async with connector_for(app) as sevdesk:
         for kind, status in (("error_in_200", 200), ("status", 422), ("status", 500)):

@@ -17,6 +17,7 @@ import pytest
 from freezegun import freeze_time
 from starlette.routing import Mount
 
+from sandbox.errors import SandboxError
 from sandbox.sevdesk import create_app
 
 from .conftest import TOKEN
@@ -404,6 +405,20 @@ async def test_unity_post_is_refused_without_the_legacy_flag(client):
     error = assert_error(await client.post("/Unity", json={"name": "Fenster"}), 404)
     assert error["message"] == "Endpoint not found"
     assert "Fenster" not in [u["name"] for u in (await client.get("/Unity")).json()["objects"]]
+
+
+async def test_bookkeeping_system_version_as_the_spec_answers_it(client, api_client):
+    """[spec] operation bookkeepingSystemVersion: ``{"objects": {"version": "2.0"}}``."""
+    answer = await client.get("/Tools/bookkeepingSystemVersion")
+    assert answer.status_code == 200 and answer.json() == {"objects": {"version": "2.0"}}
+    async with api_client(create_app(TOKEN, bookkeeping_version="1.0")) as old:
+        assert (await old.get("/Tools/bookkeepingSystemVersion")).json()["objects"] == {
+            "version": "1.0"
+        }
+    async with api_client(create_app(TOKEN), headers={"Authorization": "0" * 32}) as wrong:
+        assert_error(await wrong.get("/Tools/bookkeepingSystemVersion"), 401)
+    with pytest.raises(SandboxError, match="1.0, 2.0"):
+        create_app(TOKEN, bookkeeping_version="3.0")
 
 
 async def test_legacy_unity_write(api_client):

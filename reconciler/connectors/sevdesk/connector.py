@@ -43,6 +43,20 @@ __all__ = [
 ]
 
 
+def new_key_hint(token_env: str) -> str:
+    """What a 401 from sevDesk most likely means, and where the new key goes (one clause).
+
+    sevDesk gives the user a new API key whenever the user is saved in
+    sevDesk (Einstellungen → Benutzer), so a key that worked yesterday is
+    refused today; the old one never comes back.
+    """
+    return (
+        "; sevDesk issues a new API key whenever the user is saved in sevDesk: copy the "
+        "new one (sevDesk: Einstellungen → Benutzer → API-Token) into the environment "
+        f"variable {token_env} ([sevdesk] token_env)"
+    )
+
+
 class SevdeskConnector(Connector):
     """``Customer`` and ``Unit`` records of one sevDesk account."""
 
@@ -58,6 +72,7 @@ class SevdeskConnector(Connector):
         max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         create_units: bool = False,
+        token_env: str = "SEVDESK_TOKEN",
     ) -> None:
         # sevDesk wants the raw token in Authorization, no "Bearer" (API-NOTES §1).
         self.http = HttpClient(
@@ -68,6 +83,7 @@ class SevdeskConnector(Connector):
             max_requests_per_second=max_requests_per_second,
             transport=transport,
         )
+        self.http.auth_hint = new_key_hint(token_env)
         self.api = SevdeskApi(self.http, token)
         self.customers = SevdeskCustomers(self.api)
         self.units = SevdeskUnits(self.api, create_units=create_units)
@@ -80,6 +96,12 @@ class SevdeskConnector(Connector):
 
     async def check_auth(self) -> None:
         await self.api.call("GET", "Contact", params={"limit": 1})
+
+    async def bookkeeping_version(self) -> str | None:
+        """The account's bookkeeping system: "1.0" or "2.0" (``Tools/bookkeepingSystemVersion``)."""
+        answer = await self.api.call("GET", "Tools/bookkeepingSystemVersion")
+        version = answer.get("version") if isinstance(answer, dict) else None
+        return None if version is None else str(version)
 
     async def contact_person_id(self) -> str:
         """Id of the SevUser an invoice names as contact person (the first user)."""
