@@ -114,7 +114,7 @@ class Tally:
             per = f"{sent / n:10.2f}" if n else f"{'':>10}"
             ratio = f"{sent / least:6.3f}" if least else f"{'':>6}"
             print(f"  {kind:<28} {n:7d} {sent:8d} {per} {least or '':>8} {ratio}")
-            if kind not in ("listing",) and least != sent:
+            if kind == "listing" or least != sent:
                 shown = ", ".join(f"{p} {c}" for p, c in self.paths[kind].most_common(8))
                 print(f"  {'':<28} {shown}")
         self.requests.clear(), self.actions.clear(), self.minimum.clear(), self.paths.clear()
