@@ -29,6 +29,8 @@ from pydantic import (
 )
 
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import configure as configure_language
+from reconciler.domain.i18n import normalise as normalise_language
 from reconciler.domain.models import Customer
 from reconciler.domain.secrets import register_secret
 from rules.match_score import MatchSettings
@@ -217,6 +219,9 @@ class ScheduleConfig(Section):
 
 class ReportConfig(Section):
     dir: str = "reports"
+    #: Language of reports, e-mail and messages: "de" (default) or "en"; ``--lang`` and
+    #: ``KLEANSYNC_LANG`` take precedence (``reconciler.domain.i18n``).
+    language: str | None = None
     #: Report files and stored results are kept for the newest ``keep`` runs ...
     keep: int = Field(default=200, ge=1)
     #: ... and none older than this many days (0: no age limit).
@@ -235,6 +240,11 @@ class ReportConfig(Section):
     smtp_password_env: str | None = None
     smtp_starttls: bool = True
     smtp_timeout: float = Field(default=30, gt=0, le=300)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return normalise_language(value)
 
     @field_validator("smtp_password_env")
     @classmethod
@@ -361,6 +371,7 @@ def parse_config(
             }
         )
     register_configured_secrets(config)
+    configure_language(config.report.language)  # --lang and KLEANSYNC_LANG still come first
     return config
 
 

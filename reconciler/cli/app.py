@@ -35,6 +35,7 @@ from reconciler.cli.init import register as register_init
 from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
 from reconciler.cli.serve import register as register_serve
+from reconciler.domain.i18n import set_language
 from reconciler.log import redact, setup_logging
 
 app = typer.Typer(
@@ -53,7 +54,19 @@ def main_options(
         int, typer.Option("--verbose", "-v", count=True, help="More log output.")
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of reports and messages: de (default) or en. Comes before "
+            "KLEANSYNC_LANG and [report] language.",
+        ),
+    ] = None,
 ) -> None:
+    try:
+        set_language(lang)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lang") from None
     STATE["verbose"] = verbose
     setup_logging(verbose, quiet)
 

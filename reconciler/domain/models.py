@@ -124,6 +124,9 @@ class Quarantined(BaseModel):
     entity: str
     id: str | None
     reason: str
+    #: What a person finds the record by, when that much was readable (its customer
+    #: number): reports name it so, never by the internal ``id``.
+    label: str | None = None
 
 
 class Listing(BaseModel, Generic[RecordT]):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.domain.i18n import N_, _, using
 from reconciler.domain.models import SIDE_LABEL, Customer, Remote
 from rules.matching import Candidate, Comparison
 
@@ -59,29 +60,54 @@ def candidate_dict(candidate: Candidate) -> dict[str, Any]:
 
 
 def facts_line(facts: dict[str, Any]) -> str:
-    parts = [facts.get("name") or "(no name)"]
+    """Name; address; e-mail; phone; customer number; VAT ID, in the current language."""
+    parts = [facts.get("name") or _("(no name)")]
     for label, key in (
         ("", "address"),
-        ("e-mail ", "email"),
-        ("phone ", "phone"),
-        ("no. ", "customer_number"),
-        ("VAT ", "vat_id"),
+        (N_("e-mail"), "email"),
+        (N_("phone"), "phone"),
+        (N_("no."), "customer_number"),
+        (N_("VAT"), "vat_id"),
     ):
         if facts.get(key):
-            parts.append(f"{label}{facts[key]}")
+            parts.append(f"{_(label)} {facts[key]}" if label else str(facts[key]))
     if facts.get("archived"):
-        parts.append("archived")
+        parts.append(_("archived"))
     return "; ".join(parts)
 
 
 def evidence_lines(details: dict[str, Any] | None, evidence: list[dict[str, Any]]) -> list[str]:
-    """The parked record and each candidate with its evidence, as indented text lines."""
-    lines: list[str] = []
-    if details:
-        side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
-        lines.append(f"  this record ({side} {details.get('id')}): {facts_line(details)}")
-    for cand in evidence:
-        side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
-        lines.append(f"  candidate {cand.get('record')} ({side}): {facts_line(cand)}")
-        lines.append(f"    evidence: {cand.get('summary')}")
-    return lines
+    """The parked record and each candidate with its evidence, as indented text lines.
+
+    For the command line (``conflicts show``, ``doctor``), which speaks
+    English until its own messages are in the catalogue (issue 17, a later
+    step): the words are messages already, so then only ``using`` goes. The
+    ids stay: ``conflicts link P1 --with sevdesk:100002`` needs them.
+    """
+    with using("en"):
+        lines: list[str] = []
+        if details:
+            side = SIDE_LABEL.get(details.get("side", ""), details.get("side", ""))
+            facts = facts_line(details)
+            lines.append(
+                "  "
+                + _(
+                    "this record (%(side)s %(id)s): %(facts)s",
+                    side=side,
+                    id=details.get("id"),
+                    facts=facts,
+                )
+            )
+        for cand in evidence:
+            side = SIDE_LABEL.get(cand.get("side", ""), cand.get("side", ""))
+            lines.append(
+                "  "
+                + _(
+                    "candidate %(record)s (%(side)s): %(facts)s",
+                    record=cand.get("record"),
+                    side=side,
+                    facts=facts_line(cand),
+                )
+            )
+            lines.append("    " + _("evidence: %(summary)s", summary=cand.get("summary")))
+        return lines

@@ -32,6 +32,7 @@ from loguru import logger
 
 from reconciler.domain.errors import ConfigError, KleansyncError, TransientError
 from reconciler.log import redact, register_secret
+from reconciler.reporting import words
 from reconciler.reporting.files import file_stem
 from reconciler.reporting.render import render, render_mail_text
 from reconciler.reporting.view import build_view, needs_attention
@@ -49,22 +50,8 @@ def should_mail(view: dict[str, Any], report_cfg: Any) -> bool:
 
 
 def subject(view: dict[str, Any]) -> str:
-    s, run = view["summary"], view["run"]
-    parts = []
-    if s["manual_conflicts"]:
-        parts.append(f"{s['manual_conflicts']} conflict(s) to decide")
-    elif s["conflicts"]:
-        parts.append(f"{s['conflicts']} conflict(s)")
-    if s["parked"]:
-        parts.append(f"{s['parked']} parked")
-    if s["tasks"]:
-        parts.append(f"{s['tasks']} task(s)")
-    if s["errors"]:
-        parts.append(f"{s['errors']} error(s)")
-    if run["outcome"] in ("failed", "interrupted"):
-        parts.insert(0, f"run {run['outcome'].upper()}")
-    kind = "dry-run" if run["dry_run"] else "run"
-    return redact(f"[kleansync] {kind} {run['run_id']}: {', '.join(parts) or 'report'}")
+    """The subject in the current language (``reporting.words.subject``), redacted."""
+    return redact(words.subject(view))
 
 
 def build_message(

@@ -13,15 +13,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 
-from reconciler.domain.models import SIDE_LABEL
+from reconciler.domain.i18n import (
+    _,
+    current_language,
+    format_datetime,
+    format_number,
+    gettext,
+    translations,
+    using,
+)
+from reconciler.domain.labels import entity_label, field_label, side_label, value_label
 from reconciler.log import redact
 from reconciler.reporting.evidence import facts_line
-from reconciler.reporting.view import as_time, plural
+from reconciler.reporting.phrases import Phrases, known_as
+from reconciler.reporting.view import as_time
+from reconciler.reporting.words import decision, headline, label
 
 FORMATS = ("html", "json", "csv", "md")
 #: Columns of the CSV: changes and conflicts share one sheet, told apart by ``section``.
@@ -54,19 +65,38 @@ def _show(value: Any) -> str:
 
 
 def _local(value: str | None, tz: str = "UTC") -> str:
+    """A stored time in the configured zone and the reader's form (``01.12.2026 09:53``)."""
     stamp = as_time(value)
-    if stamp is None:
-        return "not recorded"
-    zone = ZoneInfo(tz)
-    return stamp.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S ") + (
-        "UTC" if tz == "UTC" else stamp.astimezone(zone).tzname() or tz
-    )
+    return _("not recorded") if stamp is None else format_datetime(stamp, tz)
 
 
-def _decision(decision: str | None) -> str:
-    if decision == "manual":
-        return "waits for an admin"
-    return f"{SIDE_LABEL.get(str(decision), str(decision))} wins"
+#: A key made of a side and an internal id (``kleanapp:17``): a record with no customer number.
+_INTERNAL_KEY = re.compile(r"^(kleanapp|sevdesk):\S+$")
+
+
+def _record(key: Any, label: Any = None, entity: Any = "customer") -> str:
+    """A record as a person knows it: its customer number (or name), never an internal id.
+
+    A unit is known by its name alone (its key is the matcher's canonical unit).
+    """
+    text = "" if key is None else str(key)
+    if str(entity).lower() == "unit" and label:
+        return str(label)
+    if _INTERNAL_KEY.match(text) or not text:
+        return str(label) if label else _("(no customer number)")
+    return f"{text} {label}" if label and label != text else text
+
+
+def _number(value: Any, decimals: int | None = None) -> str:
+    try:
+        return format_number(float(value), decimals=decimals)
+    except (TypeError, ValueError):
+        return _show(value)
+
+
+def _value(value: Any, field: Any = None) -> str:
+    """A field value as the admin reads it (``kind`` company -> Firma, yes/no)."""
+    return _show(value_label(field, value))
 
 
 def _changed_fields(change: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +121,7 @@ def _autoescape(name: str | None) -> bool:
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("reconciler.reporting", "templates"),
     autoescape=_autoescape,
+    extensions=["jinja2.ext.i18n"],
     # A key missing from an old or odd stored run renders empty rather than losing the
     # whole report: the run already happened, its report must still come out.
     undefined=jinja2.ChainableUndefined,
@@ -98,34 +129,68 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+_env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext,
+    lambda one, many, n: translations(current_language()).ngettext(one, many, n),
+    newstyle=True,
+)
 _env.filters.update(
     show=_show,
     local=_local,
-    decision=_decision,
-    side=lambda s: SIDE_LABEL.get(str(s), str(s)),
+    decision=decision,
+    side=side_label,
+    entity=entity_label,
+    field=field_label,
+    value=_value,
+    record=_record,
+    label=label,
+    number=_number,
+    known=lambda r: known_as(dict(r)) if r else "",
     changed_fields=_changed_fields,
     md=_md,
-    n=plural,
     facts=lambda r: facts_line(dict(r)) if r else "",
 )
 
 
-def render(view: dict[str, Any], fmt: str, *, tz: str = "UTC") -> str:
-    """One report format as text (``html``, ``json``, ``csv`` or ``md``)."""
+def _template(name: str, view: dict[str, Any], tz: str, **extra: Any) -> str:
+    return _env.get_template(name).render(
+        view=view,
+        tz=tz,
+        lang=current_language(),
+        why=Phrases.for_view(view, tz),
+        headline=headline(view),
+        **extra,
+    )
+
+
+def render(view: dict[str, Any], fmt: str, *, tz: str = "UTC", lang: str | None = None) -> str:
+    """One report format as text (``html``, ``json``, ``csv`` or ``md``).
+
+    HTML and Markdown speak ``lang`` (default: the current language,
+    ``reconciler.domain.i18n``); JSON and CSV are machine formats and stay English.
+    """
+    with using(lang):
+        return _render(view, fmt, tz)
+
+
+def _render(view: dict[str, Any], fmt: str, tz: str) -> str:
     if fmt == "json":
         text = json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n"
     elif fmt == "csv":
         text = render_csv(view)
     elif fmt in ("html", "md"):
-        text = _env.get_template(f"report.{fmt}.j2").render(view=view, tz=tz, side_label=SIDE_LABEL)
+        text = _template(f"report.{fmt}.j2", view, tz)
     else:
         raise ValueError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
     return redact(text)
 
 
-def render_mail_text(view: dict[str, Any], *, tz: str = "UTC", limit: int = 20) -> str:
-    """The plain-text e-mail body: the summary and what needs an admin."""
-    return redact(_env.get_template("mail.txt.j2").render(view=view, tz=tz, limit=limit))
+def render_mail_text(
+    view: dict[str, Any], *, tz: str = "UTC", limit: int = 20, lang: str | None = None
+) -> str:
+    """The plain-text e-mail body: the summary and what needs an admin (in ``lang``)."""
+    with using(lang):
+        return redact(_template("mail.txt.j2", view, tz, limit=limit))
 
 
 def csv_rows(view: dict[str, Any]) -> list[dict[str, str]]:

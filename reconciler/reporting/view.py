@@ -18,7 +18,9 @@ import datetime as dt
 from typing import Any, Protocol
 
 from reconciler.domain.bounds import MAX_ITEMS, bounded
+from reconciler.domain.i18n import using
 from reconciler.log import redact
+from reconciler.reporting import words
 
 REPORT_VERSION = 1
 SECTIONS = ("conflicts", "parked", "tasks", "quarantined", "errors", "skipped", "recovered")
@@ -253,37 +255,6 @@ def needs_attention(view: dict[str, Any]) -> bool:
 
 
 def headline(view: dict[str, Any]) -> str:
-    """One sentence a phone shows first: what happened and whether someone must act."""
-    run, s = view["run"], view["summary"]
-    if run["outcome"] == "failed":
-        return f"The run failed: {run['error'] or 'no details recorded'}."
-    if run["outcome"] == "interrupted":
-        return (
-            f"The run was interrupted ({run['error'] or 'no details recorded'}); "
-            "the next run settles what it left unfinished."
-        )
-    if run["outcome"] == "running":
-        return "The run has not finished yet."
-    verb = "would make" if run["dry_run"] else "made"
-    parts = [
-        f"{'Dry-run: ' if run['dry_run'] else ''}kleansync {verb} {plural(s['changes'], 'change')}"
-    ]
-    todo = []
-    if s["manual_conflicts"]:
-        todo.append(plural(s["manual_conflicts"], "conflict") + " to decide")
-    if s["parked"]:
-        todo.append(plural(s["parked"], "parked record"))
-    if s["tasks"]:
-        todo.append(plural(s["tasks"], "admin task"))
-    if s["errors"]:
-        todo.append(plural(s["errors"], "error"))
-    if todo:
-        parts.append("needs you: " + ", ".join(todo))
-    else:
-        parts.append("nothing needs you")
-    return "; ".join(parts) + "."
-
-
-def plural(n: int, word: str) -> str:
-    """``1 change``, ``2 changes``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    """The JSON report's headline: ``reporting.words.headline`` in English (an API)."""
+    with using("en"):
+        return words.headline(view)

@@ -259,6 +259,9 @@ async def _run(
         applier.refusals.settle({a.id for a in plan.actions}, seen, full=plan.full)
     applier.refusals.prune()
     new_quarantined = remember_for_admins(store, run.id, plan)
+    labels: dict[tuple[str, str | None], str | None] = {
+        (q.side, q.id): q.label for q in plan.quarantined if q.label
+    }
     return RunResult(
         run_id=run.id,
         dry_run=False,
@@ -271,7 +274,13 @@ async def _run(
         waiting_for_fix=applier.refusals.count_open()
         - len([e for e in outcome.errors if e.get("waiting_for_fix")]),
         quarantined=[
-            Quarantined(side=q.side, entity=q.entity, id=q.record_id, reason=q.reason)
+            Quarantined(
+                side=q.side,
+                entity=q.entity,
+                id=q.record_id,
+                reason=q.reason,
+                label=labels.get((q.side, q.record_id)),
+            )
             for q in new_quarantined
         ],
         known_quarantined=len(plan.quarantined) - len(new_quarantined),

@@ -114,6 +114,15 @@ def _config_text(tmp: Path) -> str:
     )
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the reports' content in English, the catalogue's source language.
+
+    German, the default, is what tests/i18n reads (same content, other words).
+    """
+    monkeypatch.setenv("KLEANSYNC_LANG", "en")
+
+
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     config_path = tmp_path / "config.toml"

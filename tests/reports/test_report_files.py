@@ -80,27 +80,29 @@ async def test_report_shows_conflict_parked_missing_unit_and_quarantined(world, 
     first_section = next(attrs.get("id") for tag, attrs in page.tags if tag == "section")
     assert first_section == "summary"
     summary = page.section_text("summary")
-    assert "1 conflict to decide" in summary and "3 parked records" in summary
-    assert "1 admin task" in summary
+    assert "1 conflict to decide" in summary and "3 matches to check" in summary
+    assert "1 task" in summary
 
     conflicts = page.rows["conflicts"]
-    email = next(r for r in conflicts if "email" in r[1])
-    assert email[0] == "customer K-1"
+    email = next(r for r in conflicts if "E-mail" in r[1])
+    assert email[0] == "Customer K-1"
     assert email[2] == "none yet"  # base: first link
     assert email[3:5] == ["buero@kleanapp-seite.de", "rechnung@sevdesk-seite.de"]
-    assert email[5] == "waits for an admin" and email[6] == "manual"
-    city = next(r for r in conflicts if "city" in r[1])
-    assert city[3:7] == ["Berlin", "Potsdam", "KleanApp wins", "kleanapp-authoritative"]
+    assert email[5] == "waits for your decision" and email[6] == "you decide"
+    city = next(r for r in conflicts if "City" in r[1])
+    assert city[3:7] == ["Berlin", "Potsdam", "value from KleanApp", "KleanApp decides"]
 
     parked = page.section_text("parked")
-    assert "customer in KleanApp" in parked and "customer in sevDesk" in parked
+    assert "Customer in KleanApp" in parked and "Customer in sevDesk" in parked
     assert "2 KleanApp customers look alike" in parked
     sev_parked = next(r for r in page.rows["parked"] if "sevDesk" in r[0])
-    assert "kleanapp:" in sev_parked[3]  # its candidates are listed
-    # ... each with what identifies it and the per-field evidence, not a bare id
-    assert "Doppelt AG" in sev_parked[3] and "e-mail: info@doppelt.de" in sev_parked[3]
-    assert "customer no.: K-2" in sev_parked[3] and "customer no.: K-4" in sev_parked[3]
-    assert "name 1.00, e-mail =" in sev_parked[3] and "→ possible match" in sev_parked[3]
+    # its candidates are listed by customer number and name, never by an internal id ...
+    assert 'KleanApp: K-2 "Doppelt AG"' in sev_parked[2] and "kleanapp:" not in parked
+    # ... each with what identifies it and the per-field evidence
+    assert "E-mail: info@doppelt.de" in sev_parked[2]
+    assert "Customer number: K-2" in sev_parked[2] and "Customer number: K-4" in sev_parked[2]
+    assert "Name: same (similarity 1.00)" in sev_parked[2] and "E-mail: same" in sev_parked[2]
+    assert "possible match (score 6.6)" in sev_parked[2]
 
     assert "create unit 'Einsatz' in sevDesk" in page.section_text("tasks")
     quarantined = page.rows["quarantined"]
@@ -111,8 +113,8 @@ async def test_report_shows_conflict_parked_missing_unit_and_quarantined(world, 
     changes = page.section_text("changes")
     assert "In KleanApp" in changes and "In sevDesk" in changes
     k3 = next(r for r in page.rows["changes"] if r[2].startswith("K-3"))
-    assert k3[:2] == ["done", "create customer"] and EVIL_NAME in k3[2]
-    assert any(r[0] == "done" and "city: Berlin" in r[3] for r in page.rows["changes"])
+    assert k3[:2] == ["done", "create: Customer"] and EVIL_NAME in k3[2]
+    assert any(r[0] == "done" and "City: Berlin" in r[3] for r in page.rows["changes"])
 
 
 async def test_customer_named_script_is_text_not_markup(world, tmp_path):

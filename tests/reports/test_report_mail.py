@@ -109,10 +109,10 @@ async def test_run_with_conflicts_is_mailed_with_summary_and_html_attached(
     envelope, raw = inbox.messages[0]
     assert sorted(envelope.rcpt_tos) == ["buero@firma.example", "chefin@firma.example"]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert msg["Subject"].startswith(f"[kleansync] run {result.run_id}: 1 conflict(s) to decide")
+    assert msg["Subject"].startswith(f"[kleansync] run {result.run_id}: 1 conflict to decide")
     body = msg.get_body(preferencelist=("plain",)).get_content()
-    assert "needs you: 1 conflict to decide, 3 parked records, 1 admin task, 1 error" in body
-    assert 'customer K-1, email: KleanApp "buero@kleanapp-seite.de"' in body
+    assert "needs you: 1 conflict to decide, 3 matches to check, 1 task, 1 error" in body
+    assert 'Customer K-1, E-mail: KleanApp "buero@kleanapp-seite.de"' in body
     assert "create unit 'Einsatz' in sevDesk" in body
     attachments = list(msg.iter_attachments())
     assert [a.get_filename() for a in attachments] == [
@@ -203,5 +203,5 @@ async def test_a_failed_run_is_mailed_too(world, smtp, monkeypatch):
     run = world.store.finish_run("0bad0bad0bad", outcome="failed", error="sevDesk unreachable")
     assert mail_report(run_data(run), report_config(port)) is True
     msg = email.message_from_bytes(inbox.messages[0][1], policy=email.policy.default)
-    assert msg["Subject"] == "[kleansync] run 0bad0bad0bad: run FAILED"
+    assert msg["Subject"] == "[kleansync] run 0bad0bad0bad: FAILED"
     assert "The run failed: sevDesk unreachable." in msg.get_body().get_content()

@@ -87,7 +87,7 @@ async def test_report_rerenders_any_stored_run(world, cli):
 
     md = cli("report", first.run_id).stdout
     assert md.startswith(f"# kleansync dry-run {first.run_id}")
-    assert "## Parked matches" in md and "## Quarantined records" in md
+    assert "## Matches held back for checking" in md and "## Unreadable records, held back" in md
 
     html = cli("report", "--format", "html").stdout
     assert html.startswith("<!doctype html>") and 'id="tasks"' in html
@@ -111,7 +111,7 @@ async def test_report_of_a_failed_run_and_unknown_runs(world, cli):
     )
     md = cli("report", "f00dfeed0001", "--format", "md").stdout
     assert "The run failed: sevDesk refused the API key (401)." in md
-    assert "trigger: schedule" in md
+    assert "started by: schedule" in md
 
     missing = cli("report", "nope")
     assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr

@@ -109,6 +109,7 @@ class KleanappApi:
                         entity=entity.__name__,
                         id=None if rid is None else str(rid),
                         reason=str(exc),
+                        label=_readable_number(row),
                     )
                 )
         return listing
@@ -232,3 +233,9 @@ def raise_for(
     if 400 <= status < 500:
         raise RemoteValidationError(f"KleanApp refused {what}: {detail}", fields=fields)
     raise FatalError(f"KleanApp answered HTTP {status} for {what}: {detail}")
+
+
+def _readable_number(row: Any) -> str | None:
+    """The customer number of an unreadable row, when it has a readable one (for reports)."""
+    number = row.get("customer_number") if isinstance(row, dict) else None
+    return number.strip() or None if isinstance(number, str) else None

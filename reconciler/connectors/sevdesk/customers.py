@@ -179,7 +179,7 @@ class SevdeskCustomers(Collection[Customer]):
             try:
                 listing.records.append(await self._remote(contact, parts.get(contact_id, Parts())))
             except MappingError as exc:
-                listing.quarantined.append(quarantined(contact_id, str(exc)))
+                listing.quarantined.append(quarantined(contact_id, str(exc), label=number))
                 continue
             if number is not None:
                 first_with_number[number] = contact_id

@@ -308,9 +308,9 @@ def checked(build: Any, *args: Any) -> Any:
         raise RemoteValidationError(str(exc)) from None
 
 
-def quarantined(contact_id: str | None, reason: str) -> Quarantined:
+def quarantined(contact_id: str | None, reason: str, label: str | None = None) -> Quarantined:
     """A contact the listing cannot hand over as a customer, and why."""
-    return Quarantined(side="sevdesk", entity="Customer", id=contact_id, reason=reason)
+    return Quarantined(side="sevdesk", entity="Customer", id=contact_id, reason=reason, label=label)
 
 
 def id_order(contact_id: str) -> tuple[int, str]:
