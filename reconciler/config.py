@@ -240,6 +240,8 @@ class ReportConfig(Section):
     smtp_password_env: str | None = None
     smtp_starttls: bool = True
     smtp_timeout: float = Field(default=30, gt=0, le=300)
+    #: While items stay open and nothing is new, mail a reminder this often (0: never).
+    email_remind_hours: float = Field(default=24, ge=0)
 
     @field_validator("language")
     @classmethod

@@ -171,6 +171,28 @@ class InvoiceLedger:
                 s.add(run)
             return len(rows)
 
+    def open_tasks(self) -> list[dict[str, Any]]:
+        """What held invoices wait for, one task per cause with its invoices' numbers.
+
+        Read from the ledger, not from the last run: a held invoice stays held
+        (and its task open) until a later run exports it, whichever run that is.
+        """
+        tasks: dict[str, dict[str, Any]] = {}
+        for row in self.rows((HELD,)):
+            # The exporter keeps a held invoice's tasks joined by "; " (``Exporter._hold``).
+            for message in (row.task or row.held_reason or "held").split("; "):
+                task = tasks.setdefault(
+                    message,
+                    {"kind": "invoice", "message": message, "invoices": [], "run_id": None},
+                )
+                task["invoices"].append(row.number)
+                task["run_id"] = row.last_run_id
+        return list(tasks.values())
+
+    def get_run(self, run_id: str) -> InvoiceRun | None:
+        with self.store.session() as s:
+            return s.get(InvoiceRun, run_id)
+
     def runs(self, limit: int = 20) -> list[InvoiceRun]:
         with self.store.session() as s:
             query = select(InvoiceRun).order_by(InvoiceRun.started_at.desc()).limit(limit)  # type: ignore[attr-defined]

@@ -268,6 +268,7 @@ class Store:
 from state import (  # noqa: E402, F401
     alert_tables,
     invoice_tables,
+    mail_tables,
     part_tables,
     refusal_tables,
     service_tables,

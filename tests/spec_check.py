@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import yaml
+import yaml  # type: ignore[import-untyped]
 from openapi_core import Config, OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.templating.paths.exceptions import PathError

@@ -81,7 +81,7 @@ def add_customer(api: httpx.Client, contact: dict, address_category: str, email:
 def test_sevdesk_organisation_and_person_persons_only_with_depth(server) -> None:
     with sevdesk(server) as api:
         categories = objects(api.get("Category", params={"objectType": "ContactAddress"}))
-        invoice_address = next(c["id"] for c in categories if c["name"] == "Rechnungsadresse")
+        invoice_address = next(c["id"] for c in categories if c["name"] == "Rechnungsanschrift")
         firm = add_customer(api, {"name": "Glanz GmbH"}, invoice_address, "buero@glanz.example")
         person = add_customer(
             api, {"surename": "Erika", "familyname": "Muster"}, invoice_address, "erika@muster.de"

@@ -11,25 +11,58 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reconciler.admin.history import INVOICES, SYNC, all_runs, open_tasks
 from reconciler.admin.queue import conflict_view, iso, queue
 from reconciler.domain.bounds import one_line
 from reconciler.domain.models import SIDE_LABEL
 from state import Store
+from state.invoice_tables import InvoiceRun
 from state.refusal_tables import Refusals
 from state.tables import Run
 
 __all__ = ["next_run", "status", "status_lines"]
 
 
-def _run_view(run: Run) -> dict[str, Any]:
-    result = run.result or {}
-    duration = (
-        round((run.finished_at - run.started_at).total_seconds(), 1)
-        if run.finished_at and run.started_at
-        else None
-    )
+def _duration(run: Run | InvoiceRun) -> float | None:
+    if run.finished_at and run.started_at:
+        return round((run.finished_at - run.started_at).total_seconds(), 1)
+    return None
+
+
+def _invoice_run_view(run: InvoiceRun) -> dict[str, Any]:
+    """An export run in the same shape as a sync run's (``changes``: invoices exported)."""
+    result, counts = run.result or {}, dict(run.counts or {})
     return {
         "run_id": run.id,
+        "kind": INVOICES,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_s": _duration(run),
+        "trigger": run.trigger,
+        "dry_run": False,
+        "full": False,
+        "outcome": run.outcome,
+        "error": run.error,
+        "counts": counts,
+        "changes": int(counts.get("exported") or 0),
+        "conflicts": 0,
+        "parked": 0,
+        "tasks": len(result.get("tasks") or []),
+        "quarantined": 0,
+        "errors": int(counts.get("errors") or 0),
+        "format": run.format,
+        "held": int(counts.get("held") or 0),
+    }
+
+
+def _run_view(run: Run | InvoiceRun) -> dict[str, Any]:
+    if isinstance(run, InvoiceRun):
+        return _invoice_run_view(run)
+    result = run.result or {}
+    duration = _duration(run)
+    return {
+        "run_id": run.id,
+        "kind": SYNC,
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "duration_s": duration,
@@ -73,7 +106,7 @@ def status(
     pending_links = store.parked_resolutions(applied=False)
     refused = sorted(Refusals(store).open().values(), key=lambda r: r.id or 0)
     return {
-        "runs": [_run_view(r) for r in store.runs(limit)],
+        "runs": [_run_view(r) for r in all_runs(store, limit, with_quiet=False)],
         "waiting_for_fix": [
             {
                 "entity": r.entity,
@@ -88,7 +121,7 @@ def status(
         ],
         "open_conflicts": open_queue["conflicts"],
         "parked": open_queue["parked"],
-        "tasks": list((latest.result or {}).get("tasks") or []) if latest else [],
+        "tasks": open_tasks(store, latest),
         "tasks_run_id": latest.id if latest else None,
         "waiting_to_apply": len(waiting) + len(pending_links),
         "next_run": iso(upcoming),
@@ -102,11 +135,25 @@ def _when(value: str | None, zone: ZoneInfo) -> str:
     return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
+    """An export run in the history (German first: ``reconciler.i18n`` is not there yet)."""
+    took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
+    extra = f"; {r['error']}" if r["error"] else ""
+    return (
+        f"  {_when(r['started_at'], zone)}  {took:>7}  {r['trigger']:<9} {'Rechnungen':<12}  "
+        f"{r['outcome']:<7} {r['changes']} exportiert, {r['held']} zurückgehalten, "
+        f"{r['errors']} Fehler  (run {r['run_id']}){extra}"
+    )
+
+
 def status_lines(data: dict[str, Any]) -> list[str]:
     """``kleansync status`` for people."""
     zone = ZoneInfo((data.get("schedule") or {}).get("timezone") or "UTC")
     lines = ["Last runs:" if data["runs"] else "No runs yet."]
     for r in data["runs"]:
+        if r.get("kind") == INVOICES:
+            lines.append(_invoice_run_line(r, zone))
+            continue
         took = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
         kind = "dry-run" if r["dry_run"] else "real"
         extra = f"; {r['error']}" if r["error"] else ""
@@ -140,7 +187,11 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         if len(refused) > 20:
             lines.append("  ... see 'kleansync status --json' for all")
     lines.append(f"Open admin tasks: {len(tasks)}")
-    lines += [f"  - {t['message']}" for t in tasks]
+    for t in tasks:
+        invoices = t.get("invoices") if t.get("source") == INVOICES else None
+        lines.append(
+            f"  - {t['message']}" + (f" (Rechnungen {', '.join(invoices)})" if invoices else "")
+        )
     if data["waiting_to_apply"]:
         lines.append(f"Answers waiting for the next run: {data['waiting_to_apply']}")
     if data["next_run"]:

@@ -14,12 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from reconciler.cli.common import ConfigOption, JsonOption, emit_json, guarded
-from reconciler.domain.errors import ConfigError, KleansyncError
+from reconciler.domain.errors import ConfigError
 from reconciler.domain.models import SIDE_LABEL
-
-
-class NoSuchRun(KleansyncError):
-    pass
 
 
 def _open_store(config_path: Path | None) -> tuple[Any, Any]:
@@ -35,21 +31,10 @@ def _tz(cfg: Any) -> str:
 
 
 def find_run(store: Any, run_id: str) -> Any:
-    """``latest``, a full run id, or a unique prefix of one."""
-    if run_id == "latest":
-        run = store.last_run()
-        if run is None:
-            raise NoSuchRun("no run yet; start one with 'kleansync sync'")
-        return run
-    run = store.get_run(run_id)
-    if run is not None:
-        return run
-    matches = [r for r in store.runs(100_000) if r.id.startswith(run_id)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise NoSuchRun(f"run id {run_id!r} is ambiguous ({len(matches)} runs start with it)")
-    raise NoSuchRun(f"no run {run_id!r} in the state store (see 'kleansync status')")
+    """``latest``, a full run id, or a unique prefix of one: a sync or an invoice export."""
+    from reconciler.admin.history import find
+
+    return find(store, run_id)
 
 
 def _value(value: Any) -> str:
@@ -83,7 +68,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print or write the report of a run (rendered again from the run history)."""
+        from reconciler.admin.history import INVOICES, kind_of
         from reconciler.reporting.files import file_stem
+        from reconciler.reporting.invoice_data import invoice_run_data
         from reconciler.reporting.render import FORMATS, render
         from reconciler.reporting.view import build_view, run_data
 
@@ -98,7 +85,7 @@ def register(app: typer.Typer) -> None:
             run = find_run(store, run_id)
         finally:
             store.close()
-        view = build_view(run_data(run))
+        view = build_view(invoice_run_data(run) if kind_of(run) == INVOICES else run_data(run))
         text = render(view, fmt, tz=_tz(cfg))
         if open_ and output is None:
             output = Path(cfg.report.dir) / f"{file_stem(view)}.html"

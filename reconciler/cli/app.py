@@ -13,9 +13,6 @@ the HTTP stack first (CLI start-up stays fast).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -68,6 +65,7 @@ def main_options(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lang") from None
     STATE["verbose"] = verbose
+    STATE["quiet"] = quiet
     setup_logging(verbose, quiet)
 
 
@@ -186,7 +184,9 @@ def sync(
         new_store=new_store,
         trigger="manual",
     )
-    with progress_bar() as progress:
+    from reconciler.cli.progress import progress_bar
+
+    with progress_bar(quiet=bool(STATE.get("quiet"))) as progress:
         result = asyncio.run(sync_from_config(cfg, options, progress=progress))
     if as_json:
         emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})
@@ -198,24 +198,6 @@ def sync(
         if result.report:
             typer.echo(f"report: {result.report}")
     raise typer.Exit(result.exit_code)
-
-
-@contextlib.contextmanager
-def progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]] | None]:
-    """A rich progress bar on stderr for the apply step, only on a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-
-        def start(total: int, _done: int) -> Callable[[int], None]:
-            task = bar.add_task("applying", total=total)
-            return lambda n: bar.advance(task, n)
-
-        yield start
 
 
 # Commands that live in their own modules.

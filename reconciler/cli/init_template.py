@@ -159,8 +159,11 @@ keep_days = 90
 max_rows = 1000
 max_kb = 2048
 # E-mail the HTML report to these admins after a run with conflicts, parked
-# records, admin tasks or errors (empty: no e-mail).
+# records, admin tasks or errors (empty: no e-mail). Only what is new since the
+# last mail is mailed; while items stay open, a reminder every `email_remind_hours`
+# hours (0 = no reminders).
 email_to = []
+email_remind_hours = 24
 # smtp_host = "smtp.example.de"
 # smtp_port = 587
 # smtp_user = "kleansync@example.de"

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.domain import progress
 from reconciler.domain.errors import IncompleteListing
 
 #: A ``Date`` header has whole seconds: the answer may have been made up to
@@ -82,6 +83,7 @@ class PageCheck:
             self.problem = f"the total changed from {self.total} to {count} while paging"
             return True
         self.seen += rows
+        progress.rows_read(min(self.seen, self.total), self.total)
         if self.seen > self.total:
             self.problem = f"{self.seen} rows for a total of {self.total}"
             return True

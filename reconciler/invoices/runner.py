@@ -50,6 +50,7 @@ from reconciler.invoices.result import (
     ExportFilters,
     ExportResult,
 )
+from reconciler.reporting.invoice_data import mail_invoice_run
 from reconciler.sync.fence import run_lock
 from state import Store
 from state.db_errors import run_error_text
@@ -220,7 +221,8 @@ async def _recorded(
     One export at a time across processes (``serve`` and a hand-started
     command): a second one raises ``RunInProgress`` and touches nothing. The
     lock is not the sync's, so a sync and an export may run side by side. A
-    dry run writes nothing, so it takes no lock and leaves no row.
+    dry run writes nothing, so it takes no lock and leaves no row. What the
+    run leaves for an admin is mailed like a sync's (only what is new).
     """
     if result.dry_run:
         await body()
@@ -242,6 +244,7 @@ async def _recorded(
         ledger.finish_run(
             run_id, outcome=result.outcome, counts=result.counts, result=result.as_dict()
         )
+    await mail_invoice_run(store, run_id, config.report, tz=config.schedule.timezone)
 
 
 async def _candidates(

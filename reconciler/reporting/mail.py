@@ -2,8 +2,11 @@
 
 Only runs with conflicts, parked records, admin tasks or errors are mailed:
 an e-mail every night saying "all fine" teaches people to ignore the ones
-that matter. The body is the short plain-text summary (readable in any
-mail client, also on a phone); the full HTML report is attached.
+that matter. For the same reason, with the state store at hand, a run is
+mailed only when it brings something new, or as a reminder once a day
+while items stay open (``reconciler.reporting.news`` decides). The body is
+the short plain-text summary (readable in any mail client, also on a
+phone), headed by what is new; the full HTML report is attached.
 
 The SMTP password is never in the config file: ``[report] smtp_password_env``
 names the environment variable holding it, like the API tokens. It is
@@ -20,6 +23,7 @@ STARTTLS when ``smtp_starttls`` is true (the default).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import smtplib
 import ssl
@@ -27,6 +31,7 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 
@@ -34,8 +39,18 @@ from reconciler.domain.errors import ConfigError, KleansyncError, TransientError
 from reconciler.log import redact, register_secret
 from reconciler.reporting import words
 from reconciler.reporting.files import file_stem
+from reconciler.reporting.news import (
+    REMINDER,
+    MailNews,
+    news_for,
+    remember_sent,
+    remind_every,
+    store_items,
+    view_items,
+)
 from reconciler.reporting.render import render, render_mail_text
 from reconciler.reporting.view import build_view, needs_attention
+from state import Store
 
 SMTPS_PORT = 465
 
@@ -45,17 +60,50 @@ def recipients(report_cfg: Any) -> list[str]:
 
 
 def should_mail(view: dict[str, Any], report_cfg: Any) -> bool:
-    """Mail only when someone is configured to get it and the run needs a person."""
+    """Without a state store: mail when someone is configured and the run needs a person."""
     return bool(recipients(report_cfg)) and needs_attention(view)
 
 
-def subject(view: dict[str, Any]) -> str:
-    """The subject in the current language (``reporting.words.subject``), redacted."""
-    return redact(words.subject(view))
+def subject(view: dict[str, Any], news: MailNews | None = None) -> str:
+    """The subject in the current language (``reporting.words.subject``), redacted; a mail
+    with news or a reminder says so first (German first: not in the catalogue yet)."""
+    text = words.subject(view)
+    if news is not None and news.reason == REMINDER:
+        text = text.replace("[kleansync] ", "[kleansync] Erinnerung, nichts Neues – ", 1)
+    elif news is not None and news.new:
+        text = text.replace("[kleansync] ", f"[kleansync] {len(news.new)} neu – ", 1)
+    return redact(text)
+
+
+def news_lines(news: MailNews | None, tz: str, limit: int = 20) -> list[str]:
+    """What heads the body: the new items, or why this is a reminder."""
+    if news is None:
+        return []
+    if news.reason == REMINDER:
+        since = ""
+        if news.last_sent is not None:
+            local = news.last_sent.astimezone(ZoneInfo(tz))
+            since = f" seit der E-Mail vom {local:%d.%m.%Y %H:%M}"
+        head = f"Erinnerung: nichts Neues{since}; noch offen ({news.open}):"
+        return [*_listed(head, news.still_open, limit), ""]
+    head = f"Neu seit der letzten E-Mail ({len(news.new)}):"
+    return [*_listed(head, news.new, limit), ""]
+
+
+def _listed(head: str, texts: tuple[str, ...], limit: int) -> list[str]:
+    lines = [head, *(f"  - {text}" for text in texts[:limit])]
+    if len(texts) > limit:
+        lines.append(f"  ... und {len(texts) - limit} weitere (siehe den angehängten Bericht)")
+    return lines
 
 
 def build_message(
-    view: dict[str, Any], report_cfg: Any, *, html: str | None = None, tz: str = "UTC"
+    view: dict[str, Any],
+    report_cfg: Any,
+    *,
+    html: str | None = None,
+    tz: str = "UTC",
+    news: MailNews | None = None,
 ) -> EmailMessage:
     """The e-mail: summary as the body, the HTML report attached."""
     to = recipients(report_cfg)
@@ -64,12 +112,13 @@ def build_message(
     host = getattr(report_cfg, "smtp_host", None) or "localhost"
     sender = getattr(report_cfg, "email_from", None) or f"kleansync@{host}"
     msg = EmailMessage()
-    msg["Subject"] = subject(view)
+    msg["Subject"] = subject(view, news)
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    msg.set_content(render_mail_text(view, tz=tz))
+    head = "".join(f"{line}\n" for line in news_lines(news, tz))
+    msg.set_content(redact(head) + render_mail_text(view, tz=tz))
     report = redact(html) if html is not None else render(view, "html", tz=tz)
     msg.add_attachment(
         report,
@@ -136,26 +185,53 @@ def mail_report(
     html: str | None = None,
     tz: str = "UTC",
     env: Mapping[str, str] | None = None,
+    store: Store | None = None,
+    now: dt.datetime | None = None,
 ) -> bool:
     """E-mail a run's report if it needs an admin; True if a mail went out.
 
-    Never raises: a mail server that is down must not turn a good sync into
-    a failed one. Problems are logged as one warning line.
+    With ``store``: only if the run brings something new since the last
+    mail, or a reminder is due (``reconciler.reporting.news``). Never
+    raises: a mail server that is down must not turn a good sync into a
+    failed one. Problems are logged as one warning line.
     """
+    news = None
     try:
         view = build_view(data)
-        if not should_mail(view, report_cfg):
+        if not recipients(report_cfg):
             return False
-        send(build_message(view, report_cfg, html=html, tz=tz), report_cfg, env=env)
+        if store is None:
+            if not needs_attention(view):
+                return False
+        else:
+            items = {**store_items(store), **view_items(view)}
+            remind = remind_every(report_cfg)
+            news = news_for(store, _channel(view), items, now=now, remind=remind)
+            if not news.send:
+                logger.info("report e-mail not sent: {} since the last one", news.reason)
+                return False
+        send(build_message(view, report_cfg, html=html, tz=tz, news=news), report_cfg, env=env)
     except KleansyncError as exc:
         logger.warning("report e-mail not sent: {}", exc)
         return False
+    if store is not None and news is not None:
+        remember_sent(store, news, now=now)
     logger.info("report e-mailed to {}", ", ".join(recipients(report_cfg)))
     return True
 
 
+def _channel(view: dict[str, Any]) -> str:
+    """Previews (dry runs) have their own memory: they must not hush the real run's mail."""
+    return "report-dry" if view["run"]["dry_run"] else "report"
+
+
 async def mail_report_async(
-    data: dict[str, Any], report_cfg: Any, *, html: str | None = None, tz: str = "UTC"
+    data: dict[str, Any],
+    report_cfg: Any,
+    *,
+    html: str | None = None,
+    tz: str = "UTC",
+    store: Store | None = None,
 ) -> bool:
     """``mail_report`` off the event loop (smtplib blocks)."""
-    return await asyncio.to_thread(mail_report, data, report_cfg, html=html, tz=tz)
+    return await asyncio.to_thread(mail_report, data, report_cfg, html=html, tz=tz, store=store)

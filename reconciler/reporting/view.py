@@ -195,6 +195,8 @@ def build_view(data: dict[str, Any], *, max_rows: int = MAX_ITEMS) -> dict[str, 
         "version": REPORT_VERSION,
         "run": {
             "run_id": data.get("run_id"),
+            #: "sync" (customers and units) or "invoices" (an export, ``invoice_data``).
+            "kind": data.get("kind") or "sync",
             "dry_run": dry_run,
             "full": bool(data.get("full")),
             "outcome": data.get("outcome") or "unknown",

@@ -149,7 +149,8 @@ async def publish_report(
     if mail_once and rejected_keys.already_mailed(store, mail_once):
         logger.info("report not e-mailed: the same failure was e-mailed before ({})", mail_once)
         return files.html
-    mailed = await mail_report_async(data, config.report, html=files.html.read_text("utf-8"), tz=tz)
+    html = files.html.read_text("utf-8")
+    mailed = await mail_report_async(data, config.report, html=html, tz=tz, store=store)
     if mailed and mail_once:
         rejected_keys.mark_mailed(store, mail_once)
     return files.html

@@ -41,6 +41,7 @@ from typing import Any
 from loguru import logger
 
 from reconciler.connectors.base import Connector
+from reconciler.domain import progress
 from reconciler.domain.errors import NotFound
 from reconciler.domain.models import SIDES, SYNCED_ENTITIES, Customer, Quarantined, Remote, Side
 from rules.normalize import normalize_record
@@ -113,6 +114,10 @@ class Snapshot:
         return [q for r in self.reads.values() for q in r.quarantined]
 
 
+#: The read phases as the progress display names them (German first, see ``domain.progress``).
+READING = {"customer": "Kunden lesen", "unit": "Einheiten lesen"}
+
+
 async def take_snapshot(
     connectors: dict[Side, Connector],
     store: Store,
@@ -134,7 +139,8 @@ async def take_snapshot(
         model = SYNCED_ENTITIES[entity]
         for side in SIDES:
             since = None if full or entity == "unit" else store.cursor(side, entity)
-            listing = await connectors[side].collection(model).list_changed(since)
+            with progress.phase(f"{connectors[side].label}: {READING[entity]}"):
+                listing = await connectors[side].collection(model).list_changed(since)
             snapshot.reads[(entity, side)] = SideRead(
                 side=side,
                 entity=entity,

@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -39,6 +40,7 @@ from sandbox.common import SandboxControl
 from .bulk import bulk_load
 from .contacts import contact_routes
 from .custom_fields import custom_field_routes
+from .guard import CrashGuard
 from .invoice_states import invoice_state_routes
 from .invoices import invoice_routes
 from .store import Store, render
@@ -225,6 +227,8 @@ def create_app(
             )
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        # Anything else: JSON 500 and the store as before the request (guard.py).
+        middleware=[Middleware(CrashGuard, store=store)],
     )
     control = SandboxControl(
         _RequireToken(api, token),

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .contacts import (
+from .contact_records import (
     apply_address,
     apply_comm_way,
     apply_contact,
     new_address,
     new_comm_way,
     new_contact,
+    settle_kind,
 )
 from .store import ADDRESS_CATEGORY, CUSTOMER_CATEGORY, GERMANY, Store, now_ts, ref
 from .wire import ApiError, param_ts
@@ -131,6 +132,7 @@ def _load_contact(store: Store, data: dict[str, Any]) -> str:
     contact = new_contact(store.new_id("Contact"), created)
     fields = {k: v for k, v in data.items() if k not in ("addresses", "communicationWays")}
     apply_contact(store, contact, fields)
+    settle_kind(contact)
     contact["_updated"] = updated
     store.contacts[contact["id"]] = contact
     cref = ref(contact["id"], "Contact")

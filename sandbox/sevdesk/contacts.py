@@ -1,65 +1,47 @@
 """Contact, ContactAddress and CommunicationWay routes of the sevDesk emulator.
 
 Behaviour follows API-NOTES.md sections 3 and 4: a contact is an organisation
-iff ``name`` has a value, persons are listed only with ``depth=1``, PUT is a
-partial update, DELETE answers 409 while an invoice references the contact,
-and addresses/communication ways are separate records with their own
-``update`` (editing them does not touch the contact's ``update``).
+iff ``name`` had a value when it was created (a person stays a person when
+``name`` is set later, see ``is_person``), persons are listed only with
+``depth=1``, PUT is a partial update, DELETE answers 409 while an invoice
+references the contact, and addresses/communication ways are separate records
+with their own ``update`` (editing them does not touch the contact's
+``update``). A contact created without ``customerNumber`` gets the next one
+(``next_customer_number``), as a real account numbers it.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .store import SEV_CLIENT, Store, now_ts, ref
+from .contact_records import (
+    apply_address,
+    apply_comm_way,
+    apply_contact,
+    is_person,
+    new_address,
+    new_comm_way,
+    new_contact,
+    next_customer_number,
+    settle_kind,
+)
+from .store import Store, now_ts, render
 from .wire import (
     ApiError,
     as_list,
     body,
     deleted,
-    flag,
     not_found,
     objects,
     one,
     page,
-    ref_in,
     require,
-    text,
     time_filters,
 )
-
-CONTACT_TEXT = (
-    "name",
-    "status",
-    "customerNumber",
-    "surename",
-    "familyname",
-    "titel",
-    "description",
-    "academicTitle",
-    "gender",
-    "name2",
-    "birthday",
-    "vatNumber",
-    "bankAccount",
-    "bankNumber",
-    "defaultCashbackTime",
-    "defaultCashbackPercent",
-    "defaultTimeToPay",
-    "taxNumber",
-    "taxOffice",
-    "defaultDiscountAmount",
-    "buyerReference",
-    "taxType",
-)
-CONTACT_FLAGS = ("exemptVat", "defaultDiscountPercentage", "governmentAgency", "defaultShowVat")
-ADDRESS_TEXT = ("street", "zip", "city", "name", "name2", "name3", "name4")
-COMM_WAY_TYPES = ("EMAIL", "PHONE", "WEB", "MOBILE")
 
 
 def contact_routes(store: Store) -> list[Route]:
@@ -77,7 +59,7 @@ def contact_routes(store: Store) -> list[Route]:
         keep = time_filters(request)
         rows = [c for c in store.contacts.values() if keep(c)]
         if q.get("depth") != "1":
-            rows = [c for c in rows if c.get("name")]
+            rows = [c for c in rows if not is_person(c)]
         if "customerNumber" in q:
             rows = [c for c in rows if c.get("customerNumber") == q["customerNumber"]]
         if q.get("name"):
@@ -100,9 +82,12 @@ def contact_routes(store: Store) -> list[Route]:
         data = await body(request)
         if not data.get("category"):
             raise ApiError(400, "category is required")
-        ts = now_ts()
-        contact = new_contact(store.new_id("Contact"), ts)
-        apply_contact(store, contact, data)
+        contact = new_contact("0", now_ts())
+        apply_contact(store, contact, data)  # validates everything before any id is taken
+        settle_kind(contact)
+        if not contact.get("customerNumber"):
+            contact["customerNumber"] = next_customer_number(store)
+        contact["id"] = store.new_id("Contact")
         store.contacts[contact["id"]] = contact
         return one(contact, 201)
 
@@ -145,13 +130,8 @@ def contact_routes(store: Store) -> list[Route]:
             }
         )
 
-    async def next_customer_number(request: Request) -> JSONResponse:
-        numbers = [
-            int(c["customerNumber"])
-            for c in store.contacts.values()
-            if c.get("customerNumber") and c["customerNumber"].isdigit()
-        ]
-        return objects(str(max(numbers, default=1000) + 1))
+    async def get_next_customer_number(request: Request) -> JSONResponse:
+        return objects(next_customer_number(store))
 
     async def customer_number_available(request: Request) -> JSONResponse:
         wanted = request.query_params.get("customerNumber")
@@ -175,10 +155,14 @@ def contact_routes(store: Store) -> list[Route]:
     async def create_address(request: Request) -> JSONResponse:
         data = await body(request)
         require(data, ("contact", "country", "category"))
-        address = new_address(store.new_id("ContactAddress"), now_ts())
-        apply_address(store, address, data)
+        address = new_address("0", now_ts())
+        apply_address(store, address, data)  # validates everything before any id is taken
+        address["id"] = store.new_id("ContactAddress")
         store.addresses[address["id"]] = address
-        return one(address, 201)
+        # The create answer embeds the whole contact; reads give the reference [obs:
+        # jernoxit/sevdesk-rs write_contact_address_create.json vs contact_address_list.json].
+        answer = render(address) | {"contact": render(store.contacts[address["contact"]["id"]])}
+        return objects(answer, 201)
 
     async def read_address(request: Request) -> JSONResponse:
         return as_list(get_address(request.path_params["address_id"]))
@@ -217,8 +201,9 @@ def contact_routes(store: Store) -> list[Route]:
     async def create_comm_way(request: Request) -> JSONResponse:
         data = await body(request)
         require(data, ("type", "value", "key", "contact"))
-        way = new_comm_way(store.new_id("CommunicationWay"), now_ts())
-        apply_comm_way(store, way, data)
+        way = new_comm_way("0", now_ts())
+        apply_comm_way(store, way, data)  # validates everything before any id is taken
+        way["id"] = store.new_id("CommunicationWay")
         store.comm_ways[way["id"]] = way
         return one(way, 201)
 
@@ -243,7 +228,7 @@ def contact_routes(store: Store) -> list[Route]:
     return [
         Route("/Contact", list_contacts, methods=["GET"]),
         Route("/Contact", create_contact, methods=["POST"]),
-        Route("/Contact/Factory/getNextCustomerNumber", next_customer_number, methods=["GET"]),
+        Route("/Contact/Factory/getNextCustomerNumber", get_next_customer_number, methods=["GET"]),
         Route(
             "/Contact/Mapper/checkCustomerNumberAvailability",
             customer_number_available,
@@ -272,115 +257,3 @@ def _has_address(store: Store, contact_id: str, field: str, wanted: str) -> bool
         if value == wanted:
             return True
     return False
-
-
-def new_contact(id_: str, ts: int) -> dict[str, Any]:
-    """A contact with every field sevDesk sends, unset ones as null [obs]."""
-    contact: dict[str, Any] = {"id": id_, "objectName": "Contact", "additionalInformation": None}
-    contact.update({"_created": ts, "_updated": ts})
-    contact.update(dict.fromkeys(CONTACT_TEXT))
-    contact.update(
-        {
-            "status": "1000",
-            "category": None,
-            "sevClient": dict(SEV_CLIENT),
-            "exemptVat": "0",
-            "defaultDiscountPercentage": "0",
-            "governmentAgency": "0",
-            "defaultShowVat": "1",
-        }
-    )
-    return contact
-
-
-def new_address(id_: str, ts: int) -> dict[str, Any]:
-    address: dict[str, Any] = {"id": id_, "objectName": "ContactAddress"}
-    address.update({"_created": ts, "_updated": ts, "contact": None, "country": None})
-    address.update(dict.fromkeys(ADDRESS_TEXT))
-    address.update({"category": None, "sevClient": dict(SEV_CLIENT)})
-    return address
-
-
-def new_comm_way(id_: str, ts: int) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "objectName": "CommunicationWay",
-        "_created": ts,
-        "_updated": ts,
-        "contact": None,
-        "type": None,
-        "value": None,
-        "key": ref("2", "CommunicationWayKey"),
-        "main": "0",
-        "sevClient": dict(SEV_CLIENT),
-    }
-
-
-def apply_contact(store: Store, contact: dict[str, Any], data: dict[str, Any]) -> None:
-    """Copy the writable fields of a POST/PUT body onto ``contact`` (validating refs)."""
-    for key in CONTACT_TEXT:
-        if key in data:
-            value = text(data[key])
-            contact[key] = value if value != "" else None
-    for key in CONTACT_FLAGS:
-        if key in data:
-            contact[key] = flag(data[key])
-    if "category" in data:
-        category = ref_in(data["category"], "Category", "category")
-        if store.category(category["id"], "Contact") is None:
-            raise ApiError(400, f"Category with id {category['id']} not found")
-        contact["category"] = category
-    if data.get("parent") is not None:
-        parent = ref_in(data["parent"], "Contact", "parent")
-        target = store.contacts.get(parent["id"])
-        if target is None or not target.get("name"):
-            raise ApiError(400, "parent must be an existing organisation")
-        contact["parent"] = parent
-    birthday = contact.get("birthday")
-    if birthday and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birthday):
-        raise ApiError(400, "birthday must be a date (YYYY-MM-DD)")
-
-
-def apply_address(store: Store, address: dict[str, Any], data: dict[str, Any]) -> None:
-    """Copy the writable fields of a POST/PUT body onto ``address``."""
-    for key in ADDRESS_TEXT:
-        if key in data:
-            address[key] = text(data[key])
-    if "contact" in data:
-        contact = ref_in(data["contact"], "Contact", "contact")
-        if contact["id"] not in store.contacts:
-            raise ApiError(400, f"Contact with id {contact['id']} not found")
-        address["contact"] = contact
-    if "country" in data:
-        country = ref_in(data["country"], "StaticCountry", "country")
-        if store.country(country["id"]) is None:
-            raise ApiError(400, f"StaticCountry with id {country['id']} not found")
-        address["country"] = country
-    if "category" in data:
-        category = ref_in(data["category"], "Category", "category")
-        if store.category(category["id"], "ContactAddress") is None:
-            raise ApiError(400, f"Category with id {category['id']} not found")
-        address["category"] = category
-
-
-def apply_comm_way(store: Store, way: dict[str, Any], data: dict[str, Any]) -> None:
-    """Copy the writable fields of a POST/PUT body onto ``way``."""
-    if "type" in data:
-        kind = str(data["type"]).upper()
-        if kind not in COMM_WAY_TYPES:
-            raise ApiError(400, f"type must be one of {', '.join(COMM_WAY_TYPES)}")
-        way["type"] = kind
-    if "value" in data:
-        way["value"] = text(data["value"])
-    if "main" in data:
-        way["main"] = flag(data["main"])
-    if "contact" in data:
-        contact = ref_in(data["contact"], "Contact", "contact")
-        if contact["id"] not in store.contacts:
-            raise ApiError(400, f"Contact with id {contact['id']} not found")
-        way["contact"] = contact
-    if "key" in data:
-        key = ref_in(data["key"], "CommunicationWayKey", "key")
-        if store.comm_way_key(key["id"]) is None:
-            raise ApiError(400, f"CommunicationWayKey with id {key['id']} not found")
-        way["key"] = key

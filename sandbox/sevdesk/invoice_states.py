@@ -1,12 +1,15 @@
 """sevDesk invoices after the draft: finalised (sendBy / sendViaEmail), cancelled, paid.
 
 ``sendBy`` finalises (status 200, number assigned) without e-mailing
-anybody; only ``sendViaEmail`` "sends" mail, and those mails are recorded in
+anybody; with ``VPDF`` it also enshrines the invoice (no later edit).
+Only ``sendViaEmail`` "sends" mail, and those mails are recorded in
 ``Store.emails_sent``. ``bookAmount`` books a payment on a check account: the
 whole open amount makes an open (200) or partially paid (750) invoice paid
 (1000), less makes it partially paid (750); anything else is refused with
-422. ``cancelInvoice`` creates a paid ``SR`` invoice whose ``origin`` is the
-original; refusals the real sevDesk delivers inside HTTP 200 come the same way.
+422. ``cancelInvoice`` creates an ``SR`` invoice whose ``origin`` is the
+original, numbered from the regular ``RE`` sequence and dated now, as a real
+account answers it (jernoxit/sevdesk-rs tests/fixtures/write_invoice_cancel.json);
+refusals the real sevDesk delivers inside HTTP 200 come the same way.
 Drafts are made and changed in ``sandbox.sevdesk.invoices``.
 """
 
@@ -19,13 +22,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .invoices import CENT, get_invoice, invoice_sums, parse_date, position_sums, positions_of
+from .invoice_records import CENT, invoice_sums, position_sums
+from .invoices import get_invoice, parse_date, positions_of
 from .store import SEV_CLIENT, Store, iso, now_ts, ref, render
 from .wire import ApiError, body, decimal, error_body, flag, number, one, ref_in, require, text
 
 SEND_TYPES = ("VPR", "VP", "VM", "VPDF")
-ALREADY_CANCELLED = 421  # [obs] refusal code, delivered inside HTTP 200
-PARTLY_PAID = 390  # [obs] cancelInvoice refusal code, delivered inside HTTP 200
+#: The send type that enshrines [obs: jernoxit/sevdesk-rs tests/fixtures/invoice_enshrined.json
+#: and README "sendBy with VPDF enshrines it and assigns the number"].
+ENSHRINING_SEND_TYPE = "VPDF"
+#: [obs: jernoxit/sevdesk-rs src/error.rs KnownCode] 421 comes with HTTP 422,
+#: 390 inside HTTP 200 (messages as in its tests/documents/lifecycle.rs).
+ALREADY_CANCELLED = 421
+PARTLY_PAID = 390
 #: bookAmount ``type`` values [spec]; FULL_PAYMENT and N are plain payments.
 BOOKING_TYPES = ("FULL_PAYMENT", "N", "CB", "CF", "O", "OF", "MTC")
 #: Payment-difference reasons that settle the invoice although the amount is lower
@@ -45,6 +54,8 @@ def invoice_state_routes(store: Store) -> list[Route]:
             invoice["invoiceNumber"] = _next_number(store, invoice["invoiceType"])
             invoice["header"] = invoice.get("header") or f"Rechnung {invoice['invoiceNumber']}"
         invoice.update({"sendType": send_type, "sendDate": iso(ts), "_updated": ts})
+        if send_type == ENSHRINING_SEND_TYPE and not invoice.get("enshrined"):
+            invoice["enshrined"] = iso(ts)
 
     async def send_by(request: Request) -> JSONResponse:
         invoice = get_invoice(store, request.path_params["invoice_id"])
@@ -95,29 +106,40 @@ def invoice_state_routes(store: Store) -> list[Route]:
     async def cancel_invoice(request: Request) -> JSONResponse:
         invoice = get_invoice(store, request.path_params["invoice_id"])
         if invoice.get("_cancelled"):
-            body_ = error_body(200, "Invoice has already been cancelled", ALREADY_CANCELLED)
-            return JSONResponse(body_, status_code=200)
+            raise ApiError(422, "invoice already canceled", ALREADY_CANCELLED)
         if invoice["status"] == "100":
             raise ApiError(422, "Drafts cannot be cancelled; delete them instead")
         if invoice["invoiceType"] == "SR":
             raise ApiError(422, "A cancellation invoice cannot be cancelled")
         if invoice["status"] in (PARTIALLY_PAID, PAID):
-            body_ = error_body(200, "Invoice has (partly) been paid", PARTLY_PAID)
-            return JSONResponse(body_, status_code=200)
+            message = (
+                "Partially Paid Invoices can not be deleted at the moment, "
+                "book a credit invoice manually"
+            )
+            return JSONResponse(error_body(200, message, PARTLY_PAID), status_code=200)
         ts = now_ts()
+        # As recorded: the next RE number, dated now, status 1000 with paidAmount 0
+        # and no payDate, enshrined and "sent" as VPDF, sendDate null.
         storno = dict(invoice) | {
             "id": store.new_id("Invoice"),
             "_created": ts,
             "_updated": ts,
+            "_invoice_ts": ts,
+            "invoiceDate": iso(ts),
             "invoiceType": "SR",
             "origin": ref(invoice["id"], "Invoice"),
             "status": "1000",
             "invoiceNumber": _next_number(store, "SR"),
-            "payDate": iso(ts),
+            "payDate": None,
+            "paidAmount": 0,
             "sendDate": None,
-            "sendType": None,
+            "sendType": ENSHRINING_SEND_TYPE,
+            "enshrined": iso(ts),
         }
-        storno["header"] = f"Stornorechnung {storno['invoiceNumber']} zu {invoice['invoiceNumber']}"
+        storno["header"] = (
+            f"Cancellation Invoice No. {storno['invoiceNumber']} "
+            f"to Invoice No. {invoice['invoiceNumber']}"
+        )
         copies = []
         for pos in positions_of(store, invoice["id"]):
             copy = dict(pos) | {"id": store.new_id("InvoicePos"), "_created": ts, "_updated": ts}
@@ -129,7 +151,6 @@ def invoice_state_routes(store: Store) -> list[Route]:
             copies.append(copy)
         store.positions.update({c["id"]: c for c in copies})
         invoice_sums(storno, copies)
-        storno["paidAmount"] = float(storno["sumGross"])
         store.invoices[storno["id"]] = storno
         invoice.update({"_cancelled": True, "status": "1000", "_updated": ts})
         return one(storno, 201)
@@ -197,6 +218,10 @@ def invoice_state_routes(store: Store) -> list[Route]:
 
 
 def _next_number(store: Store, kind: str) -> str:
-    key = "SR" if kind == "SR" else "RE"
-    store.invoice_numbers[key] += 1
-    return f"{key}-{store.invoice_numbers[key]}"
+    """The next number of the one regular sequence: invoices and cancellations share it.
+
+    A cancellation takes ``RE-<next>`` like a regular invoice (recorded: RE-1080
+    cancels RE-1079), so every later regular number shifts by one.
+    """
+    store.invoice_numbers["RE"] += 1
+    return f"RE-{store.invoice_numbers['RE']}"

@@ -5,8 +5,11 @@ The rules that bite an exporter are enforced the way sevDesk's Update 2.0 does:
 given), every position needs a known ``unity``, a position's ``taxRate`` must
 fit the invoice's ``taxRule`` (422), and a regular invoice may not be
 delivered after its date (422). Drafts can be deleted, anything else answers
-409. Sums are rounded per position, as sevDesk does. What happens after the
-draft (finalise, cancel, book a payment) is in ``sandbox.sevdesk.invoice_states``.
+409 (code 159). Sums are rounded per position, as sevDesk does. Everything is
+validated before the store is touched, so a refused call leaves nothing behind.
+saveInvoice answers positions the way sevDesk really does (numbers, not
+strings: ``sandbox.sevdesk.answers``). What happens after the draft (finalise,
+cancel, book a payment) is in ``sandbox.sevdesk.invoice_states``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .answers import saved_position
+from .contact_records import is_person
+from .invoice_records import INVOICE_TEXT, invoice_sums, new_invoice, position_sums
 from .store import BERLIN, SEV_CLIENT, Store, iso, now_ts, ref, render
 from .wire import (
     ApiError,
@@ -28,6 +34,7 @@ from .wire import (
     decimal,
     deleted,
     flag,
+    integer,
     not_found,
     number,
     objects,
@@ -39,7 +46,6 @@ from .wire import (
     time_filters,
 )
 
-CENT = Decimal("0.01")
 #: Allowed position tax rates per invoice taxRule id [spec Model_Invoice.taxRule];
 #: None = not checked (OSS rules 18-21 carry foreign rates).
 TAX_RULE_RATES: dict[str, frozenset[Decimal] | None] = {
@@ -73,26 +79,18 @@ REQUIRED_INVOICE = (
     "currency",
 )
 REQUIRED_POS = ("objectName", "mapAll", "quantity", "taxRate", "unity")
-INVOICE_TEXT = (
-    "invoiceNumber",
-    "header",
-    "headText",
-    "footText",
-    "timeToPay",
-    "discountTime",
-    "discount",
-    "taxText",
-    "taxRate",
-    "taxType",
-    "invoiceType",
-    "currency",
-    "address",
-    "customerInternalNote",
-)
+#: A position saved without ``positionNumber`` gets 1000 [obs: jernoxit/sevdesk-rs
+#: tests/fixtures/write_invoice_save.json, both positions sent without one].
+DEFAULT_POSITION_NUMBER = 1000
+#: DELETE of anything but a draft [obs: jernoxit/sevdesk-rs src/endpoints/invoice.rs
+#: delete_invoice, "measured": 409 with code 159].
+NOT_DELETABLE = 159
 
 
 def parse_date(value: Any, field: str) -> dt.datetime:
     """A sevDesk date: Unix seconds, "dd.mm.yyyy" or ISO; dates mean Berlin midnight."""
+    if isinstance(value, bool | dict | list) or value is None:
+        raise ApiError(400, f"'{field}' is not a valid date")
     raw = str(value).strip()
     try:
         if re.fullmatch(r"\d+", raw):
@@ -100,7 +98,7 @@ def parse_date(value: Any, field: str) -> dt.datetime:
         if m := re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", raw):
             return dt.datetime(int(m[3]), int(m[2]), int(m[1]), tzinfo=BERLIN)
         parsed = dt.datetime.fromisoformat(raw)
-    except ValueError as exc:
+    except (ValueError, OverflowError, OSError) as exc:
         raise ApiError(400, f"'{field}' is not a valid date") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=BERLIN)
 
@@ -116,7 +114,12 @@ def get_invoice(store: Store, invoice_id: str) -> dict[str, Any]:
 def positions_of(store: Store, invoice_id: str) -> list[dict[str, Any]]:
     """The invoice's positions in their order."""
     rows = [p for p in store.positions.values() if p["invoice"]["id"] == invoice_id]
-    return sorted(rows, key=lambda p: (int(p["positionNumber"]), int(p["id"])))
+    return sorted(rows, key=_position_order)
+
+
+def _position_order(position: dict[str, Any]) -> tuple[int, int]:
+    """Positions in ``positionNumber`` order (validated integers), then by id."""
+    return int(position["positionNumber"]), int(position["id"])
 
 
 def invoice_routes(store: Store) -> list[Route]:
@@ -141,7 +144,7 @@ def invoice_routes(store: Store) -> list[Route]:
         check_refs(data, invoice)
         for key in INVOICE_TEXT:
             if key in data:
-                invoice[key] = text(data[key])
+                invoice[key] = text(data[key], key)
         if str(data["status"]) != "100":
             raise ApiError(422, "Invoices can only be created as draft (status 100)")
         if invoice["invoiceType"] not in INVOICE_TYPES:
@@ -161,20 +164,29 @@ def invoice_routes(store: Store) -> list[Route]:
         if not invoice.get("address"):
             invoice["address"] = _address_text(store, invoice["contact"]["id"])
 
-    def build_position(invoice: dict[str, Any], item: dict[str, Any], number_: int) -> dict:
+    def build_position(invoice: dict[str, Any], item: Any) -> dict:
+        if not isinstance(item, dict):
+            raise ApiError(400, "every invoicePosSave entry must be an InvoicePos object")
         require(item, REQUIRED_POS, "InvoicePos")
         unity = ref_in(item["unity"], "Unity", "unity")
         if unity["id"] not in store.units:
             raise ApiError(400, f"Unity with id {unity['id']} not found")
         rate = decimal(item["taxRate"], "taxRate")
         allowed = TAX_RULE_RATES[invoice["taxRule"]["id"]]
-        if allowed is not None and rate not in allowed:
+        if not Decimal(0) <= rate < Decimal(100) or (allowed is not None and rate not in allowed):
             raise ApiError(
                 422,
                 f"taxRate {number(rate)} is not allowed for taxRule {invoice['taxRule']['id']}",
             )
         quantity = decimal(item["quantity"], "quantity")
         price = decimal(item.get("price") or 0, "price")
+        given = item.get("positionNumber")
+        position_number = (
+            DEFAULT_POSITION_NUMBER if given in (None, "") else integer(given, "positionNumber")
+        )
+        discount = item.get("discount")
+        if discount not in (None, ""):
+            decimal(discount, "discount")
         if invoice.get("showNet", "1") == "1":
             net = price
         else:
@@ -189,12 +201,12 @@ def invoice_routes(store: Store) -> list[Route]:
             "part": ref_in(item["part"], "Part", "part") if item.get("part") else None,
             "quantity": number(quantity),
             "price": number(price),
-            "name": text(item.get("name")),
+            "name": text(item.get("name"), "name"),
             "unity": unity,
             "sevClient": dict(SEV_CLIENT),
-            "positionNumber": text(item.get("positionNumber", number_)),
-            "text": text(item.get("text")),
-            "discount": text(item.get("discount")),
+            "positionNumber": str(position_number),
+            "text": text(item.get("text"), "text"),
+            "discount": text(discount, "discount"),
             "taxRate": number(rate),
         }
         position_sums(position, quantity, net, rate)
@@ -209,10 +221,13 @@ def invoice_routes(store: Store) -> list[Route]:
         existing = store.invoices.get(str(inv_data["id"])) if inv_data.get("id") else None
         if inv_data.get("id") and existing is None:
             raise not_found("Invoice", str(inv_data["id"]))
+        if existing is not None and existing.get("enshrined"):
+            # [spec Model_Invoice.enshrined: "Enshrined invoices cannot be changed"]
+            raise ApiError(422, "Enshrined invoices cannot be changed")
         if existing is not None and existing["status"] != "100":
             raise ApiError(422, "Only drafts can be changed")
         ts = now_ts()
-        invoice = dict(existing) if existing else _new_invoice(store.new_id("Invoice"), ts)
+        invoice = dict(existing) if existing else new_invoice(store.new_id("Invoice"), ts)
         apply_invoice(invoice, inv_data)
         kept = {p["id"]: p for p in positions_of(store, invoice["id"])} if existing else {}
         for gone in _refs(data.get("invoicePosDelete")):
@@ -221,23 +236,24 @@ def invoice_routes(store: Store) -> list[Route]:
         if not isinstance(items, list):
             raise ApiError(400, "'invoicePosSave' must be a list")
         for item in items:
-            if item.get("id") and str(item["id"]) not in kept:
+            if isinstance(item, dict) and item.get("id") and str(item["id"]) not in kept:
                 raise not_found("InvoicePos", str(item["id"]))
-            position = build_position(invoice, item, len(kept) + 1)
+            position = build_position(invoice, item)
             if position["id"] in kept:
                 position["_created"] = kept[position["id"]]["_created"]
             kept[position["id"]] = position
-        # Only now, with everything validated, touch the store.
+        invoice["_updated"] = ts
+        invoice_sums(invoice, kept.values())
+        ordered = sorted(kept.values(), key=_position_order)
+        payload = {
+            "invoice": render(invoice),
+            "invoicePos": [saved_position(p, invoice, store.units) for p in ordered],
+        }
+        # Only now, with everything validated and the answer made, touch the store.
         for old in positions_of(store, invoice["id"]):
             store.positions.pop(old["id"], None)
         store.positions.update(kept)
-        invoice["_updated"] = ts
-        invoice_sums(invoice, kept.values())
         store.invoices[invoice["id"]] = invoice
-        payload = {
-            "invoice": render(invoice),
-            "invoicePos": [render(p) for p in positions_of(store, invoice["id"])],
-        }
         return objects(payload, 201)
 
     async def list_invoices(request: Request) -> JSONResponse:
@@ -274,7 +290,8 @@ def invoice_routes(store: Store) -> list[Route]:
     async def delete_invoice(request: Request) -> JSONResponse:
         invoice = get_invoice(store, request.path_params["invoice_id"])
         if invoice["status"] != "100":
-            raise ApiError(409, "Only draft invoices can be deleted")
+            message = f"Invoice can only be deleted in status 100 but is status {invoice['status']}"
+            raise ApiError(409, message, NOT_DELETABLE)
         for pos in positions_of(store, invoice["id"]):
             del store.positions[pos["id"]]
         del store.invoices[invoice["id"]]
@@ -295,80 +312,16 @@ def _refs(value: Any) -> list[str]:
     if not value:
         return []
     items = value if isinstance(value, list) else [value]
-    return [str(i["id"]) if isinstance(i, dict) else str(i) for i in items]
+    return [str(i.get("id")) if isinstance(i, dict) else str(i) for i in items]
 
 
 def _address_text(store: Store, contact_id: str) -> str | None:
     """What sevDesk fills into ``address`` from the contact's first address."""
     contact = store.contacts[contact_id]
-    name = contact.get("name") or " ".join(
-        p for p in (contact.get("surename"), contact.get("familyname")) if p
-    )
+    person = " ".join(p for p in (contact.get("surename"), contact.get("familyname")) if p)
+    name = person if is_person(contact) else contact.get("name")
     address = next(iter(store.addresses_of(contact_id)), None)
     if address is None:
         return name or None
     lines = [name, address.get("street"), f"{address.get('zip') or ''} {address.get('city') or ''}"]
     return "\n".join(line.strip() for line in lines if line and line.strip())
-
-
-def position_sums(pos: dict[str, Any], quantity: Decimal, net: Decimal, rate: Decimal) -> None:
-    sum_net = (quantity * net).quantize(CENT, ROUND_HALF_UP)
-    sum_tax = (sum_net * rate / 100).quantize(CENT, ROUND_HALF_UP)
-    gross_price = (net * (1 + rate / 100)).quantize(CENT, ROUND_HALF_UP)
-    pos.update(
-        {
-            "sumNet": number(sum_net),
-            "sumTax": number(sum_tax),
-            "sumGross": number(sum_net + sum_tax),
-            "sumDiscount": "0",
-            "sumNetAccounting": number(sum_net),
-            "sumTaxAccounting": number(sum_tax),
-            "sumGrossAccounting": number(sum_net + sum_tax),
-            "priceNet": number(net),
-            "priceTax": number(gross_price - net),
-            "priceGross": number(gross_price),
-        }
-    )
-
-
-def invoice_sums(invoice: dict[str, Any], positions: Any) -> None:
-    rows = list(positions)
-    net = sum((Decimal(p["sumNet"]) for p in rows), Decimal(0))
-    tax = sum((Decimal(p["sumTax"]) for p in rows), Decimal(0))
-    for suffix in ("", "Accounting"):
-        invoice[f"sumNet{suffix}"] = number(net)
-        invoice[f"sumTax{suffix}"] = number(tax)
-        invoice[f"sumGross{suffix}"] = number(net + tax)
-
-
-def _new_invoice(id_: str, ts: int) -> dict[str, Any]:
-    """An invoice with every field sevDesk sends, unset ones as null [obs]."""
-    invoice: dict[str, Any] = {"id": id_, "objectName": "Invoice", "invoiceNumber": None}
-    invoice.update({"_created": ts, "_updated": ts, "_cancelled": False})
-    invoice.update(dict.fromkeys(INVOICE_TEXT[1:]))
-    invoice.update(
-        {
-            "sevClient": dict(SEV_CLIENT),
-            "createUser": ref("900001", "SevUser"),
-            "status": "100",
-            "smallSettlement": "0",
-            "showNet": "1",
-            "payDate": None,
-            "deliveryDate": None,
-            "deliveryDateUntil": None,
-            "dunningLevel": None,
-            "paymentMethod": None,
-            "costCentre": None,
-            "sendDate": None,
-            "sendType": None,
-            "origin": None,
-            "sumDiscounts": "0",
-            "sumNetForeignCurrency": "0",
-            "sumTaxForeignCurrency": "0",
-            "sumGrossForeignCurrency": "0",
-            "sumDiscountsForeignCurrency": "0",
-            "paidAmount": 0,
-            "enshrined": None,
-        }
-    )
-    return invoice

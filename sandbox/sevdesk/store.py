@@ -13,6 +13,7 @@ a "not found" instead of silently touching another record.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
@@ -37,19 +38,23 @@ ID_BASE = {
     "Unity": 0,
 }
 
-# (id, name, objectType, translationCode) -- ids 2/3/4/28 are [spec]; the
-# ContactAddress ids are [inferred] from sevDesk's UI order.
+# (id, name, objectType, translationCode) -- ids 2/3/4/28 are [spec]. The
+# ContactAddress ids 43 "Arbeit" and 47 "Rechnungsanschrift" (the invoice address)
+# are [obs] on a real account (jernoxit/sevdesk-rs src/ids.rs AddressCategoryId;
+# tests/fixtures/contact_address.json answers 43, contact_address_list.json 47);
+# 48-50 and every translationCode are [inferred].
 CATEGORIES = [
     ("2", "Lieferant", "Contact", "CATEGORY_SUPPLIER"),
     ("3", "Kunde", "Contact", "CATEGORY_CUSTOMER"),
     ("4", "Partner", "Contact", "CATEGORY_PARTNER"),
     ("28", "Interessent", "Contact", "CATEGORY_PROSPECT_CUSTOMER"),
-    ("47", "Rechnungsadresse", "ContactAddress", "CATEGORY_INVOICE_ADDRESS"),
-    ("48", "Lieferadresse", "ContactAddress", "CATEGORY_DELIVERY_ADDRESS"),
-    ("49", "Abholadresse", "ContactAddress", "CATEGORY_PICKUP_ADDRESS"),
+    ("43", "Arbeit", "ContactAddress", "CATEGORY_WORK"),
+    ("47", "Rechnungsanschrift", "ContactAddress", "CATEGORY_INVOICE_ADDRESS"),
+    ("48", "Lieferanschrift", "ContactAddress", "CATEGORY_DELIVERY_ADDRESS"),
+    ("49", "Abholanschrift", "ContactAddress", "CATEGORY_PICKUP_ADDRESS"),
     ("50", "Privat", "ContactAddress", "CATEGORY_PRIVATE"),
-    ("51", "Arbeit", "ContactAddress", "CATEGORY_WORK"),
 ]
+#: The invoice address ("Rechnungsanschrift") [obs, see CATEGORIES].
 ADDRESS_CATEGORY = "47"
 
 # (id, code, German name, English name). id 1 = Germany is [inferred] in the
@@ -79,19 +84,26 @@ COMM_WAY_KEYS = [
     ("8", "Rechnungsadresse", "COMM_WAY_KEY_INVOICING"),
 ]
 
-# The units sevDesk's settings page (/admin/system/unity) shows on a fresh
-# account: (name, translationCode, UN/ECE code). Id 1 = piece is [spec]/[obs].
+# The units a fresh account lists: (name, translationCode, unitySystem, UN/ECE code),
+# ids 1.. in this order. Id 1 is [obs] exactly as a real account answers it
+# (jernoxit/sevdesk-rs tests/fixtures/write_invoice_save.json, the embedded unity:
+# "Stk", UNITY_PIECE, unitySystem "general", C62, create null, update
+# 1970-01-01T01:00:01+01:00, no sevClient). The other names, codes and ids are
+# [inferred] from sevDesk's settings page; their unitySystem is "metric" for SI
+# measures and "general" otherwise [inferred].
 DEFAULT_UNITS = [
-    ("Stk", "UNITY_PIECE", "C62"),
-    ("m²", "UNITY_SQUARE_METER", "MTK"),
-    ("m", "UNITY_METER", "MTR"),
-    ("kg", "UNITY_KILOGRAM", "KGM"),
-    ("t", "UNITY_TON", "TNE"),
-    ("lfm", "UNITY_LINEAR_METER", "LM"),
-    ("pauschal", "UNITY_FLAT_RATE", "LS"),
-    ("m³", "UNITY_CUBIC_METER", "MTQ"),
-    ("Std", "UNITY_HOUR", "HUR"),
+    ("Stk", "UNITY_PIECE", "general", "C62"),
+    ("m²", "UNITY_SQUARE_METER", "metric", "MTK"),
+    ("m", "UNITY_METER", "metric", "MTR"),
+    ("kg", "UNITY_KILOGRAM", "metric", "KGM"),
+    ("t", "UNITY_TON", "metric", "TNE"),
+    ("lfm", "UNITY_LINEAR_METER", "metric", "LM"),
+    ("pauschal", "UNITY_FLAT_RATE", "general", "LS"),
+    ("m³", "UNITY_CUBIC_METER", "metric", "MTQ"),
+    ("Std", "UNITY_HOUR", "general", "HUR"),
 ]
+#: ``update`` of the system units: Unix second 1, as recorded (see DEFAULT_UNITS).
+SYSTEM_UNIT_UPDATE = 1
 
 # The payment accounts a fresh account has [inferred from the spec's "How to book
 # an invoice": a standard account provided by sevDesk and a register (cash) account,
@@ -154,7 +166,7 @@ class Store:
         self.send_log: list[dict[str, Any]] = []
         #: Every booking (bookAmount) as the InvoiceLog it answered, plus the request.
         self.bookings: list[dict[str, Any]] = []
-        self.invoice_numbers: dict[str, int] = {"RE": 1000, "SR": 1000}
+        self.invoice_numbers: dict[str, int] = {"RE": 1000}
         self._next = dict(ID_BASE)
         self.categories = [_category(*row) for row in CATEGORIES]
         self.countries = [_country(*row) for row in COUNTRIES]
@@ -164,8 +176,40 @@ class Store:
             _check_account(self.new_id("CheckAccount"), *row, priority=len(CHECK_ACCOUNTS) - n)
             for n, row in enumerate(CHECK_ACCOUNTS)
         ]
-        for name, code, unece in DEFAULT_UNITS:
-            self.add_unit(name, translation_code=code, unece=unece, ts=_SEED_TIME)
+        for name, code, system, unece in DEFAULT_UNITS:
+            unit = _system_unit(self.new_id("Unity"), name, code, system, unece)
+            self.units[unit["id"]] = unit
+
+    # -- all or nothing ----------------------------------------------------
+    #: The tables a request may add to or remove from.
+    _TABLES = (
+        "contacts",
+        "addresses",
+        "comm_ways",
+        "invoices",
+        "positions",
+        "units",
+        "custom_field_settings",
+        "custom_fields",
+        "emails_sent",
+        "send_log",
+        "bookings",
+        "invoice_numbers",
+        "_next",
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Which records exist now (shallow copies), for ``restore`` after a crash.
+
+        Routes change a record only after validating (draft, then ``update``),
+        so undoing additions and removals is what "never store half" needs;
+        a shallow copy keeps this cheap with thousands of records.
+        """
+        return {name: copy.copy(getattr(self, name)) for name in self._TABLES}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for name, table in snapshot.items():
+            setattr(self, name, table)
 
     # -- ids and lookups ---------------------------------------------------
     def new_id(self, object_name: str) -> str:
@@ -236,6 +280,21 @@ class Store:
 
     def addresses_of(self, contact_id: str) -> Iterable[dict[str, Any]]:
         return (a for a in self.addresses.values() if a["contact"]["id"] == contact_id)
+
+
+def _system_unit(id_: str, name: str, code: str, system: str, unece: str) -> dict[str, Any]:
+    """A unit sevDesk ships (no sevClient, ``create`` null), as a real account lists it."""
+    return {
+        "id": id_,
+        "objectName": "Unity",
+        "additionalInformation": None,
+        "create": None,
+        "_updated": SYSTEM_UNIT_UPDATE,
+        "name": name,
+        "translationCode": code,
+        "unitySystem": system,
+        "uneceTradeUnitCode": unece,
+    }
 
 
 def _category(id_: str, name: str, object_type: str, code: str) -> dict[str, Any]:

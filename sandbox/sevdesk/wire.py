@@ -25,6 +25,9 @@ from .store import BERLIN, ref, render
 DEFAULT_LIMIT = 100  # [legacy] "Default is 100"
 MAX_LIMIT = 1000  # [docs 2025_03_11]
 NOT_FOUND_CODE = 151  # [obs] code 151 = not found
+#: Largest magnitude an amount or quantity may have. sevDesk keeps money in fixed-point
+#: columns; a larger value cannot be stored and is refused with 400 [inferred].
+MAX_AMOUNT = Decimal("1e12")
 
 
 class ApiError(Exception):
@@ -38,14 +41,19 @@ class ApiError(Exception):
 
 
 def error_body(status: int, message: str, code: int | None = None) -> dict[str, Any]:
-    """sevDesk's observed error shape: ``{"error": {...}, "objects": null}``."""
+    """sevDesk's recorded error shape: ``{"error": {...}, "objects": null}``.
+
+    As in jernoxit/sevdesk-rs tests/fixtures/error_404_code_151.json and
+    error_422_offline_account.json (live test account, 2026): a dashed UUID,
+    ``errorCode`` 0, ``code`` null or a number, ``data`` an empty list.
+    """
     return {
         "error": {
-            "exceptionUUID": uuid.uuid4().hex,
+            "exceptionUUID": str(uuid.uuid4()),
             "message": message,
-            "errorCode": None,
+            "errorCode": 0,
             "code": code,
-            "data": None,
+            "data": [],
             "responseCode": status,
         },
         "objects": None,
@@ -148,14 +156,23 @@ async def body(request: Request) -> dict[str, Any]:
         return {}
     ctype = request.headers.get("content-type", "")
     if "application/x-www-form-urlencoded" in ctype:
-        return _nest(parse_qsl(raw.decode(), keep_blank_values=True))
+        try:
+            form = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "Request body is not valid UTF-8") from exc
+        return _nest(parse_qsl(form, keep_blank_values=True))
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise ApiError(400, "Request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "Request body must be an object")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (Python accepts them, sevDesk's parser does not)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -166,21 +183,27 @@ def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # "contact=1&contact[id]=2"
+                raise ApiError(400, f"form field {key!r} clashes with {part!r}")
         if parts:
             node[parts[-1]] = value
     return out
 
 
-def text(value: Any) -> str | None:
-    """Any scalar -> sevDesk's string form (numbers unpadded, flags "0"/"1")."""
+def text(value: Any, field: str = "value") -> str | None:
+    """Any scalar -> sevDesk's string form (numbers unpadded, flags "0"/"1").
+
+    A JSON number beyond ``MAX_AMOUNT`` (``1e30``) is refused with 400 naming
+    ``field`` [inferred: no column of sevDesk's takes it], never stored.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float | Decimal):
-        return number(value)
+        return number(decimal(value, field))
     if isinstance(value, dict | list):
-        raise ApiError(400, "Expected a scalar value")
+        raise ApiError(400, f"'{field}' must be a scalar value")
     return str(value)
 
 
@@ -192,18 +215,44 @@ def flag(value: Any) -> str:
 
 
 def decimal(value: Any, field: str) -> Decimal:
+    """A request number (JSON number or numeric string) within ``MAX_AMOUNT``, else 400."""
+    if isinstance(value, bool | dict | list):
+        raise ApiError(400, f"'{field}' must be a number")
     try:
-        return Decimal(str(value))
+        d = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as exc:
         raise ApiError(400, f"'{field}' must be a number") from exc
+    if not d.is_finite() or abs(d) >= MAX_AMOUNT:
+        raise ApiError(400, f"'{field}' is out of range")
+    return d
+
+
+def integer(value: Any, field: str) -> int:
+    """A request integer (``2``, ``"2"``, ``2.0``), else 400 naming ``field``."""
+    d = decimal(value, field)
+    if d != d.to_integral_value():
+        raise ApiError(400, f"'{field}' must be an integer")
+    return int(d)
 
 
 def number(value: Any) -> str:
-    """sevDesk renders amounts without trailing zeros: "119", "-18.4"."""
+    """sevDesk renders amounts without trailing zeros: "119", "-18.4".
+
+    Any finite size renders (``1e30`` -> thirty-one digits); ``quantize`` is not
+    used because it fails beyond the decimal context's precision.
+    """
     d = Decimal(str(value))
+    if not d.is_finite():
+        raise ApiError(400, "Expected a finite number")
     if d == d.to_integral_value():
-        return str(d.quantize(Decimal(1)))
+        return format(d.to_integral_value(), "f")
     return format(d.normalize(), "f")
+
+
+def json_number(value: Any) -> int | float:
+    """A stored amount as the JSON number sevDesk puts in a saveInvoice answer (30, 35.7)."""
+    d = Decimal(str(value))
+    return int(d) if d == d.to_integral_value() else float(d)
 
 
 def ref_in(value: Any, object_name: str, field: str) -> dict[str, str]:

@@ -239,7 +239,7 @@ async def read_sevdesk(client: httpx.AsyncClient) -> SideView:
     invoice_category = {
         str(c["id"])
         for c in await _sevdesk_rows(client, "Category", objectType="ContactAddress")
-        if c.get("name") == "Rechnungsadresse"
+        if c.get("name") == "Rechnungsanschrift"
     }
     view = SideView("sevDesk")
     for contact in contacts:

@@ -50,7 +50,7 @@ def sevdesk_customer(api: httpx.Client, name: str, number: str | None, **parts: 
     owner = {"id": contact, "objectName": "Contact"}
     if parts.get("zip"):
         categories = _objects(api.get("Category", params={"objectType": "ContactAddress"}))
-        billing = next(c["id"] for c in categories if c["name"] == "Rechnungsadresse")
+        billing = next(c["id"] for c in categories if c["name"] == "Rechnungsanschrift")
         address = {
             "contact": owner,
             "street": parts.get("street"),

@@ -34,7 +34,8 @@ NOT_FOUND_CODES = frozenset({"151"})
 MAX_PAGE = 1000
 #: Extra attempts for a read that failed inside HTTP 200.
 GET_ERROR_RETRIES = 2
-#: sevDesk's id of the ContactAddress category "Rechnungsadresse", if /Category is silent.
+#: sevDesk's id of the ContactAddress category "Rechnungsanschrift" (invoice address) on
+#: real accounts, if /Category is silent.
 DEFAULT_ADDRESS_CATEGORY = "47"
 
 
@@ -229,7 +230,7 @@ class SevdeskApi:
         return self._country_id[code]
 
     async def invoice_address_category(self) -> str:
-        """Id of the ContactAddress category "Rechnungsadresse" (invoice address)."""
+        """Id of the ContactAddress category "Rechnungsanschrift" (invoice address)."""
         if self._address_category is None:
             found = DEFAULT_ADDRESS_CATEGORY
             try:
@@ -240,7 +241,9 @@ class SevdeskApi:
                 if not isinstance(row, dict) or row.get("objectType") != "ContactAddress":
                     continue  # sevDesk ignores filters it does not know: check every row
                 names = (row.get("translationCode"), row.get("name"))
-                if "CATEGORY_INVOICE_ADDRESS" in names or "Rechnungsadresse" in names:
+                if {"CATEGORY_INVOICE_ADDRESS", "Rechnungsanschrift", "Rechnungsadresse"} & set(
+                    names
+                ):
                     found = _text(row.get("id")) or found
                     break
             self._address_category = found
