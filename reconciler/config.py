@@ -156,6 +156,9 @@ class SyncConfig(Section):
     #: Stop before writing anything if a run would archive/delete more than this
     #: fraction of the linked customers (``--allow-mass-delete`` overrides once).
     max_delete_fraction: float = Field(default=0.1, ge=0, le=1)
+    #: ``--apply-plan`` refuses a saved plan older than this: what it read has
+    #: likely changed since, and its writes would be skipped or surprise.
+    plan_max_age_hours: float = Field(default=24, gt=0)
 
 
 class MatchingConfig(Section):
@@ -212,8 +215,25 @@ class ScheduleConfig(Section):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
+        """Checked the way the scheduler reads it, field by field.
+
+        Why at load time: five fields that the scheduler then refuses ("0 25 * * *")
+        passed ``doctor`` and made ``status`` and ``serve`` crash later.
+        """
+        fields = value.split()
+        if len(fields) != 5:
             raise ValueError("must have five fields: minute hour day month weekday")
+        # Imported here: APScheduler is only needed once a config names a schedule.
+        from apscheduler.triggers.cron import CronTrigger
+
+        names = ("minute", "hour", "day", "month", "day_of_week")
+        labels = ("minute", "hour", "day", "month", "weekday")
+        for name, label, field in zip(names, labels, fields, strict=True):
+            try:
+                CronTrigger(**{name: field}, timezone="UTC")
+            except ValueError as exc:
+                why = re.sub(r"^Error validating expression '[^']*': ", "", str(exc))
+                raise ValueError(f"the {label} field {field!r} is not valid: {why}") from None
         return value
 
 

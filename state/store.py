@@ -270,6 +270,7 @@ from state import (  # noqa: E402, F401
     invoice_tables,
     mail_tables,
     part_tables,
+    plan_tables,
     refusal_tables,
     service_tables,
 )

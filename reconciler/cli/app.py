@@ -27,7 +27,10 @@ from reconciler.cli.common import (
     emit_json,
     fail,
     guarded,
+    interrupted,
+    quiet_broken_pipe,
 )
+from reconciler.cli.group import QUIET_HELP, VERBOSE_HELP, KleansyncGroup
 from reconciler.cli.init import register as register_init
 from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
@@ -40,17 +43,23 @@ app = typer.Typer(
     help="Keeps KleanApp and sevDesk in agreement: customers and units both ways, invoices "
     "to sevDesk.",
     no_args_is_help=True,
-    add_completion=False,
+    cls=KleansyncGroup,
     pretty_exceptions_enable=False,
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"kleansync {version('kleansync')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
-    verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
-    ] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help=VERBOSE_HELP)] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     lang: Annotated[
         str | None,
         typer.Option(
@@ -59,13 +68,18 @@ def main_options(
             "KLEANSYNC_LANG and [report] language.",
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     try:
         set_language(lang)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lang") from None
-    STATE["verbose"] = verbose
-    STATE["quiet"] = quiet
+    STATE["verbose"], STATE["quiet"] = verbose, quiet
     setup_logging(verbose, quiet)
 
 
@@ -158,11 +172,20 @@ def sync(
     ] = False,
     as_json: JsonOption = False,
     plan_out: Annotated[
-        Path | None, typer.Option("--plan-out", help="Save the plan as JSON to this file.")
+        Path | None,
+        typer.Option(
+            "--plan-out",
+            help="Save the plan as JSON to this file for review; implies --dry-run "
+            "(nothing is written). Apply it later with --apply-plan.",
+        ),
     ] = None,
     apply_plan: Annotated[
         Path | None,
-        typer.Option("--apply-plan", help="Apply a plan saved earlier with --plan-out."),
+        typer.Option(
+            "--apply-plan",
+            help="Apply a plan saved earlier with --plan-out, once, to the same state store "
+            "(refused when older than [sync] plan_max_age_hours).",
+        ),
     ] = None,
     allow_mass_delete: Annotated[
         bool,
@@ -173,7 +196,12 @@ def sync(
     """Reconcile customers and units between KleanApp and sevDesk once."""
     from reconciler.config import load_config
     from reconciler.sync.engine import SyncOptions, sync_from_config
+    from reconciler.sync.plan_file import check_plan_out
 
+    if plan_out and apply_plan:
+        fail("--plan-out saves a new plan for review, --apply-plan applies one: use one", 2)
+    if plan_out:
+        check_plan_out(plan_out)
     cfg = load_config(config)
     options = SyncOptions(
         dry_run=dry_run,
@@ -186,8 +214,11 @@ def sync(
     )
     from reconciler.cli.progress import progress_bar
 
-    with progress_bar(quiet=bool(STATE.get("quiet"))) as progress:
-        result = asyncio.run(sync_from_config(cfg, options, progress=progress))
+    try:
+        with progress_bar(quiet=bool(STATE.get("quiet"))) as progress:
+            result = asyncio.run(sync_from_config(cfg, options, progress=progress))
+    except KeyboardInterrupt:
+        interrupted(cfg)
     if as_json:
         emit_json({**result.as_dict(), "report": str(result.report) if result.report else None})
         for warning in result.warnings:  # stdout holds only the JSON
@@ -209,8 +240,15 @@ register_serve(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (``kleansync``, and ``python -m reconciler.cli``).
+
+    Named ``kleansync`` whichever way it was started, so usage lines and shell
+    completion (``_KLEANSYNC_COMPLETE``) are the same for both.
+    """
+    try:
+        app(prog_name="kleansync")
+    except BrokenPipeError:  # e.g. `kleansync --help | head -1`
+        quiet_broken_pipe()
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@ the traceback only under ``-v``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
+import select
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 
 import typer
 
@@ -46,13 +49,42 @@ NewStoreOption = Annotated[
 ]
 
 #: Set by the main callback (``-v``): ``guarded`` then prints the traceback too.
-STATE: dict[str, Any] = {"verbose": 0}
+STATE: dict[str, Any] = {"verbose": 0, "quiet": False}
+#: Exit code of a command whose reader went away (``kleansync status | head``): what
+#: a shell reports for coreutils, which die of SIGPIPE (128 + 13).
+BROKEN_PIPE_EXIT = 141
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print one redacted line to stderr and exit with ``code``."""
     typer.echo(f"kleansync: {redact(message)}", err=True)
     raise typer.Exit(code)
+
+
+def quiet_broken_pipe() -> NoReturn:
+    """The reader of stdout went away: stop quietly, as ``head`` expects, not with a traceback.
+
+    Python ignores SIGPIPE, so a write to a closed pipe raises instead of
+    ending the process. The rest of stdout goes to /dev/null, or the flush at
+    exit would raise once more.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(BROKEN_PIPE_EXIT)
+
+
+def stdout_gone() -> bool:
+    """True when stdout is a pipe nobody reads any more (``poll`` reports an error on it).
+
+    Where ``poll`` is missing (Windows), every broken pipe is taken for stdout's.
+    """
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _fd, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
 
 
 def guarded(func: F) -> F:
@@ -69,6 +101,8 @@ def guarded(func: F) -> F:
         except SandboxError as exc:  # the emulators' own errors: a setup problem, like config
             fail(str(exc), ConfigError.exit_code)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if isinstance(exc, BrokenPipeError) and stdout_gone():
+                quiet_broken_pipe()  # `kleansync status | head`; another pipe is an error
             if type(exc).__module__.startswith("sqlalchemy"):
                 # Statement and parameters (customer data) never reach the terminal.
                 # Imported only here: the state store is not loaded at every start.
@@ -80,6 +114,33 @@ def guarded(func: F) -> F:
             fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Exit code after Ctrl-C, as shells report a process ended by SIGINT (128 + 2).
+INTERRUPTED_EXIT = 130
+
+
+def interrupted(config: Any) -> NoReturn:
+    """After Ctrl-C: the one line the interrupted run left in the run history, exit 130.
+
+    The engine records how far the run got (``outcome = interrupted``, the
+    counts of what was written); this prints that same line, so terminal and
+    ``kleansync status`` agree.
+    """
+    from state import Store
+
+    line = "unterbrochen, bevor etwas geschrieben wurde; der nächste Lauf beginnt neu"
+    with contextlib.suppress(Exception):  # the store itself may be what was interrupted
+        store = Store(config.state.url)
+        try:
+            mine = [r for r in store.runs(5) if r.pid == os.getpid()]
+            if mine and mine[0].outcome == "interrupted" and mine[0].error:
+                line = mine[0].error
+            elif mine:  # Ctrl-C while the report was written: the run itself had ended
+                line = f"unterbrochen, als Lauf {mine[0].id} schon beendet war ({mine[0].outcome})"
+        finally:
+            store.close()
+    fail(line, INTERRUPTED_EXIT)
 
 
 def emit_json(data: Any) -> None:

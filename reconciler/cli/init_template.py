@@ -101,6 +101,10 @@ on_sevdesk_unit_delete = "delete"
 # this fraction of the linked customers, or when a side returns no customers at all.
 # `kleansync sync --allow-mass-delete` overrides it once.
 max_delete_fraction = 0.1
+# A plan saved for review (`kleansync sync --plan-out FILE`) is applied with
+# `--apply-plan FILE` once, to the same state store, and not when it is older than
+# this many hours: what it read has likely changed since.
+plan_max_age_hours = 24
 
 [matching]
 # How the first sync (and every later one, for records not linked yet) decides that a

@@ -31,16 +31,23 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...] | None:
+    """``open,paid`` -> ("open", "paid"); ``OPEN`` is ``open``.
+
+    An empty item (``open,,paid``, a trailing comma) is refused rather than
+    skipped: it is usually a status that was meant to be there.
+    """
     if value is None:
         return None
-    statuses = tuple(dict.fromkeys(s.strip().lower() for s in value.split(",") if s.strip()))
-    wrong = [s for s in statuses if s not in STATUSES]
-    if not statuses or wrong:
-        raise ConfigError(
-            f"--status: {', '.join(wrong) or 'nothing given'}; use a comma-separated list "
-            f"of {', '.join(STATUSES)}"
-        )
-    return statuses
+    items = [s.strip().lower() for s in value.split(",")]
+    choices = f"use a comma-separated list of {', '.join(STATUSES)}"
+    if not any(items):
+        raise ConfigError(f"--status: nothing given; {choices}")
+    if not all(items):
+        raise ConfigError(f"--status {value!r}: an empty item between commas; {choices}")
+    wrong = [s for s in items if s not in STATUSES]
+    if wrong:
+        raise ConfigError(f"--status: {', '.join(wrong)}; {choices}")
+    return tuple(dict.fromkeys(items))
 
 
 def build_filters(

@@ -24,7 +24,13 @@ from typing import Any, Protocol
 import httpx
 from loguru import logger
 
-from reconciler.domain.errors import AuthError, FatalError, TransientError, Unreachable
+from reconciler.domain.errors import (
+    AuthError,
+    ConfigError,
+    FatalError,
+    TransientError,
+    Unreachable,
+)
 from reconciler.log import redact, register_secret
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -185,8 +191,12 @@ class HttpClient:
         max_throttle_wait: float = 300.0,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        answered_by: Callable[[httpx.Response], str | None] | None = None,
     ) -> None:
         self.service = service
+        #: Which other service a refusal (401/403) comes from, None if it is ours: a
+        #: URL of the wrong service is a config mistake, not a wrong API key.
+        self.answered_by = answered_by
         #: Appended to the message of a 401 (where a new key goes; the sevDesk connector sets it).
         self.auth_hint = ""
         self.base_url = base_url.rstrip("/")
@@ -316,6 +326,12 @@ class HttpClient:
             if status in ok or status < 400:
                 return response
             if status in (401, 403):
+                other = self.answered_by(response) if self.answered_by else None
+                if other:  # another service's URL in this service's slot
+                    raise ConfigError(
+                        f"{self.base_url} is {other}, not {self.service}: "
+                        f"check [{self.service.lower()}] base_url"
+                    )
                 hint = self.auth_hint if status == 401 and self.auth_hint else ""
                 raise AuthError(
                     f"{self.service} rejected the API key (HTTP {status}){hint}",

@@ -9,6 +9,7 @@ and decides when a run must read everything.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -18,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loguru import logger
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.config import Config
 from reconciler.connectors import from_config
 from reconciler.connectors.base import Connector
 from reconciler.domain.bounds import bounded_result
-from reconciler.domain.errors import ConfigError, KleansyncError, MassDeleteBrake, StateStoreError
+from reconciler.domain.errors import KleansyncError, MassDeleteBrake, StateStoreError
 from reconciler.domain.models import Quarantined, Side
 from reconciler.sync import rejected_keys
 from reconciler.sync.apply import Applier
@@ -33,6 +33,7 @@ from reconciler.sync.bookkeeping import publish_report, remember_for_admins
 from reconciler.sync.brake import mass_delete_brake, removal_budget
 from reconciler.sync.fence import Fence, ensure_fence, run_lock
 from reconciler.sync.plan import build_plan
+from reconciler.sync.plan_file import check_plan, claim_plan, load_plan, save_plan
 from reconciler.sync.plan_model import Plan, Task
 from reconciler.sync.recovery import recover_writes, settle_interrupted_runs
 from reconciler.sync.report import RunResult
@@ -53,6 +54,11 @@ class SyncOptions:
     allow_mass_delete: bool = False
     #: An empty (0-byte) state store file may be started over (``--new-store``).
     new_store: bool = False
+
+    def __post_init__(self) -> None:
+        # A saved plan is for review: making one never writes (``sync --plan-out``).
+        if self.plan_out is not None:
+            self.dry_run = True
 
 
 def needs_full(store: Store, config: Config, requested: bool) -> bool:
@@ -79,13 +85,26 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
     return done == 0 or bool(every and (done + 1) % every == 0)
 
 
-def load_plan(path: Path) -> Plan:
-    try:
-        return Plan.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such plan file") from None
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: not a kleansync plan ({exc.errors()[0]['msg']})") from None
+@dataclass
+class _Applying:
+    """How far a run got, for the run history of one that is interrupted."""
+
+    applier: Applier
+    #: Actions of the plan being applied; None while nothing is being written yet.
+    planned: int | None = None
+
+    @property
+    def done(self) -> int:
+        return sum(self.applier.outcome.counts.values())
+
+    def interrupted(self) -> str:
+        """The one line a Ctrl-C (or a cancelled service run) leaves, printed and stored."""
+        if self.planned is None:
+            return "unterbrochen, bevor etwas geschrieben wurde; der nächste Lauf beginnt neu"
+        return (
+            f"unterbrochen nach {self.done} von {self.planned} Änderungen; "
+            "der nächste Lauf setzt fort"
+        )
 
 
 async def run_sync(
@@ -113,6 +132,10 @@ async def _locked_run(
     progress: Callable[[int, int], Callable[[int], None]] | None,
     fence: Fence,
 ) -> RunResult:
+    saved: Plan | None = None
+    if options.apply_plan:  # refused in one line before anything is written
+        saved = load_plan(options.apply_plan)
+        check_plan(saved, options.apply_plan, store, config)
     settle_interrupted_runs(store, fence)
     run = store.start_run(
         Run(
@@ -127,8 +150,20 @@ async def _locked_run(
             },
         )
     )
+    applying = _Applying(Applier(connectors, store, run.id))
     try:
-        result = await _run(config, options, run, connectors, store, progress)
+        result = await _run(config, options, run, saved, applying, store, progress)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C (or the service cancelled the run): what was written stays written
+        # (journaled), the cursors stay put, and the next run carries on from there.
+        with contextlib.suppress(SQLAlchemyError):
+            store.finish_run(
+                run.id,
+                outcome="interrupted",
+                counts=dict(sorted(applying.applier.outcome.counts.items())),
+                error=applying.interrupted(),
+            )
+        raise
     except KleansyncError as exc:
         store.finish_run(run.id, outcome="failed", error=str(exc))
         alert = rejected_keys.note_failure(store, exc)  # mailed once, not every run
@@ -160,16 +195,18 @@ async def _run(
     config: Config,
     options: SyncOptions,
     run: Run,
-    connectors: dict[Side, Connector],
+    saved: Plan | None,
+    applying: _Applying,
     store: Store,
     progress: Callable[[int, int], Callable[[int], None]] | None,
 ) -> RunResult:
-    applier = Applier(connectors, store, run.id)
+    applier = applying.applier
+    connectors = applier.connectors
     if not options.dry_run:
         await recover_writes(applier)
     snapshot: Snapshot | None = None
-    if options.apply_plan:
-        plan = load_plan(options.apply_plan)
+    if options.apply_plan and saved is not None:
+        plan = saved
         logger.info(
             "applying the saved plan {} ({} actions)", options.apply_plan, len(plan.actions)
         )
@@ -201,7 +238,7 @@ async def _run(
             parked_resolutions=store.parked_resolutions(applied=False),
         )
     if options.plan_out:
-        options.plan_out.write_text(plan.model_dump_json(indent=2), encoding="utf-8")
+        plan = save_plan(plan, options.plan_out, run_id=run.id, store=store)
         logger.info("plan written to {}", options.plan_out)
 
     brake = mass_delete_brake(
@@ -232,8 +269,11 @@ async def _run(
             run_id=run.id, dry_run=True, full=plan.full, counts=plan.counts(), plan=plan
         )
 
+    if options.apply_plan:
+        claim_plan(plan, options.apply_plan, store, run.id)
     if progress is not None:
         applier.progress = progress(len(plan.actions), 0)
+    applying.planned = len(plan.actions)
     outcome = await applier.apply(plan)
     if (
         plan.full

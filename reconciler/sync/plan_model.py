@@ -110,6 +110,11 @@ class ParkedItem(Frozen):
 class Plan(Frozen):
     created_at: dt.datetime
     full: bool
+    #: A saved plan (``--plan-out``): the id of the dry run that made it, and the
+    #: identity of its state store (``state.plan_tables``). ``--apply-plan`` refuses
+    #: a plan without them, from another store, or applied before (``plan_file``).
+    id: str = ""
+    store_id: str = ""
     pairs: tuple[PairPlan, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     tasks: tuple[Task, ...] = ()

@@ -25,6 +25,7 @@ from reconciler.connectors.kleanapp.wire import R, _strict, _to_remote, _Unmappa
 from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
 from reconciler.domain.errors import (
     ChangedMeanwhile,
+    ConfigError,
     FatalError,
     NotFound,
     RemoteValidationError,
@@ -207,6 +208,38 @@ def error_parts(response: httpx.Response) -> tuple[str, str, dict[str, str], Any
     )
 
 
+def sevdesk_answered(response: httpx.Response) -> str | None:
+    """ "sevDesk" if this refusal is in sevDesk's error envelope, not KleanApp's.
+
+    sevDesk answers ``{"error": {"exceptionUUID", "message", …}, "objects": null}``
+    (shared/sevdesk/API-NOTES.md §1); KleanApp's errors carry a ``code`` string
+    and no ``objects``. Seen on a 401, it means sevDesk's URL is in [kleanapp].
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if "objects" in body or (isinstance(error, dict) and "exceptionUUID" in error):
+        return "sevDesk"
+    return None
+
+
+def wrong_base_url(response: httpx.Response) -> ConfigError:
+    """A list KleanApp always has answered 404: the base URL points elsewhere.
+
+    Named with the URL that was asked, and the usual cause: a base URL
+    without its ``/api/v1`` path.
+    """
+    url = response.request.url.copy_with(query=None)
+    hint = "" if "/api/v1/" in url.path else ": the URL usually ends in /api/v1"
+    return ConfigError(
+        f"KleanApp answered 404 Not Found for {url}; check [kleanapp] base_url{hint}"
+    )
+
+
 def raise_for(
     response: httpx.Response,
     what: str,
@@ -220,6 +253,8 @@ def raise_for(
     status = response.status_code
     code, message, fields, current = error_parts(response)
     detail = message or code
+    if status == 404 and what.endswith(" list"):
+        raise wrong_base_url(response)
     if status == 404:
         raise NotFound(f"KleanApp has no {what}")
     if status == 412:

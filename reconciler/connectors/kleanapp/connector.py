@@ -22,7 +22,14 @@ import httpx
 
 from reconciler.connectors.base import Connector
 from reconciler.connectors.http import HttpClient
-from reconciler.connectors.kleanapp.api import SERVICE, KleanappApi, decode, path_id, raise_for
+from reconciler.connectors.kleanapp.api import (
+    SERVICE,
+    KleanappApi,
+    decode,
+    path_id,
+    raise_for,
+    sevdesk_answered,
+)
 from reconciler.connectors.kleanapp.customers import CustomerNumberTaken, KleanappCustomers
 from reconciler.connectors.kleanapp.invoices import InvoiceAlreadyLinked, KleanappInvoices
 from reconciler.connectors.kleanapp.units import KleanappUnits, UnitInUse
@@ -59,6 +66,7 @@ class KleanappConnector(Connector):
             requests_per_second=requests_per_second,
             max_requests_per_second=max_requests_per_second,
             transport=transport,
+            answered_by=sevdesk_answered,
         )
         self.api = KleanappApi(self.http)
         self.customers = KleanappCustomers(self.api)
