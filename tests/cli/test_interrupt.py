@@ -48,6 +48,10 @@ def _env() -> dict[str, str]:
     }
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler.cli", *args, "--config", str(config)]
 
@@ -78,6 +82,9 @@ def test_ctrl_c_mid_sync_prints_one_line_records_interrupted_and_the_next_run_re
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as in a terminal: a shell starting the test suite in the background
+        # (`cmd &`) hands on SIGINT ignored, and Python then rightly keeps ignoring it.
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     created = 0
 
