@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -28,7 +26,14 @@ from pydantic import (
     model_validator,
 )
 
-from reconciler.domain.config_problems import check_cron, early_language, first_problem
+from reconciler.domain.config_problems import (
+    check_cron,
+    check_http_url,
+    check_zone,
+    early_language,
+    first_problem,
+    read_config_file,
+)
 from reconciler.domain.errors import ConfigError
 from reconciler.domain.i18n import _
 from reconciler.domain.i18n import configure as configure_language
@@ -59,12 +64,7 @@ class ServiceConfig(Section):
     #: the run gives up on it (Retry-After is honoured; without it, exponential backoff).
     max_throttle_wait_seconds: float = Field(default=300, gt=0, le=3600)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(_("must start with http:// or https://"))
-        return value.rstrip("/")
+    _http_url = field_validator("base_url")(classmethod(lambda cls, v: check_http_url(v)))
 
     @model_validator(mode="after")
     def _ceiling_above_start(self) -> ServiceConfig:
@@ -72,8 +72,12 @@ class ServiceConfig(Section):
         chosen = "max_requests_per_second" in self.model_fields_set  # a default just yields
         if chosen and most is not None and most < self.requests_per_second:
             raise ValueError(
-                f"max_requests_per_second ({most:g}) is below requests_per_second "
-                f"({self.requests_per_second:g}), where the pace starts"
+                _(
+                    "max_requests_per_second (%(most)s) is below requests_per_second "
+                    "(%(start)s), where the pace starts",
+                    most=f"{most:g}",
+                    start=f"{self.requests_per_second:g}",
+                )
             )
         return self
 
@@ -221,19 +225,8 @@ class ScheduleConfig(Section):
     timezone: str = "Europe/Berlin"
     invoice_poll_minutes: float = Field(default=10, gt=0)
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(_("unknown time zone %(zone)r", zone=value)) from None
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return check_cron(value)
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: check_zone(v)))
+    _cron = field_validator("cron")(classmethod(lambda cls, v: check_cron(v)))
 
 
 class ReportConfig(Section):
@@ -302,14 +295,9 @@ class WebhooksConfig(Section):
     #: this many seconds later, until it is done.
     inbox_retry_seconds: float = Field(default=60, gt=0, le=3600)
 
-    @field_validator("public_url")
-    @classmethod
-    def _public_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(_("must start with http:// or https://"))
-        return value.rstrip("/")
+    _public_url = field_validator("public_url")(
+        classmethod(lambda cls, v: None if v is None else check_http_url(v))
+    )
 
     @field_validator("secret_env")
     @classmethod
@@ -355,25 +343,7 @@ def register_configured_secrets(config: Config) -> None:
 def load_config(path: str | Path | None = None) -> Config:
     """Read and validate the config file; any problem is one ``ConfigError`` line."""
     path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            _(
-                "%(path)s: no such config file (create one with 'kleansync init' or pass --config)",
-                path=path,
-            )
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            _("%(path)s: cannot read (%(cause)s)", path=path, cause=exc.strerror)
-        ) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(_("%(path)s: not UTF-8 text", path=path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(_("%(path)s: not valid TOML: %(error)s", path=path, error=exc)) from None
+    data = read_config_file(path)
     return parse_config(data, source=str(path), base_dir=path.parent)
 
 

@@ -24,14 +24,15 @@ from typing import Any, Protocol
 import httpx
 from loguru import logger
 
+from reconciler.connectors.responses import has_elapsed, retry_after, short_body
 from reconciler.domain.errors import (
     AuthError,
     ConfigError,
-    FatalError,
     TransientError,
     Unreachable,
 )
-from reconciler.log import redact, register_secret
+from reconciler.domain.i18n import _
+from reconciler.log import register_secret
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -274,7 +275,12 @@ class HttpClient:
                     await self.sleep(self._backoff(attempt))
                     continue
                 raise Unreachable(
-                    f"cannot reach {self.service} at {self.base_url} ({type(exc).__name__})"
+                    _(
+                        "cannot reach %(service)s at %(url)s (%(kind)s)",
+                        service=self.service,
+                        url=self.base_url,
+                        kind=type(exc).__name__,
+                    )
                 ) from None
             except httpx.TransportError as exc:
                 # The request may have arrived: only safe methods are retried.
@@ -295,7 +301,7 @@ class HttpClient:
                 method,
                 url,
                 status,
-                response.elapsed.total_seconds() * 1000 if _has_elapsed(response) else 0,
+                response.elapsed.total_seconds() * 1000 if has_elapsed(response) else 0,
             )
             if status == 429:
                 # A 429 means "not processed": repeating it is safe for writes too.
@@ -305,7 +311,7 @@ class HttpClient:
                 throttled += 1
                 if throttled == 1:  # its repeats back off on their own (below)
                     self._slow_down(epoch, throttled=True)
-                wait = _retry_after(response, default=self.throttle_backoff(throttled))
+                wait = retry_after(response, default=self.throttle_backoff(throttled))
                 budget = self.max_throttle_wait - waited
                 if budget <= 0.001:
                     raise TransientError(
@@ -329,12 +335,22 @@ class HttpClient:
                 other = self.answered_by(response) if self.answered_by else None
                 if other:  # another service's URL in this service's slot
                     raise ConfigError(
-                        f"{self.base_url} is {other}, not {self.service}: "
-                        f"check [{self.service.lower()}] base_url"
+                        _(
+                            "%(url)s is %(other)s, not %(service)s: check [%(section)s] base_url",
+                            url=self.base_url,
+                            other=other,
+                            service=self.service,
+                            section=self.service.lower(),
+                        )
                     )
                 hint = self.auth_hint if status == 401 and self.auth_hint else ""
                 raise AuthError(
-                    f"{self.service} rejected the API key (HTTP {status}){hint}",
+                    _(
+                        "%(service)s rejected the API key (HTTP %(status)s)",
+                        service=self.service,
+                        status=status,
+                    )
+                    + hint,
                     service=self.service,
                     status=status,
                 )
@@ -345,7 +361,7 @@ class HttpClient:
                     continue
                 raise TransientError(
                     f"{self.service} {method} /{url} failed with HTTP {status}: "
-                    f"{_short_body(response)}",
+                    f"{short_body(response)}",
                     maybe_written=not safe,
                 )
             return response
@@ -374,35 +390,3 @@ class HttpClient:
     def _backoff(attempt: int) -> float:
         """0.2 s, 0.4 s, 0.8 s, … with jitter, capped at 10 s."""
         return min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
-
-
-def _has_elapsed(response: httpx.Response) -> bool:
-    try:
-        response.elapsed  # noqa: B018 - only set once the body was read
-    except RuntimeError:
-        return False
-    return True
-
-
-def _retry_after(response: httpx.Response, default: float) -> float:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, min(120.0, float(value)))
-    except ValueError:
-        return default
-
-
-def _short_body(response: httpx.Response, limit: int = 200) -> str:
-    text = redact(response.text.strip().replace("\n", " "))
-    return text[:limit] + ("…" if len(text) > limit else "")
-
-
-def json_body(response: httpx.Response, service: str) -> Any:
-    """The decoded body, or a ``FatalError`` naming what was not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        raise FatalError(
-            f"{service} answered HTTP {response.status_code} with a body that is not JSON: "
-            f"{_short_body(response, 80)}"
-        ) from None

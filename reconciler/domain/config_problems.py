@@ -14,14 +14,25 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tomllib
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from reconciler.domain.errors import ConfigError
 from reconciler.domain.i18n import N_, _
 from reconciler.domain.i18n import configure as configure_language
 
-__all__ = ["check_cron", "early_language", "first_problem"]
+__all__ = [
+    "check_cron",
+    "check_http_url",
+    "check_zone",
+    "early_language",
+    "first_problem",
+    "read_config_file",
+]
 
 #: pydantic error type -> the sentence, with pydantic's ``ctx`` values as parameters.
 _TYPES: dict[str, str] = {
@@ -128,3 +139,42 @@ def _cron_why(why: str) -> str:
     if bound == "minimum":
         return _("%(value)s is below the lowest allowed value %(limit)s", value=value, limit=limit)
     return _("%(value)s is above the highest allowed value %(limit)s", value=value, limit=limit)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML of ``path``; a missing, unreadable or broken file is one ``ConfigError`` line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            _(
+                "%(path)s: no such config file (create one with 'kleansync init' or pass --config)",
+                path=path,
+            )
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            _("%(path)s: cannot read (%(cause)s)", path=path, cause=exc.strerror)
+        ) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(_("%(path)s: not UTF-8 text", path=path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_("%(path)s: not valid TOML: %(error)s", path=path, error=exc)) from None
+
+
+def check_zone(value: str) -> str:
+    """A time zone the standard library knows (``Europe/Berlin``)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(_("unknown time zone %(zone)r", zone=value)) from None
+    return value
+
+
+def check_http_url(value: str) -> str:
+    """An http(s) URL, without its trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(_("must start with http:// or https://"))
+    return value.rstrip("/")

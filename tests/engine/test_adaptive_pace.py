@@ -24,6 +24,9 @@ from sandbox import sevdesk as sevdesk_sandbox
 
 from .conftest import S_TOKEN, S_URL
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def test_the_pace_grows_additively_up_to_the_ceiling_and_never_beyond():
     pace = AdaptivePace(5, 10)

@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 from loguru import logger
 
-from reconciler.connectors.http import SAFE_METHODS, HttpClient, json_body
+from reconciler.connectors.http import SAFE_METHODS, HttpClient
 from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
+from reconciler.connectors.responses import json_body
 from reconciler.domain.errors import (
     FatalError,
     KleansyncError,
