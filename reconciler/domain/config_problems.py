@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from reconciler.domain.errors import ConfigError
-from reconciler.domain.i18n import N_, _
+from reconciler.domain.i18n import N_, _, format_number
 from reconciler.domain.i18n import configure as configure_language
 
 __all__ = [
@@ -80,7 +80,10 @@ def _message(error: Any) -> str:
     sentence = _TYPES.get(error["type"])
     if sentence is None:
         return str(error["msg"]).removeprefix("Value error, ")
-    ctx = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    ctx = {
+        k: format_number(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+        for k, v in (error.get("ctx") or {}).items()
+    }
     try:
         return _(sentence, **ctx) if "%(" in sentence else _(sentence)
     except KeyError:

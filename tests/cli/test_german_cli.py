@@ -1,0 +1,218 @@
+"""The real ``kleansync`` process speaks German by default, English with ``--lang en``.
+
+Issue 17, "Must show": the demo, ``doctor``, an error line and the help
+pages, each run as a process (``python -m reconciler.cli``) the way an
+admin starts it. German is what nobody has to ask for; ``--lang en`` and
+``KLEANSYNC_LANG=en`` switch to English; ``--json`` stays English whatever
+the language (it is an API). What the German must not contain is checked
+too: the English sentence the same line would say otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI, CliResult, SandboxServer
+
+#: Nobody asked for a language: not the environment, not a config.
+NO_LANGUAGE = {"KLEANSYNC_LANG": ""}
+
+
+@pytest.fixture
+def server(sandbox_server: SandboxServer) -> SandboxServer:
+    sandbox_server.reset()
+    return sandbox_server
+
+
+def _keys(server: SandboxServer) -> dict[str, str]:
+    return {"SEVDESK_TOKEN": server.sevdesk_token, "KLEANAPP_TOKEN": server.kleanapp_token}
+
+
+def _demo(workdir: Path, *args: str, env: dict[str, str]) -> CliResult:
+    done = subprocess.run(
+        [*CLI, *args, "demo", "--workdir", str(workdir)],
+        cwd=workdir.parent,
+        env={**os.environ, "NO_COLOR": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def test_the_demo_tells_its_story_in_german_and_in_english_on_request(tmp_path: Path) -> None:
+    """Three demos at once (each with its own emulators): default, --lang en, KLEANSYNC_LANG."""
+    runs = {
+        "default": ((), NO_LANGUAGE),
+        "flag": (("--lang", "en"), NO_LANGUAGE),
+        "env": ((), {"KLEANSYNC_LANG": "en"}),
+    }
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {
+            name: pool.submit(_demo, tmp_path / name, *args, env=env)
+            for name, (args, env) in runs.items()
+        }
+        results = {name: future.result() for name, future in futures.items()}
+    for name, result in results.items():
+        assert result.code == 0, (name, result.output[-3000:])
+
+    german = results["default"].stdout
+    for line in (
+        "== 1. erster Sync (Aktivierung), Probelauf",
+        "== alltägliche Änderungen über die öffentlichen APIs",
+        "Konflikt: K-10004 Ort in KleanApp auf Potsdam gesetzt, danach in sevDesk auf Cottbus",
+        "== 3. noch einmal: nichts darf sich ändern",
+        "  nichts zu ändern",
+        "Bericht des letzten Laufs: ",
+    ):
+        assert line in german, line
+    assert "  Konflikt Kunde K-10004 Ort: KleanApp 'Potsdam' / sevDesk 'Cottbus'" in german
+    assert "Aufgabe: Einheit „Einsatz“ in sevDesk anlegen" in german
+    assert german.rstrip().splitlines()[-3].startswith("Demo fertig nach ")
+    for english in ("first sync", "everyday edits", "nothing to change", "demo finished", "run "):
+        assert english not in german, english
+
+    for name in ("flag", "env"):
+        english = results[name].stdout
+        assert "== 1. first sync (activation), dry-run" in english, name
+        assert (
+            "conflict: K-10004 city set to Potsdam in KleanApp, then Cottbus in sevDesk" in english
+        )
+        assert (
+            "  conflict customer K-10004 City: KleanApp 'Potsdam' vs sevDesk 'Cottbus'" in english
+        )
+        assert "demo finished in " in english and "Probelauf" not in english, name
+    # The reports the demo wrote speak the same language as its story.
+    report = sorted((tmp_path / "default" / "reports").glob("*.html"))[-1].read_text("utf-8")
+    assert '<html lang="de"' in report
+    report = sorted((tmp_path / "flag" / "reports").glob("*.html"))[-1].read_text("utf-8")
+    assert '<html lang="en"' in report
+
+
+def test_a_bad_config_is_one_line_in_german_and_in_english(
+    kleansync: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[kleanapp]\nbase_url = "http://127.0.0.1:1/api/v1"\n[sevdesk]\nrequests_per_second = 0\n',
+        encoding="utf-8",
+    )
+    german = kleansync("sync", env=NO_LANGUAGE)
+    assert german.code == 2 and german.stdout == ""
+    assert german.stderr == (
+        "kleansync: config.toml: [sevdesk] requests_per_second: muss größer als 0 sein "
+        "(angegeben: 0)\n"
+    )
+    english = kleansync("--lang", "en", "sync", env=NO_LANGUAGE)
+    assert english.code == 2
+    assert english.stderr == (
+        "kleansync: config.toml: [sevdesk] requests_per_second: must be greater than 0 (got 0)\n"
+    )
+    # The environment chooses too, and the config's own language counts for its errors.
+    assert "must be greater" in kleansync("sync", env={"KLEANSYNC_LANG": "en"}).stderr
+    (tmp_path / "config.toml").write_text(
+        '[report]\nlanguage = "en"\n[kleanapp]\nbase_url = "x"\n', encoding="utf-8"
+    )
+    assert "[kleanapp] base_url: must start with http" in kleansync("sync", env=NO_LANGUAGE).stderr
+    missing = kleansync("status", "-c", "nowhere.toml", env=NO_LANGUAGE)
+    assert missing.code == 2
+    assert missing.stderr == (
+        "kleansync: nowhere.toml: keine solche Konfigurationsdatei (mit 'kleansync init' "
+        "anlegen oder mit --config angeben)\n"
+    )
+
+
+def test_doctor_against_the_emulators_speaks_german(
+    server: SandboxServer, kleansync: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    server.config(tmp_path)
+    german = kleansync("doctor", env={**_keys(server), **NO_LANGUAGE})
+    assert german.code == 0, german.output
+    lines = german.stdout.splitlines()
+    assert "ok  Konfiguration: geladen und gültig" in lines
+    assert "ok  KleanApp: erreichbar, Schlüssel angenommen" in lines
+    assert "ok  sevDesk-Buchhaltung: Buchhaltungsversion 2.0 (sevdesk-Update 2.0)" in lines
+    assert any(line.startswith("ok  nächster Sync: würde 0 Kunden zuordnen") for line in lines)
+    assert lines[-1] == "bereit zum Sync"
+    assert "ready" not in german.stdout and "customers" not in german.stdout
+
+    wrong = kleansync("doctor", env={**_keys(server), "SEVDESK_TOKEN": "0" * 32, **NO_LANGUAGE})
+    assert wrong.code == 1
+    [line] = [line for line in wrong.stdout.splitlines() if line.startswith("FEHLER sevDesk:")]
+    assert line.startswith("FEHLER sevDesk: sevDesk hat den API-Schlüssel abgelehnt (HTTP 401)")
+    assert wrong.stdout.rstrip().endswith(
+        "nicht bereit: bitte die mit FEHLER markierten Zeilen beheben"
+    )
+
+    english = kleansync("--lang", "en", "doctor", env={**_keys(server), **NO_LANGUAGE})
+    assert (
+        english.stdout.rstrip().endswith("ready to sync") and "ok  config: loaded" in english.stdout
+    )
+    # --json is an API: English names and details whatever the language.
+    data = json.loads(kleansync("doctor", "--json", env={**_keys(server), **NO_LANGUAGE}).stdout)
+    assert {"name": "config", "ok": True, "detail": "loaded and valid"} in data["checks"]
+
+
+def _flat(text: str) -> str:
+    """A help page as one line: rich's boxes and line breaks gone."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+def test_help_follows_the_language_wherever_lang_stands(
+    kleansync: Callable[..., CliResult],
+) -> None:
+    german = kleansync("--help", env=NO_LANGUAGE)
+    german.stdout = _flat(german.stdout)
+    assert german.code == 0
+    for text in ("Aufruf: kleansync [OPTIONEN] BEFEHL [ARGUMENTE]...", "Befehle", "Optionen"):
+        assert text in german.stdout, text
+    assert "Kunden und Einheiten zwischen KleanApp und sevDesk einmal abgleichen." in german.stdout
+    assert "Diese Hilfe anzeigen und beenden." in german.stdout
+    assert "[report] language" in german.stdout  # config syntax survives rich's markup
+    for english in ("Usage", "Commands", "Show this message", "Reconcile customers"):
+        assert english not in german.stdout, english
+
+    for args, env in (
+        (("--lang", "en", "--help"), NO_LANGUAGE),
+        (("--help", "--lang", "en"), NO_LANGUAGE),
+        (("--help",), {"KLEANSYNC_LANG": "en"}),
+    ):
+        english = kleansync(*args, env=env)
+        english.stdout = _flat(english.stdout)
+        assert "Usage: kleansync [OPTIONS] COMMAND [ARGS]..." in english.stdout, args
+        assert "Reconcile customers and units between KleanApp and sevDesk once." in english.stdout
+        assert "Aufruf" not in english.stdout and "Befehle" not in english.stdout, args
+
+    sync = _flat(kleansync("sync", "--help", env=NO_LANGUAGE).stdout)
+    assert "Beispiele:" in sync and "# zeigen, was sich ändern würde, nichts schreiben" in sync
+    assert "Schalter" in sync and "bedeutet --dry-run" in sync
+    sync = _flat(kleansync("--lang", "en", "sync", "--help", env=NO_LANGUAGE).stdout)
+    assert "Examples:" in sync and "implies --dry-run" in sync and "flag" in sync
+    nested = _flat(kleansync("conflicts", "resolve", "--help", env=NO_LANGUAGE).stdout)
+    assert "Einen offenen Konflikt entscheiden" in nested and "Den Wert dieser Seite" in nested
+
+    usage = kleansync("sync", "--bogus", env=NO_LANGUAGE)
+    assert usage.code == 2 and "Aufruf: kleansync sync [OPTIONEN]" in usage.stderr
+    assert "Fehler" in usage.stderr and "Hilfe mit 'kleansync sync --help'" in usage.stderr
+
+
+def test_dates_in_german_form_and_date_errors(kleansync: Callable[..., CliResult]) -> None:
+    from reconciler.cli.invoices import parse_date
+
+    assert str(parse_date("01.11.2026", "--from")) == "2026-11-01"
+    assert str(parse_date("1.3.2026", "--from")) == "2026-03-01"
+    assert str(parse_date("2026-11-01", "--from")) == "2026-11-01"
+    after = kleansync("invoices", "export", "--from", "01.12.2026", "--to", "01.11.2026")
+    assert after.code == 2
+    assert after.stderr == "kleansync: --from 01.12.2026 liegt nach --to 01.11.2026\n"
+    wrong = kleansync("--lang", "en", "invoices", "export", "--from", "31.02.2026")
+    assert wrong.stderr == (
+        "kleansync: --from: '31.02.2026' is not a date like 31.03.2026 or 2026-03-31\n"
+    )
