@@ -168,37 +168,45 @@ def _flat(text: str) -> str:
 def test_help_follows_the_language_wherever_lang_stands(
     kleansync: Callable[..., CliResult],
 ) -> None:
-    german = kleansync("--help", env=NO_LANGUAGE)
-    german.stdout = _flat(german.stdout)
-    assert german.code == 0
+    calls = {
+        "german": (("--help",), NO_LANGUAGE),
+        "flag first": (("--lang", "en", "--help"), NO_LANGUAGE),
+        "flag after": (("--help", "--lang", "en"), NO_LANGUAGE),
+        "env": (("--help",), {"KLEANSYNC_LANG": "en"}),
+        "sync de": (("sync", "--help"), NO_LANGUAGE),
+        "sync en": (("--lang", "en", "sync", "--help"), NO_LANGUAGE),
+        "nested": (("conflicts", "resolve", "--help"), NO_LANGUAGE),
+        "usage": (("sync", "--bogus"), NO_LANGUAGE),
+    }
+    with ThreadPoolExecutor(4) as pool:  # eight process starts, a few seconds each
+        futures = {name: pool.submit(kleansync, *a, env=e) for name, (a, e) in calls.items()}
+        done = {name: future.result() for name, future in futures.items()}
+    page = {name: _flat(result.stdout) for name, result in done.items()}
+
+    german = page["german"]
+    assert done["german"].code == 0
     for text in ("Aufruf: kleansync [OPTIONEN] BEFEHL [ARGUMENTE]...", "Befehle", "Optionen"):
-        assert text in german.stdout, text
-    assert "Kunden und Einheiten zwischen KleanApp und sevDesk einmal abgleichen." in german.stdout
-    assert "Diese Hilfe anzeigen und beenden." in german.stdout
-    assert "[report] language" in german.stdout  # config syntax survives rich's markup
+        assert text in german, text
+    assert "Kunden und Einheiten zwischen KleanApp und sevDesk einmal abgleichen." in german
+    assert "Diese Hilfe anzeigen und beenden." in german
+    assert "[report] language" in german  # config syntax survives rich's markup
     for english in ("Usage", "Commands", "Show this message", "Reconcile customers"):
-        assert english not in german.stdout, english
+        assert english not in german, english
 
-    for args, env in (
-        (("--lang", "en", "--help"), NO_LANGUAGE),
-        (("--help", "--lang", "en"), NO_LANGUAGE),
-        (("--help",), {"KLEANSYNC_LANG": "en"}),
-    ):
-        english = kleansync(*args, env=env)
-        english.stdout = _flat(english.stdout)
-        assert "Usage: kleansync [OPTIONS] COMMAND [ARGS]..." in english.stdout, args
-        assert "Reconcile customers and units between KleanApp and sevDesk once." in english.stdout
-        assert "Aufruf" not in english.stdout and "Befehle" not in english.stdout, args
+    for name in ("flag first", "flag after", "env"):
+        assert "Usage: kleansync [OPTIONS] COMMAND [ARGS]..." in page[name], name
+        assert "Reconcile customers and units between KleanApp and sevDesk once." in page[name]
+        assert "Aufruf" not in page[name] and "Befehle" not in page[name], name
 
-    sync = _flat(kleansync("sync", "--help", env=NO_LANGUAGE).stdout)
+    sync = page["sync de"]
     assert "Beispiele:" in sync and "# zeigen, was sich ändern würde, nichts schreiben" in sync
     assert "Schalter" in sync and "bedeutet --dry-run" in sync
-    sync = _flat(kleansync("--lang", "en", "sync", "--help", env=NO_LANGUAGE).stdout)
+    sync = page["sync en"]
     assert "Examples:" in sync and "implies --dry-run" in sync and "flag" in sync
-    nested = _flat(kleansync("conflicts", "resolve", "--help", env=NO_LANGUAGE).stdout)
+    nested = page["nested"]
     assert "Einen offenen Konflikt entscheiden" in nested and "Den Wert dieser Seite" in nested
 
-    usage = kleansync("sync", "--bogus", env=NO_LANGUAGE)
+    usage = done["usage"]
     assert usage.code == 2 and "Aufruf: kleansync sync [OPTIONEN]" in usage.stderr
     assert "Fehler" in usage.stderr and "Hilfe mit 'kleansync sync --help'" in usage.stderr
 
