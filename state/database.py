@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from reconciler.domain.errors import ConfigError, FatalError
+from reconciler.domain.i18n import _
 from state import paths
 from state.tables import SCHEMA_VERSION, SchemaInfo
 
@@ -48,12 +49,18 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
         # SQLite names neither the file nor the reason ("unable to open database file").
         problem = paths.write_problem(url)
         if problem:
-            raise ConfigError(f"[state] url: {problem} ({exc.orig})") from None
-        raise ConfigError(f"[state] url: cannot open the state store ({exc.orig})") from None
+            raise ConfigError(
+                _("[state] url: %(problem)s (%(reason)s)", problem=problem, reason=exc.orig)
+            ) from None
+        raise ConfigError(
+            _("[state] url: cannot open the state store (%(reason)s)", reason=exc.orig)
+        ) from None
     except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
         if isinstance(exc, FatalError):
             raise
-        raise ConfigError(f"[state] url: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            _("[state] url: %(kind)s: %(error)s", kind=type(exc).__name__, error=exc)
+        ) from None
     paths.remember(url)
     return engine
 
@@ -92,9 +99,13 @@ def _refuse_emptied_file(url: str, new_store: bool) -> None:
         return
     if empty:
         raise ConfigError(
-            f"[state] url: {path} is empty (0 bytes), so the run history, open conflicts and "
-            "invoice ledger it held are gone; restore it from a backup, or pass --new-store "
-            f"({NEW_STORE_COMMANDS}) to start over with an empty store"
+            _(
+                "[state] url: %(path)s is empty (0 bytes), so the run history, open conflicts "
+                "and invoice ledger it held are gone; restore it from a backup, or pass "
+                "--new-store (%(commands)s) to start over with an empty store",
+                path=path,
+                commands=NEW_STORE_COMMANDS,
+            )
         )
 
 
@@ -153,8 +164,12 @@ def migrate(engine: Engine) -> None:
         assert info is not None  # written just above, by us or by the process that won
         if info.version > SCHEMA_VERSION:
             raise FatalError(
-                f"the state store was written by a newer kleansync (schema {info.version}, "
-                f"this one knows {SCHEMA_VERSION}); upgrade kleansync"
+                _(
+                    "the state store was written by a newer kleansync (schema %(found)s, this "
+                    "one knows %(known)s); upgrade kleansync",
+                    found=info.version,
+                    known=SCHEMA_VERSION,
+                )
             )
         for version in range(info.version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version](engine)

@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def setup(sandbox_server, tmp_path: Path):

@@ -40,6 +40,7 @@ from reconciler.connectors.base import Connector
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import ConfigError, NotFound, RemoteValidationError
+from reconciler.domain.i18n import _
 from reconciler.domain.models import Invoice, Remote
 from reconciler.invoices.export import Exporter
 from reconciler.invoices.recover import JournalRecovery
@@ -84,7 +85,7 @@ def _connectors(
 def _format(config: Config, fmt: str | None) -> str:
     fmt = fmt or config.invoices.format
     if fmt not in FORMATS:
-        raise ConfigError(f"--format must be draft or final, not {fmt!r}")
+        raise ConfigError(_("--format must be draft or final, not %(given)r", given=fmt))
     return fmt
 
 

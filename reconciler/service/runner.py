@@ -46,6 +46,7 @@ from reconciler.config import Config
 from reconciler.connectors import from_config
 from reconciler.connectors.base import Connector
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import _
 from reconciler.domain.models import Side
 from reconciler.service.health import Health
 from reconciler.service.http import ServiceHttp
@@ -243,8 +244,11 @@ async def serve(
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"cannot listen on {settings.listen_host}:{settings.listen_port} "
-            f"([webhooks] listen_host/listen_port): {exc.strerror}"
+            _(
+                "cannot listen on %(address)s ([webhooks] listen_host/listen_port): %(cause)s",
+                address=f"{settings.listen_host}:{settings.listen_port}",
+                cause=exc.strerror,
+            )
         ) from None
     service.port = sock.getsockname()[1]
     server = _QuietServer(
@@ -279,7 +283,7 @@ async def serve(
             await asyncio.sleep(0.01)
         if server_task.done():
             await server_task
-            raise ConfigError("the HTTP server did not start")
+            raise ConfigError(_("the HTTP server did not start"))
         logger.info(
             "kleansync serve: listening on http://{}:{} (webhooks at {})",
             settings.listen_host,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from reconciler.config import Config
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import _
 from reconciler.domain.secrets import register_secret
 from reconciler.service.webhooks import MAX_BODY_BYTES, RECEIVER_PATH
 
@@ -53,13 +54,19 @@ class ServiceSettings:
             secret = os.environ.get(secret_env, "").strip()
             if not secret:
                 raise ConfigError(
-                    f"environment variable {secret_env} is not set (named by [webhooks] "
-                    "secret_env); it must hold the webhook signing secret"
+                    _(
+                        "environment variable %(name)s is not set (named by [webhooks] "
+                        "secret_env); it must hold the webhook signing secret",
+                        name=secret_env,
+                    )
                 )
             if len(secret) < 16:
                 raise ConfigError(
-                    f"the webhook secret in {secret_env} must be at least 16 characters "
-                    "(KleanApp refuses shorter ones)"
+                    _(
+                        "the webhook secret in %(name)s must be at least 16 characters "
+                        "(KleanApp refuses shorter ones)",
+                        name=secret_env,
+                    )
                 )
             register_secret(secret)
         public_url = getattr(hooks, "public_url", None)

@@ -23,6 +23,9 @@ from state.invoice_tables import InvoiceLedger, InvoiceRun
 from state.service_tables import DeliveryLog
 from tests.service.conftest import PUBLIC_URL, SECRET, World, eventually
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 RECEIVER = "/webhooks/kleanapp"
 
 
