@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from reconciler.admin.history import INVOICES, SYNC, all_runs, open_tasks
 from reconciler.admin.queue import conflict_view, iso, queue
 from reconciler.domain.bounds import one_line
-from reconciler.domain.i18n import N_, _, format_datetime, format_number
+from reconciler.domain.i18n import N_, _, format_datetime, format_number, ngettext
 from reconciler.domain.labels import entity_word, field_label
 from reconciler.domain.models import SIDE_LABEL
 from reconciler.reporting.words import label
@@ -179,19 +179,16 @@ def _sync_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
     kind = _("dry-run") if r["dry_run"] else _("real")
     scope = _("full") if r["full"] else _("incr")
     extra = f"; {r['error']}" if r["error"] else ""
-    counts = (
-        _(
-            "%(changes)s planned, %(conflicts)s conflicts, %(errors)s errors",
-            changes=r["changes"],
-            conflicts=r["conflicts"],
-            errors=r["errors"],
-        )
+    changes = (
+        ngettext("%(num)d planned", "%(num)d planned", r["changes"])
         if r["dry_run"]
-        else _(
-            "%(changes)s changes, %(conflicts)s conflicts, %(errors)s errors",
-            changes=r["changes"],
-            conflicts=r["conflicts"],
-            errors=r["errors"],
+        else ngettext("%(num)d change", "%(num)d changes", r["changes"])
+    )
+    counts = ", ".join(
+        (
+            changes,
+            ngettext("%(num)d conflict", "%(num)d conflicts", r["conflicts"]),
+            ngettext("%(num)d error", "%(num)d errors", r["errors"]),
         )
     )
     return (
