@@ -85,7 +85,7 @@ def main_options(
     try:
         set_language(lang)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--lang") from None
+        fail(f"--lang: {exc}", 2)  # one line, like every other wrong option
     STATE["verbose"], STATE["quiet"] = verbose, quiet
     setup_logging(verbose, quiet)
 
