@@ -22,6 +22,9 @@ from loguru import logger
 
 from reconciler.log import MASK, redact, register_secret, setup_logging
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def server(sandbox_server):

@@ -36,6 +36,9 @@ from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from rules.normalize import normalize_record
 from state import Store
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 KLEANAPP_ONLY = ["K-20001", "K-20002", "K-20003"]
 SEVDESK_ONLY = ["K-30001", "K-30002"]
 ALL = KLEANAPP_ONLY + SEVDESK_ONLY

@@ -22,6 +22,9 @@ from state.tables import Run
 
 from .conftest import customer
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 NUMBERS = ("K-00001", "K-00002", "K-00003", "K-00004")
 
 

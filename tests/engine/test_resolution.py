@@ -9,6 +9,9 @@ from reconciler.admin import queue as admin
 from .conftest import customer
 from .test_sync_engine import _same_field_edit, seed_linked
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 async def manual_city_conflict(env):
     await seed_linked(env)

@@ -51,7 +51,7 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
     assert len(inbox.messages) == 1
     assert "1 new" in inbox.messages[0]["Subject"]
     assert "New since the last e-mail (1):" in inbox.body(0)
-    assert "Conflict Customer K-1, field E-mail" in inbox.body(0)
+    assert "Conflict customer K-1, field E-mail" in inbox.body(0)
 
     # The same conflict, still open, on the next run: no second mail.
     cli.sync()
@@ -63,7 +63,7 @@ def test_each_item_is_mailed_once_and_a_reminder_follows_a_day_later(
     assert len(inbox.messages) == 2
     body = inbox.body(1)
     assert "New since the last e-mail (1):" in body
-    assert "Conflict Customer K-2, field E-mail" in body
+    assert "Conflict customer K-2, field E-mail" in body
     assert "K-1, Feld email" not in body.split("\n\n")[0]
 
     # A day after the last mail, both still open and nothing new: one reminder.

@@ -6,6 +6,9 @@ import pytest
 
 from rules.policies import RULES, RuleSet, SideValue, get_rule, rule
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 UTC = dt.UTC
 T09 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 T10 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

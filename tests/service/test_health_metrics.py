@@ -7,11 +7,15 @@ import shutil
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.service.runner import Service
 from state import Store
 from tests.service.conftest import World, make_config
+
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
 
 
 async def _get(service: Service, path: str) -> httpx.Response:

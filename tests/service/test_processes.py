@@ -33,6 +33,9 @@ from sandbox.serve import Endpoint, SandboxThread, endpoints
 from state import Store
 from state.tables import Run, RunLock
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 ROOT = Path(__file__).resolve().parents[2]
 SEV_TOKEN = "proc-test-sevdesk-token-0123456"
 KA_TOKEN = "proc-test-kleanapp-token"

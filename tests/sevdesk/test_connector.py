@@ -31,6 +31,9 @@ from reconciler.domain.models import Customer, Unit
 from sandbox.sevdesk import create_app
 from tests.conftest import COMPANY, PERSON
 
+# English: this file is about what the messages say (German: tests/i18n, tests/cli).
+pytestmark = pytest.mark.usefixtures("english")
+
 TOKEN = "0123456789abcdef0123456789abcdef"
 ROOT = "http://sevdesk.test"
 BASE = f"{ROOT}/api/v1"
