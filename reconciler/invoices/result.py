@@ -4,7 +4,13 @@
 documented contract::
 
     {"run_id", "dry_run", "format", "exported": [...], "held": [...],
-     "skipped": [...], "errors": [...], "tasks": [...], "recovered": [...]}
+     "skipped": [...], "errors": [...], "tasks": [...], "recovered": [...],
+     "customers": [...]}
+
+``customers`` are the invoices' customers that were not linked yet and were
+carried over first: ``{"kleanapp_id", "key", "outcome"}``, outcome one of
+created, linked, parked (with ``parked``: "P3"), would create, would link,
+not carried over (with ``problem``).
 
 ``run_id`` is null on a dry run (nothing is recorded). Every item names the
 KleanApp invoice by ``kleanapp_id`` and ``number``; amounts are strings
@@ -17,6 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.domain.i18n import N_, _
 from reconciler.domain.models import Invoice
 
 #: KleanApp's invoice statuses (Rechnungsstatus).
@@ -26,6 +33,15 @@ STATUSES = ("draft", "open", "paid", "cancelled")
 #: was ever exported has nothing to book.
 DEFAULT_STATUSES = ("open", "paid")
 FORMATS = ("draft", "final")
+#: What carrying a customer over did (``customers[].outcome``), as the terminal says it.
+CUSTOMER_OUTCOMES = {
+    "created": N_("created in sevDesk first"),
+    "linked": N_("linked with its sevDesk contact first"),
+    "parked": N_("parked as a possible match: waits for an admin's decision"),
+    "would create": N_("would be created in sevDesk first"),
+    "would link": N_("would be linked with its sevDesk contact first"),
+    "not carried over": N_("not carried over to sevDesk"),
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,8 @@ class ExportResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     recovered: list[dict[str, Any]] = field(default_factory=list)
+    #: Customers carried over to sevDesk first (``reconciler.invoices.customers``).
+    customers: list[dict[str, Any]] = field(default_factory=list)
 
     def add_task(self, kind: str, message: str, number: str | None) -> None:
         """One task per message; the invoices waiting for it are listed on it."""
@@ -113,6 +131,7 @@ class ExportResult:
             "errors": self.errors,
             "tasks": self.tasks,
             "recovered": self.recovered,
+            "customers": self.customers,
         }
 
     def summary_lines(self) -> list[str]:
@@ -120,6 +139,15 @@ class ExportResult:
         verb = "would export" if self.dry_run else "exported"
         head = f"run {self.run_id}: " if self.run_id else "dry run: "
         lines = [f"{head}{verb} {len(self.exported)} invoice(s) to sevDesk as {self.format}"]
+        lines += [
+            "  "
+            + _(
+                "customer %(customer)s: %(outcome)s",
+                customer=c["key"],
+                outcome=_(CUSTOMER_OUTCOMES.get(c["outcome"], c["outcome"])),
+            )
+            for c in self.customers
+        ]
         for item in self.exported:
             target = f" → sevDesk {item['sevdesk_id']}" if item.get("sevdesk_id") else ""
             lines.append(

@@ -41,6 +41,7 @@ from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import ConfigError, NotFound, RemoteValidationError
 from reconciler.domain.models import Invoice, Remote
+from reconciler.invoices.customers import carry_customers
 from reconciler.invoices.export import Exporter
 from reconciler.invoices.recover import JournalRecovery
 from reconciler.invoices.result import (
@@ -125,6 +126,20 @@ class _Job:
         )
         return cls(kleanapp, sevdesk, store, fmt, run_id, result, exporter)
 
+    async def carry(
+        self,
+        config: Config,
+        connectors: Mapping[str, Connector],
+        invoices: list[Remote[Invoice]],
+    ) -> None:
+        """Carry the invoices' unlinked customers over first (``invoices.customers``)."""
+        carried = await carry_customers(
+            config, connectors, self.store, invoices, dry_run=self.result.dry_run
+        )
+        self.exporter.lookups.carried = carried
+        linked = {link.kleanapp_id for link in self.store.links("customer")}
+        self.result.customers = carried.items(linked, self.result.dry_run)
+
     async def recover(self) -> None:
         """Settle what a killed export left pending (never in a dry run)."""
         if not self.result.dry_run:
@@ -150,6 +165,7 @@ async def export_invoices(
     async def run() -> None:
         await job.recover()
         candidates, cursor = await _candidates(kleanapp, store, filters, result)
+        await job.carry(config, connectors, candidates)
         for remote in candidates:
             await exporter.process(remote)
         if cursor is not None and not dry_run and filters.since_last and not filters.narrowed:
@@ -199,6 +215,7 @@ async def export_one(
                 }
             )
             return
+        await job.carry(config, connectors, [remote])
         await exporter.process(remote)
 
     filters = {"invoice_id": str(invoice_id), "status": list(statuses)}

@@ -99,6 +99,11 @@ _PATTERNS: tuple[str, ...] = (
     N_("book this 0 % invoice in sevDesk by hand with the right tax rule"),
     N_("correct the delivery date in KleanApp"),
     N_("the invoice has no positions"),
+    # invoices/lookups.py: a customer carried over with its invoice, but parked
+    N_("customer %(customer)s looks like another customer and is parked for an admin's decision"),
+    N_(
+        "settle parked customer %(customer)s: %(decision)s; its invoices follow with the next export"
+    ),
 )
 
 #: Parameters that are sentences (or lists of records) themselves.

@@ -47,7 +47,7 @@ async def test_draft_format_flag_overrides_the_config(linked: World) -> None:
     assert (await world.sev_ctl.get("/emails")).json()["send_log"] == []
 
 
-async def test_unlinked_customer_found_by_number_else_held_until_synced(unlinked: World) -> None:
+async def test_unlinked_customers_are_linked_or_created_first_never_twice(unlinked: World) -> None:
     world = unlinked
     new = await world.ka_http.post(
         "/customers", json={"customer_number": "K-00099", "company_name": "Neukunde GmbH"}
@@ -58,14 +58,18 @@ async def test_unlinked_customer_found_by_number_else_held_until_synced(unlinked
 
     result = await world.export()
 
-    assert numbers(result.exported) == [known["number"]]
-    [sev] = await world.sev_invoice_for(known["id"])
-    contact = (await world.sev_http.get(f"/Contact/{sev['contact']['id']}")).json()["objects"]
-    assert contact[0]["customerNumber"] == "K-00001"
-    [held] = result.held
-    assert held["number"] == unknown["number"]
-    assert held["reason"] == "customer K-00099 is not in sevDesk yet; run kleansync sync"
-    assert await world.sev_invoice_for(unknown["id"]) == []
+    assert numbers(result.exported) == sorted([known["number"], unknown["number"]])
+    assert {c["key"]: c["outcome"] for c in result.customers} == {
+        "K-00001": "linked",  # the matcher found its sevDesk contact: linked, not duplicated
+        "K-00099": "created",
+    }
+    for invoice, number in ((known, "K-00001"), (unknown, "K-00099")):
+        [sev] = await world.sev_invoice_for(invoice["id"])
+        contact = (await world.sev_http.get(f"/Contact/{sev['contact']['id']}")).json()["objects"]
+        assert contact[0]["customerNumber"] == number
+    everyone = (await world.sev_http.get("/Contact", params={"depth": 1, "limit": 1000})).json()
+    numbers_in_sevdesk = [c.get("customerNumber") for c in everyone["objects"]]
+    assert numbers_in_sevdesk.count("K-00001") == 1 and numbers_in_sevdesk.count("K-00099") == 1
 
 
 async def test_tax_rates_decide_the_tax_rule_or_hold_with_a_reason(linked: World) -> None:

@@ -207,18 +207,18 @@ async def _finished_run(world: World, trigger: str):
     return runs[0] if runs else None
 
 
-async def test_an_invoice_for_a_customer_not_yet_in_sevdesk_goes_out_after_the_sync(
+async def test_an_invoice_for_a_customer_not_yet_in_sevdesk_takes_the_customer_along(
     world: World,
 ) -> None:
-    """New customer and first invoice saved together: held, synced, then exported."""
+    """New customer and first invoice saved together: both go out on the first try (issue 19)."""
     await world.start(debounce_seconds=0.1)
     invoice = await world.save_invoice()  # no sync has run: K-00001 is not in sevDesk
     await eventually(lambda: world.sev_invoices_for(invoice["id"]), what="the export")
     await eventually(lambda: _linked(world, invoice["id"]), what="the link")
-    assert [r.trigger for r in world.store.runs()] == ["webhook"]  # the sync run
+    carried = [r for r in world.store.runs() if r.trigger == "invoice"]
+    assert [r.counts for r in carried] == [{"customer.sevdesk.create": 1}]  # that customer only
     first_try = _runs(world, "webhook")[-1]
-    assert first_try.counts["held"] == 1 and first_try.counts["exported"] == 0
-    assert sum(r.counts.get("exported", 0) for r in _runs(world, "poll")) == 1
+    assert first_try.counts["held"] == 0 and first_try.counts["exported"] == 1
 
 
 async def test_while_stopping_a_delivery_is_refused_so_kleanapp_retries_it(world: World) -> None:
