@@ -28,7 +28,8 @@ PARKED_REASON = N_(
     "customer %(customer)s looks like another customer and is parked for an admin's decision"
 )
 PARKED_TASK = N_(
-    "settle parked customer %(customer)s: %(decision)s; its invoices follow with the next export"
+    "settle parked customer %(customer)s with %(decision)s: "
+    "its invoices follow with the next export"
 )
 #: The contact id a dry run shows for a customer it would create first.
 NEW_CONTACT = "(new)"

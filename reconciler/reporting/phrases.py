@@ -102,7 +102,8 @@ _PATTERNS: tuple[str, ...] = (
     # invoices/lookups.py: a customer carried over with its invoice, but parked
     N_("customer %(customer)s looks like another customer and is parked for an admin's decision"),
     N_(
-        "settle parked customer %(customer)s: %(decision)s; its invoices follow with the next export"
+        "settle parked customer %(customer)s with %(decision)s: "
+        "its invoices follow with the next export"
     ),
 )
 
