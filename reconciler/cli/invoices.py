@@ -18,6 +18,7 @@ import typer
 
 from reconciler.cli.common import ConfigOption, JsonOption, NewStoreOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.i18n import _
 from reconciler.invoices.result import FORMATS, STATUSES, ExportFilters
 
 
@@ -86,6 +87,10 @@ def status_lines(items: list[dict[str, Any]]) -> list[str]:
         status = item["sevdesk_status"] or ""
         if item["changed_after_export"]:
             status += " (changed in KleanApp after export)"
+        if item.get("paid_amount") and item["sevdesk_status"] != "paid":
+            status += " " + _("(%(amount)s EUR paid)", amount=item["paid_amount"])
+        if item.get("kleanapp_status"):
+            status += "; " + _("KleanApp shows: %(status)s", status=item["kleanapp_status"])
         if item["reason"] and item["state"] in ("held", "failed"):
             status = item["reason"]
         lines.append(

@@ -55,6 +55,7 @@ from reconciler.invoices.mapping import (
     unit_ids,
 )
 from reconciler.invoices.result import ExportResult
+from reconciler.invoices.status_poll import accounting_status, status_fields
 from state import Store
 from state.invoice_tables import CREATED, FAILED, HELD, LINKED, PENDING, InvoiceLedger
 from state.tables import utcnow
@@ -200,22 +201,33 @@ class Exporter:
                 lambda: self.sevdesk.finalise_invoice(sev.id),
                 target_id=sev.id,
             )
+        # KleanApp shows the sevDesk state from the start; the status poll keeps it current.
+        checked = utcnow()
+        status = accounting_status(sev)
+        fields = status_fields(sev, status, checked)
         await journaled(
             self.store,
             self.run_id,
             remote,
             "kleanapp",
             "link",
-            lambda: self.kleanapp.link_invoice(kid, sev.id),
+            lambda: self.kleanapp.link_invoice(kid, sev.id, status=fields, exported_at=checked),
             target_id=sev.id,
         )
+        paid = money(fields["paid_amount"])
         self._save(
             remote,
             state=LINKED,
             sevdesk_id=sev.id,
             sevdesk_number=sev.number,
-            exported_at=utcnow(),
+            exported_at=checked,
             format=self.fmt if action == "created" else (row.format if row else None),
+            accounting_status=status,
+            paid_amount=paid,
+            status_checked_at=checked,
+            reported_status=status,
+            reported_paid=paid,
+            reported_number=sev.number,
         )
         self.result.exported.append(self._item(remote, action, sev))
         logger.info("invoice {} {} as sevDesk invoice {}", inv.number, action, sev.id)

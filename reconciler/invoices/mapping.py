@@ -32,8 +32,8 @@ TAXABLE_RULE = "1"
 TAXABLE_RATES = frozenset({Decimal(19), Decimal(7), Decimal(0)})
 UNIT_TASK = "create unit '{name}' in sevDesk: Einstellungen → System → Einheiten"
 #: Fields whose change after export is not a change of the invoice itself:
-#: status follows payment, the link is ours.
-HASH_EXCLUDES = frozenset({"status", "locked", "exported_to"})
+#: status follows payment, the link (and the accounting status on it) is ours.
+HASH_EXCLUDES = frozenset({"status", "locked", "exported_to", "accounting_status", "paid_amount"})
 
 
 class Unexportable(Exception):

@@ -85,4 +85,9 @@ class JournalRecovery:
             if invoice.record.exported_to == entry.target_id:
                 return True, entry.target_id, "linked in KleanApp"
             return False, None, "not linked; linked in this run"
+        if entry.side == "kleanapp" and entry.op == "status":
+            invoice = await self.kleanapp.get_invoice(kid)
+            if invoice.record.accounting_status == entry.payload.get("accounting_status"):
+                return True, entry.target_id, "status shown in KleanApp"
+            return False, None, "status not shown in KleanApp; the next status poll writes it"
         return False, None, "unknown step; the invoice is looked at again"

@@ -43,6 +43,7 @@ from reconciler.domain.errors import ConfigError, NotFound, RemoteValidationErro
 from reconciler.domain.models import Invoice, Remote
 from reconciler.invoices.customers import carry_customers
 from reconciler.invoices.export import Exporter
+from reconciler.invoices.mapping import money
 from reconciler.invoices.recover import JournalRecovery
 from reconciler.invoices.result import (
     DEFAULT_STATUSES,
@@ -314,16 +315,24 @@ async def _candidates(
 async def invoice_status(
     *, connectors: Mapping[str, Connector], store: Store
 ) -> list[dict[str, Any]]:
-    """Every invoice the exporter knows, with where it stands in sevDesk right now."""
-    _kleanapp, sevdesk = _connectors(connectors)
+    """Every invoice the exporter knows, where it stands in sevDesk and what KleanApp shows.
+
+    Both read now, one listing each: sevDesk's status and paid amount, and
+    the ``accounting_status`` on KleanApp's export link (what the status poll
+    last wrote there), so a difference between the two is visible.
+    """
+    kleanapp, sevdesk = _connectors(connectors)
     rows = InvoiceLedger(store).rows()
     by_id: dict[str, Any] = {}
     cancelled: dict[str, Any] = {}
+    shown: dict[str, Invoice] = {}
     if any(row.sevdesk_id for row in rows):
         for invoice in await sevdesk.all_invoices():
             by_id[invoice.id] = invoice
             if invoice.invoice_type == "SR" and invoice.origin_id:
                 cancelled[invoice.origin_id] = invoice
+        listing = await kleanapp.list_invoices(exported=True, statuses=STATUSES)
+        shown = {remote.id: remote.record for remote in listing.records}
     items = []
     for row in rows:
         sev = by_id.get(row.sevdesk_id or "")
@@ -346,6 +355,10 @@ async def invoice_status(
                 "sevdesk_status": status,
                 "cancelled_by": storno.number if storno else None,
                 "total_gross": row.total_gross,
+                "paid_amount": money(sev.paid_amount) if sev and sev.paid_amount else None,
+                "kleanapp_status": (
+                    shown[row.kleanapp_id].accounting_status if row.kleanapp_id in shown else None
+                ),
                 "exported_at": row.exported_at.isoformat() if row.exported_at else None,
                 "changed_after_export": row.changed_after_export_at is not None,
                 "reason": row.held_reason or row.error,

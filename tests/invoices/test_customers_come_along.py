@@ -108,7 +108,9 @@ async def test_a_parked_customer_holds_its_invoice_with_the_decision_that_unbloc
     assert f"kleansync conflicts link P{parked.id} --with sevdesk:" in task["message"]
     assert task["invoices"] == [parked_invoice["number"]]
     with using("de"):  # --json stays English; the reports say it in German
-        assert Phrases()(task["message"]).startswith("zurückgestellten Kunden K-00301 klären mit kleansync conflicts link P")
+        assert Phrases()(task["message"]).startswith(
+            "zurückgestellten Kunden K-00301 klären mit kleansync conflicts link P"
+        )
         assert Phrases()(held["reason"]).endswith("ist zur Entscheidung zurückgestellt")
     assert await world.sev_invoice_for(parked_invoice["id"]) == []
     assert await sev_contacts(world, "K-00301") == []  # not created beside its look-alike

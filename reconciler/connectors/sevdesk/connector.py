@@ -17,6 +17,7 @@ all its parts' ``update`` stamps (see ``mapping.change_stamp``);
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -123,6 +124,12 @@ class SevdeskConnector(Connector):
     async def finalise_invoice(self, invoice_id: str) -> SevInvoice:
         """Give a draft its number and status 200 without e-mailing anyone."""
         return await self.invoices.finalise(invoice_id)
+
+    async def changed_invoices(
+        self, since: dt.datetime | None
+    ) -> tuple[list[SevInvoice], dt.datetime]:
+        """Invoices changed after ``since`` (one listing), and when sevDesk began answering."""
+        return await self.invoices.changed(since)
 
     async def all_invoices(self) -> list[SevInvoice]:
         return await self.invoices.all()
