@@ -50,6 +50,9 @@ class ServiceConfig(Section):
     base_url: str
     token_env: str
     requests_per_second: float = Field(default=5.0, gt=0, le=100)
+    #: The pace starts at requests_per_second, is halved on 429/5xx and regained
+    #: step by step (AIMD), and never exceeds this; unset: requests_per_second.
+    max_requests_per_second: float | None = Field(default=None, gt=0, le=100)
     #: How long one request may wait out "429 Too Many Requests" in total before
     #: the run gives up on it (Retry-After is honoured; without it, exponential backoff).
     max_throttle_wait_seconds: float = Field(default=300, gt=0, le=3600)
@@ -60,6 +63,17 @@ class ServiceConfig(Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _ceiling_above_start(self) -> ServiceConfig:
+        most = self.max_requests_per_second
+        chosen = "max_requests_per_second" in self.model_fields_set  # a default just yields
+        if chosen and most is not None and most < self.requests_per_second:
+            raise ValueError(
+                f"max_requests_per_second ({most:g}) is below requests_per_second "
+                f"({self.requests_per_second:g}), where the pace starts"
+            )
+        return self
 
     @field_validator("token_env")
     @classmethod
@@ -87,13 +101,19 @@ class SevdeskConfig(ServiceConfig):
     base_url: str = "https://my.sevdesk.de/api/v1"
     token_env: str = "SEVDESK_TOKEN"
     requests_per_second: float = Field(default=5.0, gt=0, le=100)
+    #: sevDesk documents no limit (API-NOTES §8: pace at 5-10/s per token): the
+    #: pace may grow from 5 to 10 requests/s while sevDesk answers without 429/5xx
+    #: (a requests_per_second above the default ceiling is kept as it is).
+    max_requests_per_second: float | None = Field(default=10.0, gt=0, le=100)
     #: sevDesk creates units in its UI only; the legacy POST /Unity is opt-in.
     create_units: bool = False
 
 
 class KleanappConfig(ServiceConfig):
     token_env: str = "KLEANAPP_TOKEN"
-    requests_per_second: float = Field(default=8.0, gt=0, le=100)
+    #: KleanApp documents 10 requests/s per token (its openapi.yaml), counted over a
+    #: sliding second: paced 5 % below, so no second ever holds an eleventh request.
+    requests_per_second: float = Field(default=9.5, gt=0, le=100)
 
 
 class StateConfig(Section):

@@ -33,12 +33,14 @@ def from_config(
         config.kleanapp.base_url,
         kleanapp_token,
         requests_per_second=config.kleanapp.requests_per_second,
+        max_requests_per_second=config.kleanapp.max_requests_per_second,
         transport=kleanapp_transport,
     )
     sevdesk = SevdeskConnector(
         config.sevdesk.base_url,
         sevdesk_token,
         requests_per_second=config.sevdesk.requests_per_second,
+        max_requests_per_second=config.sevdesk.max_requests_per_second,
         transport=sevdesk_transport,
         create_units=config.sevdesk.create_units,
         token_env=config.sevdesk.token_env,

@@ -54,8 +54,15 @@ class Collection(ABC, Generic[T]):
         """One record by this side's id; ``NotFound`` if it does not exist."""
 
     @abstractmethod
-    async def create(self, record: T, *, idempotency_key: str | None = None) -> Remote[T]:
+    async def create(
+        self, record: T, *, idempotency_key: str | None = None, resume: bool = False
+    ) -> Remote[T]:
         """Create ``record``; idempotent across a failed earlier attempt.
+
+        ``resume``: an earlier attempt of this very create may have written
+        something whose outcome nobody saw (crash recovery of a ``pending``
+        journal row). A service without idempotency keys looks for that write
+        first; in the normal path it sends only the writes (requests are scarce).
 
         ``idempotency_key`` names this one intended create (the engine passes
         its journal entry's key, the same on every attempt, recovery included).

@@ -1,7 +1,9 @@
 """The HTTP layer both connectors stand on: pacing, retries, error mapping.
 
 Why one layer: the rules that keep us from hurting a service (or being
-blocked by it) are the same for both: pace requests with a token bucket,
+blocked by it) are the same for both: pace requests with a token bucket
+whose rate adapts (``AdaptivePace``: AIMD, halved on 429/5xx, regained
+step by step, never above a ceiling nor above the rate a 429 taught us),
 honour ``429 Retry-After`` (and back off exponentially when a 429 has
 none, within a bounded total wait), retry *reads* on 5xx/timeouts with backoff, and
 never retry a *write* whose outcome is unknown (the caller reads back
@@ -64,7 +66,11 @@ class TokenBucket:
         self.tokens = self.capacity
         self.clock = clock
         self.stamp = clock()
+        self.sent = self.stamp - 1.0 / self.rate  # when the last request went out
         self._lock = asyncio.Lock()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._holders = 0
 
     def delay(self) -> float:
         """Take one token; return how long to wait before using it."""
@@ -75,10 +81,93 @@ class TokenBucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
     async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
+        await self._open.wait()  # nobody sends while a 429 is waited out
         async with self._lock:
             wait = self.delay()
         if wait > 0:
             await sleep(wait)
+        # Timers that fire late (a busy machine) must not let two requests out back
+        # to back: the service counts both in the same second. Each send keeps its
+        # slot at least 1/rate after the previous one, wherever the clock is now.
+        async with self._lock:
+            now = self.clock()
+            slot = max(now, self.sent + 1.0 / self.rate)
+            self.sent = slot
+        if slot > now:
+            await sleep(slot - now)
+
+    async def hold(self, seconds: float, sleep: Sleep = asyncio.sleep) -> None:
+        """Wait ``seconds`` and let no other request start meanwhile.
+
+        A 429's Retry-After speaks for the token, not for one request: the
+        requests of other records in flight wait with this one instead of
+        running into the same refusal.
+        """
+        self._holders += 1
+        self._open.clear()
+        try:
+            await sleep(seconds)
+        finally:
+            self._holders -= 1
+            if self._holders == 0:
+                self._open.set()
+
+
+class AdaptivePace:
+    """The request rate for one service: additive increase, multiplicative decrease.
+
+    Why: sevDesk documents no limit but may block a token that produces many
+    errors (API-NOTES §8), so we neither guess a fixed rate nor hammer it.
+    The pace starts at ``start``; a 429 or 5xx halves it (once per episode:
+    the answers to requests sent before the cut do not cut it again, nor do
+    the repeats of one throttled request, which back off on their own); every
+    request that went through adds ``increase / rate``, about ``increase``
+    req/s per second of traffic. It never exceeds ``ceiling``, and after a
+    429 never ``headroom`` of the rate that 429 answered: the service told us
+    its limit, so we stay below it instead of probing it again (no 429 after
+    the first back-off). Pure arithmetic, no clock: tests drive it directly.
+    """
+
+    def __init__(
+        self,
+        start: float,
+        ceiling: float | None = None,
+        *,
+        floor: float = 0.5,
+        decrease: float = 0.5,
+        increase: float = 1.0,
+        headroom: float = 0.95,
+    ) -> None:
+        self.ceiling = max(float(start), float(ceiling or start))
+        self.rate = float(start)
+        self.floor = min(floor, self.rate)
+        self.decrease = decrease
+        self.increase = increase
+        self.headroom = headroom
+        #: The lowest rate a 429 answered; None until one did.
+        self.limit: float | None = None
+        #: Bumped at every cut; a request remembers the epoch it was sent in.
+        self.epoch = 0
+
+    @property
+    def cap(self) -> float:
+        """The highest rate allowed now (the ceiling, or below the learnt limit)."""
+        if self.limit is None:
+            return self.ceiling
+        return max(self.floor, min(self.ceiling, self.limit * self.headroom))
+
+    def went_through(self) -> None:
+        self.rate = min(self.cap, self.rate + self.increase / self.rate)
+
+    def pushed_back(self, epoch: int, *, throttled: bool) -> bool:
+        """A 429 (``throttled``) or 5xx answered a request sent in ``epoch``; True if cut."""
+        if epoch != self.epoch:
+            return False  # sent before the last cut: that cut already answered it
+        if throttled:
+            self.limit = self.rate if self.limit is None else min(self.limit, self.rate)
+        self.epoch += 1
+        self.rate = max(self.floor, self.rate * self.decrease)
+        return True
 
 
 class HttpClient:
@@ -95,6 +184,7 @@ class HttpClient:
         base_url: str,
         headers: dict[str, str],
         requests_per_second: float = 5.0,
+        max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         read_retries: int = 4,
@@ -116,6 +206,8 @@ class HttpClient:
             if name.lower() == "authorization":
                 register_secret(value)
                 register_secret(value.partition(" ")[2].strip())
+        #: The adaptive rate (starts at ``requests_per_second``, never above the max).
+        self.pace = AdaptivePace(requests_per_second, max_requests_per_second)
         self.bucket = TokenBucket(requests_per_second)
         self.read_retries = read_retries
         #: Seconds one request may spend waiting out 429s before it fails
@@ -124,7 +216,7 @@ class HttpClient:
         self.sleep = sleep
         #: Jitter source; tests give a seeded one so waits are the same every run.
         self.rng = rng or random.Random()
-        #: Requests and 429s seen, for `/metrics` and benchmarks.
+        #: Requests, 429s and pace cuts seen, for `/metrics` and benchmarks.
         self.stats: Counter[str] = Counter()
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -163,6 +255,7 @@ class HttpClient:
         sent = False
         while True:
             await self.bucket.acquire(self.sleep)
+            epoch = self.pace.epoch
             if not safe:
                 # The fence: a run whose lock was taken over writes nothing more.
                 guard = WRITE_GUARD.get()
@@ -210,6 +303,8 @@ class HttpClient:
                 # parallel clients spread out) until the budget is spent.
                 self.stats["429"] += 1
                 throttled += 1
+                if throttled == 1:  # its repeats back off on their own (below)
+                    self._slow_down(epoch, throttled=True)
                 wait = _retry_after(response, default=self.throttle_backoff(throttled))
                 budget = self.max_throttle_wait - waited
                 if budget <= 0.001:
@@ -220,9 +315,14 @@ class HttpClient:
                     )
                 wait = min(wait, budget)
                 logger.debug("{} asked us to wait {:.2f}s (429)", self.service, wait)
-                await self.sleep(wait)
+                await self.bucket.hold(wait, self.sleep)
                 waited += wait
                 continue
+            if status >= 500:
+                self._slow_down(epoch, throttled=False)
+            else:
+                self.pace.went_through()
+                self.bucket.rate = self.pace.rate
             if status in ok or status < 400:
                 return response
             if status in (401, 403):
@@ -249,6 +349,17 @@ class HttpClient:
                     maybe_written=not safe,
                 )
             return response
+
+    def _slow_down(self, epoch: int, *, throttled: bool) -> None:
+        if self.pace.pushed_back(epoch, throttled=throttled):
+            self.stats["pace_cuts"] += 1
+            logger.info(
+                "{} pushed back (HTTP {}); pacing at {:.1f} requests/s now",
+                self.service,
+                429 if throttled else "5xx",
+                self.pace.rate,
+            )
+        self.bucket.rate = self.pace.rate
 
     def throttle_backoff(self, attempt: int) -> float:
         """Wait after the n-th 429 without Retry-After: 0.5 s, 1 s, 2 s, … ≤ 30 s, jittered.

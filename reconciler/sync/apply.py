@@ -21,7 +21,6 @@ import contextvars
 import enum
 import os
 import signal
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +45,8 @@ from reconciler.domain.errors import (
 )
 from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Remote, Side
 from reconciler.sync.fence import current_writes, ensure_fence
+from reconciler.sync.intents import idempotency_key, payload_of
+from reconciler.sync.lanes import FollowUps, run_lanes
 from reconciler.sync.links import base_after_create, link_clash, pair_link
 from reconciler.sync.plan_model import Action, PairPlan, Plan
 from reconciler.sync.refusals import park_refusal
@@ -60,15 +61,14 @@ from state.tables import Journal
 CRASH_ENV = "KLEANSYNC_CRASH_AT"
 
 
-# --- graceful stop (added for `kleansync serve`, reconciler/service.py) ---------
-#: Set by the service on SIGTERM/SIGINT. An Applier created while it is set
-#: finishes the pair in flight, then applies no further pair; the run records
-#: that as skipped, so its cursors stay put and the next run resumes there.
+#: Graceful stop (``kleansync serve``): set by the service on SIGTERM/SIGINT. An
+#: Applier created while it is set finishes the pairs in flight, then applies no
+#: further pair; the run records that as skipped, so its cursors stay put and the
+#: next run resumes there.
 STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
     "kleansync_stop", default=None
 )
 STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
-# --- end graceful stop -----------------------------------------------------------
 
 
 #: The in-process variant (tests/stateful): called with the point's name
@@ -82,37 +82,19 @@ CRASH_HOOK: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.C
 
 def _crashpoint(stage: str, action: Action) -> None:
     point = f"{stage}:{action.count_key}"
-    hook = CRASH_HOOK.get()
-    if hook is not None:
+    if (hook := CRASH_HOOK.get()) is not None:
         hook(point)
-    target = os.environ.get(CRASH_ENV)
-    if target and target == point:
+    if os.environ.get(CRASH_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: side:id of the records of the pair being applied (each lane's task has its own).
+PAIR_RECORDS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "kleansync_pair_records", default=()
+)
+
 #: The journal's note on an action the fence stopped before anything was sent.
 LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
-
-
-def _payload(action: Action) -> dict[str, Any]:
-    """What the journal keeps of an action; a create gets its own idempotency key.
-
-    The key is made once, here, before anything is sent, and stored with the
-    intent, so every attempt of this create (the recovery after a crash
-    included) sends the same one. A fresh UUID rather than the row id: a
-    state store rebuilt from scratch restarts ids, and a reused key would
-    be answered with another create's record.
-    """
-    payload: dict[str, Any] = {"fields": action.fields, "source_id": action.source_id}
-    if action.op == "create":
-        payload["idempotency_key"] = f"kleansync-{uuid.uuid4()}"
-    return payload
-
-
-def idempotency_key(entry: Journal) -> str | None:
-    """The create's idempotency key (None for rows journaled before keys existed)."""
-    key = entry.payload.get("idempotency_key")
-    return key if isinstance(key, str) and key else None
 
 
 class Kept(enum.Enum):
@@ -160,9 +142,10 @@ class Applier:
         self.refusals = Refusals(store)
         #: Open refusals by action id, read when applying starts.
         self.refused: dict[str, Refusal] = {}
-        self._records: list[str] = []  # side:id of the pair being applied
         #: The KleanApp id recorded on the sevDesk contact of every new customer link.
         self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
+        #: While ``apply`` runs: the stable ids new links leave (``lanes.FollowUps``).
+        self.follow_ups: FollowUps | None = None
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action, entry: Journal) -> Remote[Canonical] | None:
@@ -170,7 +153,8 @@ class Applier:
         records = self.connectors[action.side].collection(model)
         if action.op == "create":
             return await records.create(
-                model.model_validate(action.fields), idempotency_key=idempotency_key(entry)
+                model.model_validate(action.fields),
+                idempotency_key=idempotency_key(entry),
             )
         if action.target_id is None:  # a plan names the record of every other write
             raise NotFound(f"{action.entity} {action.key}: no record to {action.op}")
@@ -233,7 +217,7 @@ class Applier:
                 op=action.op,
                 key=action.key,
                 target_id=action.target_id,
-                payload=_payload(action),
+                payload=payload_of(action),
                 expected_version=action.expected_version,
             )
         )
@@ -280,7 +264,7 @@ class Applier:
                     action,
                     exc,
                     stamp=stamp,
-                    records=self._records,
+                    records=list(PAIR_RECORDS.get()),
                     run_id=self.run_id,
                 )
             )
@@ -317,7 +301,7 @@ class Applier:
     # -- one pair --------------------------------------------------------------
     async def apply_pair(self, pair: PairPlan) -> None:
         ids: dict[str, str | None] = {"kleanapp": pair.kleanapp_id, "sevdesk": pair.sevdesk_id}
-        self._records = [f"{side}:{rid}" for side, rid in ids.items() if rid is not None]
+        PAIR_RECORDS.set(tuple(f"{side}:{rid}" for side, rid in ids.items() if rid is not None))
         versions: dict[str, str | None] = {}
         base = pair.base_after
         seen = {side: dict(v) for side, v in pair.seen_after.items()} if pair.seen_after else None
@@ -381,18 +365,28 @@ class Applier:
             self.outcome.errors.append(link_clash(pair, link))
             return
         if pair.link_id is None and pair.entity == "customer":
-            await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
+            if self.follow_ups is None:
+                await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
+            else:  # a sevDesk write: sent beside sevDesk's lane, not by this one
+                self.follow_ups.put(pair.key, link.kleanapp_id, link.sevdesk_id)
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
+        """Both sides at once, each in plan order per record (``reconciler.sync.lanes``)."""
         self.refused = self.refusals.open()
-        for n, pair in enumerate(plan.pairs):
-            if self.stop is not None and self.stop.is_set():  # graceful stop (kleansync serve)
-                left = [
-                    {"action": a.id, "reason": STOPPED_REASON}
-                    for rest in plan.pairs[n:]
-                    for a in rest.actions
-                ]
-                self.outcome.skipped += left or [{"action": "stop", "reason": STOPPED_REASON}]
-                break
-            await self.apply_pair(pair)
+        stop = self.stop  # graceful stop (kleansync serve): no further pair once set
+        self.follow_ups = FollowUps(self.stable_ids.record)
+        self.follow_ups.start()
+        try:
+            left = await run_lanes(
+                plan.pairs, self.apply_pair, stopped=lambda: bool(stop and stop.is_set())
+            )
+        except BaseException:
+            await self.follow_ups.finish(drop=True)
+            raise
+        finally:
+            follow_ups, self.follow_ups = self.follow_ups, None
+        await follow_ups.finish()
+        if left:  # only a stop leaves pairs behind
+            skipped = [{"action": a.id, "reason": STOPPED_REASON} for p in left for a in p.actions]
+            self.outcome.skipped += skipped or [{"action": "stop", "reason": STOPPED_REASON}]
         return self.outcome

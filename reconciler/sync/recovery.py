@@ -28,8 +28,9 @@ from loguru import logger
 
 from reconciler.domain.errors import AuthError, KleansyncError, LockLost, Unreachable
 from reconciler.domain.models import SYNCED_ENTITIES, Canonical, Remote, Side
-from reconciler.sync.apply import Applier, idempotency_key
+from reconciler.sync.apply import Applier
 from reconciler.sync.fence import Fence
+from reconciler.sync.intents import idempotency_key
 from reconciler.sync.links import base_after_create
 from reconciler.sync.stable_ids import journal_id
 from rules.normalize import normalize_record
@@ -70,7 +71,9 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
                 # The same key as the killed attempt: if that create got through,
                 # the service answers it again instead of writing a second record.
                 result = await records.create(
-                    model.model_validate(fields), idempotency_key=idempotency_key(entry)
+                    model.model_validate(fields),
+                    idempotency_key=idempotency_key(entry),
+                    resume=True,
                 )
                 link = _link_recovered(applier, entry, result)
                 if link is not None and link.entity == "customer":
@@ -100,6 +103,11 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
         logger.info("recovered journal entry {}: {}", entry.id, note["outcome"])
         outcome.recovered.append(note)
     outcome.recovered += await applier.stable_ids.recover()
+    if outcome.recovered:
+        # A killed run may have saved a link without journaling its stable id
+        # yet (both sides are applied at once, so one lane's pair can be between
+        # the two when the other lane's write is killed): heal that right away.
+        await applier.stable_ids.backfill(store.links("customer"))
     return outcome.recovered
 
 

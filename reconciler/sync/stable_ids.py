@@ -22,6 +22,7 @@ read is synced as before, with links in the state store only (a warning).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Iterable, Mapping
@@ -104,6 +105,7 @@ class StableIds:
         #: Failed writes, in the run's error format (the Applier passes its own list).
         self.errors: list[dict[str, Any]] = [] if errors is None else errors
         self._setting_ready = False
+        self._setting_lock = asyncio.Lock()
         #: sevDesk refused the contact field itself: no more attempts this run.
         self.unavailable = False
 
@@ -139,7 +141,15 @@ class StableIds:
         return True
 
     async def _ensure_setting(self, remote: StableIdFields, key: str) -> None:
-        """Create the contact field's setting once per account, journaled like any write."""
+        """Create the contact field's setting once per account, journaled like any write.
+
+        Both lanes of a run record stable ids (``reconciler.sync.lanes``): one
+        of them creates the setting, the other waits for it.
+        """
+        async with self._setting_lock:
+            await self._ensure_setting_alone(remote, key)
+
+    async def _ensure_setting_alone(self, remote: StableIdFields, key: str) -> None:
         if self._setting_ready:
             return
         if await remote.setting_id() is None:

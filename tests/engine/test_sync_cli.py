@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli.app import app
+from sandbox.client import polite_client
 from sandbox.serve import SandboxThread, endpoints
 
 S_TOKEN = "cli-test-sevdesk-token-abcdef012345"
@@ -112,14 +113,16 @@ def test_a_refused_record_is_reported_exit_1_and_the_others_go_on(world):
     assert json.loads(again.stdout)["waiting_for_fix"] == 1
 
     # Changed at its source, it is tried again.
-    headers = {"Authorization": f"Bearer {K_TOKEN}"}
-    rows = httpx.get(f"{world['kleanapp']}/customers", headers=headers).json()["data"]
-    row = next(r for r in rows if r["customer_number"] == refused["key"])
-    httpx.patch(
-        f"{world['kleanapp']}/customers/{row['id']}",
-        json={"company_name": "Firma Drei"},
-        headers={**headers, "If-Match": str(row["version"])},
-    ).raise_for_status()
+    # The test's own edit shares KleanApp's per-token limit with the sync just
+    # run (paced just below it), so it waits out a 429 as a polite client does.
+    with polite_client(world["kleanapp"], f"Bearer {K_TOKEN}") as kleanapp:
+        rows = kleanapp.get("customers").json()["data"]
+        row = next(r for r in rows if r["customer_number"] == refused["key"])
+        kleanapp.patch(
+            f"customers/{row['id']}",
+            json={"company_name": "Firma Drei"},
+            headers={"If-Match": str(row["version"])},
+        ).raise_for_status()
     retry = json.loads(run("sync", "--config", str(world["config"]), "--json").stdout)
     assert retry["counts"] == {"customer.sevdesk.create": 1} and retry["errors"] == []
     assert retry["waiting_for_fix"] == 0

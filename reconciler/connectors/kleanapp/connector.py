@@ -55,7 +55,8 @@ class KleanappConnector(Connector):
         base_url: str,
         token: str,
         *,
-        requests_per_second: float = 8,
+        requests_per_second: float = 9.5,
+        max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = HttpClient(
@@ -63,6 +64,7 @@ class KleanappConnector(Connector):
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
             requests_per_second=requests_per_second,
+            max_requests_per_second=max_requests_per_second,
             transport=transport,
             answered_by=sevdesk_answered,
         )

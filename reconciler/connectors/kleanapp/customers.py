@@ -87,7 +87,7 @@ class KleanappCustomers(Collection[Customer]):
         return _strict(decode(response), _customer_record, f"customer {cid}")
 
     async def create(
-        self, record: Customer, *, idempotency_key: str | None = None
+        self, record: Customer, *, idempotency_key: str | None = None, resume: bool = False
     ) -> Remote[Customer]:
         key = idempotency_key
         body = _customer_body(record)

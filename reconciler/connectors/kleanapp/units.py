@@ -52,7 +52,9 @@ class KleanappUnits(Collection[Unit]):
                 return _strict(row, _unit_record, f"unit {uid}")
         raise NotFound(f"KleanApp has no unit {uid}")
 
-    async def create(self, record: Unit, *, idempotency_key: str | None = None) -> Remote[Unit]:
+    async def create(
+        self, record: Unit, *, idempotency_key: str | None = None, resume: bool = False
+    ) -> Remote[Unit]:
         key = idempotency_key
         for attempt in (1, 2):
             try:

@@ -70,6 +70,7 @@ class SevdeskConnector(Connector):
         token: str,
         *,
         requests_per_second: float = 5,
+        max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         create_units: bool = False,
         token_env: str = "SEVDESK_TOKEN",
@@ -80,6 +81,7 @@ class SevdeskConnector(Connector):
             base_url=base_url,
             headers={"Authorization": token},
             requests_per_second=requests_per_second,
+            max_requests_per_second=max_requests_per_second,
             transport=transport,
         )
         self.http.auth_hint = new_key_hint(token_env)

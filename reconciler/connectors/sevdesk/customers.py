@@ -4,10 +4,18 @@ Why this is more than CRUD (API-NOTES.md):
 
 * A customer is several records written by separate calls (Contact, then
   ContactAddress, then CommunicationWays), so a failure can leave half a
-  customer. ``create`` is therefore *resumable*: it finds the contact by its
-  exact customer number before writing one, and only adds or fixes the parts
-  that are missing or different. Calling it again after any failure finishes
-  the job and never makes a second contact.
+  customer. ``create`` is therefore *resumable*: when an earlier attempt may
+  have written something (crash recovery says so with ``resume``; a second
+  create of a number in the same process counts too) it finds the contact
+  by its exact customer number first, and only adds or fixes the parts that
+  are missing or different. Calling it again after any failure finishes the
+  job and never makes a second contact.
+* Requests are the scarce resource (sevDesk may block a token that sends many;
+  API-NOTES §8): a create sends only its writes, one per record, and builds
+  the customer from sevDesk's answers to them; an update reads the customer
+  once (the version check), writes only the parts that changed and builds the
+  result from the answers too. Nothing is read back unless an answer was
+  unclear.
 * sevDesk may write and still answer 500, or answer 200 with an error inside.
   Such a write is read back before anything is sent again.
 * Filters sevDesk does not know are silently ignored, so every row a filtered
@@ -44,16 +52,19 @@ from reconciler.connectors.sevdesk.mapping import (
     as_utc,
     change_stamp,
     changed_since,
+    checked,
     contact_payload,
     customer_from_parts,
     group_by_contact,
     has_address,
+    id_order,
     is_customer,
     main_address,
+    quarantined,
     ref_id,
     text,
 )
-from reconciler.connectors.sevdesk.parts import SevdeskParts, gather, part_ids
+from reconciler.connectors.sevdesk.parts import SevdeskParts, answered_row, gather, part_ids
 from reconciler.domain.errors import (
     ChangedMeanwhile,
     FatalError,
@@ -61,7 +72,7 @@ from reconciler.domain.errors import (
     RemoteValidationError,
     TransientError,
 )
-from reconciler.domain.models import Customer, Listing, Quarantined, Remote
+from reconciler.domain.models import Customer, Listing, Remote
 
 #: With ``since``, contacts changed only through a part are fetched one by one
 #: up to this many; beyond that one full contact listing is cheaper.
@@ -80,6 +91,9 @@ class SevdeskCustomers(Collection[Customer]):
         #: Numbers from getNextCustomerNumber per record, so a repeated create of
         #: the same number-less record resumes instead of taking a new number.
         self._assigned_numbers: dict[Customer, str] = {}
+        #: Customer numbers whose create began in this connector: a second create
+        #: of one looks for what the first wrote (it may have got through unseen).
+        self._begun: set[str] = set()
         #: contact id -> part ids, as last read: the latest listing, then every
         #: later read of one customer (after our own writes, too). The engine
         #: saves it after a good run and compares the next listing with it.
@@ -136,7 +150,7 @@ class SevdeskCustomers(Collection[Customer]):
         contacts: dict[str, dict] = {}
         for row in contact_rows:
             if not isinstance(row, dict) or ref_id(row) is None:
-                listing.quarantined.append(_quarantine(None, f"contact row without id: {row!r}"))
+                listing.quarantined.append(quarantined(None, f"contact row without id: {row!r}"))
             elif is_customer(row) and (since is None or changed_since(row, since)):
                 contacts[str(ref_id(row))] = row
         parts = group_by_contact(address_rows, way_rows)
@@ -150,12 +164,12 @@ class SevdeskCustomers(Collection[Customer]):
                 if is_customer(row):
                     contacts[str(ref_id(row))] = row
         first_with_number: dict[str, str] = {}
-        for contact_id, contact in sorted(contacts.items(), key=lambda kv: _id_order(kv[0])):
+        for contact_id, contact in sorted(contacts.items(), key=lambda kv: id_order(kv[0])):
             number = text(contact.get("customerNumber"))
             if number is not None and number in first_with_number:
                 # sevDesk does not enforce unique numbers; the engine matches by them.
                 listing.quarantined.append(
-                    _quarantine(
+                    quarantined(
                         contact_id,
                         f"customer number {number} is also used by sevDesk contact "
                         f"{first_with_number[number]}",
@@ -165,18 +179,29 @@ class SevdeskCustomers(Collection[Customer]):
             try:
                 listing.records.append(await self._remote(contact, parts.get(contact_id, Parts())))
             except MappingError as exc:
-                listing.quarantined.append(_quarantine(contact_id, str(exc), label=number))
+                listing.quarantined.append(quarantined(contact_id, str(exc), label=number))
                 continue
             if number is not None:
                 first_with_number[number] = contact_id
         return listing
 
     async def get(self, id: str) -> Remote[Customer]:
-        contact_id = str(id)
-        contact = await self.api.one(f"Contact/{contact_id}", f"contact {contact_id}")
+        contact, parts = await self._read(str(id))
+        return await self._written(contact, parts)
+
+    async def _read(self, contact_id: str) -> tuple[dict, Parts]:
+        """The contact and its parts, read side by side (three requests)."""
+        contact, parts = await gather(
+            self.api.one(f"Contact/{contact_id}", f"contact {contact_id}"),
+            self.parts.read(contact_id),
+        )
         if not is_customer(contact):
             raise NotFound(f"sevDesk contact {contact_id} is not a customer (category 3)")
-        parts = await self.parts.read(contact_id)
+        return contact, parts
+
+    async def _written(self, contact: dict, parts: Parts) -> Remote[Customer]:
+        """The customer these rows (just read, or answered to our writes) make up."""
+        contact_id = str(ref_id(contact))
         self.parts_seen.pop(contact_id, None)
         if ids := part_ids(parts):
             self.parts_seen[contact_id] = ids
@@ -186,6 +211,14 @@ class SevdeskCustomers(Collection[Customer]):
             raise RemoteValidationError(
                 f"sevDesk contact {contact_id} cannot be read as a customer: {exc}"
             ) from None
+
+    async def _settled(
+        self, cid: str, contact: dict | None, parts: Parts | None
+    ) -> Remote[Customer]:
+        """Build the result from the answers; read it back only if one was unclear."""
+        if contact is None or parts is None or "update" not in contact:
+            return await self.get(cid)
+        return await self._written(contact, parts)
 
     async def _remote(self, contact: dict, parts: Parts) -> Remote[Customer]:
         countries = await self.api.countries()
@@ -224,7 +257,7 @@ class SevdeskCustomers(Collection[Customer]):
         rows = await self.api.rows("Contact", {"customerNumber": number, "depth": 1})
         exact = sorted(
             (r for r in rows if isinstance(r, dict) and text(r.get("customerNumber")) == number),
-            key=lambda r: _id_order(str(r.get("id"))),
+            key=lambda r: id_order(str(r.get("id"))),
         )
         if not exact:
             return None
@@ -241,39 +274,47 @@ class SevdeskCustomers(Collection[Customer]):
 
     # -- writing --------------------------------------------------------------------
     async def create(
-        self, record: Customer, *, idempotency_key: str | None = None
+        self, record: Customer, *, idempotency_key: str | None = None, resume: bool = False
     ) -> Remote[Customer]:
-        # sevDesk has no idempotency keys: this create finds an earlier attempt's
-        # contact by customer number (always set: KleanApp numbers every customer).
+        """Only the writes; with ``resume`` (recovery) first find an earlier attempt by number.
+
+        sevDesk has no idempotency keys; the engine always sends a number (KleanApp
+        numbers every customer). A number this connector began to create before looks too.
+        """
         customer = record
-        number = customer.customer_number or self._assigned_numbers.get(customer)
+        number = record.customer_number or self._assigned_numbers.get(customer)
         if number is None:
             number = text(await self.api.call("GET", "Contact/Factory/getNextCustomerNumber"))
             if number is None:
                 raise TransientError("sevDesk did not hand out a next customer number")
             self._assigned_numbers[customer] = number
         target = customer.model_copy(update={"customer_number": number})
-        body = _checked(contact_payload, target)
+        body = checked(contact_payload, target)
         if has_address(target):
             await self.api.country_id(target.country)  # refuse before writing anything
-        contact = await self._find_by_number(number)
-        fresh = contact is None
-        if contact is None:
-            contact_id = await self._post_contact(body, number)
+        found = await self._find_by_number(number) if resume or number in self._begun else None
+        self._begun.add(number)
+        parts: Parts | None = None
+        contact: dict | None
+        if found is None:
+            contact, fresh = await self._post_contact(body, number)
+            parts = Parts() if fresh else None  # a contact created just now has no parts
         else:  # an earlier attempt got this far (or the number was taken): resume
-            contact_id = str(contact["id"])
-            differing = {k: v for k, v in body.items() if text(contact.get(k)) != v}
+            contact = found
+            differing = {k: v for k, v in body.items() if text(found.get(k)) != v}
             if differing:
-                await self.api.call("PUT", f"Contact/{contact_id}", json=differing)
-        await self.parts.ensure(contact_id, target, fields=None, prune=False, fresh=fresh)
+                answer = await self.api.call("PUT", f"Contact/{ref_id(found)}", json=differing)
+                contact = answered_row(answer)  # None: read back below
+        contact_id = str(ref_id(found if contact is None else contact))
+        written = await self.parts.ensure(contact_id, target, fields=None, prune=False, known=parts)
         self._assigned_numbers.pop(customer, None)
-        return await self.get(contact_id)
+        return await self._settled(contact_id, contact, written)
 
-    async def _post_contact(self, body: dict[str, Any], number: str) -> str:
-        """POST the contact; on an unknown outcome read back instead of resending."""
+    async def _post_contact(self, body: dict[str, Any], number: str) -> tuple[dict, bool]:
+        """POST the contact: (its row, created just now); on an unknown outcome read back."""
         payload = {**body, "category": CUSTOMER_REF, "status": "1000"}
         try:
-            created = await self.api.call("POST", "Contact", json=payload)
+            created = answered_row(await self.api.call("POST", "Contact", json=payload))
         except TransientError as exc:
             if not exc.maybe_written:
                 raise
@@ -285,13 +326,13 @@ class SevdeskCustomers(Collection[Customer]):
                     maybe_written=False,
                 ) from None
             logger.info("sevDesk wrote customer {} despite the error; resuming", number)
-            return str(found["id"])
-        if ref_id(created) is None:
+            return found, False
+        if created is None:
             found = await self._find_by_number(number)
             if found is None:
                 raise TransientError(f"sevDesk created customer {number} but returned no id")
-            return str(found["id"])
-        return str(ref_id(created))
+            return found, False
+        return created, True
 
     async def update(
         self, id: str, changes: dict[str, Any], *, expected_version: str | None = None
@@ -304,7 +345,8 @@ class SevdeskCustomers(Collection[Customer]):
             raise NotSupportedBySevdesk(
                 "sevDesk has no archive flag for contacts; delete the contact instead"
             )
-        current = await self.get(contact_id)
+        contact, parts = await self._read(contact_id)
+        current = await self._written(contact, parts)
         _check_version(current, expected_version)
         try:
             target = Customer(**{**current.record.model_dump(), **changes})
@@ -312,13 +354,19 @@ class SevdeskCustomers(Collection[Customer]):
             reason = exc.errors()[0]["msg"]
             raise RemoteValidationError(f"invalid customer change: {reason}") from None
         changed = {f for f in changes if getattr(target, f) != getattr(current.record, f)}
+        if not changed:
+            return current
+        after: dict | None = contact
         if changed & set(CONTACT_FIELDS):
-            body = _checked(contact_payload, target, changed)
-            await self.api.call("PUT", f"Contact/{contact_id}", json=body)
+            body = checked(contact_payload, target, changed)
+            after = answered_row(await self.api.call("PUT", f"Contact/{contact_id}", json=body))
+        written: Parts | None = parts
         part_fields = changed & (set(ADDRESS_FIELDS) | set(WAY_TYPES))
         if part_fields:
-            await self.parts.ensure(contact_id, target, fields=part_fields, prune=True)
-        return await self.get(contact_id)
+            written = await self.parts.ensure(
+                contact_id, target, fields=part_fields, prune=True, known=parts
+            )
+        return await self._settled(contact_id, after, written)
 
     async def delete(self, id: str, *, expected_version: str | None = None) -> None:
         """DELETE the contact (sevDesk takes its parts with it); 409 = used by documents."""
@@ -338,25 +386,8 @@ class SevdeskCustomers(Collection[Customer]):
             raise
 
 
-def _quarantine(contact_id: str | None, reason: str, label: str | None = None) -> Quarantined:
-    return Quarantined(side="sevdesk", entity="Customer", id=contact_id, reason=reason, label=label)
-
-
-def _id_order(contact_id: str) -> tuple[int, str]:
-    """Oldest first: numeric ids by value, anything else after them."""
-    return (len(contact_id), contact_id) if contact_id.isdigit() else (10**6, contact_id)
-
-
 def _check_version(current: Remote[Customer], expected: str | None) -> None:
     if expected is not None and current.version != expected:
         raise ChangedMeanwhile(
             f"sevDesk customer {current.id} changed since it was read", current=current
         )
-
-
-def _checked(build: Any, *args: Any) -> Any:
-    """Run a payload builder, turning a mapping refusal into a per-record error."""
-    try:
-        return build(*args)
-    except MappingError as exc:
-        raise RemoteValidationError(str(exc)) from None

@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from reconciler.domain.models import Customer
+from reconciler.domain.errors import RemoteValidationError
+from reconciler.domain.models import Customer, Quarantined
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CUSTOMER_CATEGORY = 3
@@ -297,3 +298,21 @@ def address_differs(row: Mapping[str, Any], customer: Customer, country_id: str 
         or text(row.get("city")) != customer.city
         or (country_id is not None and ref_id(row.get("country")) != country_id)
     )
+
+
+def checked(build: Any, *args: Any) -> Any:
+    """Run a payload builder, turning a mapping refusal into a per-record error."""
+    try:
+        return build(*args)
+    except MappingError as exc:
+        raise RemoteValidationError(str(exc)) from None
+
+
+def quarantined(contact_id: str | None, reason: str, label: str | None = None) -> Quarantined:
+    """A contact the listing cannot hand over as a customer, and why."""
+    return Quarantined(side="sevdesk", entity="Customer", id=contact_id, reason=reason, label=label)
+
+
+def id_order(contact_id: str) -> tuple[int, str]:
+    """Oldest first: numeric ids by value, anything else after them."""
+    return (len(contact_id), contact_id) if contact_id.isdigit() else (10**6, contact_id)

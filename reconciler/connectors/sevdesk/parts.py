@@ -3,9 +3,12 @@
 Kept apart from ``customers.py`` (the contact itself, listing, create/update/delete)
 because the parts are where sevDesk differs most from one record: each part is its
 own resource, written by its own call, so a failure can leave half a customer.
-``ensure`` reads first and writes only what differs, and reads again once before
-anything is sent again after an unclear answer; that is what makes a repeated
-``create`` finish the job instead of adding a second address or e-mail.
+``ensure`` starts from the parts the caller already holds (a contact just created
+has none; an update has just read them) or reads them, writes only what differs,
+and hands back the parts as sevDesk's answers to those writes show them, so
+nobody reads the customer again after writing it. After an unclear answer it
+reads the parts once before anything is sent again; that is what makes a
+repeated ``create`` finish the job instead of adding a second address or e-mail.
 The bookkeeper's second e-mail or phone (a way not marked main) is never written
 over: a new value becomes a main way of its own.
 """
@@ -13,7 +16,7 @@ over: a new value becomes a main way of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
 from loguru import logger
@@ -60,25 +63,33 @@ class SevdeskParts:
         *,
         fields: Iterable[str] | None,
         prune: bool,
-        fresh: bool = False,
-    ) -> None:
+        known: Parts | None = None,
+    ) -> Parts | None:
         """Make the address and communication ways match ``target`` with minimal writes.
 
-        It reads the parts first, so it only adds what is missing. If a write's
-        outcome is unknown the parts are read again (once) before anything is
-        sent again; that is what lets a repeated ``create`` finish the job.
-        ``prune`` deletes a part whose field became empty (update, never create).
-        ``fresh``: the contact was created just now, so it has no parts to read.
+        ``known``: the contact's parts as the caller just saw them (``Parts()``
+        for a contact created a moment ago); None reads them first. Only what
+        is missing or different is written. If a write's outcome is unknown the
+        parts are read again (once) before anything is sent again; that is what
+        lets a repeated ``create`` finish the job. ``prune`` deletes a part whose
+        field became empty (update, never create).
+
+        Returns the parts after the writes, built from sevDesk's answers, or
+        None when an answer did not show the written row (read them back then).
         """
         for attempt in (1, 2):
-            parts = Parts() if fresh and attempt == 1 else await self.read(contact_id)
+            parts = known if known is not None and attempt == 1 else await self.read(contact_id)
+            after = Parts()
+            after.addresses, after.ways = list(parts.addresses), list(parts.ways)
             try:
-                await self._apply(contact_id, target, parts, fields, prune)
-                return
+                complete = await self._apply(contact_id, target, after, fields, prune)
             except TransientError as exc:
                 if not exc.maybe_written or attempt == 2:
                     raise
                 logger.info("sevDesk part write for contact {} unclear; reading back", contact_id)
+                continue
+            return after if complete else None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _apply(
         self,
@@ -87,8 +98,24 @@ class SevdeskParts:
         parts: Parts,
         fields: Iterable[str] | None,
         prune: bool,
-    ) -> None:
+    ) -> bool:
+        """Write what differs; ``parts`` is changed to what the answers show.
+
+        False: an answer did not carry the written row (the caller reads back).
+        """
         wanted = set(CUSTOMER_FIELDS if fields is None else fields)
+        complete = True
+
+        def settle(rows: list[dict], old: Mapping[str, Any] | None, answer: Any) -> None:
+            nonlocal complete
+            if old is not None:
+                rows[:] = [r for r in rows if r is not old]
+            row = answered_row(answer)
+            if row is None:
+                complete = False
+            else:
+                rows.append(row)
+
         contact_ref = {"id": int(contact_id), "objectName": "Contact"}
         if wanted & set(ADDRESS_FIELDS):
             category = await self.api.invoice_address_category()
@@ -99,11 +126,14 @@ class SevdeskParts:
                 if current is None:
                     body["contact"] = contact_ref
                     body["category"] = {"id": int(category), "objectName": "Category"}
-                    await self.api.call("POST", "ContactAddress", json=body)
+                    answer = await self.api.call("POST", "ContactAddress", json=body)
+                    settle(parts.addresses, None, answer)
                 elif address_differs(current, target, country_id):
-                    await self.api.call("PUT", f"ContactAddress/{current['id']}", json=body)
+                    path = f"ContactAddress/{current['id']}"
+                    settle(parts.addresses, current, await self.api.call("PUT", path, json=body))
             elif current is not None and prune:
                 await self.api.call("DELETE", f"ContactAddress/{current['id']}")
+                parts.addresses[:] = [r for r in parts.addresses if r is not current]
         for field, way_type in WAY_TYPES.items():
             if field not in wanted:
                 continue
@@ -124,12 +154,25 @@ class SevdeskParts:
                     "key": {"id": WAY_KEYS[way_type], "objectName": "CommunicationWayKey"},
                     "main": True,
                 }
-                await self.api.call("POST", "CommunicationWay", json=body)
+                settle(parts.ways, None, await self.api.call("POST", "CommunicationWay", json=body))
             elif value is not None and way is not None and text(way.get("value")) != value:
-                await self.api.call("PUT", f"CommunicationWay/{way['id']}", json={"value": value})
+                path = f"CommunicationWay/{way['id']}"
+                settle(parts.ways, way, await self.api.call("PUT", path, json={"value": value}))
             elif value is None and way is not None and prune:
                 # Only the way that stood for the field goes; other ones stay.
                 await self.api.call("DELETE", f"CommunicationWay/{way['id']}")
+                parts.ways[:] = [r for r in parts.ways if r is not way]
+        return complete
+
+
+def answered_row(answer: Any) -> dict | None:
+    """The row a POST/PUT answered with (``{"objects": {...}}``; the spec shows a list too).
+
+    None when the answer does not show a row with an id: the caller reads back.
+    """
+    if isinstance(answer, list):
+        answer = answer[0] if len(answer) == 1 else None
+    return answer if isinstance(answer, dict) and ref_id(answer) is not None else None
 
 
 def part_ids(parts: Parts) -> tuple[str, ...]:

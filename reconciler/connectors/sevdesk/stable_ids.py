@@ -27,6 +27,7 @@ Only the calls live here; the engine journals every write before sending it
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from reconciler.connectors.sevdesk.api import SevdeskApi
@@ -53,9 +54,13 @@ class SevdeskStableIds:
     def __init__(self, api: SevdeskApi) -> None:
         self.api = api
         self._setting: str | None = None
+        self._absent = False  # read, and the account has no setting yet
         #: contact id -> (field id, value); None until read. A field id of None
         #: means "written, id unknown" (an unclear answer that read back fine).
         self._index: dict[str, tuple[str | None, str]] | None = None
+        #: The engine writes the fields of several customers at once: one of them
+        #: creates the setting or reads the field list, the others wait for it.
+        self._lock = asyncio.Lock()
 
     def forget(self) -> None:
         """Drop what was read: every run starts from what sevDesk holds now.
@@ -64,12 +69,13 @@ class SevdeskStableIds:
         list another process (``resync``) has since added to, and write twice.
         """
         self._setting = None
+        self._absent = False
         self._index = None
 
     # -- reading --------------------------------------------------------------
     async def setting_id(self) -> str | None:
         """Id of the :data:`FIELD_NAME` setting, or None if the account has none yet."""
-        if self._setting is None:
+        if self._setting is None and not self._absent:
             rows = await self.api.rows(SETTING_REF)
             mine = [
                 r
@@ -78,9 +84,15 @@ class SevdeskStableIds:
             ]
             if mine:
                 self._setting = str(ref_id(min(mine, key=_order)))
+            # None: read once, not again right before creating it (the run holds the lock).
+            self._absent = self._setting is None
         return self._setting
 
     async def _fields(self) -> dict[str, tuple[str | None, str]]:
+        async with self._lock:
+            return await self._read_fields()
+
+    async def _read_fields(self) -> dict[str, tuple[str | None, str]]:
         if self._index is None:
             setting = await self.setting_id()
             index: dict[str, tuple[str | None, str]] = {}
@@ -121,6 +133,10 @@ class SevdeskStableIds:
     # -- writing --------------------------------------------------------------
     async def create_setting(self) -> str:
         """Create the setting unless it exists (reads first; reads back after an unclear answer)."""
+        async with self._lock:
+            return await self._create_setting()
+
+    async def _create_setting(self) -> str:
         existing = await self.setting_id()
         if existing is not None:
             return existing
@@ -135,6 +151,7 @@ class SevdeskStableIds:
             created = created[0] if created else None
         new_id = ref_id(created) if isinstance(created, dict) else None
         if new_id is None:
+            self._absent = False  # it may be there after all: read
             found = await self.setting_id()
             if found is None:
                 raise TransientError(

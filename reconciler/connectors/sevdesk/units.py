@@ -69,7 +69,9 @@ class SevdeskUnits(Collection[Unit]):
                 return remote
         raise NotFound(f"sevDesk has no unit {unit_id}")
 
-    async def create(self, record: Unit, *, idempotency_key: str | None = None) -> Remote[Unit]:
+    async def create(
+        self, record: Unit, *, idempotency_key: str | None = None, resume: bool = False
+    ) -> Remote[Unit]:
         # No idempotency keys in sevDesk: an earlier attempt's unit is found by name.
         unit = record
         if not self.create_units:
