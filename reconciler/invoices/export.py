@@ -43,9 +43,12 @@ from reconciler.domain.models import Invoice, Remote
 from reconciler.invoices.journal import journaled
 from reconciler.invoices.lookups import ExportLookups
 from reconciler.invoices.mapping import (
+    TOTALS_DISCARDED,
+    TOTALS_DISCARDED_TASK,
     Unexportable,
     address_text,
     check_dates,
+    check_totals,
     content_hash,
     invoice_payload,
     money,
@@ -139,7 +142,12 @@ class Exporter:
         note = note_for(kid)
         existing = await self.sevdesk.find_invoice_by_note(note)
         if existing is None:
+            if row is not None and self._held_for_totals(row, digest):
+                raise Unexportable(
+                    row.held_reason or "", *(row.task or "").split("; "), kind="totals"
+                )
             check_dates(inv)
+            check_totals(inv)
             rule = tax_rule(inv.positions)
             units = unit_ids(inv.positions, await self.lookups.sevdesk_units())
             contact_id, customer = await self.lookups.contact(inv)
@@ -185,6 +193,8 @@ class Exporter:
 
         sev = await self.sevdesk.get_invoice(sev.id)
         problem = totals_mismatch(inv, sev.sum_net, sev.sum_gross)
+        if problem and sev.status == DRAFT:
+            await self._discard(remote, sev, problem)
         if problem:
             raise TotalsMismatch(
                 f"sevDesk invoice {sev.id} ({sev.status_label}) does not match KleanApp: "
@@ -231,6 +241,38 @@ class Exporter:
         )
         self.result.exported.append(self._item(remote, action, sev))
         logger.info("invoice {} {} as sevDesk invoice {}", inv.number, action, sev.id)
+
+    async def _discard(self, remote: Remote[Invoice], sev: SevInvoice, problem: str) -> None:
+        """Delete our draft whose sums are not KleanApp's and hold the invoice (no orphan).
+
+        Held with the content hash: the next runs do not create and delete it
+        again; a change of the invoice in KleanApp lets it be tried afresh.
+        """
+        await journaled(
+            self.store,
+            self.run_id,
+            remote,
+            "sevdesk",
+            "discard",
+            lambda: self.sevdesk.delete_draft_invoice(sev.id),
+            target_id=sev.id,
+        )
+        self._save(remote, sevdesk_id=None, payload_hash=content_hash(remote.record))
+        raise Unexportable(
+            TOTALS_DISCARDED % {"problem": problem},
+            TOTALS_DISCARDED_TASK % {"number": remote.record.number},
+            kind="totals",
+        )
+
+    @staticmethod
+    def _held_for_totals(row: Any, digest: str) -> bool:
+        """Held because sevDesk's sums differed, and unchanged since: not tried again."""
+        return bool(
+            row is not None
+            and row.state == HELD
+            and row.payload_hash == digest
+            and (row.held_reason or "").startswith("sevDesk computed other totals")
+        )
 
     def _already_exported(self, remote: Remote[Invoice], digest: str) -> None:
         """Linked in KleanApp: never sent again; a change since export is reported."""

@@ -99,6 +99,16 @@ _PATTERNS: tuple[str, ...] = (
     N_("book this 0 % invoice in sevDesk by hand with the right tax rule"),
     N_("correct the delivery date in KleanApp"),
     N_("the invoice has no positions"),
+    N_(
+        "KleanApp's totals (net %(net)s, gross %(gross)s) are not what sevDesk computes from "
+        "the positions (net %(sev_net)s, gross %(sev_gross)s)"
+    ),
+    N_(
+        "check the positions and totals of KleanApp invoice %(number)s: it is exported once "
+        "they agree"
+    ),
+    N_("sevDesk computed other totals (%(problem)s); its draft was deleted again"),
+    N_("book KleanApp invoice %(number)s in sevDesk by hand: its totals differ there by rounding"),
     # invoices/lookups.py: a customer carried over with its invoice, but parked
     N_("customer %(customer)s looks like another customer and is parked for an admin's decision"),
     N_(

@@ -201,6 +201,7 @@ def create_app(
     legacy_unity_write: bool = False,
     rate_limit_rps: float | None = None,
     bookkeeping_version: str = "2.0",
+    tax_per_position: bool = False,
 ) -> SandboxControl:
     """A fresh emulated sevDesk account wrapped in the sandbox control API.
 
@@ -209,9 +210,12 @@ def create_app(
     ``rate_limit_rps`` imposes a per-token limit (429 + Retry-After); sevDesk
     publishes none, so the default is no limit. ``bookkeeping_version`` is what
     ``GET /Tools/bookkeepingSystemVersion`` answers ("2.0", or "1.0" for an old
-    account; see ``tools``).
+    account; see ``tools``). ``tax_per_position`` makes invoice sums add up the
+    positions' rounded taxes instead of rounding the tax once per rate
+    (``invoice_records.invoice_sums``): sums kleansync did not predict.
     """
     store = Store()
+    store.tax_per_position = tax_per_position
     api = Starlette(
         routes=[
             Mount(

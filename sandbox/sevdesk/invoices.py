@@ -5,7 +5,7 @@ The rules that bite an exporter are enforced the way sevDesk's Update 2.0 does:
 given), every position needs a known ``unity``, a position's ``taxRate`` must
 fit the invoice's ``taxRule`` (422), and a regular invoice may not be
 delivered after its date (422). Drafts can be deleted, anything else answers
-409 (code 159). Sums are rounded per position, as sevDesk does. Everything is
+409 (code 159). Sums: nets per position, tax per rate (``invoice_records``). Everything is
 validated before the store is touched, so a refused call leaves nothing behind.
 saveInvoice answers positions the way sevDesk really does (numbers, not
 strings: ``sandbox.sevdesk.answers``). What happens after the draft (finalise,
@@ -243,7 +243,7 @@ def invoice_routes(store: Store) -> list[Route]:
                 position["_created"] = kept[position["id"]]["_created"]
             kept[position["id"]] = position
         invoice["_updated"] = ts
-        invoice_sums(invoice, kept.values())
+        invoice_sums(invoice, kept.values(), per_position=store.tax_per_position)
         ordered = sorted(kept.values(), key=_position_order)
         payload = {
             "invoice": render(invoice),

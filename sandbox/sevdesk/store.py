@@ -148,6 +148,8 @@ class Store:
     """All records of one emulated sevDesk account."""
 
     def __init__(self) -> None:
+        #: An account that adds up its positions' taxes (``create_app``); kept over resets.
+        self.tax_per_position = False
         self.reset()
 
     def reset(self) -> None:

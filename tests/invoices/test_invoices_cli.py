@@ -82,9 +82,11 @@ def seed(services: dict[str, Any], customers: list[dict[str, Any]]) -> list[int]
             "tax_rate": 19,
         }
         body = {"customer_id": customer_id, "invoice_date": "2026-03-02"}
-        # Three 10.02 trips: KleanApp's tax per rate and sevDesk's per position differ.
         body["positions"] = [position] * (3 if price == "10.02" else 1)
         ids.append(httpx.post(f"{services['ka']}/_sandbox/invoices", json=body).json()["id"])
+    # KleanApp refuses to link the second one: that invoice fails, the first goes out.
+    fault = {"kind": "status", "method": "PUT", "path": f"/invoices/{ids[1]}/export"}
+    httpx.post(f"{services['ka']}/_sandbox/faults", json={**fault, "status": 422, "times": 1})
     return ids
 
 
@@ -108,7 +110,7 @@ def test_dry_run_text_then_json_run_exits_1_when_an_invoice_failed(
     assert [e["number"] for e in report["exported"]] == ["RE-2026-00001"]
     assert report["exported"][0]["total_gross"] == "45.22"
     [error] = report["errors"]
-    assert error["number"] == "RE-2026-00002" and "does not match KleanApp" in error["error"]
+    assert error["number"] == "RE-2026-00002" and "KleanApp refused invoice" in error["error"]
 
     status = runner.invoke(app, ["invoices", "status", "--config", services["config"]])
     assert status.exit_code == 0, status.output

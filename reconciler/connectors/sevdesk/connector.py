@@ -127,6 +127,10 @@ class SevdeskConnector(Connector):
         """Give a draft its number and status 200 without e-mailing anyone."""
         return await self.invoices.finalise(invoice_id)
 
+    async def delete_draft_invoice(self, invoice_id: str) -> None:
+        """Delete a draft invoice (sevDesk deletes nothing else); already gone is fine."""
+        await self.invoices.delete_draft(invoice_id)
+
     async def changed_invoices(
         self, since: dt.datetime | None
     ) -> tuple[list[SevInvoice], dt.datetime]:

@@ -29,7 +29,12 @@ from loguru import logger
 
 from reconciler.connectors.sevdesk.api import SevdeskApi
 from reconciler.connectors.sevdesk.mapping import is_customer, ref_id, text
-from reconciler.domain.errors import FatalError, RemoteValidationError, TransientError
+from reconciler.domain.errors import (
+    FatalError,
+    NotFound,
+    RemoteValidationError,
+    TransientError,
+)
 
 #: sevDesk status codes [spec] → what an admin calls them.
 STATUS_LABELS = {
@@ -155,6 +160,25 @@ class SevdeskInvoices:
                 raise
             return current
         return await self.get(invoice_id)
+
+    async def delete_draft(self, invoice_id: str) -> None:
+        """Delete one of our drafts (the only kind sevDesk deletes); gone already is fine.
+
+        Why: a draft whose sums are not KleanApp's must not stay behind in the
+        books, half-exported, answered with the same error on every run.
+        """
+        try:
+            await self.api.call("DELETE", f"Invoice/{invoice_id}", single=True)
+        except NotFound:
+            return
+        except TransientError as exc:
+            if not exc.maybe_written:
+                raise
+            try:  # read back: an invoice that is gone was deleted
+                await self.get(invoice_id)
+            except NotFound:
+                return
+            raise
 
     async def changed(self, since: dt.datetime | None) -> tuple[list[SevInvoice], dt.datetime]:
         """Invoices created or changed after ``since`` (all without), and when sevDesk began.
