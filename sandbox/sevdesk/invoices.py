@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from .answers import saved_position
 from .contact_records import is_person
+from .einvoice import ADDRESS_PARTS, missing_for_einvoice, payment_method, refuse
 from .invoice_records import INVOICE_TEXT, invoice_sums, new_invoice, position_sums
 from .store import BERLIN, SEV_CLIENT, Store, iso, now_ts, ref, render
 from .wire import (
@@ -152,6 +153,16 @@ def invoice_routes(store: Store) -> list[Route]:
         for key in ("showNet", "smallSettlement"):
             if key in data:
                 invoice[key] = flag(data[key])
+        if "propertyIsEInvoice" in data:
+            invoice["_e_invoice"] = flag(data["propertyIsEInvoice"]) == "1"
+        if data.get("paymentMethod"):
+            method = ref_in(data["paymentMethod"], "PaymentMethod", "paymentMethod")
+            if payment_method(method["id"]) is None:
+                raise ApiError(400, f"PaymentMethod with id {method['id']} not found")
+            invoice["paymentMethod"] = method
+        parts = dict(invoice.get("_address_parts") or {})
+        parts.update({k: text(data[k], k) for k in ADDRESS_PARTS if k in data})
+        invoice["_address_parts"] = parts
         date = parse_date(data["invoiceDate"], "invoiceDate")
         invoice["invoiceDate"] = iso(int(date.timestamp()))
         invoice["_invoice_ts"] = int(date.timestamp())
@@ -242,6 +253,10 @@ def invoice_routes(store: Store) -> list[Route]:
             if position["id"] in kept:
                 position["_created"] = kept[position["id"]]["_created"]
             kept[position["id"]] = position
+        if invoice.get("_e_invoice"):
+            missing = missing_for_einvoice(store, invoice, list(kept.values()))
+            if missing:
+                raise refuse(missing)
         invoice["_updated"] = ts
         invoice_sums(invoice, kept.values(), per_position=store.tax_per_position)
         ordered = sorted(kept.values(), key=_position_order)
