@@ -176,7 +176,8 @@ def cii_xml(store: Store, invoice: dict[str, Any], positions: list[dict[str, Any
     summary.charge_total = Decimal("0.00")
     summary.allowance_total = Decimal("0.00")
     summary.tax_basis_total = line_total
-    summary.tax_total = (Decimal(invoice["sumTax"]).quantize(CENT), invoice.get("currency") or "EUR")
+    currency = invoice.get("currency") or "EUR"
+    summary.tax_total = (Decimal(invoice["sumTax"]).quantize(CENT), currency)
     summary.grand_total = gross
     summary.due_amount = gross
     xml: bytes = doc.serialize(schema="FACTUR-X_EN16931")
