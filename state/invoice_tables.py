@@ -41,7 +41,7 @@ UNFINISHED = (PENDING, CREATED)
 RETRY = (PENDING, CREATED, HELD, FAILED)
 #: Accounting states that no longer change (the status poll stops asking).
 SETTLED = ("paid", "cancelled")
-#: The ledger columns the status poll keeps (schema 4, ``state.database``).
+#: The ledger columns of schema 4 (``state.database``): the status poll's, the XML's hash.
 STATUS_COLUMNS = {
     "accounting_status": "VARCHAR",
     "paid_amount": "VARCHAR",
@@ -49,6 +49,7 @@ STATUS_COLUMNS = {
     "reported_status": "VARCHAR",
     "reported_paid": "VARCHAR",
     "reported_number": "VARCHAR",
+    "einvoice_sha256": "VARCHAR",
 }
 
 
@@ -85,6 +86,8 @@ class InvoiceExport(SQLModel, table=True):
     reported_status: str | None = None
     reported_paid: str | None = None
     reported_number: str | None = None
+    #: SHA-256 of the e-invoice XML sevDesk answered (``--format einvoice``), as checked.
+    einvoice_sha256: str | None = None
     created_at: dt.datetime = when(default_now=True)
     updated_at: dt.datetime = when(default_now=True)
 

@@ -133,9 +133,10 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--format",
-                metavar="draft|final",
+                metavar="draft|final|einvoice",
                 help="draft: sevDesk draft; final: also finalised there (numbered, open), "
-                "nobody e-mailed. Default: format in the config's invoices section.",
+                "nobody e-mailed; einvoice: finalised as sevDesk's e-invoice (EN 16931), "
+                "checked first. Default: format in the config's invoices section.",
             ),
         ] = None,
         dry_run: Annotated[
@@ -158,7 +159,7 @@ def register(app: typer.Typer) -> None:
 
         filters = build_filters(date_from, date_to, status, since_last)
         if fmt is not None and fmt not in FORMATS:
-            raise ConfigError(f"--format must be draft or final, not {fmt!r}")
+            raise ConfigError(f"--format must be draft, final or einvoice, not {fmt!r}")
         cfg = load_config(config)
 
         async def work(connectors: Any, store: Any) -> Any:

@@ -23,9 +23,6 @@ What the export looks up once per run (units, customers, contacts) is in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from loguru import logger
@@ -37,10 +34,19 @@ from reconciler.domain.errors import (
     AuthError,
     KleansyncError,
     LockLost,
+    RemoteValidationError,
     Unreachable,
 )
 from reconciler.domain.models import Invoice, Remote
+from reconciler.invoices.einvoice import (
+    check_after,
+    check_before,
+    einvoice_fields,
+    refused,
+    who,
+)
 from reconciler.invoices.journal import journaled
+from reconciler.invoices.locks import LOCKS
 from reconciler.invoices.lookups import ExportLookups
 from reconciler.invoices.mapping import (
     TOTALS_DISCARDED,
@@ -68,31 +74,6 @@ class TotalsMismatch(KleansyncError):
     """sevDesk's sums differ from KleanApp's totals: the invoice is not linked."""
 
 
-class _KeyedLocks:
-    """One asyncio lock per invoice id, so two triggers never export one invoice at once."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        slot = (id(asyncio.get_running_loop()), key)
-        lock, users = self._locks.get(slot, (asyncio.Lock(), 0))
-        self._locks[slot] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[slot]
-            if users <= 1:
-                del self._locks[slot]
-            else:
-                self._locks[slot] = (lock, users - 1)
-
-
-LOCKS = _KeyedLocks()
-
-
 class Exporter:
     """Exports invoices one by one into ``result``; one bad invoice never stops the others."""
 
@@ -106,8 +87,10 @@ class Exporter:
         dry_run: bool,
         run_id: str,
         result: ExportResult,
+        payment_method: str = "SEPA Überweisung",
     ) -> None:
         self.kleanapp = kleanapp
+        self.payment_method = payment_method
         self.sevdesk = sevdesk
         self.store = store
         self.ledger = InvoiceLedger(store)
@@ -151,6 +134,18 @@ class Exporter:
             rule = tax_rule(inv.positions)
             units = unit_ids(inv.positions, await self.lookups.sevdesk_units())
             contact_id, customer = await self.lookups.contact(inv)
+            extra: dict[str, Any] = {}
+            if self.fmt == "einvoice":  # held with one task per missing cause, never plain
+                method = await check_before(
+                    self.lookups,
+                    inv,
+                    customer=customer,
+                    contact_id=contact_id,
+                    units=units,
+                    rule=rule,
+                    payment_method=self.payment_method,
+                )
+                extra = einvoice_fields(customer, method)
             if self.dry_run:
                 self.result.exported.append(self._item(remote, "would create"))
                 return
@@ -164,16 +159,21 @@ class Exporter:
                 units=units,
                 rule=rule,
             )
+            payload["invoice"].update({k: v for k, v in extra.items() if v is not None})
             self._save(remote, state=PENDING, payload_hash=digest, format=self.fmt)
-            sev = await journaled(
-                self.store,
-                self.run_id,
-                remote,
-                "sevdesk",
-                "create",
-                lambda: self.sevdesk.save_invoice(payload, note),
-                payload={"note": note, "payload_hash": digest},
-            )
+            try:
+                sev = await journaled(
+                    self.store,
+                    self.run_id,
+                    remote,
+                    "sevdesk",
+                    "create",
+                    lambda: self.sevdesk.save_invoice(payload, note),
+                    payload={"note": note, "payload_hash": digest},
+                )
+            except RemoteValidationError as exc:  # sevDesk names what an e-invoice lacks
+                held = refused(exc, who(customer, inv.customer_id)) if extra else None
+                raise held or exc from None
             action = "created"
         else:
             if self.dry_run:
@@ -201,7 +201,7 @@ class Exporter:
                 f"{problem}; it was not linked. Correct it in sevDesk; the next run links it "
                 "once the totals agree"
             )
-        if self.fmt == "final" and sev.status == DRAFT:
+        if self.fmt in ("final", "einvoice") and sev.status == DRAFT:
             sev = await journaled(
                 self.store,
                 self.run_id,
@@ -211,6 +211,9 @@ class Exporter:
                 lambda: self.sevdesk.finalise_invoice(sev.id),
                 target_id=sev.id,
             )
+        xml_sha256 = (
+            await check_after(self.sevdesk, sev.id, inv) if self.fmt == "einvoice" else None
+        )
         # KleanApp shows the sevDesk state from the start; the status poll keeps it current.
         checked = utcnow()
         status = accounting_status(sev)
@@ -238,6 +241,7 @@ class Exporter:
             reported_status=status,
             reported_paid=paid,
             reported_number=sev.number,
+            **({"einvoice_sha256": xml_sha256} if xml_sha256 else {}),
         )
         self.result.exported.append(self._item(remote, action, sev))
         logger.info("invoice {} {} as sevDesk invoice {}", inv.number, action, sev.id)

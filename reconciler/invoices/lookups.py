@@ -51,6 +51,8 @@ class ExportLookups:
         self.sevdesk = sevdesk
         self.store = store
         self._units: dict[str, str] | None = None
+        self._unit_codes: dict[str, str | None] | None = None
+        self._payment_methods: dict[str, str] | None = None
         self._links: dict[str, str] | None = None
         self._customers: dict[str, Customer | None] = {}
 
@@ -61,6 +63,18 @@ class ExportLookups:
             for remote in listing.records:
                 self._units.setdefault(remote.record.name, remote.id)
         return self._units
+
+    async def unit_codes(self) -> dict[str, str | None]:
+        """sevDesk unit id → UNECE code (what an e-invoice needs of each unit)."""
+        if self._unit_codes is None:
+            self._unit_codes = await self.sevdesk.einvoices.unit_codes()
+        return self._unit_codes
+
+    async def payment_methods(self) -> dict[str, str]:
+        """sevDesk payment method name → id."""
+        if self._payment_methods is None:
+            self._payment_methods = await self.sevdesk.einvoices.payment_methods()
+        return self._payment_methods
 
     async def customer(self, customer_id: str) -> Customer | None:
         if customer_id not in self._customers:

@@ -32,7 +32,7 @@ STATUSES = ("draft", "open", "paid", "cancelled")
 #: change (exporting it would lock it), and an invoice cancelled before it
 #: was ever exported has nothing to book.
 DEFAULT_STATUSES = ("open", "paid")
-FORMATS = ("draft", "final")
+FORMATS = ("draft", "final", "einvoice")
 #: What carrying a customer over did (``customers[].outcome``), as the terminal says it.
 CUSTOMER_OUTCOMES = {
     "created": N_("created in sevDesk first"),

@@ -86,7 +86,7 @@ def _connectors(
 def _format(config: Config, fmt: str | None) -> str:
     fmt = fmt or config.invoices.format
     if fmt not in FORMATS:
-        raise ConfigError(f"--format must be draft or final, not {fmt!r}")
+        raise ConfigError(f"--format must be draft, final or einvoice, not {fmt!r}")
     return fmt
 
 
@@ -124,6 +124,7 @@ class _Job:
             dry_run=dry_run,
             run_id=run_id,
             result=result,
+            payment_method=config.invoices.payment_method,
         )
         return cls(kleanapp, sevdesk, store, fmt, run_id, result, exporter)
 

@@ -34,7 +34,7 @@ def app() -> typer.Typer:
         (["--from", "2026-02-30"], "--from: '2026-02-30' is not a date"),
         (["--from", "2026-03-01", "--to", "2026-02-01"], "--from 2026-03-01 is after --to"),
         (["--status", "open,unpaid"], "--status: unpaid;"),
-        (["--format", "pdf"], "--format must be draft or final"),
+        (["--format", "pdf"], "--format must be draft, final or einvoice"),
     ],
 )
 def test_wrong_options_exit_2_with_one_line(

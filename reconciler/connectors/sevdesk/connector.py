@@ -32,6 +32,7 @@ from reconciler.connectors.sevdesk.api import (
     SevdeskApi,
 )
 from reconciler.connectors.sevdesk.customers import SevdeskCustomers
+from reconciler.connectors.sevdesk.einvoice import SevdeskEInvoices
 from reconciler.connectors.sevdesk.invoices import SevdeskInvoices, SevInvoice, SevPosition
 from reconciler.connectors.sevdesk.stable_ids import SevdeskStableIds
 from reconciler.connectors.sevdesk.units import SevdeskUnits
@@ -89,6 +90,7 @@ class SevdeskConnector(Connector):
         self.customers = SevdeskCustomers(self.api)
         self.units = SevdeskUnits(self.api, create_units=create_units)
         self.invoices = SevdeskInvoices(self.api)
+        self.einvoices = SevdeskEInvoices(self.api)
         #: The KleanApp id kept on each contact (see .stable_ids and reconciler.sync.stable_ids).
         self.stable_ids = SevdeskStableIds(self.api)
 
