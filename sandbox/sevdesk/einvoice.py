@@ -189,7 +189,8 @@ def einvoice_routes(store: Store) -> list[Route]:
     from .invoices import get_invoice, positions_of
 
     async def list_payment_methods(request: Request) -> JSONResponse:
-        return page(request, [payment_method(row[0]) for row in PAYMENT_METHODS])
+        rows = [payment_method(row[0]) for row in PAYMENT_METHODS]
+        return page(request, [r for r in rows if r is not None])
 
     async def get_xml(request: Request) -> JSONResponse:
         invoice = get_invoice(store, request.path_params["invoice_id"])
