@@ -196,7 +196,11 @@ def einvoice_routes(store: Store) -> list[Route]:
         invoice = get_invoice(store, request.path_params["invoice_id"])
         if not invoice.get("_e_invoice"):
             raise ApiError(400, f"Invoice {invoice['id']} is not an e-invoice")
-        return objects(cii_xml(store, invoice, positions_of(store, invoice["id"])))
+        try:
+            xml = cii_xml(store, invoice, positions_of(store, invoice["id"]))
+        except (ValueError, TypeError, ArithmeticError) as exc:  # e.g. outside the XSD
+            raise ApiError(422, f"The e-invoice XML cannot be created: {exc}"[:300]) from None
+        return objects(xml)
 
     return [
         Route("/PaymentMethod", list_payment_methods, methods=["GET"]),
