@@ -198,7 +198,7 @@ def einvoice_routes(store: Store) -> list[Route]:
             raise ApiError(400, f"Invoice {invoice['id']} is not an e-invoice")
         try:
             xml = cii_xml(store, invoice, positions_of(store, invoice["id"]))
-        except (ValueError, TypeError, ArithmeticError) as exc:  # e.g. outside the XSD
+        except (ValueError, TypeError, ArithmeticError, SyntaxError) as exc:  # outside the XSD
             raise ApiError(422, f"The e-invoice XML cannot be created: {exc}"[:300]) from None
         return objects(xml)
 
