@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import socket
 import uuid
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -284,3 +285,32 @@ async def test_serve_refuses_a_port_in_use(world: World) -> None:
         )
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
             await serve(world.config, service=service, handle_signals=False)
+
+
+async def test_a_payment_booked_in_sevdesk_is_shown_in_kleanapp_after_one_poll(
+    synced: World,
+) -> None:
+    """Issue 19: serve's poll brings payment status back (sevDesk has no webhooks)."""
+    world = synced
+    await world.start()
+    invoice = await world.save_invoice()
+    await eventually(lambda: _linked(world, invoice["id"]), what="the export")
+    [sev] = await world.sev_invoices_for(invoice["id"])
+    booked = await world.sev_http.put(
+        f"/Invoice/{sev['id']}/sendBy", json={"sendType": "VPR", "sendDraft": False}
+    )
+    assert booked.status_code == 200, booked.text
+    body = {
+        "amount": sev["sumGross"],
+        "date": "09.03.2026",
+        "type": "FULL_PAYMENT",
+        "checkAccount": {"id": "600001", "objectName": "CheckAccount"},
+    }
+    paid = await world.sev_http.put(f"/Invoice/{sev['id']}/bookAmount", json=body)
+    assert paid.status_code == 200, paid.text
+
+    await world.service.jobs.poll()
+
+    export = (await world.ka.get_invoice(str(invoice["id"]))).record
+    assert export.accounting_status == "paid"
+    assert export.paid_amount == Decimal(sev["sumGross"])
