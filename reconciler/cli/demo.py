@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.cli.demo_invoices import InvoiceChapter
 from reconciler.config import load_config
 from reconciler.sync.engine import SyncOptions, sync_from_config
 from reconciler.sync.report import RunResult
@@ -105,6 +106,7 @@ class Demo:
                 again = self._step("3. once more: nothing may change")
                 if again.counts:
                     raise DemoFailed(f"the second run still changed {again.counts}")
+                InvoiceChapter(self).run()  # 4. and 5.: invoices (reconciler.cli.demo_invoices)
         self.echo(f"\ndemo finished in {time.monotonic() - started:.1f}s")
         self.echo(f"report of the last run: {self.last_report}")
         self.echo(f"all reports (HTML, JSON, CSV): {self.workdir.resolve() / 'reports'}")
