@@ -14,7 +14,8 @@ What comes out per customer:
 * linked now (created in sevDesk or matched with its contact): its invoices go out;
 * parked by the matcher (it looks like another customer): its invoices are
   held, and the task names the parked record and the decision that unblocks
-  them (``kleansync conflicts link P… --with … | --create-new``);
+  them (``kleansync conflicts link P… --with … | --create-new``); a customer
+  parked before and not decided since is held without a sync run;
 * anything else (the sync could not run, sevDesk refused the customer): the
   invoice is held with the old "not in sevDesk yet" reason, and tried again.
 
@@ -120,6 +121,30 @@ async def carry_customers(
     carried = Carried()
     wanted = customers_to_carry(invoices, store)
     if not wanted or config.sync.customers == "off":
+        return carried
+    # Parked before and not decided since: no sync can change that (and the service's
+    # poll retries held invoices every few minutes), so hold without reading everything.
+    own = {
+        p.record_id: p
+        for p in store.open_parked()
+        if p.entity == "customer" and p.side == "kleanapp"
+    }
+    decided = {
+        ref
+        for r in store.parked_resolutions(applied=False)
+        for ref in (f"{r.side}:{r.record_id}", r.with_id)
+        if ref
+    }
+    waiting = []
+    for cid in wanted:
+        row = own.get(cid)
+        if row is not None and f"kleanapp:{cid}" not in decided:
+            carried.parked[cid] = _parked_customer(row, cid)
+            carried.keys[cid] = row.key
+        else:
+            waiting.append(cid)
+    wanted = waiting
+    if not wanted:
         return carried
     options = SyncOptions(
         dry_run=dry_run, trigger=INVOICE_TRIGGER, only_customers=frozenset(wanted)

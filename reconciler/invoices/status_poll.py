@@ -119,7 +119,9 @@ async def _observe(
     if not moving:
         return
     cursor = store.cursor(*CURSOR)
-    never_seen = any(r.accounting_status is None for r in moving.values())
+    never_seen = any(
+        r.accounting_status is None and r.status_checked_at is None for r in moving.values()
+    )
     since = None if cursor is None or never_seen else cursor - OVERLAP
     invoices, as_of = await sevdesk.changed_invoices(since)
     result.polled = True
@@ -141,7 +143,12 @@ async def _observe(
             sevdesk_number=invoice.number or row.sevdesk_number,
             status_checked_at=checked,
         )
-    for origin in cancelled - {i.id for i in invoices}:
+    listed = {i.id for i in invoices}
+    if since is None:  # read everything: one not there (deleted in sevDesk) is not asked again
+        for sev_id, row in moving.items():
+            if sev_id not in listed and row.accounting_status is None:
+                ledger.save(row.kleanapp_id, row.number, status_checked_at=checked)
+    for origin in cancelled - listed:
         row = moving.get(origin)
         if row is not None:  # the original did not come along: cancelled all the same
             ledger.save(

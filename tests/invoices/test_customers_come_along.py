@@ -116,6 +116,11 @@ async def test_a_parked_customer_holds_its_invoice_with_the_decision_that_unbloc
     assert await sev_contacts(world, "K-00301") == []  # not created beside its look-alike
     assert {c["key"]: c["outcome"] for c in result.customers}["K-00302"] == "created"
 
+    runs = len(world.store.runs(100, dry_run=False))
+    still = await world.export()  # still parked: held again, no sync run to read everything
+    assert [h["number"] for h in still.held] == [parked_invoice["number"]]
+    assert len(world.store.runs(100, dry_run=False)) == runs
+
     link_parked(world.store, f"P{parked.id}", with_id=None, create_new=True, by="office")
     after = await export_one(
         str(parked_invoice["id"]), world.config, connectors=world.connectors, store=world.store
