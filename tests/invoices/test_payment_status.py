@@ -140,6 +140,28 @@ async def test_a_status_kleanapp_refused_is_written_by_the_next_poll(linked: Wor
         assert (await world.ka_invoice(invoice["id"]))["export"]["accounting_status"] == "paid"
 
 
+async def test_invoices_exported_before_status_came_back_are_read_once_in_full(
+    linked: World,
+) -> None:
+    from state.invoice_tables import InvoiceLedger
+
+    world = linked
+    world.config_format = "final"
+    invoice = await world.invoice("K-00005", MARCH, [HOURS])
+    await world.export()
+    ledger = InvoiceLedger(world.store)
+    row = ledger.get(str(invoice["id"]))
+    blank = dict.fromkeys(("accounting_status", "paid_amount", "status_checked_at"))
+    ledger.save(row.kleanapp_id, row.number, **blank, reported_status=None)  # as schema 3
+    world.store.set_cursor("sevdesk", "invoice_status", dt.datetime.now(dt.UTC))
+
+    first = await poll(world)
+
+    assert first.polled and ledger.get(str(invoice["id"])).accounting_status == "open"
+    assert [c["to"] for c in first.changed] == ["open"]  # KleanApp told once
+    assert (await poll(world)).changed == []
+
+
 def test_a_schema_3_store_gets_the_status_columns(tmp_path) -> None:
     import sqlite3
 
