@@ -23,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.domain.i18n import N_, _
+from reconciler.domain.i18n import N_, _, ngettext
 from reconciler.domain.models import Invoice
 
 #: KleanApp's invoice statuses (Rechnungsstatus).
@@ -33,6 +33,13 @@ STATUSES = ("draft", "open", "paid", "cancelled")
 #: was ever exported has nothing to book.
 DEFAULT_STATUSES = ("open", "paid")
 FORMATS = ("draft", "final", "einvoice")
+#: What happened to an exported invoice (``exported[].action``), as the terminal says it.
+ACTIONS = {
+    "would create": N_("would create"),
+    "would link": N_("would link"),
+    "created": N_("created"),
+    "linked existing": N_("linked existing"),
+}
 #: What carrying a customer over did (``customers[].outcome``), as the terminal says it.
 CUSTOMER_OUTCOMES = {
     "created": N_("created in sevDesk first"),
@@ -135,10 +142,31 @@ class ExportResult:
         }
 
     def summary_lines(self) -> list[str]:
-        """A short human summary for the terminal."""
-        verb = "would export" if self.dry_run else "exported"
-        head = f"run {self.run_id}: " if self.run_id else "dry run: "
-        lines = [f"{head}{verb} {len(self.exported)} invoice(s) to sevDesk as {self.format}"]
+        """A short human summary for the terminal, in the reader's language.
+
+        The items keep their English (``--json``); reasons and tasks are said
+        again from the catalogue (``reconciler.reporting.phrases``).
+        """
+        from reconciler.reporting.phrases import Phrases
+
+        say = Phrases()
+        n = len(self.exported)
+        if self.run_id:
+            head = ngettext(
+                "run %(run)s: exported %(num)d invoice to sevDesk as %(format)s",
+                "run %(run)s: exported %(num)d invoices to sevDesk as %(format)s",
+                n,
+                run=self.run_id,
+                format=self.format,
+            )
+        else:
+            head = ngettext(
+                "dry run: would export %(num)d invoice to sevDesk as %(format)s",
+                "dry run: would export %(num)d invoices to sevDesk as %(format)s",
+                n,
+                format=self.format,
+            )
+        lines = [head]
         lines += [
             "  "
             + _(
@@ -150,17 +178,26 @@ class ExportResult:
         ]
         for item in self.exported:
             target = f" → sevDesk {item['sevdesk_id']}" if item.get("sevdesk_id") else ""
-            lines.append(
-                f"  {item['action']:<15} {item['number']} ({item.get('total_gross')} EUR){target}"
-            )
-        lines += [f"  {'held':<15} {h['number']}: {h['reason']}" for h in self.held]
+            action = _(ACTIONS.get(item["action"], item["action"]))
+            lines.append(f"  {action:<16} {item['number']} ({item.get('total_gross')} EUR){target}")
+        held, error, changed_label = _("held"), _("failed"), _("changed after export")
+        lines += [f"  {held:<16} {h['number']}: {say(h['reason'])}" for h in self.held]
         lines += [
-            f"  {'error':<15} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
+            f"  {error:<16} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
-            lines.append(f"  {'skipped':<15} {len(self.skipped)} (already exported or not due)")
-            lines += [f"  {'changed':<15} {s['number']}: {s['reason']}" for s in changed]
-        lines += [f"  task: {t['message']} ({', '.join(t['invoices'])})" for t in self.tasks]
-        lines += [f"  recovered: {r['outcome']}" for r in self.recovered]
+            skipped = _("%(count)s skipped (already exported or not due)", count=len(self.skipped))
+            lines.append(f"  {skipped}")
+            lines += [f"  {changed_label:<16} {s['number']}: {s['reason']}" for s in changed]
+        lines += [
+            "  "
+            + _(
+                "task: %(task)s (%(invoices)s)",
+                task=say(t["message"]),
+                invoices=", ".join(t["invoices"]),
+            )
+            for t in self.tasks
+        ]
+        lines += ["  " + _("recovered: %(outcome)s", outcome=r["outcome"]) for r in self.recovered]
         return lines

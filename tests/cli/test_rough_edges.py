@@ -165,9 +165,9 @@ def test_invoice_status_list_is_case_blind_and_refuses_empty_items(
     )
     upper = kleansync("invoices", "export", "--dry-run", "--status", "OPEN", env=tokens(server))
     assert upper.code == 0, upper.stderr
-    assert "would export 1 invoice(s)" in upper.stdout
+    assert "würde 1 Rechnung als" in upper.stdout
     other = kleansync("invoices", "export", "--dry-run", "--status", "PAID", env=tokens(server))
-    assert "would export 0 invoice(s)" in other.stdout
+    assert "würde 0 Rechnungen als" in other.stdout
 
 
 def test_running_the_module_names_itself_kleansync() -> None:

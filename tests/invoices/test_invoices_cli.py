@@ -99,8 +99,8 @@ def test_dry_run_text_then_json_run_exits_1_when_an_invoice_failed(
 
     dry = runner.invoke(app, [*base, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "dry run: would export 2 invoice(s) to sevDesk as draft" in dry.output
-    assert "would create" in dry.output
+    assert "Probelauf: würde 2 Rechnungen als draft nach sevDesk exportieren" in dry.output
+    assert "würde anlegen" in dry.output
 
     real = runner.invoke(app, [*base, "--json"])
     assert real.exit_code == 1
