@@ -4,11 +4,15 @@ For each invoice (see ``reconciler.invoices.runner`` for how they are chosen)::
 
     exported in KleanApp already? → report (and notice a later change), never re-send
     sevDesk invoice with customerInternalNote "kleanapp:<id>"? → use it (never a second)
-    else: prechecks (dates, tax rule, units, customer) → held with a reason/task,
-          or saveInvoice (journaled) → draft in sevDesk
-    read back: sevDesk's sums == KleanApp's totals to the cent, else an error, not linked
-    --format final: sendBy VPR without e-mail (journaled) → numbered, status 200
-    PUT /invoices/{id}/export in KleanApp (journaled) → linked and locked there
+    else: prechecks (dates, totals sevDesk will compute, tax rule, units, customer;
+          with --format einvoice the e-invoice's data, ``invoices.einvoice``) → held with
+          a reason and one task per cause, or saveInvoice (journaled) → draft in sevDesk
+    read back: sevDesk's sums == KleanApp's totals to the cent, else our draft is
+          deleted again (journaled) and the invoice held, or (not a draft) an error
+    --format final/einvoice: sendBy VPR without e-mail (journaled) → numbered, status 200
+    --format einvoice: getXml must be CII with KleanApp's totals; its SHA-256 is kept
+    PUT /invoices/{id}/export in KleanApp (journaled) → linked and locked there, with
+          sevDesk's status (``invoices.status_poll`` keeps it current)
 
 Every write has a ``Journal`` row committed before it is sent. A process
 killed in between leaves it ``pending``; ``invoices_recover`` settles those at
