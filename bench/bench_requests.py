@@ -161,12 +161,8 @@ async def economy(customers: int) -> None:
     data = cleaning_company(shared=0, kleanapp_only=only_k, sevdesk_only=customers - only_k)
     k_app = kleanapp.create_app("k-token", rate_limit_rps=None)
     s_app = sevdesk.create_app("s-token")
-    for app, root, body in (
-        (k_app, "http://k", {"customers": data.kleanapp}),
-        (s_app, "http://s", {"contacts": data.sevdesk}),
-    ):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as c:
-            (await c.post(f"{root}/_sandbox/bulk", json=body)).raise_for_status()
+    await k_app.load({"customers": data.kleanapp})
+    await s_app.load({"contacts": data.sevdesk})
     os.environ.update(KLEANAPP_TOKEN="k-token", SEVDESK_TOKEN="s-token")
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'state.db'}")

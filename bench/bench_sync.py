@@ -37,12 +37,8 @@ async def main(customers: int) -> None:
     )
     k_app = kleanapp.create_app("k", rate_limit_rps=None)
     s_app = sevdesk.create_app("s")
-    for app, root, body in (
-        (k_app, "http://k", {"customers": data.kleanapp}),
-        (s_app, "http://s", {"contacts": data.sevdesk}),
-    ):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as c:
-            (await c.post(f"{root}/_sandbox/bulk", json=body)).raise_for_status()
+    await k_app.load({"customers": data.kleanapp})
+    await s_app.load({"contacts": data.sevdesk})
     print(
         f"KleanApp {len(data.kleanapp)} customers, sevDesk {len(data.sevdesk)} contacts "
         f"({shared} shared)"

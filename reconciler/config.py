@@ -273,7 +273,9 @@ class ReportConfig(Section):
 
 
 class InvoicesConfig(Section):
-    format: Literal["draft", "final"] = "draft"
+    format: Literal["draft", "final", "einvoice"] = "draft"
+    #: The sevDesk payment method (by name) an e-invoice names; e-invoices need one.
+    payment_method: str = "SEPA Überweisung"
 
 
 class WebhooksConfig(Section):

@@ -137,8 +137,23 @@ def _link_fingerprints(engine: Engine) -> None:
     _add_columns(engine, "link", {"kleanapp_raw": "JSON", "sevdesk_raw": "JSON"})
 
 
+def _invoice_status(engine: Engine) -> None:
+    """Schema 4: the invoice ledger keeps sevDesk's payment status and what KleanApp was told.
+
+    Existing rows start with none; the next status poll reads every exported
+    invoice once (it has no cursor yet) and fills them.
+    """
+    from state.invoice_tables import STATUS_COLUMNS
+
+    _add_columns(engine, "invoice_export", STATUS_COLUMNS)
+
+
 #: version -> step that brings the schema from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Engine], None]] = {2: _add_lock_token, 3: _link_fingerprints}
+MIGRATIONS: dict[int, Callable[[Engine], None]] = {
+    2: _add_lock_token,
+    3: _link_fingerprints,
+    4: _invoice_status,
+}
 
 
 def migrate(engine: Engine) -> None:

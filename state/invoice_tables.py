@@ -39,6 +39,18 @@ HELD = "held"  # not sent: waits for something an admin must do (see held_reason
 FAILED = "failed"  # tried and failed (see error); tried again on the next run
 UNFINISHED = (PENDING, CREATED)
 RETRY = (PENDING, CREATED, HELD, FAILED)
+#: Accounting states that no longer change (the status poll stops asking).
+SETTLED = ("paid", "cancelled")
+#: The ledger columns of schema 4 (``state.database``): the status poll's, the XML's hash.
+STATUS_COLUMNS = {
+    "accounting_status": "VARCHAR",
+    "paid_amount": "VARCHAR",
+    "status_checked_at": "TIMESTAMP",
+    "reported_status": "VARCHAR",
+    "reported_paid": "VARCHAR",
+    "reported_number": "VARCHAR",
+    "einvoice_sha256": "VARCHAR",
+}
 
 
 class InvoiceExport(SQLModel, table=True):
@@ -64,6 +76,18 @@ class InvoiceExport(SQLModel, table=True):
     changed_after_export_at: dt.datetime | None = when()
     last_run_id: str | None = None
     exported_at: dt.datetime | None = when()
+    #: The invoice in sevDesk as the status poll last saw it (draft, open,
+    #: partially_paid, paid, cancelled), what was paid then, and when.
+    accounting_status: str | None = None
+    paid_amount: str | None = None
+    status_checked_at: dt.datetime | None = when()
+    #: What KleanApp was last told (``PUT /invoices/{id}/export``): written again
+    #: while it differs from what sevDesk says, so a failed write is not lost.
+    reported_status: str | None = None
+    reported_paid: str | None = None
+    reported_number: str | None = None
+    #: SHA-256 of the e-invoice XML sevDesk answered (``--format einvoice``), as checked.
+    einvoice_sha256: str | None = None
     created_at: dt.datetime = when(default_now=True)
     updated_at: dt.datetime = when(default_now=True)
 

@@ -106,9 +106,14 @@ class Store:
             return list(s.exec(query.limit(limit)))
 
     def count_runs(
-        self, *, dry_run: bool = False, outcome: str | None = None, exclude_trigger: str = ""
+        self,
+        *,
+        dry_run: bool = False,
+        outcome: str | None = None,
+        exclude_trigger: str | tuple[str, ...] = "",
     ) -> int:
         """Finished runs (of the given kind); the one in progress does not count."""
+        excluded = (exclude_trigger,) if isinstance(exclude_trigger, str) else exclude_trigger
         with self.session() as s:
             query = (
                 select(func.count())
@@ -116,7 +121,7 @@ class Store:
                 .where(
                     Run.dry_run == dry_run,
                     Run.outcome != "running",
-                    Run.trigger != exclude_trigger,
+                    col(Run.trigger).not_in(excluded),
                 )
             )
             if outcome:

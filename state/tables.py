@@ -42,7 +42,7 @@ from reconciler.domain.conflicts import Conflict
 from reconciler.domain.errors import FatalError
 
 #: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> dt.datetime:

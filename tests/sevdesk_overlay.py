@@ -295,7 +295,8 @@ def undocumented_endpoints(spec: Schema) -> None:
     ``/Unity`` [legacy Swagger 2.0; fields from a 2026 client fixture, obs],
     ``GET /Category`` [API-NOTES §3: not in spec], ``GET /StaticCountry``
     [inferred: referenced everywhere as StaticCountry], ``GET /SevUser``
-    [obs: pypi sevdesk], ``DELETE /Invoice/{invoiceId}`` [obs: drafts only]."""
+    [obs: pypi sevdesk], ``DELETE /Invoice/{invoiceId}`` [obs: drafts only],
+    ``GET /PaymentMethod`` [obs: rs ``tests/fixtures/payment_method_list.json``]."""
     text = {"type": "string", "nullable": True}
     unity = _model(
         "Unity",
@@ -310,6 +311,16 @@ def undocumented_endpoints(spec: Schema) -> None:
     category = _model("Category", name={"type": "string"}, objectType={"type": "string"})
     country = _model("StaticCountry", code={"type": "string"}, name={"type": "string"})
     user = _model("SevUser", fullname=text, email=text)
+    # [obs] rs: tests/fixtures/payment_method_list.json (e-invoices name one, issue 19)
+    method = _model(
+        "PaymentMethod",
+        name={"type": "string"},
+        text=text,
+        electronicInvoiceId=text,
+        translationCode=text,
+        create={"type": "string", "format": "date-time"},
+        update={"type": "string", "format": "date-time"},
+    )
     deleted = _list_of({"nullable": True, "enum": [None]})
     id_param = {"name": "unityId", "in": "path", "required": True, "schema": {"type": "string"}}
     paths = spec["paths"]
@@ -326,13 +337,21 @@ def undocumented_endpoints(spec: Schema) -> None:
     paths["/Category"] = {"get": {"responses": {"200": _list_of(category)}}}
     paths["/StaticCountry"] = {"get": {"responses": {"200": _list_of(country)}}}
     paths["/SevUser"] = {"get": {"responses": {"200": _list_of(user)}}}
+    paths["/PaymentMethod"] = {"get": {"responses": {"200": _list_of(method)}}}
     paths["/Invoice/{invoiceId}"]["delete"] = {"responses": {"200": deleted}}
     errors_have_a_body({"components": spec["components"], "paths": _only(paths)})
 
 
 def _only(paths: Schema) -> Schema:
     """The overlay-added operations, so their error answers get the error body too."""
-    added = ("/Unity", "/Unity/{unityId}", "/Category", "/StaticCountry", "/SevUser")
+    added = (
+        "/Unity",
+        "/Unity/{unityId}",
+        "/Category",
+        "/StaticCountry",
+        "/SevUser",
+        "/PaymentMethod",
+    )
     out = {path: paths[path] for path in added}
     out["/Invoice/{invoiceId}"] = {"delete": paths["/Invoice/{invoiceId}"]["delete"]}
     return out

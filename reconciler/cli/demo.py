@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.cli.demo_invoices import InvoiceChapter
 from reconciler.config import load_config
 from reconciler.domain.i18n import _, format_number
 from reconciler.sync.engine import SyncOptions, sync_from_config
@@ -114,6 +115,7 @@ class Demo:
                     raise DemoFailed(
                         _("the second run still changed %(counts)s", counts=again.counts)
                     )
+                InvoiceChapter(self).run()  # 4. and 5.: invoices (reconciler.cli.demo_invoices)
         took = format_number(time.monotonic() - started, decimals=1)
         self.echo("\n" + _("demo finished in %(seconds)s s", seconds=took))
         self.echo(_("report of the last run: %(path)s", path=self.last_report))

@@ -178,8 +178,11 @@ email_remind_hours = 24
 
 [invoices]
 # "draft": invoices arrive in sevDesk as drafts; "final": also finalised there
-# (numbered, status open) without e-mailing anyone.
+# (numbered, status open) without e-mailing anyone; "einvoice": finalised as
+# sevDesk's own e-invoice (EN 16931, ZUGFeRD/XRechnung), checked before it is sent.
 format = "draft"
+# The sevDesk payment method an e-invoice names (its name in sevDesk).
+# payment_method = "SEPA Überweisung"
 
 [webhooks]
 # Where `kleansync serve` listens for KleanApp's webhooks (POST /webhooks/kleanapp),

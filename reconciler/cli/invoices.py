@@ -114,6 +114,10 @@ def status_lines(items: list[dict[str, Any]]) -> list[str]:
         status = item["sevdesk_status"] or ""
         if item["changed_after_export"]:
             status += " " + _("(changed in KleanApp after export)")
+        if item.get("paid_amount") and item["sevdesk_status"] != "paid":
+            status += " " + _("(%(amount)s EUR paid)", amount=item["paid_amount"])
+        if item.get("kleanapp_status"):
+            status += "; " + _("KleanApp shows: %(status)s", status=item["kleanapp_status"])
         if item["reason"] and item["state"] in ("held", "failed"):
             status = item["reason"]
         state = _(LEDGER_STATES.get(item["state"], item["state"]))
@@ -175,10 +179,11 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--format",
-                metavar="draft|final",
+                metavar="draft|final|einvoice",
                 help=N_(
                     "draft: sevDesk draft; final: also finalised there (numbered, open), "
-                    "nobody e-mailed. Default: format in the config's invoices section."
+                    "nobody e-mailed; einvoice: finalised as sevDesk's e-invoice (EN 16931), "
+                    "checked first. Default: format in the config's invoices section."
                 ),
             ),
         ] = None,
@@ -204,7 +209,9 @@ def register(app: typer.Typer) -> None:
 
         filters = build_filters(date_from, date_to, status, since_last)
         if fmt is not None and fmt not in FORMATS:
-            raise ConfigError(_("--format must be draft or final, not %(given)r", given=fmt))
+            raise ConfigError(
+                _("--format must be draft, final or einvoice, not %(given)r", given=fmt)
+            )
         cfg = load_config(config)
 
         async def work(connectors: Any, store: Any) -> Any:

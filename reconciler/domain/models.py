@@ -91,6 +91,10 @@ class Invoice(Canonical):
     total_gross: Decimal | None = None
     locked: bool = False
     exported_to: str | None = Field(default=None, description="sevDesk invoice id once linked")
+    #: What KleanApp shows of the invoice in sevDesk (``export`` of the contract), as
+    #: kleansync last reported it: draft, open, partially_paid, paid or cancelled.
+    accounting_status: str | None = None
+    paid_amount: Decimal | None = None
 
 
 RecordT = TypeVar("RecordT", bound=Canonical)

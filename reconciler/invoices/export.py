@@ -4,11 +4,15 @@ For each invoice (see ``reconciler.invoices.runner`` for how they are chosen)::
 
     exported in KleanApp already? → report (and notice a later change), never re-send
     sevDesk invoice with customerInternalNote "kleanapp:<id>"? → use it (never a second)
-    else: prechecks (dates, tax rule, units, customer) → held with a reason/task,
-          or saveInvoice (journaled) → draft in sevDesk
-    read back: sevDesk's sums == KleanApp's totals to the cent, else an error, not linked
-    --format final: sendBy VPR without e-mail (journaled) → numbered, status 200
-    PUT /invoices/{id}/export in KleanApp (journaled) → linked and locked there
+    else: prechecks (dates, totals sevDesk will compute, tax rule, units, customer;
+          with --format einvoice the e-invoice's data, ``invoices.einvoice``) → held with
+          a reason and one task per cause, or saveInvoice (journaled) → draft in sevDesk
+    read back: sevDesk's sums == KleanApp's totals to the cent, else our draft is
+          deleted again (journaled) and the invoice held, or (not a draft) an error
+    --format final/einvoice: sendBy VPR without e-mail (journaled) → numbered, status 200
+    --format einvoice: getXml must be CII with KleanApp's totals; its SHA-256 is kept
+    PUT /invoices/{id}/export in KleanApp (journaled) → linked and locked there, with
+          sevDesk's status (``invoices.status_poll`` keeps it current)
 
 Every write has a ``Journal`` row committed before it is sent. A process
 killed in between leaves it ``pending``; ``invoices_recover`` settles those at
@@ -23,9 +27,6 @@ What the export looks up once per run (units, customers, contacts) is in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from loguru import logger
@@ -37,15 +38,27 @@ from reconciler.domain.errors import (
     AuthError,
     KleansyncError,
     LockLost,
+    RemoteValidationError,
     Unreachable,
 )
 from reconciler.domain.models import Invoice, Remote
+from reconciler.invoices.einvoice import (
+    check_after,
+    check_before,
+    einvoice_fields,
+    refused,
+    who,
+)
 from reconciler.invoices.journal import journaled
+from reconciler.invoices.locks import LOCKS
 from reconciler.invoices.lookups import ExportLookups
 from reconciler.invoices.mapping import (
+    TOTALS_DISCARDED,
+    TOTALS_DISCARDED_TASK,
     Unexportable,
     address_text,
     check_dates,
+    check_totals,
     content_hash,
     invoice_payload,
     money,
@@ -55,6 +68,7 @@ from reconciler.invoices.mapping import (
     unit_ids,
 )
 from reconciler.invoices.result import ExportResult
+from reconciler.invoices.status_poll import accounting_status, status_fields
 from state import Store
 from state.invoice_tables import CREATED, FAILED, HELD, LINKED, PENDING, InvoiceLedger
 from state.tables import utcnow
@@ -62,31 +76,6 @@ from state.tables import utcnow
 
 class TotalsMismatch(KleansyncError):
     """sevDesk's sums differ from KleanApp's totals: the invoice is not linked."""
-
-
-class _KeyedLocks:
-    """One asyncio lock per invoice id, so two triggers never export one invoice at once."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        slot = (id(asyncio.get_running_loop()), key)
-        lock, users = self._locks.get(slot, (asyncio.Lock(), 0))
-        self._locks[slot] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[slot]
-            if users <= 1:
-                del self._locks[slot]
-            else:
-                self._locks[slot] = (lock, users - 1)
-
-
-LOCKS = _KeyedLocks()
 
 
 class Exporter:
@@ -102,8 +91,10 @@ class Exporter:
         dry_run: bool,
         run_id: str,
         result: ExportResult,
+        payment_method: str = "SEPA Überweisung",
     ) -> None:
         self.kleanapp = kleanapp
+        self.payment_method = payment_method
         self.sevdesk = sevdesk
         self.store = store
         self.ledger = InvoiceLedger(store)
@@ -138,10 +129,27 @@ class Exporter:
         note = note_for(kid)
         existing = await self.sevdesk.find_invoice_by_note(note)
         if existing is None:
+            if row is not None and self._held_for_totals(row, digest):
+                raise Unexportable(
+                    row.held_reason or "", *(row.task or "").split("; "), kind="totals"
+                )
             check_dates(inv)
+            check_totals(inv)
             rule = tax_rule(inv.positions)
             units = unit_ids(inv.positions, await self.lookups.sevdesk_units())
             contact_id, customer = await self.lookups.contact(inv)
+            extra: dict[str, Any] = {}
+            if self.fmt == "einvoice":  # held with one task per missing cause, never plain
+                method = await check_before(
+                    self.lookups,
+                    inv,
+                    customer=customer,
+                    contact_id=contact_id,
+                    units=units,
+                    rule=rule,
+                    payment_method=self.payment_method,
+                )
+                extra = einvoice_fields(customer, method)
             if self.dry_run:
                 self.result.exported.append(self._item(remote, "would create"))
                 return
@@ -155,16 +163,21 @@ class Exporter:
                 units=units,
                 rule=rule,
             )
+            payload["invoice"].update({k: v for k, v in extra.items() if v is not None})
             self._save(remote, state=PENDING, payload_hash=digest, format=self.fmt)
-            sev = await journaled(
-                self.store,
-                self.run_id,
-                remote,
-                "sevdesk",
-                "create",
-                lambda: self.sevdesk.save_invoice(payload, note),
-                payload={"note": note, "payload_hash": digest},
-            )
+            try:
+                sev = await journaled(
+                    self.store,
+                    self.run_id,
+                    remote,
+                    "sevdesk",
+                    "create",
+                    lambda: self.sevdesk.save_invoice(payload, note),
+                    payload={"note": note, "payload_hash": digest},
+                )
+            except RemoteValidationError as exc:  # sevDesk names what an e-invoice lacks
+                held = refused(exc, who(customer, inv.customer_id)) if extra else None
+                raise held or exc from None
             action = "created"
         else:
             if self.dry_run:
@@ -184,13 +197,15 @@ class Exporter:
 
         sev = await self.sevdesk.get_invoice(sev.id)
         problem = totals_mismatch(inv, sev.sum_net, sev.sum_gross)
+        if problem and sev.status == DRAFT:
+            await self._discard(remote, sev, problem)
         if problem:
             raise TotalsMismatch(
                 f"sevDesk invoice {sev.id} ({sev.status_label}) does not match KleanApp: "
                 f"{problem}; it was not linked. Correct it in sevDesk; the next run links it "
                 "once the totals agree"
             )
-        if self.fmt == "final" and sev.status == DRAFT:
+        if self.fmt in ("final", "einvoice") and sev.status == DRAFT:
             sev = await journaled(
                 self.store,
                 self.run_id,
@@ -200,25 +215,72 @@ class Exporter:
                 lambda: self.sevdesk.finalise_invoice(sev.id),
                 target_id=sev.id,
             )
+        xml_sha256 = (
+            await check_after(self.sevdesk, sev.id, inv) if self.fmt == "einvoice" else None
+        )
+        # KleanApp shows the sevDesk state from the start; the status poll keeps it current.
+        checked = utcnow()
+        status = accounting_status(sev)
+        fields = status_fields(sev, status, checked)
         await journaled(
             self.store,
             self.run_id,
             remote,
             "kleanapp",
             "link",
-            lambda: self.kleanapp.link_invoice(kid, sev.id),
+            lambda: self.kleanapp.link_invoice(kid, sev.id, status=fields, exported_at=checked),
             target_id=sev.id,
         )
+        paid = money(fields["paid_amount"])
         self._save(
             remote,
             state=LINKED,
             sevdesk_id=sev.id,
             sevdesk_number=sev.number,
-            exported_at=utcnow(),
+            exported_at=checked,
             format=self.fmt if action == "created" else (row.format if row else None),
+            accounting_status=status,
+            paid_amount=paid,
+            status_checked_at=checked,
+            reported_status=status,
+            reported_paid=paid,
+            reported_number=sev.number,
+            **({"einvoice_sha256": xml_sha256} if xml_sha256 else {}),
         )
         self.result.exported.append(self._item(remote, action, sev))
         logger.info("invoice {} {} as sevDesk invoice {}", inv.number, action, sev.id)
+
+    async def _discard(self, remote: Remote[Invoice], sev: SevInvoice, problem: str) -> None:
+        """Delete our draft whose sums are not KleanApp's and hold the invoice (no orphan).
+
+        Held with the content hash: the next runs do not create and delete it
+        again; a change of the invoice in KleanApp lets it be tried afresh.
+        """
+        await journaled(
+            self.store,
+            self.run_id,
+            remote,
+            "sevdesk",
+            "discard",
+            lambda: self.sevdesk.delete_draft_invoice(sev.id),
+            target_id=sev.id,
+        )
+        self._save(remote, sevdesk_id=None, payload_hash=content_hash(remote.record))
+        raise Unexportable(
+            TOTALS_DISCARDED % {"problem": problem},
+            TOTALS_DISCARDED_TASK % {"number": remote.record.number},
+            kind="totals",
+        )
+
+    @staticmethod
+    def _held_for_totals(row: Any, digest: str) -> bool:
+        """Held because sevDesk's sums differed, and unchanged since: not tried again."""
+        return bool(
+            row is not None
+            and row.state == HELD
+            and row.payload_hash == digest
+            and (row.held_reason or "").startswith("sevDesk computed other totals")
+        )
 
     def _already_exported(self, remote: Remote[Invoice], digest: str) -> None:
         """Linked in KleanApp: never sent again; a change since export is reported."""

@@ -48,17 +48,43 @@ async def journaled(
     A write that surely failed is marked ``failed``; one whose outcome is unknown
     (``maybe_written``, or the lock lost) stays ``pending`` for ``recover``.
     """
+    return await journaled_for(
+        store,
+        run_id,
+        remote.id,
+        remote.record.number,
+        side,
+        op,
+        call,
+        target_id=target_id,
+        payload=payload,
+    )
+
+
+async def journaled_for(
+    store: Store,
+    run_id: str,
+    kleanapp_id: str,
+    number: str,
+    side: str,
+    op: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    target_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> T:
+    """``journaled`` for an invoice known by its KleanApp id and number (the status poll)."""
     key = f"{ENTITY}.{side}.{op}"
     entry = store.journal_intent(
         Journal(
             run_id=run_id,
-            action_id=f"{key}:{remote.id}",
+            action_id=f"{key}:{kleanapp_id}",
             entity=ENTITY,
             side=side,
             op=op,
-            key=remote.record.number,
+            key=number,
             target_id=target_id,
-            payload={"kleanapp_id": remote.id, **(payload or {})},
+            payload={"kleanapp_id": kleanapp_id, **(payload or {})},
         )
     )
     _crashpoint("after_intent", key)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from reconciler.domain.i18n import N_
 from reconciler.domain.models import Customer, Invoice, InvoicePosition
 from rules.units import resolve_unit
 
@@ -32,8 +33,8 @@ TAXABLE_RULE = "1"
 TAXABLE_RATES = frozenset({Decimal(19), Decimal(7), Decimal(0)})
 UNIT_TASK = "create unit '{name}' in sevDesk: Einstellungen → System → Einheiten"
 #: Fields whose change after export is not a change of the invoice itself:
-#: status follows payment, the link is ours.
-HASH_EXCLUDES = frozenset({"status", "locked", "exported_to"})
+#: status follows payment, the link (and the accounting status on it) is ours.
+HASH_EXCLUDES = frozenset({"status", "locked", "exported_to", "accounting_status", "paid_amount"})
 
 
 class Unexportable(Exception):
@@ -205,6 +206,54 @@ def expected_totals(invoice: Invoice) -> tuple[Decimal, Decimal]:
     net = sum(by_rate.values(), Decimal("0.00"))
     tax = sum((_cents(n * r / 100) for r, n in by_rate.items()), Decimal("0.00"))
     return _cents(net), _cents(net + tax)
+
+
+#: Why an invoice is held over its totals (stored English; ``reporting.phrases`` translates).
+TOTALS_PRECHECK = N_(
+    "KleanApp's totals (net %(net)s, gross %(gross)s) are not what sevDesk computes from "
+    "the positions (net %(sev_net)s, gross %(sev_gross)s)"
+)
+TOTALS_PRECHECK_TASK = N_(
+    "check the positions and totals of KleanApp invoice %(number)s: it is exported once they agree"
+)
+TOTALS_DISCARDED = N_("sevDesk computed other totals (%(problem)s); its draft was deleted again")
+TOTALS_DISCARDED_TASK = N_(
+    "book KleanApp invoice %(number)s in sevDesk by hand: its totals differ there by rounding"
+)
+
+
+def sevdesk_totals(positions: Iterable[InvoicePosition]) -> tuple[Decimal, Decimal]:
+    """(net, gross) as sevDesk computes them from net-price positions.
+
+    Each position's net rounded to the cent, the nets added up per rate, the
+    tax of each rate rounded once (the emulator's ``invoice_sums`` says why
+    this is sevDesk's way; it is also KleanApp's, so the two agree unless
+    KleanApp's stored totals do not follow from its own positions).
+    """
+    by_rate: dict[Decimal, Decimal] = defaultdict(Decimal)
+    for pos in positions:
+        by_rate[pos.tax_rate] += _cents(pos.quantity * pos.unit_price_net)
+    net = sum(by_rate.values(), Decimal("0.00"))
+    tax = sum((_cents(n * r / 100) for r, n in by_rate.items()), Decimal("0.00"))
+    return _cents(net), _cents(net + tax)
+
+
+def check_totals(invoice: Invoice) -> None:
+    """``Unexportable`` before any write when sevDesk would not arrive at KleanApp's totals."""
+    net, gross = expected_totals(invoice)
+    sev_net, sev_gross = sevdesk_totals(invoice.positions)
+    if (_cents(net), _cents(gross)) != (sev_net, sev_gross):
+        raise Unexportable(
+            TOTALS_PRECHECK
+            % {
+                "net": money(net),
+                "gross": money(gross),
+                "sev_net": sev_net,
+                "sev_gross": sev_gross,
+            },
+            TOTALS_PRECHECK_TASK % {"number": invoice.number},
+            kind="totals",
+        )
 
 
 def totals_mismatch(

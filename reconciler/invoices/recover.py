@@ -19,7 +19,13 @@ from loguru import logger
 from reconciler.connectors.kleanapp.connector import KleanappConnector
 from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.connectors.sevdesk.invoices import DRAFT
-from reconciler.domain.errors import AuthError, KleansyncError, LockLost, Unreachable
+from reconciler.domain.errors import (
+    AuthError,
+    KleansyncError,
+    LockLost,
+    NotFound,
+    Unreachable,
+)
 from reconciler.invoices.journal import ENTITY
 from reconciler.invoices.mapping import note_for
 from reconciler.invoices.result import ExportResult
@@ -85,4 +91,15 @@ class JournalRecovery:
             if invoice.record.exported_to == entry.target_id:
                 return True, entry.target_id, "linked in KleanApp"
             return False, None, "not linked; linked in this run"
+        if entry.side == "sevdesk" and entry.op == "discard" and entry.target_id:
+            try:
+                await self.sevdesk.get_invoice(entry.target_id)
+            except NotFound:
+                return True, entry.target_id, "the draft is deleted"
+            return False, entry.target_id, "the draft is still there; checked again in this run"
+        if entry.side == "kleanapp" and entry.op == "status":
+            invoice = await self.kleanapp.get_invoice(kid)
+            if invoice.record.accounting_status == entry.payload.get("accounting_status"):
+                return True, entry.target_id, "status shown in KleanApp"
+            return False, None, "status not shown in KleanApp; the next status poll writes it"
         return False, None, "unknown step; the invoice is looked at again"

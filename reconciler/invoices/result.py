@@ -4,7 +4,13 @@
 documented contract::
 
     {"run_id", "dry_run", "format", "exported": [...], "held": [...],
-     "skipped": [...], "errors": [...], "tasks": [...], "recovered": [...]}
+     "skipped": [...], "errors": [...], "tasks": [...], "recovered": [...],
+     "customers": [...]}
+
+``customers`` are the invoices' customers that were not linked yet and were
+carried over first: ``{"kleanapp_id", "key", "outcome"}``, outcome one of
+created, linked, parked (with ``parked``: "P3"), would create, would link,
+not carried over (with ``problem``).
 
 ``run_id`` is null on a dry run (nothing is recorded). Every item names the
 KleanApp invoice by ``kleanapp_id`` and ``number``; amounts are strings
@@ -17,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.domain.i18n import N_
+from reconciler.domain.i18n import N_, _, ngettext
 from reconciler.domain.models import Invoice
 
 #: KleanApp's invoice statuses (Rechnungsstatus).
@@ -26,7 +32,23 @@ STATUSES = ("draft", "open", "paid", "cancelled")
 #: change (exporting it would lock it), and an invoice cancelled before it
 #: was ever exported has nothing to book.
 DEFAULT_STATUSES = ("open", "paid")
-FORMATS = ("draft", "final")
+FORMATS = ("draft", "final", "einvoice")
+#: What happened to an exported invoice (``exported[].action``), as the terminal says it.
+ACTIONS = {
+    "would create": N_("would create"),
+    "would link": N_("would link"),
+    "created": N_("created"),
+    "linked existing": N_("linked existing"),
+}
+#: What carrying a customer over did (``customers[].outcome``), as the terminal says it.
+CUSTOMER_OUTCOMES = {
+    "created": N_("created in sevDesk first"),
+    "linked": N_("linked with its sevDesk contact first"),
+    "parked": N_("parked as a possible match: waits for an admin's decision"),
+    "would create": N_("would be created in sevDesk first"),
+    "would link": N_("would be linked with its sevDesk contact first"),
+    "not carried over": N_("not carried over to sevDesk"),
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,8 @@ class ExportResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     recovered: list[dict[str, Any]] = field(default_factory=list)
+    #: Customers carried over to sevDesk first (``reconciler.invoices.customers``).
+    customers: list[dict[str, Any]] = field(default_factory=list)
 
     def add_task(self, kind: str, message: str, number: str | None) -> None:
         """One task per message; the invoices waiting for it are listed on it."""
@@ -114,70 +138,66 @@ class ExportResult:
             "errors": self.errors,
             "tasks": self.tasks,
             "recovered": self.recovered,
+            "customers": self.customers,
         }
 
     def summary_lines(self) -> list[str]:
-        """A short human summary for the terminal, in the reader's language."""
-        from reconciler.domain.i18n import _, format_money, ngettext
+        """A short human summary for the terminal, in the reader's language.
+
+        The items keep their English (``--json``); reasons and tasks are said
+        again from the catalogue (``reconciler.reporting.phrases``).
+        """
         from reconciler.reporting.phrases import Phrases
 
-        why = Phrases()
-
-        fmt = _(_FORMATS.get(self.format, self.format))
+        say = Phrases()
         n = len(self.exported)
-        head = (
-            ngettext(
-                "%(num)d invoice would be exported to sevDesk as %(format)s",
-                "%(num)d invoices would be exported to sevDesk as %(format)s",
+        if self.run_id:
+            head = ngettext(
+                "run %(run)s: exported %(num)d invoice to sevDesk as %(format)s",
+                "run %(run)s: exported %(num)d invoices to sevDesk as %(format)s",
                 n,
-                format=fmt,
+                run=self.run_id,
+                format=self.format,
             )
-            if self.dry_run
-            else ngettext(
-                "%(num)d invoice exported to sevDesk as %(format)s",
-                "%(num)d invoices exported to sevDesk as %(format)s",
+        else:
+            head = ngettext(
+                "dry run: would export %(num)d invoice to sevDesk as %(format)s",
+                "dry run: would export %(num)d invoices to sevDesk as %(format)s",
                 n,
-                format=fmt,
+                format=self.format,
             )
-        )
-        run = _("run %(run)s", run=self.run_id) if self.run_id else _("dry run")
-        lines = [f"{run}: {head}"]
+        lines = [head]
+        lines += [
+            "  "
+            + _(
+                "customer %(customer)s: %(outcome)s",
+                customer=c["key"],
+                outcome=_(CUSTOMER_OUTCOMES.get(c["outcome"], c["outcome"])),
+            )
+            for c in self.customers
+        ]
         for item in self.exported:
             target = f" → sevDesk {item['sevdesk_id']}" if item.get("sevdesk_id") else ""
-            action = _(_ACTIONS.get(item["action"], item["action"]))
-            gross = item.get("total_gross")
-            amount = format_money(gross) if gross is not None else "-"
-            lines.append(f"  {action:<15} {item['number']} ({amount}){target}")
-        held, error, skipped, changed_word = _("held"), _("error"), _("skipped"), _("changed")
-        lines += [f"  {held:<15} {h['number']}: {why(h['reason'])}" for h in self.held]
+            action = _(ACTIONS.get(item["action"], item["action"]))
+            lines.append(f"  {action:<16} {item['number']} ({item.get('total_gross')} EUR){target}")
+        held, error, changed_label = _("held"), _("failed"), _("changed after export")
+        lines += [f"  {held:<16} {h['number']}: {say(h['reason'])}" for h in self.held]
         lines += [
-            f"  {error:<15} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
+            f"  {error:<16} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
-            lines.append(
-                f"  {skipped:<15} "
-                + _("%(count)s (already exported or not due)", count=len(self.skipped))
-            )
-            lines += [f"  {changed_word:<15} {s['number']}: {why(s['reason'])}" for s in changed]
+            skipped = _("%(count)s skipped (already exported or not due)", count=len(self.skipped))
+            lines.append(f"  {skipped}")
+            lines += [f"  {changed_label:<16} {s['number']}: {s['reason']}" for s in changed]
         lines += [
             "  "
             + _(
                 "task: %(task)s (%(invoices)s)",
-                task=why(t["message"]),
+                task=say(t["message"]),
                 invoices=", ".join(t["invoices"]),
             )
             for t in self.tasks
         ]
-        lines += ["  " + _("settled: %(outcome)s", outcome=r["outcome"]) for r in self.recovered]
+        lines += ["  " + _("recovered: %(outcome)s", outcome=r["outcome"]) for r in self.recovered]
         return lines
-
-
-#: Code words of the export (English in ``--json``), as the reader says them.
-_FORMATS = {"draft": N_("draft"), "final": N_("final")}
-_ACTIONS = {
-    "created": N_("created"),
-    "linked existing": N_("linked existing"),
-    "would create": N_("would create"),
-    "would link": N_("would link"),
-}

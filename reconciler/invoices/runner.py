@@ -42,7 +42,9 @@ from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import ConfigError, NotFound, RemoteValidationError
 from reconciler.domain.i18n import _
 from reconciler.domain.models import Invoice, Remote
+from reconciler.invoices.customers import carry_customers
 from reconciler.invoices.export import Exporter
+from reconciler.invoices.mapping import money
 from reconciler.invoices.recover import JournalRecovery
 from reconciler.invoices.result import (
     DEFAULT_STATUSES,
@@ -85,7 +87,7 @@ def _connectors(
 def _format(config: Config, fmt: str | None) -> str:
     fmt = fmt or config.invoices.format
     if fmt not in FORMATS:
-        raise ConfigError(_("--format must be draft or final, not %(given)r", given=fmt))
+        raise ConfigError(_("--format must be draft, final or einvoice, not %(given)r", given=fmt))
     return fmt
 
 
@@ -123,8 +125,23 @@ class _Job:
             dry_run=dry_run,
             run_id=run_id,
             result=result,
+            payment_method=config.invoices.payment_method,
         )
         return cls(kleanapp, sevdesk, store, fmt, run_id, result, exporter)
+
+    async def carry(
+        self,
+        config: Config,
+        connectors: Mapping[str, Connector],
+        invoices: list[Remote[Invoice]],
+    ) -> None:
+        """Carry the invoices' unlinked customers over first (``invoices.customers``)."""
+        carried = await carry_customers(
+            config, connectors, self.store, invoices, dry_run=self.result.dry_run
+        )
+        self.exporter.lookups.carried = carried
+        linked = {link.kleanapp_id for link in self.store.links("customer")}
+        self.result.customers = carried.items(linked, self.result.dry_run)
 
     async def recover(self) -> None:
         """Settle what a killed export left pending (never in a dry run)."""
@@ -151,6 +168,7 @@ async def export_invoices(
     async def run() -> None:
         await job.recover()
         candidates, cursor = await _candidates(kleanapp, store, filters, result)
+        await job.carry(config, connectors, candidates)
         for remote in candidates:
             await exporter.process(remote)
         if cursor is not None and not dry_run and filters.since_last and not filters.narrowed:
@@ -200,6 +218,7 @@ async def export_one(
                 }
             )
             return
+        await job.carry(config, connectors, [remote])
         await exporter.process(remote)
 
     filters = {"invoice_id": str(invoice_id), "status": list(statuses)}
@@ -298,16 +317,24 @@ async def _candidates(
 async def invoice_status(
     *, connectors: Mapping[str, Connector], store: Store
 ) -> list[dict[str, Any]]:
-    """Every invoice the exporter knows, with where it stands in sevDesk right now."""
-    _kleanapp, sevdesk = _connectors(connectors)
+    """Every invoice the exporter knows, where it stands in sevDesk and what KleanApp shows.
+
+    Both read now, one listing each: sevDesk's status and paid amount, and
+    the ``accounting_status`` on KleanApp's export link (what the status poll
+    last wrote there), so a difference between the two is visible.
+    """
+    kleanapp, sevdesk = _connectors(connectors)
     rows = InvoiceLedger(store).rows()
     by_id: dict[str, Any] = {}
     cancelled: dict[str, Any] = {}
+    shown: dict[str, Invoice] = {}
     if any(row.sevdesk_id for row in rows):
         for invoice in await sevdesk.all_invoices():
             by_id[invoice.id] = invoice
             if invoice.invoice_type == "SR" and invoice.origin_id:
                 cancelled[invoice.origin_id] = invoice
+        listing = await kleanapp.list_invoices(exported=True, statuses=STATUSES)
+        shown = {remote.id: remote.record for remote in listing.records}
     items = []
     for row in rows:
         sev = by_id.get(row.sevdesk_id or "")
@@ -330,6 +357,10 @@ async def invoice_status(
                 "sevdesk_status": status,
                 "cancelled_by": storno.number if storno else None,
                 "total_gross": row.total_gross,
+                "paid_amount": money(sev.paid_amount) if sev and sev.paid_amount else None,
+                "kleanapp_status": (
+                    shown[row.kleanapp_id].accounting_status if row.kleanapp_id in shown else None
+                ),
                 "exported_at": row.exported_at.isoformat() if row.exported_at else None,
                 "changed_after_export": row.changed_after_export_at is not None,
                 "reason": row.held_reason or row.error,

@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler.domain.i18n import N_, _, format_datetime, format_number, ngettext
 from reconciler.domain.labels import FIELDS, entity_label, field_label, side_label
+from reconciler.reporting.invoice_phrases import INVOICE_PATTERNS
 from reconciler.reporting.words import label
 
 __all__ = ["Phrases"]
@@ -99,6 +100,7 @@ _PATTERNS: tuple[str, ...] = (
     N_("book this 0 % invoice in sevDesk by hand with the right tax rule"),
     N_("correct the delivery date in KleanApp"),
     N_("the invoice has no positions"),
+    *INVOICE_PATTERNS,
 )
 
 #: Parameters that are sentences (or lists of records) themselves.

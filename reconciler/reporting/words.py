@@ -97,6 +97,24 @@ def decision(value: Any) -> str:
     return _("value from %(side)s", side=side_label(value))
 
 
+def waiting(s: dict[str, Any]) -> list[str]:
+    """What waits for a person, counted: the same words in the headline and the subject."""
+    parts = []
+    if s["manual_conflicts"]:
+        parts.append(
+            ngettext(
+                "%(num)d conflict to decide", "%(num)d conflicts to decide", s["manual_conflicts"]
+            )
+        )
+    if s["parked"]:
+        parts.append(ngettext("%(num)d match to check", "%(num)d matches to check", s["parked"]))
+    if s["tasks"]:
+        parts.append(ngettext("%(num)d task", "%(num)d tasks", s["tasks"]))
+    if s["errors"]:
+        parts.append(ngettext("%(num)d error", "%(num)d errors", s["errors"]))
+    return parts
+
+
 def headline(view: dict[str, Any]) -> str:
     """One sentence a phone shows first: what happened and whether someone must act."""
     run, s = view["run"], view["summary"]
@@ -119,19 +137,7 @@ def headline(view: dict[str, Any]) -> str:
         )
     else:
         text = ngettext("kleansync made %(num)d change", "kleansync made %(num)d changes", n)
-    todo = []
-    if s["manual_conflicts"]:
-        todo.append(
-            ngettext(
-                "%(num)d conflict to decide", "%(num)d conflicts to decide", s["manual_conflicts"]
-            )
-        )
-    if s["parked"]:
-        todo.append(ngettext("%(num)d match to check", "%(num)d matches to check", s["parked"]))
-    if s["tasks"]:
-        todo.append(ngettext("%(num)d task", "%(num)d tasks", s["tasks"]))
-    if s["errors"]:
-        todo.append(ngettext("%(num)d error", "%(num)d errors", s["errors"]))
+    todo = waiting(s)
     if todo:
         return _("%(done)s; needs you: %(todo)s.", done=text, todo=", ".join(todo))
     return _("%(done)s; nothing needs you.", done=text)
@@ -140,21 +146,11 @@ def headline(view: dict[str, Any]) -> str:
 def subject(view: dict[str, Any]) -> str:
     """The e-mail's subject: what waits, counted (``[kleansync] Lauf abc: 2 Konflikte …``)."""
     s, run = view["summary"], view["run"]
-    parts = []
-    if s["manual_conflicts"]:
-        parts.append(
-            ngettext(
-                "%(num)d conflict to decide", "%(num)d conflicts to decide", s["manual_conflicts"]
-            )
-        )
-    elif s["conflicts"]:
-        parts.append(ngettext("%(num)d conflict", "%(num)d conflicts", s["conflicts"]))
-    if s["parked"]:
-        parts.append(ngettext("%(num)d match to check", "%(num)d matches to check", s["parked"]))
-    if s["tasks"]:
-        parts.append(ngettext("%(num)d task", "%(num)d tasks", s["tasks"]))
-    if s["errors"]:
-        parts.append(ngettext("%(num)d error", "%(num)d errors", s["errors"]))
+    parts = waiting(s)
+    if (
+        not s["manual_conflicts"] and s["conflicts"]
+    ):  # decided by rules: worth a word, not a "to do"
+        parts.insert(0, ngettext("%(num)d conflict", "%(num)d conflicts", s["conflicts"]))
     if run["outcome"] in ("failed", "interrupted"):
         parts.insert(0, label(run["outcome"], "outcome").upper())
     what = ", ".join(parts) or _("report")

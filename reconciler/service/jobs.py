@@ -23,7 +23,8 @@ events named are reconciled, along with anything else that changed.
 
 Why a poll: webhooks can get lost. Every ``[schedule] invoice_poll_minutes``
 the exporter's ``--since-last`` run picks up unexported invoices changed since
-the last poll, plus held and failed ones.
+the last poll, plus held and failed ones. The same poll then brings payment
+status back (``reconciler.invoices.status_poll``: sevDesk has no webhooks).
 
 Every job is tracked (``_track``) and shielded, so a graceful stop lets the
 write in flight finish instead of cancelling it halfway. Each job settles the
@@ -48,6 +49,7 @@ from reconciler.domain.errors import KleansyncError, RunInProgress
 from reconciler.domain.models import Side
 from reconciler.invoices.result import ExportFilters, ExportResult
 from reconciler.invoices.runner import export_invoices, export_one
+from reconciler.invoices.status_poll import poll_status
 from reconciler.service.inbox import InboxSettlement
 from reconciler.service.metrics import Metrics
 from reconciler.service.registration import WebhookRegistration
@@ -300,6 +302,8 @@ class Jobs:
                 return None
             upto = self.settle.mark()
             result = await self._run_export(kind, invoice_id)
+            if kind == "poll" and result is not None and not self.stop.is_set():
+                await self._poll_status()
             if kind == "one" and not self.stop.is_set():
                 self.settle.export_done(str(invoice_id), upto, ran=result is not None)
         if result is None:
@@ -345,6 +349,20 @@ class Jobs:
             return None
         finally:
             STOP.reset(token)
+
+    async def _poll_status(self) -> None:
+        """Payment status back: sevDesk's state of exported invoices into KleanApp."""
+        connectors: Mapping[str, Connector] = {str(k): c for k, c in self.connectors.items()}
+        try:
+            polled = await poll_status(self.config, connectors=connectors, store=self.store)
+        except KleansyncError as exc:
+            logger.error("invoice status poll failed: {}", exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the service must outlive one bad poll
+            logger.opt(exception=exc).error("invoice status poll failed: {}", exc)
+            return
+        for change in polled.changed:
+            logger.info("invoice {}: KleanApp now shows {}", change["number"], change["to"])
 
     def init_invoice_cursor(self) -> None:
         """Start the poll at the first start, not at the beginning of time.

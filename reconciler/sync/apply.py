@@ -9,9 +9,8 @@ neither a duplicate nor an edit.
 Each write goes to the collection of its entity on its side
 (``connector.collection(Customer)`` is ``connector.customers``). A refused
 write is parked waiting for a fix (``reconciler.sync.refusals``); the link
-and base a pair leaves are worked out in ``reconciler.sync.links``: the base
-of a pair is replaced only when every write for that pair succeeded, since
-the base must be what *both* sides hold.
+and base a pair leaves, also when its writes went through only in part, are
+worked out in ``reconciler.sync.links``.
 """
 
 from __future__ import annotations
@@ -47,14 +46,14 @@ from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Rem
 from reconciler.sync.fence import current_writes, ensure_fence
 from reconciler.sync.intents import idempotency_key, payload_of
 from reconciler.sync.lanes import FollowUps, run_lanes
-from reconciler.sync.links import base_after_create, link_clash, pair_link
+from reconciler.sync.links import base_after_create, link_clash, pair_link, partly_applied
 from reconciler.sync.plan_model import Action, PairPlan, Plan
 from reconciler.sync.refusals import park_refusal
 from reconciler.sync.stable_ids import StableIds, journal_id
 from rules.fingerprints import settle_written
 from state import Store
 from state.refusal_tables import Refusal, Refusals, fingerprint
-from state.tables import Journal
+from state.tables import Journal, Link
 
 #: Test instrumentation, like etcd's failpoints: ``stage:entity.side.op``
 #: makes the process SIGKILL itself at that point (crash-recovery tests).
@@ -305,20 +304,20 @@ class Applier:
         versions: dict[str, str | None] = {}
         base = pair.base_after
         seen = {side: dict(v) for side, v in pair.seen_after.items()} if pair.seen_after else None
-        ok = True
+        failed: list[Action] = []
         unlink = pair.unlink
         assigned: str | None = None
         for action in pair.actions:
             if action.number_from_create:
                 if assigned is None:
-                    ok = False  # the create failed; nothing to write back
+                    failed.append(action)  # the create failed; nothing to write back
                     self.outcome.not_sent.append(action.id)
                     continue
                 action = action.model_copy(update={"fields": {"customer_number": assigned}})
                 base = {**base, "customer_number": assigned} if base else base
             result = await self.execute(action)
             if result is False:
-                ok = False
+                failed.append(action)
                 continue
             if result is KEPT:
                 unlink = False  # the record stays; keep the link and its base
@@ -345,9 +344,14 @@ class Applier:
                         base,
                         assigned,
                     )
-        if not ok or pair.link_untouched:
+        if pair.link_untouched:
             return
         ensure_fence()  # links and bases are the lock holder's to write
+        if failed:  # in part: remember what landed, the rest is planned again
+            kept = partly_applied(self.store, pair, failed, ids, versions, base, seen)
+            if kept is not None:
+                self._save_link(pair, kept)
+            return
         for conflict_id in pair.conflict_ids:
             self.store.mark_conflict_applied(conflict_id)
         for resolution_id in pair.parked_resolution_ids:
@@ -359,16 +363,21 @@ class Applier:
         link = pair_link(self.store, pair, ids, versions, base, seen)
         if link is None:
             return
-        try:
-            self.store.save_link(link)
-        except IntegrityError:
-            self.outcome.errors.append(link_clash(pair, link))
+        if not self._save_link(pair, link):
             return
         if pair.link_id is None and pair.entity == "customer":
             if self.follow_ups is None:
                 await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
             else:  # a sevDesk write: sent beside sevDesk's lane, not by this one
                 self.follow_ups.put(pair.key, link.kleanapp_id, link.sevdesk_id)
+
+    def _save_link(self, pair: PairPlan, link: Link) -> bool:
+        try:
+            self.store.save_link(link)
+            return True
+        except IntegrityError:
+            self.outcome.errors.append(link_clash(pair, link))
+            return False
 
     async def apply(self, plan: Plan) -> ApplyOutcome:
         """Both sides at once, each in plan order per record (``reconciler.sync.lanes``)."""

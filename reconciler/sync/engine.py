@@ -36,6 +36,7 @@ from reconciler.sync.fence import Fence, ensure_fence, run_lock
 from reconciler.sync.plan import build_plan
 from reconciler.sync.plan_file import check_plan, claim_plan, load_plan, save_plan
 from reconciler.sync.plan_model import Plan, Task
+from reconciler.sync.plan_scope import INVOICE_TRIGGER, scoped
 from reconciler.sync.recovery import recover_writes, settle_interrupted_runs
 from reconciler.sync.report import RunResult
 from reconciler.sync.snapshot import Snapshot, remember_parts, take_snapshot
@@ -55,6 +56,9 @@ class SyncOptions:
     allow_mass_delete: bool = False
     #: An empty (0-byte) state store file may be started over (``--new-store``).
     new_store: bool = False
+    #: Only these KleanApp customers (ids): the invoice export carrying an invoice's
+    #: customer over (``plan_scope``). Such a run reads everything and moves no cursor.
+    only_customers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # A saved plan is for review: making one never writes (``sync --plan-out``).
@@ -81,7 +85,7 @@ def needs_full(store: Store, config: Config, requested: bool) -> bool:
         return True
     # Runs a webhook triggered (seconds apart, any number a day) do not count:
     # "every N-th run" means the regular ones.
-    done = store.count_runs(dry_run=False, exclude_trigger="webhook")
+    done = store.count_runs(dry_run=False, exclude_trigger=("webhook", INVOICE_TRIGGER))
     every = config.sync.full_every
     return done == 0 or bool(every and (done + 1) % every == 0)
 
@@ -213,7 +217,7 @@ async def _run(
             "applying the saved plan {} ({} actions)", options.apply_plan, len(plan.actions)
         )
     else:
-        full = needs_full(store, config, options.full)
+        full = needs_full(store, config, options.full or bool(options.only_customers))
         entities = tuple(
             entity
             for entity, direction in (
@@ -239,6 +243,8 @@ async def _run(
             resolved=store.resolved_conflicts(),
             parked_resolutions=store.parked_resolutions(applied=False),
         )
+        if options.only_customers:
+            plan = scoped(plan, options.only_customers)
     if options.plan_out:
         plan = save_plan(plan, options.plan_out, run_id=run.id, store=store)
         logger.info("plan written to {}", options.plan_out)
@@ -281,6 +287,7 @@ async def _run(
         plan.full
         and not outcome.skipped
         and not options.apply_plan
+        and not options.only_customers
         and config.sync.customers != "off"
     ):
         await applier.stable_ids.backfill(store.links("customer"))  # heals missing stable ids
@@ -288,13 +295,16 @@ async def _run(
     # A refused record is parked (waiting for a fix) and read again when its
     # source changes: it must not hold every other record's cursor back.
     blocking = [e for e in outcome.errors if not e.get("waiting_for_fix")]
+    scoped_run = bool(options.only_customers)
     if not blocking and not outcome.skipped and not options.apply_plan:
         for name, stamp in plan.cursors.items():
             entity, side = name.split(".")
             store.set_cursor(side, entity, stamp)
-    if snapshot is not None and not options.apply_plan:
+    # A run cut down to a few customers (plan_scope) read everything but planned
+    # little: it must not remember the others' parts or settle their refusals.
+    if snapshot is not None and not options.apply_plan and not scoped_run:
         remember_parts(connectors, store, snapshot, outcome.errors, outcome.skipped)
-    if snapshot is not None:
+    if snapshot is not None and not scoped_run:
         seen = {
             f"{side}:{rid}" for (_e, side), read in snapshot.reads.items() for rid in read.records
         }

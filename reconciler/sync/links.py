@@ -1,7 +1,10 @@
 """What a pair's link and agreed base become once its writes went through.
 
-The base of a pair is replaced only when every write for that pair
-succeeded: the base must be what *both* sides hold. After a create the
+The base of a pair is replaced field by field only where its writes went
+through: the base must be what *both* sides hold. A pair whose writes went
+through in part (one side refused, or was edited meanwhile) remembers what
+landed and leaves every field of a write that did not land as the run found
+it (``partly_applied``). After a create the
 base is what the new record holds, if that is what was sent; a record that
 differs (the create found one an earlier attempt, or someone else, wrote)
 keeps no base, so the next run diffs it with no base instead of trusting
@@ -16,7 +19,7 @@ from typing import Any
 
 from reconciler.connectors.base import Connector
 from reconciler.domain.models import SYNCED_ENTITIES, Canonical, Remote, Side
-from reconciler.sync.plan_model import PairPlan
+from reconciler.sync.plan_model import Action, PairPlan
 from rules.normalize import normalize_record
 from state import Store
 from state.tables import Link
@@ -95,6 +98,49 @@ def pair_link(
             link.created_at = old.created_at
             link.kleanapp_version = link.kleanapp_version or old.kleanapp_version
             link.sevdesk_version = link.sevdesk_version or old.sevdesk_version
+    return link
+
+
+def partly_applied(
+    store: Store,
+    pair: PairPlan,
+    failed: list[Action],
+    ids: Mapping[str, str | None],
+    versions: Mapping[str, str | None],
+    base: dict[str, Any] | None,
+    seen: dict[str, dict[str, str]] | None,
+) -> Link | None:
+    """The link of a linked pair whose ``failed`` updates did not land while its other writes did.
+
+    What landed is remembered (the written side's fingerprints, version and
+    base), so the next run does not take kleansync's own write for a
+    person's edit there and put it over a newer edit on the other side.
+    Every field of a write that did not land keeps the base and *both*
+    sides' fingerprints it had before the run: the change is still a
+    change next run, planned again, and whatever a person typed meanwhile
+    is judged against the same old state. None (the link stays as it was)
+    for a pair linked only now or to be unlinked, a failed create or delete, or a link from
+    before fingerprints: there is no earlier state to keep per field.
+    """
+    old = store.get_link(pair.link_id) if pair.link_id is not None else None
+    if old is None or pair.unlink or old.base is None or any(a.op != "update" for a in failed):
+        return None
+    link = pair_link(store, pair, ids, versions, base, seen)
+    before = {"kleanapp": old.kleanapp_raw, "sevdesk": old.sevdesk_raw}
+    if link is None or link.base is None or None in before.values():
+        return None
+    agreed = dict(link.base)
+    raw = {"kleanapp": dict(link.kleanapp_raw or {}), "sevdesk": dict(link.sevdesk_raw or {})}
+    for name in {name for action in failed for name in action.fields}:
+        if name in old.base:
+            agreed[name] = old.base[name]
+        for side, fingerprints in raw.items():
+            kept = (before[side] or {}).get(name)
+            if kept is None:
+                fingerprints.pop(name, None)
+            else:
+                fingerprints[name] = kept
+    link.base, link.kleanapp_raw, link.sevdesk_raw = agreed, raw["kleanapp"], raw["sevdesk"]
     return link
 
 

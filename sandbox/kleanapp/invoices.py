@@ -107,7 +107,15 @@ class InvoiceRec:
         if self.export is not None:
             # Left out while unlinked: the contract's ``export`` is {allOf: [...],
             # nullable: true}, and OAS 3.0.3 only honours nullable next to ``type``.
-            body["export"] = {**self.export, "exported_at": iso(self.export["exported_at"])}
+            export = self.export
+            checked = export.get("status_checked_at")
+            paid = export.get("paid_amount")
+            body["export"] = {
+                **export,
+                "exported_at": iso(export["exported_at"]),
+                "status_checked_at": iso(checked) if checked else None,
+                "paid_amount": None if paid is None else num(paid),
+            }
         return body
 
 

@@ -25,6 +25,7 @@ from sandbox.kleanapp.records import CustomerRec, UnitRec, check_version, paged
 from sandbox.kleanapp.validation import (
     CUSTOMER_FIELDS,
     CUSTOMER_NUMBER_RE,
+    EXPORT_STATUS_FIELDS,
     ApiError,
     check_customer,
     customer_changes,
@@ -301,17 +302,33 @@ class KleanStore:
         return inv
 
     def link_export(self, invoice_id: int, link: dict[str, Any]) -> InvoiceRec:
+        """Link (and lock) once; the same link again updates only its status fields.
+
+        A repeated PUT with the same ``external_id`` changes ``document_number``,
+        ``accounting_status``, ``paid_amount`` and ``status_checked_at`` as
+        given (omitted ones stay); ``exported_at`` stays the first export's. It
+        counts as a save (version, ``updated_at``, ``invoice.saved``) only when
+        something changed, so a retried PUT is a no-op.
+        """
         inv = self.invoice(invoice_id)
         if inv.export is not None:
-            if inv.export["external_id"] == link["external_id"]:
+            if inv.export["external_id"] != link["external_id"]:
+                raise ApiError(
+                    409,
+                    "already_exported",
+                    f"invoice {inv.number} is already linked to {inv.export['external_id']}",
+                    current=inv.render(),
+                )
+            changes = {
+                k: link[k]
+                for k in EXPORT_STATUS_FIELDS
+                if k in link and link[k] != inv.export.get(k)
+            }
+            if not changes:
                 return inv  # the same link again: idempotent, nothing changes
-            raise ApiError(
-                409,
-                "already_exported",
-                f"invoice {inv.number} is already linked to {inv.export['external_id']}",
-                current=inv.render(),
-            )
-        inv.export = link
+            inv.export = {**inv.export, **changes}
+        else:
+            inv.export = {**dict.fromkeys(EXPORT_STATUS_FIELDS), **link}
         self._touch(inv)
         self._emit("invoice.saved", inv.id, inv.render(), inv.updated_at)
         return inv

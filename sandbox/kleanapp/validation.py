@@ -234,21 +234,72 @@ def unit_name(body: Any) -> str:
     return name.strip()
 
 
+#: ``ExportLink.accounting_status`` [contract]: the invoice's state in the accounting system.
+ACCOUNTING_STATUSES = ("draft", "open", "partially_paid", "paid", "cancelled")
+EXPORT_LINK_FIELDS = frozenset(
+    {
+        "system",
+        "external_id",
+        "exported_at",
+        "document_number",
+        "accounting_status",
+        "paid_amount",
+        "status_checked_at",
+    }
+)
+#: The fields a repeated PUT of the same link may change (the rest stays as first linked).
+EXPORT_STATUS_FIELDS = ("document_number", "accounting_status", "paid_amount", "status_checked_at")
+
+
 def export_link(body: Any) -> dict[str, Any]:
+    """A ``PUT /invoices/{id}/export`` body, checked whole (every wrong field named at once).
+
+    The four status fields are optional and nullable; the ones given are
+    returned, the ones left out are not (a repeated PUT keeps what it omits).
+    """
     body = require_object(body)
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = dict.fromkeys(
+        (k for k in body if k not in EXPORT_LINK_FIELDS), "unknown field"
+    )
     if body.get("system") != "sevdesk":
         errors["system"] = "must be sevdesk"
     external_id = body.get("external_id")
     if not isinstance(external_id, str) or not external_id.strip():
         errors["external_id"] = "required"
+    link: dict[str, Any] = {"system": "sevdesk", "external_id": external_id}
     try:
-        exported_at = parse_datetime(body.get("exported_at"), "exported_at")
+        link["exported_at"] = parse_datetime(body.get("exported_at"), "exported_at")
     except ApiError as exc:
         errors.update(exc.fields or {})
+    if "document_number" in body:
+        number = body["document_number"]
+        if number is not None and (not isinstance(number, str) or not number.strip()):
+            errors["document_number"] = "must be a non-empty string or null"
+        link["document_number"] = number
+    if "accounting_status" in body:
+        status = body["accounting_status"]
+        if status is not None and status not in ACCOUNTING_STATUSES:
+            errors["accounting_status"] = "must be one of " + ", ".join(ACCOUNTING_STATUSES)
+        link["accounting_status"] = status
+    if "paid_amount" in body:
+        try:
+            paid = None if body["paid_amount"] is None else decimal_of(body["paid_amount"], "")
+        except ApiError:
+            paid, errors["paid_amount"] = None, "must be a number or null"
+        if paid is not None and (paid < 0 or paid != cents(paid) or paid >= 10**12):
+            errors["paid_amount"] = "EUR, at least 0, with at most two decimals"
+        link["paid_amount"] = paid
+    if "status_checked_at" in body:
+        try:
+            raw = body["status_checked_at"]
+            link["status_checked_at"] = (
+                None if raw is None else parse_datetime(raw, "status_checked_at")
+            )
+        except ApiError as exc:
+            errors.update(exc.fields or {})
     if errors:
         raise invalid(errors)
-    return {"system": "sevdesk", "external_id": external_id, "exported_at": exported_at}
+    return link
 
 
 def webhook_input(body: Any) -> dict[str, Any]:

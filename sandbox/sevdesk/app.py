@@ -40,6 +40,7 @@ from sandbox.common import SandboxControl
 from .bulk import bulk_load
 from .contacts import contact_routes
 from .custom_fields import custom_field_routes
+from .einvoice import einvoice_routes
 from .guard import CrashGuard
 from .invoice_states import invoice_state_routes
 from .invoices import invoice_routes
@@ -175,16 +176,31 @@ def _sandbox_routes(store: Store) -> list[Route]:
     async def emails(request: Request) -> Response:
         return JSONResponse({"emails_sent": store.emails_sent, "send_log": store.send_log})
 
+    async def company(request: Request) -> Response:
+        """The company data e-invoices need: PATCH sets fields (null blanks one)."""
+        if request.method == "PATCH":
+            try:
+                data = await request.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+            store.company.update(data)
+        return JSONResponse({"company": store.company})
+
     return [
         Route("/_sandbox/unity", add_unit, methods=["POST"]),
         Route("/_sandbox/unity/{unit_id}", remove_unit, methods=["DELETE"]),
         Route("/_sandbox/emails", emails, methods=["GET"]),
+        Route("/_sandbox/company", company, methods=["GET", "PATCH"]),
     ]
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return JSONResponse(error_body(exc.status, exc.message, exc.code), status_code=exc.status)
+    return JSONResponse(
+        error_body(exc.status, exc.message, exc.code, exc.data), status_code=exc.status
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -201,6 +217,7 @@ def create_app(
     legacy_unity_write: bool = False,
     rate_limit_rps: float | None = None,
     bookkeeping_version: str = "2.0",
+    tax_per_position: bool = False,
 ) -> SandboxControl:
     """A fresh emulated sevDesk account wrapped in the sandbox control API.
 
@@ -209,9 +226,12 @@ def create_app(
     ``rate_limit_rps`` imposes a per-token limit (429 + Retry-After); sevDesk
     publishes none, so the default is no limit. ``bookkeeping_version`` is what
     ``GET /Tools/bookkeepingSystemVersion`` answers ("2.0", or "1.0" for an old
-    account; see ``tools``).
+    account; see ``tools``). ``tax_per_position`` makes invoice sums add up the
+    positions' rounded taxes instead of rounding the tax once per rate
+    (``invoice_records.invoice_sums``): sums kleansync did not predict.
     """
     store = Store()
+    store.tax_per_position = tax_per_position
     api = Starlette(
         routes=[
             Mount(
@@ -221,6 +241,7 @@ def create_app(
                     *contact_routes(store),
                     *invoice_routes(store),
                     *invoice_state_routes(store),
+                    *einvoice_routes(store),
                     *_static_routes(store, legacy_unity_write),
                     *tools_routes(bookkeeping_version),
                 ],

@@ -150,7 +150,7 @@ def invoice_state_routes(store: Store) -> list[Route]:
             )
             copies.append(copy)
         store.positions.update({c["id"]: c for c in copies})
-        invoice_sums(storno, copies)
+        invoice_sums(storno, copies, per_position=store.tax_per_position)
         store.invoices[storno["id"]] = storno
         invoice.update({"_cancelled": True, "status": "1000", "_updated": ts})
         return one(storno, 201)

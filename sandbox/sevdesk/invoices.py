@@ -5,7 +5,7 @@ The rules that bite an exporter are enforced the way sevDesk's Update 2.0 does:
 given), every position needs a known ``unity``, a position's ``taxRate`` must
 fit the invoice's ``taxRule`` (422), and a regular invoice may not be
 delivered after its date (422). Drafts can be deleted, anything else answers
-409 (code 159). Sums are rounded per position, as sevDesk does. Everything is
+409 (code 159). Sums: nets per position, tax per rate (``invoice_records``). Everything is
 validated before the store is touched, so a refused call leaves nothing behind.
 saveInvoice answers positions the way sevDesk really does (numbers, not
 strings: ``sandbox.sevdesk.answers``). What happens after the draft (finalise,
@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from .answers import saved_position
 from .contact_records import is_person
+from .einvoice import ADDRESS_PARTS, missing_for_einvoice, payment_method, refuse
 from .invoice_records import INVOICE_TEXT, invoice_sums, new_invoice, position_sums
 from .store import BERLIN, SEV_CLIENT, Store, iso, now_ts, ref, render
 from .wire import (
@@ -152,6 +153,16 @@ def invoice_routes(store: Store) -> list[Route]:
         for key in ("showNet", "smallSettlement"):
             if key in data:
                 invoice[key] = flag(data[key])
+        if "propertyIsEInvoice" in data:
+            invoice["_e_invoice"] = flag(data["propertyIsEInvoice"]) == "1"
+        if data.get("paymentMethod"):
+            method = ref_in(data["paymentMethod"], "PaymentMethod", "paymentMethod")
+            if payment_method(method["id"]) is None:
+                raise ApiError(400, f"PaymentMethod with id {method['id']} not found")
+            invoice["paymentMethod"] = method
+        parts = dict(invoice.get("_address_parts") or {})
+        parts.update({k: text(data[k], k) for k in ADDRESS_PARTS if k in data})
+        invoice["_address_parts"] = parts
         date = parse_date(data["invoiceDate"], "invoiceDate")
         invoice["invoiceDate"] = iso(int(date.timestamp()))
         invoice["_invoice_ts"] = int(date.timestamp())
@@ -242,8 +253,12 @@ def invoice_routes(store: Store) -> list[Route]:
             if position["id"] in kept:
                 position["_created"] = kept[position["id"]]["_created"]
             kept[position["id"]] = position
+        if invoice.get("_e_invoice"):
+            missing = missing_for_einvoice(store, invoice, list(kept.values()))
+            if missing:
+                raise refuse(missing)
         invoice["_updated"] = ts
-        invoice_sums(invoice, kept.values())
+        invoice_sums(invoice, kept.values(), per_position=store.tax_per_position)
         ordered = sorted(kept.values(), key=_position_order)
         payload = {
             "invoice": render(invoice),

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .company import COMPANY
+
 BERLIN = ZoneInfo("Europe/Berlin")
 SEV_CLIENT = {"id": "692471", "objectName": "SevClient"}
 CUSTOMER_CATEGORY = "3"
@@ -148,6 +150,8 @@ class Store:
     """All records of one emulated sevDesk account."""
 
     def __init__(self) -> None:
+        #: An account that adds up its positions' taxes (``create_app``); kept over resets.
+        self.tax_per_position = False
         self.reset()
 
     def reset(self) -> None:
@@ -167,6 +171,8 @@ class Store:
         #: Every booking (bookAmount) as the InvoiceLog it answered, plus the request.
         self.bookings: list[dict[str, Any]] = []
         self.invoice_numbers: dict[str, int] = {"RE": 1000}
+        #: The company's own data (``sevClient``; ``company.py``), what e-invoices need.
+        self.company: dict[str, Any] = dict(COMPANY)
         self._next = dict(ID_BASE)
         self.categories = [_category(*row) for row in CATEGORIES]
         self.countries = [_country(*row) for row in COUNTRIES]

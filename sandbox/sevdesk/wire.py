@@ -38,9 +38,13 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.code = code
+        #: The error body's ``data`` (what an e-invoice lacks, ``einvoice``); else empty.
+        self.data: list[Any] = []
 
 
-def error_body(status: int, message: str, code: int | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, code: int | None = None, data: list[Any] | None = None
+) -> dict[str, Any]:
     """sevDesk's recorded error shape: ``{"error": {...}, "objects": null}``.
 
     As in jernoxit/sevdesk-rs tests/fixtures/error_404_code_151.json and
@@ -53,7 +57,7 @@ def error_body(status: int, message: str, code: int | None = None) -> dict[str, 
             "message": message,
             "errorCode": 0,
             "code": code,
-            "data": [],
+            "data": list(data or []),
             "responseCode": status,
         },
         "objects": None,

@@ -168,9 +168,9 @@ def test_invoice_status_list_is_case_blind_and_refuses_empty_items(
     )
     upper = kleansync("invoices", "export", "--dry-run", "--status", "OPEN", env=tokens(server))
     assert upper.code == 0, upper.stderr
-    assert "1 invoice would be exported" in upper.stdout
+    assert "would export 1 invoice to sevDesk" in upper.stdout
     other = kleansync("invoices", "export", "--dry-run", "--status", "PAID", env=tokens(server))
-    assert "0 invoices would be exported" in other.stdout
+    assert "would export 0 invoices to sevDesk" in other.stdout
 
 
 def test_running_the_module_names_itself_kleansync() -> None:

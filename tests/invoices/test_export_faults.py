@@ -117,8 +117,9 @@ def kleansync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Com
     )
 
 
+@pytest.mark.parametrize("fmt", ["draft", "einvoice"])
 def test_sigkill_between_create_and_link_ends_with_one_invoice_each(
-    tmp_path: Path, customer_rows: list[dict[str, Any]]
+    tmp_path: Path, customer_rows: list[dict[str, Any]], fmt: str
 ) -> None:
     from sandbox.serve import SandboxThread, endpoints
 
@@ -146,8 +147,10 @@ def test_sigkill_between_create_and_link_ends_with_one_invoice_each(
             base_url=ka_ep.base_url, headers={"Authorization": f"Bearer {ka_ep.token}"}
         )
         sev_root, ka_root = sev_ep.base_url[: -len("/api/v1")], ka_ep.base_url[: -len("/api/v1")]
-        contacts = httpx.post(f"{sev_root}/_sandbox/bulk", json={"contacts": customer_rows[:3]})
-        customers = httpx.post(f"{ka_root}/_sandbox/bulk", json={"customers": customer_rows[:3]})
+        # An e-invoice needs each customer's e-mail address (issue 19).
+        rows = [{**c, "email": f"rechnung{i}@kunde.example"} for i, c in enumerate(customer_rows)]
+        contacts = httpx.post(f"{sev_root}/_sandbox/bulk", json={"contacts": rows[:3]})
+        customers = httpx.post(f"{ka_root}/_sandbox/bulk", json={"customers": rows[:3]})
         store = Store(state_url)
         pairs = zip(customers.json()["customers"], contacts.json()["contacts"], strict=True)
         for (ka_id, sev_id), customer in zip(pairs, customer_rows, strict=False):
@@ -177,7 +180,7 @@ def test_sigkill_between_create_and_link_ends_with_one_invoice_each(
             }
             ids.append(httpx.post(f"{ka_root}/_sandbox/invoices", json=body).json()["id"])
 
-        args = ["invoices", "export", "--config", str(config), "--json"]
+        args = ["invoices", "export", "--config", str(config), "--json", "--format", fmt]
         crashed = kleansync(
             args, {**env, "KLEANSYNC_CRASH_AT": "after_request:invoice.sevdesk.create"}, tmp_path
         )
@@ -202,11 +205,13 @@ def test_sigkill_between_create_and_link_ends_with_one_invoice_each(
         status = kleansync(["invoices", "status", "--config", str(config), "--json"], env, tmp_path)
         assert status.returncode == 0, status.stderr
         listed = json.loads(status.stdout)["invoices"]
-        assert [(i["state"], i["sevdesk_status"]) for i in listed] == [("linked", "draft")] * 3
+        status_of = "draft" if fmt == "draft" else "open"  # an e-invoice is finalised
+        assert [(i["state"], i["sevdesk_status"]) for i in listed] == [("linked", status_of)] * 3
         sev.close()
         ka.close()
     ledger = InvoiceLedger(Store(state_url))
     assert {row.state for row in ledger.rows()} == {"linked"}
+    assert all(bool(row.einvoice_sha256) == (fmt == "einvoice") for row in ledger.rows())
     assert sorted(run.outcome for run in ledger.runs()) == ["interrupted", "ok"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from reconciler.invoices.runner import export_one, invoice_status
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ async def test_draft_format_flag_overrides_the_config(linked: World) -> None:
     assert (await world.sev_ctl.get("/emails")).json()["send_log"] == []
 
 
-async def test_unlinked_customer_found_by_number_else_held_until_synced(unlinked: World) -> None:
+async def test_unlinked_customers_are_linked_or_created_first_never_twice(unlinked: World) -> None:
     world = unlinked
     new = await world.ka_http.post(
         "/customers", json={"customer_number": "K-00099", "company_name": "Neukunde GmbH"}
@@ -58,14 +60,18 @@ async def test_unlinked_customer_found_by_number_else_held_until_synced(unlinked
 
     result = await world.export()
 
-    assert numbers(result.exported) == [known["number"]]
-    [sev] = await world.sev_invoice_for(known["id"])
-    contact = (await world.sev_http.get(f"/Contact/{sev['contact']['id']}")).json()["objects"]
-    assert contact[0]["customerNumber"] == "K-00001"
-    [held] = result.held
-    assert held["number"] == unknown["number"]
-    assert held["reason"] == "customer K-00099 is not in sevDesk yet; run kleansync sync"
-    assert await world.sev_invoice_for(unknown["id"]) == []
+    assert numbers(result.exported) == sorted([known["number"], unknown["number"]])
+    assert {c["key"]: c["outcome"] for c in result.customers} == {
+        "K-00001": "linked",  # the matcher found its sevDesk contact: linked, not duplicated
+        "K-00099": "created",
+    }
+    for invoice, number in ((known, "K-00001"), (unknown, "K-00099")):
+        [sev] = await world.sev_invoice_for(invoice["id"])
+        contact = (await world.sev_http.get(f"/Contact/{sev['contact']['id']}")).json()["objects"]
+        assert contact[0]["customerNumber"] == number
+    everyone = (await world.sev_http.get("/Contact", params={"depth": 1, "limit": 1000})).json()
+    numbers_in_sevdesk = [c.get("customerNumber") for c in everyone["objects"]]
+    assert numbers_in_sevdesk.count("K-00001") == 1 and numbers_in_sevdesk.count("K-00099") == 1
 
 
 async def test_tax_rates_decide_the_tax_rule_or_hold_with_a_reason(linked: World) -> None:
@@ -96,10 +102,27 @@ async def test_delivery_after_invoice_date_is_held_not_refused_by_sevdesk(linked
     assert "after invoice date" in held["reason"]
 
 
-async def test_totals_mismatch_is_an_error_for_that_invoice_only(linked: World) -> None:
+async def test_three_trips_of_10_02_export_with_kleanapps_totals(linked: World) -> None:
     world = linked
-    # KleanApp rounds the tax per rate (30.06 × 19 % = 5.71), sevDesk per position
-    # (3 × 1.90 = 5.70): the gross totals differ by a cent.
+    # KleanApp rounds the tax once per rate (30.06 × 19 % = 5.71), and so does sevDesk
+    # with net prices; adding up each position's rounded tax (3 × 1.90) would be 5.70.
+    trips = [("Anfahrt", "1", "pauschal", "10.02", "19")] * 3
+    invoice = await world.invoice("K-00001", MARCH, trips)
+
+    result = await world.export()
+
+    assert numbers(result.exported) == [invoice["number"]]
+    [sev] = await world.sev_invoice_for(invoice["id"])
+    assert (world.money(sev["sumNet"]), world.money(sev["sumGross"])) == (
+        world.money("30.06"),
+        world.money("35.77"),
+    )
+
+
+@pytest.mark.parametrize("world", [{"tax_per_position": True}], indirect=True)
+async def test_sums_sevdesk_computes_otherwise_delete_the_draft_and_hold(linked: World) -> None:
+    """An account whose sums kleansync did not predict: no orphan draft, no churn."""
+    world = linked
     trips = [("Anfahrt", "1", "pauschal", "10.02", "19")] * 3
     bad = await world.invoice("K-00001", MARCH, trips)
     good = await world.invoice("K-00002", MARCH, [HOURS])
@@ -107,16 +130,18 @@ async def test_totals_mismatch_is_an_error_for_that_invoice_only(linked: World) 
     result = await world.export()
 
     assert numbers(result.exported) == [good["number"]]
-    [error] = result.errors
-    assert error["number"] == bad["number"]
-    assert "gross 35.76 in sevDesk vs 35.77 in KleanApp" in error["error"]
-    assert result.exit_code == 1
+    [held] = result.held
+    assert held["number"] == bad["number"]
+    assert "gross 35.76 in sevDesk vs 35.77 in KleanApp" in held["reason"]
+    assert "its draft was deleted again" in held["reason"]
+    assert [t["kind"] for t in result.tasks] == ["totals"]
+    assert await world.sev_invoice_for(bad["id"]) == []  # no orphan draft left behind
     assert (await world.ka_invoice(bad["id"]))["locked"] is False
+    writes = await world.writes()
 
     again = await world.export()
-    assert numbers(again.errors) == [bad["number"]]
-    assert len(await world.sev_invoice_for(bad["id"])) == 1
-    assert len(await world.sev_invoices()) == 2
+    assert numbers(again.held) == [bad["number"]]
+    assert await world.writes() == writes  # held until it changes: not created again
 
 
 async def test_change_after_export_is_reported_never_resent(linked: World) -> None:

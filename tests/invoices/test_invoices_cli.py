@@ -37,7 +37,7 @@ def app() -> typer.Typer:
         (["--from", "2026-02-30"], "--from: '2026-02-30' is not a date"),
         (["--from", "2026-03-01", "--to", "2026-02-01"], "--from 2026-03-01 is after --to"),
         (["--status", "open,unpaid"], "--status: unpaid;"),
-        (["--format", "pdf"], "--format must be draft or final"),
+        (["--format", "pdf"], "--format must be draft, final or einvoice"),
     ],
 )
 def test_wrong_options_exit_2_with_one_line(
@@ -85,9 +85,11 @@ def seed(services: dict[str, Any], customers: list[dict[str, Any]]) -> list[int]
             "tax_rate": 19,
         }
         body = {"customer_id": customer_id, "invoice_date": "2026-03-02"}
-        # Three 10.02 trips: KleanApp's tax per rate and sevDesk's per position differ.
         body["positions"] = [position] * (3 if price == "10.02" else 1)
         ids.append(httpx.post(f"{services['ka']}/_sandbox/invoices", json=body).json()["id"])
+    # KleanApp refuses to link the second one: that invoice fails, the first goes out.
+    fault = {"kind": "status", "method": "PUT", "path": f"/invoices/{ids[1]}/export"}
+    httpx.post(f"{services['ka']}/_sandbox/faults", json={**fault, "status": 422, "times": 1})
     return ids
 
 
@@ -100,7 +102,7 @@ def test_dry_run_text_then_json_run_exits_1_when_an_invoice_failed(
 
     dry = runner.invoke(app, [*base, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "dry run: 2 invoices would be exported to sevDesk as draft" in dry.output
+    assert "dry run: would export 2 invoices to sevDesk as draft" in dry.output
     assert "would create" in dry.output
 
     real = runner.invoke(app, [*base, "--json"])
@@ -111,7 +113,7 @@ def test_dry_run_text_then_json_run_exits_1_when_an_invoice_failed(
     assert [e["number"] for e in report["exported"]] == ["RE-2026-00001"]
     assert report["exported"][0]["total_gross"] == "45.22"
     [error] = report["errors"]
-    assert error["number"] == "RE-2026-00002" and "does not match KleanApp" in error["error"]
+    assert error["number"] == "RE-2026-00002" and "KleanApp refused invoice" in error["error"]
 
     status = runner.invoke(app, ["invoices", "status", "--config", services["config"]])
     assert status.exit_code == 0, status.output

@@ -12,6 +12,7 @@ import pytest
 from reconciler.domain.models import Invoice, InvoicePosition
 from reconciler.invoices.mapping import (
     Unexportable,
+    check_totals,
     content_hash,
     invoice_payload,
     tax_rule,
@@ -126,3 +127,17 @@ def test_payment_status_is_no_change_of_content_but_a_position_is() -> None:
         content_hash(sent)
     )
     assert content_hash(invoice(position(qty="3"))) != content_hash(sent)
+
+
+def test_totals_kleanapp_states_that_sevdesk_would_not_compute_hold_before_any_write() -> None:
+    fine = invoice(position(qty="1", price="32.50"), position(qty="32", price="2.35"))
+    check_totals(
+        fine.model_copy(update={"total_net": Decimal("107.70"), "total_gross": Decimal("128.16")})
+    )
+    stated = fine.model_copy(
+        update={"total_net": Decimal("107.70"), "total_gross": Decimal("128.17")}
+    )
+    with pytest.raises(Unexportable) as held:
+        check_totals(stated)
+    assert held.value.kind == "totals"
+    assert "gross 128.17" in held.value.reason and "gross 128.16" in held.value.reason

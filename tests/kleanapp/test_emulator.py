@@ -423,6 +423,56 @@ async def test_export_link_locks_the_invoice_against_pdf_send_and_cancel(
     assert (await client.get(f"/invoices/{iid}")).json()["status"] == "open"
 
 
+async def test_a_repeated_export_put_updates_the_accounting_status_and_is_validated(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient
+) -> None:
+    """Issue 19: the contract's ExportLink status fields, set by PUTting the same link again."""
+    customer = await new_customer(client)
+    invoice = await new_invoice(sandbox, customer["id"])
+    iid = invoice["id"]
+    linked = (await client.put(f"/invoices/{iid}/export", json=LINK)).json()
+    assert linked["export"]["accounting_status"] is None and linked["export"]["paid_amount"] is None
+
+    status = {
+        "document_number": "RE-1001",
+        "accounting_status": "partially_paid",
+        "paid_amount": 50.5,
+        "status_checked_at": "2026-03-09T08:00:00.000Z",
+    }
+    later = {**LINK, "exported_at": "2026-03-09T08:00:00Z", **status}
+    first = {**LINK, "exported_at": "2026-03-02T10:00:00.000Z"}
+    updated = await client.put(f"/invoices/{iid}/export", json=later)
+    assert updated.status_code == 200
+    body = updated.json()
+    assert body["export"] == {**first, **status}  # exported_at stays the first export's
+    assert body["version"] == linked["version"] + 1
+    again = await client.put(f"/invoices/{iid}/export", json=later)
+    assert again.json()["version"] == body["version"]  # unchanged: no new save
+    only = await client.put(f"/invoices/{iid}/export", json={**LINK, "accounting_status": "paid"})
+    assert only.json()["export"] == {**first, **status, "accounting_status": "paid"}
+
+    wrong = {
+        **LINK,
+        "accounting_status": "bezahlt",
+        "paid_amount": 1.234,
+        "status_checked_at": "gestern",
+        "document_number": "",
+        "colour": "red",
+    }
+    refused = await client.put(f"/invoices/{iid}/export", json=wrong)
+    assert refused.status_code == 422
+    assert set(refused.json()["error"]["fields"]) == {
+        "accounting_status",
+        "paid_amount",
+        "status_checked_at",
+        "document_number",
+        "colour",
+    }
+    assert (await client.get(f"/invoices/{iid}")).json()["export"]["accounting_status"] == "paid"
+    other = {**LINK, "external_id": "sev-9", "accounting_status": "paid"}
+    assert (await client.put(f"/invoices/{iid}/export", json=other)).status_code == 409
+
+
 async def test_an_unlocked_invoice_can_be_cancelled(
     client: httpx.AsyncClient, sandbox: httpx.AsyncClient
 ) -> None:

@@ -123,20 +123,27 @@ def english(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KLEANSYNC_LANG", "en")
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+def new_world(tmp_path: Path) -> World:
+    """Both emulators, empty, and a state store in ``tmp_path``: what every report test starts from.
+
+    The caller closes ``world.store``.
+    """
     config_path = tmp_path / "config.toml"
     config_path.write_text(_config_text(tmp_path), encoding="utf-8")
     config = load_config(config_path)
-    store = Store(config.state.url)
-    w = World(
+    return World(
         tmp=tmp_path,
         config_path=config_path,
         config=config,
-        store=store,
+        store=Store(config.state.url),
         sev=sandbox.sevdesk.create_app(SEV_TOKEN),
         klean=sandbox.kleanapp.create_app(KLEAN_TOKEN, rate_limit_rps=None),
     )
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = new_world(tmp_path)
     address = {"street": "Hauptstr. 1", "postal_code": "10115", "country": "DE"}
     await w.sandbox(
         w.klean,
@@ -197,7 +204,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     try:
         yield w
     finally:
-        store.close()
+        w.store.close()
 
 
 @pytest.fixture

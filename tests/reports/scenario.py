@@ -18,32 +18,17 @@ from typing import Any
 
 import pytest
 
-import sandbox.kleanapp
-import sandbox.sevdesk
-from reconciler.config import load_config
 from reconciler.domain.models import Customer
 from reconciler.invoices.mapping import UNIT_TASK
 from reconciler.invoices.result import ExportResult
 from reconciler.reporting.view import build_view, result_data
-from state import Store
 
-from .conftest import KLEAN_TOKEN, SEV_TOKEN, World, _config_text
+from .conftest import World, new_world
 
 
 @pytest.fixture(name="scenario")
 async def scenario_world(tmp_path: Path) -> AsyncIterator[World]:
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(_config_text(tmp_path), encoding="utf-8")
-    config = load_config(config_path)
-    store = Store(config.state.url)
-    w = World(
-        tmp=tmp_path,
-        config_path=config_path,
-        config=config,
-        store=store,
-        sev=sandbox.sevdesk.create_app(SEV_TOKEN),
-        klean=sandbox.kleanapp.create_app(KLEAN_TOKEN, rate_limit_rps=None),
-    )
+    w = new_world(tmp_path)
     firm = {"kind": "company", "company_name": "Glanz & Gloria Gebäudereinigung GmbH"}
     where = {"street": "Hauptstr. 1", "postal_code": "10115", "country": "DE"}
     await w.sandbox(
@@ -92,7 +77,7 @@ async def scenario_world(tmp_path: Path) -> AsyncIterator[World]:
     try:
         yield w
     finally:
-        store.close()
+        w.store.close()
 
 
 async def scenario_view(world: World) -> dict[str, Any]:

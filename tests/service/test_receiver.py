@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import socket
 import uuid
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -210,18 +211,18 @@ async def _finished_run(world: World, trigger: str):
     return runs[0] if runs else None
 
 
-async def test_an_invoice_for_a_customer_not_yet_in_sevdesk_goes_out_after_the_sync(
+async def test_an_invoice_for_a_customer_not_yet_in_sevdesk_takes_the_customer_along(
     world: World,
 ) -> None:
-    """New customer and first invoice saved together: held, synced, then exported."""
+    """New customer and first invoice saved together: both go out on the first try (issue 19)."""
     await world.start(debounce_seconds=0.1)
     invoice = await world.save_invoice()  # no sync has run: K-00001 is not in sevDesk
     await eventually(lambda: world.sev_invoices_for(invoice["id"]), what="the export")
     await eventually(lambda: _linked(world, invoice["id"]), what="the link")
-    assert [r.trigger for r in world.store.runs()] == ["webhook"]  # the sync run
+    carried = [r for r in world.store.runs() if r.trigger == "invoice"]
+    assert [r.counts for r in carried] == [{"customer.sevdesk.create": 1}]  # that customer only
     first_try = _runs(world, "webhook")[-1]
-    assert first_try.counts["held"] == 1 and first_try.counts["exported"] == 0
-    assert sum(r.counts.get("exported", 0) for r in _runs(world, "poll")) == 1
+    assert first_try.counts["held"] == 0 and first_try.counts["exported"] == 1
 
 
 async def test_while_stopping_a_delivery_is_refused_so_kleanapp_retries_it(world: World) -> None:
@@ -287,3 +288,32 @@ async def test_serve_refuses_a_port_in_use(world: World) -> None:
         )
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
             await serve(world.config, service=service, handle_signals=False)
+
+
+async def test_a_payment_booked_in_sevdesk_is_shown_in_kleanapp_after_one_poll(
+    synced: World,
+) -> None:
+    """Issue 19: serve's poll brings payment status back (sevDesk has no webhooks)."""
+    world = synced
+    await world.start()
+    invoice = await world.save_invoice()
+    await eventually(lambda: _linked(world, invoice["id"]), what="the export")
+    [sev] = await world.sev_invoices_for(invoice["id"])
+    booked = await world.sev_http.put(
+        f"/Invoice/{sev['id']}/sendBy", json={"sendType": "VPR", "sendDraft": False}
+    )
+    assert booked.status_code == 200, booked.text
+    body = {
+        "amount": sev["sumGross"],
+        "date": "09.03.2026",
+        "type": "FULL_PAYMENT",
+        "checkAccount": {"id": "600001", "objectName": "CheckAccount"},
+    }
+    paid = await world.sev_http.put(f"/Invoice/{sev['id']}/bookAmount", json=body)
+    assert paid.status_code == 200, paid.text
+
+    await world.service.jobs.poll()
+
+    export = (await world.ka.get_invoice(str(invoice["id"]))).record
+    assert export.accounting_status == "paid"
+    assert export.paid_amount == Decimal(sev["sumGross"])

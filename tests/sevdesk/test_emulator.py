@@ -885,6 +885,33 @@ async def test_custom_field_writes_refuse_what_does_not_exist(client):
     assert (await client.get("/ContactCustomField")).json()["objects"] == []
 
 
+async def test_payment_methods_and_an_e_invoices_xml_are_served(client):
+    """Issue 19 (tests/sevdesk/test_einvoice.py tests them in depth): spec-checked here."""
+    methods = (await client.get("/PaymentMethod")).json()["objects"]
+    sepa = next(m for m in methods if m["name"] == "SEPA Überweisung")
+    assert sepa["electronicInvoiceId"] == "58"
+    contact = await create_contact(client, name="Praxis Dr. Weber")
+    way = {
+        "contact": ref(contact["id"], "Contact"),
+        "type": "EMAIL",
+        "value": "praxis@weber.example",
+        "key": ref("2", "CommunicationWayKey"),
+        "main": True,
+    }
+    assert (await client.post("/CommunicationWay", json=way)).status_code == 201
+    saved = await save_invoice(
+        client,
+        contact["id"],
+        propertyIsEInvoice=True,
+        paymentMethod=ref(sepa["id"], "PaymentMethod"),
+        addressStreet="Hauptstraße 1",
+        addressZip="50667",
+        addressCity="Köln",
+    )
+    xml = (await client.get(f"/Invoice/{saved['invoice']['id']}/getXml")).json()["objects"]
+    assert "CrossIndustryInvoice" in xml
+
+
 # -- coverage (keep last) -----------------------------------------------------------------
 
 

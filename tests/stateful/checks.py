@@ -69,20 +69,7 @@ class SettleAndCheck:
             )
             if not told_apart:
                 continue
-            copy = ModelCustomer(key=len(self.customers), ids={"kleanapp": None, "sevdesk": None})
-            copy.ids["sevdesk"] = ids["sevdesk"]
-            copy.edits["sevdesk"] = customer.edits["sevdesk"]
-            copy.raw["sevdesk"], copy.times["sevdesk"] = (
-                customer.raw["sevdesk"],
-                customer.times["sevdesk"],
-            )
-            copy.time_unknown = customer.time_unknown & {"sevdesk"}
-            copy.second_ways, customer.second_ways = customer.second_ways, {}
-            customer.ids = {"kleanapp": ids["kleanapp"], "sevdesk": None}
-            customer.edits["sevdesk"], customer.raw["sevdesk"] = {}, None
-            customer.times["sevdesk"] = None
-            customer.time_unknown.discard("sevdesk")
-            self.customers.append(copy)
+            self.customers.append(customer.split_off("sevdesk", key=len(self.customers)))
             self.stats["twins told apart"] += 1
 
     def link_parked_twins(self) -> bool:

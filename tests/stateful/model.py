@@ -120,6 +120,25 @@ class ModelCustomer:
         """
         return self.twin_unlinked and self.edited_before_link
 
+    def split_off(self, side: str, key: int) -> ModelCustomer:
+        """Move ``side``'s half into a new customer ``key``; this one keeps the other side's.
+
+        For a twin the engine told apart (``checks.split_twins_told_apart``):
+        from then on each half is a customer of its own, expecting what its side held.
+        A second sevDesk way belongs to the sevDesk half.
+        """
+        half = ModelCustomer(key=key, ids=dict.fromkeys(SIDES))
+        half.ids[side], self.ids[side] = self.ids[side], None
+        half.edits[side], self.edits[side] = self.edits[side], {}
+        half.raw[side], self.raw[side] = self.raw[side], None
+        half.times[side], self.times[side] = self.times[side], None
+        if side in self.time_unknown:
+            self.time_unknown.discard(side)
+            half.time_unknown.add(side)
+        if side == "sevdesk":
+            half.second_ways, self.second_ways = self.second_ways, {}
+        return half
+
     @property
     def pending(self) -> bool:
         return any(self.edits[s] for s in SIDES)

@@ -15,7 +15,7 @@ they belong to no entity.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -99,9 +99,16 @@ class KleanappConnector(Connector):
     async def get_invoice(self, id: str) -> Remote[Invoice]:
         return await self.invoices.get(id)
 
-    async def link_invoice(self, id: str, external_id: str) -> Remote[Invoice]:
-        """Record the sevDesk invoice id on the KleanApp invoice, which locks it there."""
-        return await self.invoices.link(id, external_id)
+    async def link_invoice(
+        self,
+        id: str,
+        external_id: str,
+        *,
+        status: Mapping[str, Any] | None = None,
+        exported_at: dt.datetime | None = None,
+    ) -> Remote[Invoice]:
+        """Record the sevDesk invoice id on the KleanApp invoice (locks it), with its status."""
+        return await self.invoices.link(id, external_id, status=status, exported_at=exported_at)
 
     # -- webhooks (for `kleansync serve`, reconciler/service/http.py) -------------
     async def list_webhooks(self) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ KleanApp invoice (which locks it there).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from reconciler.connectors.kleanapp.api import KleanappApi, decode, path_id, raise_for
 from reconciler.connectors.kleanapp.wire import (
@@ -68,14 +69,23 @@ class KleanappInvoices:
             raise_for(response, f"invoice {iid}")
         return _strict(decode(response), _invoice_record, f"invoice {iid}")
 
-    async def link(self, id: str, external_id: str) -> Remote[Invoice]:
+    async def link(
+        self,
+        id: str,
+        external_id: str,
+        *,
+        status: Mapping[str, Any] | None = None,
+        exported_at: dt.datetime | None = None,
+    ) -> Remote[Invoice]:
         """Record the sevDesk invoice id on the KleanApp invoice, which locks it there.
 
-        Linking again to the same id is a no-op success; to another id it is
+        Linking again to the same id is a no-op success, or updates ``status``
+        (document number, accounting status, paid amount, when checked: the
+        contract's ``ExportLink``) when given; to another id it is
         ``InvoiceAlreadyLinked`` (one KleanApp invoice, one sevDesk invoice).
         """
         iid = path_id(id, "invoice")
-        body = _export_body(external_id, dt.datetime.now(dt.UTC))
+        body = _export_body(external_id, exported_at or dt.datetime.now(dt.UTC), status)
         for attempt in (1, 2):
             try:
                 response = await self.http.request("PUT", f"invoices/{iid}/export", json=body)

@@ -18,7 +18,7 @@ throughout, times aware UTC.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 
@@ -91,6 +91,12 @@ def _invoice_record(row: dict[str, Any]) -> Invoice:
         total_gross=_money(row.get("total_gross"), "total_gross", optional=True),
         locked=row.get("locked"),
         exported_to=export.get("external_id") if isinstance(export, dict) else None,
+        accounting_status=export.get("accounting_status") if isinstance(export, dict) else None,
+        paid_amount=(
+            _money(export.get("paid_amount"), "export.paid_amount", optional=True)
+            if isinstance(export, dict)
+            else None
+        ),
     )
 
 
@@ -134,13 +140,27 @@ def _unit_body(record: Unit) -> dict[str, Any]:
     return {"name": record.name}
 
 
-def _export_body(external_id: str, exported_at: dt.datetime) -> dict[str, Any]:
-    """The body that links a KleanApp invoice to the sevDesk invoice ``external_id``."""
-    return {
+def _export_body(
+    external_id: str, exported_at: dt.datetime, status: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The body that links a KleanApp invoice to the sevDesk invoice ``external_id``.
+
+    ``status`` (``document_number``, ``accounting_status``, ``paid_amount`` as
+    Decimal, ``status_checked_at`` as datetime) is what sevDesk says of it;
+    the same link PUT again updates those fields in KleanApp.
+    """
+    body: dict[str, Any] = {
         "system": "sevdesk",
         "external_id": external_id,
         "exported_at": _format_time(exported_at),
     }
+    for name, value in (status or {}).items():
+        if isinstance(value, dt.datetime):
+            value = _format_time(value)
+        elif isinstance(value, Decimal):
+            value = float(value)  # a JSON number; two decimals survive the round trip
+        body[name] = value
+    return body
 
 
 # -- comparing, wrapping, times ----------------------------------------------------

@@ -291,7 +291,13 @@ class SevdeskApi:
                 )
             raise RemoteValidationError(f"{where} conflict: {message}")
         if 400 <= effective < 500:
-            raise RemoteValidationError(f"{where} refused (HTTP {effective}): {message}")
+            # What sevDesk names as missing (an e-invoice's refusal lists it in ``data``).
+            data = error.get("data") if isinstance(error, dict) else None
+            listed = [str(d) for d in data if isinstance(d, str)] if isinstance(data, list) else []
+            raise RemoteValidationError(
+                f"{where} refused (HTTP {effective}): {message}",
+                fields=dict.fromkeys(listed, "missing"),
+            )
         # An error without a client-error code: the outcome of a write is unknown.
         if status < 400:
             raise ErrorInsideOk(

@@ -17,6 +17,7 @@ all its parts' ``update`` stamps (see ``mapping.change_stamp``);
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from reconciler.connectors.sevdesk.api import (
     SevdeskApi,
 )
 from reconciler.connectors.sevdesk.customers import SevdeskCustomers
+from reconciler.connectors.sevdesk.einvoice import SevdeskEInvoices
 from reconciler.connectors.sevdesk.invoices import SevdeskInvoices, SevInvoice, SevPosition
 from reconciler.connectors.sevdesk.stable_ids import SevdeskStableIds
 from reconciler.connectors.sevdesk.units import SevdeskUnits
@@ -90,6 +92,7 @@ class SevdeskConnector(Connector):
         self.customers = SevdeskCustomers(self.api)
         self.units = SevdeskUnits(self.api, create_units=create_units)
         self.invoices = SevdeskInvoices(self.api)
+        self.einvoices = SevdeskEInvoices(self.api)
         #: The KleanApp id kept on each contact (see .stable_ids and reconciler.sync.stable_ids).
         self.stable_ids = SevdeskStableIds(self.api)
 
@@ -127,6 +130,16 @@ class SevdeskConnector(Connector):
     async def finalise_invoice(self, invoice_id: str) -> SevInvoice:
         """Give a draft its number and status 200 without e-mailing anyone."""
         return await self.invoices.finalise(invoice_id)
+
+    async def delete_draft_invoice(self, invoice_id: str) -> None:
+        """Delete a draft invoice (sevDesk deletes nothing else); already gone is fine."""
+        await self.invoices.delete_draft(invoice_id)
+
+    async def changed_invoices(
+        self, since: dt.datetime | None
+    ) -> tuple[list[SevInvoice], dt.datetime]:
+        """Invoices changed after ``since`` (one listing), and when sevDesk began answering."""
+        return await self.invoices.changed(since)
 
     async def all_invoices(self) -> list[SevInvoice]:
         return await self.invoices.all()

@@ -20,6 +20,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,7 +29,12 @@ from loguru import logger
 
 from reconciler.connectors.sevdesk.api import SevdeskApi
 from reconciler.connectors.sevdesk.mapping import is_customer, ref_id, text
-from reconciler.domain.errors import FatalError, RemoteValidationError, TransientError
+from reconciler.domain.errors import (
+    FatalError,
+    NotFound,
+    RemoteValidationError,
+    TransientError,
+)
 
 #: sevDesk status codes [spec] → what an admin calls them.
 STATUS_LABELS = {
@@ -57,6 +63,8 @@ class SevInvoice:
     sum_net: Decimal | None
     sum_gross: Decimal | None
     origin_id: str | None
+    #: What was booked on it so far (``paidAmount``).
+    paid_amount: Decimal | None = None
 
     @property
     def status_label(self) -> str:
@@ -153,6 +161,41 @@ class SevdeskInvoices:
             return current
         return await self.get(invoice_id)
 
+    async def delete_draft(self, invoice_id: str) -> None:
+        """Delete one of our drafts (the only kind sevDesk deletes); gone already is fine.
+
+        Why: a draft whose sums are not KleanApp's must not stay behind in the
+        books, half-exported, answered with the same error on every run.
+        """
+        try:
+            await self.api.call("DELETE", f"Invoice/{invoice_id}", single=True)
+        except NotFound:
+            return
+        except TransientError as exc:
+            if not exc.maybe_written:
+                raise
+            try:  # read back: an invoice that is gone was deleted
+                await self.get(invoice_id)
+            except NotFound:
+                return
+            raise
+
+    async def changed(self, since: dt.datetime | None) -> tuple[list[SevInvoice], dt.datetime]:
+        """Invoices created or changed after ``since`` (all without), and when sevDesk began.
+
+        One paged listing with ``updateAfter`` (Unix seconds, strict, so asked
+        from one second before): a booked payment or a cancellation bumps the
+        invoice's ``update``, and a cancellation's SR invoice is new. sevDesk
+        ignores filters it does not know, so a reader must not rely on it
+        having filtered: every row is looked at again by the caller.
+        """
+        params: dict[str, Any] = {}
+        if since is not None:
+            stamp = since.astimezone(dt.UTC).replace(microsecond=0)
+            params["updateAfter"] = int(stamp.timestamp()) - 1
+        rows, as_of = await self.api.listing("Invoice", params)
+        return [invoice_from_row(r) for r in rows if isinstance(r, dict)], as_of
+
     async def all(self) -> list[SevInvoice]:
         """Every invoice of the account (cancellations included), for status reports."""
         return [invoice_from_row(r) for r in await self.api.rows("Invoice") if isinstance(r, dict)]
@@ -187,6 +230,7 @@ def invoice_from_row(row: dict[str, Any]) -> SevInvoice:
         sum_net=_amount(row.get("sumNet")),
         sum_gross=_amount(row.get("sumGross")),
         origin_id=ref_id(row.get("origin")),
+        paid_amount=_amount(row.get("paidAmount")),
     )
 
 
