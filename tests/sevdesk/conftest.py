@@ -14,6 +14,7 @@ not part of sevDesk's API, so nothing there is spec-checked.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Mount, Route
 
 from sandbox.common import SandboxControl
 from sandbox.sevdesk import create_app
@@ -43,6 +45,24 @@ def load_test_module(name: str) -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return module
+
+
+def path_template(path: str) -> str:
+    """``/Invoice/{invoiceId}/getXml`` -> ``/Invoice/{}/getXml``: spec and routes compared alike."""
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def served_operations(app: Any) -> set[tuple[str, str]]:
+    """(METHOD, path template) of every API route the emulator serves."""
+    starlette = app.app.app
+    mount = next(r for r in starlette.routes if isinstance(r, Mount))
+    return {
+        (method, path_template(route.path))
+        for route in mount.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from freezegun import freeze_time
-from starlette.routing import Mount, Route
 
 from sandbox.errors import SandboxError
 from sandbox.sevdesk import create_app
 
-from .conftest import TOKEN
+from .conftest import TOKEN, path_template, served_operations
 
 BERLIN_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0[12]:00$")
 CUSTOMER = {"id": 3, "objectName": "Category"}
@@ -915,23 +914,6 @@ async def test_payment_methods_and_an_e_invoices_xml_are_served(client):
 # -- coverage (keep last) -----------------------------------------------------------------
 
 
-def _template(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "{}", path)
-
-
-def _implemented(app: Any) -> set[tuple[str, str]]:
-    """(METHOD, path) of every API route the emulator serves, params as ``{}``."""
-    starlette = app.app.app
-    mount = next(r for r in starlette.routes if isinstance(r, Mount))
-    return {
-        (method, _template(route.path))
-        for route in mount.routes
-        if isinstance(route, Route)
-        for method in route.methods or ()
-        if method != "HEAD"
-    }
-
-
 def test_every_spec_operation_the_emulator_serves_was_covered(checker, tests_run):
     """Run last: proves the spec validation above was not vacuous."""
     here = {name for name in globals() if name.startswith("test_")} - {
@@ -939,10 +921,10 @@ def test_every_spec_operation_the_emulator_serves_was_covered(checker, tests_run
     }
     if not here <= tests_run:
         pytest.skip("coverage is only meaningful when every test of this module ran")
-    served = _implemented(create_app(legacy_unity_write=True))
-    spec_ops = {(m, _template(p)) for m, p in checker.operations()}
+    served = served_operations(create_app(legacy_unity_write=True))
+    spec_ops = {(m, path_template(p)) for m, p in checker.operations()}
     expected = served & spec_ops
-    covered = {(m, _template(p)) for m, p in checker.covered}
+    covered = {(m, path_template(p)) for m, p in checker.covered}
     assert expected - covered == set()
     assert len(expected) >= 30
     assert served - spec_ops == set(), "every served route is spec'd or overlaid"

@@ -36,11 +36,10 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from starlette.routing import Mount, Route
 
 from sandbox.sevdesk import create_app
 
-from .conftest import API, ROOT, SPEC, TOKEN
+from .conftest import API, ROOT, SPEC, TOKEN, path_template, served_operations
 
 #: Examples per operation and generation mode: in CI, and under ``pytest --long``.
 EXAMPLES, LONG_EXAMPLES = 5, 50
@@ -48,23 +47,6 @@ EXAMPLES, LONG_EXAMPLES = 5, 50
 DOCUMENTED_5XX = {
     ("GET", "/Contact/Mapper/checkCustomerNumberAvailability"): "§3, without customerNumber",
 }
-
-
-def _template(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "{}", path)
-
-
-def served_operations(app: Any) -> set[tuple[str, str]]:
-    """(METHOD, path template) of every API route the emulator serves."""
-    starlette = app.app.app
-    mount = next(r for r in starlette.routes if isinstance(r, Mount))
-    return {
-        (method, _template(route.path))
-        for route in mount.routes
-        if isinstance(route, Route)
-        for method in route.methods or ()
-        if method != "HEAD"
-    }
 
 
 def spec_for_schemathesis(checker: Any) -> dict[str, Any]:
@@ -80,7 +62,7 @@ def test_schemathesis_finds_no_crash_and_no_answer_outside_the_spec(checker, lon
         (
             op
             for op in (result.ok() for result in schema.get_all_operations())
-            if (op.method.upper(), _template(op.path)) in served
+            if (op.method.upper(), path_template(op.path)) in served
         ),
         key=lambda op: (op.method == "DELETE", op.path, op.method),
     )
@@ -132,7 +114,7 @@ def _explore(
     ids: dict[str, str],
 ) -> list[str]:
     failures: list[str] = []
-    key = (operation.method.upper(), _template(operation.path))
+    key = (operation.method.upper(), path_template(operation.path))
     known = {n: ids[n] for n in re.findall(r"\{([^}]+)\}", operation.path) if n in ids}
     fixed = {"path_parameters": known} if mode is GenerationMode.POSITIVE and known else {}
     pinned = pinned_bodies(ids).get(key, []) if mode is GenerationMode.POSITIVE else []
