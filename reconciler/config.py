@@ -307,6 +307,21 @@ class WebhooksConfig(Section):
         return None if value is None else ServiceConfig._env_name(value)
 
 
+class ConsoleConfig(Section):
+    #: The admin console in the browser (``/console`` of ``kleansync serve``). It stays
+    #: closed until an account exists (``kleansync admin add-user NAME``).
+    enabled: bool = True
+    #: A session unused this long is logged out.
+    idle_minutes: float = Field(default=30, ge=1, le=24 * 60)
+    #: Mark the session cookie Secure even when serve itself sees plain HTTP (behind a TLS
+    #: proxy that does not say so); it is Secure anyway when the request came over HTTPS.
+    secure_cookie: bool = False
+    #: This many wrong passwords within throttle_minutes close the login for that account
+    #: or that address until the oldest leaves the window.
+    max_failures: int = Field(default=10, ge=1, le=1000)
+    throttle_minutes: float = Field(default=15, gt=0, le=24 * 60)
+
+
 class Config(Section):
     sevdesk: SevdeskConfig = Field(default_factory=SevdeskConfig)
     kleanapp: KleanappConfig
@@ -318,6 +333,7 @@ class Config(Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     invoices: InvoicesConfig = Field(default_factory=InvoicesConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
 
 def configured_secrets(config: Config) -> list[str]:

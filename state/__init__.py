@@ -3,11 +3,13 @@
 The tables live in ``state.tables`` (sync), ``state.admin_tables`` (the
 resolution queue), ``state.invoice_tables`` (invoice export) and
 ``state.service_tables`` (webhook deliveries), ``state.inbox_tables`` (the
-webhook inbox), ``state.alert_tables`` (standing problems, mailed once);
+webhook inbox), ``state.alert_tables`` (standing problems, mailed once),
+``state.console_tables`` (the browser console's accounts and sessions);
 ``state.store`` and this package import them all so the schema is always
 complete. May import: reconciler.domain only.
 """
 
+from state import console_tables  # noqa: F401  (the console's accounts and sessions)
 from state import inbox_tables  # noqa: F401  (the webhook inbox's table)
 from state.store import Store
 

@@ -152,6 +152,11 @@ _env.filters.update(
 )
 
 
+def template_filters() -> dict[str, Any]:
+    """The report's template filters (the admin console names records and values alike)."""
+    return dict(_env.filters)
+
+
 def _template(name: str, view: dict[str, Any], tz: str, **extra: Any) -> str:
     return _env.get_template(name).render(
         view=view,

@@ -38,8 +38,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -73,6 +73,7 @@ INVOICE_CURSOR = ("kleanapp", "invoice")
 
 #: An export job: ("one", invoice id) or ("poll", None).
 ExportKey = tuple[str, str | None]
+T = TypeVar("T")
 
 
 class Jobs:
@@ -214,6 +215,24 @@ class Jobs:
             return None
         finally:
             STOP.reset(token)
+
+    async def exclusive(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work`` as one write job (the console's runs and exports): on the writer lock,
+        tracked and shielded like every job, so a graceful stop lets it finish."""
+
+        async def locked() -> T:
+            async with self._writer:
+                return await work()
+
+        result: T = await asyncio.shield(self._track(locked(), "kleansync-console"))
+        return result
+
+    def after_sync(self, result: RunResult) -> None:
+        """What follows a sync the console started: metrics, health, held invoices."""
+        self.metrics.run_finished("console", result.outcome, result.counts)
+        self.refresh_last_success()
+        if self._invoices_waiting():
+            self.enqueue_export("poll", None)
 
     def request_reconcile(self) -> None:
         """Ask for a sync run after the debounce wait (events meanwhile ride along)."""
