@@ -9,8 +9,10 @@ webhook inbox), ``state.alert_tables`` (standing problems, mailed once),
 complete. May import: reconciler.domain only.
 """
 
-from state import console_tables  # noqa: F401  (the console's accounts and sessions)
-from state import inbox_tables  # noqa: F401  (the webhook inbox's table)
+from state import (
+    console_tables,  # noqa: F401  (the console's accounts and sessions)
+    inbox_tables,  # noqa: F401  (the webhook inbox's table)
+)
 from state.store import Store
 
 __all__ = ["Store"]

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.accounts import register as register_accounts
 from reconciler.cli.admin import register as register_admin
 from reconciler.cli.common import (
     STATE,
@@ -259,6 +260,7 @@ register_admin(app)
 register_invoices(app)
 register_resync(app)
 register_serve(app)
+register_accounts(app)
 
 
 def main() -> None:

@@ -18,7 +18,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         "serve",
-        help=N_("Run always-on: the scheduled sync, KleanApp webhooks, /healthz and /metrics."),
+        help=N_(
+            "Run always-on: the scheduled sync, KleanApp webhooks, the admin console "
+            "(/console), /healthz and /metrics."
+        ),
     )
     @guarded
     def serve(
@@ -47,7 +50,10 @@ def register(app: typer.Typer) -> None:
             settings = replace(settings, listen_port=port)
 
         async def main() -> int:
+            from reconciler.console import attach
+
             service = Service(cfg, settings=settings, new_store=new_store)
+            attach(service)  # the admin console at /console (closed until an account exists)
             return await run_service(cfg, service=service)
 
         raise typer.Exit(asyncio.run(main()))

@@ -82,7 +82,7 @@ class Actions:
         return await self._exclusive(work)
 
     async def sync_now(self) -> RunResult:
-        """``kleansync sync``: one real run now (``RunInProgress`` if another run holds the lock)."""
+        """``kleansync sync``: one real run now (``RunInProgress`` if another holds the lock)."""
 
         async def work() -> RunResult:
             return await run_sync(
@@ -116,7 +116,11 @@ class Actions:
 
     async def reachability(self, now: dt.datetime) -> dict[str, Reach]:
         """Each service: reachable with its key accepted, key refused, or not reachable."""
-        stale = [s for s in self.connectors if s not in self._reach or now - self._reach[s].checked_at > REACH_TTL]
+        stale = [
+            s
+            for s in self.connectors
+            if s not in self._reach or now - self._reach[s].checked_at > REACH_TTL
+        ]
 
         async def check(side: str) -> tuple[str, str]:
             try:

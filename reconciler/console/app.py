@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -61,16 +61,41 @@ class ConsoleSettings:
         )
 
 
+#: The largest form body read (the console's forms are a few fields).
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form (urlencoded; the console sends nothing else), read once per request.
+
+    Parsed with the standard library: Starlette's own form parser needs another
+    package (python-multipart) for what ``parse_qsl`` does for these forms.
+    """
+    cached = getattr(request.state, "form", None)
+    if cached is not None:
+        return dict(cached)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            body = b""
+            break
+    form: dict[str, str] = {}
+    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            form.setdefault(name, value)
+    request.state.form = form
+    return dict(form)
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
 def _safe_next(target: str | None) -> str:
     """Only a console path: a login link must never send the admin to another site."""
-    if target and target.startswith(PREFIX + "/") and not target.startswith("//"):
-        if "\\" not in target and "://" not in target:
-            return target
-    return PREFIX + "/"
+    bad = not target or not target.startswith(PREFIX + "/") or "\\" in target or "//" in target
+    return PREFIX + "/" if bad or target is None else target
 
 
 class Console:
@@ -95,7 +120,7 @@ class Console:
             self.tables, idle=settings.idle, secure_cookie=settings.secure_cookie
         )
         self.gate = Gate(store, max_failures=settings.max_failures, window=settings.window)
-        from reconciler.console import pages_conflicts, pages_overview
+        from reconciler.console import pages_overview
 
         routes: list[BaseRoute] = [
             Route("/login", self.login_form, methods=["GET"]),
@@ -103,13 +128,15 @@ class Console:
             Route("/logout", self.guard(self.logout), methods=["POST"]),
             Route("/static/{name}", self.static_file, methods=["GET"]),
         ]
-        for module in (pages_overview, pages_conflicts):
+        for module in (pages_overview,):
             for path, handler, methods in module.routes(self):
                 routes.append(Route(path, self.guard(handler), methods=methods))
         self.app = Starlette(routes=routes)
 
     # -- rendering --------------------------------------------------------------------------
-    def render(self, name: str, current: Current | None, *, status: int = 200, **ctx: Any) -> Response:
+    def render(
+        self, name: str, current: Current | None, *, status: int = 200, **ctx: Any
+    ) -> Response:
         """A page, with what every page shows (who is logged in, the CSRF token for htmx)."""
         return page(
             name,
@@ -124,15 +151,15 @@ class Console:
     # -- the guard --------------------------------------------------------------------------
     def guard(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            current = self.sessions.current(request, self.clock()) if self.settings.enabled else None
+            current = (
+                self.sessions.current(request, self.clock()) if self.settings.enabled else None
+            )
             if current is None:
                 return self.refuse(request)
             if request.method != "GET":
                 sent = request.headers.get(CSRF_HEADER)
                 if sent is None:
-                    form = await request.form()
-                    value = form.get(CSRF_FIELD)
-                    sent = value if isinstance(value, str) else None
+                    sent = (await form_of(request)).get(CSRF_FIELD)
                 if not self.sessions.csrf_ok(current, sent):
                     return plain(_("The form has expired; reload the page."), status=403)
             return await handler(request, current)
@@ -177,12 +204,12 @@ class Console:
         return response
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
-        name, password = str(form.get("name") or ""), str(form.get("password") or "")
-        next_url = str(form.get("next") or "")
+        form = await form_of(request)
+        name, password = form.get("name", ""), form.get("password", "")
+        next_url = form.get("next", "")
         if not self.settings.enabled or self.tables.user_count() == 0:
             return self._login_page(request, next_url=next_url, status=403)
-        if not self.sessions.login_token_ok(request, str(form.get(CSRF_FIELD) or "")):
+        if not self.sessions.login_token_ok(request, form.get(CSRF_FIELD)):
             return plain(_("The form has expired; reload the page."), status=403)
         address = request.client.host if request.client else "unknown"
         now = self.clock()

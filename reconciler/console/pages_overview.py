@@ -13,13 +13,13 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from reconciler.admin.history import INVOICES, RunNotFound, find, kind_of
 from reconciler.admin.status import status
 from reconciler.console.render import SECURITY_HEADERS, plain
 from reconciler.console.sessions import Current
-from reconciler.domain.i18n import _, format_datetime
+from reconciler.domain.i18n import _, format_datetime, using
 from reconciler.reporting.invoice_data import invoice_run_data
 from reconciler.reporting.render import render
 from reconciler.reporting.view import build_view, run_data
@@ -33,7 +33,7 @@ COMPLETED = ("ok", "errors")
 
 
 def age_text(delta: dt.timedelta) -> str:
-    """"vor 5 Minuten", "vor 3 Stunden", "vor 2 Tagen": how long ago, roughly."""
+    """ "vor 5 Minuten", "vor 3 Stunden", "vor 2 Tagen": how long ago, roughly."""
     minutes = int(delta.total_seconds() // 60)
     if minutes < 1:
         return _("just now")
@@ -50,15 +50,25 @@ def overview_data(console: Console, now: dt.datetime) -> dict[str, Any]:
     data = status(store, config, limit=20)
     runs = data["runs"]
     success = next(
-        (r for r in runs if r.get("kind") != INVOICES and r["outcome"] in COMPLETED and not r["dry_run"]),
+        (
+            r
+            for r in runs
+            if r.get("kind") != INVOICES and r["outcome"] in COMPLETED and not r["dry_run"]
+        ),
         None,
     )
     last_success = None
     if success is not None:
         at = dt.datetime.fromisoformat(success["finished_at"] or success["started_at"])
-        last_success = {"at": at.isoformat(), "age": age_text(now - at), "run_id": success["run_id"]}
+        last_success = {
+            "at": at.isoformat(),
+            "age": age_text(now - at),
+            "run_id": success["run_id"],
+        }
     latest_sync = next((r for r in runs if r.get("kind") != INVOICES and not r["dry_run"]), None)
-    refused = {a.key.removeprefix(rejected_keys.PREFIX).lower() for a in rejected_keys.rejected(store)}
+    refused = {
+        a.key.removeprefix(rejected_keys.PREFIX).lower() for a in rejected_keys.rejected(store)
+    }
     return {
         **data,
         "last_success": last_success,
@@ -103,8 +113,14 @@ def routes(console: Console) -> list[tuple[str, Any, list[str]]]:
     async def report_page(request: Request, current: Current) -> Response:
         return await report(console, request, current)
 
+    async def api_status(request: Request, current: Current) -> Response:
+        with using("en"):  # like ``status --json``: English and stable
+            data = status(console.store, console.config, limit=20)
+        return JSONResponse(data, headers=SECURITY_HEADERS)
+
     return [
         ("/", overview_page, ["GET"]),
+        ("/api/status", api_status, ["GET"]),
         ("/runs/{run_id}/report", report_page, ["GET"]),
     ]
 
