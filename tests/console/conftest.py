@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from starlette.applications import Starlette
 from starlette.routing import Mount
 

@@ -122,7 +122,8 @@ async def test_session_cookie_flags(console_world: ConsoleWorld):
         assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
         assert "secure" not in cookie.split(";")  # plain HTTP on loopback
     async with console_world.client("https://kleansync.test/console") as browser:
-        cookie = _session_cookie((await console_world.login(browser)).headers.get_list("set-cookie"))
+        answer = await console_world.login(browser)
+        cookie = _session_cookie(answer.headers.get_list("set-cookie"))
         assert "secure" in [part.strip() for part in cookie.split(";")]
     env, clock = console_world.env, console_world.clock
     configured = ConsoleWorld(env, make_console(env, clock, secure_cookie=True), clock)
@@ -169,9 +170,7 @@ async def test_a_script_name_is_text_and_no_secret_is_ever_shown(console_world: 
     from tests.engine.conftest import K_TOKEN, S_TOKEN
 
     env = console_world.env
-    await env.k.customers.create(
-        customer("K-66666", company_name="<script>alert(1)</script>")
-    )
+    await env.k.customers.create(customer("K-66666", company_name="<script>alert(1)</script>"))
     result = await env.sync()
     assert not result.errors
     console_world.add_user()
