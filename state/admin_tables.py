@@ -144,13 +144,25 @@ def conflicts(store: Store, statuses: tuple[str, ...] | None = None) -> list[Con
 
 
 def resolve_conflict(
-    store: Store, conflict_id: int, resolution: dict[str, Any], by: str, at: dt.datetime
+    store: Store,
+    conflict_id: int,
+    resolution: dict[str, Any],
+    by: str,
+    at: dt.datetime,
+    *,
+    from_statuses: tuple[str, ...] = ("open",),
 ) -> bool:
-    """Mark an open conflict resolved; False if it was not open (any more)."""
+    """Mark an open conflict resolved; False if it was not open (any more).
+
+    ``from_statuses=("open", "resolved")`` changes an answer the next run has not
+    carried out yet (the console's "change the answer").
+    """
     with store.session() as s:
         result = s.exec(
             update(ConflictRow)
-            .where(col(ConflictRow.id) == conflict_id, col(ConflictRow.status) == "open")
+            .where(
+                col(ConflictRow.id) == conflict_id, col(ConflictRow.status).in_(from_statuses)
+            )
             .values(status="resolved", resolution=resolution, resolved_by=by, resolved_at=at)
         )
         return result.rowcount == 1

@@ -245,8 +245,13 @@ def resolve_conflict(
     value: str | None = None,
     by: str | None = None,
     now: dt.datetime | None = None,
+    change: bool = False,
 ) -> ConflictRow:
-    """Record the admin's answer to an open conflict (applied by the next run)."""
+    """Record the admin's answer to an open conflict (applied by the next run).
+
+    ``change``: an answer already given may be replaced until the next run
+    carries it out (status "resolved"); once applied it stays as it is.
+    """
     if (take is None) == (value is None):
         raise InvalidValue(_("give exactly one of --take kleanapp|sevdesk or --value VALUE"))
     kind, number = parse_id(ident, "C")
@@ -257,7 +262,8 @@ def resolve_conflict(
         raise QueueError(
             _("no conflict C%(number)s (see 'kleansync conflicts list')", number=number)
         )
-    if row.status != "open":
+    changeable = ("open", "resolved") if change else ("open",)
+    if row.status not in changeable:
         raise _not_open(row)
     if take is not None:
         side = take.strip().lower()
@@ -267,7 +273,7 @@ def resolve_conflict(
     else:
         resolution = {"value": validate_value(row.field, value or "")}
     at = now or utcnow()
-    if not store.resolve_conflict(number, resolution, who(by), at):
+    if not store.resolve_conflict(number, resolution, who(by), at, from_statuses=changeable):
         # Someone else answered between our read and our write.
         raise _not_open(store.get_conflict(number) or row)
     resolved = store.get_conflict(number)

@@ -120,7 +120,7 @@ class Console:
             self.tables, idle=settings.idle, secure_cookie=settings.secure_cookie
         )
         self.gate = Gate(store, max_failures=settings.max_failures, window=settings.window)
-        from reconciler.console import pages_overview
+        from reconciler.console import pages_conflicts, pages_overview
 
         routes: list[BaseRoute] = [
             Route("/login", self.login_form, methods=["GET"]),
@@ -128,7 +128,7 @@ class Console:
             Route("/logout", self.guard(self.logout), methods=["POST"]),
             Route("/static/{name}", self.static_file, methods=["GET"]),
         ]
-        for module in (pages_overview,):
+        for module in (pages_overview, pages_conflicts):
             for path, handler, methods in module.routes(self):
                 routes.append(Route(path, self.guard(handler), methods=methods))
         self.app = Starlette(routes=routes)

@@ -22,11 +22,20 @@ from .conftest import PASSWORD
 
 def _add_user(config: Path, name: str, typed: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "reconciler.cli", "admin", "add-user", name, "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "reconciler.cli",
+            "admin",
+            "add-user",
+            name,
+            "--config",
+            str(config),
+        ],
         input=typed,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         env={**os.environ, "NO_COLOR": "1"},
     )
 
