@@ -160,9 +160,7 @@ def resolve_conflict(
     with store.session() as s:
         result = s.exec(
             update(ConflictRow)
-            .where(
-                col(ConflictRow.id) == conflict_id, col(ConflictRow.status).in_(from_statuses)
-            )
+            .where(col(ConflictRow.id) == conflict_id, col(ConflictRow.status).in_(from_statuses))
             .values(status="resolved", resolution=resolution, resolved_by=by, resolved_at=at)
         )
         return result.rowcount == 1
