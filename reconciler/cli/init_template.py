@@ -203,6 +203,21 @@ max_clock_skew_seconds = 300
 # Accepted events are kept in the state store until done; one whose sync could not
 # start (another run holds the lock) is tried again after this many seconds.
 inbox_retry_seconds = 60
+
+[console]
+# The admin console in the browser: http://127.0.0.1:8800/console/ while `serve` runs.
+# Closed until an account exists: `kleansync admin add-user NAME` (asks for a password).
+# It listens where [webhooks] listen_host says (127.0.0.1 unless changed); to reach it
+# from other machines put it behind a TLS reverse proxy (README "The console").
+enabled = true
+# A session unused this long is logged out.
+idle_minutes = 30
+# Secure session cookie even when serve sees plain HTTP (it is Secure anyway over HTTPS).
+secure_cookie = false
+# This many wrong passwords within throttle_minutes close the login of that account or
+# that address for a while.
+max_failures = 10
+throttle_minutes = 15
 """
 """The repository's config.toml with the asked-for values as placeholders (a test keeps
 them identical)."""
