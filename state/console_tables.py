@@ -58,6 +58,17 @@ class ConsoleAttempt(SQLModel, table=True):
     at: dt.datetime = when(default_now=True, index=True)
 
 
+class ConsoleTaskDone(SQLModel, table=True):
+    """An admin said a task is done; the next run checks it again (and lists it if it is not)."""
+
+    __tablename__ = "console_task_done"
+    id: int | None = Field(default=None, primary_key=True)
+    #: SHA-256 of the task's message: a task is known by what it asks for.
+    task_sha256: str = Field(index=True, max_length=64)
+    by: str
+    at: dt.datetime = when(default_now=True)
+
+
 class ConsoleKey(SQLModel, table=True):
     __tablename__ = "console_key"
     id: int = Field(default=1, primary_key=True)
@@ -177,6 +188,17 @@ class ConsoleTables:
         with self.store.session() as s:
             s.exec(delete(ConsoleAttempt).where(col(ConsoleAttempt.at) < before))
 
+    # -- tasks said to be done -------------------------------------------------------------
+    def task_done(self, message: str, by: str, at: dt.datetime) -> None:
+        with self.store.session() as s:
+            s.add(ConsoleTaskDone(task_sha256=token_digest(message), by=by, at=at))
+
+    def tasks_done(self) -> dict[str, ConsoleTaskDone]:
+        """The newest "done" of every task, by the SHA-256 of its message."""
+        with self.store.session() as s:
+            rows = s.exec(select(ConsoleTaskDone).order_by(col(ConsoleTaskDone.at)))
+            return {row.task_sha256: row for row in rows}
+
     # -- the signing key ------------------------------------------------------------------
     def signing_key(self) -> bytes:
         """The cookie signing key, made once (two processes racing agree on the first)."""
@@ -199,6 +221,7 @@ __all__ = [
     "ConsoleAttempt",
     "ConsoleKey",
     "ConsoleSession",
+    "ConsoleTaskDone",
     "ConsoleTables",
     "ConsoleUser",
     "token_digest",

@@ -65,27 +65,35 @@ class ConsoleSettings:
 MAX_FORM_BYTES = 64 * 1024
 
 
-async def form_of(request: Request) -> dict[str, str]:
-    """The posted form (urlencoded; the console sends nothing else), read once per request.
+async def form_pairs(request: Request) -> list[tuple[str, str]]:
+    """The posted form's (name, value) pairs (urlencoded; the console sends nothing else),
+    read once per request.
 
     Parsed with the standard library: Starlette's own form parser needs another
     package (python-multipart) for what ``parse_qsl`` does for these forms.
     """
-    cached = getattr(request.state, "form", None)
+    cached = getattr(request.state, "form_pairs", None)
     if cached is not None:
-        return dict(cached)
+        return list(cached)
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             body = b""
             break
-    form: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
-        for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-            form.setdefault(name, value)
-    request.state.form = form
-    return dict(form)
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    request.state.form_pairs = pairs
+    return list(pairs)
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form, the first value of each name."""
+    form: dict[str, str] = {}
+    for name, value in await form_pairs(request):
+        form.setdefault(name, value)
+    return form
 
 
 def is_htmx(request: Request) -> bool:
@@ -120,7 +128,7 @@ class Console:
             self.tables, idle=settings.idle, secure_cookie=settings.secure_cookie
         )
         self.gate = Gate(store, max_failures=settings.max_failures, window=settings.window)
-        from reconciler.console import pages_conflicts, pages_overview
+        from reconciler.console import pages_conflicts, pages_overview, pages_queue, pages_work
 
         routes: list[BaseRoute] = [
             Route("/login", self.login_form, methods=["GET"]),
@@ -128,7 +136,7 @@ class Console:
             Route("/logout", self.guard(self.logout), methods=["POST"]),
             Route("/static/{name}", self.static_file, methods=["GET"]),
         ]
-        for module in (pages_overview, pages_conflicts):
+        for module in (pages_overview, pages_conflicts, pages_queue, pages_work):
             for path, handler, methods in module.routes(self):
                 routes.append(Route(path, self.guard(handler), methods=methods))
         self.app = Starlette(routes=routes)

@@ -25,6 +25,7 @@ OUTCOMES = {
 }
 TRIGGERS = {
     "manual": N_("by hand (command line)"),
+    "console": N_("by hand (admin console)"),
     "schedule": N_("schedule"),
     "cron": N_("schedule"),
     "poll": N_("regular check for changes"),
