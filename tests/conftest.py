@@ -164,13 +164,15 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_sandbox(sevdesk_port: int, kleanapp_port: int, log: Path) -> subprocess.Popen:
+def start_sandbox(
+    sevdesk_port: int, kleanapp_port: int, log: Path, *, timeout: float = 15
+) -> subprocess.Popen:
     """Start `kleansync sandbox` and return once both ports accept connections."""
     args = ["sandbox", "--sevdesk-port", str(sevdesk_port), "--sevdesk-token", SEVDESK_TOKEN]
     args += ["--kleanapp-port", str(kleanapp_port), "--kleanapp-token", KLEANAPP_TOKEN]
     with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the server
         process = subprocess.Popen([*CLI, *args], stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout
     while not (listening(sevdesk_port) and listening(kleanapp_port)):
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process)

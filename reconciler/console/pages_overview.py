@@ -19,7 +19,7 @@ from reconciler.admin.history import INVOICES, RunNotFound, find, kind_of
 from reconciler.admin.status import status
 from reconciler.console.render import SECURITY_HEADERS, plain
 from reconciler.console.sessions import Current
-from reconciler.domain.i18n import _, format_datetime, using
+from reconciler.domain.i18n import _, format_datetime, ngettext, using
 from reconciler.reporting.invoice_data import invoice_run_data
 from reconciler.reporting.render import render
 from reconciler.reporting.view import build_view, run_data
@@ -38,11 +38,11 @@ def age_text(delta: dt.timedelta) -> str:
     if minutes < 1:
         return _("just now")
     if minutes < 120:
-        return _("%(n)s minutes ago", n=minutes)
+        return ngettext("%(num)d minute ago", "%(num)d minutes ago", minutes)
     hours = minutes // 60
     if hours < 48:
-        return _("%(n)s hours ago", n=hours)
-    return _("%(n)s days ago", n=hours // 24)
+        return ngettext("%(num)d hour ago", "%(num)d hours ago", hours)
+    return ngettext("%(num)d day ago", "%(num)d days ago", hours // 24)
 
 
 def overview_data(console: Console, now: dt.datetime) -> dict[str, Any]:
