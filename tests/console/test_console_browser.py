@@ -175,7 +175,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
         assert add.returncode == 0
         log = (workdir / "serve.log").open("w")
         serve = _kleansync(workdir, "serve", stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while not listening(serve_port):
             assert serve.poll() is None and time.monotonic() < deadline, (
                 workdir / "serve.log"
