@@ -39,7 +39,8 @@ async def test_a_task_said_done_waits_for_the_next_run_which_checks_it(
         page = await browser.get("/tasks")
         assert "Palettenplatz" in page.text and "Einstellungen" in page.text  # sevDesk's menu path
         console_world.clock.now = dt.datetime.now(dt.UTC)  # after that run
-        message = next(t["message"] for t in _tasks(console_world) if "Palettenplatz" in t["message"])
+        tasks = _tasks(console_world)
+        message = next(t["message"] for t in tasks if "Palettenplatz" in t["message"])
         done = await browser.post(
             "/tasks/done", data={"csrf": csrf_of(page.text), "message": message}
         )
