@@ -224,3 +224,35 @@ def test_dates_in_german_form_and_date_errors(kleansync: Callable[..., CliResult
     assert wrong.stderr == (
         "kleansync: --from: '31.02.2026' is not a date like 31.03.2026 or 2026-03-31\n"
     )
+
+
+def test_the_flag_beats_the_environment_which_beats_the_config(
+    kleansync: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """``--lang`` > ``KLEANSYNC_LANG`` > ``[report] language``, each through a real ``status``."""
+    (tmp_path / "config.toml").write_text(
+        '[sevdesk]\nbase_url = "http://127.0.0.1:1/api/v1"\ntoken_env = "SEVDESK_TOKEN"\n'
+        '[kleanapp]\nbase_url = "http://127.0.0.1:1/api/v1"\ntoken_env = "KLEANAPP_TOKEN"\n'
+        '[state]\nurl = "sqlite:///state.db"\n[report]\nlanguage = "en"\n',
+        encoding="utf-8",
+    )
+    calls = {
+        "config": ((), NO_LANGUAGE),  # only the config speaks: English
+        "env over config": ((), {"KLEANSYNC_LANG": "de"}),
+        "flag over env": (("--lang", "en"), {"KLEANSYNC_LANG": "de"}),
+        "flag over both": (("--lang", "de"), {"KLEANSYNC_LANG": "en"}),
+    }
+    # One after the other: the first creates the state store.
+    first = {name: kleansync(*args, "status", env=env) for name, (args, env) in calls.items()}
+    for name, result in first.items():
+        assert result.code == 0, (name, result.output)
+    english, german = "Open conflicts: 0", "Offene Konflikte: 0"
+    assert english in first["config"].stdout
+    assert german in first["env over config"].stdout
+    assert english in first["flag over env"].stdout
+    assert german in first["flag over both"].stdout
+    # And --lang's help says so in one sentence, in both languages.
+    help_de = _flat(kleansync("--help", env=NO_LANGUAGE).stdout)
+    assert "--lang gilt vor KLEANSYNC_LANG, KLEANSYNC_LANG vor [report] language." in help_de
+    help_en = _flat(kleansync("--lang", "en", "--help", env=NO_LANGUAGE).stdout)
+    assert "--lang wins over KLEANSYNC_LANG, which wins over [report] language." in help_en
