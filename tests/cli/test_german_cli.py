@@ -207,8 +207,70 @@ def test_help_follows_the_language_wherever_lang_stands(
     assert "Einen offenen Konflikt entscheiden" in nested and "Den Wert dieser Seite" in nested
 
     usage = done["usage"]
-    assert usage.code == 2 and "Aufruf: kleansync sync [OPTIONEN]" in usage.stderr
-    assert "Fehler" in usage.stderr and "Hilfe mit 'kleansync sync --help'" in usage.stderr
+    assert usage.code == 2
+    assert usage.stderr == (
+        "kleansync: sync: unbekannte Option --bogus (meinten Sie --verbose?) "
+        "(Hilfe: kleansync sync --help)\n"
+    )
+
+
+def test_usage_errors_are_one_line_in_german_and_in_english(
+    kleansync: Callable[..., CliResult],
+) -> None:
+    """click's own complaints (an unknown option, a missing value, a bad number) are ours now.
+
+    They used to be click's English ("No such option", "Missing argument",
+    "Invalid value for", "Try ... for help.") under a German usage line.
+    """
+    calls = {
+        "unknown option": (("sync", "--nope"), NO_LANGUAGE),
+        "unknown option en": (("--lang", "en", "sync", "--nope"), NO_LANGUAGE),
+        "env en": (("sync", "--nope"), {"KLEANSYNC_LANG": "en"}),
+        "close to one": (("sync", "--dry"), NO_LANGUAGE),
+        "no value": (("invoices", "export", "--from"), NO_LANGUAGE),
+        "no argument": (("conflicts", "resolve"), NO_LANGUAGE),
+        "no argument en": (("--lang", "en", "conflicts", "resolve"), NO_LANGUAGE),
+        "bad number": (("sandbox", "--sevdesk-port", "abc"), NO_LANGUAGE),
+        "bad number en": (("--lang", "en", "sandbox", "--sevdesk-port", "abc"), NO_LANGUAGE),
+        "unknown command": (("nocmd",), NO_LANGUAGE),
+        "flag with a value": (("sync", "--dry-run=yes"), NO_LANGUAGE),
+        "extra argument": (("status", "extra"), NO_LANGUAGE),
+        "program option": (("--nope",), NO_LANGUAGE),
+    }
+    with ThreadPoolExecutor(4) as pool:  # 13 process starts, a second or more each
+        futures = {
+            name: pool.submit(kleansync, *a, env=e, timeout=120) for name, (a, e) in calls.items()
+        }
+        done = {name: future.result() for name, future in futures.items()}
+    expected = {
+        "unknown option": "sync: unbekannte Option --nope (Hilfe: kleansync sync --help)",
+        "unknown option en": "sync: no such option --nope (help: kleansync sync --help)",
+        "env en": "sync: no such option --nope (help: kleansync sync --help)",
+        "close to one": "sync: unbekannte Option --dry (meinten Sie --dry-run?) "
+        "(Hilfe: kleansync sync --help)",
+        "no value": "invoices export: --from braucht einen Wert "
+        "(Hilfe: kleansync invoices export --help)",
+        "no argument": "conflicts resolve: die Angabe ID fehlt "
+        "(Hilfe: kleansync conflicts resolve --help)",
+        "no argument en": "conflicts resolve: the argument ID is missing "
+        "(help: kleansync conflicts resolve --help)",
+        "bad number": "sandbox: --sevdesk-port: muss eine ganze Zahl sein (angegeben: 'abc') "
+        "(Hilfe: kleansync sandbox --help)",
+        "bad number en": "sandbox: --sevdesk-port: must be a whole number (got 'abc') "
+        "(help: kleansync sandbox --help)",
+        "unknown command": "unbekannter Befehl 'nocmd' (Hilfe: kleansync --help)",
+        "flag with a value": "sync: --dry-run nimmt keinen Wert (es ist ein Schalter) "
+        "(Hilfe: kleansync sync --help)",
+        "extra argument": "status: unerwartete Angabe(n): extra (Hilfe: kleansync status --help)",
+        "program option": "unbekannte Option --nope (Hilfe: kleansync --help)",
+    }
+    for name, line in expected.items():
+        result = done[name]
+        assert (result.code, result.stdout) == (2, ""), (name, result.output)
+        assert result.stderr == f"kleansync: {line}\n", name
+    for result in done.values():
+        for english in ("No such option", "Missing argument", "Invalid value", "Try '", "Usage"):
+            assert english not in result.stderr
 
 
 def test_dates_in_german_form_and_date_errors(kleansync: Callable[..., CliResult]) -> None:
