@@ -32,12 +32,16 @@ TRIGGERS = {
     "demo": N_("demo"),
     "test": N_("test"),
     "resync": N_("re-sync"),
+    "invoice": N_("invoice export"),  # the sync that carries an invoice's customer over first
 }
 OPERATIONS = {
     "create": N_("create"),
     "update": N_("update"),
     "delete": N_("delete"),
     "archive": N_("archive"),
+    # an exported invoice (reporting/invoice_data.py: exported[].action)
+    "created": N_("created"),
+    "linked": N_("linked"),
 }
 STATUSES = {
     "done": N_("done"),

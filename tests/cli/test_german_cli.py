@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import CLI, CliResult, SandboxServer
@@ -318,3 +319,67 @@ def test_the_flag_beats_the_environment_which_beats_the_config(
     assert "--lang gilt vor KLEANSYNC_LANG, KLEANSYNC_LANG vor [report] language." in help_de
     help_en = _flat(kleansync("--lang", "en", "--help", env=NO_LANGUAGE).stdout)
     assert "--lang wins over KLEANSYNC_LANG, which wins over [report] language." in help_en
+
+
+def _one_invoice(server: SandboxServer, net: str) -> None:
+    """A customer both sides know by number and one open KleanApp invoice for it (19 % VAT)."""
+    customer = {"customer_number": "K-00001", "kind": "company", "company_name": "Hotel Adler"}
+    sev_root = server.sevdesk_url.removesuffix("/api/v1")
+    ka_root = server.kleanapp_url.removesuffix("/api/v1")
+    httpx.post(f"{sev_root}/_sandbox/bulk", json={"contacts": [customer]}, timeout=10)
+    made = httpx.post(f"{ka_root}/_sandbox/bulk", json={"customers": [customer]}, timeout=10)
+    position = {"product_name": "Grundreinigung", "quantity": 1, "unit_name": "pauschal"}
+    body = {"customer_id": made.json()["customers"][0], "invoice_date": "2026-03-02"}
+    body["positions"] = [position | {"unit_price_net": net, "tax_rate": 19}]
+    assert httpx.post(f"{ka_root}/_sandbox/invoices", json=body, timeout=10).status_code == 201
+
+
+def test_the_export_says_money_and_its_format_as_the_office_does(
+    server: SandboxServer, kleansync: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """``464,10 €`` and "als Rechnung (final)" in German, ``€464.10`` / "final invoice" in English.
+
+    The terminal used to say ``(464.10 EUR)`` and "als final" in either language;
+    the report of the export run named its fields ``total_gross`` and ``invoice_date``.
+    """
+
+    def kleansync_(*args: str, env: dict[str, str]) -> CliResult:
+        return kleansync(*args, env=env, timeout=120)  # an export: a few requests each
+
+    server.config(tmp_path)
+    _one_invoice(server, "390.00")  # 390,00 € net + 19 % = 464,10 € gross
+    env = {**_keys(server), **NO_LANGUAGE}
+    english = kleansync_(
+        "--lang", "en", "invoices", "export", "--dry-run", "--format", "final", env=env
+    )
+    assert english.code == 0, english.output
+    assert "dry run: would export 1 invoice to sevDesk as final invoice" in english.stdout
+    assert "RE-2026-00001 (€464.10)" in english.stdout
+
+    german = kleansync_("invoices", "export", "--format", "final", env=env)
+    assert german.code == 0, german.output
+    head = german.stdout.splitlines()[0]
+    assert head.startswith("Lauf ") and head.endswith(
+        ": 1 Rechnung als Rechnung (final) nach sevDesk exportiert"
+    )
+    assert "RE-2026-00001 (464,10\xa0€)" in german.stdout
+    assert " EUR" not in german.stdout and "final)" in german.stdout
+
+    status = kleansync_("invoices", "status", env=env)
+    assert status.code == 0, status.output
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("RE-2026-00001")]
+    assert line.rstrip().endswith(" offen; KleanApp zeigt: offen"), line
+    assert (
+        kleansync_("--lang", "en", "invoices", "status", env=env).stdout.rstrip().endswith(" open")
+    )
+
+    run_id = head.split()[1].rstrip(":")
+    report = kleansync_("report", run_id, env=env)
+    assert report.code == 0, report.output
+    assert "Gesamtbetrag (brutto)=464,10\xa0€" in report.stdout
+    assert "Rechnungsdatum=02.03.2026" in report.stdout
+    for canonical in ("total_gross", "invoice_date", "464.10"):
+        assert canonical not in report.stdout, canonical
+    assert "| angelegt: Rechnung | RE-2026-00001 |" in report.stdout
+    report_en = kleansync_("--lang", "en", "report", run_id, env=env).stdout
+    assert "Total (gross)=€464.10" in report_en and "Invoice date=2026-03-02" in report_en
