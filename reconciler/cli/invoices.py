@@ -106,8 +106,11 @@ async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> 
 
 def status_lines(items: list[dict[str, Any]]) -> list[str]:
     """``invoices status`` for people: the ledger's states in the reader's words."""
+    from reconciler.reporting.phrases import Phrases
+
     if not items:
         return [_("no invoice has been exported yet")]
+    why = Phrases()
     head = (_("state"), _("number"), _("status"))
     lines = [f"{'KleanApp':<16} {head[0]:<14} {'sevDesk':<10} {head[1]:<14} {head[2]}"]
     for item in items:
@@ -120,7 +123,7 @@ def status_lines(items: list[dict[str, Any]]) -> list[str]:
             shown = status_word(item["kleanapp_status"])
             status += "; " + _("KleanApp shows: %(status)s", status=shown)
         if item["reason"] and item["state"] in ("held", "failed"):
-            status = item["reason"]
+            status = why(item["reason"])
         state = _(LEDGER_STATES.get(item["state"], item["state"]))
         lines.append(
             f"{item['number']:<16} {state:<14} {item['sevdesk_id'] or '-':<10} "

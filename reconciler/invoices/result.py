@@ -25,6 +25,7 @@ from typing import Any
 
 from reconciler.domain.i18n import N_, _, format_money, ngettext
 from reconciler.domain.models import Invoice
+from reconciler.reporting.words import label
 
 #: KleanApp's invoice statuses (Rechnungsstatus).
 STATUSES = ("draft", "open", "paid", "cancelled")
@@ -41,23 +42,9 @@ FORMAT_WORDS = {
 }
 
 
-#: The accounting statuses (sevDesk's ``sevdesk_status``, KleanApp's ``kleanapp_status``; English in
-#: ``--json``) as the masks show them.
-STATUS_WORDS = {
-    "deactivated": N_("deactivated"),
-    "draft": N_("draft"),
-    "open": N_("open"),
-    "partially paid": N_("partially paid"),
-    "partially_paid": N_("partially paid"),  # KleanApp's spelling (accounting_status)
-    "paid": N_("paid"),
-    "cancelled": N_("cancelled"),
-}
-
-
 def status_word(status: str | None) -> str:
     """``partially paid`` -> "teilweise bezahlt"; an unknown status as it is."""
-    text = str(status or "")
-    return _(STATUS_WORDS[text]) if text in STATUS_WORDS else text
+    return label(status, "invoice_status")
 
 
 def format_word(fmt: str) -> str:
@@ -217,13 +204,16 @@ class ExportResult:
         held, error, changed_label = _("held"), _("failed"), _("changed after export")
         lines += [f"  {held:<16} {h['number']}: {say(h['reason'])}" for h in self.held]
         lines += [
-            f"  {error:<16} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
+            f"  {error:<16} {e['number'] or e['kleanapp_id']}: {say.said(e, 'error')}"
+            for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
             skipped = _("%(count)s skipped (already exported or not due)", count=len(self.skipped))
             lines.append(f"  {skipped}")
-            lines += [f"  {changed_label:<16} {s['number']}: {s['reason']}" for s in changed]
+            lines += [
+                f"  {changed_label:<16} {s['number']}: {say.said(s, 'reason')}" for s in changed
+            ]
         lines += [
             "  "
             + _(

@@ -76,6 +76,17 @@ SECTIONS = {
     "skipped": N_("skipped"),
     "recovered": N_("settled"),
 }
+#: The accounting statuses (sevDesk's ``sevdesk_status``, KleanApp's ``kleanapp_status``; English in
+#: ``--json``) as the masks show them.
+INVOICE_STATUSES = {
+    "deactivated": N_("deactivated"),
+    "draft": N_("draft"),
+    "open": N_("open"),
+    "partially paid": N_("partially paid"),
+    "partially_paid": N_("partially paid"),  # KleanApp's spelling (accounting_status)
+    "paid": N_("paid"),
+    "cancelled": N_("cancelled"),
+}
 _TABLES = {
     "section": SECTIONS,
     "outcome": OUTCOMES,
@@ -84,6 +95,7 @@ _TABLES = {
     "status": STATUSES,
     "rule": RULES,
     "task": TASK_KINDS,
+    "invoice_status": INVOICE_STATUSES,
 }
 
 

@@ -383,3 +383,48 @@ def test_the_export_says_money_and_its_format_as_the_office_does(
     assert "| angelegt: Rechnung | RE-2026-00001 |" in report.stdout
     report_en = kleansync_("--lang", "en", "report", run_id, env=env).stdout
     assert "Total (gross)=€464.10" in report_en and "Invoice date=2026-03-02" in report_en
+
+
+def test_a_refused_record_is_said_in_german_and_coded_in_the_json(
+    server: SandboxServer, kleansync: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A per-record error: German in ``sync``, ``status`` and the report; a code in ``--json``.
+
+    ``sync`` used to print kleansync's own English sentence ("KleanApp refused
+    the create of customer K-00002: company_name: …") in the German frame.
+    """
+    server.config(tmp_path, extra='[sync]\nunits = "off"\n')
+    contacts = [
+        {"customer_number": "K-00001", "kind": "company", "company_name": "Hotel Adler"},
+        {"customer_number": "K-00002", "kind": "company", "company_name": "Praxis " + "X" * 300},
+    ]
+    sev_root = server.sevdesk_url.removesuffix("/api/v1")
+    httpx.post(f"{sev_root}/_sandbox/bulk", json={"contacts": contacts}, timeout=10)
+    env = {**_keys(server), **NO_LANGUAGE}
+
+    german = kleansync("sync", env=env, timeout=120)
+    assert german.code == 1, german.output
+    assert (
+        "  abgelehnt: KleanApp hat abgelehnt (Neuanlage, Kunde K-00002): Firma: "
+        "must be at most 200 characters"
+    ) in german.stdout.splitlines()
+    assert "refused the" not in german.stdout and "company_name" not in german.stdout
+
+    report = kleansync("report", "latest", env=env, timeout=120).stdout
+    assert "KleanApp hat abgelehnt (Neuanlage, Kunde K-00002): Firma:" in report
+    english = kleansync("--lang", "en", "report", "latest", env=env, timeout=120).stdout
+    assert "KleanApp refused the create of customer K-00002: Company:" in english
+
+    # --json (the same run, kept in the history): English text, and a code to go by.
+    data = json.loads(kleansync("status", "--json", env=env, timeout=120).stdout)
+    assert data["runs"][0]["errors"] == 1
+    history = json.loads(
+        kleansync("report", "latest", "--format", "json", env=env, timeout=120).stdout
+    )
+    [error] = history["errors"]
+    assert error["code"] == "refused"
+    assert error["error"] == (
+        "KleanApp refused the create of customer K-00002: company_name: must be at most "
+        "200 characters"
+    )
+    assert error["params"]["key"] == "K-00002" and error["params"]["op"] == "create"
