@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 
 from reconciler.domain.i18n import _, format_money
-from reconciler.invoices.mapping import money
 from reconciler.invoices.result import ExportFilters, ExportResult, status_word
 
 #: One invoice position: (name, quantity, unit, net price, tax rate).
@@ -79,7 +78,7 @@ class InvoiceChapter:
                     "sevDesk: %(number)s, %(status)s, %(total)s; KleanApp: %(locked)s",
                     number=sev.get("invoiceNumber"),
                     status=status_word(item["sevdesk_status"]),
-                    total=format_money(money(Decimal(str(sev.get("sumGross"))))),
+                    total=format_money(Decimal(str(sev.get("sumGross")))),
                     locked=_("locked") if locked else _("not locked"),
                 )
             )

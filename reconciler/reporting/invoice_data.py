@@ -27,7 +27,7 @@ def _number(item: dict[str, Any]) -> str:
 
 def _said(item: dict[str, Any], key: str) -> dict[str, Any]:
     """An item's stored text and, when it has them, its problem code and parts."""
-    said = {name: item[name] for name in ("code", "params") if name in item}
+    said: dict[str, Any] = {name: item[name] for name in ("code", "params") if name in item}
     return {**said, key: item.get(key) or ""}
 
 
