@@ -234,7 +234,9 @@ class Applier:
             self.outcome.skipped.append(
                 {
                     "action": action.id,
-                    **problem("still_referenced", side=SIDE_LABEL[action.side], detail=exc),
+                    **problem(
+                        "still_referenced", text=str(exc), side=SIDE_LABEL[action.side], detail=exc
+                    ),
                 }
             )
             return KEPT
@@ -292,6 +294,7 @@ class Applier:
                 **problem(
                     failure_code(exc),
                     "error",
+                    text=one_line(str(exc)),  # the English as it always was (--json)
                     side=SIDE_LABEL[action.side],
                     detail=one_line(str(exc)),
                 ),
