@@ -306,7 +306,10 @@ def test_the_flag_beats_the_environment_which_beats_the_config(
         "flag over both": (("--lang", "de"), {"KLEANSYNC_LANG": "en"}),
     }
     # One after the other: the first creates the state store.
-    first = {name: kleansync(*args, "status", env=env) for name, (args, env) in calls.items()}
+    first = {
+        name: kleansync(*args, "status", env=env, timeout=120)
+        for name, (args, env) in calls.items()
+    }
     for name, result in first.items():
         assert result.code == 0, (name, result.output)
     english, german = "Open conflicts: 0", "Offene Konflikte: 0"
@@ -315,9 +318,9 @@ def test_the_flag_beats_the_environment_which_beats_the_config(
     assert english in first["flag over env"].stdout
     assert german in first["flag over both"].stdout
     # And --lang's help says so in one sentence, in both languages.
-    help_de = _flat(kleansync("--help", env=NO_LANGUAGE).stdout)
+    help_de = _flat(kleansync("--help", env=NO_LANGUAGE, timeout=120).stdout)
     assert "--lang gilt vor KLEANSYNC_LANG, KLEANSYNC_LANG vor [report] language." in help_de
-    help_en = _flat(kleansync("--lang", "en", "--help", env=NO_LANGUAGE).stdout)
+    help_en = _flat(kleansync("--lang", "en", "--help", env=NO_LANGUAGE, timeout=120).stdout)
     assert "--lang wins over KLEANSYNC_LANG, which wins over [report] language." in help_en
 
 
