@@ -13,12 +13,13 @@ steps for changed columns, one per schema version, each safe to run twice
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, inspect, make_url, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -39,11 +40,7 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
     """
     _refuse_emptied_file(url, new_store)
     try:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
+        engine = make_engine(url)
         migrate(engine)
     except OperationalError as exc:
         # SQLite names neither the file nor the reason ("unable to open database file").
@@ -56,13 +53,69 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
             _("[state] url: cannot open the state store (%(reason)s)", reason=exc.orig)
         ) from None
     except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
-        if isinstance(exc, FatalError):
+        if isinstance(exc, FatalError | ConfigError):
             raise
         raise ConfigError(
             _("[state] url: %(kind)s: %(error)s", kind=type(exc).__name__, error=exc)
         ) from None
     paths.remember(url)
     return engine
+
+
+def make_engine(url: str) -> Engine:
+    """The engine for ``url`` with the settings kleansync relies on, nothing created yet."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        # The driver kleansync ships for (the ``postgres`` extra); SQLAlchemy's own default
+        # for a bare ``postgresql://`` is psycopg2, which it does not install.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.get_driver_name() == "psycopg" and importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            _(
+                "[state] url: PostgreSQL needs its driver, which is not installed: "
+                "pip install 'kleansync[postgres]'"
+            )
+        )
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        # Every conditional write ("… WHERE token = :seen") and the run lock assume READ
+        # COMMITTED; a server whose default is REPEATABLE READ would make the loser of a
+        # race fail with a SerializationFailure instead of seeing the winner's row.
+        isolation_level="READ COMMITTED",
+        # A process needs a few connections (the run, the lock's heartbeat thread, the
+        # service's web threads); a fleet of processes on one server must not each hold 15.
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=30,
+        pool_recycle=1800,
+        connect_args=_pg_connect_args(parsed),
+    )
+
+
+#: Connections one process keeps open, and how many more it may open at a peak.
+POOL_SIZE, POOL_OVERFLOW = 2, 6
+#: Server-side limits (ms): a dead network or a forgotten lock ends in an error, not a hang.
+PG_TIMEOUTS = {
+    "statement_timeout": 120_000,
+    "lock_timeout": 30_000,
+    "idle_in_transaction_session_timeout": 300_000,
+}
+
+
+def _pg_connect_args(url: URL) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        args["connect_timeout"] = 10
+    if "options" not in url.query:  # the URL's own ``options`` win
+        args["options"] = " ".join(f"-c {name}={ms}" for name, ms in PG_TIMEOUTS.items())
+    return args
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
