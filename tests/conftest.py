@@ -435,13 +435,16 @@ class Cli:
             store.close()
 
 
-def loopback_cli(sandbox: Sandbox, directory: Path) -> Cli:
-    """A config for ``sandbox`` in ``directory`` (state and reports beside it), as a ``Cli``.
+def loopback_cli(sandbox: Sandbox, directory: Path, state_url: str | None = None) -> Cli:
+    """A config for ``sandbox`` in ``directory`` (reports beside it), as a ``Cli``.
+
+    ``state_url``: the test's store (the ``state_url`` fixture); by default ``state.db``
+    in ``directory``.
 
     Units are off: the crash points are on customers, and the emulators'
     default units would only make every first run slower.
     """
-    state_url = f"sqlite:///{directory / 'state.db'}"
+    state_url = state_url or sqlite_url(directory)
     config = directory / "config.toml"
     config.write_text(
         f"""
