@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from .store import SEV_CLIENT, Store, ref
-from .wire import ApiError, decimal, flag, ref_in, text
+from .wire import ApiError, decimal, existing_ref, flag, ref_in, text
 
 CONTACT_TEXT = (
     "name",
@@ -149,9 +149,9 @@ def apply_contact(store: Store, contact: dict[str, Any], data: dict[str, Any]) -
         if key in data:
             contact[key] = flag(data[key])
     if "category" in data:
-        category = ref_in(data["category"], "Category", "category")
-        if store.category(category["id"], "Contact") is None:
-            raise ApiError(400, f"Category with id {category['id']} not found")
+        category = existing_ref(
+            data["category"], "Category", "category", lambda id_: store.category(id_, "Contact")
+        )
         contact["category"] = category
     if data.get("parent") is not None:
         parent = ref_in(data["parent"], "Contact", "parent")
@@ -170,19 +170,18 @@ def apply_address(store: Store, address: dict[str, Any], data: dict[str, Any]) -
         if key in data:
             address[key] = text(data[key], key)
     if "contact" in data:
-        contact = ref_in(data["contact"], "Contact", "contact")
-        if contact["id"] not in store.contacts:
-            raise ApiError(400, f"Contact with id {contact['id']} not found")
+        contact = existing_ref(data["contact"], "Contact", "contact", store.contacts.get)
         address["contact"] = contact
     if "country" in data:
-        country = ref_in(data["country"], "StaticCountry", "country")
-        if store.country(country["id"]) is None:
-            raise ApiError(400, f"StaticCountry with id {country['id']} not found")
+        country = existing_ref(data["country"], "StaticCountry", "country", store.country)
         address["country"] = country
     if "category" in data:
-        category = ref_in(data["category"], "Category", "category")
-        if store.category(category["id"], "ContactAddress") is None:
-            raise ApiError(400, f"Category with id {category['id']} not found")
+        category = existing_ref(
+            data["category"],
+            "Category",
+            "category",
+            lambda id_: store.category(id_, "ContactAddress"),
+        )
         address["category"] = category
 
 
@@ -198,12 +197,8 @@ def apply_comm_way(store: Store, way: dict[str, Any], data: dict[str, Any]) -> N
     if "main" in data:
         way["main"] = flag(data["main"])
     if "contact" in data:
-        contact = ref_in(data["contact"], "Contact", "contact")
-        if contact["id"] not in store.contacts:
-            raise ApiError(400, f"Contact with id {contact['id']} not found")
+        contact = existing_ref(data["contact"], "Contact", "contact", store.contacts.get)
         way["contact"] = contact
     if "key" in data:
-        key = ref_in(data["key"], "CommunicationWayKey", "key")
-        if store.comm_way_key(key["id"]) is None:
-            raise ApiError(400, f"CommunicationWayKey with id {key['id']} not found")
+        key = existing_ref(data["key"], "CommunicationWayKey", "key", store.comm_way_key)
         way["key"] = key

@@ -38,7 +38,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .store import SEV_CLIENT, Store, now_ts, ref, render
-from .wire import ApiError, as_list, body, deleted, not_found, objects, page, ref_in, require, text
+from .wire import (
+    ApiError,
+    as_list,
+    body,
+    deleted,
+    existing_ref,
+    not_found,
+    objects,
+    page,
+    require,
+    text,
+)
 
 
 def custom_field_routes(store: Store) -> list[Route]:
@@ -206,14 +217,15 @@ def _apply_setting(setting: dict[str, Any], data: dict[str, Any]) -> None:
 def _apply_field(store: Store, field: dict[str, Any], data: dict[str, Any]) -> None:
     """Copy a POST/PUT body onto ``field``, checking both references exist."""
     if "contact" in data:
-        contact = ref_in(data["contact"], "Contact", "contact")
-        if contact["id"] not in store.contacts:
-            raise ApiError(400, f"Contact with id {contact['id']} not found")
+        contact = existing_ref(data["contact"], "Contact", "contact", store.contacts.get)
         field["contact"] = contact
     if "contactCustomFieldSetting" in data:
-        setting = ref_in(data["contactCustomFieldSetting"], "ContactCustomFieldSetting", "setting")
-        if setting["id"] not in store.custom_field_settings:
-            raise ApiError(400, f"ContactCustomFieldSetting with id {setting['id']} not found")
+        setting = existing_ref(
+            data["contactCustomFieldSetting"],
+            "ContactCustomFieldSetting",
+            "setting",
+            store.custom_field_settings.get,
+        )
         field["contactCustomFieldSetting"] = ref(setting["id"], "ContactCustomFieldSetting")
     if "value" in data:
         field["value"] = text(data["value"])

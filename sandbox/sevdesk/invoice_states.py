@@ -25,7 +25,18 @@ from starlette.routing import Route
 from .invoice_records import CENT, invoice_sums, position_sums
 from .invoices import get_invoice, parse_date, positions_of
 from .store import SEV_CLIENT, Store, iso, now_ts, ref, render
-from .wire import ApiError, body, decimal, error_body, flag, number, one, ref_in, require, text
+from .wire import (
+    ApiError,
+    body,
+    decimal,
+    error_body,
+    existing_ref,
+    flag,
+    number,
+    one,
+    require,
+    text,
+)
 
 SEND_TYPES = ("VPR", "VP", "VM", "VPDF")
 #: The send type that enshrines [obs: jernoxit/sevdesk-rs tests/fixtures/invoice_enshrined.json
@@ -163,9 +174,9 @@ def invoice_state_routes(store: Store) -> list[Route]:
             raise ApiError(400, f"type must be one of {', '.join(BOOKING_TYPES)}")
         amount = decimal(data["amount"], "amount").quantize(CENT, ROUND_HALF_UP)
         booked_on = parse_date(data["date"], "date")
-        account = ref_in(data["checkAccount"], "CheckAccount", "checkAccount")
-        if store.check_account(account["id"]) is None:
-            raise ApiError(400, f"CheckAccount with id {account['id']} not found")
+        account = existing_ref(
+            data["checkAccount"], "CheckAccount", "checkAccount", store.check_account
+        )
         transaction = data.get("checkAccountTransaction")
         if transaction is not None and (
             not isinstance(transaction, dict)

@@ -34,6 +34,7 @@ from .wire import (
     body,
     decimal,
     deleted,
+    existing_ref,
     flag,
     integer,
     not_found,
@@ -127,15 +128,11 @@ def invoice_routes(store: Store) -> list[Route]:
     """The routes that make, read and delete drafts, bound to one store."""
 
     def check_refs(data: dict[str, Any], invoice: dict[str, Any]) -> None:
-        contact = ref_in(data["contact"], "Contact", "contact")
-        if contact["id"] not in store.contacts:
-            raise ApiError(400, f"Contact with id {contact['id']} not found")
-        person = ref_in(data["contactPerson"], "SevUser", "contactPerson")
-        if store.sev_user(person["id"]) is None:
-            raise ApiError(400, f"SevUser with id {person['id']} not found")
-        country = ref_in(data["addressCountry"], "StaticCountry", "addressCountry")
-        if store.country(country["id"]) is None:
-            raise ApiError(400, f"StaticCountry with id {country['id']} not found")
+        contact = existing_ref(data["contact"], "Contact", "contact", store.contacts.get)
+        person = existing_ref(data["contactPerson"], "SevUser", "contactPerson", store.sev_user)
+        country = existing_ref(
+            data["addressCountry"], "StaticCountry", "addressCountry", store.country
+        )
         rule = ref_in(data["taxRule"], "TaxRule", "taxRule")
         if rule["id"] not in TAX_RULE_RATES:
             raise ApiError(422, f"Unknown taxRule {rule['id']}")
@@ -156,9 +153,9 @@ def invoice_routes(store: Store) -> list[Route]:
         if "propertyIsEInvoice" in data:
             invoice["_e_invoice"] = flag(data["propertyIsEInvoice"]) == "1"
         if data.get("paymentMethod"):
-            method = ref_in(data["paymentMethod"], "PaymentMethod", "paymentMethod")
-            if payment_method(method["id"]) is None:
-                raise ApiError(400, f"PaymentMethod with id {method['id']} not found")
+            method = existing_ref(
+                data["paymentMethod"], "PaymentMethod", "paymentMethod", payment_method
+            )
             invoice["paymentMethod"] = method
         parts = dict(invoice.get("_address_parts") or {})
         parts.update({k: text(data[k], k) for k in ADDRESS_PARTS if k in data})
@@ -179,9 +176,7 @@ def invoice_routes(store: Store) -> list[Route]:
         if not isinstance(item, dict):
             raise ApiError(400, "every invoicePosSave entry must be an InvoicePos object")
         require(item, REQUIRED_POS, "InvoicePos")
-        unity = ref_in(item["unity"], "Unity", "unity")
-        if unity["id"] not in store.units:
-            raise ApiError(400, f"Unity with id {unity['id']} not found")
+        unity = existing_ref(item["unity"], "Unity", "unity", store.units.get)
         rate = decimal(item["taxRate"], "taxRate")
         allowed = TAX_RULE_RATES[invoice["taxRule"]["id"]]
         if not Decimal(0) <= rate < Decimal(100) or (allowed is not None and rate not in allowed):

@@ -265,3 +265,17 @@ def ref_in(value: Any, object_name: str, field: str) -> dict[str, str]:
     if id_ is None or str(id_).strip() == "":
         raise ApiError(400, f"'{field}' must reference a {object_name} by id")
     return ref(str(id_), object_name)
+
+
+def existing_ref(
+    value: Any, object_name: str, field: str, lookup: Callable[[str], Any]
+) -> dict[str, str]:
+    """A reference from a request that must name a record the account has.
+
+    ``lookup(id)`` is None when there is none; sevDesk then answers
+    400 "<objectName> with id <id> not found", as it does for every reference.
+    """
+    target = ref_in(value, object_name, field)
+    if lookup(target["id"]) is None:
+        raise ApiError(400, f"{object_name} with id {target['id']} not found")
+    return target

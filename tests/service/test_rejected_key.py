@@ -8,47 +8,20 @@ again; a later refusal is mailed again. The mail goes to a real SMTP server
 
 from __future__ import annotations
 
-import email
-import email.policy
-from collections.abc import Iterator
-from typing import Any
-
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from reconciler.service.runner import Service
-from sandbox.serve import free_port
 from tests.service.conftest import SEV_TOKEN, World, make_config
+from tests.smtp_inbox import smtp_server  # noqa: F401  (the "smtp" fixture)
 
 HINT = "sevDesk issues a new API key whenever the user is saved in sevDesk"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        self.messages.append(msg)  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
 
 
 @pytest.fixture(autouse=True)
 def english(monkeypatch: pytest.MonkeyPatch) -> None:
     """English, the catalogue's source language (set before the world's connectors exist)."""
     monkeypatch.setenv("KLEANSYNC_LANG", "en")
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 async def _healthz(service: Service) -> httpx.Response:

@@ -14,51 +14,12 @@ from lxml import etree
 
 from sandbox.sevdesk.store import Store
 
+from .bodies import invoice_body, unit_id
+
 CII = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 SEPA = {"id": "21919", "objectName": "PaymentMethod"}
 ADDRESS = {"addressStreet": "Hauptstraße 1", "addressZip": "50667", "addressCity": "Köln"}
-
-
-def ref(id_: str, name: str) -> dict[str, str]:
-    return {"id": id_, "objectName": name}
-
-
-async def unit_id(client: httpx.AsyncClient, name: str) -> str:
-    units = (await client.get("/Unity", params={"limit": 1000})).json()["objects"]
-    return next(u["id"] for u in units if u["name"] == name)
-
-
-def invoice_body(contact_id: str, unity: str, **invoice: Any) -> dict[str, Any]:
-    positions = invoice.pop("positions", None) or [
-        {"name": "Unterhaltsreinigung", "quantity": 4, "price": 32.5, "taxRate": 19}
-    ]
-    return {
-        "invoice": {
-            "objectName": "Invoice",
-            "mapAll": True,
-            "invoiceDate": "15.01.2026",
-            "contact": ref(contact_id, "Contact"),
-            "contactPerson": ref("900001", "SevUser"),
-            "discount": 0,
-            "status": "100",
-            "addressCountry": ref("1", "StaticCountry"),
-            "taxRule": ref("1", "TaxRule"),
-            "taxText": "Umsatzsteuer 19%",
-            "taxRate": 0,
-            "taxType": "default",
-            "invoiceType": "RE",
-            "currency": "EUR",
-            **invoice,
-        },
-        "invoicePosSave": [
-            {"objectName": "InvoicePos", "mapAll": True, "unity": ref(unity, "Unity"), **p}
-            for p in positions
-        ],
-        "invoicePosDelete": None,
-        "discountSave": [],
-        "discountDelete": None,
-    }
 
 
 async def contact(client: httpx.AsyncClient, *, email: bool = True, **fields: Any) -> str:

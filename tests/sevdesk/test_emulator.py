@@ -19,61 +19,19 @@ from freezegun import freeze_time
 from sandbox.errors import SandboxError
 from sandbox.sevdesk import create_app
 
+from .bodies import GERMANY, invoice_body, ref, unit_id
 from .conftest import TOKEN, path_template, served_operations
 
 BERLIN_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0[12]:00$")
 CUSTOMER = {"id": 3, "objectName": "Category"}
-GERMANY = {"id": 1, "objectName": "StaticCountry"}
 INVOICE_ADDRESS = {"id": 47, "objectName": "Category"}
 WORK = {"id": 2, "objectName": "CommunicationWayKey"}
-
-
-def ref(id_: str, object_name: str) -> dict[str, str]:
-    return {"id": id_, "objectName": object_name}
 
 
 async def create_contact(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
     response = await client.post("/Contact", json={"category": CUSTOMER, **fields})
     assert response.status_code == 201, response.text
     return response.json()["objects"]
-
-
-async def unit_id(client: httpx.AsyncClient, name: str) -> str:
-    units = (await client.get("/Unity", params={"limit": 1000})).json()["objects"]
-    return next(u["id"] for u in units if u["name"] == name)
-
-
-def invoice_body(contact_id: str, unity: str, **invoice: Any) -> dict[str, Any]:
-    """saveInvoice body as the spec describes it (with the real key invoicePosSave)."""
-    positions = invoice.pop("positions", None) or [
-        {"name": "Unterhaltsreinigung", "quantity": 4, "price": 32.5, "taxRate": 19}
-    ]
-    return {
-        "invoice": {
-            "objectName": "Invoice",
-            "mapAll": True,
-            "invoiceDate": "15.01.2026",
-            "contact": ref(contact_id, "Contact"),
-            "contactPerson": ref("900001", "SevUser"),
-            "discount": 0,
-            "status": "100",
-            "addressCountry": GERMANY,
-            "taxRule": {"id": "1", "objectName": "TaxRule"},
-            "taxText": "Umsatzsteuer 19%",
-            "taxRate": 0,
-            "taxType": "default",
-            "invoiceType": "RE",
-            "currency": "EUR",
-            **invoice,
-        },
-        "invoicePosSave": [
-            {"objectName": "InvoicePos", "mapAll": True, "unity": ref(unity, "Unity"), **p}
-            for p in positions
-        ],
-        "invoicePosDelete": None,
-        "discountSave": [],
-        "discountDelete": None,
-    }
 
 
 async def save_invoice(client: httpx.AsyncClient, contact_id: str, **invoice: Any) -> dict:
