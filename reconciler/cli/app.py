@@ -67,8 +67,8 @@ def main_options(
         typer.Option(
             "--lang",
             help=N_(
-                "Language of reports and messages: de (default) or en. Comes before "
-                "KLEANSYNC_LANG and [report] language."
+                "Language of reports and messages: de (default) or en. --lang wins over "
+                "KLEANSYNC_LANG, which wins over [report] language."
             ),
         ),
     ] = None,

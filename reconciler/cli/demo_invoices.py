@@ -23,9 +23,8 @@ from typing import Any
 
 import httpx
 
-from reconciler.domain.i18n import _
-from reconciler.invoices.mapping import money
-from reconciler.invoices.result import ExportFilters, ExportResult
+from reconciler.domain.i18n import _, format_money
+from reconciler.invoices.result import ExportFilters, ExportResult, status_word
 
 #: One invoice position: (name, quantity, unit, net price, tax rate).
 Position = tuple[str, str, str, str, str]
@@ -76,10 +75,10 @@ class InvoiceChapter:
             locked = self.demo.klean.get(f"invoices/{item['kleanapp_id']}").json()["locked"]
             self.echo(
                 _(
-                    "sevDesk: %(number)s, %(status)s, %(total)s EUR; KleanApp: %(locked)s",
+                    "sevDesk: %(number)s, %(status)s, %(total)s; KleanApp: %(locked)s",
                     number=sev.get("invoiceNumber"),
-                    status=item["sevdesk_status"],
-                    total=money(Decimal(str(sev.get("sumGross")))),
+                    status=status_word(item["sevdesk_status"]),
+                    total=format_money(Decimal(str(sev.get("sumGross")))),
                     locked=_("locked") if locked else _("not locked"),
                 )
             )

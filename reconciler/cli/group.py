@@ -13,6 +13,8 @@ Why a group class of our own:
 * every command's ``--help`` ends with an example or two (``reconciler.cli.examples``).
 * help texts are message ids (``N_``), put into the current language when a
   help page or a usage error is shown (``reconciler.cli.helptext``).
+* a usage error (``sync --nope``) is one line in the reader's language, not
+  click's English panel (``reconciler.cli.usage_errors``).
 
 The group changes each command the first time it is looked up, so commands
 registered anywhere (``register(app)`` in the command modules) get the same.
@@ -25,7 +27,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from reconciler.cli import helptext
+from reconciler.cli import helptext, usage_errors
 from reconciler.cli.common import STATE
 from reconciler.domain.i18n import N_, gettext
 from reconciler.log import setup_logging
@@ -99,6 +101,7 @@ def _labelled_params(command: Any) -> None:
 
     command.format_help = format_help
     command.format_usage = lambda ctx, formatter: helptext.format_usage(command, ctx, formatter)
+    command.parse_args = usage_errors.knowing_its_command(command.parse_args)
 
 
 def prepare(command: Any, path: str) -> Any:
@@ -134,7 +137,15 @@ class KleansyncGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         helptext.early_language(args)
-        return super().parse_args(ctx, args)
+        return usage_errors.knowing_its_command(super().parse_args)(ctx, args)
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        with usage_errors.one_line():  # the program's own options (`kleansync --nope`)
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with usage_errors.one_line():  # a command's options and arguments (`sync --nope`)
+            return super().invoke(ctx)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         helptext.translate_command(self)

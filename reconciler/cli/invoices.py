@@ -18,8 +18,8 @@ import typer
 
 from reconciler.cli.common import ConfigOption, JsonOption, NewStoreOption, emit_json, guarded
 from reconciler.domain.errors import ConfigError
-from reconciler.domain.i18n import N_, _, format_date
-from reconciler.invoices.result import FORMATS, STATUSES, ExportFilters
+from reconciler.domain.i18n import N_, _, format_date, format_money
+from reconciler.invoices.result import FORMATS, STATUSES, ExportFilters, status_word
 
 
 def parse_date(value: str | None, option: str) -> dt.date | None:
@@ -106,20 +106,24 @@ async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> 
 
 def status_lines(items: list[dict[str, Any]]) -> list[str]:
     """``invoices status`` for people: the ledger's states in the reader's words."""
+    from reconciler.reporting.phrases import Phrases
+
     if not items:
         return [_("no invoice has been exported yet")]
+    why = Phrases()
     head = (_("state"), _("number"), _("status"))
     lines = [f"{'KleanApp':<16} {head[0]:<14} {'sevDesk':<10} {head[1]:<14} {head[2]}"]
     for item in items:
-        status = item["sevdesk_status"] or ""
+        status = status_word(item["sevdesk_status"])
         if item["changed_after_export"]:
             status += " " + _("(changed in KleanApp after export)")
         if item.get("paid_amount") and item["sevdesk_status"] != "paid":
-            status += " " + _("(%(amount)s EUR paid)", amount=item["paid_amount"])
+            status += " " + _("(%(amount)s paid)", amount=format_money(item["paid_amount"]))
         if item.get("kleanapp_status"):
-            status += "; " + _("KleanApp shows: %(status)s", status=item["kleanapp_status"])
+            shown = status_word(item["kleanapp_status"])
+            status += "; " + _("KleanApp shows: %(status)s", status=shown)
         if item["reason"] and item["state"] in ("held", "failed"):
-            status = item["reason"]
+            status = why(item["reason"])
         state = _(LEDGER_STATES.get(item["state"], item["state"]))
         lines.append(
             f"{item['number']:<16} {state:<14} {item['sevdesk_id'] or '-':<10} "

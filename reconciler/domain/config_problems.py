@@ -29,6 +29,7 @@ __all__ = [
     "check_cron",
     "check_http_url",
     "check_zone",
+    "complaint",
     "early_language",
     "first_problem",
     "read_config_file",
@@ -68,7 +69,7 @@ def first_problem(exc: ValidationError) -> str:
         if key:
             return _("%(where)s: unknown key", where=where)
         return _("unknown section [%(section)s]", section=section)
-    message = _message(error)
+    message = complaint(error)
     if error["type"] == "missing":
         message = _("is required")
     elif "input" in error and not loc[-1].endswith("_env"):  # never echo what may be a secret
@@ -76,7 +77,8 @@ def first_problem(exc: ValidationError) -> str:
     return f"{where}: {message}"
 
 
-def _message(error: Any) -> str:
+def complaint(error: Any) -> str:
+    """pydantic's complaint about one value (an ``errors()`` item), in the reader's words."""
     sentence = _TYPES.get(error["type"])
     if sentence is None:
         return str(error["msg"]).removeprefix("Value error, ")

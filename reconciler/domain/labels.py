@@ -10,9 +10,11 @@ is shown as it is (better a raw name than nothing).
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from typing import Any
 
-from reconciler.domain.i18n import N_, _
+from reconciler.domain.i18n import N_, _, format_date, format_money
 
 __all__ = ["entity_label", "entity_word", "field_label", "side_label", "value_label"]
 
@@ -40,7 +42,16 @@ FIELDS: dict[str, str] = {
     "note": N_("Note"),
     "archived": N_("Archived"),
     "address": N_("Address"),
+    # an exported invoice (reporting/invoice_data.py)
+    "invoice_date": N_("Invoice date"),
+    "total_gross": N_("Total (gross)"),
+    "sevdesk_number": N_("Invoice number in sevDesk"),
 }
+
+#: Fields holding an amount in EUR (a string like "464.10"), shown as money (``464,10 €``).
+MONEY_FIELDS = frozenset({"total_gross", "paid_amount"})
+#: Fields holding an ISO date, shown in the reader's form (``01.12.2026``).
+DATE_FIELDS = frozenset({"invoice_date"})
 
 SIDES: dict[str, str] = {"kleanapp": "KleanApp", "sevdesk": "sevDesk"}
 
@@ -93,5 +104,10 @@ def value_label(field: Any, value: Any) -> Any:
     """A value as the admin reads it: ``kind`` "company" -> "Firma", booleans as yes/no."""
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if value not in (None, "") and str(field) in MONEY_FIELDS | DATE_FIELDS:
+        with contextlib.suppress(ArithmeticError, ValueError, TypeError):
+            if str(field) in MONEY_FIELDS:
+                return format_money(value)
+            return format_date(dt.date.fromisoformat(str(value)[:10]))
     word = VALUES.get((str(field), str(value)))
     return _(word) if word else value

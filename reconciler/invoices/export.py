@@ -42,6 +42,7 @@ from reconciler.domain.errors import (
     Unreachable,
 )
 from reconciler.domain.models import Invoice, Remote
+from reconciler.domain.problems import problem
 from reconciler.invoices.einvoice import (
     check_after,
     check_before,
@@ -301,11 +302,8 @@ class Exporter:
         if ours and row and row.payload_hash != digest:
             if not self.dry_run and row.changed_after_export_at is None:
                 self._save(remote, changed_after_export_at=utcnow())
-            reason = (
-                f"changed in KleanApp after it was exported to sevDesk invoice {sev_id}; "
-                "not sent again"
-            )
-            self.result.skipped.append({**item, "reason": reason, "changed_after_export": True})
+            said = problem("invoice_changed_after_export", number=sev_id)
+            self.result.skipped.append({**item, **said, "changed_after_export": True})
             self.result.add_task(
                 "changed_after_export",
                 f"KleanApp invoice {inv.number} changed after export: compare it with sevDesk "
@@ -313,9 +311,7 @@ class Exporter:
                 inv.number,
             )
             return
-        self.result.skipped.append(
-            {**item, "reason": f"already exported to sevDesk invoice {sev_id}"}
-        )
+        self.result.skipped.append({**item, **problem("invoice_already_exported", number=sev_id)})
 
     # -- outcomes ------------------------------------------------------------------
     def _hold(self, remote: Remote[Invoice], exc: Unexportable) -> None:
@@ -338,7 +334,7 @@ class Exporter:
                 "kleanapp_id": remote.id,
                 "number": inv.number,
                 "sevdesk_id": row.sevdesk_id if row else None,
-                "error": message,
+                **problem("invoice_failed", "error", text=message, detail=message),
             }
         )
         if not self.dry_run:

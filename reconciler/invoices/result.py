@@ -23,8 +23,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.domain.i18n import N_, _, ngettext
+from reconciler.domain.i18n import N_, _, format_money, ngettext
 from reconciler.domain.models import Invoice
+from reconciler.reporting.words import label
 
 #: KleanApp's invoice statuses (Rechnungsstatus).
 STATUSES = ("draft", "open", "paid", "cancelled")
@@ -33,6 +34,24 @@ STATUSES = ("draft", "open", "paid", "cancelled")
 #: was ever exported has nothing to book.
 DEFAULT_STATUSES = ("open", "paid")
 FORMATS = ("draft", "final", "einvoice")
+#: An export format (``--format``, English in ``--json``) as KleanApp's export mask names it.
+FORMAT_WORDS = {
+    "draft": N_("draft"),
+    "final": N_("final invoice"),
+    "einvoice": N_("e-invoice"),
+}
+
+
+def status_word(status: str | None) -> str:
+    """``partially paid`` -> "teilweise bezahlt"; an unknown status as it is."""
+    return label(status, "invoice_status")
+
+
+def format_word(fmt: str) -> str:
+    """``final`` -> "Rechnung (final)": the export format in the reader's words."""
+    return _(FORMAT_WORDS[fmt]) if fmt in FORMAT_WORDS else fmt
+
+
 #: What happened to an exported invoice (``exported[].action``), as the terminal says it.
 ACTIONS = {
     "would create": N_("would create"),
@@ -157,14 +176,14 @@ class ExportResult:
                 "run %(run)s: exported %(num)d invoices to sevDesk as %(format)s",
                 n,
                 run=self.run_id,
-                format=self.format,
+                format=format_word(self.format),
             )
         else:
             head = ngettext(
                 "dry run: would export %(num)d invoice to sevDesk as %(format)s",
                 "dry run: would export %(num)d invoices to sevDesk as %(format)s",
                 n,
-                format=self.format,
+                format=format_word(self.format),
             )
         lines = [head]
         lines += [
@@ -179,17 +198,22 @@ class ExportResult:
         for item in self.exported:
             target = f" → sevDesk {item['sevdesk_id']}" if item.get("sevdesk_id") else ""
             action = _(ACTIONS.get(item["action"], item["action"]))
-            lines.append(f"  {action:<16} {item['number']} ({item.get('total_gross')} EUR){target}")
+            total = item.get("total_gross")
+            amount = f" ({format_money(total)})" if total not in (None, "") else ""
+            lines.append(f"  {action:<16} {item['number']}{amount}{target}")
         held, error, changed_label = _("held"), _("failed"), _("changed after export")
         lines += [f"  {held:<16} {h['number']}: {say(h['reason'])}" for h in self.held]
         lines += [
-            f"  {error:<16} {e['number'] or e['kleanapp_id']}: {e['error']}" for e in self.errors
+            f"  {error:<16} {e['number'] or e['kleanapp_id']}: {say.said(e, 'error')}"
+            for e in self.errors
         ]
         if self.skipped:
             changed = [s for s in self.skipped if s.get("changed_after_export")]
             skipped = _("%(count)s skipped (already exported or not due)", count=len(self.skipped))
             lines.append(f"  {skipped}")
-            lines += [f"  {changed_label:<16} {s['number']}: {s['reason']}" for s in changed]
+            lines += [
+                f"  {changed_label:<16} {s['number']}: {say.said(s, 'reason')}" for s in changed
+            ]
         lines += [
             "  "
             + _(

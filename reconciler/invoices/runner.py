@@ -42,6 +42,7 @@ from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import ConfigError, NotFound, RemoteValidationError
 from reconciler.domain.i18n import _
 from reconciler.domain.models import Invoice, Remote
+from reconciler.domain.problems import problem
 from reconciler.invoices.customers import carry_customers
 from reconciler.invoices.export import Exporter
 from reconciler.invoices.mapping import money
@@ -204,7 +205,11 @@ async def export_one(
             remote = await kleanapp.get_invoice(str(invoice_id))
         except (NotFound, RemoteValidationError) as exc:
             result.errors.append(
-                {"kleanapp_id": str(invoice_id), "number": None, "error": str(exc)}
+                {
+                    "kleanapp_id": str(invoice_id),
+                    "number": None,
+                    **problem("invoice_failed", "error", text=str(exc), detail=exc),
+                }
             )
             return
         record = remote.record
@@ -213,8 +218,9 @@ async def export_one(
                 {
                     "kleanapp_id": remote.id,
                     "number": record.number,
-                    "reason": f"status {record.status}; exported once it is "
-                    + " or ".join(statuses),
+                    **problem(
+                        "invoice_not_due", status=record.status, statuses=" or ".join(statuses)
+                    ),
                 }
             )
             return
@@ -287,7 +293,7 @@ async def _candidates(
             {
                 "kleanapp_id": bad.id,
                 "number": None,
-                "error": f"cannot read the KleanApp invoice: {bad.reason}",
+                **problem("invoice_unreadable", "error", detail=bad.reason),
             }
         )
     found = {remote.id: remote for remote in listing.records}
@@ -304,7 +310,7 @@ async def _candidates(
                 {
                     "kleanapp_id": row.kleanapp_id,
                     "number": row.number,
-                    "reason": "no longer exists in KleanApp",
+                    **problem("invoice_gone"),
                 }
             )
             continue

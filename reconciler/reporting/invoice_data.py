@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.domain.problems import problem
 from state import Store
 from state.invoice_tables import InvoiceLedger
 
@@ -22,6 +23,12 @@ __all__ = ["invoice_run_data", "mail_invoice_run"]
 
 def _number(item: dict[str, Any]) -> str:
     return str(item.get("number") or item.get("kleanapp_id") or "?")
+
+
+def _said(item: dict[str, Any], key: str) -> dict[str, Any]:
+    """An item's stored text and, when it has them, its problem code and parts."""
+    said: dict[str, Any] = {name: item[name] for name in ("code", "params") if name in item}
+    return {**said, key: item.get(key) or ""}
 
 
 def invoice_run_data(run: Any) -> dict[str, Any]:
@@ -50,11 +57,11 @@ def invoice_run_data(run: Any) -> dict[str, Any]:
             }
         )
     skipped = [
-        {"action": f"invoice:{_number(h)}", "reason": f"zurückgehalten: {h.get('reason')}"}
+        {"action": f"invoice:{_number(h)}", **problem("invoice_held", reason=h.get("reason"))}
         for h in result.get("held") or []
     ]
     skipped += [
-        {"action": f"invoice:{_number(s)}", "reason": s.get("reason") or ""}
+        {"action": f"invoice:{_number(s)}", **_said(s, "reason")}
         for s in result.get("skipped") or []
     ]
     errors = [
@@ -64,7 +71,7 @@ def invoice_run_data(run: Any) -> dict[str, Any]:
             "key": _number(e),
             "side": "sevdesk",
             "op": "export",
-            "error": e.get("error") or "",
+            **_said(e, "error"),
         }
         for e in result.get("errors") or []
     ]

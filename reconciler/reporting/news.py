@@ -143,10 +143,11 @@ def view_items(view: dict[str, Any]) -> dict[str, str]:
         where = " ".join(
             str(entity_word(e[n]) if n == "entity" else e[n]) for n in ("entity", "key") if e.get(n)
         )
+        said = Phrases().said(e, "error")  # the fingerprint keeps the stored English
         items[_fingerprint("error", *what)] = (
-            _("Error %(where)s: %(error)s", where=where, error=e.get("error"))
+            _("Error %(where)s: %(error)s", where=where, error=said)
             if where
-            else _("Error: %(error)s", error=e.get("error"))
+            else _("Error: %(error)s", error=said)
         )
     return items
 

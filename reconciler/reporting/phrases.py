@@ -20,13 +20,15 @@ left English, so a reworded producer is noticed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from reconciler.domain.i18n import N_, _, format_datetime, format_number, ngettext
-from reconciler.domain.labels import FIELDS, entity_label, field_label, side_label
+from reconciler.domain.labels import FIELDS, entity_label, entity_word, field_label, side_label
+from reconciler.domain.problems import PROBLEMS
 from reconciler.reporting.invoice_phrases import INVOICE_PATTERNS
 from reconciler.reporting.words import label
 
@@ -101,6 +103,8 @@ _PATTERNS: tuple[str, ...] = (
     N_("correct the delivery date in KleanApp"),
     N_("the invoice has no positions"),
     *INVOICE_PATTERNS,
+    # domain/problems.py: an error or skipped entry stored before it carried its code
+    *PROBLEMS.values(),
 )
 
 #: Parameters that are sentences (or lists of records) themselves.
@@ -181,6 +185,32 @@ class Phrases:
 
     def __call__(self, text: Any) -> str:
         return self.sentence(str(text or ""))
+
+    def said(self, item: Mapping[str, Any], key: str = "error") -> str:
+        """A run's error or skipped entry (``domain/problems.py``) for people.
+
+        Its code's sentence from the catalogue, the parts in the reader's
+        words; an entry without a (known) code, stored before codes existed,
+        is its stored English text, translated where recognised.
+        """
+        code, params = item.get("code"), item.get("params")
+        if code in PROBLEMS and isinstance(params, Mapping):
+            shown = {name: self._part(name, str(value)) for name, value in params.items()}
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                return _(PROBLEMS[str(code)], **shown)
+        return self.sentence(str(item.get(key) or ""))
+
+    def _part(self, name: str, value: str) -> str:
+        """One part of a problem's sentence: a record, an operation, a nested sentence."""
+        if name in ("detail", "reason", "problem"):
+            return self.sentence(value)
+        if name == "op":
+            return label(value, "op")
+        if name == "entity":
+            return entity_word(value)
+        if name == "status":
+            return label(value, "invoice_status")
+        return value
 
     def sentence(self, text: str) -> str:
         """``text`` in the current language; unknown parts stay as they are."""

@@ -32,12 +32,16 @@ TRIGGERS = {
     "demo": N_("demo"),
     "test": N_("test"),
     "resync": N_("re-sync"),
+    "invoice": N_("invoice export"),  # the sync that carries an invoice's customer over first
 }
 OPERATIONS = {
     "create": N_("create"),
     "update": N_("update"),
     "delete": N_("delete"),
     "archive": N_("archive"),
+    # an exported invoice (reporting/invoice_data.py: exported[].action)
+    "created": N_("created"),
+    "linked": N_("linked"),
 }
 STATUSES = {
     "done": N_("done"),
@@ -72,6 +76,17 @@ SECTIONS = {
     "skipped": N_("skipped"),
     "recovered": N_("settled"),
 }
+#: The accounting statuses (sevDesk's ``sevdesk_status``, KleanApp's ``kleanapp_status``; English in
+#: ``--json``) as the masks show them.
+INVOICE_STATUSES = {
+    "deactivated": N_("deactivated"),
+    "draft": N_("draft"),
+    "open": N_("open"),
+    "partially paid": N_("partially paid"),
+    "partially_paid": N_("partially paid"),  # KleanApp's spelling (accounting_status)
+    "paid": N_("paid"),
+    "cancelled": N_("cancelled"),
+}
 _TABLES = {
     "section": SECTIONS,
     "outcome": OUTCOMES,
@@ -80,6 +95,7 @@ _TABLES = {
     "status": STATUSES,
     "rule": RULES,
     "task": TASK_KINDS,
+    "invoice_status": INVOICE_STATUSES,
 }
 
 

@@ -43,6 +43,7 @@ from reconciler.domain.errors import (
     Unreachable,
 )
 from reconciler.domain.models import SIDE_LABEL, SYNCED_ENTITIES, Canonical, Remote, Side
+from reconciler.domain.problems import english, failure_code, problem
 from reconciler.sync.fence import current_writes, ensure_fence
 from reconciler.sync.intents import idempotency_key, payload_of
 from reconciler.sync.lanes import FollowUps, run_lanes
@@ -67,7 +68,7 @@ CRASH_ENV = "KLEANSYNC_CRASH_AT"
 STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
     "kleansync_stop", default=None
 )
-STOPPED_REASON = "the service was asked to stop; the remaining changes are applied by the next run"
+STOPPED_REASON = english("service_stopping", {})
 
 
 #: The in-process variant (tests/stateful): called with the point's name
@@ -192,11 +193,7 @@ class Applier:
         ensure_fence()
         if action.after and action.after not in self._done:
             self.outcome.skipped.append(
-                {
-                    "action": action.id,
-                    "reason": f"waits for {action.after}, which did not go through; "
-                    "it is planned again on the next run",
-                }
+                {"action": action.id, **problem("waits_for", after=action.after)}
             )
             self.outcome.not_sent.append(action.id)
             return False
@@ -234,17 +231,18 @@ class Applier:
             raise
         except StillReferenced as exc:
             self.store.journal_outcome(entry_id, "skipped", error=str(exc))
-            self.outcome.skipped.append({"action": action.id, "reason": str(exc)})
-            return KEPT
-        except ChangedMeanwhile:
-            self.store.journal_outcome(entry_id, "skipped", error="changed meanwhile")
             self.outcome.skipped.append(
                 {
                     "action": action.id,
-                    "reason": "the record changed since it was read; "
-                    "it is planned again on the next run",
+                    **problem(
+                        "still_referenced", text=str(exc), side=SIDE_LABEL[action.side], detail=exc
+                    ),
                 }
             )
+            return KEPT
+        except ChangedMeanwhile:
+            self.store.journal_outcome(entry_id, "skipped", error="changed meanwhile")
+            self.outcome.skipped.append({"action": action.id, **problem("changed_meanwhile")})
             return False
         except (AuthError, Unreachable, FatalError):
             self.store.journal_outcome(entry_id, "failed", error="run aborted")
@@ -293,7 +291,13 @@ class Applier:
                 "key": action.key,
                 "side": action.side,
                 "op": action.op,
-                "error": one_line(str(exc)),
+                **problem(
+                    failure_code(exc),
+                    "error",
+                    text=one_line(str(exc)),  # the English as it always was (--json)
+                    side=SIDE_LABEL[action.side],
+                    detail=one_line(str(exc)),
+                ),
             }
         )
 
@@ -396,6 +400,7 @@ class Applier:
             follow_ups, self.follow_ups = self.follow_ups, None
         await follow_ups.finish()
         if left:  # only a stop leaves pairs behind
-            skipped = [{"action": a.id, "reason": STOPPED_REASON} for p in left for a in p.actions]
-            self.outcome.skipped += skipped or [{"action": "stop", "reason": STOPPED_REASON}]
+            stopped = problem("service_stopping")
+            skipped = [{"action": a.id, **stopped} for p in left for a in p.actions]
+            self.outcome.skipped += skipped or [{"action": "stop", **stopped}]
         return self.outcome

@@ -19,6 +19,7 @@ from typing import Any
 
 from reconciler.connectors.base import Connector
 from reconciler.domain.models import SYNCED_ENTITIES, Canonical, Remote, Side
+from reconciler.domain.problems import problem
 from reconciler.sync.plan_model import Action, PairPlan
 from rules.normalize import normalize_record
 from state import Store
@@ -157,7 +158,12 @@ def link_clash(pair: PairPlan, link: Link) -> dict[str, Any]:
         "key": pair.key,
         "side": "kleanapp",
         "op": "link",
-        "error": f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
-        f"{link.sevdesk_id} is already linked to another record; links left as "
-        "they were",
+        **problem(
+            "link_clash",
+            "error",
+            text=f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
+            f"{link.sevdesk_id} is already linked to another record; links left as they were",
+            entity=pair.entity,
+            key=pair.key,
+        ),
     }

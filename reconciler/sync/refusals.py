@@ -16,6 +16,7 @@ from loguru import logger
 from reconciler.domain.bounds import one_line
 from reconciler.domain.errors import RemoteValidationError
 from reconciler.domain.models import SIDE_LABEL
+from reconciler.domain.problems import problem
 from reconciler.sync.plan_model import Action
 from state.refusal_tables import Refusal, Refusals
 
@@ -52,11 +53,16 @@ def park_refusal(
 ) -> dict[str, Any]:
     """Park a refused write as waiting for a fix; the run's error entry for it."""
     field_name, message = refusal_reason(action, exc)
-    key = one_line(action.key, 80)
-    reason = one_line(
-        f"{SIDE_LABEL[action.side]} refused the {action.op} of {action.entity} {key}: "
-        + (f"{field_name}: {message}" if field_name else message)
+    said = problem(
+        "refused",
+        "error",
+        side=SIDE_LABEL[action.side],
+        op=action.op,
+        entity=action.entity,
+        key=one_line(action.key, 80),
+        problem=f"{field_name}: {message}" if field_name else message,
     )
+    reason = said["error"] = one_line(said["error"])
     logger.warning("{}", reason)
     refusals.record(
         Refusal(
@@ -80,6 +86,6 @@ def park_refusal(
         "side": action.side,
         "op": action.op,
         "field": field_name,
-        "error": reason,
+        **said,
         "waiting_for_fix": True,
     }

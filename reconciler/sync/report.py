@@ -186,19 +186,19 @@ class RunResult:
         ]
         for e in self.errors:
             if e.get("waiting_for_fix"):
-                lines.append("  " + _("refused: %(error)s", error=e["error"]))
+                lines.append("  " + _("refused: %(error)s", error=why.said(e, "error")))
             else:
                 lines.append(
                     "  "
                     + _(
                         "error: %(action)s: %(error)s",
                         action=one_line(e["action"], 120),
-                        error=e["error"],
+                        error=why.said(e, "error"),
                     )
                 )
         lines += ["  " + _("warning: %(warning)s", warning=w) for w in self.warning_lines()]
         lines += [
-            "  " + _("skipped: %(action)s: %(why)s", action=s["action"], why=why(s["reason"]))
+            "  " + _("skipped: %(action)s: %(why)s", action=s["action"], why=why.said(s, "reason"))
             for s in self.skipped
         ]
         # A record typed by anyone may hold 100 kB or a line break: one short line each.

@@ -159,5 +159,5 @@ class ResyncResult:
             lines.append(
                 "  " + _("unreadable: %(count)s records could not be read", count=self.quarantined)
             )
-        lines += ["  " + _("error: %(error)s", error=e["error"]) for e in self.errors]
+        lines += ["  " + _("error: %(error)s", error=why.said(e, "error")) for e in self.errors]
         return lines

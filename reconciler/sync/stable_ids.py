@@ -42,6 +42,7 @@ from reconciler.domain.errors import (
     Unreachable,
 )
 from reconciler.domain.models import Side
+from reconciler.domain.problems import problem
 from reconciler.sync.fence import ensure_fence
 from reconciler.sync.snapshot import Snapshot
 from state import Store
@@ -213,8 +214,13 @@ class StableIds:
                 "key": key,
                 "side": "sevdesk",
                 "op": "stable_id",
-                "error": f"the KleanApp id could not be recorded on sevDesk contact {contact_id} "
-                f"({exc}); `kleansync resync` writes it later",
+                **problem(
+                    "stable_id_not_recorded",
+                    "error",
+                    text=f"the KleanApp id could not be recorded on sevDesk contact {contact_id} "
+                    f"({exc}); `kleansync resync` writes it later",
+                    detail=exc,
+                ),
             }
         )
 

@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.domain.i18n import using
 from reconciler.domain.models import InvoicePosition
+from reconciler.domain.problems import PROBLEMS, problem
 from reconciler.invoices.mapping import UNIT_TASK, Unexportable, tax_rule, unit_ids
 from reconciler.reporting.phrases import Phrases
 from rules.diff import _FIRST_LINK
@@ -106,3 +107,22 @@ def test_why_an_invoice_is_held_and_what_to_do_in_german():
     with pytest.raises(Unexportable) as zero:
         tax_rule([_position("Std.", "0")])
     german(zero.value.tasks[0])
+
+
+@pytest.mark.parametrize("code", sorted(PROBLEMS))
+def test_every_problem_code_is_said_in_german_and_its_stored_english_too(code: str) -> None:
+    """A run's error/skipped entry: its code's German sentence; an entry stored before codes
+    existed (English text only) is recognised by that text and said in German as well."""
+    names = re.findall(r"%\((\w+)\)s", PROBLEMS[code])
+    params = {name: "K-00002" if name == "key" else "sevDesk" for name in names}
+    params |= {n: "customer" for n in names if n == "entity"} | {
+        n: "update" for n in names if n == "op"
+    }
+    entry = problem(code, "error", **params)
+    with using("de"):
+        said = Phrases(tz="Europe/Berlin").said(entry, "error")
+        stored = Phrases(tz="Europe/Berlin").said({"error": entry["error"]}, "error")
+    assert said == stored, (said, stored)
+    assert not ENGLISH.search(said), said
+    with using("en"):
+        assert Phrases().said(entry, "error") == entry["error"]
