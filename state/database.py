@@ -6,44 +6,46 @@ itself: a 0-byte SQLite file after a full disk, a store written by a newer
 kleansync, a missing driver. Each becomes one ``ConfigError`` or
 ``FatalError`` line naming ``[state] url``.
 
-Migrations: ``create_all`` adds new tables by itself; ``MIGRATIONS`` holds the
-steps for changed columns, one per schema version, each safe to run twice
-(two processes may open an old store at the same moment).
+Migrations: Alembic's revisions in ``state/migrations`` (one per change, the same
+for SQLite and PostgreSQL), run by ``migrate`` only when the store is behind; the
+first revision also upgrades stores made before Alembic (``create_all`` and the
+numbered ``schema_info`` steps) in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+import importlib.util
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, make_url, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import create_engine
 
 from reconciler.domain.errors import ConfigError, FatalError
 from reconciler.domain.i18n import _
 from state import paths
-from state.tables import SCHEMA_VERSION, SchemaInfo
 
 #: Where the ``--new-store`` flag exists (named in the refusal).
 NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
 
 
 def open_engine(url: str, *, new_store: bool = False) -> Engine:
-    """The engine for ``url``, its schema created or migrated to ``SCHEMA_VERSION``.
-
-    Every table module must be imported before this runs (``state.store``
-    imports them all), or ``create_all`` would leave their tables out.
-    """
+    """The engine for ``url``, its schema created or migrated to the newest revision."""
     _refuse_emptied_file(url, new_store)
+    _create_sqlite_file(url)
     try:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
+        engine = make_engine(url)
         migrate(engine)
     except OperationalError as exc:
         # SQLite names neither the file nor the reason ("unable to open database file").
@@ -56,13 +58,69 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
             _("[state] url: cannot open the state store (%(reason)s)", reason=exc.orig)
         ) from None
     except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, ...
-        if isinstance(exc, FatalError):
+        if isinstance(exc, FatalError | ConfigError):
             raise
         raise ConfigError(
             _("[state] url: %(kind)s: %(error)s", kind=type(exc).__name__, error=exc)
         ) from None
     paths.remember(url)
     return engine
+
+
+def make_engine(url: str) -> Engine:
+    """The engine for ``url`` with the settings kleansync relies on, nothing created yet."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        # The driver kleansync ships for (the ``postgres`` extra); SQLAlchemy's own default
+        # for a bare ``postgresql://`` is psycopg2, which it does not install.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.get_driver_name() == "psycopg" and importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            _(
+                "[state] url: PostgreSQL needs its driver, which is not installed: "
+                "pip install 'kleansync[postgres]'"
+            )
+        )
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        # Every conditional write ("… WHERE token = :seen") and the run lock assume READ
+        # COMMITTED; a server whose default is REPEATABLE READ would make the loser of a
+        # race fail with a SerializationFailure instead of seeing the winner's row.
+        isolation_level="READ COMMITTED",
+        # A process needs a few connections (the run, the lock's heartbeat thread, the
+        # service's web threads); a fleet of processes on one server must not each hold 15.
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=30,
+        pool_recycle=1800,
+        connect_args=_pg_connect_args(parsed),
+    )
+
+
+#: Connections one process keeps open, and how many more it may open at a peak.
+POOL_SIZE, POOL_OVERFLOW = 2, 6
+#: Server-side limits (ms): a dead network or a forgotten lock ends in an error, not a hang.
+PG_TIMEOUTS = {
+    "statement_timeout": 120_000,
+    "lock_timeout": 30_000,
+    "idle_in_transaction_session_timeout": 300_000,
+}
+
+
+def _pg_connect_args(url: URL) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        args["connect_timeout"] = 10
+    if "options" not in url.query:  # the URL's own ``options`` win
+        args["options"] = " ".join(f"-c {name}={ms}" for name, ms in PG_TIMEOUTS.items())
+    return args
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -109,85 +167,110 @@ def _refuse_emptied_file(url: str, new_store: bool) -> None:
         )
 
 
-# -- schema versions ----------------------------------------------------------------------
-def _add_columns(engine: Engine, table: str, columns: dict[str, str]) -> None:
-    """ALTER TABLE … ADD COLUMN for the columns ``table`` lacks (safe to run twice)."""
-    have = {c["name"] for c in inspect(engine).get_columns(table)}
-    with engine.begin() as conn:
-        for name, sql_type in columns.items():
-            if name not in have:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+def _create_sqlite_file(url: str) -> None:
+    """Make a new SQLite store's file whole, never visible at 0 bytes.
 
-
-def _add_lock_token(engine: Engine) -> None:
-    """Schema 2: the run lock's fencing token (existing rows start at 0)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("run_lock")}
-    if "token" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE run_lock ADD COLUMN token INTEGER NOT NULL DEFAULT 0"))
-
-
-def _link_fingerprints(engine: Engine) -> None:
-    """Schema 3: per-side fingerprints on links.
-
-    Existing links get none; their next agreed state fills them (the planner
-    compares those fields by value once, and a pair both sides agree on is
-    then saved without any write), so no re-link is needed.
+    SQLite creates the file when it first connects and writes its header a
+    moment later; another process opening the store in that moment saw a
+    0-byte file and refused it as emptied (``_refuse_emptied_file``). So a new
+    file is made beside it with its header (and WAL mode) and linked into
+    place, which fails harmlessly if another process got there first. A file
+    that cannot be made here is left to SQLite, whose error is then explained
+    (``paths.write_problem``).
     """
-    _add_columns(engine, "link", {"kleanapp_raw": "JSON", "sevdesk_raw": "JSON"})
+    path = paths.sqlite_file(url)
+    if path is None or path.exists():
+        return
+    draft = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        with contextlib.closing(sqlite3.connect(draft)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    except (OSError, sqlite3.Error):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            draft.unlink()
 
 
-def _invoice_status(engine: Engine) -> None:
-    """Schema 4: the invoice ledger keeps sevDesk's payment status and what KleanApp was told.
-
-    Existing rows start with none; the next status poll reads every exported
-    invoice once (it has no cursor yet) and fills them.
-    """
-    from state.invoice_tables import STATUS_COLUMNS
-
-    _add_columns(engine, "invoice_export", STATUS_COLUMNS)
+# -- the schema: Alembic's revisions (state/migrations) ------------------------------------
+#: ``pg_advisory_xact_lock`` key of "migrating this database" (any 64-bit number; "kleansyn").
+MIGRATION_LOCK = 0x6B6C65616E73796E
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-#: version -> step that brings the schema from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Engine], None]] = {
-    2: _add_lock_token,
-    3: _link_fingerprints,
-    4: _invoice_status,
-}
+def _alembic(connection: Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic())
+
+
+def head() -> str:
+    """The newest revision this kleansync knows."""
+    newest = _scripts().get_current_head()
+    assert newest is not None  # state/migrations/versions is never empty
+    return newest
+
+
+def revision(connection: Connection) -> str | None:
+    """The store's revision; None for an empty database or one from before Alembic."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _known(found: str) -> bool:
+    try:
+        return _scripts().get_revision(found) is not None
+    except CommandError:  # a revision of a newer kleansync
+        return False
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the store at ``engine`` is at the newest revision (reads only)."""
+    with engine.connect() as conn:
+        return revision(conn) == head()
 
 
 def migrate(engine: Engine) -> None:
-    """Create missing tables, then run the steps from the stored version up."""
-    # Two processes may open a brand-new store at the same moment (the
-    # service and a hand-started command): whoever loses a race re-checks.
-    for attempt in (1, 2):
-        try:
-            SQLModel.metadata.create_all(engine)
-            break
-        except OperationalError:
-            if attempt == 2:
-                raise
-    try:
-        with Session(engine) as session:
-            if session.get(SchemaInfo, 1) is None:
-                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
-            session.commit()
-    except IntegrityError:
-        pass  # the other process wrote it first
-    with Session(engine, expire_on_commit=False) as session:
-        info = session.get(SchemaInfo, 1)
-        assert info is not None  # written just above, by us or by the process that won
-        if info.version > SCHEMA_VERSION:
+    """Bring the store to the newest revision: once, serialised, all or nothing.
+
+    A store at the newest revision costs one query. Otherwise the migration
+    runs in one transaction that first takes the database's migration lock
+    (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``, its one
+    writer), then looks at the revision again: two processes opening an empty
+    or old store at the same moment migrate it once, the second one waits and
+    finds the work done (before Alembic, both ran ``create_all`` and the
+    loser failed on the tables the winner had just made).
+    """
+    if is_current(engine):
+        return
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # A long migration of another process is waited for, never cut short.
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '10min'")
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        found = revision(conn)
+        if found == head():
+            conn.rollback()
+            return
+        if found is not None and not _known(found):
             raise FatalError(
                 _(
                     "the state store was written by a newer kleansync (schema %(found)s, this "
                     "one knows %(known)s); upgrade kleansync",
-                    found=info.version,
-                    known=SCHEMA_VERSION,
+                    found=found,
+                    known=head(),
                 )
             )
-        for version in range(info.version + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](engine)
-            info.version = version
-        session.add(info)
-        session.commit()
+        command.upgrade(_alembic(conn), "head")
+        conn.commit()

@@ -41,8 +41,11 @@ from sqlmodel import Field, SQLModel
 from reconciler.domain.conflicts import Conflict
 from reconciler.domain.errors import FatalError
 
-#: 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/``sevdesk_raw`` (fingerprints).
-SCHEMA_VERSION = 4
+#: What ``schema_info`` holds. 2: ``run_lock.token`` (fencing). 3: ``link.kleanapp_raw``/
+#: ``sevdesk_raw`` (fingerprints). 4: the invoice ledger's status. 5: the schema is Alembic's
+#: (``state/migrations``; its revision is the one that counts, this number only makes a
+#: kleansync from before Alembic refuse the store instead of writing into it).
+SCHEMA_VERSION = 5
 
 
 def utcnow() -> dt.datetime:

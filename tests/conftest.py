@@ -35,6 +35,7 @@ from reconciler.domain.models import Customer
 from sandbox.client import polite_client
 from sandbox.serve import Endpoint, SandboxThread, endpoints, free_port
 from state import Store
+from tests.state_backend import POSTGRES, PgServer, pg_server, sqlite_url
 
 # Hypothesis keeps its example database and caches in the user's cache folder, not in
 # ``./.hypothesis``: a test run writes nothing into the checkout (HYPOTHESIS_STORAGE_DIRECTORY
@@ -65,6 +66,65 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run the adversarial and stateful suites at full length (minutes, not seconds)",
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (``KLEANSYNC_TEST_STATE=postgres``) only the tests with a state store run.
+
+    A test that takes no ``state_url`` runs exactly as in the SQLite pass; running it again
+    would only cost CI time.
+    """
+    if not POSTGRES:
+        return
+    keep = [item for item in items if _STORE_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+_STORE_FIXTURES = {"state_url", "state_urls"}
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[PgServer | None]:
+    """The PostgreSQL server of the PostgreSQL pass (tests/state_backend.py); None on SQLite."""
+    if not POSTGRES:
+        yield None
+        return
+    server = pg_server()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def state_urls(tmp_path: Path, pg_admin: PgServer | None) -> Iterator[Callable[..., str]]:
+    """``make(name="state.db", fresh=False)``: the URL of another state store for this test.
+
+    SQLite: the file ``name`` in ``tmp_path``. PostgreSQL: a database of its own, dropped
+    after the test; ``fresh`` gives an empty one (as a new install meets it), otherwise it
+    already holds the schema (as any store does once kleansync opened it).
+    """
+    made: list[str] = []
+
+    def make(name: str = "state.db", *, fresh: bool = False) -> str:
+        if pg_admin is None:
+            return sqlite_url(tmp_path, name)
+        made.append(pg_admin.create() if fresh else pg_admin.migrated())
+        return made[-1]
+
+    yield make
+    for url in made:
+        assert pg_admin is not None
+        pg_admin.drop(url)
+
+
+@pytest.fixture
+def state_url(state_urls: Callable[..., str]) -> str:
+    """The URL of this test's state store (``state_urls``' first)."""
+    return state_urls()
 
 
 @pytest.fixture(scope="session")
@@ -377,13 +437,16 @@ class Cli:
             store.close()
 
 
-def loopback_cli(sandbox: Sandbox, directory: Path) -> Cli:
-    """A config for ``sandbox`` in ``directory`` (state and reports beside it), as a ``Cli``.
+def loopback_cli(sandbox: Sandbox, directory: Path, state_url: str | None = None) -> Cli:
+    """A config for ``sandbox`` in ``directory`` (reports beside it), as a ``Cli``.
+
+    ``state_url``: the test's store (the ``state_url`` fixture); by default ``state.db``
+    in ``directory``.
 
     Units are off: the crash points are on customers, and the emulators'
     default units would only make every first run slower.
     """
-    state_url = f"sqlite:///{directory / 'state.db'}"
+    state_url = state_url or sqlite_url(directory)
     config = directory / "config.toml"
     config.write_text(
         f"""

@@ -20,8 +20,8 @@ STALE = dt.timedelta(seconds=60)
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'state.db'}")
+def store(state_url):
+    s = Store(state_url)
     yield s
     s.close()
 

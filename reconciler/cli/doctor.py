@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from reconciler.cli.doctor_checks import Check, sevdesk_account_checks, state_check
 from reconciler.config import Config
 from reconciler.connectors import from_config
@@ -26,6 +28,7 @@ from reconciler.reporting.evidence import evidence_lines
 from reconciler.sync.plan import build_plan
 from reconciler.sync.snapshot import take_snapshot
 from state import Store
+from state.database import is_current, make_engine
 
 #: Parked records listed in the terminal output (all are in --json).
 PARKED_SHOWN = 20
@@ -196,10 +199,19 @@ async def _preview(
 
 
 def _read_only_store(url: str) -> Store:
-    """The configured store if it exists; an empty in-memory one otherwise.
+    """The configured store if it exists and is current; an empty in-memory one otherwise.
 
-    ``doctor`` must not create the state database as a side effect.
+    ``doctor`` must not create the state database as a side effect, nor migrate one
+    (on PostgreSQL, opening an empty database used to create the whole schema): a store
+    that is empty or behind is previewed as a first sync would see it.
     """
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return Store("sqlite://")
-    return Store(url)
+    engine = make_engine(url)
+    try:
+        current = is_current(engine)
+    except SQLAlchemyError:
+        current = True  # unreachable: opening it says why, in one line
+    finally:
+        engine.dispose()
+    return Store(url) if current else Store("sqlite://")

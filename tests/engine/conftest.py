@@ -142,7 +142,7 @@ def customer(number: str, **fields: Any) -> Customer:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[SyncEnv]:
+async def env(tmp_path: Path, state_url: str) -> AsyncIterator[SyncEnv]:
     kleanapp_app = kleanapp_sandbox.create_app(K_TOKEN, rate_limit_rps=None)
     sevdesk_app = sevdesk_sandbox.create_app(S_TOKEN, legacy_unity_write=True)
     k = KleanappConnector(
@@ -151,7 +151,7 @@ async def env(tmp_path: Path) -> AsyncIterator[SyncEnv]:
     s = SevdeskConnector(
         S_URL, S_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=sevdesk_app)
     )
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store = Store(state_url)
     world = SyncEnv(tmp_path, kleanapp_app, sevdesk_app, k, s, store, None)  # type: ignore[arg-type]
     world.configure()
     yield world

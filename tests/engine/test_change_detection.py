@@ -9,7 +9,7 @@ wrong, plus the upgrade of a store written before fingerprints existed.
 
 from __future__ import annotations
 
-import sqlite3
+from sqlalchemy import create_engine, text
 
 from state import Store
 
@@ -102,14 +102,15 @@ async def test_an_edit_that_reads_as_the_base_loses_to_nothing(env):
     await assert_quiet(env)
 
 
-def _drop_fingerprints(path) -> None:
-    """Turn the store back into a schema-2 store (links without fingerprints)."""
-    db = sqlite3.connect(path)
-    db.execute("ALTER TABLE link DROP COLUMN kleanapp_raw")
-    db.execute("ALTER TABLE link DROP COLUMN sevdesk_raw")
-    db.execute("UPDATE schema_info SET version = 2")
-    db.commit()
-    db.close()
+def _drop_fingerprints(url: str) -> None:
+    """Turn the store back into a schema-2 store (links without fingerprints, before Alembic)."""
+    engine = create_engine(url)
+    with engine.begin() as db:
+        db.execute(text("ALTER TABLE link DROP COLUMN kleanapp_raw"))
+        db.execute(text("ALTER TABLE link DROP COLUMN sevdesk_raw"))
+        db.execute(text("UPDATE schema_info SET version = 2"))
+        db.execute(text("DROP TABLE alembic_version"))
+    engine.dispose()
 
 
 async def test_a_store_from_before_fingerprints_is_upgraded_by_one_run_that_writes_nothing(env):
@@ -119,7 +120,7 @@ async def test_a_store_from_before_fingerprints_is_upgraded_by_one_run_that_writ
         await env.s.customers.create(customer(n, phone="+49 30 1234567", mobile="+491711234567"))
     assert (await env.sync()).errors == []
     env.store.close()
-    _drop_fingerprints(env.tmp / "state.db")
+    _drop_fingerprints(env.store.url)
     env.store = Store(env.store.url)
     assert env.store.links_without_fingerprints() == 2
     writes = await env.writes()

@@ -97,8 +97,8 @@ def sandbox(served: Sandbox) -> Sandbox:
 
 
 @pytest.fixture
-def cli(sandbox: Sandbox, tmp_path: Path) -> Cli:
-    return loopback_cli(sandbox, tmp_path)
+def cli(sandbox: Sandbox, tmp_path: Path, state_url: str) -> Cli:
+    return loopback_cli(sandbox, tmp_path, state_url)
 
 
 # -- what both sides hold ---------------------------------------------------------

@@ -15,8 +15,8 @@ def finished(store: Store, trigger: str = "schedule", dry_run: bool = False) -> 
     store.finish_run(run.id, outcome="ok")
 
 
-def test_first_then_every_nth_regular_run_is_full(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+def test_first_then_every_nth_regular_run_is_full(state_url):
+    store = Store(state_url)
     config = parse_config({"kleanapp": {"base_url": "http://k"}, "sync": {"full_every": 3}})
     pattern = []
     for _ in range(7):
@@ -28,8 +28,8 @@ def test_first_then_every_nth_regular_run_is_full(tmp_path):
     assert needs_full(store, config, requested=True)
 
 
-def test_full_every_zero_means_only_on_request(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+def test_full_every_zero_means_only_on_request(state_url):
+    store = Store(state_url)
     config = parse_config({"kleanapp": {"base_url": "http://k"}, "sync": {"full_every": 0}})
     assert needs_full(store, config, requested=False)  # the very first run
     for _ in range(5):

@@ -8,7 +8,6 @@ clock, and that a store keeps one identity across reopening.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
@@ -27,8 +26,8 @@ MADE = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+def store(state_url: str):
+    store = Store(state_url)
     yield store
     store.close()
 

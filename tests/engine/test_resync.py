@@ -24,9 +24,9 @@ async def resync(env, *, dry_run: bool = False):
     )
 
 
-def lose_store(env, tmp_path, name: str = "fresh.db") -> None:
+def lose_store(env, state_urls, name: str = "fresh.db") -> None:
     env.store.close()
-    env.store = Store(f"sqlite:///{tmp_path / name}")
+    env.store = Store(state_urls(name, fresh=True))
     env.configure()
 
 
@@ -36,12 +36,14 @@ async def customer_writes(env) -> dict[str, int]:
     return {k: n for k, n in writes.items() if "ContactCustomField" not in k}
 
 
-async def test_stable_ids_relink_even_a_renumbered_customer_and_one_sided_ones_wait(env, tmp_path):
+async def test_stable_ids_relink_even_a_renumbered_customer_and_one_sided_ones_wait(
+    env, state_urls
+):
     for n in ("K-00001", "K-00002", "K-00003"):
         await env.k.customers.create(customer(n))
     await env.sync()
     old = {link.kleanapp_id: link.sevdesk_id for link in env.store.links("customer")}
-    lose_store(env, tmp_path)
+    lose_store(env, state_urls)
     renumbered = old[next(iter(old))]
     await env.s.customers.update(renumbered, {"customer_number": "9999"})
     await env.k.customers.create(customer("K-00004"))  # new since: only in KleanApp
@@ -97,13 +99,13 @@ async def test_customer_numbers_link_what_carries_no_id_and_the_ids_are_recorded
     assert [k for k in again.counts if k.startswith("customer.")] == [] and again.errors == []
 
 
-async def test_two_contacts_claiming_one_kleanapp_customer_are_parked(env, tmp_path):
+async def test_two_contacts_claiming_one_kleanapp_customer_are_parked(env, state_urls):
     await env.k.customers.create(customer("K-00001"))
     await env.sync()
     (link,) = env.store.links("customer")
     copy = await env.s.customers.create(customer("K-00001-copy"))  # copied in sevDesk's UI
     await env.s.stable_ids.write(copy.id, link.kleanapp_id)
-    lose_store(env, tmp_path)
+    lose_store(env, state_urls)
 
     result = await resync(env)
 
@@ -118,10 +120,10 @@ async def test_two_contacts_claiming_one_kleanapp_customer_are_parked(env, tmp_p
     assert {(p.side, p.record_id) for p in env.store.open_parked()} == parked
 
 
-async def test_a_sync_after_resync_no_longer_refuses(env, tmp_path):
+async def test_a_sync_after_resync_no_longer_refuses(env, state_urls):
     await env.k.customers.create(customer("K-00001"))
     await env.sync()
-    lose_store(env, tmp_path)
+    lose_store(env, state_urls)
     with pytest.raises(NeedsResync):
         await env.sync()
     await resync(env)

@@ -71,20 +71,20 @@ def counts_via_api(server) -> dict[str, int]:
     }
 
 
-def write_config(server, directory: Path) -> Path:
+def write_config(server, directory: Path, state_url: str) -> Path:
     path = directory / "config.toml"
     path.write_text(
         f'[sevdesk]\nbase_url = "{server.sevdesk_url}"\ntoken_env = "SEVDESK_TOKEN"\n'
         "requests_per_second = 100\n"
         f'[kleanapp]\nbase_url = "{server.kleanapp_url}"\ntoken_env = "KLEANAPP_TOKEN"\n'
-        f'[state]\nurl = "sqlite:///state.db"\n',
+        f'[state]\nurl = "{state_url}"\n',
         encoding="utf-8",
     )
     return path
 
 
 def test_a_lost_state_store_after_500_customers_is_rebuilt_by_resync(
-    sandbox_server, kleansync, tmp_path
+    sandbox_server, kleansync, tmp_path, state_urls
 ):
     sandbox_server.reset()
     people = [canonical(i) for i in range(N)]
@@ -98,7 +98,7 @@ def test_a_lost_state_store_after_500_customers_is_rebuilt_by_resync(
         (sandbox_server.sevdesk_url, {"contacts": typed}),
     ):
         httpx.post(f"{root(url)}/_sandbox/bulk", json=body, timeout=30).raise_for_status()
-    config = str(write_config(sandbox_server, tmp_path))
+    config = str(write_config(sandbox_server, tmp_path, state_urls()))
     env = {
         "SEVDESK_TOKEN": sandbox_server.sevdesk_token,
         "KLEANAPP_TOKEN": sandbox_server.kleanapp_token,
@@ -114,8 +114,8 @@ def test_a_lost_state_store_after_500_customers_is_rebuilt_by_resync(
         "contacts_with_an_id": N,
     }
 
-    for name in ("state.db", "state.db-wal", "state.db-shm"):
-        (tmp_path / name).unlink(missing_ok=True)
+    # The store is lost: the config now names an empty one (a new file, an empty database).
+    write_config(sandbox_server, tmp_path, state_urls("lost.db", fresh=True))
     writes = total_writes(sandbox_server)
 
     refused = kleansync("-q", "sync", "--config", config, env=env, timeout=60)

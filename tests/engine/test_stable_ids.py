@@ -56,14 +56,14 @@ async def test_creates_and_matched_pairs_get_the_kleanapp_id_in_one_extra_reques
     assert (await sevdesk_stats(env))["writes"] == writes  # nothing written the second time
 
 
-async def test_a_sync_with_an_empty_state_store_refuses_to_duplicate(env, tmp_path):
+async def test_a_sync_with_an_empty_state_store_refuses_to_duplicate(env, state_urls):
     for n in ("K-00001", "K-00002"):
         await env.k.customers.create(customer(n))
     assert (await env.sync()).counts["customer.sevdesk.create"] == 2
     writes = (await sevdesk_stats(env))["total_writes"]
 
     env.store.close()
-    env.store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")  # the old store is lost
+    env.store = Store(state_urls("fresh.db", fresh=True))  # the old store is lost
     env.configure()
     with pytest.raises(NeedsResync, match="run `kleansync resync`"):
         await env.sync()

@@ -218,13 +218,15 @@ async def normalised(urls: dict[str, str]) -> tuple[dict, dict]:
     return out[0], out[1]
 
 
-async def test_dry_run_changes_nothing_then_sync_converges_and_stays_quiet(sandbox, tmp_path):
+async def test_dry_run_changes_nothing_then_sync_converges_and_stays_quiet(
+    sandbox, tmp_path, state_url
+):
     config = tmp_path / "config.toml"
     config.write_text(
         f'[sevdesk]\nbase_url = "{sandbox["sevdesk"]}"\ntoken_env = "T_SEVDESK"\n'
         f"requests_per_second = 50\n"
         f'[kleanapp]\nbase_url = "{sandbox["kleanapp"]}"\ntoken_env = "T_KLEANAPP"\n'
-        f'[state]\nurl = "sqlite:///state.db"\n',
+        f'[state]\nurl = "{state_url}"\n',
         encoding="utf-8",
     )
     seed(sandbox)

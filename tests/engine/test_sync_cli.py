@@ -27,7 +27,7 @@ def sandbox():
 
 
 @pytest.fixture
-def world(sandbox, tmp_path, monkeypatch):
+def world(sandbox, tmp_path, monkeypatch, state_url):
     for url in sandbox.values():
         httpx.post(url.removesuffix("/api/v1") + "/_sandbox/reset").raise_for_status()
     config = tmp_path / "config.toml"
@@ -35,7 +35,7 @@ def world(sandbox, tmp_path, monkeypatch):
         f'[sevdesk]\nbase_url = "{sandbox["sevdesk"]}"\ntoken_env = "T_S"\n'
         f"requests_per_second = 50\n"
         f'[kleanapp]\nbase_url = "{sandbox["kleanapp"]}"\ntoken_env = "T_K"\n'
-        f'[state]\nurl = "sqlite:///state.db"\n',
+        f'[state]\nurl = "{state_url}"\n',
         encoding="utf-8",
     )
     monkeypatch.setenv("T_S", S_TOKEN)

@@ -189,12 +189,14 @@ async def seed_customers(world: World, *, link: bool = True) -> None:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+async def world(
+    tmp_path: Path, state_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[World]:
     # Indirect parametrisation passes options for the emulated sevDesk account.
     sev_app = sevdesk_sandbox.create_app(SEV_TOKEN, **getattr(request, "param", {}))
     ka_app = kleanapp_sandbox.create_app(KA_TOKEN, rate_limit_rps=None)
     sev_t, ka_t = httpx.ASGITransport(app=sev_app), httpx.ASGITransport(app=ka_app)
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store = Store(state_url)
     async with (
         SevdeskConnector(SEV_API, SEV_TOKEN, requests_per_second=10_000, transport=sev_t) as sev,
         KleanappConnector(KA_API, KA_TOKEN, requests_per_second=10_000, transport=ka_t) as ka,

@@ -119,13 +119,12 @@ def kleansync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Com
 
 @pytest.mark.parametrize("fmt", ["draft", "einvoice"])
 def test_sigkill_between_create_and_link_ends_with_one_invoice_each(
-    tmp_path: Path, customer_rows: list[dict[str, Any]], fmt: str
+    tmp_path: Path, customer_rows: list[dict[str, Any]], fmt: str, state_url: str
 ) -> None:
     from sandbox.serve import SandboxThread, endpoints
 
     eps = endpoints(sevdesk_port=0, kleanapp_port=0)
     sev_ep, ka_ep = eps
-    state_url = f"sqlite:///{tmp_path / 'state.db'}"
     config = tmp_path / "config.toml"
     config.write_text(
         f'[sevdesk]\nbase_url = "{sev_ep.base_url}"\ntoken_env = "INVOICE_TEST_SEVDESK_TOKEN"\n'

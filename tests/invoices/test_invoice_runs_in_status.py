@@ -122,9 +122,9 @@ def test_an_export_run_and_its_held_invoice_task_show_in_status_and_report(
 
 
 def test_export_polls_that_did_nothing_do_not_push_the_syncs_out_of_status(
-    tmp_path: Path,
+    state_url: str,
 ) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store = Store(state_url)
     try:
         ledger = InvoiceLedger(store)
         store.start_run(Run(id="sync00000001", trigger="schedule"))

@@ -8,8 +8,8 @@ from state import Store
 from state.invoice_tables import InvoiceLedger, InvoiceRun
 
 
-def test_old_runs_that_did_nothing_are_forgotten_the_rest_are_kept(tmp_path):
-    ledger = InvoiceLedger(Store(f"sqlite:///{tmp_path / 's.db'}"))
+def test_old_runs_that_did_nothing_are_forgotten_the_rest_are_kept(state_url):
+    ledger = InvoiceLedger(Store(state_url))
     quiet = {"exported": 0, "held": 0, "skipped": 0, "errors": 0}
     with freeze_time("2026-11-01 10:00:00"):
         for run_id, counts, outcome in (

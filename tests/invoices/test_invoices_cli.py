@@ -50,7 +50,9 @@ def test_wrong_options_exit_2_with_one_line(
 
 
 @pytest.fixture
-def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str
+) -> Iterator[dict[str, Any]]:
     eps = endpoints(sevdesk_port=0, kleanapp_port=0)
     sev, ka = eps
     config = tmp_path / "config.toml"
@@ -58,7 +60,7 @@ def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
         f'[sevdesk]\nbase_url = "{sev.base_url}"\ntoken_env = "INVOICE_CLI_SEVDESK_TOKEN"\n'
         "requests_per_second = 50\n"
         f'[kleanapp]\nbase_url = "{ka.base_url}"\ntoken_env = "INVOICE_CLI_KLEANAPP_TOKEN"\n'
-        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
+        f'[state]\nurl = "{state_url}"\n',
         encoding="utf-8",
     )
     monkeypatch.setenv("INVOICE_CLI_SEVDESK_TOKEN", sev.token)

@@ -171,14 +171,14 @@ def make_config(state_url: str, *, report_dir: Path, **sections: Any) -> Config:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(tmp_path: Path, state_url: str) -> AsyncIterator[World]:
     hooks = Forward()
     sev_app = sevdesk_sandbox.create_app(SEV_TOKEN)
     ka_app = kleanapp_sandbox.create_app(
         KA_TOKEN, rate_limit_rps=None, webhook_transport=hooks, webhook_retry_delays=(0, 0)
     )
     sev_t, ka_t = httpx.ASGITransport(app=sev_app), httpx.ASGITransport(app=ka_app)
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store = Store(state_url)
     config = make_config(store.url, report_dir=tmp_path / "reports")
     async with (
         SevdeskConnector(SEV_API, SEV_TOKEN, requests_per_second=10_000, transport=sev_t) as sev,

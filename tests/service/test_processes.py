@@ -140,8 +140,8 @@ class Kleansync:
 
 
 @pytest.fixture
-def kleansync(served: Sandbox, tmp_path: Path) -> Kleansync:
-    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+def kleansync(served: Sandbox, tmp_path: Path, state_url: str) -> Kleansync:
+    store_url = state_url
     config = tmp_path / "config.toml"
     config.write_text(
         f"""

@@ -46,7 +46,7 @@ class Running:
 
 
 @pytest.fixture
-async def running(tmp_path, monkeypatch) -> AsyncIterator[Running]:
+async def running(tmp_path, monkeypatch, state_url) -> AsyncIterator[Running]:
     monkeypatch.setenv(SEV_ENV, SEV_TOKEN)
     monkeypatch.setenv(KA_ENV, KA_TOKEN)
     sev_ep, ka_ep = endpoints(
@@ -60,7 +60,7 @@ async def running(tmp_path, monkeypatch) -> AsyncIterator[Running]:
                 "requests_per_second": 100,
             },
             "kleanapp": {"base_url": ka_ep.base_url, "token_env": KA_ENV},
-            "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+            "state": {"url": state_url},
             "sync": {"units": "off"},
             "report": {"dir": str(tmp_path / "reports")},
         }
