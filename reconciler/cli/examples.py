@@ -64,6 +64,12 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ),
     ),
     "invoices status": (("kleansync invoices status", N_("exported invoices and their state")),),
+    "admin add-user": (
+        ("kleansync admin add-user anna", N_("an account for the console; asks for the password")),
+    ),
+    "admin password": (
+        ("kleansync admin password anna", N_("a new password; anna's open sessions end")),
+    ),
 }
 
 
