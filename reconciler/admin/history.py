@@ -11,6 +11,7 @@ newest first, each marked with its ``kind`` (``sync`` or ``invoices``),
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from reconciler.domain.errors import KleansyncError
@@ -19,7 +20,16 @@ from state import Store
 from state.invoice_tables import InvoiceLedger, InvoiceRun
 from state.tables import Run
 
-__all__ = ["INVOICES", "SYNC", "RunNotFound", "all_runs", "find", "kind_of", "open_tasks"]
+__all__ = [
+    "INVOICES",
+    "SYNC",
+    "RunNotFound",
+    "all_runs",
+    "find",
+    "kind_of",
+    "open_tasks",
+    "run_view",
+]
 
 SYNC, INVOICES = "sync", "invoices"
 
@@ -89,3 +99,67 @@ def open_tasks(store: Store, latest: Run | None) -> list[dict[str, Any]]:
     tasks = [{**t, "source": SYNC} for t in sync_tasks]
     tasks += [{**t, "source": INVOICES} for t in InvoiceLedger(store).open_tasks()]
     return tasks
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _duration(run: Run | InvoiceRun) -> float | None:
+    if run.finished_at and run.started_at:
+        return round((run.finished_at - run.started_at).total_seconds(), 1)
+    return None
+
+
+def _invoice_run_view(run: InvoiceRun) -> dict[str, Any]:
+    """An export run in the same shape as a sync run's (``changes``: invoices exported)."""
+    result, counts = run.result or {}, dict(run.counts or {})
+    return {
+        "run_id": run.id,
+        "kind": INVOICES,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": _duration(run),
+        "trigger": run.trigger,
+        "dry_run": False,
+        "full": False,
+        "outcome": run.outcome,
+        "error": run.error,
+        "counts": counts,
+        "changes": int(counts.get("exported") or 0),
+        "conflicts": 0,
+        "parked": 0,
+        "tasks": len(result.get("tasks") or []),
+        "quarantined": 0,
+        "errors": int(counts.get("errors") or 0),
+        "format": run.format,
+        "held": int(counts.get("held") or 0),
+    }
+
+
+def run_view(run: Run | InvoiceRun) -> dict[str, Any]:
+    """One run of either kind as ``status`` lists it (``status --json``'s ``runs``, the
+    console's Läufe and Übersicht): the same keys for a sync and an export."""
+    if isinstance(run, InvoiceRun):
+        return _invoice_run_view(run)
+    result = run.result or {}
+    duration = _duration(run)
+    return {
+        "run_id": run.id,
+        "kind": SYNC,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": duration,
+        "trigger": run.trigger,
+        "dry_run": run.dry_run,
+        "full": run.full,
+        "outcome": run.outcome,
+        "error": run.error,
+        "counts": dict(run.counts or {}),
+        "changes": sum(int(n) for n in (run.counts or {}).values()),
+        "conflicts": len(result.get("conflicts") or []),
+        "parked": len(result.get("parked") or []),
+        "tasks": len(result.get("tasks") or []),
+        "quarantined": len(result.get("quarantined") or []),
+        "errors": len(result.get("errors") or []),
+    }

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.admin.history import INVOICES, SYNC, all_runs, open_tasks
+from reconciler.admin.history import INVOICES, all_runs, open_tasks, run_view
 from reconciler.admin.queue import conflict_view, iso, queue
 from reconciler.domain.bounds import one_line
 from reconciler.domain.i18n import N_, _, format_datetime, format_number, ngettext
@@ -19,69 +19,9 @@ from reconciler.domain.labels import entity_word, field_label
 from reconciler.domain.models import SIDE_LABEL
 from reconciler.reporting.words import label
 from state import Store
-from state.invoice_tables import InvoiceRun
 from state.refusal_tables import Refusals
-from state.tables import Run
 
 __all__ = ["next_run", "status", "status_lines"]
-
-
-def _duration(run: Run | InvoiceRun) -> float | None:
-    if run.finished_at and run.started_at:
-        return round((run.finished_at - run.started_at).total_seconds(), 1)
-    return None
-
-
-def _invoice_run_view(run: InvoiceRun) -> dict[str, Any]:
-    """An export run in the same shape as a sync run's (``changes``: invoices exported)."""
-    result, counts = run.result or {}, dict(run.counts or {})
-    return {
-        "run_id": run.id,
-        "kind": INVOICES,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "duration_s": _duration(run),
-        "trigger": run.trigger,
-        "dry_run": False,
-        "full": False,
-        "outcome": run.outcome,
-        "error": run.error,
-        "counts": counts,
-        "changes": int(counts.get("exported") or 0),
-        "conflicts": 0,
-        "parked": 0,
-        "tasks": len(result.get("tasks") or []),
-        "quarantined": 0,
-        "errors": int(counts.get("errors") or 0),
-        "format": run.format,
-        "held": int(counts.get("held") or 0),
-    }
-
-
-def _run_view(run: Run | InvoiceRun) -> dict[str, Any]:
-    if isinstance(run, InvoiceRun):
-        return _invoice_run_view(run)
-    result = run.result or {}
-    duration = _duration(run)
-    return {
-        "run_id": run.id,
-        "kind": SYNC,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "duration_s": duration,
-        "trigger": run.trigger,
-        "dry_run": run.dry_run,
-        "full": run.full,
-        "outcome": run.outcome,
-        "error": run.error,
-        "counts": dict(run.counts or {}),
-        "changes": sum(int(n) for n in (run.counts or {}).values()),
-        "conflicts": len(result.get("conflicts") or []),
-        "parked": len(result.get("parked") or []),
-        "tasks": len(result.get("tasks") or []),
-        "quarantined": len(result.get("quarantined") or []),
-        "errors": len(result.get("errors") or []),
-    }
 
 
 def next_run(cron: str, timezone: str, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -109,7 +49,7 @@ def status(
     pending_links = store.parked_resolutions(applied=False)
     refused = sorted(Refusals(store).open().values(), key=lambda r: r.id or 0)
     return {
-        "runs": [_run_view(r) for r in all_runs(store, limit, with_quiet=False)],
+        "runs": [run_view(r) for r in all_runs(store, limit, with_quiet=False)],
         "waiting_for_fix": [
             {
                 "entity": r.entity,

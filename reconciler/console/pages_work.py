@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reconciler.admin.history import all_runs
-from reconciler.admin.status import _run_view
+from reconciler.admin.history import all_runs, run_view
 from reconciler.console.app import form_of, form_pairs
 from reconciler.console.sessions import Current
 from reconciler.domain.errors import KleansyncError, RunInProgress
@@ -44,7 +43,7 @@ def _holder_text(console: Console) -> str | None:
 
 
 def _runs_page(console: Console, current: Current, *, status: int = 200, **ctx: Any) -> Response:
-    runs = [_run_view(r) for r in all_runs(console.store, 50, with_quiet=False)]
+    runs = [run_view(r) for r in all_runs(console.store, 50, with_quiet=False)]
     holder = console.actions.lock_holder()
     return console.render(
         "runs.html.j2", current, status=status, page="runs", runs=runs, holder=holder, **ctx
