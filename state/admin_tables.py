@@ -46,6 +46,8 @@ class ParkedResolution(SQLModel, table=True):
     #: For "link": the other record's own ``Parked`` row, settled by the same answer.
     with_parked_id: int | None = None
     by: str
+    #: "console" (``by`` is a console account) or "cli" (a login name, by hand).
+    via: str | None = None
     at: dt.datetime = when(default_now=True)
     applied: bool = Field(default=False, index=True)
     applied_at: dt.datetime | None = when()

@@ -180,6 +180,7 @@ class ConflictRow(SQLModel, table=True):
     entity: str
     link_id: int | None = Field(default=None, index=True)
     key: str
+    label: str | None = None
     field: str
     base: Any = Field(default=None, sa_column=Column(JSON))
     kleanapp: Any = Field(default=None, sa_column=Column(JSON))
@@ -191,6 +192,11 @@ class ConflictRow(SQLModel, table=True):
     resolution: Any = Field(default=None, sa_column=Column(JSON))
     resolved_by: str | None = None
     resolved_at: dt.datetime | None = when()
+    #: "console" (``resolved_by`` is a console account) or "cli" (a login name, by hand).
+    resolved_via: str | None = None
+    #: Grows with every answer: a run marks the conflict applied only if the answer it
+    #: planned with is still the current one (``admin_tables.mark_conflict_applied``).
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: dt.datetime = when(default_now=True)
 
     @classmethod

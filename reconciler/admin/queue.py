@@ -56,6 +56,10 @@ __all__ = [
 ]
 
 
+#: How many of the newest runs are searched for a parked record's evidence (see ``show``).
+EVIDENCE_RUNS = 20
+
+
 class QueueError(KleansyncError):
     """The answer cannot be recorded (unknown ID, already resolved, ...); exit code 1."""
 
@@ -180,14 +184,20 @@ def _evidence_of(store: Store, row: Parked) -> dict[str, Any]:
     and ``evidence``), so an admin judges the same comparison the engine made,
     without kleansync reading either system again.
     """
-    run = store.get_run(row.run_id) if row.run_id else None
-    for item in ((run.result or {}).get("parked") or []) if run else []:
-        if (item.get("entity", "customer"), item.get("side"), item.get("record_id")) == (
-            row.entity,
-            row.side,
-            row.record_id,
-        ):
-            return {"details": item.get("details") or {}, "evidence": item.get("evidence") or []}
+    first = store.get_run(row.run_id) if row.run_id else None
+    # The run that parked it first may be pruned by now (report retention) or have lost the
+    # row to the size bound; every later run that still saw it parked keeps it too.
+    for run in [first, *store.runs(EVIDENCE_RUNS)]:
+        for item in ((run.result or {}).get("parked") or []) if run else []:
+            if (item.get("entity", "customer"), item.get("side"), item.get("record_id")) == (
+                row.entity,
+                row.side,
+                row.record_id,
+            ) and (item.get("details") or item.get("evidence")):
+                return {
+                    "details": item.get("details") or {},
+                    "evidence": item.get("evidence") or [],
+                }
     return {"details": {}, "evidence": []}
 
 

@@ -39,7 +39,10 @@ SHOWN = ("open", "resolved")
 
 
 def _name(console: Console, row: ConflictRow) -> str:
-    """The customer's name as both sides last agreed (the link's base), for the heading."""
+    """The customer's name for the heading: as the run saw it (``label``), else as both sides
+    last agreed (the link's base). A first link has no base yet, so the label comes first."""
+    if row.label:
+        return row.label
     link = console.store.get_link(row.link_id) if row.link_id is not None else None
     base = (link.base or {}) if link else {}
     if base.get("company_name"):

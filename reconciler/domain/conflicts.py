@@ -34,6 +34,9 @@ class Conflict(BaseModel):
 
     entity: str
     key: str
+    #: The record's name as the run saw it (KleanApp's, else sevDesk's), for people: a first
+    #: link has no agreed base yet that would hold it.
+    label: str | None = None
     link_id: int | None = None
     field: str
     base: Any

@@ -47,6 +47,13 @@ from state.tables import Link
 ADDRESS_PARTS = ("street", "postal_code", "city")
 
 
+def _name(record: Customer) -> str | None:
+    """A customer's name for people (a conflict's ``label``), None when it has none."""
+    if record.kind == "company":
+        return record.company_name or None
+    return " ".join(p for p in (record.first_name, record.last_name) if p) or None
+
+
 class Planner:
     """Builds a ``Plan`` from a snapshot and the stored links (no I/O besides the store)."""
 
@@ -174,7 +181,10 @@ class Planner:
         result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
         forced = self.forced.get(link_id, {}) if link_id is not None else {}
         conflicts = [c for c in result.conflicts if c.field not in forced]
-        self.conflicts.extend(c.model_copy(update={"link_id": link_id}) for c in conflicts)
+        label = _name(k.record) or _name(s.record)
+        self.conflicts.extend(
+            c.model_copy(update={"link_id": link_id, "label": label}) for c in conflicts
+        )
         merged = result.merged.model_dump() if result.merged is not None else None
         after: Seen = {side: dict(v) for side, v in (result.seen_after or {}).items()}
         writes_to = {side: dict(result.writes_for(side)) for side in SIDES}

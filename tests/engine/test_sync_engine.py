@@ -191,6 +191,7 @@ async def test_manual_rule_changes_neither_side_and_lists_the_conflict(env):
         {
             "entity": "customer",
             "key": "K-00001",
+            "label": "Praxis K-00001",  # the name, for people (additive to the contract)
             "field": "city",
             "base": "Berlin",
             "kleanapp": "Potsdam",

@@ -85,7 +85,7 @@ async def test_report_shows_conflict_parked_missing_unit_and_quarantined(world, 
 
     conflicts = page.rows["conflicts"]
     email = next(r for r in conflicts if "E-mail" in r[1])
-    assert email[0] == "Customer K-1"
+    assert email[0] == "Customer K-1 Glanz & Gloria Gebäudereinigung GmbH"  # named on first link
     assert email[2] == "none yet"  # base: first link
     assert email[3:5] == ["buero@kleanapp-seite.de", "rechnung@sevdesk-seite.de"]
     assert email[5] == "waits for your decision" and email[6] == "you decide"

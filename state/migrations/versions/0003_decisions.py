@@ -1,0 +1,38 @@
+"""Who decided, how, and which answer a run carried out: columns for the admins' decisions.
+
+Revision ID: 0003_decisions
+Revises: 0002_console
+
+* ``conflict.label``: the customer's name as the run saw it, so a conflict of a first link
+  (no agreed base yet, hence no name in the link) is still shown with the name.
+* ``conflict.revision``: grows with every answer; the run that carries an answer out marks
+  the conflict applied only if the revision is still the one it planned with, so an answer
+  changed in the console meanwhile is carried out by the next run instead of being lost.
+* ``conflict.resolved_via`` / ``parked_resolution.via``: ``console`` or ``cli``: the console
+  names its admin account, the command line says "von Hand (Befehlszeile)".
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_decisions"
+down_revision = "0002_console"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("conflict") as batch:
+        batch.add_column(sa.Column("label", sa.String(), nullable=True))
+        batch.add_column(
+            sa.Column("revision", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+        batch.add_column(sa.Column("resolved_via", sa.String(), nullable=True))
+    with op.batch_alter_table("parked_resolution") as batch:
+        batch.add_column(sa.Column("via", sa.String(), nullable=True))
+
+
+def downgrade() -> None:
+    raise NotImplementedError("a state store is never migrated down; restore a backup instead")
