@@ -153,17 +153,27 @@ def resolve_conflict(
     at: dt.datetime,
     *,
     from_statuses: tuple[str, ...] = ("open",),
+    via: str | None = None,
 ) -> bool:
     """Mark an open conflict resolved; False if it was not open (any more).
 
     ``from_statuses=("open", "resolved")`` changes an answer the next run has not
-    carried out yet (the console's "change the answer").
+    carried out yet (the console's "change the answer"). Every answer raises the
+    row's ``revision``, in the same statement: that is how a run tells the answer it
+    planned with from one given while it was writing (``mark_conflict_applied``).
     """
     with store.session() as s:
         result = s.exec(
             update(ConflictRow)
             .where(col(ConflictRow.id) == conflict_id, col(ConflictRow.status).in_(from_statuses))
-            .values(status="resolved", resolution=resolution, resolved_by=by, resolved_at=at)
+            .values(
+                status="resolved",
+                resolution=resolution,
+                resolved_by=by,
+                resolved_at=at,
+                resolved_via=via,
+                revision=col(ConflictRow.revision) + 1,
+            )
         )
         return result.rowcount == 1
 
@@ -173,12 +183,20 @@ def resolved_conflicts(store: Store) -> list[ConflictRow]:
     return conflicts(store, ("resolved",))
 
 
-def mark_conflict_applied(store: Store, conflict_id: int) -> None:
+def mark_conflict_applied(store: Store, conflict_id: int, revision: int | None = None) -> bool:
+    """The run wrote the answer of ``revision`` to both sides: mark the conflict applied.
+
+    Only if that answer is still the current one (one conditional UPDATE): an answer
+    changed in the console after the run planned stays "resolved", and the next run
+    writes it. False when nothing was marked. ``revision`` None (a plan saved before
+    revisions were recorded) marks whatever answer is current, as before.
+    """
+    where = [col(ConflictRow.id) == conflict_id, col(ConflictRow.status) == "resolved"]
+    if revision is not None:
+        where.append(col(ConflictRow.revision) == revision)
     with store.session() as s:
-        row = s.get(ConflictRow, conflict_id)
-        if row is not None and row.status == "resolved":
-            row.status = "applied"
-            s.add(row)
+        result = s.exec(update(ConflictRow).where(*where).values(status="applied"))
+        return result.rowcount == 1
 
 
 def get_parked(store: Store, parked_id: int) -> Parked | None:

@@ -5,7 +5,9 @@ behind ``kleansync conflicts resolve`` (a typed value is checked by the same
 ``validate_value``), with the logged-in admin as ``by``; the next sync writes
 the value to both sides. An answer can be changed while it waits (status
 "resolved"), but not while a run holds the lock: that run may be carrying it
-out right now, and must not be marked as having applied a value it never wrote.
+out right now. (Should one slip in anyway, the run marks the conflict applied only
+if the answer's ``revision`` is still the one it planned with, so the changed
+answer waits for the next run instead of being lost.)
 
 The bulk decision answers every open conflict of one field (the filter) with
 one side's value, one ``resolve_conflict`` call each, so each is recorded

@@ -116,6 +116,8 @@ class ApplyOutcome:
     waiting: list[str] = field(default_factory=list)
     #: Planned writes not sent at all (known refusals, write-backs of failed creates).
     not_sent: list[str] = field(default_factory=list)
+    #: Conflicts whose admin answer this run carried out (marked applied).
+    decided: list[int] = field(default_factory=list)
 
 
 class Applier:
@@ -356,8 +358,11 @@ class Applier:
             if kept is not None:
                 self._save_link(pair, kept)
             return
-        for conflict_id in pair.conflict_ids:
-            self.store.mark_conflict_applied(conflict_id)
+        revisions: list[int | None] = list(pair.conflict_revisions)
+        revisions += [None] * (len(pair.conflict_ids) - len(revisions))  # an older saved plan
+        for conflict_id, revision in zip(pair.conflict_ids, revisions, strict=True):
+            if self.store.mark_conflict_applied(conflict_id, revision):
+                self.outcome.decided.append(conflict_id)
         for resolution_id in pair.parked_resolution_ids:
             self.store.mark_parked_resolution_applied(resolution_id, self.run_id)
         if unlink:

@@ -68,13 +68,14 @@ class Planner:
         self.config = config
         self.snapshot = snapshot
         self.links = links
-        #: link id -> field -> (value an admin chose, conflict id)
-        self.forced: dict[int, dict[str, tuple[Any, int]]] = {}
+        #: link id -> field -> (value an admin chose, conflict id, the answer's revision)
+        self.forced: dict[int, dict[str, tuple[Any, int, int]]] = {}
         for row in resolved:
             if row.link_id is not None and isinstance(row.resolution, dict):
                 self.forced.setdefault(row.link_id, {})[row.field] = (
                     row.resolution.get("value"),
                     row.id,
+                    row.revision,
                 )
         self.parked_resolutions = list(parked_resolutions)
         self.customer_rules = rules_for(config, "customer")
@@ -157,6 +158,7 @@ class Planner:
             base is not None
             and seen is not None
             and not mid_swap
+            and link.id not in self.forced  # an answer waits (it may differ from both)
             and normalize_record(k.record) == base == normalize_record(s.record)
         ):
             return
@@ -200,7 +202,7 @@ class Planner:
                 "kleanapp": normalize_record(k.record).model_dump(),
                 "sevdesk": normalize_record(s.record).model_dump(),
             }
-            for name, (value, _cid) in forced.items():
+            for name, (value, _cid, _revision) in forced.items():
                 for side in SIDES:
                     if current[side].get(name) != value:
                         writes_to[side][name] = value
@@ -272,7 +274,8 @@ class Planner:
                 actions=tuple(actions),
                 base_after=merged,
                 seen_after=after if merged is not None else None,
-                conflict_ids=tuple(cid for _value, cid in forced.values()),
+                conflict_ids=tuple(cid for _value, cid, _revision in forced.values()),
+                conflict_revisions=tuple(rev for _value, _cid, rev in forced.values()),
                 parked_resolution_ids=parked_resolution_ids,
             )
         )

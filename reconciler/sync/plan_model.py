@@ -82,6 +82,9 @@ class PairPlan(Frozen):
     unlink: bool = False
     #: Admin resolutions this pair carries out (conflict ids, parked-resolution ids).
     conflict_ids: tuple[int, ...] = ()
+    #: The answer's ``revision`` per conflict id, in the same order: the run marks a
+    #: conflict applied only if its answer is still that one (changed meanwhile: next run).
+    conflict_revisions: tuple[int, ...] = ()
     parked_resolution_ids: tuple[int, ...] = ()
 
 

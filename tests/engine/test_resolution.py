@@ -106,3 +106,46 @@ async def test_parked_records_are_linked_or_created_as_the_admin_says(env):
     assert env.store.open_parked() == []
     assert all(r.applied for r in env.store.parked_resolutions())
     assert (await env.sync()).counts == {}
+
+
+async def test_an_answer_changed_while_a_run_writes_the_old_one_is_carried_out_next(
+    env, monkeypatch
+):
+    """The race: the run planned with "Cottbus", the console changed it to "Potsdam" before the
+    run wrote. The run writes "Cottbus" (what it planned), but the conflict stays answered
+    with "Potsdam" (not marked applied), and the next run writes "Potsdam" to both sides."""
+    from reconciler.sync.apply import Applier
+
+    _, row = await manual_city_conflict(env)
+    admin.resolve_conflict(env.store, f"C{row.id}", by="anna", take="sevdesk")
+    planned_with = env.store.get_conflict(row.id).revision
+    original = Applier.apply
+
+    async def apply_after_a_change(self, plan):
+        admin.resolve_conflict(env.store, f"C{row.id}", by="bernd", take="kleanapp", change=True)
+        return await original(self, plan)
+
+    monkeypatch.setattr(Applier, "apply", apply_after_a_change)
+    await env.sync()
+    monkeypatch.setattr(Applier, "apply", original)
+
+    changed = env.store.get_conflict(row.id)
+    assert changed.revision == planned_with + 1
+    assert changed.status == "resolved"  # not lost: still waiting to be carried out
+    assert (changed.resolution["value"], changed.resolved_by) == ("Potsdam", "bernd")
+
+    await env.sync()
+    for side in ("kleanapp", "sevdesk"):
+        assert (await env.normalised(side))["K-00001"]["city"] == "Potsdam"
+    assert env.store.get_conflict(row.id).status == "applied"
+
+
+async def test_marking_applied_needs_the_planned_revision(env):
+    _, row = await manual_city_conflict(env)
+    admin.resolve_conflict(env.store, f"C{row.id}", take="sevdesk")
+    first = env.store.get_conflict(row.id).revision
+    admin.resolve_conflict(env.store, f"C{row.id}", take="kleanapp", change=True)
+    assert env.store.mark_conflict_applied(row.id, first) is False
+    assert env.store.get_conflict(row.id).status == "resolved"
+    assert env.store.mark_conflict_applied(row.id, first + 1) is True
+    assert env.store.get_conflict(row.id).status == "applied"
