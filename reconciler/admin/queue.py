@@ -98,6 +98,7 @@ def conflict_view(row: ConflictRow) -> dict[str, Any]:
         "resolution": row.resolution,
         "resolved_by": row.resolved_by,
         "resolved_at": iso(row.resolved_at),
+        "resolved_via": row.resolved_via,
         "run_id": row.run_id,
         "created_at": iso(row.created_at),
     }
@@ -121,6 +122,7 @@ def parked_view(row: Parked, resolution: ParkedResolution | None = None) -> dict
             "action": resolution.action,
             "with": resolution.with_id,
             "by": resolution.by,
+            "via": resolution.via,
             "at": iso(resolution.at),
             "applied": resolution.applied,
         },
@@ -256,11 +258,13 @@ def resolve_conflict(
     by: str | None = None,
     now: dt.datetime | None = None,
     change: bool = False,
+    via: str = "cli",
 ) -> ConflictRow:
     """Record the admin's answer to an open conflict (applied by the next run).
 
     ``change``: an answer already given may be replaced until the next run
     carries it out (status "resolved"); once applied it stays as it is.
+    ``via``: "cli" (``by`` is a login name or ``--by``) or "console" (an account).
     """
     if (take is None) == (value is None):
         raise InvalidValue(_("give exactly one of --take kleanapp|sevdesk or --value VALUE"))
@@ -283,7 +287,9 @@ def resolve_conflict(
     else:
         resolution = {"value": validate_value(row.field, value or "")}
     at = now or utcnow()
-    if not store.resolve_conflict(number, resolution, who(by), at, from_statuses=changeable):
+    if not store.resolve_conflict(
+        number, resolution, who(by), at, from_statuses=changeable, via=via
+    ):
         # Someone else answered between our read and our write.
         raise _not_open(store.get_conflict(number) or row)
     resolved = store.get_conflict(number)
@@ -352,8 +358,11 @@ def link_parked(
     create_new: bool = False,
     by: str | None = None,
     now: dt.datetime | None = None,
+    via: str = "cli",
 ) -> ParkedResolution:
-    """Record how a parked record is settled: linked with ``with_id``, or created anew."""
+    """Record how a parked record is settled: linked with ``with_id``, or created anew.
+
+    ``via`` as for ``resolve_conflict``: who ``by`` is (a login name or an account)."""
     if (with_id is None) == (not create_new):
         raise InvalidValue(_("give exactly one of --with OTHER_ID or --create-new"))
     kind, number = parse_id(ident, "P")
@@ -376,6 +385,7 @@ def link_parked(
         with_id=ref,
         with_parked_id=other_parked,
         by=who(by),
+        via=via,
         at=now or utcnow(),
     )
     if not store.resolve_parked(resolution):

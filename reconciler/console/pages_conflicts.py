@@ -121,7 +121,13 @@ async def decide(console: Console, request: Request, current: Current) -> Respon
                 _("A run is carrying out the answers right now; change it after that run.")
             )
         row = resolve_conflict(
-            console.store, f"C{number}", take=take, value=value, by=current.user, change=True
+            console.store,
+            f"C{number}",
+            take=take,
+            value=value,
+            by=current.user,
+            change=True,
+            via="console",
         )
     except (InvalidValue, QueueError) as exc:
         problem = str(exc)
@@ -147,7 +153,7 @@ async def bulk(console: Console, request: Request, current: Current) -> Response
         if row.field != field:
             continue
         try:
-            resolve_conflict(console.store, f"C{row.id}", take=take, by=current.user)
+            resolve_conflict(console.store, f"C{row.id}", take=take, by=current.user, via="console")
             done += 1
         except (InvalidValue, QueueError):
             continue  # answered meanwhile by someone else: theirs stands

@@ -64,6 +64,7 @@ async def settle(console: Console, request: Request, current: Current) -> Respon
             with_id=with_id,
             create_new=with_id is None,
             by=current.user,
+            via="console",
         )
     except (InvalidValue, QueueError) as exc:
         return console.render(

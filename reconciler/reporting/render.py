@@ -70,6 +70,25 @@ def _local(value: str | None, tz: str = "UTC") -> str:
     return _("not recorded") if stamp is None else format_datetime(stamp, tz)
 
 
+def _decided(entry: Any, tz: str = "UTC", *, start: bool = False) -> str:
+    """Who gave an admin's answer and when: "entschieden von anna am 03.12.2026 10:15".
+
+    ``entry`` is a decision of a run (``by``, ``via``, ``at``) or a queue view
+    (``resolved_by``, ``resolved_via``, ``resolved_at``). An answer given on the
+    command line names the login as the hand that typed it: the console's
+    accounts are people the office created, a login name may be a shared one.
+    ``start``: the phrase begins a sentence (its first letter capitalised).
+    """
+    data = dict(entry or {})
+    who = data.get("by") or data.get("resolved_by") or _("unknown")
+    when = _local(data.get("at") or data.get("resolved_at"), tz)
+    if (data.get("via") or data.get("resolved_via")) == "console":
+        text = _("decided by %(who)s on %(when)s", who=who, when=when)
+    else:
+        text = _("decided by hand on the command line (%(who)s) on %(when)s", who=who, when=when)
+    return text[:1].upper() + text[1:] if start else text
+
+
 #: A key made of a side and an internal id (``kleanapp:17``): a record with no customer number.
 _INTERNAL_KEY = re.compile(r"^(kleanapp|sevdesk):\S+$")
 
@@ -149,6 +168,7 @@ _env.filters.update(
     changed_fields=_changed_fields,
     md=_md,
     facts=lambda r: facts_line(dict(r)) if r else "",
+    decided=_decided,
 )
 
 

@@ -232,6 +232,8 @@ def build_view(data: dict[str, Any], *, max_rows: int = MAX_ITEMS) -> dict[str, 
         "errors": errors,
         "skipped": skipped,
         "recovered": [dict(r) for r in data.get("recovered") or []],
+        #: The admins' answers the run carried out, each with who and when (``sync.decisions``).
+        "decisions": [dict(d) for d in data.get("decisions") or []],
         "warnings": [str(w) for w in data.get("warnings") or []],
     }
     view["summary"]["headline"] = headline(view)

@@ -116,8 +116,10 @@ class ApplyOutcome:
     waiting: list[str] = field(default_factory=list)
     #: Planned writes not sent at all (known refusals, write-backs of failed creates).
     not_sent: list[str] = field(default_factory=list)
-    #: Conflicts whose admin answer this run carried out (marked applied).
+    #: Conflicts whose admin answer this run carried out (marked applied) ...
     decided: list[int] = field(default_factory=list)
+    #: ... and parked-match answers (``ParkedResolution`` ids).
+    settled: list[int] = field(default_factory=list)
 
 
 class Applier:
@@ -365,6 +367,7 @@ class Applier:
                 self.outcome.decided.append(conflict_id)
         for resolution_id in pair.parked_resolution_ids:
             self.store.mark_parked_resolution_applied(resolution_id, self.run_id)
+            self.outcome.settled.append(resolution_id)
         if unlink:
             if pair.link_id is not None:
                 self.store.delete_link(pair.link_id)

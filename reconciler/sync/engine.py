@@ -32,6 +32,7 @@ from reconciler.sync import rejected_keys
 from reconciler.sync.apply import Applier
 from reconciler.sync.bookkeeping import publish_report, remember_for_admins
 from reconciler.sync.brake import mass_delete_brake, removal_budget
+from reconciler.sync.decisions import carried_out
 from reconciler.sync.fence import Fence, ensure_fence, run_lock
 from reconciler.sync.plan import build_plan
 from reconciler.sync.plan_file import check_plan, claim_plan, load_plan, save_plan
@@ -208,6 +209,7 @@ async def _run(
 ) -> RunResult:
     applier = applying.applier
     connectors = applier.connectors
+    previous = store.last_run(with_result=True)  # this run has no result yet
     if not options.dry_run:
         await recover_writes(applier)
     snapshot: Snapshot | None = None
@@ -274,7 +276,12 @@ async def _run(
 
     if options.dry_run:
         return RunResult(
-            run_id=run.id, dry_run=True, full=plan.full, counts=plan.counts(), plan=plan
+            run_id=run.id,
+            dry_run=True,
+            full=plan.full,
+            counts=plan.counts(),
+            plan=plan,
+            decisions=carried_out(store, plan, previous),
         )
 
     if options.apply_plan:
@@ -337,6 +344,13 @@ async def _run(
         ],
         known_quarantined=len(plan.quarantined) - len(new_quarantined),
         not_sent=outcome.not_sent,
+        decisions=carried_out(
+            store,
+            plan,
+            previous,
+            conflict_ids=outcome.decided,
+            resolution_ids=set(outcome.settled),
+        ),
     )
 
 

@@ -40,6 +40,8 @@ class RunResult:
     known_quarantined: int = 0
     #: Ids of planned actions a real run did not send (not listed as changes).
     not_sent: list[str] = field(default_factory=list)
+    #: The admins' answers carried out, with who and when (``reconciler.sync.decisions``).
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -104,6 +106,7 @@ class RunResult:
             "recovered": self.recovered,
             "waiting_for_fix": self.waiting_for_fix,
             "warnings": self.warnings,
+            "decisions": self.decisions,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "actions": [
