@@ -8,15 +8,14 @@ through the emulators' APIs); link a parked match ("ist derselbe Kunde"); "Probe
 its plan; export one month of invoices after a preview; log out and be refused.
 
 Screenshots of the overview and the conflicts page at 1280 and 390 px go to
-``$KLEANSYNC_SCREENSHOTS`` or a temp folder outside the checkout (the path is printed).
-Chromium is Debian's (``/usr/bin/chromium``), driven by the playwright package without its
-own browser download; outside CI the module is skipped when either is missing.
+``$KLEANSYNC_SCREENSHOT_DIR/console-screenshots`` or a temp folder outside the checkout (the
+path is printed); at 390 px no element may reach past the screen's edge. Chromium is Debian's
+(``/usr/bin/chromium``), started by ``tests/browser.py`` (skipped outside CI when missing).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -30,13 +29,12 @@ import pytest
 
 from sandbox.serve import free_port
 from state import Store
+from tests.browser import LAUNCH, WIDER_THAN_SCREEN, WIDTHS, playwright, screenshot_dir
 from tests.conftest import KLEANAPP_TOKEN, SEVDESK_TOKEN, listening, start_sandbox, stop
 from tests.service.conftest import invoice_body
 
 from .conftest import PASSWORD
 
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[2]
 HOTEL = {"company_name": "Hotel Adler", "email": "info@adler.de"}
 
@@ -88,28 +86,15 @@ class Office:
         return Store(f"sqlite:///{self.workdir / 'state.db'}")
 
     def shoot(self, name: str) -> None:
-        for width in (1280, 390):
+        for width in WIDTHS:
             self.page.set_viewport_size({"width": width, "height": 900})
             self.page.screenshot(path=str(self.shots / f"{name}-{width}px.png"), full_page=True)
             if width == 390:
                 wide = self.page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= 390, f"{name} is {wide} px wide on a 390 px phone"
+                over = self.page.evaluate(WIDER_THAN_SCREEN)
+                assert not over, f"{name}: past the screen's edge at 390 px: {over}"
         self.page.set_viewport_size({"width": 1280, "height": 900})
-
-
-def _sync_playwright() -> Any:
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = "the playwright package is not installed (pip install -e '.[test]')"
-    if problem is None and not CHROMIUM.exists():
-        problem = f"Debian's chromium is not installed ({CHROMIUM}; apt-get install chromium)"
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"CI must run the browser test: {problem}")
-        pytest.skip(problem)
-    return sync_playwright
 
 
 def _kleansync(workdir: Path, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -146,10 +131,9 @@ def _seed(sev_root: str, ka_root: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    sync_playwright = _sync_playwright()
+    sync_playwright = playwright("sync")
     workdir = tmp_path_factory.mktemp("console-office")
-    shots = Path(os.environ.get("KLEANSYNC_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir("console-screenshots")
     ports = free_port(), free_port()
     sandbox = start_sandbox(*ports, workdir / "sandbox.log", timeout=60)
     sev_root, ka_root = (f"http://127.0.0.1:{p}" for p in ports)
@@ -182,7 +166,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
             ).read_text()
             time.sleep(0.05)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            browser = pw.chromium.launch(**LAUNCH)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(60_000)

@@ -6,24 +6,18 @@ The run is ``scenario.py``'s: 3 conflicts, 2 matches held back for checking,
 field name (``customer_number``, ``kind: company``), no developer word, no UTC;
 at phone width no card is wider than the screen or cuts its text.
 
-Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), driven
-by the ``playwright`` package without its own browser download. Outside CI the
-test is skipped when either is missing; in CI (``CI=true``) it must run.
-Screenshots go to a temp folder whose path is printed on stderr.
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), started
+by ``tests/browser.py`` (skipped outside CI when missing, a failure in CI).
+Screenshots go to ``$KLEANSYNC_SCREENSHOT_DIR/report-screenshots`` or a temp
+folder, whose path is printed on stderr.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from reconciler.reporting.render import render
+from tests.browser import LAUNCH, WIDTHS, playwright, screenshot_dir
 
 from .scenario import (  # noqa: F401 - scenario_world is the fixture "scenario"
     assert_german_content,
@@ -32,40 +26,19 @@ from .scenario import (  # noqa: F401 - scenario_world is the fixture "scenario"
     scenario_world,
 )
 
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _playwright() -> Any:
-    """The async Playwright entry point, or a skip (a failure in CI) saying what is missing."""
-    problem = None
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        problem = "the playwright package is not installed (pip install -e '.[test]')"
-    if problem is None and not CHROMIUM.exists():
-        problem = f"Debian's chromium is not installed ({CHROMIUM}; apt-get install chromium)"
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"CI must run the browser test: {problem}")
-        pytest.skip(problem)
-    return async_playwright
-
 
 async def test_report_in_chromium_names_records_as_the_admin_knows_them(scenario):
-    async_playwright = _playwright()
+    async_playwright = playwright("async")
     view = await scenario_view(scenario)
 
-    shots = Path(tempfile.gettempdir()) / "kleansync-report-screenshots"
-    shots.mkdir(exist_ok=True)
+    shots = screenshot_dir("report-screenshots")
     page_file = shots / "report.html"
     page_file.write_text(render(view, "html", tz="Europe/Berlin", lang="de"), encoding="utf-8")
     texts: dict[int, str] = {}
     async with async_playwright() as pw:
-        # --no-sandbox: CI runs as root, where Chromium's own sandbox refuses to start.
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        browser = await pw.chromium.launch(**LAUNCH)
         try:
-            for width in (1280, 390):
+            for width in WIDTHS:
                 page = await browser.new_page(viewport={"width": width, "height": 900})
                 await page.goto(page_file.as_uri())
                 assert await page.evaluate("document.documentElement.lang") == "de"
