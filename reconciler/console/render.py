@@ -1,9 +1,9 @@
-"""The console's pages: Jinja2 templates (autoescaped) with the report's filters and words.
+"""The console's pages: Jinja2 templates (autoescaped) in the report's environment.
 
-Why the report's filters: the console shows the same records, fields and
-values as the HTML report (``reconciler.reporting.render``), so it names
-them the same way, in the reader's language, through the same catalogue.
-Autoescape is on for every template: a customer called ``<script>`` is text.
+Why the report's: the console shows the same records, fields and values as
+the HTML report, so its templates get the very same Jinja2 settings, gettext
+and filters (``reconciler.reporting.templating.environment``), only their own
+folder. Autoescape is on for every template: a customer called ``<script>`` is text.
 Every page passes through ``redact``, so a registered secret (an API token)
 can never be shown, whatever a service echoed into an error.
 
@@ -18,12 +18,11 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import jinja2
 from starlette.responses import HTMLResponse, Response
 
-from reconciler.domain.i18n import current_language, gettext, ngettext, translations
+from reconciler.domain.i18n import current_language, ngettext
 from reconciler.log import redact
-from reconciler.reporting.render import template_filters
+from reconciler.reporting.templating import environment
 
 #: Only the console itself: its own scripts and styles, no inline script, no frames.
 CSP = (
@@ -38,20 +37,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("reconciler.console", "templates"),
-    autoescape=True,
-    extensions=["jinja2.ext.i18n"],
-    undefined=jinja2.ChainableUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.install_gettext_callables(  # type: ignore[attr-defined]
-    gettext,
-    lambda one, many, n: translations(current_language()).ngettext(one, many, n),
-    newstyle=True,
-)
-_env.filters.update(template_filters())
+_env = environment("reconciler.console")
 
 
 def page(name: str, *, status: int = 200, **context: Any) -> Response:
