@@ -148,6 +148,10 @@ def _compile(pattern: str) -> re.Pattern[str]:
 _COMPILED = tuple((p, _compile(p)) for p in _PATTERNS)
 
 
+#: What ``rules.match_score`` appends to a customer-number detail of two numbering schemes.
+_SCHEMES = ", different numbering schemes"
+
+
 class Phrases:
     """Translates one report's stored sentences; knows its records' numbers and names.
 
@@ -345,6 +349,8 @@ class Phrases:
             word = _(_VERDICTS[verdict]) if verdict in _VERDICTS else str(verdict)
             if re.fullmatch(r"-?\d+\.\d+", detail):
                 detail = _("similarity %(value)s", value=format_number(float(detail), decimals=2))
+            if detail.endswith(_SCHEMES):  # the matcher's English note (rules.match_score)
+                detail = detail.removesuffix(_SCHEMES) + ", " + _("different numbering schemes")
             line = f"{field_label(name)}: {word}"
             lines.append(f"{line} ({detail.replace(' vs ', ' / ')})" if detail else line)
         if missing:

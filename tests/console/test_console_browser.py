@@ -16,6 +16,7 @@ path is printed); at 390 px no element may reach past the screen's edge. Chromiu
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -207,6 +208,10 @@ def test_decide_it_with_one_click(office: Office):
     card = office.page.locator("article.card", has_text="K-00001")
     card.locator("button", has_text="sevDesk übernehmen").click()
     office.page.wait_for_selector("text=Entschieden von anna")
+    decided = office.page.inner_text("article.card p.decided")
+    # who and when, in Berlin time and German form (the service runs in UTC)
+    assert re.match(r"Entschieden von anna am \d{2}\.\d{2}\.\d{4} \d{2}:\d{2}: Bonn", decided)
+    office.shoot("conflicts-decided")
     store = office.store()
     try:
         (row,) = [r for r in store.conflicts(("resolved",)) if r.field == "city"]
@@ -230,7 +235,11 @@ def test_the_next_sync_writes_the_chosen_value_to_both_sides(office: Office):
 def test_link_a_parked_match(office: Office):
     office.page.click("nav.console >> text=Zuordnungen prüfen")
     card = office.page.locator("article.card", has_text="K-00002").first
-    assert "Hotel Adler" in card.inner_text()
+    text = card.inner_text()
+    # who the record and its candidate are, and the evidence field by field
+    assert "Hotel Adler" in text and "Hotel Adler GmbH" in text and "Kundennummer: 9001" in text
+    assert "E-Mail: info@adler.de" in text and "Name: gleich" in text
+    office.shoot("matches")
     card.locator("button", has_text="ist derselbe Kunde").first.click()
     office.page.wait_for_selector("p.notice")
     store = office.store()

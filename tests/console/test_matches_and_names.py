@@ -53,6 +53,7 @@ async def test_a_parked_match_shows_who_each_candidate_is_and_the_evidence(
     # its candidate in sevDesk, with the same facts and the evidence field by field
     assert "sevDesk: 9001 „Hotel Adler GmbH“" in k2 and "Kundennummer: 9001" in k2
     assert "Name: gleich" in k2 and "E-Mail: gleich" in k2 and "Telefon: gleich" in k2
+    assert "(K-00002 / 9001, verschiedene Nummernkreise)" in k2 and "different" not in k2
     assert "ist derselbe Kunde" in k2
 
 
