@@ -87,6 +87,33 @@ async def scenario_view(world: World) -> dict[str, Any]:
     export = ExportResult(dry_run=False, format="draft")
     export.add_task("missing_unit", UNIT_TASK.format(name="Std."), "RE-2026-0042")
     data["tasks"] = [*data.get("tasks", []), *export.tasks]
+    # Answers an earlier conflict and match got (sync.decisions' shape): one from the console,
+    # one typed on the command line.
+    data["decisions"] = [
+        {
+            "kind": "conflict",
+            "id": "C7",
+            "entity": "customer",
+            "key": "K-1",
+            "label": "Glanz & Gloria Gebäudereinigung GmbH",
+            "field": "phone",
+            "value": "+49 30 1234567",
+            "by": "anna",
+            "via": "console",
+            "at": "2026-12-03T09:15:00+00:00",
+        },
+        {
+            "kind": "parked",
+            "id": "P4",
+            "entity": "customer",
+            "key": "K-2",
+            "action": "create-new",
+            "with": None,
+            "by": "root",
+            "via": "cli",
+            "at": "2026-12-02T16:40:00+00:00",
+        },
+    ]
     view = build_view(data)
     summary = view["summary"]
     got = (summary["conflicts"], summary["parked"], summary["quarantined"])
@@ -136,3 +163,6 @@ def assert_german_content(text: str) -> None:
     assert re.search(r"später geändert \(\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}", text)
     # the other side's record by customer number and name
     assert "K-2 „Doppelt AG“" in text and "„Doppelt AG“ (ohne Kundennummer)" in text
+    # the answers carried out, each with who and when (Berlin time, German form)
+    assert "entschieden von anna am 03.12.2026 10:15" in text
+    assert "von Hand auf der Befehlszeile entschieden (root) am 02.12.2026 17:40" in text
