@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from reconciler.console.app import Console
 
 
-def _why(console: Console) -> Phrases:
-    return Phrases(tz=console.config.schedule.timezone)
+def _why(console: Console, items: list[dict[str, Any]] | None = None) -> Phrases:
+    """The planner's sentences for people; with parked ``items``, records are named as the
+    evidence knows them ("9001 „Hotel Adler GmbH“", never sevDesk's internal id)."""
+    return Phrases.for_view({"parked": items or []}, console.config.schedule.timezone)
 
 
 async def matches_page(console: Console, request: Request, current: Current) -> Response:
@@ -47,7 +49,7 @@ async def matches_page(console: Console, request: Request, current: Current) -> 
         current,
         page="matches",
         items=items,
-        why=_why(console),
+        why=_why(console, items),
         settled=settled if settled and settled[1:].isdigit() else None,
         problem=request.query_params.get("problem"),
     )
@@ -67,13 +69,14 @@ async def settle(console: Console, request: Request, current: Current) -> Respon
             via="console",
         )
     except (InvalidValue, QueueError) as exc:
+        items = [show(console.store, f"P{row.id}") for row in console.store.parked(("open",))]
         return console.render(
             "matches.html.j2",
             current,
             status=400,
             page="matches",
-            items=[show(console.store, f"P{row.id}") for row in console.store.parked(("open",))],
-            why=_why(console),
+            items=items,
+            why=_why(console, items),
             problem=str(exc),
         )
     if console.actions.jobs is not None:
