@@ -43,6 +43,7 @@ from reconciler.domain.i18n import normalise as normalise_language
 from reconciler.domain.models import Customer
 from reconciler.domain.secrets import register_secret
 from rules.match_score import MatchSettings
+from state.database import DEFAULT_POOL, Pool
 
 RuleName = Literal["last-write-wins", "sevdesk-authoritative", "kleanapp-authoritative", "manual"]
 Direction = Literal["both", "kleanapp-to-sevdesk", "sevdesk-to-kleanapp", "off"]
@@ -137,6 +138,14 @@ class StateConfig(Section):
     url_env: str | None = None
     #: A run lock whose holder has not sent a heartbeat for this long is taken over.
     lock_timeout_seconds: float = Field(default=120, gt=0)
+    #: PostgreSQL connections one process keeps open, and how many more at a peak (a
+    #: fleet of processes shares one server's max_connections).
+    pool_size: int = Field(default=DEFAULT_POOL.size, ge=1, le=50)
+    max_overflow: int = Field(default=DEFAULT_POOL.overflow, ge=0, le=100)
+
+    @property
+    def pool(self) -> Pool:
+        return Pool(self.pool_size, self.max_overflow)
 
     @field_validator("url_env")
     @classmethod

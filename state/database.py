@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,30 @@ from state import paths
 NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
 
 
-def open_engine(url: str, *, new_store: bool = False) -> Engine:
+@dataclass(frozen=True)
+class Pool:
+    """How many PostgreSQL connections one process keeps open, and how many more at a peak.
+
+    A process needs few (the run, the run lock's heartbeat thread, the service's web
+    threads); a fleet of processes on one server must not each hold SQLAlchemy's 15.
+    ``[state] pool_size`` and ``max_overflow`` set them.
+    """
+
+    size: int = 2
+    overflow: int = 6
+
+
+DEFAULT_POOL = Pool()
+#: Connections one process keeps open, and how many more it may open at a peak.
+POOL_SIZE, POOL_OVERFLOW = DEFAULT_POOL.size, DEFAULT_POOL.overflow
+
+
+def open_engine(url: str, *, new_store: bool = False, pool: Pool = DEFAULT_POOL) -> Engine:
     """The engine for ``url``, its schema created or migrated to the newest revision."""
     _refuse_emptied_file(url, new_store)
     _create_sqlite_file(url)
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, pool)
         migrate(engine)
     except OperationalError as exc:
         # SQLite names neither the file nor the reason ("unable to open database file").
@@ -67,7 +86,7 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
     return engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> Engine:
     """The engine for ``url`` with the settings kleansync relies on, nothing created yet."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -94,18 +113,14 @@ def make_engine(url: str) -> Engine:
         # COMMITTED; a server whose default is REPEATABLE READ would make the loser of a
         # race fail with a SerializationFailure instead of seeing the winner's row.
         isolation_level="READ COMMITTED",
-        # A process needs a few connections (the run, the lock's heartbeat thread, the
-        # service's web threads); a fleet of processes on one server must not each hold 15.
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
         pool_timeout=30,
         pool_recycle=1800,
         connect_args=_pg_connect_args(parsed),
     )
 
 
-#: Connections one process keeps open, and how many more it may open at a peak.
-POOL_SIZE, POOL_OVERFLOW = 2, 6
 #: Server-side limits (ms): a dead network or a forgotten lock ends in an error, not a hang.
 PG_TIMEOUTS = {
     "statement_timeout": 120_000,

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, func, select
 from reconciler.domain.errors import FatalError
 from reconciler.domain.secrets import redact
 from state import admin_tables, run_lock
-from state.database import open_engine
+from state.database import DEFAULT_POOL, Pool, open_engine
 from state.tables import Cursor, Journal, Link, Run, RunLock, utcnow
 
 
@@ -37,7 +37,7 @@ def _masked(value: Any) -> Any:
 class Store:
     """Typed access to the state tables; see ``state.tables`` for what each holds."""
 
-    def __init__(self, url: str, *, new_store: bool = False) -> None:
+    def __init__(self, url: str, *, new_store: bool = False, pool: Pool = DEFAULT_POOL) -> None:
         """Open (and on a fresh install create) the store at ``url``.
 
         ``new_store``: an existing but empty (0-byte) SQLite file may be
@@ -47,7 +47,7 @@ class Store:
         conflicts and the invoice ledger.
         """
         self.url = url
-        self.engine = open_engine(url, new_store=new_store)
+        self.engine = open_engine(url, new_store=new_store, pool=pool)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
