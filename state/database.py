@@ -36,6 +36,7 @@ from sqlmodel import create_engine
 from reconciler.domain.errors import ConfigError, FatalError
 from reconciler.domain.i18n import _
 from state import paths
+from state.tenancy import schema_of, scoped
 
 #: Where the ``--new-store`` flag exists (named in the refusal).
 NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
@@ -59,12 +60,20 @@ DEFAULT_POOL = Pool()
 POOL_SIZE, POOL_OVERFLOW = DEFAULT_POOL.size, DEFAULT_POOL.overflow
 
 
-def open_engine(url: str, *, new_store: bool = False, pool: Pool = DEFAULT_POOL) -> Engine:
-    """The engine for ``url``, its schema created or migrated to the newest revision."""
+def open_engine(
+    url: str, *, new_store: bool = False, pool: Pool = DEFAULT_POOL, tenant: str | None = None
+) -> Engine:
+    """The engine for ``url``, its schema created or migrated to the newest revision.
+
+    ``tenant``: the engine reaches only that tenant's schema (``state.tenancy``), made and
+    migrated here like a new store the first time it is opened.
+    """
     _refuse_emptied_file(url, new_store)
     _create_sqlite_file(url)
     try:
         engine = make_engine(url, pool)
+        if tenant is not None:
+            engine = scoped(engine, tenant)
         migrate(engine)
     except OperationalError as exc:
         # SQLite names neither the file nor the reason ("unable to open database file").
@@ -220,6 +229,7 @@ def _alembic(connection: Connection | None = None) -> AlembicConfig:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
         config.attributes["connection"] = connection
+        config.attributes["version_table_schema"] = schema_of(connection)
     return config
 
 
@@ -237,7 +247,10 @@ def head() -> str:
 
 def revision(connection: Connection) -> str | None:
     """The store's revision; None for an empty database or one from before Alembic."""
-    return MigrationContext.configure(connection).get_current_revision()
+    # A tenant's alembic_version lives in its schema; Alembic's lookup of the table is
+    # reflection, which schema_translate_map does not reach, so it is named here.
+    opts = {"version_table_schema": schema_of(connection)}
+    return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
 
 def _known(found: str) -> bool:
@@ -272,6 +285,9 @@ def migrate(engine: Engine) -> None:
             conn.exec_driver_sql("SET LOCAL lock_timeout = '10min'")
             conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            schema = schema_of(conn)
+            if schema is not None:  # a tenant's first open (the name is checked: an identifier)
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         elif conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         found = revision(conn)
