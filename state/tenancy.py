@@ -32,6 +32,8 @@ from reconciler.domain.i18n import _
 #: part of an SQL identifier, so nothing else is allowed; PostgreSQL's limit is 63 bytes).
 TENANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 SCHEMA_PREFIX = "tenant_"
+#: Tables of the fleet, in the default schema only, never in a tenant's (the registry).
+FLEET_TABLES = frozenset({"tenant"})
 
 
 def schema_for(tenant: str) -> str:
