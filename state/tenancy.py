@@ -51,15 +51,28 @@ def schema_for(tenant: str) -> str:
 
 def scoped(engine: Engine, tenant: str) -> Engine:
     """``engine`` (same pool) with every table of its statements in ``tenant``'s schema."""
-    if engine.dialect.name != "postgresql":
+    require_postgresql(engine.dialect.name, tenant)
+    return engine.execution_options(schema_translate_map={None: schema_for(tenant)})
+
+
+def require_postgresql(backend: str, tenant: str | None = None) -> None:
+    """``ConfigError`` unless ``backend`` (a dialect's name) is PostgreSQL."""
+    if backend == "postgresql":
+        return
+    if tenant is None:
         raise ConfigError(
             _(
-                "tenant %(name)s: tenants need a PostgreSQL state store (an SQLite store is "
-                "one company's file)",
-                name=tenant,
+                "[state] url: tenants need a PostgreSQL state store (an SQLite store is one "
+                "company's file)"
             )
         )
-    return engine.execution_options(schema_translate_map={None: schema_for(tenant)})
+    raise ConfigError(
+        _(
+            "tenant %(name)s: tenants need a PostgreSQL state store (an SQLite store is "
+            "one company's file)",
+            name=tenant,
+        )
+    )
 
 
 def schema_of(bind: Engine | Connection) -> str | None:
