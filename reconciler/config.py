@@ -25,6 +25,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from reconciler.domain.config_problems import (
     check_cron,
@@ -41,6 +43,7 @@ from reconciler.domain.i18n import normalise as normalise_language
 from reconciler.domain.models import Customer
 from reconciler.domain.secrets import register_secret
 from rules.match_score import MatchSettings
+from state.database import DEFAULT_POOL, Pool
 
 RuleName = Literal["last-write-wins", "sevdesk-authoritative", "kleanapp-authoritative", "manual"]
 Direction = Literal["both", "kleanapp-to-sevdesk", "sevdesk-to-kleanapp", "off"]
@@ -130,8 +133,37 @@ class KleanappConfig(ServiceConfig):
 
 class StateConfig(Section):
     url: str = "sqlite:///kleansync.db"
+    #: The name of an environment variable that holds the URL instead (a PostgreSQL URL
+    #: with its password stays out of config.toml); read and checked when the config is.
+    url_env: str | None = None
     #: A run lock whose holder has not sent a heartbeat for this long is taken over.
     lock_timeout_seconds: float = Field(default=120, gt=0)
+    #: PostgreSQL connections one process keeps open, and how many more at a peak (a
+    #: fleet of processes shares one server's max_connections).
+    pool_size: int = Field(default=DEFAULT_POOL.size, ge=1, le=50)
+    max_overflow: int = Field(default=DEFAULT_POOL.overflow, ge=0, le=100)
+
+    @property
+    def pool(self) -> Pool:
+        return Pool(self.pool_size, self.max_overflow)
+
+    @field_validator("url_env")
+    @classmethod
+    def _url_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                _(
+                    "must be the name of an environment variable (like KLEANSYNC_STATE_URL), "
+                    "not the URL itself"
+                )
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> StateConfig:
+        if self.url_env is not None and "url" in self.model_fields_set:
+            raise ValueError(_("url and url_env are both set; keep one of them"))
+        return self
 
 
 class RulesConfig(Section):
@@ -374,6 +406,8 @@ def parse_config(
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {first_problem(exc)}") from None
+    state = config.state.model_copy(update={"url": _state_url(config.state, source)})
+    config = config.model_copy(update={"state": state})
     if base_dir is not None:
         config = config.model_copy(
             update={
@@ -388,6 +422,45 @@ def parse_config(
     register_configured_secrets(config)
     configure_language(config.report.language)  # --lang and KLEANSYNC_LANG still come first
     return config
+
+
+def _state_url(state: StateConfig, source: str) -> str:
+    """The store's URL (from ``url_env``'s variable if named); its password kept secret.
+
+    A problem is one line naming the variable, never its value: the value is a
+    database password's home. The password is registered for masking (like the API
+    tokens), so an error quoting the URL prints ``***`` in its place.
+    """
+    url = state.url
+    if state.url_env is not None:
+        url = os.environ.get(state.url_env, "").strip()
+        if not url:
+            raise ConfigError(
+                f"{source}: "
+                + _(
+                    "[state] url_env: environment variable %(name)s is not set; it must hold "
+                    "the state store's URL (like postgresql+psycopg://user:password@host/db)",
+                    name=state.url_env,
+                )
+            )
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
+        if state.url_env is None:
+            raise ConfigError(
+                f"{source}: "
+                + _("[state] url: is not a database URL (like sqlite:///kleansync.db)")
+            ) from None
+        raise ConfigError(
+            f"{source}: "
+            + _(
+                "[state] url_env: environment variable %(name)s holds no database URL (like "
+                "postgresql+psycopg://user:password@host/db)",
+                name=state.url_env,
+            )
+        ) from None
+    register_secret(None if password is None else str(password))
+    return url
 
 
 def _anchor_sqlite(url: str, base_dir: Path) -> str:

@@ -1,10 +1,13 @@
 """Values no person typed: records that are set aside instead of copied.
 
 Some values only ever come from a broken import, a copy from a terminal or a
-script: a NUL byte or another control character inside a name, a VAT id
-that is no VAT id at all. Copied to the other system they spread the damage
-(a NUL cannot even be stored in a PostgreSQL state store; a wrong VAT id is
-printed on invoices), and "cleaning" them would be guessing. So a record
+script: a control character inside a name, a VAT id that is no VAT id at
+all. Copied to the other system they spread the damage (a wrong VAT id is
+printed on invoices), and "cleaning" them would be guessing. The one
+exception is the NUL character: it is removed where either service's answer
+is decoded, before a record is built (``reconciler.domain.nul``: PostgreSQL
+cannot store it, and it means nothing), so it is only met here in a record
+made some other way. So a record
 holding one is quarantined with one line naming the field, and synced again
 once someone fixes it where it was typed.
 

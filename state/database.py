@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +36,44 @@ from sqlmodel import create_engine
 from reconciler.domain.errors import ConfigError, FatalError
 from reconciler.domain.i18n import _
 from state import paths
+from state.tenancy import schema_of, scoped
 
 #: Where the ``--new-store`` flag exists (named in the refusal).
 NEW_STORE_COMMANDS = "kleansync sync, serve or invoices export"
 
 
-def open_engine(url: str, *, new_store: bool = False) -> Engine:
-    """The engine for ``url``, its schema created or migrated to the newest revision."""
+@dataclass(frozen=True)
+class Pool:
+    """How many PostgreSQL connections one process keeps open, and how many more at a peak.
+
+    A process needs few (the run, the run lock's heartbeat thread, the service's web
+    threads); a fleet of processes on one server must not each hold SQLAlchemy's 15.
+    ``[state] pool_size`` and ``max_overflow`` set them.
+    """
+
+    size: int = 2
+    overflow: int = 6
+
+
+DEFAULT_POOL = Pool()
+#: Connections one process keeps open, and how many more it may open at a peak.
+POOL_SIZE, POOL_OVERFLOW = DEFAULT_POOL.size, DEFAULT_POOL.overflow
+
+
+def open_engine(
+    url: str, *, new_store: bool = False, pool: Pool = DEFAULT_POOL, tenant: str | None = None
+) -> Engine:
+    """The engine for ``url``, its schema created or migrated to the newest revision.
+
+    ``tenant``: the engine reaches only that tenant's schema (``state.tenancy``), made and
+    migrated here like a new store the first time it is opened.
+    """
     _refuse_emptied_file(url, new_store)
     _create_sqlite_file(url)
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, pool)
+        if tenant is not None:
+            engine = scoped(engine, tenant)
         migrate(engine)
     except OperationalError as exc:
         # SQLite names neither the file nor the reason ("unable to open database file").
@@ -67,7 +95,7 @@ def open_engine(url: str, *, new_store: bool = False) -> Engine:
     return engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> Engine:
     """The engine for ``url`` with the settings kleansync relies on, nothing created yet."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -94,18 +122,14 @@ def make_engine(url: str) -> Engine:
         # COMMITTED; a server whose default is REPEATABLE READ would make the loser of a
         # race fail with a SerializationFailure instead of seeing the winner's row.
         isolation_level="READ COMMITTED",
-        # A process needs a few connections (the run, the lock's heartbeat thread, the
-        # service's web threads); a fleet of processes on one server must not each hold 15.
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
         pool_timeout=30,
         pool_recycle=1800,
         connect_args=_pg_connect_args(parsed),
     )
 
 
-#: Connections one process keeps open, and how many more it may open at a peak.
-POOL_SIZE, POOL_OVERFLOW = 2, 6
 #: Server-side limits (ms): a dead network or a forgotten lock ends in an error, not a hang.
 PG_TIMEOUTS = {
     "statement_timeout": 120_000,
@@ -205,6 +229,7 @@ def _alembic(connection: Connection | None = None) -> AlembicConfig:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
         config.attributes["connection"] = connection
+        config.attributes["version_table_schema"] = schema_of(connection)
     return config
 
 
@@ -222,7 +247,10 @@ def head() -> str:
 
 def revision(connection: Connection) -> str | None:
     """The store's revision; None for an empty database or one from before Alembic."""
-    return MigrationContext.configure(connection).get_current_revision()
+    # A tenant's alembic_version lives in its schema; Alembic's lookup of the table is
+    # reflection, which schema_translate_map does not reach, so it is named here.
+    opts = {"version_table_schema": schema_of(connection)}
+    return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
 
 def _known(found: str) -> bool:
@@ -257,6 +285,9 @@ def migrate(engine: Engine) -> None:
             conn.exec_driver_sql("SET LOCAL lock_timeout = '10min'")
             conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            schema = schema_of(conn)
+            if schema is not None:  # a tenant's first open (the name is checked: an identifier)
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         elif conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         found = revision(conn)

@@ -21,8 +21,9 @@ from sqlmodel import Session, col, func, select
 from reconciler.domain.errors import FatalError
 from reconciler.domain.secrets import redact
 from state import admin_tables, run_lock
-from state.database import open_engine
+from state.database import DEFAULT_POOL, Pool, open_engine
 from state.tables import Cursor, Journal, Link, Run, RunLock, utcnow
+from state.tenancy import schema_of
 
 
 def _masked(value: Any) -> Any:
@@ -37,7 +38,14 @@ def _masked(value: Any) -> Any:
 class Store:
     """Typed access to the state tables; see ``state.tables`` for what each holds."""
 
-    def __init__(self, url: str, *, new_store: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        new_store: bool = False,
+        pool: Pool = DEFAULT_POOL,
+        tenant: str | None = None,
+    ) -> None:
         """Open (and on a fresh install create) the store at ``url``.
 
         ``new_store``: an existing but empty (0-byte) SQLite file may be
@@ -47,7 +55,8 @@ class Store:
         conflicts and the invoice ledger.
         """
         self.url = url
-        self.engine = open_engine(url, new_store=new_store)
+        self.tenant = tenant
+        self.engine = open_engine(url, new_store=new_store, pool=pool, tenant=tenant)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -56,7 +65,7 @@ class Store:
             session.commit()
 
     def tables(self) -> list[str]:
-        return inspect(self.engine).get_table_names()
+        return inspect(self.engine).get_table_names(schema=schema_of(self.engine))
 
     def close(self) -> None:
         self.engine.dispose()

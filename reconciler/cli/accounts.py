@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config)
         check_name(name)
         password = check_password(_ask_password())
-        store = Store(cfg.state.url)
+        store = Store(cfg.state.url, pool=cfg.state.pool)
         try:
             created = add(store, name, password)
         finally:
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config)
         check_name(name)
         new = check_password(_ask_password())
-        store = Store(cfg.state.url)
+        store = Store(cfg.state.url, pool=cfg.state.pool)
         try:
             changed = set_password(store, name, new)
         finally:

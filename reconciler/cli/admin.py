@@ -25,7 +25,7 @@ def _open_store(config_path: Path | None) -> tuple[Any, Any]:
     from state import Store
 
     cfg = load_config(config_path)
-    return cfg, Store(cfg.state.url)
+    return cfg, Store(cfg.state.url, pool=cfg.state.pool)
 
 
 def _tz(cfg: Any) -> str:

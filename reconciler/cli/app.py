@@ -36,6 +36,7 @@ from reconciler.cli.init import register as register_init
 from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
 from reconciler.cli.serve import register as register_serve
+from reconciler.cli.tenants import register as register_tenants
 from reconciler.domain.i18n import N_, _, set_language, using
 from reconciler.log import redact, setup_logging
 
@@ -261,6 +262,7 @@ register_invoices(app)
 register_resync(app)
 register_serve(app)
 register_accounts(app)
+register_tenants(app)
 
 
 def main() -> None:

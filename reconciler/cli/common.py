@@ -144,7 +144,7 @@ def interrupted(config: Any) -> NoReturn:
 
     line = _("interrupted before anything was written; the next run starts afresh")
     with contextlib.suppress(Exception):  # the store itself may be what was interrupted
-        store = Store(config.state.url)
+        store = Store(config.state.url, pool=config.state.pool)
         try:
             mine = [r for r in store.runs(5) if r.pid == os.getpid()]
             if mine and mine[0].outcome == "interrupted" and mine[0].error:

@@ -70,6 +70,17 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "admin password": (
         ("kleansync admin password anna", N_("a new password; anna's open sessions end")),
     ),
+    "tenants add": (
+        (
+            "kleansync tenants add glanz --kleanapp-url https://glanz.kleanapp.de/api/v1",
+            N_("a company; tokens in KLEANAPP_TOKEN_GLANZ and SEVDESK_TOKEN_GLANZ"),
+        ),
+    ),
+    "tenants list": (("kleansync tenants list", N_("every company of the fleet")),),
+    "tenants show": (
+        ("kleansync tenants show glanz", N_("its services, token variables and schedule")),
+    ),
+    "tenants disable": (("kleansync tenants disable glanz", N_("no more runs; state kept")),),
 }
 
 

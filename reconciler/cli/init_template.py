@@ -62,8 +62,11 @@ max_throttle_wait_seconds = 300
 [state]
 # SQLAlchemy URL of the state store (links, agreed base versions, journal, runs).
 # A relative SQLite path is relative to this file. PostgreSQL works too:
-# "postgresql+psycopg://user@host/kleansync".
+# "postgresql+psycopg://user@host/kleansync" (pip install 'kleansync[postgres]').
 url = "sqlite:///kleansync.db"
+# Or the name of an environment variable that holds the URL, so a database password
+# stays out of this file (instead of url, not beside it):
+# url_env = "KLEANSYNC_STATE_URL"
 # A run lock whose holder sent no heartbeat for this long is taken over
 # (a holder on this machine whose process is gone is taken over at once).
 lock_timeout_seconds = 120

@@ -95,7 +95,7 @@ async def _with_services(config: Any, work: Any, *, new_store: bool = False) -> 
     from reconciler.connectors import from_config
     from state import Store
 
-    store = Store(config.state.url, new_store=new_store)
+    store = Store(config.state.url, new_store=new_store, pool=config.state.pool)
     kleanapp, sevdesk = from_config(config)
     try:
         async with kleanapp, sevdesk:

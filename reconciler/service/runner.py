@@ -89,7 +89,9 @@ class Service:
         self.config = config
         self.settings = settings = settings or ServiceSettings.from_config(config)
         self._owns_store = store is None
-        self.store = store = store or Store(config.state.url, new_store=new_store)
+        self.store = store = store or Store(
+            config.state.url, new_store=new_store, pool=config.state.pool
+        )
         self._owns_connectors = connectors is None
         if connectors is None:
             kleanapp, sevdesk = from_config(config)

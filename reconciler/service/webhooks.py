@@ -25,9 +25,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from reconciler.domain.errors import KleansyncError
+from reconciler.domain.nul import strip_nul
 
 #: Where KleanApp delivers to this service, and the events it is subscribed to.
 RECEIVER_PATH = "/webhooks/kleanapp"
@@ -168,6 +170,15 @@ def parse_event(body: bytes) -> WebhookEvent:
         raise InvalidWebhook("KleanApp webhook body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise InvalidWebhook("KleanApp webhook body is not a JSON object")
+    # The record in ``data`` reaches the connector without its decoder: the same rule here.
+    payload, paths = strip_nul(payload)
+    if paths:
+        logger.warning(
+            "KleanApp webhook: removed the NUL character (U+0000) from {} value(s) ({}): no "
+            "one types it, and a PostgreSQL state store cannot keep it",
+            len(paths),
+            ", ".join(paths[:5]),
+        )
     try:
         return WebhookEvent.model_validate(payload)
     except ValidationError as exc:

@@ -362,7 +362,7 @@ async def sync_from_config(
     transports: dict[str, object] | None = None,
 ) -> RunResult:
     """Open the store and both connectors from ``config``, run once, close them."""
-    store = Store(config.state.url, new_store=options.new_store)
+    store = Store(config.state.url, new_store=options.new_store, pool=config.state.pool)
     kleanapp, sevdesk = from_config(
         config,
         kleanapp_transport=(transports or {}).get("kleanapp"),  # type: ignore[arg-type]

@@ -307,7 +307,7 @@ async def resync_from_config(
     config: Config, *, dry_run: bool, transports: dict[str, Any] | None = None
 ) -> ResyncResult:
     """Open the store and both connectors from ``config``, resync once, close them."""
-    store = Store(config.state.url)
+    store = Store(config.state.url, pool=config.state.pool)
     kleanapp, sevdesk = from_config(
         config,
         kleanapp_transport=(transports or {}).get("kleanapp"),

@@ -20,7 +20,13 @@ connection = config.attributes.get("connection")
 
 def _run(conn: Connection) -> None:
     # Batch mode: SQLite cannot ALTER most things in place; Alembic copies the table instead.
-    context.configure(connection=conn, target_metadata=None, render_as_batch=True)
+    # A tenant's store (state.tenancy) keeps its revision in its own schema.
+    context.configure(
+        connection=conn,
+        target_metadata=None,
+        render_as_batch=True,
+        version_table_schema=config.attributes.get("version_table_schema"),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

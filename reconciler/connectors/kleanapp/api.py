@@ -23,6 +23,7 @@ from loguru import logger
 from reconciler.connectors.http import HttpClient
 from reconciler.connectors.kleanapp.wire import R, _strict, _to_remote, _Unmappable
 from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
+from reconciler.connectors.responses import without_nul
 from reconciler.domain.errors import (
     ChangedMeanwhile,
     ConfigError,
@@ -182,8 +183,9 @@ def changed_message(what: str) -> str:
 
 
 def decode(response: httpx.Response) -> Any:
+    """The JSON body (amounts as ``Decimal``), without NUL characters (``without_nul``)."""
     try:
-        return json.loads(response.content, parse_float=Decimal)
+        return without_nul(json.loads(response.content, parse_float=Decimal), response, SERVICE)
     except ValueError:
         raise FatalError(
             f"{SERVICE} answered HTTP {response.status_code} with a body that is not JSON"
@@ -193,7 +195,8 @@ def decode(response: httpx.Response) -> Any:
 def error_parts(response: httpx.Response) -> tuple[str, str, dict[str, str], Any]:
     """KleanApp's ``{"error": {code, message, fields?, current?}}``, tolerant of anything else."""
     try:
-        error = json.loads(response.content, parse_float=Decimal).get("error") or {}
+        body = json.loads(response.content, parse_float=Decimal)
+        error = without_nul(body, response, SERVICE).get("error") or {}
     except (ValueError, AttributeError):
         error = {}
     if not isinstance(error, dict):

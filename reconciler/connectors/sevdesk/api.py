@@ -18,7 +18,7 @@ from loguru import logger
 
 from reconciler.connectors.http import SAFE_METHODS, HttpClient
 from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
-from reconciler.connectors.responses import json_body
+from reconciler.connectors.responses import json_body, without_nul
 from reconciler.domain.errors import (
     FatalError,
     KleansyncError,
@@ -27,6 +27,7 @@ from reconciler.domain.errors import (
     StillReferenced,
     TransientError,
 )
+from reconciler.domain.nul import NUL
 
 LABEL = "sevDesk"
 #: sevDesk's own error code for "object not found" (API-NOTES §1).
@@ -125,7 +126,7 @@ class SevdeskApi:
             raise
         if response.status_code >= 400:
             try:
-                body = response.json()
+                body = without_nul(response.json(), response, LABEL)
             except ValueError:
                 body = None
         else:
@@ -327,7 +328,7 @@ def _error_parts(error: Any, response: httpx.Response) -> tuple[str, str | None,
         return message, None if code is None else str(code), declared_int
     if isinstance(error, str) and error:
         return error, None, None
-    text = response.text.strip().replace("\n", " ")
+    text = response.text.strip().replace("\n", " ").replace(NUL, "")
     return (text[:200] or f"HTTP {response.status_code}"), None, None
 
 

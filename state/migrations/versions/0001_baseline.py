@@ -23,6 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from state.tenancy import schema_of
+
 revision = "0001_baseline"
 down_revision = None
 branch_labels = None
@@ -351,12 +353,13 @@ def later_columns() -> dict[str, list[sa.Column]]:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    existing = set(sa.inspect(bind).get_table_names())
+    schema = schema_of(bind)  # a tenant's schema: reflection is not translated
+    existing = set(sa.inspect(bind).get_table_names(schema=schema))
     META.create_all(bind, tables=[t for t in META.sorted_tables if t.name not in existing])
     for table, columns in later_columns().items():
         if table not in existing:
             continue  # just created, with them
-        have = {c["name"] for c in sa.inspect(bind).get_columns(table)}
+        have = {c["name"] for c in sa.inspect(bind).get_columns(table, schema=schema)}
         for column in columns:
             if column.name not in have:
                 op.add_column(table, column)

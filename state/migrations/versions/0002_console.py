@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from state.tenancy import schema_of
+
 revision = "0002_console"
 down_revision = "0001_baseline"
 branch_labels = None
@@ -63,7 +65,7 @@ sa.Table(
 
 def upgrade() -> None:
     bind = op.get_bind()
-    existing = set(sa.inspect(bind).get_table_names())
+    existing = set(sa.inspect(bind).get_table_names(schema=schema_of(bind)))
     META.create_all(bind, tables=[t for t in META.sorted_tables if t.name not in existing])
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from state.tenancy import schema_of
+
 revision = "0003_decisions"
 down_revision = "0002_console"
 branch_labels = None
@@ -24,13 +26,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("conflict") as batch:
+    # Alembic names the table itself (schema_translate_map does not reach it): a tenant's
+    # store is altered in its own schema.
+    schema = schema_of(op.get_bind())
+    with op.batch_alter_table("conflict", schema=schema) as batch:
         batch.add_column(sa.Column("label", sa.String(), nullable=True))
         batch.add_column(
             sa.Column("revision", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
         batch.add_column(sa.Column("resolved_via", sa.String(), nullable=True))
-    with op.batch_alter_table("parked_resolution") as batch:
+    with op.batch_alter_table("parked_resolution", schema=schema) as batch:
         batch.add_column(sa.Column("via", sa.String(), nullable=True))
 
 
