@@ -288,7 +288,11 @@ def served_emulators() -> Iterator[tuple[str, str]]:
         yield f"http://127.0.0.1:{k_port}/api/v1", f"http://127.0.0.1:{s_port}/api/v1"
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def serve_emulators(k_port: int, s_port: int) -> None:
@@ -314,7 +318,7 @@ def load(k_url: str, s_url: str, n: int) -> None:
     from sandbox.seed import cleaning_company
 
     data = cleaning_company(shared=n, kleanapp_only=0, sevdesk_only=0)
-    with httpx.Client(timeout=600) as client:
+    with httpx.Client(timeout=3600) as client:
         for url, body in (
             (k_url, {"customers": data.kleanapp}),
             (s_url, {"contacts": data.sevdesk}),
@@ -425,7 +429,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     print(f"kleansync scale benchmark, {time.strftime('%Y-%m-%d %H:%M:%S')}, sizes {sizes}")
-    results = {n: run_size(n, args.timeout) for n in sizes}
+    results: dict[int, list[dict]] = {}
+    for n in sizes:
+        try:
+            results[n] = run_size(n, args.timeout)
+        except Exception as exc:  # noqa: BLE001 - the other sizes' figures still count
+            print(f"N = {n:,}: failed: {type(exc).__name__}: {exc}", flush=True)
+            results[n] = [{"scenario": s, "skipped": "failed"} for s in SCENARIOS]
     print("\nTimes in seconds: wall, engine = wall − wait for the emulators, cpu = the engine")
     print("process's CPU; phases are wall time (the wait included where requests are sent).")
     for n, rows in results.items():
