@@ -78,6 +78,10 @@ PHASES = (
     ("reconciler.sync.refusals.Refusals", "settle", "bookkeeping"),
     ("reconciler.sync.stable_ids.StableIds", "backfill", "bookkeeping"),
     ("state.store.Store", "links", "links"),
+    ("state.store.Store", "links_by_ids", "links"),
+    ("state.store.Store", "links_by_keys", "links"),
+    ("state.store.Store", "count_links", "links"),
+    ("state.store.Store", "taken_numbers", "links"),
     ("state.store.Store", "finish_run", "bookkeeping"),
 )
 SHOWN = (
@@ -159,13 +163,22 @@ def _resolve(path: str) -> Any:
 
 
 class TimedTransport(httpx.AsyncHTTPTransport):
-    """The real HTTP transport, timed from request sent to the last body byte read."""
+    """The real HTTP transport; ``waited`` is the wall time with a request in flight.
+
+    Requests overlap (a sevDesk listing reads contacts, addresses and ways at
+    once), so the intervals are joined, not added: wall time during which at
+    least one request was out, from sent to its last body byte read.
+    """
 
     waited = 0.0
     requests = 0
+    in_flight = 0
+    since = 0.0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        started = time.perf_counter()
+        if TimedTransport.in_flight == 0:
+            TimedTransport.since = time.perf_counter()
+        TimedTransport.in_flight += 1
         try:
             response = await super().handle_async_request(request)
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
@@ -177,8 +190,10 @@ class TimedTransport(httpx.AsyncHTTPTransport):
                 extensions=response.extensions,
             )
         finally:
-            TimedTransport.waited += time.perf_counter() - started
+            TimedTransport.in_flight -= 1
             TimedTransport.requests += 1
+            if TimedTransport.in_flight == 0:
+                TimedTransport.waited += time.perf_counter() - TimedTransport.since
 
 
 async def child(scenario: str, k_url: str, s_url: str, store_url: str, tmp: Path) -> dict:
@@ -246,7 +261,7 @@ async def child(scenario: str, k_url: str, s_url: str, store_url: str, tmp: Path
         "cpu": cpu,
         "waited": waited,
         "requests": TimedTransport.requests,
-        "engine": wall - waited,
+        "engine": cpu,
         "phases": walls,
         "phases_cpu": dict(phases.cpu),
         "statements": counts["statements"],
@@ -270,13 +285,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_emulators() -> Iterator[tuple[str, str]]:
+def served_emulators(n: int) -> Iterator[tuple[str, str]]:
     """Both emulators served on loopback by a process of their own (``serve_emulators``)."""
     s_port, k_port = _free_port(), _free_port()
-    args = [sys.executable, __file__, "--serve", str(k_port), str(s_port)]
+    args = [sys.executable, __file__, "--serve", str(k_port), str(s_port), str(n)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 3600  # loading 100,000 per side takes a while
         for port in (s_port, k_port):
             while True:
                 with socket.socket() as sock:
@@ -295,44 +310,36 @@ def served_emulators() -> Iterator[tuple[str, str]]:
             process.wait()
 
 
-def serve_emulators(k_port: int, s_port: int) -> None:
+def serve_emulators(k_port: int, s_port: int, n: int) -> None:
     """What ``kleansync sandbox`` serves, with KleanApp's 10/s limit off (the services'
-    pace is not the engine's cost)."""
+    pace is not the engine's cost), loaded with ``n`` customers per side before it
+    listens: the seed data never passes through the parent, whose RSS a forked
+    child's peak RSS would start from."""
     from sandbox import kleanapp, sevdesk
+    from sandbox.seed import cleaning_company
     from sandbox.serve import Endpoint, serve
 
-    eps = [
-        Endpoint("sevDesk", sevdesk.create_app(S_TOKEN), "127.0.0.1", s_port, S_TOKEN),
-        Endpoint(
-            "KleanApp",
-            kleanapp.create_app(K_TOKEN, rate_limit_rps=None),
-            "127.0.0.1",
-            k_port,
-            K_TOKEN,
-        ),
-    ]
-    asyncio.run(serve(eps))
+    k_app = kleanapp.create_app(K_TOKEN, rate_limit_rps=None)
+    s_app = sevdesk.create_app(S_TOKEN)
 
+    async def main() -> None:
+        data = cleaning_company(shared=n, kleanapp_only=0, sevdesk_only=0)
+        await k_app.load({"customers": data.kleanapp})
+        await s_app.load({"contacts": data.sevdesk})
+        del data
+        eps = [
+            Endpoint("sevDesk", s_app, "127.0.0.1", s_port, S_TOKEN),
+            Endpoint("KleanApp", k_app, "127.0.0.1", k_port, K_TOKEN),
+        ]
+        await serve(eps)
 
-def load(k_url: str, s_url: str, n: int) -> None:
-    from sandbox.seed import cleaning_company
-
-    data = cleaning_company(shared=n, kleanapp_only=0, sevdesk_only=0)
-    with httpx.Client(timeout=3600) as client:
-        for url, body in (
-            (k_url, {"customers": data.kleanapp}),
-            (s_url, {"contacts": data.sevdesk}),
-        ):
-            root = url.removesuffix("/api/v1")
-            response = client.post(f"{root}/_sandbox/bulk", json=body)
-            response.raise_for_status()
+    asyncio.run(main())
 
 
 def run_size(n: int, timeout: float) -> list[dict]:
     rows: list[dict] = []
-    with served_emulators() as (k_url, s_url), tempfile.TemporaryDirectory() as tmp:
-        loaded = time.perf_counter()
-        load(k_url, s_url, n)
+    loaded = time.perf_counter()
+    with served_emulators(n) as (k_url, s_url), tempfile.TemporaryDirectory() as tmp:
         print(f"\nN = {n:,} customers per side (loaded in {time.perf_counter() - loaded:.1f} s)")
         store_url = f"sqlite:///{Path(tmp) / 'state.db'}"
         failed = False
@@ -369,7 +376,7 @@ def run_size(n: int, timeout: float) -> list[dict]:
 
 def table(n: int, rows: list[dict]) -> None:
     print(f"\nN = {n:,}")
-    head = f"  {'scenario':<12} {'wall':>7} {'engine':>7} {'cpu':>7} {'wait':>6}"
+    head = f"  {'scenario':<12} {'wall':>7} {'cpu':>7} {'wait':>6}"
     head += "".join(f" {p:>11}" for p in SHOWN)
     head += f" {'SQL':>8} {'commits':>7} {'RSS MB':>6} {'requests':>8}  actions"
     print(head)
@@ -377,7 +384,7 @@ def table(n: int, rows: list[dict]) -> None:
         if "skipped" in row:
             print(f"  {row['scenario']:<12} {row['skipped']}")
             continue
-        line = f"  {row['scenario']:<12} {row['wall']:7.2f} {row['engine']:7.2f} {row['cpu']:7.2f}"
+        line = f"  {row['scenario']:<12} {row['wall']:7.2f} {row['cpu']:7.2f}"
         line += f" {row['waited']:6.2f}"
         line += "".join(f" {row['phases'].get(p, 0.0):11.2f}" for p in SHOWN)
         line += (
@@ -390,9 +397,9 @@ def table(n: int, rows: list[dict]) -> None:
 def ratios(results: dict[int, list[dict]]) -> None:
     def engine(n: int, scenario: str) -> float | None:
         row = next((r for r in results.get(n, []) if r["scenario"] == scenario), None)
-        return None if row is None or "skipped" in row else row["engine"]
+        return None if row is None or "skipped" in row else row["cpu"]
 
-    print("\nGrowth (engine time, the emulators' wait excluded):")
+    print("\nGrowth (engine time = the engine process's CPU time; the emulators are not in it):")
     small, big = min(results), max(results)
     a, b = engine(small, "incremental"), engine(big, "incremental")
     if a and b and big != small:
@@ -416,7 +423,7 @@ def ratios(results: dict[int, list[dict]]) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve_emulators(int(sys.argv[2]), int(sys.argv[3]))
+        serve_emulators(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         scenario, k_url, s_url, store_url, tmp = sys.argv[2:7]
@@ -426,7 +433,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per scenario")
+    parser.add_argument("--tables-from", type=Path, help="print the tables of a saved output")
     args = parser.parse_args()
+    if args.tables_from:
+        tables_from(args.tables_from)
+        return
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     print(f"kleansync scale benchmark, {time.strftime('%Y-%m-%d %H:%M:%S')}, sizes {sizes}")
     results: dict[int, list[dict]] = {}
@@ -436,11 +447,40 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - the other sizes' figures still count
             print(f"N = {n:,}: failed: {type(exc).__name__}: {exc}", flush=True)
             results[n] = [{"scenario": s, "skipped": "failed"} for s in SCENARIOS]
-    print("\nTimes in seconds: wall, engine = wall − wait for the emulators, cpu = the engine")
-    print("process's CPU; phases are wall time (the wait included where requests are sent).")
+    report(results)
+
+
+def report(results: dict[int, list[dict]]) -> None:
+    print("\nTimes in seconds. cpu: the engine process's CPU time, its own cost (the emulators")
+    print("run in a process of their own); wall: elapsed, on a shared machine also waiting for a")
+    print("core; wait: wall time with a request to an emulator in flight. Phases: wall time,")
+    print("exclusive (links = every link query, wherever it is made; the wait is in the phase")
+    print("that sent the request).")
     for n, rows in results.items():
         table(n, rows)
     ratios(results)
+
+
+def tables_from(path: Path) -> None:
+    """Print the tables again from a saved output (its JSON lines), e.g. an older run's."""
+    results: dict[int, list[dict]] = {}
+    size = 0
+    for line in path.read_text("utf-8").splitlines():
+        if line.startswith("N = ") and "customers per side" in line:
+            size = int(line.split()[2].replace(",", ""))
+            results[size] = []
+        elif line.strip().startswith("{") and size:
+            row = json.loads(line)
+            row["engine"] = row["cpu"]
+            results[size].append(row)
+        elif size and line.startswith("  ") and ": über " in line:
+            scenario, _, why = line.strip().partition(": ")
+            results[size].append({"scenario": scenario, "skipped": why})
+    for rows in results.values():
+        seen = {r["scenario"] for r in rows}
+        rows += [{"scenario": s, "skipped": "nicht gemessen"} for s in SCENARIOS if s not in seen]
+        rows.sort(key=lambda r: SCENARIOS.index(r["scenario"]))
+    report(results)
 
 
 if __name__ == "__main__":

@@ -292,6 +292,7 @@ async def _run(
         and not options.apply_plan
         and not options.only_customers
         and config.sync.customers != "off"
+        and applier.stable_ids.remote is not None  # else there is nothing to heal
     ):
         await applier.stable_ids.backfill(store.links("customer"))  # heals missing stable ids
     ensure_fence()  # cursors and admin queues are the lock holder's to write
