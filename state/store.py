@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 
 from reconciler.domain.errors import FatalError
 from reconciler.domain.secrets import redact
-from state import admin_tables, run_lock
+from state import admin_tables, link_queries, run_lock
 from state.database import DEFAULT_POOL, Pool, open_engine
 from state.tables import Cursor, Journal, Link, Run, RunLock, utcnow
 from state.tenancy import schema_of
@@ -142,12 +142,13 @@ class Store:
         with self.session() as s:
             return list(s.exec(select(Link).where(Link.entity == entity)))
 
-    def links_without_fingerprints(self, entity: str = "customer") -> int:
-        """Links from before schema 3 whose fingerprints are not filled yet."""
-        with self.session() as s:
-            # JSON columns store None as JSON null, so filter here, not in SQL.
-            rows = s.exec(select(Link).where(Link.entity == entity))
-            return sum(1 for link in rows if link.base and link.kleanapp_raw is None)
+    # Looked up by id, key or counted instead of read all at once (see state.link_queries).
+    count_links = link_queries.count_links
+    links_by_ids = link_queries.links_by_ids
+    links_by_keys = link_queries.links_by_keys
+    taken_numbers = link_queries.taken_numbers
+    links_without_fingerprints = link_queries.links_without_fingerprints
+    insert_links = link_queries.insert_links
 
     def get_link(self, link_id: int) -> Link | None:
         with self.session() as s:

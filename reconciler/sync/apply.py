@@ -11,6 +11,15 @@ Each write goes to the collection of its entity on its side
 write is parked waiting for a fix (``reconciler.sync.refusals``); the link
 and base a pair leaves, also when its writes went through only in part, are
 worked out in ``reconciler.sync.links``.
+
+A pair that only links (no write to either service, nothing an admin
+decided: an activation matching identical records) is stored with others in
+chunks of :data:`LINK_CHUNK` new links, one transaction each, not one commit
+per link: 100,000 of them cost minutes of commits (issue 21). The journal's
+rule is untouched: such a pair sends nothing, so there is no intent to make
+durable first; a process killed before its chunk is stored loses only links
+the next run matches again. The stable id each new link records is queued
+once its chunk is stored and journaled by its sender as before.
 """
 
 from __future__ import annotations
@@ -93,6 +102,9 @@ PAIR_RECORDS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "kleansync_pair_records", default=()
 )
 
+#: New links of pairs that only link, stored per transaction (see the module docstring).
+LINK_CHUNK = 500
+
 #: The journal's note on an action the fence stopped before anything was sent.
 LOCK_LOST_NOTE = "not sent: another run took over the lock; it plans this again"
 
@@ -150,6 +162,8 @@ class Applier:
         self.stable_ids = StableIds(connectors, store, run_id, errors=self.outcome.errors)
         #: While ``apply`` runs: the stable ids new links leave (``lanes.FollowUps``).
         self.follow_ups: FollowUps | None = None
+        #: While ``apply`` runs: new links of pairs that only link, not stored yet.
+        self._plain: list[tuple[PairPlan, Link]] | None = None
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action, entry: Journal) -> Remote[Canonical] | None:
@@ -354,6 +368,14 @@ class Applier:
                     )
         if pair.link_untouched:
             return
+        if self._plain is not None and _only_links(pair):
+            # Stored with its chunk (module docstring), which checks the fence once.
+            link = pair_link(self.store, pair, ids, versions, base, seen)
+            if link is not None:
+                self._plain.append((pair, link))
+                if len(self._plain) >= LINK_CHUNK:
+                    self._store_plain()
+            return
         ensure_fence()  # links and bases are the lock holder's to write
         if failed:  # in part: remember what landed, the rest is planned again
             kept = partly_applied(self.store, pair, failed, ids, versions, base, seen)
@@ -377,10 +399,29 @@ class Applier:
             return
         if not self._save_link(pair, link):
             return
+        await self._linked(pair, link)
+
+    async def _linked(self, pair: PairPlan, link: Link) -> None:
+        """What a new customer link leaves: its stable id on the sevDesk contact."""
         if pair.link_id is None and pair.entity == "customer":
             if self.follow_ups is None:
                 await self.stable_ids.record(pair.key, link.kleanapp_id, link.sevdesk_id)
             else:  # a sevDesk write: sent beside sevDesk's lane, not by this one
+                self.follow_ups.put(pair.key, link.kleanapp_id, link.sevdesk_id)
+
+    def _store_plain(self) -> None:
+        """Store the waiting new links in one transaction, then queue their stable ids."""
+        chunk = self._plain or []
+        if self._plain is not None:
+            self._plain = []
+        if not chunk:
+            return
+        ensure_fence()  # links are the lock holder's to write
+        stored = self.store.insert_links([link for _pair, link in chunk])
+        for (pair, _link), (link, ok) in zip(chunk, stored, strict=True):
+            if not ok:
+                self.outcome.errors.append(link_clash(pair, link))
+            elif pair.entity == "customer" and self.follow_ups is not None:
                 self.follow_ups.put(pair.key, link.kleanapp_id, link.sevdesk_id)
 
     def _save_link(self, pair: PairPlan, link: Link) -> bool:
@@ -397,18 +438,32 @@ class Applier:
         stop = self.stop  # graceful stop (kleansync serve): no further pair once set
         self.follow_ups = FollowUps(self.stable_ids.record)
         self.follow_ups.start()
+        self._plain = []
         try:
             left = await run_lanes(
                 plan.pairs, self.apply_pair, stopped=lambda: bool(stop and stop.is_set())
             )
+            self._store_plain()  # the last chunk (a stop keeps what was applied)
         except BaseException:
             await self.follow_ups.finish(drop=True)
             raise
         finally:
             follow_ups, self.follow_ups = self.follow_ups, None
+            self._plain = None
         await follow_ups.finish()
         if left:  # only a stop leaves pairs behind
             stopped = problem("service_stopping")
             skipped = [{"action": a.id, **stopped} for p in left for a in p.actions]
             self.outcome.skipped += skipped or [{"action": "stop", **stopped}]
         return self.outcome
+
+
+def _only_links(pair: PairPlan) -> bool:
+    """A new link with no write to either side and no admin's answer to mark applied."""
+    return (
+        pair.link_id is None
+        and not pair.actions
+        and not pair.unlink
+        and not pair.conflict_ids
+        and not pair.parked_resolution_ids
+    )

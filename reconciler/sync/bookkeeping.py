@@ -39,8 +39,16 @@ def remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[Quarantin
     Returns the records quarantined for the first time (the report lists
     only those; the others were reported before and are only counted).
     """
+    # Only the links the plan names are looked up (by key), never all of them.
+    wanted: dict[str, set[str]] = {}
+    for entity, key in [(c.entity, c.key) for c in plan.conflicts] + [
+        (p.entity, p.key) for p in plan.pairs
+    ]:
+        wanted.setdefault(entity, set()).add(key)
     link_ids = {
-        (link.entity, link.key): link.id for e in ("customer", "unit") for link in store.links(e)
+        (link.entity, link.key): link.id
+        for entity, keys in wanted.items()
+        for link in store.links_by_keys(entity, keys)
     }
     conflicts = [
         c
@@ -80,12 +88,19 @@ def remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[Quarantin
         ],
         complete=complete,
     )
+    # Parked records that got linked since: only the open ones' links are looked up.
+    parked = store.open_parked()
     linked = {
         (side, rid)
-        for link in store.links("customer")
+        for link in store.links_by_ids(
+            "customer",
+            kleanapp_ids={p.record_id for p in parked if p.side == "kleanapp"},
+            sevdesk_ids={p.record_id for p in parked if p.side == "sevdesk"},
+        )
         for side, rid in (("kleanapp", link.kleanapp_id), ("sevdesk", link.sevdesk_id))
     }
-    store.close_parked(linked)
+    if linked:
+        store.close_parked(linked)
     store.add_parked(
         [
             Parked(

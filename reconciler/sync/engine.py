@@ -235,8 +235,10 @@ async def _run(
             entities=entities,
             removal_budget=removal_budget(store, config, options.allow_mass_delete),
         )
-        links = {"customer": store.links("customer"), "unit": store.links("unit")}
-        if "customer" in entities and not links["customer"]:
+        # A full read works with every link, an incremental one only with those of
+        # the records it read (``snapshot.links``): a quiet run costs what changed.
+        links = {e: snapshot.links.get(e) or [] for e in ("customer", "unit")}
+        if "customer" in entities and not store.count_links("customer"):
             await refuse_duplicating(connectors, snapshot)  # a lost store: resync, not sync
         plan = build_plan(
             config,
@@ -244,6 +246,7 @@ async def _run(
             links,
             resolved=store.resolved_conflicts(),
             parked_resolutions=store.parked_resolutions(applied=False),
+            taken_numbers=None if snapshot.full else store.taken_numbers,
         )
         if options.only_customers:
             plan = scoped(plan, options.only_customers)
@@ -296,6 +299,7 @@ async def _run(
         and not options.apply_plan
         and not options.only_customers
         and config.sync.customers != "off"
+        and applier.stable_ids.remote is not None  # else there is nothing to heal
     ):
         await applier.stable_ids.backfill(store.links("customer"))  # heals missing stable ids
     ensure_fence()  # cursors and admin queues are the lock holder's to write

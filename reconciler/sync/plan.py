@@ -10,7 +10,7 @@ never decides anything new. Beside it: ``plan_direction``, ``plan_removals``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from reconciler.config import Config
@@ -64,8 +64,12 @@ class Planner:
         links: dict[str, list[Link]],
         resolved: Sequence[Any] = (),
         parked_resolutions: Sequence[Any] = (),
+        taken_numbers: Callable[[Iterable[str]], set[str]] | None = None,
     ) -> None:
         self.config = config
+        #: Which of some customer numbers linked customers hold, when ``links`` are not
+        #: all of them (an incremental run's; see ``snapshot``); None: ``links`` are all.
+        self.taken_numbers = taken_numbers
         self.snapshot = snapshot
         self.links = links
         #: link id -> field -> (value an admin chose, conflict id, the answer's revision)
@@ -291,6 +295,12 @@ class Planner:
         """
         unlinked = self._apply_parked_resolutions(unlinked)
         taken: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
+        if self.taken_numbers is not None:
+            # Only the links of the records read are at hand: ask the store about the
+            # numbers the unlinked records hold (those are all matching looks up).
+            wanted = {r.record.customer_number or "" for side in SIDES for r in unlinked[side]}
+            held = self.taken_numbers(wanted - {""}) if wanted - {""} else set()
+            taken = {"kleanapp": set(held), "sevdesk": set(held)}
         for link in self.links.get("customer", []):
             number = (link.base or {}).get("customer_number")
             if number:
@@ -405,6 +415,11 @@ def build_plan(
     *,
     resolved: Sequence[Any] = (),
     parked_resolutions: Sequence[Any] = (),
+    taken_numbers: Callable[[Iterable[str]], set[str]] | None = None,
 ) -> Plan:
-    """Decide everything for one run (pure: the store's rows are passed in)."""
-    return Planner(config, snapshot, links, resolved, parked_resolutions).build()
+    """Decide everything for one run (pure but for ``taken_numbers``, a read-only look-up).
+
+    ``links``: every link, or (incremental) those of the records read, with
+    ``taken_numbers`` answering which customer numbers the others hold.
+    """
+    return Planner(config, snapshot, links, resolved, parked_resolutions, taken_numbers).build()

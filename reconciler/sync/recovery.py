@@ -125,9 +125,10 @@ def _link_recovered(applier: Applier, entry: Journal, result: Remote[Canonical])
         entry.side: result.id,
         ("sevdesk" if entry.side == "kleanapp" else "kleanapp"): source_id,
     }
-    for link in applier.store.links(entry.entity):
-        if link.kleanapp_id == ids["kleanapp"] or link.sevdesk_id == ids["sevdesk"]:
-            return None
+    if applier.store.links_by_ids(
+        entry.entity, kleanapp_ids=[ids["kleanapp"]], sevdesk_ids=[ids["sevdesk"]]
+    ):
+        return None  # one of the two is linked already
     fields = entry.payload.get("fields", {})
     source = normalize_record(SYNCED_ENTITIES[entry.entity].model_validate(fields)).model_dump()
     assigned = getattr(result.record, "customer_number", None)

@@ -29,6 +29,12 @@ anyway, to see edited ones. More suspects than the mass-delete brake allows
 are not read again (the brake stops that run) and count towards it.
 
 Units are few, so they are always read in full.
+
+Which links a run works with (``Snapshot.links``): on a full run all of
+them; on an incremental run only those of the records that came back and of
+the records whose parts vanished, looked up by id in batches
+(``state.link_queries``), never every link: a quiet run costs what changed,
+not what exists.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from reconciler.domain.models import SIDES, SYNCED_ENTITIES, Customer, Quarantin
 from rules.normalize import normalize_record
 from state import Store
 from state.part_tables import part_inventory, save_part_inventory
+from state.tables import Link
 
 
 @dataclass
@@ -107,6 +114,10 @@ class Snapshot:
     #: mass-delete brake counts them like deletions.
     dropped: set[str] = field(default_factory=set)
 
+    #: Per entity read: the links this run works with (all of them after a full
+    #: read, else those of the records read; see the module docstring).
+    links: dict[str, list[Link]] = field(default_factory=dict)
+
     def read(self, entity: str, side: Side) -> SideRead:
         return self.reads[(entity, side)]
 
@@ -160,9 +171,50 @@ async def take_snapshot(
                 f", {len(listing.quarantined)} quarantined" if listing.quarantined else "",
             )
         if entity == "customer":
-            await _confirm_removals(connectors, store, snapshot, removal_budget)
-            await _fetch_counterparts(connectors, store, snapshot, entity)
+            known: dict[Side, dict[str, tuple[str, ...]] | None] = {
+                side: part_inventory(store, side, entity)
+                if snapshot.read(entity, side).parts is not None
+                else None
+                for side in SIDES
+            }
+            snapshot.links[entity] = _links_of(store, snapshot, entity, known)
+            await _confirm_removals(connectors, snapshot, removal_budget, known)
+            await _fetch_counterparts(connectors, snapshot, entity)
+        else:
+            snapshot.links[entity] = store.links(entity)
     return snapshot
+
+
+def _vanished(
+    known: dict[str, tuple[str, ...]] | None, current: dict[str, tuple[str, ...]] | None
+) -> list[str]:
+    """Records (linked or not) holding fewer of their parts than the last good run saw."""
+    if not known or current is None:
+        return []
+    return [rid for rid, old in known.items() if set(old) - set(current.get(rid, ()))]
+
+
+def _links_of(
+    store: Store,
+    snapshot: Snapshot,
+    entity: str,
+    known: dict[Side, dict[str, tuple[str, ...]] | None],
+) -> list[Link]:
+    """The links this run works with: all after a full read, else by id (module docstring).
+
+    Looked up once, right after the listings: every record fetched later
+    (a counterpart, a confirmed removal's partner) is found through one of
+    these links, so the set does not grow.
+    """
+    if snapshot.full:
+        return store.links(entity)
+    ids: dict[Side, set[str]] = {}
+    for side in SIDES:
+        read = snapshot.read(entity, side)
+        ids[side] = set(read.records) | set(_vanished(known[side], read.parts))
+    if not ids["kleanapp"] and not ids["sevdesk"]:
+        return []
+    return store.links_by_ids(entity, kleanapp_ids=ids["kleanapp"], sevdesk_ids=ids["sevdesk"])
 
 
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
@@ -181,14 +233,14 @@ def _agrees_with_base(record: Any, base: dict[str, Any] | None, skip: frozenset[
 
 
 async def _fetch_counterparts(
-    connectors: dict[Side, Connector], store: Store, snapshot: Snapshot, entity: str
+    connectors: dict[Side, Connector], snapshot: Snapshot, entity: str
 ) -> None:
     """For linked records read on one side only, fetch the other side by id."""
     model = SYNCED_ENTITIES[entity]
     bad_ids = {
         (q.side, q.id) for side in SIDES for q in snapshot.read(entity, side).quarantined if q.id
     }
-    for link in store.links(entity):
+    for link in snapshot.links[entity]:
         ids = {"kleanapp": link.kleanapp_id, "sevdesk": link.sevdesk_id}
         present = {side: ids[side] in snapshot.read(entity, side).records for side in SIDES}
         if all(present.values()) or not any(present.values()):
@@ -211,7 +263,10 @@ async def _fetch_counterparts(
 
 
 async def _confirm_removals(
-    connectors: dict[Side, Connector], store: Store, snapshot: Snapshot, budget: int | None
+    connectors: dict[Side, Connector],
+    snapshot: Snapshot,
+    budget: int | None,
+    inventories: dict[Side, dict[str, tuple[str, ...]] | None],
 ) -> None:
     """Read again, by id, every linked customer a listing suggests is gone or lost parts.
 
@@ -220,7 +275,7 @@ async def _confirm_removals(
     ``gone``, and one whose parts are really gone becomes the record that
     clears fields (its parts read through its own contact filter).
     """
-    links = store.links("customer")
+    links = snapshot.links["customer"]
     bad = {(q.side, q.id) for q in snapshot.quarantined if q.id}
     for side in SIDES:
         read = snapshot.read("customer", side)
@@ -231,7 +286,7 @@ async def _confirm_removals(
             if read.complete and rid not in read.records and (side, rid) not in bad
         ]
         dropped = []
-        known = part_inventory(store, side, "customer") if read.parts is not None else None
+        known = inventories[side] if read.parts is not None else None
         if known and read.parts is not None:
             current = read.parts
             dropped = [
@@ -323,7 +378,7 @@ def remember_parts(
         entity, _, rest = str(item.get("action", "")).partition(":")
         if entity == "customer":
             troubled.add(rest.rsplit(":", 2)[0])
-    links = {link.key: link for link in store.links("customer")}
+    links = {link.key: link for link in store.links_by_keys("customer", troubled)}
     for side in SIDES:
         parts = connectors[side].customers.part_inventory()
         if parts is None:
@@ -336,4 +391,5 @@ def remember_parts(
                 parts.pop(rid, None)
                 if rid in old:
                     parts[rid] = old[rid]
-        save_part_inventory(store, side, "customer", parts)
+        if {k: tuple(v) for k, v in parts.items()} != old:  # unchanged: no write (issue 21)
+            save_part_inventory(store, side, "customer", parts)

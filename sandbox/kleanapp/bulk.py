@@ -43,6 +43,7 @@ def bulk_load(store: KleanStore, data: Any) -> dict[str, Any]:
         for i, item in enumerate(data.get("units") or []):
             where = f"units[{i}]"
             created["units"].append(store.create_unit(item).id)
+        taken = {c.fields["customer_number"] for c in store.customers.values()}
         for i, item in enumerate(data.get("customers") or []):
             where = f"customers[{i}]"
             body = dict(item)
@@ -50,7 +51,7 @@ def bulk_load(store: KleanStore, data: Any) -> dict[str, Any]:
             for key in ("created_at", "updated_at"):
                 if key in meta:
                     meta[key] = parse_datetime(meta[key], key)
-            created["customers"].append(store.create_customer(body, **meta).id)
+            created["customers"].append(store.create_customer(body, taken=taken, **meta).id)
         for i, item in enumerate(data.get("invoices") or []):
             where = f"invoices[{i}]"
             if isinstance(item, dict) and "id" in item:

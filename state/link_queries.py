@@ -1,0 +1,152 @@
+"""Links looked up by what a run has in hand, not read all at once (issue 21).
+
+Why: a quiet incremental run of 100,000 linked customers used to read every
+link (and its base, as Python objects) several times: to find the partners
+of the records that came back, to plan, for the brake and for the post-run
+bookkeeping. An incremental run needs only the links of the records it read,
+and the brake only their number. Here are the indexed queries it uses
+instead: by record id (the ``(entity, kleanapp_id)`` and ``(entity,
+sevdesk_id)`` unique constraints are the indexes), by key, and counts, each
+in batches of :data:`BATCH` values so no statement exceeds a database's
+parameter limit.
+
+Bulk inserts of new links (:func:`insert_links`) are here too: an activation
+links thousands of pairs with no write to either service, and one commit per
+link was most of its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import String, cast, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+
+from state.tables import Link, utcnow
+
+if TYPE_CHECKING:
+    from state.store import Store
+
+#: Values per ``IN (...)``: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+BATCH = 500
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for value in sorted(set(values)):
+        batch.append(value)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def count_links(store: Store, entity: str) -> int:
+    """How many links ``entity`` has (the brake's denominator), without reading them."""
+    with store.session() as s:
+        return s.exec(select(func.count()).select_from(Link).where(Link.entity == entity)).one()
+
+
+def links_by_ids(
+    store: Store,
+    entity: str,
+    *,
+    kleanapp_ids: Iterable[str] = (),
+    sevdesk_ids: Iterable[str] = (),
+) -> list[Link]:
+    """The links holding any of the given KleanApp or sevDesk record ids, each once."""
+    found: dict[int | None, Link] = {}
+    with store.session() as s:
+        for column, values in (
+            (Link.kleanapp_id, kleanapp_ids),
+            (Link.sevdesk_id, sevdesk_ids),
+        ):
+            for batch in _chunks(values):
+                query = select(Link).where(Link.entity == entity, col(column).in_(batch))
+                for link in s.exec(query):
+                    found.setdefault(link.id, link)
+    return sorted(found.values(), key=lambda link: link.id or 0)
+
+
+def links_by_keys(store: Store, entity: str, keys: Iterable[str]) -> list[Link]:
+    """The links of ``entity`` with any of the given keys (customer numbers, unit keys)."""
+    found: list[Link] = []
+    with store.session() as s:
+        for batch in _chunks(keys):
+            query = select(Link).where(Link.entity == entity, col(Link.key).in_(batch))
+            found.extend(s.exec(query.order_by(col(Link.id))))
+    return found
+
+
+def taken_numbers(store: Store, numbers: Iterable[str]) -> set[str]:
+    """Which of ``numbers`` a linked customer's agreed base holds (matching's "taken").
+
+    Bases are normalised (``rules.normalize``: customer numbers are only
+    stripped), so comparing the stripped numbers is exact.
+    """
+    wanted = {n.strip() for n in numbers if n and n.strip()}
+    number = Link.base["customer_number"].as_string()  # type: ignore[index]
+    taken: set[str] = set()
+    with store.session() as s:
+        for batch in _chunks(wanted):
+            query = select(number).where(Link.entity == "customer", number.in_(batch))
+            taken.update(str(n) for n in s.exec(query) if n)
+    return taken
+
+
+def links_without_fingerprints(store: Store, entity: str = "customer") -> int:
+    """Links from before schema 3 whose fingerprints are not filled yet, counted in SQL.
+
+    JSON columns store None as JSON ``null`` (text), so both spellings of
+    "nothing" are matched; a base of ``{}`` counts as none, as before.
+    """
+    raw = cast(Link.kleanapp_raw, String)
+    base = cast(Link.base, String)
+    with store.session() as s:
+        query = (
+            select(func.count())
+            .select_from(Link)
+            .where(
+                Link.entity == entity,
+                or_(col(Link.kleanapp_raw).is_(None), raw == "null"),
+                col(Link.base).is_not(None),
+                base.not_in(("null", "{}")),
+            )
+        )
+        return s.exec(query).one()
+
+
+def insert_links(store: Store, links: Sequence[Link]) -> list[tuple[Link, bool]]:
+    """Insert new links in one transaction; each link with whether it was stored.
+
+    One commit for the whole chunk instead of one per link. A link that
+    clashes with a stored one (``IntegrityError``: the planner never plans
+    that, so it is rare) is retried alone after the chunk, so the others
+    are stored and only it is reported.
+    """
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for link in links:
+        link.created_at = link.created_at or now
+        link.updated_at = now
+        rows.append(link.model_dump(exclude={"id"}))
+    table = Link.__table__  # type: ignore[attr-defined]
+    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    try:
+        with store.session() as s:
+            ids = s.connection().execute(statement, rows).scalars().all()
+        for link, new_id in zip(links, ids, strict=True):
+            link.id = new_id
+        return [(link, True) for link in links]
+    except IntegrityError:
+        pass
+    stored: list[tuple[Link, bool]] = []
+    for link in links:
+        try:
+            stored.append((store.save_link(link), True))
+        except IntegrityError:
+            stored.append((link, False))
+    return stored

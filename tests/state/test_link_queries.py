@@ -1,0 +1,60 @@
+"""Links looked up by id, key and number, counted, and inserted in chunks (state.link_queries).
+
+An incremental run and the brake rely on these answering exactly what reading
+every link would: the same links, the same count, the same numbers; a chunk
+of new links with one clash stores all the others and names the clashing one.
+"""
+
+from __future__ import annotations
+
+from state import Store
+from state.tables import Link
+
+
+def _link(i: int, **fields: object) -> Link:
+    data: dict = {
+        "entity": "customer",
+        "key": f"K-{i:05d}",
+        "kleanapp_id": str(i),
+        "sevdesk_id": f"s{i}",
+        "base": {"customer_number": f"K-{i:05d}"},
+        "kleanapp_raw": {"customer_number": "fp"},
+        "sevdesk_raw": {"customer_number": "fp"},
+    }
+    data.update(fields)
+    return Link(**data)
+
+
+def test_lookups_answer_what_reading_every_link_would(state_url):
+    store = Store(state_url)
+    stored = store.insert_links([_link(i) for i in range(1, 1201)])  # more than one batch
+    assert all(ok for _link_, ok in stored)
+    every = {link.id: link for link in store.links("customer")}
+
+    assert store.count_links("customer") == 1200 == len(every)
+    found = store.links_by_ids(
+        "customer", kleanapp_ids=[str(i) for i in range(1, 701)], sevdesk_ids=["s5", "s1100", "x"]
+    )
+    assert sorted(link.id for link in found) == sorted(
+        link.id for link in every.values() if int(link.kleanapp_id) <= 700 or link.key == "K-01100"
+    )
+    assert found[0].base == {"customer_number": "K-00001"}
+    assert [link.kleanapp_id for link in store.links_by_keys("customer", ["K-00009", "Z"])] == ["9"]
+    assert store.taken_numbers([" K-00003 ", "K-99999", ""]) == {"K-00003"}
+    assert store.links_without_fingerprints() == 0
+    store.insert_links([_link(5000, kleanapp_raw=None, sevdesk_raw=None)])
+    store.insert_links([_link(5001, base=None, kleanapp_raw=None, sevdesk_raw=None)])
+    assert store.links_without_fingerprints() == 1  # a base but no fingerprints
+    store.close()
+
+
+def test_a_clash_in_a_chunk_stores_the_others_and_names_the_clashing_link(state_url):
+    store = Store(state_url)
+    store.insert_links([_link(1)])
+
+    stored = store.insert_links([_link(2), _link(3, kleanapp_id="1"), _link(4)])
+
+    assert [ok for _link_, ok in stored] == [True, False, True]
+    assert sorted(link.key for link in store.links("customer")) == ["K-00001", "K-00002", "K-00004"]
+    assert stored[1][0].key == "K-00003"
+    store.close()
