@@ -14,6 +14,8 @@ Revises: 0002_console
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -27,16 +29,31 @@ depends_on = None
 
 def upgrade() -> None:
     # Alembic names the table itself (schema_translate_map does not reach it): a tenant's
-    # store is altered in its own schema.
-    schema = schema_of(op.get_bind())
-    with op.batch_alter_table("conflict", schema=schema) as batch:
-        batch.add_column(sa.Column("label", sa.String(), nullable=True))
-        batch.add_column(
-            sa.Column("revision", sa.Integer(), nullable=False, server_default=sa.text("0"))
-        )
-        batch.add_column(sa.Column("resolved_via", sa.String(), nullable=True))
-    with op.batch_alter_table("parked_resolution", schema=schema) as batch:
-        batch.add_column(sa.Column("via", sa.String(), nullable=True))
+    # store is altered in its own schema. A store upgraded again from before Alembic (its
+    # tables made from today's models, its alembic_version lost) has the columns already.
+    bind = op.get_bind()
+    schema = schema_of(bind)
+    inspector = sa.inspect(bind)
+
+    def missing(table: str, *columns: sa.Column[Any]) -> list[sa.Column[Any]]:
+        have = {c["name"] for c in inspector.get_columns(table, schema=schema)}
+        return [c for c in columns if c.name not in have]
+
+    conflict = missing(
+        "conflict",
+        sa.Column("label", sa.String(), nullable=True),
+        sa.Column("revision", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column("resolved_via", sa.String(), nullable=True),
+    )
+    if conflict:
+        with op.batch_alter_table("conflict", schema=schema) as batch:
+            for column in conflict:
+                batch.add_column(column)
+    parked = missing("parked_resolution", sa.Column("via", sa.String(), nullable=True))
+    if parked:
+        with op.batch_alter_table("parked_resolution", schema=schema) as batch:
+            for column in parked:
+                batch.add_column(column)
 
 
 def downgrade() -> None:
