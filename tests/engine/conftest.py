@@ -141,8 +141,12 @@ def customer(number: str, **fields: Any) -> Customer:
     return Customer(**base)
 
 
-@pytest.fixture
-async def env(tmp_path: Path, state_url: str) -> AsyncIterator[SyncEnv]:
+def sync_env(tmp: Path, store: Store) -> SyncEnv:
+    """A fresh pair of in-process emulators and their connectors, syncing into ``store``.
+
+    Not yet configured (``configure`` writes the config); the caller closes the connectors
+    and the store.
+    """
     kleanapp_app = kleanapp_sandbox.create_app(K_TOKEN, rate_limit_rps=None)
     sevdesk_app = sevdesk_sandbox.create_app(S_TOKEN, legacy_unity_write=True)
     k = KleanappConnector(
@@ -151,12 +155,17 @@ async def env(tmp_path: Path, state_url: str) -> AsyncIterator[SyncEnv]:
     s = SevdeskConnector(
         S_URL, S_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=sevdesk_app)
     )
+    return SyncEnv(tmp, kleanapp_app, sevdesk_app, k, s, store, None)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def env(tmp_path: Path, state_url: str) -> AsyncIterator[SyncEnv]:
     store = Store(state_url)
-    world = SyncEnv(tmp_path, kleanapp_app, sevdesk_app, k, s, store, None)  # type: ignore[arg-type]
+    world = sync_env(tmp_path, store)
     world.configure()
     yield world
-    await k.aclose()
-    await s.aclose()
+    await world.k.aclose()
+    await world.s.aclose()
     store.close()
 
 

@@ -14,20 +14,15 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import SQLModel, func, select
 
 import state  # noqa: F401 - every table module registered in SQLModel.metadata
-from reconciler.connectors.kleanapp.connector import KleanappConnector
-from reconciler.connectors.sevdesk.connector import SevdeskConnector
 from reconciler.domain.errors import ConfigError, FatalError
-from sandbox import kleanapp as kleanapp_sandbox
-from sandbox import sevdesk as sevdesk_sandbox
 from state import Store
 from state.tables import Journal, Link, Run
 from state.tenancy import FLEET_TABLES
-from tests.engine.conftest import K_TOKEN, K_URL, S_TOKEN, S_URL, SyncEnv, customer
+from tests.engine.conftest import SyncEnv, customer, sync_env
 from tests.state_backend import POSTGRES
 
 on_postgres = pytest.mark.skipif(not POSTGRES, reason="PostgreSQL (KLEANSYNC_TEST_STATE=postgres)")
@@ -107,15 +102,7 @@ def test_a_tenant_finds_nothing_of_another_and_cannot_change_it(state_url: str) 
 
 
 def world(tmp: Path, url: str, tenant: str) -> SyncEnv:
-    kleanapp_app = kleanapp_sandbox.create_app(K_TOKEN, rate_limit_rps=None)
-    sevdesk_app = sevdesk_sandbox.create_app(S_TOKEN, legacy_unity_write=True)
-    k = KleanappConnector(
-        K_URL, K_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=kleanapp_app)
-    )
-    s = SevdeskConnector(
-        S_URL, S_TOKEN, requests_per_second=1000, transport=httpx.ASGITransport(app=sevdesk_app)
-    )
-    env = SyncEnv(tmp, kleanapp_app, sevdesk_app, k, s, Store(url, tenant=tenant), None)  # type: ignore[arg-type]
+    env = sync_env(tmp, Store(url, tenant=tenant))
     env.configure(sync={"units": "off"})
     return env
 
