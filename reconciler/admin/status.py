@@ -97,7 +97,7 @@ def _took(r: dict[str, Any]) -> str:
     return "-" if r["duration_s"] is None else f"{format_number(r['duration_s'], decimals=1)} s"
 
 
-def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
+def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo, trigger_width: int) -> str:
     """An export run in the history."""
     invoices = _("invoices")
     extra = f"; {r['error']}" if r["error"] else ""
@@ -108,14 +108,15 @@ def _invoice_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
         errors=r["errors"],
     )
     return (
-        f"  {_when(r['started_at'], zone)}  {_took(r):>7}  {label(r['trigger'], 'trigger'):<9} "
+        f"  {_when(r['started_at'], zone)}  {_took(r):>7}  "
+        f"{label(r['trigger'], 'trigger'):<{trigger_width}} "
         f"{invoices:<12}  {label(r['outcome'], 'outcome'):<7} {counts}  "
         + _("(run %(run)s)", run=r["run_id"])
         + extra
     )
 
 
-def _sync_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
+def _sync_run_line(r: dict[str, Any], zone: ZoneInfo, trigger_width: int) -> str:
     kind = _("dry-run") if r["dry_run"] else _("real")
     scope = _("full") if r["full"] else _("incr")
     extra = f"; {r['error']}" if r["error"] else ""
@@ -132,7 +133,8 @@ def _sync_run_line(r: dict[str, Any], zone: ZoneInfo) -> str:
         )
     )
     return (
-        f"  {_when(r['started_at'], zone)}  {_took(r):>7}  {label(r['trigger'], 'trigger'):<9} "
+        f"  {_when(r['started_at'], zone)}  {_took(r):>7}  "
+        f"{label(r['trigger'], 'trigger'):<{trigger_width}} "
         f"{kind:<7} {scope:<4}  {label(r['outcome'], 'outcome'):<7} {counts}  "
         + _("(run %(run)s)", run=r["run_id"])
         + extra
@@ -146,9 +148,12 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     zone = ZoneInfo((data.get("schedule") or {}).get("timezone") or "UTC")
     why = Phrases(tz=str(zone))
     lines = [_("Last runs:") if data["runs"] else _("No runs yet.")]
+    # The trigger column is as wide as its longest word in the reader's language ("von Hand
+    # (Befehlszeile)" is twice as long as "schedule"), so the columns after it stay aligned.
+    trigger_width = max((len(label(r["trigger"], "trigger")) for r in data["runs"]), default=0)
     for r in data["runs"]:
         line = _invoice_run_line if r.get("kind") == INVOICES else _sync_run_line
-        lines.append(line(r, zone))
+        lines.append(line(r, zone, trigger_width))
     conflicts, parked, tasks = data["open_conflicts"], data["parked"], data["tasks"]
     lines.append(_("Open conflicts: %(count)s", count=len(conflicts)))
     for c in conflicts[:20]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.domain.i18n import _, format_money
+from reconciler.domain.i18n import _, format_money, format_number
 from reconciler.invoices.result import ExportFilters, ExportResult, status_word
 
 #: One invoice position: (name, quantity, unit, net price, tax rate).
@@ -163,7 +163,7 @@ class InvoiceChapter:
                 got = await asyncio.to_thread(self.demo.klean.get, f"invoices/{invoice['id']}")
                 if got.json().get("locked"):
                     sev = await asyncio.to_thread(self._sev_invoice, str(invoice["id"]))
-                    seconds = round(time.monotonic() - started, 1)
+                    seconds = format_number(time.monotonic() - started, decimals=1)
                     self.echo(
                         _(
                             "sevDesk: %(number)s arrived by itself after %(seconds)s s",

@@ -80,6 +80,9 @@ def test_the_demo_tells_its_story_in_german_and_in_english_on_request(tmp_path: 
     assert german.rstrip().splitlines()[-3].startswith("Demo fertig nach ")
     for english in ("first sync", "everyday edits", "nothing to change", "demo finished", "run "):
         assert english not in german, english
+    # Every duration reads the German way ("3,3 s"), the invoice that arrives by itself too.
+    assert re.search(r"kam nach \d+,\d s von selbst an", german), german[-2000:]
+    assert not re.findall(r"\b\d+\.\d s\b", german)
 
     for name in ("flag", "env"):
         english = results[name].stdout
