@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SEV_TOKEN = "proc-test-sevdesk-token-0123456"
 KA_TOKEN = "proc-test-kleanapp-token"
 SEV_ENV, KA_ENV = "KLEANSYNC_PROC_TEST_SEVDESK_TOKEN", "KLEANSYNC_PROC_TEST_KLEANAPP_TOKEN"
-LOCK_TIMEOUT = 5
+#: Long enough that a process started on a loaded machine (CI's two passes share two cores)
+#: still finds a heartbeat of 1 s ago fresh; the "dead" case backdates its heartbeat past it.
+LOCK_TIMEOUT = 60
 SLOW = {"kind": "latency", "latency_ms": 300, "times": None}
 
 
