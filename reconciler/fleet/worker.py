@@ -23,27 +23,36 @@ taken over at once on the same host, after ``[state] lock_timeout_seconds`` else
 and the run first settles the journal rows the killed one left pending
 (``reconciler.sync.recovery``): nothing is lost and nothing is written twice.
 
-Why ``stalled_after_seconds`` defaults to two minutes, not procrastinate's 30 s: the
-heartbeat beats on the worker's event loop, which a long plan or a slow database can
-keep busy; a job wrongly taken for stalled runs twice (the run lock stops the second
-before it writes, but it is wasted work). The cost is that a killed worker's job
-waits two minutes.
+Why a heartbeat thread (``WorkerHeartbeat``): procrastinate renews the worker's heartbeat
+from the event loop, and the engine keeps the loop busy for seconds at a time (the state
+store is synchronous, planning is CPU-bound). A live worker then looks stalled, its job is
+handed to a second worker while the first still runs it (the run lock stops the second
+before it writes: the first test run of the fleet showed exactly that), and both then
+fail to record the job's end. The sync's run lock has the same problem and the same
+cure (``reconciler.sync.fence.Heartbeat``): the worker's row is renewed from a thread of
+its own, over its own connection, so only a process that is gone or frozen looks
+stalled. ``stalled_after_seconds`` still defaults to two minutes, not procrastinate's
+30 s: a database that stalls for a while must not hand every running job out again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import procrastinate
+import psycopg
 from loguru import logger
 from procrastinate import exceptions, jobs
 from procrastinate.worker import Worker
 
+from reconciler.fleet.app import conninfo
 from reconciler.fleet.context import Fleet
 
 
@@ -58,6 +67,54 @@ class WorkerSettings:
     stalled_check_seconds: float = 30.0
     #: How often the worker looks for new jobs when no notification came (LISTEN/NOTIFY).
     poll_seconds: float = 5.0
+
+
+class _ToLoguru(logging.Handler):
+    """procrastinate logs through ``logging``; its lines join kleansync's (masked) log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = (
+            record.levelname
+            if record.levelname in ("DEBUG", "INFO", "WARNING", "ERROR")
+            else "ERROR"
+        )
+        logger.opt(exception=record.exc_info).log(level, "procrastinate: {}", record.getMessage())
+
+
+def route_procrastinate_logs(level: int = logging.INFO) -> None:
+    """procrastinate's job starts and ends, warnings and errors, in the worker's log."""
+    log = logging.getLogger("procrastinate")
+    if not any(isinstance(h, _ToLoguru) for h in log.handlers):
+        log.addHandler(_ToLoguru())
+    log.setLevel(level)
+    log.propagate = False
+
+
+class WorkerHeartbeat(threading.Thread):
+    """Renews procrastinate's heartbeat of one worker from its own thread and connection."""
+
+    def __init__(self, url: str, worker_id: int, interval: float) -> None:
+        super().__init__(name=f"kleansync-worker-heartbeat-{worker_id}", daemon=True)
+        self.url, self.worker_id, self.interval = url, worker_id, interval
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        conn: psycopg.Connection[object] | None = None
+        while not self._halt.wait(self.interval):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(conninfo(self.url), autocommit=True)
+                conn.execute("SELECT procrastinate_update_heartbeat_v1(%s)", (self.worker_id,))
+            except psycopg.Error as exc:  # the database away for a moment: beat again next time
+                logger.warning("the worker's heartbeat failed ({})", type(exc).__name__)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout=5)
 
 
 async def retry_stalled(app: procrastinate.App, stalled_after: float) -> list[int]:
@@ -104,6 +161,7 @@ async def run_worker(
 ) -> int:
     """Run one worker until SIGTERM/SIGINT (or ``fleet.stop``); its exit code."""
     queues: Iterable[str] | None = settings.queues
+    route_procrastinate_logs()
     async with app.open_async():
         worker = Worker(
             app,
@@ -137,14 +195,22 @@ async def run_worker(
                 loop.add_signal_handler(sig, on_signal)
         sweeper = asyncio.create_task(_sweep(app, settings, fleet.stop), name="kleansync-stalled")
         watcher = asyncio.create_task(_stop_when(fleet.stop, worker), name="kleansync-stop")
+        beat: WorkerHeartbeat | None = None
         try:
             run = asyncio.create_task(worker.run(), name="kleansync-worker")
             while worker.worker_id is None and not run.done():
                 await asyncio.sleep(0.01)
+            if worker.worker_id is not None:
+                beat = WorkerHeartbeat(
+                    fleet.config.state.url, worker.worker_id, settings.heartbeat_seconds
+                )
+                beat.start()
             if on_ready is not None and not run.done():
                 on_ready(worker)
             await run
         finally:
+            if beat is not None:
+                beat.stop()
             fleet.stop.set()
             for task in (sweeper, watcher):
                 task.cancel()
