@@ -87,3 +87,18 @@ def test_the_worker_check_finds_both_sources_and_skips_only_the_tenant_without(
     for tenant in fleet.tenants.values():
         for token in (tenant.kleanapp.token, tenant.sevdesk.token):
             assert token not in done.stdout + done.stderr
+
+
+@on_postgres
+def test_an_unknown_queue_is_one_line_and_exit_code_2(fleet: FleetWorld) -> None:
+    done = subprocess.run(
+        [*CLI, "worker", "-c", str(fleet.config), "--queues", "exports,nachts"],
+        cwd=fleet.tmp,
+        env=fleet.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "--queues" in line and "nachts" in line and "exports, sync, backfill, fleet" in line
