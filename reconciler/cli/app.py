@@ -37,6 +37,7 @@ from reconciler.cli.invoices import register as register_invoices
 from reconciler.cli.resync import register as register_resync
 from reconciler.cli.serve import register as register_serve
 from reconciler.cli.tenants import register as register_tenants
+from reconciler.cli.worker import register as register_worker
 from reconciler.domain.i18n import N_, _, set_language, using
 from reconciler.log import redact, setup_logging
 
@@ -263,6 +264,7 @@ register_resync(app)
 register_serve(app)
 register_accounts(app)
 register_tenants(app)
+register_worker(app)
 
 
 def main() -> None:

@@ -81,6 +81,14 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("kleansync tenants show glanz", N_("its services, token variables and schedule")),
     ),
     "tenants disable": (("kleansync tenants disable glanz", N_("no more runs; state kept")),),
+    "worker": (
+        ("kleansync worker", N_("one worker of the fleet: every queue, 4 jobs at once")),
+        (
+            "kleansync worker --queues exports,sync --secrets-dir /run/secrets",
+            N_("no backfills here; tokens from mounted files"),
+        ),
+        ("kleansync worker --check", N_("which tenants can run (their secrets found)")),
+    ),
 }
 
 

@@ -23,10 +23,18 @@ def from_config(
     *,
     kleanapp_transport: httpx.AsyncBaseTransport | None = None,
     sevdesk_transport: httpx.AsyncBaseTransport | None = None,
+    tokens: tuple[str, str] | None = None,
 ) -> tuple[Connector, Connector]:
-    """(KleanApp, sevDesk) connectors with tokens read from the environment."""
-    kleanapp_token = config.kleanapp.token("kleanapp")
-    sevdesk_token = config.sevdesk.token("sevdesk")
+    """(KleanApp, sevDesk) connectors with tokens read from the environment.
+
+    ``tokens`` (KleanApp's, sevDesk's): given instead, as a fleet worker reads a tenant's
+    from its secrets (``reconciler.fleet.secrets``), not from the environment.
+    """
+    if tokens is not None:
+        kleanapp_token, sevdesk_token = tokens
+    else:
+        kleanapp_token = config.kleanapp.token("kleanapp")
+        sevdesk_token = config.sevdesk.token("sevdesk")
     register_secret(kleanapp_token)
     register_secret(sevdesk_token)
     kleanapp = KleanappConnector(

@@ -52,6 +52,7 @@ from reconciler.domain.errors import LockLost
 from state import Store
 from state import run_lock as lock_rows
 from state.tables import RunLock
+from state.tenancy import scoped
 
 PAUSE_ENV = "KLEANSYNC_PAUSE_AT"
 
@@ -163,6 +164,10 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         engine = _own_engine(self.store.url)
+        if self.store.tenant is not None:
+            # A tenant's lock row is in the tenant's schema (issue 20): an unscoped engine
+            # would beat the default schema's row, find none and take the lock for lost.
+            engine = scoped(engine, self.store.tenant)
         try:
             while not self._halt.wait(self.interval):
                 try:
