@@ -21,9 +21,9 @@ from sqlmodel import Session, col, func, select
 from reconciler.domain.errors import FatalError
 from reconciler.domain.secrets import redact
 from state import admin_tables, link_queries, run_lock
-from state.database import DEFAULT_POOL, Pool, open_engine
+from state.database import DEFAULT_POOL, Pool, migrate, open_engine
 from state.tables import Cursor, Journal, Link, Run, RunLock, utcnow
-from state.tenancy import schema_of
+from state.tenancy import schema_of, scoped
 
 
 def _masked(value: Any) -> Any:
@@ -57,6 +57,25 @@ class Store:
         self.url = url
         self.tenant = tenant
         self.engine = open_engine(url, new_store=new_store, pool=pool, tenant=tenant)
+        self._owns_engine = True
+
+    @classmethod
+    def sharing(cls, fleet: Store, tenant: str) -> Store:
+        """``tenant``'s store on the connections of ``fleet`` (the fleet database's store).
+
+        Why: a process that serves many tenants (the fleet's webhook receiver) would hold
+        one pool per tenant, hundreds of idle connections; this store borrows ``fleet``'s
+        pool and only adds the tenant's schema to its statements. Its schema is made and
+        migrated like any tenant's on first use. ``close`` leaves the pool to ``fleet``.
+        """
+        if schema_of(fleet.engine) is not None:
+            raise ValueError("Store.sharing needs the fleet database's unscoped store")
+        store = cls.__new__(cls)
+        store.url, store.tenant = fleet.url, tenant
+        store.engine = scoped(fleet.engine, tenant)
+        migrate(store.engine)
+        store._owns_engine = False
+        return store
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -68,7 +87,8 @@ class Store:
         return inspect(self.engine).get_table_names(schema=schema_of(self.engine))
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     # -- runs -------------------------------------------------------------
     def start_run(self, run: Run) -> Run:

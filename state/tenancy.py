@@ -32,8 +32,9 @@ from reconciler.domain.i18n import _
 #: part of an SQL identifier, so nothing else is allowed; PostgreSQL's limit is 63 bytes).
 TENANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 SCHEMA_PREFIX = "tenant_"
-#: Tables of the fleet, in the default schema only, never in a tenant's (the registry).
-FLEET_TABLES = frozenset({"tenant"})
+#: Tables of the fleet, in the default schema only, never in a tenant's (the registry, the
+#: shared request budgets per API token).
+FLEET_TABLES = frozenset({"tenant", "rate_bucket"})
 
 
 def schema_for(tenant: str) -> str:

@@ -42,6 +42,17 @@ class Tenant(SQLModel, table=True):
     )
 
 
+def webhook_secret_name(tenant: Tenant) -> str:
+    """The name of the variable (or secret file) with the tenant's KleanApp webhook secret.
+
+    The row names no webhook secret (yet): by convention it is
+    ``KLEANAPP_WEBHOOK_SECRET_<NAME>``, like the tokens' defaults ``KLEANAPP_TOKEN_<NAME>``;
+    a row that gains a ``kleanapp_webhook_secret_env`` column names its own.
+    """
+    named = getattr(tenant, "kleanapp_webhook_secret_env", None)
+    return str(named) if named else f"KLEANAPP_WEBHOOK_SECRET_{tenant.name.upper()}"
+
+
 class Tenants:
     """The registry (``store`` must be the unscoped store of the fleet's database)."""
 

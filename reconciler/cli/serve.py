@@ -5,7 +5,8 @@ annotations at runtime. The shared options come from ``reconciler.cli.common``.
 """
 
 import asyncio
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -35,6 +36,25 @@ def register(app: typer.Typer) -> None:
             typer.Option(help=N_("Listen on this port (default: [webhooks] listen_port).")),
         ] = None,
         new_store: NewStoreOption = False,
+        fleet: Annotated[
+            bool,
+            typer.Option(
+                "--fleet",
+                help=N_(
+                    "Receive the webhooks of every tenant of the fleet's database "
+                    "([state]) at /webhooks/kleanapp/{tenant}; no sync runs here."
+                ),
+            ),
+        ] = False,
+        secrets_dir: Annotated[
+            Path | None,
+            typer.Option(
+                help=N_(
+                    "With --fleet: a directory with one file per secret (read when the "
+                    "environment variable of that name is not set)."
+                )
+            ),
+        ] = None,
     ) -> None:
         from dataclasses import replace
 
@@ -43,11 +63,13 @@ def register(app: typer.Typer) -> None:
         from reconciler.service.runner import serve as run_service
 
         cfg = load_config(config)
-        settings = ServiceSettings.from_config(cfg)
+        settings = ServiceSettings.from_config(cfg, read_secret=not fleet)
         if host is not None:
             settings = replace(settings, listen_host=host)
         if port is not None:
             settings = replace(settings, listen_port=port)
+        if fleet:
+            raise typer.Exit(_serve_fleet(cfg, settings, secrets_dir))
 
         async def main() -> int:
             from reconciler.console import attach
@@ -57,3 +79,21 @@ def register(app: typer.Typer) -> None:
             return await run_service(cfg, service=service)
 
         raise typer.Exit(asyncio.run(main()))
+
+
+def _serve_fleet(cfg: Any, settings: Any, secrets_dir: Path | None) -> int:
+    """``serve --fleet``: the fleet's receiver on the registry of ``[state]``'s database."""
+    from sqlalchemy.engine import make_url
+
+    from reconciler.service.fleet_http import FleetReceiver, secrets_from, serve_fleet
+    from state import Store
+    from state.tenancy import require_postgresql
+
+    # Before the store is opened: an SQLite file is not made just to be refused.
+    require_postgresql(make_url(cfg.state.url).get_backend_name())
+    store = Store(cfg.state.url, pool=cfg.state.pool)
+    try:
+        receiver = FleetReceiver(store, settings, secrets=secrets_from(secrets_dir))
+        return asyncio.run(serve_fleet(receiver))
+    finally:
+        store.close()

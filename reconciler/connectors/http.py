@@ -9,12 +9,19 @@ none, within a bounded total wait), retry *reads* on 5xx/timeouts with backoff, 
 never retry a *write* whose outcome is unknown (the caller reads back
 first). Error messages are built from the status and body only, so the API
 token, which lives in the request headers, can never leak into one.
+
+A fleet (many workers, one token each tenant) also injects a ``limiter``:
+before each request the client asks it for a slot of the token's shared
+budget (``state.rate_bucket.SharedRateBucket``, in PostgreSQL) and waits as
+told, on top of its own pacing. Without one (the embedded single-company
+mode, SQLite) the in-process pacing above is all there is, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import random
 import time
 from collections import Counter
@@ -38,6 +45,22 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: Methods whose repetition cannot create or change anything.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Limiter(Protocol):
+    """A request budget shared beyond this process (``state.rate_bucket``): ``acquire``
+    takes one request's slot for ``key`` and says how many seconds to wait before sending."""
+
+    def acquire(self, key: str) -> float: ...
+
+
+def rate_key(service: str, token: str) -> str:
+    """The budget's key for ``token`` at ``service``: a digest; the token is never handed on.
+
+    The same digest as ``state.rate_bucket.token_key`` (the connectors may not import the
+    state package, so it is spelt out here; tests/state check the two agree).
+    """
+    return hashlib.sha256(f"kleansync-rate\0{service}\0{token}".encode()).hexdigest()
 
 
 class WriteGuard(Protocol):
@@ -171,6 +194,14 @@ class AdaptivePace:
         return True
 
 
+def _token_of(headers: dict[str, str]) -> str:
+    """The credential in ``headers`` (what the service counts requests by)."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            return value.partition(" ")[2].strip() or value
+    return ""
+
+
 class HttpClient:
     """An ``httpx.AsyncClient`` with the politeness rules above.
 
@@ -193,8 +224,12 @@ class HttpClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         answered_by: Callable[[httpx.Response], str | None] | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.service = service
+        #: The shared budget of this token (a fleet's workers); None: in-process pacing only.
+        self.limiter = limiter
+        self.limit_key = rate_key(service, _token_of(headers))
         #: Which other service a refusal (401/403) comes from, None if it is ours: a
         #: URL of the wrong service is a config mistake, not a wrong API key.
         self.answered_by = answered_by
@@ -256,6 +291,12 @@ class HttpClient:
         sent = False
         while True:
             await self.bucket.acquire(self.sleep)
+            if self.limiter is not None:
+                # A database round trip: off the event loop, so other requests keep going.
+                wait = await asyncio.to_thread(self.limiter.acquire, self.limit_key)
+                if wait > 0:
+                    self.stats["shared_waits"] += 1
+                    await self.sleep(wait)
             epoch = self.pace.epoch
             if not safe:
                 # The fence: a run whose lock was taken over writes nothing more.

@@ -28,30 +28,19 @@ the delivery, so KleanApp retries it.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import hashlib
 
 from loguru import logger
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.service.admission import admit
 from reconciler.service.health import Health
 from reconciler.service.jobs import Jobs
 from reconciler.service.metrics import CONTENT_TYPE, Metrics
 from reconciler.service.settings import ServiceSettings
-from reconciler.service.webhooks import (
-    DELIVERY_HEADER,
-    RECEIVER_PATH,
-    SIGNATURE_HEADER,
-    BodyTooLarge,
-    InvalidWebhook,
-    freshness_problem,
-    parse_event,
-    read_signed_body,
-    signature_digest,
-)
+from reconciler.service.webhooks import RECEIVER_PATH
 from state.inbox_tables import INVOICE_EVENT, RECONCILE_EVENTS, Inbox
 
 
@@ -92,55 +81,23 @@ class ServiceHttp:
         if self.stop.is_set():
             # Not remembered: KleanApp retries it, and the restarted service takes it.
             return JSONResponse({"error": "stopping"}, status_code=503)
-        header = request.headers.get(SIGNATURE_HEADER)
-        if signature_digest(header) is None:  # refused before a byte of the body is read
-            return self._refuse("rejected", 401, "bad signature")
-        try:
-            body, signed = await read_signed_body(
-                request.stream(),
-                secret,
-                header,
-                limit=settings.max_body_bytes,
-                declared_length=request.headers.get("content-length"),
-            )
-        except BodyTooLarge as exc:
-            return self._refuse("too_large", 413, str(exc))
-        except ClientDisconnect:
-            return self._refuse("rejected", 400, "the sender went away mid-body")
-        if not signed:
-            return self._refuse("rejected", 401, "bad signature")
-        try:
-            event = parse_event(body)
-        except InvalidWebhook as exc:
-            return self._refuse("rejected", 400, str(exc))
-        stale = freshness_problem(
-            event.occurred_at,
-            dt.datetime.now(dt.UTC),
-            max_age=dt.timedelta(seconds=settings.max_event_age_seconds),
-            max_ahead=dt.timedelta(seconds=settings.max_clock_skew_seconds),
-        )
-        if stale:
-            return self._refuse("stale", 400, stale)
-        digest = hashlib.sha256(body).hexdigest()
-        delivery = request.headers.get(DELIVERY_HEADER) or f"body-sha256:{digest}"
-        admitted = self.inbox.accept(
-            delivery_id=delivery[:200],
-            content_sha256=digest,
-            event=event.event,
-            record_id=event.id,
-            occurred_at=event.occurred_at,
-        )
-        if admitted.outcome == "duplicate":
+        verdict = await admit(request, secret=secret, settings=settings, inbox=self.inbox)
+        if verdict.result == "duplicate":
+            assert verdict.event is not None
             self.metrics.webhooks.labels("duplicate").inc()
-            logger.debug("webhook {} for {} dropped: {}", event.event, event.id, admitted.reason)
-            return JSONResponse({"status": "duplicate"}, status_code=200)
-        # On disk before the 2xx: from here on a kill loses nothing (the inbox resumes it).
+            logger.debug(
+                "webhook {} for {} dropped: {}", verdict.event.event, verdict.event.id, verdict.why
+            )
+            return JSONResponse(verdict.body, status_code=verdict.status)
+        if verdict.event is None:
+            return self._refuse(verdict.result, verdict.status, verdict.why or "refused")
         self.metrics.webhooks.labels("accepted").inc()
+        event = verdict.event
         if event.event == INVOICE_EVENT:
             self.jobs.enqueue_export("one", event.id)
         elif event.event in RECONCILE_EVENTS:
             self.jobs.request_reconcile()
-        return JSONResponse({"status": "accepted"}, status_code=202)
+        return JSONResponse(verdict.body, status_code=verdict.status)
 
     def _refuse(self, result: str, status: int, why: str) -> Response:
         self.metrics.webhooks.labels(result).inc()

@@ -239,21 +239,9 @@ async def serve(
     """
     service = service or Service(config)
     settings = service.settings
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.listen_host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.listen_host, settings.listen_port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            _(
-                "cannot listen on %(address)s ([webhooks] listen_host/listen_port): %(cause)s",
-                address=f"{settings.listen_host}:{settings.listen_port}",
-                cause=exc.strerror,
-            )
-        ) from None
+    sock = listening_socket(settings)
     service.port = sock.getsockname()[1]
-    server = _QuietServer(
+    server = QuietServer(
         uvicorn.Config(
             service.app,
             log_level="warning",
@@ -310,7 +298,25 @@ async def serve(
     return 0
 
 
-class _QuietServer(uvicorn.Server):
+def listening_socket(settings: ServiceSettings) -> socket.socket:
+    """A socket bound to ``[webhooks] listen_host:listen_port``; ConfigError naming them."""
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.listen_host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.listen_host, settings.listen_port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            _(
+                "cannot listen on %(address)s ([webhooks] listen_host/listen_port): %(cause)s",
+                address=f"{settings.listen_host}:{settings.listen_port}",
+                cause=exc.strerror,
+            )
+        ) from None
+    return sock
+
+
+class QuietServer(uvicorn.Server):
     """uvicorn's Server without its own signal handlers (ours decide how to stop)."""
 
     @contextlib.contextmanager

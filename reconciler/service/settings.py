@@ -45,10 +45,13 @@ class ServiceSettings:
     max_body_bytes: int = MAX_BODY_BYTES
 
     @classmethod
-    def from_config(cls, config: Config) -> ServiceSettings:
-        """Read ``[webhooks]`` (with defaults while the section is not in the config yet)."""
+    def from_config(cls, config: Config, *, read_secret: bool = True) -> ServiceSettings:
+        """Read ``[webhooks]`` (with defaults while the section is not in the config yet).
+
+        ``read_secret=False``: the fleet's receiver, whose secrets are each tenant's own.
+        """
         hooks = getattr(config, "webhooks", None)
-        secret_env = getattr(hooks, "secret_env", None)
+        secret_env = getattr(hooks, "secret_env", None) if read_secret else None
         secret = None
         if secret_env:
             secret = os.environ.get(secret_env, "").strip()

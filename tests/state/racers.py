@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 from pathlib import Path
 from threading import BrokenBarrierError
 from typing import Any
@@ -61,3 +62,21 @@ def take_lock(url: str, rounds: list[str], start: Any, tried: Any) -> list[str]:
     finally:
         store.close()
     return outcomes
+
+
+def take_slots(url: str, key: str, rate: float, n: int) -> list[float]:
+    """Take ``n`` slots of the shared bucket ``key``; when each may be used (wall clock)."""
+    from state.rate_bucket import SharedRateBucket
+
+    store = Store(url)
+    readings: list[float] = []
+
+    def clock() -> float:
+        readings.append(time.time())
+        return readings[-1]
+
+    bucket = SharedRateBucket(store.engine, rate, clock=clock)
+    try:
+        return [bucket.acquire(key) + readings[-1] for _ in range(n)]
+    finally:
+        store.close()

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from reconciler.connectors.base import Connector
-from reconciler.connectors.http import HttpClient
+from reconciler.connectors.http import HttpClient, Limiter
 from reconciler.connectors.kleanapp.api import (
     SERVICE,
     KleanappApi,
@@ -58,6 +58,7 @@ class KleanappConnector(Connector):
         requests_per_second: float = 9.5,
         max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.http = HttpClient(
             service=SERVICE,
@@ -67,6 +68,7 @@ class KleanappConnector(Connector):
             max_requests_per_second=max_requests_per_second,
             transport=transport,
             answered_by=sevdesk_answered,
+            limiter=limiter,
         )
         self.api = KleanappApi(self.http)
         self.customers = KleanappCustomers(self.api)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from reconciler.connectors.base import Connector
-from reconciler.connectors.http import HttpClient
+from reconciler.connectors.http import HttpClient, Limiter
 from reconciler.connectors.sevdesk.api import (
     LABEL,
     ErrorInsideOk,
@@ -75,6 +75,7 @@ class SevdeskConnector(Connector):
         requests_per_second: float = 5,
         max_requests_per_second: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        limiter: Limiter | None = None,
         create_units: bool = False,
         token_env: str = "SEVDESK_TOKEN",
     ) -> None:
@@ -86,6 +87,7 @@ class SevdeskConnector(Connector):
             requests_per_second=requests_per_second,
             max_requests_per_second=max_requests_per_second,
             transport=transport,
+            limiter=limiter,
         )
         self.http.auth_hint = new_key_hint(token_env)
         self.api = SevdeskApi(self.http, token)

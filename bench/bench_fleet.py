@@ -1,0 +1,570 @@
+"""Benchmark: a fleet of tenants on one PostgreSQL, synced by W worker processes (issue 20).
+
+Prints figures; asserts nothing about time (speed is measured, not tested).
+
+* **One emulator host process** serves every tenant's pair of sandbox emulators
+  (``PrefixHost``): ``/t/{tenant}/kleanapp/…`` and ``/t/{tenant}/sevdesk/…`` reach that
+  tenant's own KleanApp and sevDesk, each with its own token and ``--customers``
+  customers (``sandbox.seed``: the same customers typed differently on each side). Why a
+  dispatcher of our own and not Starlette's ``Mount``: the sandbox apps route on
+  ``scope["path"]``, which Starlette 1.x leaves whole under a mount (it only sets
+  ``root_path``), so the host strips the prefix itself.
+* **The fleet database**: ``--pg-url`` (an admin URL; a database per worker count is made
+  on it) or, without one, a private cluster started with ``.ci/postgres.sh``. Every tenant
+  is registered (``state.tenant_tables``) with the host's URLs; its tokens are files of a
+  temporary secrets directory, named by the row, never in the database.
+* **The workers**: ``worker_command`` is the one place that knows how a worker is started
+  (``kleansync worker``, fleetw's), ``FleetJobs`` the one place that defers its jobs.
+* Per worker count (``--workers 1,2,4``): one nightly wave (a sync deferred for every
+  tenant; the wave ends when every tenant has a finished run), then a stream of on-save
+  invoices (``--onsave`` across the other tenants at ``--onsave-rate``/s) while the first
+  tenant runs a backfill of ``--backfill`` invoices.
+* Printed: wave duration, jobs/s, on-save export lag p50/p99 during the backfill (saved in
+  KleanApp → created in sevDesk, stamped by the host), lock violations (overlapping runs of
+  one tenant, from each tenant's run rows), duplicate exports (two sevDesk invoices with one
+  ``kleanapp:<id>`` note), and the wave time per worker count with what it predicts.
+
+    .venv/bin/python bench/bench_fleet.py [--tenants 200] [--customers 300] [--workers 1,2,4]
+        [--pg-url postgresql+psycopg://…] [--host-only]
+
+``--host-only`` runs the parts that need no worker: the host, the seeding, the registry,
+and the measurement on what the database and the emulators hold. Output goes to stdout
+and to ``--out`` (default /work/wt/fleetx-out/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SERVICES = ("kleanapp", "sevdesk")
+API = "/api/v1"
+
+
+# -- the emulator host ----------------------------------------------------------------------
+def tenant_names(n: int) -> list[str]:
+    return [f"t{i:04d}" for i in range(1, n + 1)]
+
+
+def token(tenant: str, service: str) -> str:
+    """A tenant's token at a service: distinct per pair, so a mixed-up URL is refused (401)."""
+    return (
+        f"bench-{service}-{tenant}-"
+        + hashlib.sha256(f"{tenant}{service}".encode()).hexdigest()[:16]
+    )
+
+
+class PrefixHost:
+    """One ASGI app for every tenant's emulators: ``/t/{tenant}/{service}/rest`` → that app.
+
+    ``/_host/report`` answers, per tenant, the sevDesk invoices (``kleanapp:<id>`` notes)
+    with the wall time each was first seen after a ``saveInvoice`` (the export's lag end).
+    """
+
+    def __init__(self, tenants: list[str], customers: int) -> None:
+        from sandbox import kleanapp, sevdesk
+
+        self.customers = customers
+        self.apps: dict[tuple[str, str], Any] = {}
+        for name in tenants:
+            self.apps[name, "kleanapp"] = kleanapp.create_app(
+                token(name, "kleanapp"), rate_limit_rps=10
+            )
+            self.apps[name, "sevdesk"] = sevdesk.create_app(token(name, "sevdesk"))
+        self.tenants = tenants
+        self.created: dict[str, dict[str, float]] = {name: {} for name in tenants}
+
+    async def seed(self) -> dict[str, int]:
+        """Every tenant's customers on both sides (the same data set, distinct per tenant)."""
+        from sandbox.seed import cleaning_company
+
+        for i, name in enumerate(self.tenants):
+            data = cleaning_company(shared=self.customers, kleanapp_only=0, sevdesk_only=0, seed=i)
+            await self.apps[name, "kleanapp"].load({"customers": data.kleanapp, "webhooks": False})
+            await self.apps[name, "sevdesk"].load({"contacts": data.sevdesk})
+            self.created[name] = {}
+        return {"tenants": len(self.tenants), "customers_per_side": self.customers}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        parts = scope["path"].split("/", 4)  # "", "t", tenant, service, rest
+        if scope["path"] == "/_host/report":
+            await self._json(send, self.report())
+            return
+        if scope["path"] == "/_host/reset" and scope["method"] == "POST":
+            for app in self.apps.values():
+                app.reset()
+            await self._json(send, await self.seed())
+            return
+        app = self.apps.get((parts[2], parts[3])) if len(parts) >= 4 and parts[1] == "t" else None
+        if app is None:
+            await self._json(send, {"error": "no such tenant or service"}, 404)
+            return
+        inner = dict(scope, path="/" + (parts[4] if len(parts) > 4 else ""))
+        inner["raw_path"] = inner["path"].encode()
+        await app(inner, receive, send)
+        if parts[3] == "sevdesk" and inner["path"].endswith("Invoice/Factory/saveInvoice"):
+            seen, now = self.created[parts[2]], time.time()
+            for invoice in app.store.invoices.values():
+                note = invoice.get("customerInternalNote") or ""
+                seen.setdefault(f"{note}#{invoice['id']}", now)
+
+    def report(self) -> dict[str, Any]:
+        return {name: self.created[name] for name in self.tenants}
+
+    @staticmethod
+    async def _json(send: Any, body: Any, status: int = 200) -> None:
+        data = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+
+def serve_host(port: int, tenants: int, customers: int) -> None:
+    """The host process: seed every tenant, then serve until SIGTERM."""
+    import asyncio
+
+    import uvicorn
+
+    host = PrefixHost(tenant_names(tenants), customers)
+    asyncio.run(host.seed())
+    config = uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uvicorn.Server(config).run()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def hosted(tenants: int, customers: int, timeout: float = 600) -> Iterator[str]:
+    """The host in a process of its own; its base URL once it answers."""
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--_host", str(port), str(tenants), str(customers)]
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/_host/report", timeout=5).status_code == 200:
+                    break
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the emulator host did not start")
+            time.sleep(0.3)
+        yield base
+    finally:
+        child.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(30)
+        if child.poll() is None:
+            child.kill()
+
+
+def service_url(base: str, tenant: str, service: str) -> str:
+    return f"{base}/t/{tenant}/{service}{API}"
+
+
+# -- the fleet database and its registry -----------------------------------------------------
+def register(fleet_url: str, tenants: list[str], base: str, secrets: Path) -> None:
+    """Every tenant in the registry; its tokens as files of ``secrets`` (named by the row)."""
+    from state import Store
+    from state.tenant_tables import Tenant, Tenants
+
+    store = Store(fleet_url)
+    try:
+        registry = Tenants(store)
+        for name in tenants:
+            row = Tenant(
+                name=name,
+                kleanapp_base_url=service_url(base, name, "kleanapp"),
+                sevdesk_base_url=service_url(base, name, "sevdesk"),
+                kleanapp_token_env=f"KLEANAPP_TOKEN_{name.upper()}",
+                sevdesk_token_env=f"SEVDESK_TOKEN_{name.upper()}",
+                rules={},
+                schedule={},
+            )
+            registry.add(row)
+            for env, service in (
+                (row.kleanapp_token_env, "kleanapp"),
+                (row.sevdesk_token_env, "sevdesk"),
+            ):
+                (secrets / env).write_text(token(name, service), encoding="utf-8")
+            Store.sharing(store, name)  # the tenant's schema, made before the clock starts
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def database(pg_url: str | None, scratch: Path, label: str) -> Iterator[str]:
+    """A fresh database for one measurement (on ``pg_url``'s server, or a private cluster)."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    cluster = None
+    if not pg_url:
+        cluster = scratch / "pg"
+        pg_url = (
+            subprocess.run(
+                ["bash", str(ROOT / ".ci/postgres.sh"), "start", str(cluster)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+    admin = make_url(pg_url)
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"bench_fleet_{label}_{os.getpid()}"
+    try:
+        with psycopg.connect(plain, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            db.execute(f'CREATE DATABASE "{name}"')
+        yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(plain, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if cluster is not None:
+            subprocess.run(
+                ["bash", str(ROOT / ".ci/postgres.sh"), "stop", str(cluster)], check=False
+            )
+
+
+def fleet_config(path: Path, fleet_url: str) -> Path:
+    """The workers' config: only the fleet's database (each tenant's rest is its row)."""
+    path.write_text(f'[state]\nurl = "{fleet_url}"\n', encoding="utf-8")
+    return path
+
+
+# -- the workers (fleetw's `kleansync worker`) ------------------------------------------------
+def worker_command(config: Path, secrets: Path) -> list[str]:
+    """How one worker process is started: the one place that knows the worker's command line."""
+    return [
+        sys.executable,
+        "-m",
+        "reconciler.cli.app",
+        "worker",
+        "--config",
+        str(config),
+        "--secrets-dir",
+        str(secrets),
+    ]
+
+
+@contextlib.contextmanager
+def workers(n: int, config: Path, secrets: Path, logs: Path) -> Iterator[list[subprocess.Popen]]:
+    procs = []
+    try:
+        for i in range(n):
+            log = (logs / f"worker-{n}-{i}.log").open("w")
+            procs.append(subprocess.Popen(worker_command(config, secrets), stdout=log, stderr=log))
+        yield procs
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class FleetJobs:
+    """Defers the fleet's jobs (fleetw's ``reconciler.fleet``): the one place that knows them.
+
+    Expected there: ``defer_sync(fleet_url, tenant)``, ``defer_export(fleet_url, tenant,
+    invoice_id)`` (the on-save path) and ``defer_backfill(fleet_url, tenant)`` (the
+    low-priority queue). Until it lands, this says so instead of measuring nothing.
+    """
+
+    def __init__(self, fleet_url: str) -> None:
+        try:
+            from reconciler.fleet import jobs  # type: ignore[import-not-found]
+        except ImportError:
+            raise SystemExit(
+                "bench_fleet: no reconciler.fleet.jobs (kleansync worker) in this checkout; "
+                "run with --host-only, or wire FleetJobs to the worker's tasks"
+            ) from None
+        self.jobs, self.url = jobs, fleet_url
+
+    def sync(self, tenant: str) -> None:
+        self.jobs.defer_sync(self.url, tenant)
+
+    def export(self, tenant: str, invoice_id: str) -> None:
+        self.jobs.defer_export(self.url, tenant, invoice_id)
+
+    def backfill(self, tenant: str) -> None:
+        self.jobs.defer_backfill(self.url, tenant)
+
+
+# -- measurement -----------------------------------------------------------------------------
+def overlaps(spans: list[tuple[float, float]]) -> int:
+    """How many runs started before the run before them had finished (one tenant's)."""
+    spans = sorted(spans)
+    count, latest_end = 0, float("-inf")
+    for start, end in spans:
+        if start < latest_end:
+            count += 1
+        latest_end = max(latest_end, end)
+    return count
+
+
+def run_spans(fleet_url: str, tenants: list[str]) -> dict[str, list[tuple[float, float]]]:
+    """Each tenant's runs (start, end) from its own schema's run rows (an open one: now)."""
+    from state import Store
+
+    store = Store(fleet_url)
+    try:
+        spans: dict[str, list[tuple[float, float]]] = {}
+        now = time.time()
+        for name in tenants:
+            runs = Store.sharing(store, name).runs(limit=100_000)
+            spans[name] = [
+                (r.started_at.timestamp(), r.finished_at.timestamp() if r.finished_at else now)
+                for r in runs
+            ]
+        return spans
+    finally:
+        store.close()
+
+
+def finished_since(spans: dict[str, list[tuple[float, float]]], since: float, now: float) -> int:
+    return sum(1 for runs in spans.values() if any(s >= since and e < now for s, e in runs))
+
+
+def duplicates(report: dict[str, dict[str, float]]) -> int:
+    """sevDesk invoices beyond the first for one ``kleanapp:<id>`` note (must be 0)."""
+    extra = 0
+    for seen in report.values():
+        notes = [key.rpartition("#")[0] for key in seen]
+        extra += len(notes) - len(set(notes))
+    return extra
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def lags(saved: dict[tuple[str, str], float], report: dict[str, dict[str, float]]) -> list[float]:
+    """Seconds from saving in KleanApp to the sevDesk invoice, per on-save invoice exported."""
+    out = []
+    for (tenant, invoice_id), at in saved.items():
+        for key, created in report.get(tenant, {}).items():
+            if key.startswith(f"kleanapp:{invoice_id}#"):
+                out.append(created - at)
+                break
+    return out
+
+
+def amdahl(times: dict[int, float]) -> str:
+    """What the wave times predict for more cores (Amdahl's law fitted to 1 and 2 workers)."""
+    if 1 not in times or 2 not in times or times[2] <= 0:
+        return "(needs the wave with 1 and 2 workers)"
+    speedup = times[1] / times[2]
+    serial = min(1.0, max(0.0, 2 / speedup - 1))
+    ahead = ", ".join(
+        f"{c} Kerne ≈ {times[1] * (serial + (1 - serial) / c):.1f} s" for c in (4, 8, 16)
+    )
+    return (
+        f"Beschleunigung 1→2 Worker ×{speedup:.2f} (serieller Anteil {serial:.0%}); "
+        f"mit je einem Worker pro Kern sagt das voraus: {ahead} (solange PostgreSQL und "
+        f"die Dienste nicht der Engpass sind)"
+    )
+
+
+# -- one measurement per worker count --------------------------------------------------------
+def wait_for(check: Any, timeout: float, step: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(step)
+    return False
+
+
+def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, out: Path) -> dict:
+    import random
+
+    names = tenant_names(args.tenants)
+    httpx.post(base + "/_host/reset", timeout=600).raise_for_status()
+    row: dict[str, Any] = {"workers": n_workers}
+    with database(args.pg_url, scratch, f"w{n_workers}") as fleet_url:
+        secrets = scratch / f"secrets-{n_workers}"
+        secrets.mkdir(exist_ok=True)
+        register(fleet_url, names, base, secrets)
+        config = fleet_config(scratch / f"fleet-{n_workers}.toml", fleet_url)
+        if args.host_only:
+            report = httpx.get(base + "/_host/report", timeout=60).json()
+            spans = run_spans(fleet_url, names)
+            row.update(
+                lock_violations=sum(overlaps(s) for s in spans.values()),
+                duplicate_exports=duplicates(report),
+                registered=len(names),
+            )
+            return row
+        jobs = FleetJobs(fleet_url)
+        with workers(n_workers, config, secrets, out):
+            start = time.time()
+            for name in names:
+                jobs.sync(name)
+            done = wait_for(
+                lambda: (
+                    finished_since(run_spans(fleet_url, names), start, time.time()) == len(names)
+                ),
+                args.timeout,
+            )
+            wave = time.time() - start
+            row.update(
+                wave_s=round(wave, 2), wave_complete=done, jobs_per_s=round(len(names) / wave, 2)
+            )
+            # The on-save stream while the first tenant backfills.
+            big, others = names[0], names[1:] or names
+            ka = f"{base}/t/{big}/kleanapp"
+            invoices = [invoice_body(1) for _ in range(args.backfill)]
+            httpx.post(
+                ka + "/_sandbox/bulk", json={"invoices": invoices, "webhooks": False}, timeout=600
+            ).raise_for_status()
+            jobs.backfill(big)
+            rng, saved = random.Random(n_workers), {}
+            for _ in range(args.onsave):
+                tenant = rng.choice(others)
+                answer = httpx.post(
+                    f"{base}/t/{tenant}/kleanapp/_sandbox/invoices",
+                    json=invoice_body(1),
+                    timeout=60,
+                )
+                answer.raise_for_status()
+                invoice_id = str(answer.json()["id"])
+                saved[tenant, invoice_id] = time.time()
+                jobs.export(tenant, invoice_id)
+                time.sleep(1 / args.onsave_rate)
+            wait_for(
+                lambda: (
+                    len(lags(saved, httpx.get(base + "/_host/report", timeout=60).json()))
+                    == len(saved)
+                ),
+                args.timeout,
+            )
+        report = httpx.get(base + "/_host/report", timeout=60).json()
+        measured = lags(saved, report)
+        spans = run_spans(fleet_url, names)
+        row.update(
+            onsave_exported=f"{len(measured)}/{len(saved)}",
+            lag_p50_s=percentile(measured, 50),
+            lag_p99_s=percentile(measured, 99),
+            lock_violations=sum(overlaps(s) for s in spans.values()),
+            duplicate_exports=duplicates(report),
+        )
+    return row
+
+
+def invoice_body(customer_id: int) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "invoice_date": "2026-11-30",
+        "status": "open",
+        "positions": [
+            {
+                "product_name": "Unterhaltsreinigung",
+                "quantity": 2.5,
+                "unit_name": "Std",
+                "unit_price_net": 33.33,
+                "tax_rate": 19,
+            }
+        ],
+    }
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--_host":
+        serve_host(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--pg-url", default=os.environ.get("KLEANSYNC_TEST_PG_URL"))
+    parser.add_argument("--onsave", type=int, default=100)
+    parser.add_argument("--onsave-rate", type=float, default=5.0)
+    parser.add_argument("--backfill", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--host-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("/work/wt/fleetx-out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        t0 = time.monotonic()
+        with hosted(args.tenants, args.customers) as base:
+            host_ready = time.monotonic() - t0
+            print(
+                f"Emulator-Host: {args.tenants} Mandanten × {args.customers} Kunden je Seite, "
+                f"bereit nach {host_ready:.1f} s ({base})"
+            )
+            for n in counts:
+                t1 = time.monotonic()
+                rows.append(measure(args, base, n, Path(tmp), args.out))
+                rows[-1]["measured_s"] = round(time.monotonic() - t1, 1)
+                print(json.dumps(rows[-1], ensure_ascii=False))
+    waves = {r["workers"]: r["wave_s"] for r in rows if "wave_s" in r}
+    lines = [
+        f"{'Worker':>6} {'Welle s':>8} {'Jobs/s':>7} {'Lag p50':>8} {'Lag p99':>8} "
+        f"{'Lock-Verstöße':>13} {'Doppelte':>8}"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['workers']:>6} {r.get('wave_s', '–')!s:>8} {r.get('jobs_per_s', '–')!s:>7} "
+            f"{_s(r.get('lag_p50_s')):>8} {_s(r.get('lag_p99_s')):>8} "
+            f"{r.get('lock_violations')!s:>13} {r.get('duplicate_exports')!s:>8}"
+        )
+    lines.append(amdahl(waves) if waves else "(keine Welle gemessen: --host-only)")
+    text = "\n".join(lines)
+    print(text)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (args.out / f"bench_fleet-{stamp}.txt").write_text(text + "\n", encoding="utf-8")
+    (args.out / f"bench_fleet-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "rows": rows,
+                "host_ready_s": round(host_ready, 1),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    main()
