@@ -85,15 +85,33 @@ def _serve_fleet(cfg: Any, settings: Any, secrets_dir: Path | None) -> int:
     """``serve --fleet``: the fleet's receiver on the registry of ``[state]``'s database."""
     from sqlalchemy.engine import make_url
 
-    from reconciler.service.fleet_http import FleetReceiver, secrets_from, serve_fleet
+    from reconciler.domain.tenant_secrets import Secrets
+    from reconciler.fleet.app import apply_schema, make_app
+    from reconciler.fleet.jobs import defer_inbox_drain
+    from reconciler.service.fleet_http import FleetReceiver, serve_fleet
     from state import Store
     from state.tenancy import require_postgresql
 
     # Before the store is opened: an SQLite file is not made just to be refused.
     require_postgresql(make_url(cfg.state.url).get_backend_name())
     store = Store(cfg.state.url, pool=cfg.state.pool)
+    # A stored event becomes a drain job of its tenant on the workers' queue (coalesced by
+    # its queueing lock: a burst of deliveries is one drain); the queue's tables are made
+    # here too, so the receiver may start before the first worker.
+    apply_schema(cfg.state.url)
+    jobs = make_app(cfg.state.url, tasks=False)
+
+    async def tell_the_workers(tenant: str) -> None:
+        await defer_inbox_drain(jobs, tenant)
+
+    async def main() -> int:
+        async with jobs.open_async():
+            return await serve_fleet(receiver)
+
     try:
-        receiver = FleetReceiver(store, settings, secrets=secrets_from(secrets_dir))
-        return asyncio.run(serve_fleet(receiver))
+        receiver = FleetReceiver(
+            store, settings, secrets=Secrets(secrets_dir).get, on_delivery=tell_the_workers
+        )
+        return asyncio.run(main())
     finally:
         store.close()

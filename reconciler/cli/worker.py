@@ -113,10 +113,10 @@ def register(app: typer.Typer) -> None:
 
         from reconciler.config import load_config
         from reconciler.domain.errors import ConfigError
+        from reconciler.domain.tenant_secrets import Secrets
         from reconciler.fleet.app import apply_schema, make_app
         from reconciler.fleet.context import Fleet, RetryPolicy
         from reconciler.fleet.jobs import QUEUES
-        from reconciler.fleet.secrets import Secrets
         from reconciler.fleet.worker import WorkerSettings, run_worker
         from state.tenancy import require_postgresql
 

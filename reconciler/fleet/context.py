@@ -15,8 +15,8 @@ from loguru import logger
 
 from reconciler.config import Config
 from reconciler.domain.errors import ConfigError
+from reconciler.domain.tenant_secrets import Secrets
 from reconciler.fleet.runtime import TenantRuntime, TenantStores, runtime_for
-from reconciler.fleet.secrets import Secrets
 from state import Store
 from state.tenant_tables import Tenant, Tenants
 
@@ -51,7 +51,8 @@ class Fleet:
         cls, config: Config, secrets: Secrets | None = None, retry: RetryPolicy | None = None
     ) -> Fleet:
         base = Store(config.state.url, pool=config.state.pool)
-        return cls(config, secrets or Secrets(), TenantStores(base), retry or RetryPolicy())
+        stores = TenantStores(base, config)
+        return cls(config, secrets or Secrets(), stores, retry or RetryPolicy())
 
     @property
     def registry(self) -> Tenants:

@@ -9,11 +9,14 @@ the services' pacing, ``[sync]``, ``[matching]``, ``[invoices]``. Per tenant:
 
 * the config is the fleet's with the row's sections in place, validated by the
   ``config.toml`` models themselves (a bad row is one line naming the tenant);
-* the tokens come from ``reconciler.fleet.secrets`` (never the database);
+* the tokens come from ``reconciler.domain.tenant_secrets`` (never the database);
 * the store is ``Store(url, tenant=name)``'s schema, on the worker's one connection
-  pool (``TenantStores``): a worker serving hundreds of tenants must not open a pool
-  per tenant (each would keep connections open; PostgreSQL's ``max_connections`` is
-  shared by the whole fleet);
+  pool (``TenantStores``, by ``Store.sharing``): a worker serving hundreds of tenants
+  must not open a pool per tenant (each would keep connections open; PostgreSQL's
+  ``max_connections`` is shared by the whole fleet);
+* requests are paced by the fleet's shared bucket per token (``state.rate_bucket``): a
+  tenant's jobs may run on several workers on several machines, and only a budget kept in
+  the database keeps all of them together within the service's limit;
 * reports go to ``<[report] dir>/<tenant>``; the fleet's report e-mail recipients are
   not a tenant's (the row has none yet), so tenants send no report mail.
 """
@@ -28,14 +31,14 @@ from pydantic import ValidationError
 from reconciler.config import Config, KleanappConfig, RulesConfig, ScheduleConfig, SevdeskConfig
 from reconciler.connectors import from_config
 from reconciler.connectors.base import Connector
+from reconciler.connectors.http import Limiter
 from reconciler.domain.config_problems import first_problem
 from reconciler.domain.errors import ConfigError
 from reconciler.domain.i18n import _
 from reconciler.domain.models import Side
-from reconciler.fleet.secrets import Secrets
+from reconciler.domain.tenant_secrets import Secrets
 from state import Store
-from state.database import migrate
-from state.tenancy import scoped
+from state.rate_bucket import limiter_for
 from state.tenant_tables import Tenant
 
 
@@ -48,11 +51,15 @@ class TenantRuntime:
     kleanapp_token: str
     sevdesk_token: str
     store: Store
+    #: KleanApp's and sevDesk's request budgets, shared by the fleet (keyed by token).
+    limiters: tuple[Limiter, Limiter] | None = None
 
     def connectors(self) -> dict[Side, Connector]:
         """Fresh connectors with this tenant's tokens (the caller closes them)."""
         kleanapp, sevdesk = from_config(
-            self.config, tokens=(self.kleanapp_token, self.sevdesk_token)
+            self.config,
+            tokens=(self.kleanapp_token, self.sevdesk_token),
+            limiters=self.limiters,
         )
         return {"kleanapp": kleanapp, "sevdesk": sevdesk}
 
@@ -96,21 +103,26 @@ class TenantStores:
     ``base`` is the fleet's unscoped store (the registry's). A tenant's store is the
     same engine with the tenant's ``schema_translate_map`` (``state.tenancy.scoped``),
     migrated the first time this process opens it (once, under the migration lock, as
-    ``Store(url, tenant=…)`` does). Only ``close`` closes the pool.
+    ``Store(url, tenant=…)`` does). Only ``close`` closes the pool. It also holds the
+    fleet's request budgets (``limiters``): one per service, each keyed by token, in the
+    same database.
     """
 
-    def __init__(self, base: Store) -> None:
+    def __init__(self, base: Store, config: Config | None = None) -> None:
         self.base = base
         self._stores: dict[str, Store] = {}
+        #: None without a config: stores only (a tick needs no HTTP).
+        self.limiters: tuple[Limiter, Limiter] | None = None
+        if config is not None:
+            self.limiters = (
+                limiter_for(base.engine, _budget(config.kleanapp)),
+                limiter_for(base.engine, _budget(config.sevdesk)),
+            )
 
     def get(self, tenant: str) -> Store:
         store = self._stores.get(tenant)
         if store is None:
-            store = Store.__new__(Store)
-            store.url, store.tenant = self.base.url, tenant
-            store.engine = scoped(self.base.engine, tenant)
-            migrate(store.engine)
-            self._stores[tenant] = store
+            store = self._stores[tenant] = Store.sharing(self.base, tenant)
         return store
 
     def close(self) -> None:
@@ -131,4 +143,10 @@ def runtime_for(
         kleanapp_token=kleanapp_token,
         sevdesk_token=sevdesk_token,
         store=stores.get(tenant.name),
+        limiters=stores.limiters,
     )
+
+
+def _budget(service: KleanappConfig | SevdeskConfig) -> float:
+    """A token's requests per second for all workers together: the service's ceiling."""
+    return service.max_requests_per_second or service.requests_per_second

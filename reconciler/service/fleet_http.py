@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from loguru import logger
 from starlette.applications import Starlette
@@ -41,6 +39,7 @@ from starlette.routing import Route
 
 from reconciler.domain.i18n import _
 from reconciler.domain.secrets import register_secret
+from reconciler.domain.tenant_secrets import Secrets
 from reconciler.service.admission import admit
 from reconciler.service.settings import ServiceSettings
 from reconciler.service.webhooks import RECEIVER_PATH
@@ -54,31 +53,13 @@ FLEET_RECEIVER_PATH = RECEIVER_PATH + "/{tenant}"
 
 #: Called with the tenant's name once its event is in its inbox (sync or async).
 OnDelivery = Callable[[str], None | Awaitable[None]]
-#: A secret's value by its name (None: not set).
+#: A secret's value by its name (None: not set): ``Secrets(directory).get``.
 SecretSource = Callable[[str], str | None]
 
 
 def log_delivery(tenant: str) -> None:
     """The default ``on_delivery``: nobody to tell (no worker wired), so only a log line."""
     logger.debug("webhook event stored in tenant {}'s inbox (no worker to tell)", tenant)
-
-
-def secrets_from(directory: Path | None = None) -> SecretSource:
-    """Secrets from the environment, else from a file of that name in ``directory``.
-
-    A mounted secrets directory (Kubernetes, Docker secrets) holds one file per secret;
-    its content, stripped of surrounding whitespace, is the value.
-    """
-
-    def secret(name: str) -> str | None:
-        value = os.environ.get(name, "").strip()
-        if not value and directory is not None:
-            path = directory / name
-            if path.is_file():
-                value = path.read_text(encoding="utf-8").strip()
-        return value or None
-
-    return secret
 
 
 class FleetReceiver:
@@ -99,7 +80,7 @@ class FleetReceiver:
     ) -> None:
         self.fleet = fleet
         self.settings = settings
-        self.secrets = secrets or secrets_from()
+        self.secrets = secrets or Secrets().get
         self.on_delivery = on_delivery
         self.stop = stop or asyncio.Event()
         self._inboxes: dict[str, Inbox] = {}

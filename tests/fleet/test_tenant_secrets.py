@@ -1,6 +1,6 @@
 """A tenant's tokens come from the environment or a mounted secrets directory, never the DB.
 
-``reconciler.fleet.secrets`` on its own (both sources, the trailing newline, which wins,
+``reconciler.domain.tenant_secrets`` on its own (both sources, the trailing newline, which wins,
 a missing one said in one line naming the tenant and the secret, never a value), then
 ``kleansync worker --check`` on a fleet whose tenants use one source each, and a third
 tenant whose secrets exist nowhere: it alone is refused, in one German line.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.fleet.secrets import MissingSecret, Secrets
+from reconciler.domain.tenant_secrets import MissingSecret, Secrets
 from state import Store
 from state.tenant_tables import Tenant, Tenants
 from tests.fleet.conftest import CLI, FleetWorld, on_postgres

@@ -16,12 +16,11 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
-from reconciler.service.fleet_http import FleetReceiver, secrets_from
+from reconciler.service.fleet_http import FleetReceiver
 from reconciler.service.settings import ServiceSettings
 from reconciler.service.webhooks import sign
 from sandbox import kleanapp
@@ -201,14 +200,3 @@ async def test_a_failing_hook_loses_nothing_the_event_is_stored_and_answered(
     )
     assert answer.status_code == 202
     assert fleet.inbox("glanz") == [("customer.saved", "7")]
-
-
-def test_secrets_come_from_the_environment_or_the_secrets_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "KLEANAPP_WEBHOOK_SECRET_GLANZ").write_text("from-the-file-0123456789\n")
-    secrets = secrets_from(tmp_path)
-    assert secrets("KLEANAPP_WEBHOOK_SECRET_GLANZ") == "from-the-file-0123456789"
-    monkeypatch.setenv("KLEANAPP_WEBHOOK_SECRET_GLANZ", "from-the-environment-0123")
-    assert secrets("KLEANAPP_WEBHOOK_SECRET_GLANZ") == "from-the-environment-0123"
-    assert secrets("KLEANAPP_WEBHOOK_SECRET_BLITZ") is None
