@@ -150,7 +150,7 @@ def insert_links(store: Store, links: Sequence[Link]) -> list[tuple[Link, bool]]
                     query = select(Link.id, Link.kleanapp_id).where(
                         Link.entity == entity, col(Link.kleanapp_id).in_(batch)
                     )
-                    ids.update(((entity, kid), int(i)) for i, kid in s.exec(query))
+                    ids.update(((entity, kid), i) for i, kid in s.exec(query) if i is not None)
         for link in links:
             link.id = ids[link.entity, link.kleanapp_id]
         return [(link, True) for link in links]
