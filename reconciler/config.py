@@ -270,10 +270,13 @@ class ReportConfig(Section):
     keep: int = Field(default=200, ge=1)
     #: ... and none older than this many days (0: no age limit).
     keep_days: int = Field(default=90, ge=0)
-    #: A report lists at most this many rows per section (the summary counts all).
-    max_rows: int = Field(default=1000, ge=10)
+    #: The HTML and Markdown report and the e-mail show the first this many rows of each
+    #: kind, then how many more the JSON file holds (``reconciler.reporting.shown``).
+    shown_rows: int = Field(default=50, ge=1)
+    #: The JSON and CSV files list at most this many rows per section (the summary counts all).
+    max_rows: int = Field(default=100_000, ge=10)
     #: No report file is larger than this (rows are left out, and counted, to fit).
-    max_kb: int = Field(default=2048, ge=64)
+    max_kb: int = Field(default=65_536, ge=64)
     #: E-mail the report after runs with conflicts, parked records, tasks or errors.
     email_to: list[str] = Field(default_factory=list)
     email_from: str | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from reconciler.domain.models import SIDE_LABEL, SIDES, Side
 from rules.match_blocking import candidate_pairs, idf, shared_values
 from rules.match_keys import Features
+from rules.match_quick import QuickScorer
 from rules.match_score import Comparison, MatchSettings, Scorer
 
 __all__ = ["OTHER", "CandidateGraph"]
@@ -38,6 +39,7 @@ class CandidateGraph:
         self.taken = taken
         self.s = settings
         self.scorer = Scorer(settings, idf(entries), shared_values(entries))
+        self.quick = QuickScorer(self.scorer)
         self.holders: dict[Side, dict[str, list[Features]]] = {side: {} for side in SIDES}
         for side in SIDES:
             for f in entries[side]:
@@ -77,23 +79,47 @@ class CandidateGraph:
                 return Comparison(c.score, c.fields, veto)
         return c
 
+    def _number_vetoed(self, k: int, s: int) -> bool:
+        """Would ``_number_veto`` veto the pair (the same rule, without its sentence)?"""
+        pair = {"kleanapp": self.e["kleanapp"][k], "sevdesk": self.e["sevdesk"][s]}
+        for side in SIDES:
+            mine, theirs = pair[side], pair[OTHER[side]]
+            n = mine.number
+            if not n or n == theirs.number:
+                continue
+            if n in self.taken[theirs.side]:
+                return True
+            if any(h is not theirs for h in self.holders[theirs.side].get(n, ())):
+                return True
+        return False
+
     def score_all(self) -> None:
-        """Compare every candidate pair once; keep those that could link or park a record."""
+        """Score every candidate pair once; keep those that could link or park a record.
+
+        Scored by ``QuickScorer`` (the same score, no evidence): the full
+        comparison is built only for the pairs kept, see ``rules.match_quick``.
+        """
         s = self.s
+        quick = self.quick.score
+        kleanapp, sevdesk = self.e["kleanapp"], self.e["sevdesk"]
+        best_k, best_s = self.best_any["kleanapp"], self.best_any["sevdesk"]
         for k, sv in sorted(candidate_pairs(self.e)):
-            c = self.compare(k, sv)
-            ends: tuple[tuple[Side, int, int], ...] = (("kleanapp", k, sv), ("sevdesk", sv, k))
-            for side, me, other in ends:
-                best = self.best_any[side].get(me)
-                if best is None or (c.score, -other) > (best[0], -best[1]):
-                    self.best_any[side][me] = (c.score, other)
-            if (c.score >= s.park_threshold and (not c.veto or c.score >= s.link_threshold)) or (
-                c.renumbered and not c.veto
+            score, vat_veto, renumbered = quick(kleanapp[k], sevdesk[sv])
+            best = best_k.get(k)
+            if best is None or (score, -sv) > (best[0], -best[1]):
+                best_k[k] = (score, sv)
+            best = best_s.get(sv)
+            if best is None or (score, -k) > (best[0], -best[1]):
+                best_s[sv] = (score, k)
+            if score < s.park_threshold and not renumbered:
+                continue  # neither links nor parks anything: no evidence needed
+            veto = vat_veto or self._number_vetoed(k, sv)
+            if (score >= s.park_threshold and (not veto or score >= s.link_threshold)) or (
+                renumbered and not veto
             ):
-                self.adj["kleanapp"].setdefault(k, []).append((c.score, sv))
-                self.adj["sevdesk"].setdefault(sv, []).append((c.score, k))
-            else:
-                del self.comparisons[k, sv]  # keep memory flat; recomputed if shown
+                self.compare(k, sv)  # the evidence, kept for linking and parking
+                self.adj["kleanapp"].setdefault(k, []).append((score, sv))
+                self.adj["sevdesk"].setdefault(sv, []).append((score, k))
 
     def cmp(self, side: Side, me: int, other: int) -> Comparison:
         return self.compare(me, other) if side == "kleanapp" else self.compare(other, me)

@@ -190,6 +190,7 @@ def _phone(value: str | None, country: str | None) -> str | None:
     return digits if len(digits) >= 5 else None
 
 
+@functools.lru_cache(maxsize=200_000)
 def number_shape(number: str) -> str:
     """The numbering scheme of a customer number: letters -> A, digit runs -> 9."""
     return re.sub(r"\d+", "9", re.sub(r"[^\W\d_]", "A", number))

@@ -7,6 +7,7 @@ records are one customer, might be, or are not.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from reconciler.domain.models import Customer, Remote, Side
@@ -89,6 +90,13 @@ class MatchResult:
         """Records of ``side`` to create on the other side: unmatched and not archived."""
         return tuple(r for r in self.unmatched(side) if not r.record.archived)
 
+    @functools.cached_property
+    def _near_index(self) -> dict[tuple[Side, str], NearMiss]:
+        index: dict[tuple[Side, str], NearMiss] = {}
+        for n in self.near_misses:
+            index.setdefault((n.side, n.record.id), n)
+        return index
+
     def near_miss(self, side: Side, record_id: str) -> NearMiss | None:
-        found = (n for n in self.near_misses if n.side == side and n.record.id == record_id)
-        return next(found, None)
+        """The near miss of one record, by id (a run asks for each record it creates)."""
+        return self._near_index.get((side, record_id))

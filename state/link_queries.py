@@ -122,7 +122,11 @@ def links_without_fingerprints(store: Store, entity: str = "customer") -> int:
 def insert_links(store: Store, links: Sequence[Link]) -> list[tuple[Link, bool]]:
     """Insert new links in one transaction; each link with whether it was stored.
 
-    One commit for the whole chunk instead of one per link. A link that
+    One commit for the whole chunk instead of one per link, and one
+    ``executemany`` (the driver's, or SQLAlchemy's multi-row ``VALUES``)
+    instead of a statement per row: ``INSERT ... RETURNING`` in the rows'
+    order is one statement per row on SQLite, so the new ids are read back
+    instead, by record id (indexed) in the same transaction. A link that
     clashes with a stored one (``IntegrityError``: the planner never plans
     that, so it is rare) is retried alone after the chunk, so the others
     are stored and only it is reported.
@@ -133,13 +137,22 @@ def insert_links(store: Store, links: Sequence[Link]) -> list[tuple[Link, bool]]
         link.created_at = link.created_at or now
         link.updated_at = now
         rows.append(link.model_dump(exclude={"id"}))
+    if not rows:
+        return []
     table = Link.__table__  # type: ignore[attr-defined]
-    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
     try:
         with store.session() as s:
-            ids = s.connection().execute(statement, rows).scalars().all()
-        for link, new_id in zip(links, ids, strict=True):
-            link.id = new_id
+            s.connection().execute(table.insert(), rows)
+            ids: dict[tuple[str, str], int] = {}
+            for entity in sorted({link.entity for link in links}):
+                wanted = [link.kleanapp_id for link in links if link.entity == entity]
+                for batch in _chunks(wanted):
+                    query = select(Link.id, Link.kleanapp_id).where(
+                        Link.entity == entity, col(Link.kleanapp_id).in_(batch)
+                    )
+                    ids.update(((entity, kid), i) for i, kid in s.exec(query) if i is not None)
+        for link in links:
+            link.id = ids[link.entity, link.kleanapp_id]
         return [(link, True) for link in links]
     except IntegrityError:
         pass

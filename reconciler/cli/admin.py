@@ -85,10 +85,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         from reconciler.admin.history import INVOICES, kind_of
-        from reconciler.reporting.files import file_stem
         from reconciler.reporting.invoice_data import invoice_run_data
         from reconciler.reporting.render import FORMATS, render
-        from reconciler.reporting.view import build_view, run_data
+        from reconciler.reporting.view import build_view, file_stem, run_data
 
         if fmt is None:
             fmt = "html" if open_ or (output and output.suffix == ".html") else "md"

@@ -162,10 +162,14 @@ dir = "reports"
 # none older than `keep_days` days (0 = no age limit); older ones are deleted after each run.
 keep = 200
 keep_days = 90
-# Size bound: a report lists at most `max_rows` rows per section and no report file grows
-# beyond `max_kb` kB (values longer than 500 characters are cut; the summary counts everything).
-max_rows = 1000
-max_kb = 2048
+# What people read (the HTML and Markdown report, the e-mail) shows the first `shown_rows`
+# rows of each kind and how many more there are; the JSON file next to it lists every row.
+shown_rows = 50
+# Size bound of every file: the JSON and CSV list at most `max_rows` rows per section and no
+# report file grows beyond `max_kb` kB (values longer than 500 characters are cut; the
+# summary counts everything).
+max_rows = 100000
+max_kb = 65536
 # E-mail the HTML report to these admins after a run with conflicts, parked
 # records, admin tasks or errors (empty: no e-mail). Only what is new since the
 # last mail is mailed; while items stay open, a reminder every `email_remind_hours`

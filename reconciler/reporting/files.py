@@ -8,7 +8,6 @@ past the limit: rows are left out (and counted) until each format fits.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 from reconciler.domain.bounds import MAX_ITEMS
 from reconciler.domain.files import write_atomically
 from reconciler.reporting.render import render
-from reconciler.reporting.view import RunResult, as_time, build_view, result_data
+from reconciler.reporting.shown import SHOWN_ROWS
+from reconciler.reporting.view import RunResult, build_view, file_stem, result_data
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,6 @@ class ReportFiles:
     latest_csv: Path
 
 
-def file_stem(view: dict[str, Any]) -> str:
-    """``20261125-171334-<run id>``: sorts by time in a file manager, names the run."""
-    run = view["run"]
-    stamp = as_time(run["at"])
-    prefix = stamp.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S-") if stamp else ""
-    return f"{prefix}{run['run_id']}"
-
-
 def write_report_files(
     data: dict[str, Any],
     report_dir: Path,
@@ -46,15 +38,20 @@ def write_report_files(
     tz: str = "UTC",
     max_rows: int = MAX_ITEMS,
     max_bytes: int | None = None,
+    shown_rows: int = SHOWN_ROWS,
 ) -> ReportFiles:
     """Render a stored run dict into ``report_dir`` (HTML, JSON, CSV and ``latest.*``).
 
-    With ``max_bytes``, no file is larger: rows per section are halved until
-    each format fits (the summary still counts every row).
+    The JSON and CSV hold up to ``max_rows`` rows per section; the HTML shows
+    the first ``shown_rows`` of each kind and says how many more the JSON
+    holds (``reporting.shown``). With ``max_bytes``, no file is larger: rows
+    per section are halved until each format fits (the summary still counts
+    every row).
     """
     while True:
         view = build_view(data, max_rows=max_rows)
-        texts = {fmt: render(view, fmt, tz=tz) for fmt in ("html", "json", "csv")}
+        texts = {fmt: render(view, fmt, tz=tz) for fmt in ("json", "csv")}
+        texts["html"] = render(view, "html", tz=tz, shown_rows=shown_rows)
         biggest = max(len(t.encode("utf-8", "replace")) for t in texts.values())
         if max_bytes is None or biggest <= max_bytes or max_rows == 0:
             break

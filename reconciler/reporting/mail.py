@@ -38,7 +38,6 @@ from reconciler.domain.errors import ConfigError, KleansyncError, TransientError
 from reconciler.domain.i18n import _, format_datetime
 from reconciler.log import redact, register_secret
 from reconciler.reporting import words
-from reconciler.reporting.files import file_stem
 from reconciler.reporting.news import (
     REMINDER,
     MailNews,
@@ -49,7 +48,8 @@ from reconciler.reporting.news import (
     view_items,
 )
 from reconciler.reporting.render import render, render_mail_text
-from reconciler.reporting.view import build_view, needs_attention
+from reconciler.reporting.shown import SHOWN_ROWS
+from reconciler.reporting.view import build_view, file_stem, needs_attention
 from state import Store
 
 SMTPS_PORT = 465
@@ -123,8 +123,9 @@ def build_message(
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     head = "".join(f"{line}\n" for line in news_lines(news, tz))
-    msg.set_content(redact(head) + render_mail_text(view, tz=tz))
-    report = redact(html) if html is not None else render(view, "html", tz=tz)
+    limit = getattr(report_cfg, "shown_rows", SHOWN_ROWS)
+    msg.set_content(redact(head) + render_mail_text(view, tz=tz, limit=limit))
+    report = redact(html) if html is not None else render(view, "html", tz=tz, shown_rows=limit)
     msg.add_attachment(
         report,
         subtype="html",

@@ -18,7 +18,9 @@ from typing import Any
 from reconciler.domain.i18n import current_language, using
 from reconciler.log import redact
 from reconciler.reporting.phrases import Phrases
+from reconciler.reporting.shown import SHOWN_ROWS, more_line, shown_view
 from reconciler.reporting.templating import environment, show
+from reconciler.reporting.view import file_stem
 from reconciler.reporting.words import headline
 
 FORMATS = ("html", "json", "csv", "md")
@@ -50,6 +52,14 @@ def _autoescape(name: str | None) -> bool:
 _env = environment("reconciler.reporting", autoescape=_autoescape, keep_trailing_newline=True)
 
 
+def _json_name(view: dict[str, Any]) -> str:
+    """The name of the run's JSON file, which the human formats point to for every row."""
+    try:
+        return f"{file_stem(view)}.json"
+    except (KeyError, TypeError, AttributeError):
+        return "latest.json"
+
+
 def _template(name: str, view: dict[str, Any], tz: str, **extra: Any) -> str:
     return _env.get_template(name).render(
         view=view,
@@ -57,27 +67,39 @@ def _template(name: str, view: dict[str, Any], tz: str, **extra: Any) -> str:
         lang=current_language(),
         why=Phrases.for_view(view, tz),
         headline=headline(view),
+        more=lambda name: more_line(
+            (view.get("more") or {}).get(name), view.get("json_file") or ""
+        ),
         **extra,
     )
 
 
-def render(view: dict[str, Any], fmt: str, *, tz: str = "UTC", lang: str | None = None) -> str:
+def render(
+    view: dict[str, Any],
+    fmt: str,
+    *,
+    tz: str = "UTC",
+    lang: str | None = None,
+    shown_rows: int = SHOWN_ROWS,
+) -> str:
     """One report format as text (``html``, ``json``, ``csv`` or ``md``).
 
     HTML and Markdown speak ``lang`` (default: the current language,
-    ``reconciler.domain.i18n``); JSON and CSV are machine formats and stay English.
+    ``reconciler.domain.i18n``) and show the first ``shown_rows`` rows of each
+    kind (``reporting.shown``); JSON and CSV are machine formats, complete and English.
     """
     with using(lang):
-        return _render(view, fmt, tz)
+        return _render(view, fmt, tz, shown_rows)
 
 
-def _render(view: dict[str, Any], fmt: str, tz: str) -> str:
+def _render(view: dict[str, Any], fmt: str, tz: str, shown_rows: int = SHOWN_ROWS) -> str:
     if fmt == "json":
         text = json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n"
     elif fmt == "csv":
         text = render_csv(view)
     elif fmt in ("html", "md"):
-        text = _template(f"report.{fmt}.j2", view, tz)
+        shown = shown_view(view, shown_rows, _json_name(view))
+        text = _template(f"report.{fmt}.j2", shown, tz)
     else:
         raise ValueError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
     return redact(text)
@@ -86,9 +108,13 @@ def _render(view: dict[str, Any], fmt: str, tz: str) -> str:
 def render_mail_text(
     view: dict[str, Any], *, tz: str = "UTC", limit: int = 20, lang: str | None = None
 ) -> str:
-    """The plain-text e-mail body: the summary and what needs an admin (in ``lang``)."""
+    """The plain-text e-mail body: the summary and what needs an admin (in ``lang``).
+
+    The first ``limit`` rows of each kind, then how many more there are.
+    """
     with using(lang):
-        return redact(_template("mail.txt.j2", view, tz, limit=limit))
+        shown = shown_view(view, limit, _json_name(view))
+        return redact(_template("mail.txt.j2", shown, tz, limit=limit))
 
 
 def csv_rows(view: dict[str, Any]) -> list[dict[str, str]]:

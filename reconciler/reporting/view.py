@@ -94,6 +94,14 @@ def action_dict(action: Any) -> dict[str, Any]:
     }
 
 
+def file_stem(view: dict[str, Any]) -> str:
+    """``20261125-171334-<run id>``: sorts by time in a file manager, names the run."""
+    run = view["run"]
+    stamp = as_time(run["at"])
+    prefix = stamp.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S-") if stamp else ""
+    return f"{prefix}{run['run_id']}"
+
+
 def as_time(value: Any) -> dt.datetime | None:
     """A stored timestamp (datetime or ISO text, naive meaning UTC) as an aware datetime."""
     if value is None or value == "":
@@ -223,6 +231,11 @@ def build_view(data: dict[str, Any], *, max_rows: int = MAX_ITEMS) -> dict[str, 
                 if name != "conflicts"
             },
             "waiting_for_fix": int(data.get("waiting_for_fix") or 0),
+            #: Rows of ``changes`` per system before any bound (``reporting.shown``).
+            "changes_by_side": {
+                side: sum(1 for c in changes if c["side"] == side)
+                for side in ("kleanapp", "sevdesk")
+            },
         },
         "changes": changes,
         "conflicts": conflicts,

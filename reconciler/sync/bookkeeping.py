@@ -151,6 +151,7 @@ async def publish_report(
             tz=tz,
             max_rows=config.report.max_rows,
             max_bytes=config.report.max_kb * 1024,
+            shown_rows=config.report.shown_rows,
         )
         prune_reports(
             Path(config.report.dir),
