@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Field, SQLModel, col, select
 
 from state.tables import ConflictRow, Parked, QuarantineRow, utcnow, when
@@ -102,6 +102,12 @@ def add_quarantined(
         new = [r for r in rows if (r.side, r.entity, r.record_id, r.reason) not in known]
         s.add_all(new)
     return new
+
+
+def count_quarantined(store: Store) -> int:
+    """How many records are set aside now (each until it is fixed or gone)."""
+    with store.session() as s:
+        return int(s.exec(select(func.count()).select_from(QuarantineRow)).one())
 
 
 def add_parked(store: Store, rows: list[Parked]) -> None:

@@ -250,6 +250,7 @@ class Store:
     open_conflicts = admin_tables.open_conflicts
     close_conflicts = admin_tables.close_conflicts
     add_quarantined = admin_tables.add_quarantined
+    count_quarantined = admin_tables.count_quarantined
     add_parked = admin_tables.add_parked
     close_parked = admin_tables.close_parked
     open_parked = admin_tables.open_parked

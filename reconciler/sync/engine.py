@@ -346,7 +346,9 @@ async def _run(
             )
             for q in new_quarantined
         ],
-        known_quarantined=len(plan.quarantined) - len(new_quarantined),
+        # Every record still set aside, not only those this run read again: an incremental
+        # run that did not list the record (unchanged since) must not say it is fixed.
+        known_quarantined=store.count_quarantined() - len(new_quarantined),
         not_sent=outcome.not_sent,
         decisions=carried_out(
             store,
