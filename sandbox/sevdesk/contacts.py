@@ -12,6 +12,7 @@ with their own ``update`` (editing them does not touch the contact's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -155,8 +156,9 @@ def contact_routes(store: Store) -> list[Route]:
         wanted = request.query_params.get("contact[id]")
 
         def build() -> list[dict[str, Any]]:
+            keep = _part_filter(store, request)
             rows = store.addresses.values()
-            return [a for a in rows if not wanted or a["contact"]["id"] == wanted]
+            return [a for a in rows if (not wanted or a["contact"]["id"] == wanted) and keep(a)]
 
         return page(request, store.listed(("ContactAddress", *_filters(request)), build))
 
@@ -199,7 +201,8 @@ def contact_routes(store: Store) -> list[Route]:
         q = request.query_params
 
         def build() -> list[dict[str, Any]]:
-            rows = list(store.comm_ways.values())
+            keep = _part_filter(store, request)
+            rows = [w for w in store.comm_ways.values() if keep(w)]
             if q.get("contact[id]"):
                 rows = [w for w in rows if w["contact"]["id"] == q["contact[id]"]]
             if q.get("type"):
@@ -270,6 +273,13 @@ PAGING = frozenset({"limit", "offset", "countAll"})
 def _filters(request: Request) -> tuple[tuple[str, str], ...]:
     """A listing's filters in request order: the key of its cached rows (``Store.listed``)."""
     return tuple(kv for kv in request.query_params.multi_items() if kv[0] not in PAGING)
+
+
+def _part_filter(store: Store, request: Request) -> Callable[[dict[str, Any]], bool]:
+    """The changed-since filters on a part listing: ignored (sevDesk's documented
+    behaviour for unknown filters), unless the account honours them
+    (``create_app(part_time_filters=True)``, docs/SEVDESK-DEVIATIONS.md)."""
+    return time_filters(request) if store.part_time_filters else (lambda _row: True)
 
 
 def _has_address(store: Store, contact_id: str, field: str, wanted: str) -> bool:

@@ -157,6 +157,8 @@ class Store:
     def __init__(self) -> None:
         #: An account that adds up its positions' taxes (``create_app``); kept over resets.
         self.tax_per_position = False
+        #: An account whose part listings honour the changed-since filters (``create_app``).
+        self.part_time_filters = False
         #: Grows with every change to the account (``changed``); a cached listing
         #: (``listed``) is only used while it has not grown.
         self.generation = 0
