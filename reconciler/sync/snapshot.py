@@ -120,6 +120,10 @@ class Snapshot:
     #: read, else those of the records read; see the module docstring).
     links: dict[str, list[Link]] = field(default_factory=dict)
 
+    #: Per side: the customer part inventory as the last good run saved it, read
+    #: once before the listings (``remember_parts`` compares with it, no second read).
+    inventories: dict[Side, dict[str, tuple[str, ...]] | None] = field(default_factory=dict)
+
     def read(self, entity: str, side: Side) -> SideRead:
         return self.reads[(entity, side)]
 
@@ -158,7 +162,7 @@ async def take_snapshot(
             if entity == "customer":
                 # The parts the last good run saw: an incremental listing reads only
                 # the changed parts when none vanished (``SevdeskCustomers._read_parts``).
-                saved[side] = part_inventory(store, side, entity)
+                saved[side] = snapshot.inventories[side] = part_inventory(store, side, entity)
                 collection.expect_parts(saved[side] if since is not None else None)
             with progress.phase(connectors[side].label + ": " + _(READING[entity])):
                 listing = await collection.list_changed(since)
@@ -395,7 +399,11 @@ def remember_parts(
         parts = connectors[side].customers.part_inventory()
         if parts is None:
             continue
-        old = part_inventory(store, side, "customer") or {}
+        old = (
+            snapshot.inventories[side]
+            if side in snapshot.inventories
+            else part_inventory(store, side, "customer")
+        ) or {}
         for key in troubled:
             link = links.get(key)
             rid = None if link is None else (link.kleanapp_id, link.sevdesk_id)[side == "sevdesk"]
