@@ -53,12 +53,19 @@ __all__ = [
 ]
 
 
+#: Distinct raw values whose normal form is remembered (per function). Why: a run
+#: normalises each record several times (its base, both sides, the merge), and
+#: cities, postal codes and countries repeat across customers (issue 21).
+RAW_CACHE = 65536
+
+
 def _nfc(value: str) -> str:
     # "Müller" typed on a Mac (decomposed ü) and on Windows (precomposed ü)
     # are the same name; without NFC they would compare unequal.
     return unicodedata.normalize("NFC", value)
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def collapse_whitespace(value: str) -> str:
     """Trim and turn every run of whitespace (incl. tabs, NBSP, newlines) into one space."""
     return _nfc(" ".join(_nfc(value).split()))
@@ -103,6 +110,7 @@ def normalize_customer_number(value: str | None) -> str | None:
     return stripped or None
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def normalize_email(value: str | None) -> str | None:
     """Lower-case e-mail address without the blanks around ``@`` or at the ends.
 
@@ -125,6 +133,7 @@ def normalize_email(value: str | None) -> str | None:
 _AROUND_AT = re.compile(r"\s*@\s*")
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def normalize_street(value: str | None) -> str | None:
     """A street that may span lines ("c/o Praxis Ott" above "Hauptstr. 1").
 
@@ -226,6 +235,7 @@ _COUNTRY_BY_NAME: dict[str, str] = {
 _ISO2 = re.compile(r"[A-Za-z]{2}", re.ASCII)
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def normalize_country(value: str | None) -> str | None:
     """ISO 3166-1 alpha-2 in upper case; common German/English names and alpha-3 accepted.
 

@@ -101,6 +101,13 @@ class Collection(ABC, Generic[T]):
         """
         return None
 
+    def expect_parts(self, known: dict[str, tuple[str, ...]] | None) -> None:
+        """The inventory the last good run saved (``part_inventory``), before a listing.
+
+        A connector whose parts can be listed by change uses it to read only
+        the changed ones when it can prove none vanished; default: ignored.
+        """
+
 
 class Connector(ABC):
     """One service: its collections, plus the calls that belong to no entity."""

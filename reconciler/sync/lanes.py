@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -78,16 +79,17 @@ async def run_lanes(
         earlier |= {owner[a.after] for a in pair.actions if a.after in owner}
         before.append({j for j in earlier if j < i})
         last.update(dict.fromkeys(names(pair), i))
-    queues: dict[str, list[int]] = {"kleanapp": [], "sevdesk": []}
+    # deques: popping the head of a list is O(n), quadratic over an activation of 100,000 pairs
+    queues: dict[str, deque[int]] = {"kleanapp": deque(), "sevdesk": deque()}
     for i, pair in enumerate(pairs):
         queues[lane_of(pair)].append(i)
     started: set[int] = set()
     abandoned: set[int] = set()  # never started, or waiting for one that never was
     failure: list[BaseException] = []
 
-    async def worker(queue: list[int]) -> None:
+    async def worker(queue: deque[int]) -> None:
         while queue and not failure and not stopped():
-            i = queue.pop(0)
+            i = queue.popleft()
             try:
                 for j in sorted(before[i]):
                     await finished[j].wait()

@@ -24,9 +24,11 @@ ways vanished since the last good run (``Listing.parts`` against the saved
 finds it only this way) is read again by id, its parts by its own contact
 filter, and only that record may clear fields. Costs: one request per
 missing record, three per customer with vanished parts (contact, addresses,
-communication ways), none otherwise: all parts are listed in every run
-anyway, to see edited ones. More suspects than the mass-delete brake allows
-are not read again (the brake stops that run) and count towards it.
+communication ways), none otherwise. The saved inventory is handed to the
+connector before its listing (``Collection.expect_parts``): sevDesk then
+reads only the changed parts of a table whose total shows none vanished.
+More suspects than the mass-delete brake allows are not read again (the
+brake stops that run) and count towards it.
 
 Units are few, so they are always read in full.
 
@@ -118,6 +120,10 @@ class Snapshot:
     #: read, else those of the records read; see the module docstring).
     links: dict[str, list[Link]] = field(default_factory=dict)
 
+    #: Per side: the customer part inventory as the last good run saved it, read
+    #: once before the listings (``remember_parts`` compares with it, no second read).
+    inventories: dict[Side, dict[str, tuple[str, ...]] | None] = field(default_factory=dict)
+
     def read(self, entity: str, side: Side) -> SideRead:
         return self.reads[(entity, side)]
 
@@ -149,10 +155,17 @@ async def take_snapshot(
     )
     for entity in entities:
         model = SYNCED_ENTITIES[entity]
+        saved: dict[Side, dict[str, tuple[str, ...]] | None] = {}
         for side in SIDES:
             since = None if full or entity == "unit" else store.cursor(side, entity)
+            collection = connectors[side].collection(model)
+            if entity == "customer":
+                # The parts the last good run saw: an incremental listing reads only
+                # the changed parts when none vanished (``SevdeskCustomers._read_parts``).
+                saved[side] = snapshot.inventories[side] = part_inventory(store, side, entity)
+                collection.expect_parts(saved[side] if since is not None else None)
             with progress.phase(connectors[side].label + ": " + _(READING[entity])):
-                listing = await connectors[side].collection(model).list_changed(since)
+                listing = await collection.list_changed(since)
             snapshot.reads[(entity, side)] = SideRead(
                 side=side,
                 entity=entity,
@@ -172,9 +185,7 @@ async def take_snapshot(
             )
         if entity == "customer":
             known: dict[Side, dict[str, tuple[str, ...]] | None] = {
-                side: part_inventory(store, side, entity)
-                if snapshot.read(entity, side).parts is not None
-                else None
+                side: saved[side] if snapshot.read(entity, side).parts is not None else None
                 for side in SIDES
             }
             snapshot.links[entity] = _links_of(store, snapshot, entity, known)
@@ -191,7 +202,12 @@ def _vanished(
     """Records (linked or not) holding fewer of their parts than the last good run saw."""
     if not known or current is None:
         return []
-    return [rid for rid, old in known.items() if set(old) - set(current.get(rid, ()))]
+    # The same tuple (an incremental listing keeps the saved ones) lost nothing.
+    return [
+        rid
+        for rid, old in known.items()
+        if old != current.get(rid) and set(old) - set(current.get(rid, ()))
+    ]
 
 
 def _links_of(
@@ -383,7 +399,11 @@ def remember_parts(
         parts = connectors[side].customers.part_inventory()
         if parts is None:
             continue
-        old = part_inventory(store, side, "customer") or {}
+        old = (
+            snapshot.inventories[side]
+            if side in snapshot.inventories
+            else part_inventory(store, side, "customer")
+        ) or {}
         for key in troubled:
             link = links.get(key)
             rid = None if link is None else (link.kleanapp_id, link.sevdesk_id)[side == "sevdesk"]

@@ -218,6 +218,7 @@ def create_app(
     rate_limit_rps: float | None = None,
     bookkeeping_version: str = "2.0",
     tax_per_position: bool = False,
+    part_time_filters: bool = False,
 ) -> SandboxControl:
     """A fresh emulated sevDesk account wrapped in the sandbox control API.
 
@@ -229,9 +230,13 @@ def create_app(
     account; see ``tools``). ``tax_per_position`` makes invoice sums add up the
     positions' rounded taxes instead of rounding the tax once per rate
     (``invoice_records.invoice_sums``): sums kleansync did not predict.
+    ``part_time_filters`` makes ``/ContactAddress`` and ``/CommunicationWay``
+    honour ``updateAfter`` and its kin, which the notes could not confirm for
+    a real account (by default they are ignored like any unknown filter).
     """
     store = Store()
     store.tax_per_position = tax_per_position
+    store.part_time_filters = part_time_filters
     api = Starlette(
         routes=[
             Mount(

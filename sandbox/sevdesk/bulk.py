@@ -72,6 +72,13 @@ def bulk_load(store: Store, data: dict[str, Any]) -> dict[str, Any]:
     """Load ``data`` (format in the module docstring) into ``store``."""
     if not isinstance(data, dict):
         raise ValueError("body must be an object with 'contacts' and/or 'units'")
+    try:
+        return _load(store, data)
+    finally:
+        store.changed()  # loaded records (even a part before a bad one) are listed
+
+
+def _load(store: Store, data: dict[str, Any]) -> dict[str, Any]:
     unit_ids = []
     for item in data.get("units") or []:
         spec = {"name": item} if isinstance(item, str) else dict(item)

@@ -12,6 +12,7 @@ with their own ``update`` (editing them does not touch the contact's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -55,6 +56,10 @@ def contact_routes(store: Store) -> list[Route]:
         return contact
 
     async def list_contacts(request: Request) -> JSONResponse:
+        rows = store.listed(("Contact", *_filters(request)), lambda: _contacts(request))
+        return page(request, rows)
+
+    def _contacts(request: Request) -> list[dict[str, Any]]:
         q = request.query_params
         keep = time_filters(request)
         rows = [c for c in store.contacts.values() if keep(c)]
@@ -76,7 +81,7 @@ def contact_routes(store: Store) -> list[Route]:
         order = q.get("orderByCustomerNumber", "").upper()
         if order in ("ASC", "DESC"):
             rows.sort(key=lambda c: c.get("customerNumber") or "", reverse=order == "DESC")
-        return page(request, rows)
+        return rows
 
     async def create_contact(request: Request) -> JSONResponse:
         data = await body(request)
@@ -149,8 +154,13 @@ def contact_routes(store: Store) -> list[Route]:
 
     async def list_addresses(request: Request) -> JSONResponse:
         wanted = request.query_params.get("contact[id]")
-        rows = [a for a in store.addresses.values() if not wanted or a["contact"]["id"] == wanted]
-        return page(request, rows)
+
+        def build() -> list[dict[str, Any]]:
+            keep = _part_filter(store, request)
+            rows = store.addresses.values()
+            return [a for a in rows if (not wanted or a["contact"]["id"] == wanted) and keep(a)]
+
+        return page(request, store.listed(("ContactAddress", *_filters(request)), build))
 
     async def create_address(request: Request) -> JSONResponse:
         data = await body(request)
@@ -189,14 +199,19 @@ def contact_routes(store: Store) -> list[Route]:
 
     async def list_comm_ways(request: Request) -> JSONResponse:
         q = request.query_params
-        rows = list(store.comm_ways.values())
-        if q.get("contact[id]"):
-            rows = [w for w in rows if w["contact"]["id"] == q["contact[id]"]]
-        if q.get("type"):
-            rows = [w for w in rows if w["type"] == q["type"].upper()]
-        if q.get("main") in ("0", "1"):
-            rows = [w for w in rows if w["main"] == q["main"]]
-        return page(request, rows)
+
+        def build() -> list[dict[str, Any]]:
+            keep = _part_filter(store, request)
+            rows = [w for w in store.comm_ways.values() if keep(w)]
+            if q.get("contact[id]"):
+                rows = [w for w in rows if w["contact"]["id"] == q["contact[id]"]]
+            if q.get("type"):
+                rows = [w for w in rows if w["type"] == q["type"].upper()]
+            if q.get("main") in ("0", "1"):
+                rows = [w for w in rows if w["main"] == q["main"]]
+            return rows
+
+        return page(request, store.listed(("CommunicationWay", *_filters(request)), build))
 
     async def create_comm_way(request: Request) -> JSONResponse:
         data = await body(request)
@@ -249,6 +264,22 @@ def contact_routes(store: Store) -> list[Route]:
         Route("/CommunicationWay/{way_id}", update_comm_way, methods=["PUT"]),
         Route("/CommunicationWay/{way_id}", delete_comm_way, methods=["DELETE"]),
     ]
+
+
+#: Query parameters that page a listing rather than filter it.
+PAGING = frozenset({"limit", "offset", "countAll"})
+
+
+def _filters(request: Request) -> tuple[tuple[str, str], ...]:
+    """A listing's filters in request order: the key of its cached rows (``Store.listed``)."""
+    return tuple(kv for kv in request.query_params.multi_items() if kv[0] not in PAGING)
+
+
+def _part_filter(store: Store, request: Request) -> Callable[[dict[str, Any]], bool]:
+    """The changed-since filters on a part listing: ignored (sevDesk's documented
+    behaviour for unknown filters), unless the account honours them
+    (``create_app(part_time_filters=True)``, docs/SEVDESK-DEVIATIONS.md)."""
+    return time_filters(request) if store.part_time_filters else (lambda _row: True)
 
 
 def _has_address(store: Store, contact_id: str, field: str, wanted: str) -> bool:

@@ -4,7 +4,9 @@ A route that hits something unexpected (a bug, an input nobody thought of) must
 still answer like sevDesk: HTTP 500 with sevDesk's JSON error body, not
 Starlette's plain-text "Internal Server Error". And whatever the failed request
 had added to or removed from the account is undone, so a client that retries or
-reads back finds the account as it was before the call. Routes validate before
+reads back finds the account as it was before the call. Every request that may
+write also marks the account changed, so no cached listing outlives it
+(``Store.listed``). Routes validate before
 they write; this guard is the net under that rule, not a replacement for it.
 
 It sits inside Starlette's exception middleware stack, below the
@@ -37,7 +39,8 @@ class CrashGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        snapshot = None if scope.get("method") in SAFE else self.store.snapshot()
+        writes = scope.get("method") not in SAFE
+        snapshot = self.store.snapshot() if writes else None
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -56,3 +59,6 @@ class CrashGuard:
                 self.store.restore(snapshot)
             if not started:
                 await JSONResponse(error_body(500, MESSAGE), status_code=500)(scope, receive, send)
+        finally:
+            if writes:  # whatever it changed, the cached listings are stale
+                self.store.changed()

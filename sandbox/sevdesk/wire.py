@@ -114,7 +114,7 @@ def page(request: Request, items: Iterable[dict[str, Any]]) -> JSONResponse:
         limit = int(raw)
     raw_offset = q.get("offset", "0")
     offset = int(raw_offset) if re.fullmatch(r"\d+", raw_offset) else 0
-    rows = list(items)
+    rows = items if isinstance(items, list) else list(items)  # a cached listing: no copy
     total = len(rows) if q.get("countAll", "").lower() in ("true", "1") else None
     return objects([render(r) for r in rows[offset : offset + limit]], total=total)
 

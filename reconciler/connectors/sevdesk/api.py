@@ -10,7 +10,7 @@ of ``reconciler.domain.errors``, so the connector above it reads like the API do
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -143,9 +143,17 @@ class SevdeskApi:
         return (await self.listing(path, params))[0]
 
     async def listing(
-        self, path: str, params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        enough: Callable[[int], Awaitable[bool]] | None = None,
     ) -> tuple[list[dict], dt.datetime]:
         """Every row of a list endpoint, and when sevDesk began answering it.
+
+        ``enough(total)``, asked once after a first page that is not the whole
+        list: True stops there (the rows are only that page; the caller knows
+        why it needed no more, e.g. the total proves nothing was deleted).
 
         sevDesk silently truncates at ~100 rows without ``limit`` and has no
         cursor, so we always send ``limit`` and page by ``offset``, with
@@ -185,6 +193,9 @@ class SevdeskApi:
                 found.extend(page)
                 if check.page(len(page), body.get("total"), MAX_PAGE):
                     break
+                first = check.pages == 1 and check.total is not None
+                if enough is not None and first and await enough(check.total or 0):
+                    return found, as_of or sent
             if check.distinct(found):
                 return found, as_of or sent
             logger.warning(
