@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import SQLModel, func, select
 
 import state  # noqa: F401 - every table module registered in SQLModel.metadata
@@ -148,3 +150,46 @@ def test_a_tenant_name_that_is_no_identifier_is_refused(name: str, tmp_path: Pat
 
     with pytest.raises(ConfigError, match="tenant name"):
         schema_for(name)
+
+
+#: A state table named after FROM/JOIN/INTO/UPDATE/TABLE, with the schema before it if any.
+_TABLE_REFERENCE = re.compile(
+    r'\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+(?:"?(\w+)"?\.)?"?(\w+)"?', re.IGNORECASE
+)
+
+
+@on_postgres
+async def test_every_statement_of_a_tenants_sync_names_its_own_schema(
+    tmp_path: Path, state_url: str
+) -> None:
+    """Not only the functions tried above: whatever a whole run sends (runs, links,
+    journal, cursors, lock, conflicts, quarantine, bookkeeping, the report's reads) names
+    the tenant's schema, so no store function can reach another tenant's rows."""
+    env = world(tmp_path / "b", state_url, "b")
+    sent: list[str] = []
+    listener = lambda *args: sent.append(args[2])  # noqa: E731 - (conn, cursor, statement, …)
+    event.listen(env.store.engine, "before_cursor_execute", listener)
+    try:
+        for n in range(1, 4):
+            await env.k.customers.create(customer(f"K-{n:05d}"))
+        await env.s.customers.create(customer("K-00002", city="Bonn"))  # a conflict to keep
+        first = await env.sync()
+        assert first.errors == []
+        await env.k.customers.create(customer("K-00004"))
+        assert (await env.sync()).errors == []
+        assert (await env.sync(full=True)).errors == []
+    finally:
+        event.remove(env.store.engine, "before_cursor_execute", listener)
+        await env.k.aclose()
+        await env.s.aclose()
+        env.store.close()
+    tables = {t.name for t in SQLModel.metadata.sorted_tables}
+    references = [
+        (schema, table, statement)
+        for statement in sent
+        for schema, table in _TABLE_REFERENCE.findall(statement)
+        if table in tables
+    ]
+    assert len({table for _s, table, _st in references}) >= 8, "the run reached few tables"
+    elsewhere = [(schema, table) for schema, table, _st in references if schema != "tenant_b"]
+    assert elsewhere == [], elsewhere[:5]
