@@ -14,7 +14,7 @@ before using it (the tokens go below zero, the next taker's slot is later still)
 round trip per request, no polling; a taker that dies after reserving wastes a slot,
 which only ever makes the fleet slower, never over the limit.
 
-The row is keyed by a hash of the service and the token (``token_key``), never the
+The row is keyed by a hash of the service and the token (``rate_limits.rate_key``), never the
 token: secrets are not for a database that many workers and backups read, and a key
 that is not a 64-digit hex digest is refused, so a raw token cannot be stored by
 mistake. The time is the database's (``clock_timestamp()``), one clock for all
@@ -26,16 +26,15 @@ default is the in-process pacing, and ``LocalRateBucket`` answers the same quest
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from reconciler.domain.rate_limits import Limiter
 from state.tenancy import require_postgresql, schema_of
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -45,7 +44,7 @@ class RateBucket(SQLModel, table=True):
     """One token's bucket (default schema only: a token is not a tenant's state)."""
 
     __tablename__ = "rate_bucket"
-    #: ``token_key(service, token)``: a sha256 digest, never the token.
+    #: ``rate_key(service, token)``: a sha256 digest, never the token.
     key: str = Field(primary_key=True, max_length=64)
     #: Tokens left after the last slot taken (negative: slots reserved ahead).
     tokens: float
@@ -56,23 +55,10 @@ class RateBucket(SQLModel, table=True):
     burst: float
 
 
-class Limiter(Protocol):
-    """What ``HttpClient`` consults before each request (``limiter=``)."""
-
-    def acquire(self, key: str) -> float:
-        """Take one request's slot for ``key``; seconds to wait before sending it."""
-        ...
-
-
-def token_key(service: str, token: str) -> str:
-    """The bucket key of ``token`` at ``service``: a digest, which is all that is stored."""
-    return hashlib.sha256(f"kleansync-rate\0{service}\0{token}".encode()).hexdigest()
-
-
 def _checked(key: str) -> str:
     if not _DIGEST.fullmatch(key):
         # Not the key itself in the message: it might be a token passed by mistake.
-        raise ValueError("a rate bucket key must be token_key(service, token), a sha256 digest")
+        raise ValueError("a rate bucket key must be rate_key(service, token), a sha256 digest")
     return key
 
 

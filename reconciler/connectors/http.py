@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 import random
 import time
 from collections import Counter
@@ -39,28 +38,13 @@ from reconciler.domain.errors import (
     Unreachable,
 )
 from reconciler.domain.i18n import _
+from reconciler.domain.rate_limits import Limiter, rate_key
 from reconciler.log import register_secret
 
 Sleep = Callable[[float], Awaitable[None]]
 
 #: Methods whose repetition cannot create or change anything.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class Limiter(Protocol):
-    """A request budget shared beyond this process (``state.rate_bucket``): ``acquire``
-    takes one request's slot for ``key`` and says how many seconds to wait before sending."""
-
-    def acquire(self, key: str) -> float: ...
-
-
-def rate_key(service: str, token: str) -> str:
-    """The budget's key for ``token`` at ``service``: a digest; the token is never handed on.
-
-    The same digest as ``state.rate_bucket.token_key`` (the connectors may not import the
-    state package, so it is spelt out here; tests/state check the two agree).
-    """
-    return hashlib.sha256(f"kleansync-rate\0{service}\0{token}".encode()).hexdigest()
 
 
 class WriteGuard(Protocol):

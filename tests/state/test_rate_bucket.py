@@ -22,17 +22,17 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from reconciler.connectors.http import rate_key
 from reconciler.connectors.kleanapp.connector import KleanappConnector
+from reconciler.domain.rate_limits import rate_key
 from sandbox import kleanapp
 from state import Store
-from state.rate_bucket import LocalRateBucket, SharedRateBucket, limiter_for, token_key
+from state.rate_bucket import LocalRateBucket, SharedRateBucket, limiter_for
 from tests.state import racers
 from tests.state_backend import POSTGRES
 
 on_postgres = pytest.mark.skipif(not POSTGRES, reason="PostgreSQL (KLEANSYNC_TEST_STATE=postgres)")
 TOKEN = "ka-live-7f3c9e1d2b4a-not-for-any-table"
-KEY = token_key("KleanApp", TOKEN)
+KEY = rate_key("KleanApp", TOKEN)
 RATE = 10.0
 
 
@@ -124,7 +124,7 @@ def test_two_tokens_have_budgets_of_their_own(state_url: str) -> None:
     bucket = SharedRateBucket(store.engine, RATE, clock=clock)
     try:
         first = [bucket.acquire(KEY) for _ in range(5)]
-        other = bucket.acquire(token_key("KleanApp", "another-tenant-token"))
+        other = bucket.acquire(rate_key("KleanApp", "another-tenant-token"))
     finally:
         store.close()
     assert first == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
@@ -171,8 +171,7 @@ def test_the_token_is_in_no_table_after_a_client_used_the_shared_bucket(state_ur
     assert not [row for row in dumped if TOKEN in row or TOKEN[8:24] in row]
 
 
-def test_the_clients_key_is_the_buckets_digest_and_never_the_token() -> None:
-    assert rate_key("KleanApp", TOKEN) == KEY
+def test_the_buckets_key_is_a_digest_and_never_the_token() -> None:
     assert TOKEN not in KEY and len(KEY) == 64
     bucket = LocalRateBucket(RATE)
     with pytest.raises(ValueError) as refused:
