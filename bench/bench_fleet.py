@@ -156,6 +156,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes ``pids`` used so far (Linux ``/proc``).
+
+    Why: the machine is shared (CI, other work), so a wave's wall time says how long it
+    took *here, now*; the CPU seconds its processes used say how much work it was, which
+    is what a prediction for more cores needs.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+#: The emulator host's process id (its CPU time is measured with the workers').
+HOST: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def hosted(tenants: int, customers: int, timeout: float = 600) -> Iterator[str]:
     """The host in a process of its own; its base URL once it answers."""
@@ -164,6 +184,7 @@ def hosted(tenants: int, customers: int, timeout: float = 600) -> Iterator[str]:
         [sys.executable, __file__, "--_host", str(port), str(tenants), str(customers)]
     )
     base = f"http://127.0.0.1:{port}"
+    HOST["pid"] = child.pid
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -507,6 +528,25 @@ def amdahl(times: dict[int, float]) -> str:
     )
 
 
+def cpu_bound(rows: list[dict[str, Any]], tenants: int) -> str:
+    """The other prediction: the wave's CPU seconds (workers + emulator host) spread on K cores.
+
+    A lower bound for a wave that is CPU-bound (PostgreSQL's own CPU not counted; the
+    services' pacing per token is a floor of its own, see the wall times per worker).
+    """
+    measured = [r for r in rows if r.get("wave_cpu_workers_s") is not None]
+    if not measured:
+        return "(keine CPU-Zeiten gemessen)"
+    r = max(measured, key=lambda row: row["workers"])
+    cpu = r["wave_cpu_workers_s"] + r["wave_cpu_host_s"]
+    ahead = ", ".join(f"{c} Kerne ≥ {cpu / c:.0f} s" for c in (2, 4, 8, 16))
+    return (
+        f"CPU der Welle ({r['workers']} Worker): {r['wave_cpu_workers_s']:.0f} s Worker + "
+        f"{r['wave_cpu_host_s']:.0f} s Emulator-Host = {cpu / tenants:.2f} CPU-s je Mandant; "
+        f"rechengebunden hieße das: {ahead}"
+    )
+
+
 # -- one measurement per worker count --------------------------------------------------------
 def wait_for(check: Any, timeout: float, step: float = 1.0) -> bool:
     deadline = time.monotonic() + timeout
@@ -541,10 +581,12 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
             )
             return row
         with (
-            workers(n_workers, fleet_url, config, secrets, out, args.concurrency),
+            workers(n_workers, fleet_url, config, secrets, out, args.concurrency) as procs,
             FleetJobs(fleet_url) as jobs,
         ):
             # The nightly wave: one sync per tenant, as the tick defers them at 02:00.
+            pids = [p.pid for p in procs]
+            cpu0, host0 = cpu_seconds(pids), cpu_seconds([HOST["pid"]])
             start = time.time()
             for name in names:
                 jobs.sync(name)
@@ -558,9 +600,13 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
             row.update(
                 wave_s=round(wave, 2),
                 wave_complete=done,
+                wave_synced=f"{sync_ends(fleet_url, names, start)}/{len(names)}",
                 wave_deferred_s=round(deferred, 2),
                 jobs_per_s=round(len(names) / wave, 2),
                 sync_outcomes=outcomes,
+                wave_cpu_workers_s=round(cpu_seconds(pids) - cpu0, 1),
+                wave_cpu_host_s=round(cpu_seconds([HOST["pid"]]) - host0, 1),
+                load_avg_1min=round(os.getloadavg()[0], 2),
             )
             # The on-save stream while the first tenant backfills.
             big, others = names[0], names[1:] or names
@@ -667,15 +713,17 @@ def main() -> None:
     waves = {r["workers"]: r["wave_s"] for r in rows if "wave_s" in r}
     lines = [
         f"{'Worker':>6} {'Welle s':>8} {'Jobs/s':>7} {'Lag p50':>8} {'Lag p99':>8} "
-        f"{'Lock-Verstöße':>13} {'Doppelte':>8}"
+        f"{'Lock-Verstöße':>13} {'Doppelte':>8} {'CPU-s W+H':>10} {'Last':>5}"
     ]
     for r in rows:
         lines.append(
             f"{r['workers']:>6} {r.get('wave_s', '–')!s:>8} {r.get('jobs_per_s', '–')!s:>7} "
             f"{_s(r.get('lag_p50_s')):>8} {_s(r.get('lag_p99_s')):>8} "
-            f"{r.get('lock_violations')!s:>13} {r.get('duplicate_exports')!s:>8}"
+            f"{r.get('lock_violations')!s:>13} {r.get('duplicate_exports')!s:>8} "
+            f"{_cpu(r):>10} {r.get('load_avg_1min', '–')!s:>5}"
         )
     lines.append(amdahl(waves) if waves else "(keine Welle gemessen: --host-only)")
+    lines.append(cpu_bound(rows, args.tenants))
     text = "\n".join(lines)
     print(text)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -691,6 +739,12 @@ def main() -> None:
         ),
         encoding="utf-8",
     )
+
+
+def _cpu(row: dict[str, Any]) -> str:
+    if row.get("wave_cpu_workers_s") is None:
+        return "–"
+    return f"{row['wave_cpu_workers_s']:.0f}+{row['wave_cpu_host_s']:.0f}"
 
 
 def _s(value: float | None) -> str:
