@@ -29,13 +29,14 @@ Prints figures; asserts nothing about time (speed is measured, not tested).
 
 ``--host-only`` runs the parts that need no worker: the host, the seeding, the registry,
 and the measurement on what the database and the emulators hold. Output goes to stdout
-and to ``--out`` (default /work/wt/fleetx-out/).
+and to ``--out`` (default /work/wt/bench20-out/).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
@@ -155,6 +156,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes ``pids`` used so far (Linux ``/proc``).
+
+    Why: the machine is shared (CI, other work), so a wave's wall time says how long it
+    took *here, now*; the CPU seconds its processes used say how much work it was, which
+    is what a prediction for more cores needs.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+#: The emulator host's process id (its CPU time is measured with the workers').
+HOST: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def hosted(tenants: int, customers: int, timeout: float = 600) -> Iterator[str]:
     """The host in a process of its own; its base URL once it answers."""
@@ -163,6 +184,7 @@ def hosted(tenants: int, customers: int, timeout: float = 600) -> Iterator[str]:
         [sys.executable, __file__, "--_host", str(port), str(tenants), str(customers)]
     )
     base = f"http://127.0.0.1:{port}"
+    HOST["pid"] = child.pid
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -254,33 +276,79 @@ def database(pg_url: str | None, scratch: Path, label: str) -> Iterator[str]:
 
 
 def fleet_config(path: Path, fleet_url: str) -> Path:
-    """The workers' config: only the fleet's database (each tenant's rest is its row)."""
-    path.write_text(f'[state]\nurl = "{fleet_url}"\n', encoding="utf-8")
+    """The workers' config: the fleet's database and pacing (each tenant's rest is its row).
+
+    The pace per token: KleanApp's emulator allows 10 requests/s per token (9 stays under
+    it, as a real installation keeps under KleanApp's limit); sevDesk publishes none, 20/s
+    is a careful pace. Every tenant has its own tokens, so each has its own budget, shared
+    by every worker that runs one of its jobs (``state.rate_bucket``).
+    """
+    path.write_text(
+        f'[state]\nurl = "{fleet_url}"\n\n'
+        '[kleanapp]\nbase_url = "http://127.0.0.1:9/api/v1"\nrequests_per_second = 9\n\n'
+        "[sevdesk]\nrequests_per_second = 20\n\n"
+        '[report]\ndir = "' + str(path.parent / "reports") + '"\n',
+        encoding="utf-8",
+    )
     return path
 
 
-# -- the workers (fleetw's `kleansync worker`) ------------------------------------------------
-def worker_command(config: Path, secrets: Path) -> list[str]:
-    """How one worker process is started: the one place that knows the worker's command line."""
-    return [
+# -- the workers (`kleansync worker`) ---------------------------------------------------------
+def worker_command(config: Path, secrets: Path, *, schedule: bool, concurrency: int) -> list[str]:
+    """How one worker process is started: the one place that knows the worker's command line.
+
+    Only the first worker fires schedules (the tick; a fleet needs one, more are
+    harmless), the others run ``--no-schedule``: the wave is deferred by the benchmark
+    itself, as the tick would at 02:00, so its start is known to the millisecond.
+    ``--poll-seconds 1``: a worker notified by LISTEN/NOTIFY starts a job at once anyway;
+    polling only covers a missed notification.
+    """
+    command = [
         sys.executable,
         "-m",
-        "reconciler.cli.app",
+        "reconciler.cli",
         "worker",
         "--config",
         str(config),
         "--secrets-dir",
         str(secrets),
+        "--concurrency",
+        str(concurrency),
+        "--poll-seconds",
+        "1",
     ]
+    return command if schedule else [*command, "--no-schedule"]
+
+
+def live_workers(fleet_url: str) -> int:
+    """Workers registered in procrastinate's table (started and heartbeating)."""
+    import psycopg
+
+    from reconciler.fleet.app import conninfo
+
+    with psycopg.connect(conninfo(fleet_url)) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+        return int(row[0]) if row else 0
 
 
 @contextlib.contextmanager
-def workers(n: int, config: Path, secrets: Path, logs: Path) -> Iterator[list[subprocess.Popen]]:
+def workers(
+    n: int, fleet_url: str, config: Path, secrets: Path, logs: Path, concurrency: int
+) -> Iterator[list[subprocess.Popen]]:
+    """``n`` worker processes, once all of them are registered (a cold start takes seconds)."""
     procs = []
     try:
         for i in range(n):
             log = (logs / f"worker-{n}-{i}.log").open("w")
-            procs.append(subprocess.Popen(worker_command(config, secrets), stdout=log, stderr=log))
+            command = worker_command(config, secrets, schedule=i == 0, concurrency=concurrency)
+            procs.append(subprocess.Popen(command, stdout=log, stderr=log))
+        started = wait_for(
+            lambda: live_workers(fleet_url) >= n or any(p.poll() is not None for p in procs),
+            300,
+            step=0.3,
+        )
+        if not started or any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"the {n} workers did not start (see {logs}/worker-{n}-*.log)")
         yield procs
     finally:
         for proc in procs:
@@ -290,34 +358,59 @@ def workers(n: int, config: Path, secrets: Path, logs: Path) -> Iterator[list[su
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(10)
 
 
 class FleetJobs:
-    """Defers the fleet's jobs (fleetw's ``reconciler.fleet``): the one place that knows them.
+    """Defers the fleet's jobs (``reconciler.fleet.jobs``): the one place that knows them.
 
-    Expected there: ``defer_sync(fleet_url, tenant)``, ``defer_export(fleet_url, tenant,
-    invoice_id)`` (the on-save path) and ``defer_backfill(fleet_url, tenant)`` (the
-    low-priority queue). Until it lands, this says so instead of measuring nothing.
+    The defer functions are coroutines on an opened procrastinate ``App``; the benchmark's
+    driver is synchronous (it paces the on-save stream with ``time.sleep``), so one event
+    loop runs in a thread of its own for the whole measurement and holds the one ``App``
+    (its connection pool) open; each call waits for its defer to be committed.
     """
 
     def __init__(self, fleet_url: str) -> None:
+        import asyncio
+        import threading
+
+        from reconciler.fleet import jobs
+        from reconciler.fleet.app import make_app
+
+        self.jobs = jobs
+        self.app = make_app(fleet_url, tasks=False)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._opened: Any = None
+
+    def __enter__(self) -> FleetJobs:
+        self.thread.start()
+        self._opened = self.app.open_async()
+        self._call(self._opened.__aenter__())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         try:
-            from reconciler.fleet import jobs  # type: ignore[import-not-found]
-        except ImportError:
-            raise SystemExit(
-                "bench_fleet: no reconciler.fleet.jobs (kleansync worker) in this checkout; "
-                "run with --host-only, or wire FleetJobs to the worker's tasks"
-            ) from None
-        self.jobs, self.url = jobs, fleet_url
+            self._call(self._opened.__aexit__(None, None, None))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
 
-    def sync(self, tenant: str) -> None:
-        self.jobs.defer_sync(self.url, tenant)
+    def _call(self, coro: Any) -> Any:
+        import asyncio
 
-    def export(self, tenant: str, invoice_id: str) -> None:
-        self.jobs.defer_export(self.url, tenant, invoice_id)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
 
-    def backfill(self, tenant: str) -> None:
-        self.jobs.defer_backfill(self.url, tenant)
+    def sync(self, tenant: str) -> int | None:
+        return self._call(self.jobs.defer_sync(self.app, tenant, trigger="schedule"))
+
+    def export(self, tenant: str, invoice_id: str) -> int | None:
+        """The on-save path: what a drained ``invoice.saved`` event defers."""
+        return self._call(self.jobs.defer_invoice_export(self.app, tenant, invoice_id))
+
+    def backfill(self, tenant: str, date_from: Any, date_to: Any) -> int | None:
+        return self._call(self.jobs.defer_backfill(self.app, tenant, date_from, date_to))
 
 
 # -- measurement -----------------------------------------------------------------------------
@@ -332,27 +425,80 @@ def overlaps(spans: list[tuple[float, float]]) -> int:
     return count
 
 
-def run_spans(fleet_url: str, tenants: list[str]) -> dict[str, list[tuple[float, float]]]:
-    """Each tenant's runs (start, end) from its own schema's run rows (an open one: now)."""
+def run_spans(
+    fleet_url: str, tenants: list[str], outcomes: dict[str, int] | None = None
+) -> dict[str, list[tuple[float, float]]]:
+    """Each tenant's runs (start, end): its syncs and its invoice runs (an open one: now).
+
+    Both kinds, because the tenant lock must keep a sync and an export of one tenant
+    apart as well as two syncs. ``outcomes`` (if given) counts the syncs' outcomes.
+    """
     from state import Store
+    from state.invoice_tables import InvoiceLedger
 
     store = Store(fleet_url)
     try:
         spans: dict[str, list[tuple[float, float]]] = {}
         now = time.time()
         for name in tenants:
-            runs = Store.sharing(store, name).runs(limit=100_000)
+            tenant = Store.sharing(store, name)
+            runs = tenant.runs(limit=100_000)
+            if outcomes is not None:
+                for r in runs:
+                    outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+            both = [*runs, *InvoiceLedger(tenant).runs(limit=100_000)]
             spans[name] = [
                 (r.started_at.timestamp(), r.finished_at.timestamp() if r.finished_at else now)
-                for r in runs
+                for r in both
             ]
         return spans
     finally:
         store.close()
 
 
-def finished_since(spans: dict[str, list[tuple[float, float]]], since: float, now: float) -> int:
-    return sum(1 for runs in spans.values() if any(s >= since and e < now for s, e in runs))
+def sync_ends(fleet_url: str, tenants: list[str], since: float) -> int:
+    """Tenants with a sync started at or after ``since`` that has finished."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from state import Store
+    from state.tables import Run
+
+    store = Store(fleet_url)
+    try:
+        done = 0
+        since_dt = _utc(since)
+        for name in tenants:
+            with Store.sharing(store, name).session() as s:
+                query = select(func.count()).where(
+                    col(Run.started_at) >= since_dt, col(Run.finished_at).is_not(None)
+                )
+                done += 1 if s.exec(query).one() else 0
+        return done
+    finally:
+        store.close()
+
+
+def jobs_open(fleet_url: str, ids: list[int | None]) -> int:
+    """How many of the jobs ``ids`` still wait or run (procrastinate's job table)."""
+    import psycopg
+
+    from reconciler.fleet.app import conninfo
+
+    wanted = [i for i in ids if i is not None]
+    with psycopg.connect(conninfo(fleet_url)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE id = ANY(%s)"
+            " AND status IN ('todo', 'doing')",
+            (wanted,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _utc(at: float) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(at, dt.UTC)  # the store takes aware times only
 
 
 def duplicates(report: dict[str, dict[str, float]]) -> int:
@@ -398,6 +544,25 @@ def amdahl(times: dict[int, float]) -> str:
     )
 
 
+def cpu_bound(rows: list[dict[str, Any]], tenants: int) -> str:
+    """The other prediction: the wave's CPU seconds (workers + emulator host) spread on K cores.
+
+    A lower bound for a wave that is CPU-bound (PostgreSQL's own CPU not counted; the
+    services' pacing per token is a floor of its own, see the wall times per worker).
+    """
+    measured = [r for r in rows if r.get("wave_cpu_workers_s") is not None]
+    if not measured:
+        return "(keine CPU-Zeiten gemessen)"
+    r = max(measured, key=lambda row: row["workers"])
+    cpu = r["wave_cpu_workers_s"] + r["wave_cpu_host_s"]
+    ahead = ", ".join(f"{c} Kerne ≥ {cpu / c:.0f} s" for c in (2, 4, 8, 16))
+    return (
+        f"CPU der Welle ({r['workers']} Worker): {r['wave_cpu_workers_s']:.0f} s Worker + "
+        f"{r['wave_cpu_host_s']:.0f} s Emulator-Host = {cpu / tenants:.2f} CPU-s je Mandant; "
+        f"rechengebunden hieße das: {ahead}"
+    )
+
+
 # -- one measurement per worker count --------------------------------------------------------
 def wait_for(check: Any, timeout: float, step: float = 1.0) -> bool:
     deadline = time.monotonic() + timeout
@@ -418,6 +583,9 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
         secrets = scratch / f"secrets-{n_workers}"
         secrets.mkdir(exist_ok=True)
         register(fleet_url, names, base, secrets)
+        from reconciler.fleet.app import apply_schema
+
+        apply_schema(fleet_url)  # the job queue's tables, before any worker or defer
         config = fleet_config(scratch / f"fleet-{n_workers}.toml", fleet_url)
         if args.host_only:
             report = httpx.get(base + "/_host/report", timeout=60).json()
@@ -428,20 +596,33 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
                 registered=len(names),
             )
             return row
-        jobs = FleetJobs(fleet_url)
-        with workers(n_workers, config, secrets, out):
+        with (
+            workers(n_workers, fleet_url, config, secrets, out, args.concurrency) as procs,
+            FleetJobs(fleet_url) as jobs,
+        ):
+            # The nightly wave: one sync per tenant, as the tick defers them at 02:00.
+            pids = [p.pid for p in procs]
+            cpu0, host0 = cpu_seconds(pids), cpu_seconds([HOST["pid"]])
             start = time.time()
             for name in names:
                 jobs.sync(name)
+            deferred = time.time() - start
             done = wait_for(
-                lambda: (
-                    finished_since(run_spans(fleet_url, names), start, time.time()) == len(names)
-                ),
-                args.timeout,
+                lambda: sync_ends(fleet_url, names, start) == len(names), args.timeout, step=0.5
             )
             wave = time.time() - start
+            outcomes: dict[str, int] = {}
+            run_spans(fleet_url, names, outcomes)
             row.update(
-                wave_s=round(wave, 2), wave_complete=done, jobs_per_s=round(len(names) / wave, 2)
+                wave_s=round(wave, 2),
+                wave_complete=done,
+                wave_synced=f"{sync_ends(fleet_url, names, start)}/{len(names)}",
+                wave_deferred_s=round(deferred, 2),
+                jobs_per_s=round(len(names) / wave, 2),
+                sync_outcomes=outcomes,
+                wave_cpu_workers_s=round(cpu_seconds(pids) - cpu0, 1),
+                wave_cpu_host_s=round(cpu_seconds([HOST["pid"]]) - host0, 1),
+                load_avg_1min=round(os.getloadavg()[0], 2),
             )
             # The on-save stream while the first tenant backfills.
             big, others = names[0], names[1:] or names
@@ -450,8 +631,10 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
             httpx.post(
                 ka + "/_sandbox/bulk", json={"invoices": invoices, "webhooks": False}, timeout=600
             ).raise_for_status()
-            jobs.backfill(big)
-            rng, saved = random.Random(n_workers), {}
+            day = dt.date.fromisoformat(INVOICE_DATE)
+            jobs.backfill(big, day, day)
+            rng, saved, export_jobs = random.Random(n_workers), {}, []
+            stream_start = time.time()
             for _ in range(args.onsave):
                 tenant = rng.choice(others)
                 answer = httpx.post(
@@ -462,14 +645,17 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
                 answer.raise_for_status()
                 invoice_id = str(answer.json()["id"])
                 saved[tenant, invoice_id] = time.time()
-                jobs.export(tenant, invoice_id)
+                export_jobs.append(jobs.export(tenant, invoice_id))
                 time.sleep(1 / args.onsave_rate)
-            wait_for(
-                lambda: (
-                    len(lags(saved, httpx.get(base + "/_host/report", timeout=60).json()))
-                    == len(saved)
-                ),
-                args.timeout,
+            # Until every on-save export job has ended: an export that met an error (the
+            # emulator host overloaded) ends without its invoice, and must not hold the
+            # measurement until --timeout; the exported count says how many arrived.
+            wait_for(lambda: jobs_open(fleet_url, export_jobs) == 0, args.timeout)
+            stream = time.time() - stream_start
+            backfilled = len(httpx.get(base + "/_host/report", timeout=60).json()[big])
+            row.update(
+                onsave_window_s=round(stream, 1),
+                backfill_exported_meanwhile=f"{backfilled}/{args.backfill}",
             )
         report = httpx.get(base + "/_host/report", timeout=60).json()
         measured = lags(saved, report)
@@ -484,10 +670,13 @@ def measure(args: argparse.Namespace, base: str, n_workers: int, scratch: Path, 
     return row
 
 
+INVOICE_DATE = "2026-11-30"
+
+
 def invoice_body(customer_id: int) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
-        "invoice_date": "2026-11-30",
+        "invoice_date": INVOICE_DATE,
         "status": "open",
         "positions": [
             {
@@ -514,8 +703,9 @@ def main() -> None:
     parser.add_argument("--onsave-rate", type=float, default=5.0)
     parser.add_argument("--backfill", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--concurrency", type=int, default=4, help="jobs per worker at once")
     parser.add_argument("--host-only", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("/work/wt/fleetx-out"))
+    parser.add_argument("--out", type=Path, default=Path("/work/wt/bench20-out"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -536,15 +726,17 @@ def main() -> None:
     waves = {r["workers"]: r["wave_s"] for r in rows if "wave_s" in r}
     lines = [
         f"{'Worker':>6} {'Welle s':>8} {'Jobs/s':>7} {'Lag p50':>8} {'Lag p99':>8} "
-        f"{'Lock-Verstöße':>13} {'Doppelte':>8}"
+        f"{'Lock-Verstöße':>13} {'Doppelte':>8} {'CPU-s W+H':>10} {'Last':>5}"
     ]
     for r in rows:
         lines.append(
             f"{r['workers']:>6} {r.get('wave_s', '–')!s:>8} {r.get('jobs_per_s', '–')!s:>7} "
             f"{_s(r.get('lag_p50_s')):>8} {_s(r.get('lag_p99_s')):>8} "
-            f"{r.get('lock_violations')!s:>13} {r.get('duplicate_exports')!s:>8}"
+            f"{r.get('lock_violations')!s:>13} {r.get('duplicate_exports')!s:>8} "
+            f"{_cpu(r):>10} {r.get('load_avg_1min', '–')!s:>5}"
         )
     lines.append(amdahl(waves) if waves else "(keine Welle gemessen: --host-only)")
+    lines.append(cpu_bound(rows, args.tenants))
     text = "\n".join(lines)
     print(text)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -560,6 +752,12 @@ def main() -> None:
         ),
         encoding="utf-8",
     )
+
+
+def _cpu(row: dict[str, Any]) -> str:
+    if row.get("wave_cpu_workers_s") is None:
+        return "–"
+    return f"{row['wave_cpu_workers_s']:.0f}+{row['wave_cpu_host_s']:.0f}"
 
 
 def _s(value: float | None) -> str:
