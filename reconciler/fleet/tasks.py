@@ -196,6 +196,12 @@ async def export_task(
         settle.export_done(invoice_id, upto, ran=True)
         if any(task.get("kind") == "customer" for task in result.tasks):
             await jobs.defer_sync(app, tenant, trigger="webhook")  # its customer first, then again
+        if result.transient:
+            # No answer or a 5xx from a service: the export recorded the invoice as failed and
+            # returned, so without this the job would end as done and the invoice wait for a
+            # poll the fleet does not run. Raised, it is retried with backoff (``_attempt``);
+            # the export's ledger and read-back make the retry create nothing twice.
+            raise TransientError(str(result.errors[-1].get("error") or f"invoice {invoice_id}"))
         return {"tenant": tenant, "invoice": invoice_id, "counts": dict(result.counts)}
 
     return await _attempt(

@@ -39,6 +39,7 @@ from reconciler.domain.errors import (
     KleansyncError,
     LockLost,
     RemoteValidationError,
+    TransientError,
     Unreachable,
 )
 from reconciler.domain.models import Invoice, Remote
@@ -115,6 +116,8 @@ class Exporter:
             except (AuthError, Unreachable, LockLost):
                 raise
             except KleansyncError as exc:
+                if isinstance(exc, TransientError):
+                    self.result.transient.append(remote.id)
                 self._fail(remote, str(exc))
             except Exception as exc:  # noqa: BLE001 - one bad invoice never stops the others
                 logger.opt(exception=exc).debug("invoice {} failed", remote.record.number)

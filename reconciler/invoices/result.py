@@ -117,6 +117,9 @@ class ExportResult:
     recovered: list[dict[str, Any]] = field(default_factory=list)
     #: Customers carried over to sevDesk first (``reconciler.invoices.customers``).
     customers: list[dict[str, Any]] = field(default_factory=list)
+    #: KleanApp ids of the errors that may pass (no answer, 5xx): worth trying again soon,
+    #: where nothing else would (a fleet's on-save export has no invoice poll behind it).
+    transient: list[str] = field(default_factory=list)
 
     def add_task(self, kind: str, message: str, number: str | None) -> None:
         """One task per message; the invoices waiting for it are listed on it."""

@@ -226,3 +226,23 @@ async def test_a_second_export_while_one_runs_touches_nothing(linked: World) -> 
     assert await world.writes() == before
     world.store.release_lock("invoices", "elsewhere:4242:abcd")
     assert len((await world.export()).exported) == 3
+
+
+async def test_an_export_that_got_no_answer_says_it_may_pass_and_goes_out_later(
+    linked: World,
+) -> None:
+    """sevDesk answers 500 to every try: the invoice fails, marked as worth another try
+    (a fleet's on-save job is retried on it), and the next export sends it, once."""
+    world = linked
+    invoices = await three_invoices(world)
+    fault = {"kind": "status", "method": "POST", "path": "saveInvoice", "status": 503}
+    assert (await world.sev_ctl.post("/faults", json={**fault, "times": 100})).status_code == 201
+
+    failed = await world.export()
+
+    assert len(failed.errors) == 3 and failed.exported == []
+    assert sorted(failed.transient) == sorted(str(inv["id"]) for inv in invoices)
+    await world.sev_ctl.delete("/faults")
+    again = await world.export()
+    assert again.errors == [] and again.transient == [] and len(again.exported) == 3
+    await assert_one_each(world, invoices)
