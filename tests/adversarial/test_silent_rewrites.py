@@ -73,9 +73,10 @@ async def test_an_email_with_a_blank_is_quarantined_never_written_as_another_mai
     assert klean.city == "Potsdam"  # the rest of the edit travels
     [held] = [q for q in result.plan.quarantined if q.side == "sevdesk"]
     assert held.id == s1 and "email" in held.reason and "'x y@z.de'" in held.reason
-    # reported again until fixed, never written
+    # still set aside (and said so) until fixed, never written; whether this incremental run
+    # read the contact again depends on its window, so the count is of what is set aside
     again = await env.sync()
-    assert again.plan.actions == [] and len(again.plan.quarantined) == 1
+    assert again.plan.actions == [] and again.known_quarantined == 1
     await env.s.customers.update(s1, {"email": "x.y@z.de"})
     fixed = await env.sync()
     assert fixed.plan.quarantined == () and (await record(env, "kleanapp", "K-00001")).email == (
