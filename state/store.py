@@ -165,7 +165,9 @@ class Store:
     # Looked up by id, key or counted instead of read all at once (see state.link_queries).
     count_links = link_queries.count_links
     links_by_ids = link_queries.links_by_ids
+    link_ids = link_queries.link_ids
     links_by_keys = link_queries.links_by_keys
+    link_ids_by_keys = link_queries.link_ids_by_keys
     taken_numbers = link_queries.taken_numbers
     links_without_fingerprints = link_queries.links_without_fingerprints
     insert_links = link_queries.insert_links

@@ -99,7 +99,7 @@ class Carried:
 
 def customers_to_carry(invoices: Iterable[Remote[Invoice]], store: Store) -> list[str]:
     """KleanApp ids of the invoices' customers that are not linked to a sevDesk contact."""
-    linked = {link.kleanapp_id for link in store.links("customer")}
+    linked = {link.kleanapp_id for link in store.link_ids("customer")}
     return sorted(
         {
             r.record.customer_id

@@ -90,7 +90,7 @@ class ExportLookups:
         """The sevDesk contact of the invoice's customer: linked, or same customer number."""
         if self._links is None:
             self._links = {
-                link.kleanapp_id: link.sevdesk_id for link in self.store.links("customer")
+                link.kleanapp_id: link.sevdesk_id for link in self.store.link_ids("customer")
             }
         customer = await self.customer(inv.customer_id)
         if inv.customer_id in self._links:

@@ -141,7 +141,7 @@ class _Job:
             config, connectors, self.store, invoices, dry_run=self.result.dry_run
         )
         self.exporter.lookups.carried = carried
-        linked = {link.kleanapp_id for link in self.store.links("customer")}
+        linked = {link.kleanapp_id for link in self.store.link_ids("customer")}
         self.result.customers = carried.items(linked, self.result.dry_run)
 
     async def recover(self) -> None:

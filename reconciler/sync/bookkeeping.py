@@ -46,9 +46,9 @@ def remember_for_admins(store: Store, run_id: str, plan: Plan) -> list[Quarantin
     ]:
         wanted.setdefault(entity, set()).add(key)
     link_ids = {
-        (link.entity, link.key): link.id
+        (entity, key): link_id
         for entity, keys in wanted.items()
-        for link in store.links_by_keys(entity, keys)
+        for key, link_id in store.link_ids_by_keys(entity, keys).items()
     }
     conflicts = [
         c

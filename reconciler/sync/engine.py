@@ -301,7 +301,7 @@ async def _run(
         and config.sync.customers != "off"
         and applier.stable_ids.remote is not None  # else there is nothing to heal
     ):
-        await applier.stable_ids.backfill(store.links("customer"))  # heals missing stable ids
+        await applier.stable_ids.backfill(store.link_ids("customer"))  # heals missing stable ids
     ensure_fence()  # cursors and admin queues are the lock holder's to write
     # A refused record is parked (waiting for a fix) and read again when its
     # source changes: it must not hold every other record's cursor back.

@@ -107,7 +107,7 @@ async def recover_writes(applier: Applier) -> list[dict[str, Any]]:
         # A killed run may have saved a link without journaling its stable id
         # yet (both sides are applied at once, so one lane's pair can be between
         # the two when the other lane's write is killed): heal that right away.
-        await applier.stable_ids.backfill(store.links("customer"))
+        await applier.stable_ids.backfill(store.link_ids("customer"))
     return outcome.recovered
 
 

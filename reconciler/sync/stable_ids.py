@@ -46,6 +46,7 @@ from reconciler.domain.problems import problem
 from reconciler.sync.fence import ensure_fence
 from reconciler.sync.snapshot import Snapshot
 from state import Store
+from state.link_queries import LinkIds
 from state.tables import Journal, Link
 
 ENTITY = "stable_id"
@@ -224,7 +225,7 @@ class StableIds:
             }
         )
 
-    async def backfill(self, links: Iterable[Link]) -> int:
+    async def backfill(self, links: Iterable[Link | LinkIds]) -> int:
         """Record the stable id of every customer link whose sevDesk contact lacks it.
 
         Run on full syncs: it heals links made before stable ids existed, a
