@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Seen", "fingerprint", "fingerprints", "settle_written"]
@@ -26,9 +27,31 @@ Seen = dict[str, dict[str, str]]
 """side -> field -> fingerprint of that side's raw value when last agreed."""
 
 
+#: What ``json.dumps(value, ensure_ascii=False)`` writes for a string, without building a
+#: ``JSONEncoder`` per call (``dumps`` does that whenever an argument is not the default).
+_quoted: Callable[[str], str] = json.encoder.encode_basestring
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
 def fingerprint(value: Any) -> str:
-    """A short, stable hash of one raw field value (``None`` included)."""
-    data = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """A short, stable hash of one raw field value (``None`` included).
+
+    The hash of ``json.dumps(value, ensure_ascii=False, sort_keys=True,
+    default=str)``: that is what every stored fingerprint was made from, so
+    it must not change. Strings, ``None``, booleans and integers (every field
+    of a canonical record but a few) are written here the way ``dumps``
+    writes them, byte for byte (a property test holds the two together):
+    ``dumps`` with non-default arguments was 70% of the time, and an
+    activation fingerprints every field of both sides of 100,000 pairs.
+    """
+    if type(value) is str:
+        data = _quoted(value)
+    elif value is None or type(value) is bool:
+        data = _CONSTANTS[value]
+    elif type(value) is int:
+        data = int.__repr__(value)
+    else:
+        data = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 

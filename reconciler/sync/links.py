@@ -23,7 +23,7 @@ from reconciler.domain.problems import problem
 from reconciler.sync.plan_model import Action, PairPlan
 from rules.normalize import normalize_record
 from state import Store
-from state.tables import Link
+from state.tables import Link, utcnow
 
 OTHER: dict[Side, Side] = {"kleanapp": "sevdesk", "sevdesk": "kleanapp"}
 
@@ -79,6 +79,8 @@ def pair_link(
     kleanapp_id, sevdesk_id = ids["kleanapp"], ids["sevdesk"]
     if kleanapp_id is None or sevdesk_id is None:
         return None
+    now = utcnow()  # given, not left to the default factories: pydantic inspects a
+    # factory's signature on every call, half of building a link (issue 21: 100,000 at activation)
     link = Link(
         id=pair.link_id,
         entity=pair.entity,
@@ -90,6 +92,8 @@ def pair_link(
         sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
         kleanapp_version=versions.get("kleanapp"),
         sevdesk_version=versions.get("sevdesk"),
+        created_at=now,
+        updated_at=now,
     )
     if pair.link_id is not None:
         old = store.get_link(pair.link_id)
