@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Column, delete
@@ -107,17 +108,22 @@ class Refusals:
             s.commit()
             return len(rows)
 
-    def settle(self, planned: set[str], seen: set[str], *, full: bool) -> int:
+    def settle(self, planned: set[str], seen: Mapping[str, set[str]], *, full: bool) -> int:
         """Close refusals whose write is no longer planned although its records were read.
 
         A record set back to what the other side holds needs no write any more;
-        its refusal is over. ``seen`` holds ``side:id`` of every record read;
-        after a full read a record not seen is gone, so its refusal is over too.
+        its refusal is over. ``seen`` holds, per entity, ``side:id`` of every
+        record read; after a full read a record not seen is gone, so its
+        refusal is over too. Per entity because ids are only unique within
+        one: KleanApp's unit 1 and customer 1 are two records, and the unit,
+        read on every run, used to close the refused customer's refusal as if
+        the customer had been read and needed no write any more.
         """
         done = {
             action_id
             for action_id, row in self.open().items()
-            if action_id not in planned and (full or seen.intersection(row.records))
+            if action_id not in planned
+            and (full or seen.get(row.entity, set()).intersection(row.records))
         }
         return self.close(done)
 

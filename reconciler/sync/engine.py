@@ -316,9 +316,9 @@ async def _run(
     if snapshot is not None and not options.apply_plan and not scoped_run:
         remember_parts(connectors, store, snapshot, outcome.errors, outcome.skipped)
     if snapshot is not None and not scoped_run:
-        seen = {
-            f"{side}:{rid}" for (_e, side), read in snapshot.reads.items() for rid in read.records
-        }
+        seen: dict[str, set[str]] = {}
+        for (entity, side), read in snapshot.reads.items():
+            seen.setdefault(entity, set()).update(f"{side}:{rid}" for rid in read.records)
         applier.refusals.settle({a.id for a in plan.actions}, seen, full=plan.full)
     applier.refusals.prune()
     new_quarantined = remember_for_admins(store, run.id, plan)

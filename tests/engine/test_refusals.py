@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from state.refusal_tables import Refusals
+from state.refusal_tables import Refusal, Refusals
 from state.tables import Run
 
 from .conftest import customer
@@ -125,3 +125,29 @@ async def test_status_lists_what_waits_for_a_fix_one_line_each(env):
     waiting = [line for line in lines if "K-00002" in line or "K-00003" in line]
     assert len(waiting) == 2 and all(len(line) < 400 for line in waiting)
     assert any("Company: must be at most 200 characters" in line for line in waiting)
+
+
+def test_a_unit_read_with_the_same_id_does_not_close_a_refused_customer(env):
+    # Found by a flaky CLI test: KleanApp numbers units and customers each from 1, units are
+    # read on every run, so "kleanapp:1" was always seen and the refused customer 1 counted
+    # as read without a write planned: its refusal was closed as fixed, the record forgotten.
+    refusals = Refusals(env.store)
+    refusals.record(
+        Refusal(
+            action_id="customer:K-00001:sevdesk:create",
+            entity="customer",
+            key="K-00001",
+            side="sevdesk",
+            op="create",
+            records=["kleanapp:1"],
+            message="sevDesk POST /Contact refused (HTTP 422)",
+            fingerprint="f" * 64,
+            first_run_id="r1",
+            last_run_id="r1",
+        )
+    )
+    assert refusals.settle(set(), {"unit": {"kleanapp:1"}}, full=False) == 0
+    assert set(refusals.open()) == {"customer:K-00001:sevdesk:create"}
+    # The customer itself read again with no create planned: set back at its source, fixed.
+    assert refusals.settle(set(), {"customer": {"kleanapp:1"}}, full=False) == 1
+    assert refusals.open() == {}
