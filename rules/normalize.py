@@ -73,6 +73,7 @@ def collapse_whitespace(value: str) -> str:
     return _nfc(" ".join(_nfc(value).split()))
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def normalize_text(value: str | None) -> str | None:
     """Single-line free text (names, street, city, postal code).
 
@@ -85,6 +86,7 @@ def normalize_text(value: str | None) -> str | None:
     return collapsed or None
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def normalize_multiline(value: str | None) -> str | None:
     """Multi-line text (the note): keep line breaks, drop invisible differences.
 
@@ -257,6 +259,7 @@ def normalize_country(value: str | None) -> str | None:
     return text
 
 
+@functools.lru_cache(maxsize=RAW_CACHE)
 def normalize_vat_id(value: str | None) -> str | None:
     """Upper case without whitespace: ``"de 123 456 789"`` is ``"DE123456789"``.
 
@@ -284,7 +287,7 @@ def normalize_customer(c: Customer, *, phone_region: str | None = None) -> Custo
 def normalized_customer_fields(
     values: Mapping[str, Any], *, phone_region: str | None = None
 ) -> dict[str, Any]:
-    """The normalised spelling of a customer's field values (``kind`` and ``archived`` left out).
+    """A customer's field values in their normal spelling (``kind`` and ``archived`` as they are).
 
     ``values``: a customer's fields as plain values (a ``Customer``'s ``__dict__``,
     or one with some fields taken from the other side). Why a function of plain
@@ -296,6 +299,7 @@ def normalized_customer_fields(
     region = phone_region if phone_region is not None else country
     return {
         "customer_number": normalize_customer_number(values["customer_number"]),
+        "kind": values["kind"],
         "company_name": normalize_text(values["company_name"]),
         "first_name": normalize_text(values["first_name"]),
         "last_name": normalize_text(values["last_name"]),
@@ -308,6 +312,7 @@ def normalized_customer_fields(
         "country": country,
         "vat_id": normalize_vat_id(values["vat_id"]),
         "note": normalize_multiline(values["note"]),
+        "archived": values["archived"],
     }
 
 

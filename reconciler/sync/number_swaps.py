@@ -54,6 +54,8 @@ def unswapped(k: Remote[Customer], base: dict[str, Any] | None) -> tuple[Remote[
 
 def holds_temporary_number(number: str | None, base: dict[str, Any] | None) -> bool:
     """Whether a KleanApp customer numbered ``number`` holds our temporary number (mid-swap)."""
+    if not number or not number.endswith(TEMP_SUFFIX):
+        return False  # the common case, without building the temporary number
     agreed = (base or {}).get("customer_number")
     return bool(agreed and number == temporary_number(agreed))
 

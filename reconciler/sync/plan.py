@@ -130,13 +130,18 @@ class Planner:
         # it is not gone: the pair is left alone (the record is reported as quarantined).
         bad = {(side, q.id) for side in SIDES for q in reads[side].quarantined}
         linked: dict[Side, set[str]] = {"kleanapp": set(), "sevdesk": set()}
+        # Bound once, not per link: a full run walks every link (issue 21).
+        k_linked, s_linked = linked["kleanapp"], linked["sevdesk"]
+        k_records, s_records = reads["kleanapp"].records, reads["sevdesk"].records
+        s_read = reads["sevdesk"]
         for link in self.links.get("customer", []):
-            linked["kleanapp"].add(link.kleanapp_id)
-            linked["sevdesk"].add(link.sevdesk_id)
-            k = reads["kleanapp"].records.get(link.kleanapp_id)
-            s = reads["sevdesk"].records.get(link.sevdesk_id)
-            s_gone = link.sevdesk_id in reads["sevdesk"].gone or (
-                reads["sevdesk"].complete and s is None and ("sevdesk", link.sevdesk_id) not in bad
+            kid, sid = link.kleanapp_id, link.sevdesk_id
+            k_linked.add(kid)
+            s_linked.add(sid)
+            k = k_records.get(kid)
+            s = s_records.get(sid)
+            s_gone = sid in s_read.gone or (
+                s_read.complete and s is None and ("sevdesk", sid) not in bad
             )
             if s_gone:
                 self._add(sevdesk_deleted(self.config, link, k))

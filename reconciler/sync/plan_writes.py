@@ -171,12 +171,18 @@ def unchanged_pair(
     archived = kv["archived"]
     if archived and not was_archived:
         return False  # newly archived: ``kleanapp_archived`` decides
+    if sv["archived"] != archived:
+        return False
     # Equal to the base as a dict means the model would take it unchanged: the
     # values compared are the normalised strings, None, the kind and a bool.
-    normal = {**kv, **normalized_customer_fields(kv)}
-    if normal != {**base, "archived": archived}:
+    # The base's archive flag is KleanApp's for the comparison (as in the planner).
+    normal = normalized_customer_fields(kv)
+    normal["archived"] = was_archived
+    if normal != base:
         return False
-    return {**sv, **normalized_customer_fields(sv)} == normal
+    other = normalized_customer_fields(sv)
+    other["archived"] = was_archived
+    return other == normal
 
 
 def create_pair(
