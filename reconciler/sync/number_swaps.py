@@ -31,7 +31,7 @@ TEMP_SUFFIX = "~swap"
 #: KleanApp's customer_number maxLength.
 MAX_NUMBER = 32
 
-__all__ = ["order_number_renames", "temporary_number", "unswapped"]
+__all__ = ["holds_temporary_number", "order_number_renames", "temporary_number", "unswapped"]
 
 
 def temporary_number(number: str) -> str:
@@ -45,11 +45,19 @@ def unswapped(k: Remote[Customer], base: dict[str, Any] | None) -> tuple[Remote[
     Returns the record and whether it held a temporary number (which must
     then be replaced even if nothing else changed).
     """
-    number = (base or {}).get("customer_number")
-    if number and k.record.customer_number == temporary_number(number):
+    if holds_temporary_number(k.record.customer_number, base):
+        number = (base or {})["customer_number"]
         record = k.record.model_copy(update={"customer_number": number})
         return k.model_copy(update={"record": record}), True
     return k, False
+
+
+def holds_temporary_number(number: str | None, base: dict[str, Any] | None) -> bool:
+    """Whether a KleanApp customer numbered ``number`` holds our temporary number (mid-swap)."""
+    if not number or not number.endswith(TEMP_SUFFIX):
+        return False  # the common case, without building the temporary number
+    agreed = (base or {}).get("customer_number")
+    return bool(agreed and number == temporary_number(agreed))
 
 
 def _rename(pair: PairPlan) -> Action | None:

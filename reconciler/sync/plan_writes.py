@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.domain.models import OTHER, SIDE_LABEL, Customer, Quarantined, Remote, Side
+from reconciler.sync.number_swaps import holds_temporary_number
 from reconciler.sync.plan_model import Action, PairPlan
 from rules.carry import carry_problem, carry_record_fields
 from rules.fingerprints import Seen, fingerprints
 from rules.merge_result import MergeResult
-from rules.normalize import normalize_record
+from rules.normalize import normalize_record, normalized_customer_fields
 from state.tables import Link
 
 
@@ -128,6 +129,60 @@ def aligned(
             update={"record": k.record.model_copy(update={f: getattr(s.record, f) for f in k_skip})}
         )
     return k, s
+
+
+def unchanged_pair(
+    unstorable: Mapping[Side, Callable[[Customer], frozenset[str]]],
+    link: Link,
+    k: Customer,
+    s: Customer,
+) -> bool:
+    """Whether a linked pair is quiet: both records agree with the link's base.
+
+    The planner's quiet test (``unswapped``, then :func:`aligned`, then both
+    normalised records equal to the base with KleanApp's archive flag) decided
+    on plain values, without a model copy per side and step: a quiet full run
+    asks this of every linked pair (issue 21). False whenever that test might
+    not hold or might not even be asked: a link without a base or fingerprints,
+    a kind that differs, a number mid-swap, a base the model would not take as
+    it is, a KleanApp record newly archived. The planner then takes its full
+    path, which decides as before. An admin's answer (``Planner.forced``) is
+    the planner's to check.
+    """
+    base = link.base
+    if not base or (link.kleanapp_raw is None and link.sevdesk_raw is None):
+        return False
+    was_archived = base.get("archived")
+    if (
+        k.kind != s.kind
+        or type(was_archived) is not bool
+        or holds_temporary_number(k.customer_number, base)
+    ):
+        return False
+    # ``aligned``: with one kind on both sides, each side's fields it cannot keep.
+    kv: dict[str, Any] = k.__dict__
+    sv: dict[str, Any] = s.__dict__
+    s_skip = unstorable["sevdesk"](s)
+    k_skip = unstorable["kleanapp"](k) - s_skip
+    if s_skip:
+        sv = {**sv, **{f: kv[f] for f in s_skip}}
+    if k_skip:
+        kv = {**kv, **{f: sv[f] for f in k_skip}}
+    archived = kv["archived"]
+    if archived and not was_archived:
+        return False  # newly archived: ``kleanapp_archived`` decides
+    if sv["archived"] != archived:
+        return False
+    # Equal to the base as a dict means the model would take it unchanged: the
+    # values compared are the normalised strings, None, the kind and a bool.
+    # The base's archive flag is KleanApp's for the comparison (as in the planner).
+    normal = normalized_customer_fields(kv)
+    normal["archived"] = was_archived
+    if normal != base:
+        return False
+    other = normalized_customer_fields(sv)
+    other["archived"] = was_archived
+    return other == normal
 
 
 def create_pair(
