@@ -86,6 +86,9 @@ PHASES = (
     ("state.store.Store", "links", "links"),
     ("state.store.Store", "links_by_ids", "links"),
     ("state.store.Store", "links_by_keys", "links"),
+    ("state.link_queries.StoredLinks", "batch", "links"),  # a full run's walk, in batches
+    ("state.store.Store", "link_ids", "links"),
+    ("state.store.Store", "link_ids_by_keys", "links"),
     ("state.store.Store", "count_links", "links"),
     ("state.store.Store", "taken_numbers", "links"),
     ("state.store.Store", "finish_run", "bookkeeping"),

@@ -162,6 +162,10 @@ class Store:
         with self.session() as s:
             return list(s.exec(select(Link).where(Link.entity == entity)))
 
+    def stored_links(self, entity: str) -> link_queries.StoredLinks:
+        """Every link of ``entity``, read in batches while iterated (``StoredLinks``)."""
+        return link_queries.StoredLinks(self, entity)
+
     # Looked up by id, key or counted instead of read all at once (see state.link_queries).
     count_links = link_queries.count_links
     links_by_ids = link_queries.links_by_ids

@@ -10,7 +10,7 @@ never decides anything new. Beside it: ``plan_direction``, ``plan_removals``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.config import Config
@@ -67,7 +67,7 @@ class Planner:
         self,
         config: Config,
         snapshot: Snapshot,
-        links: dict[str, list[Link]],
+        links: Mapping[str, Iterable[Link]],
         resolved: Sequence[Any] = (),
         parked_resolutions: Sequence[Any] = (),
         taken_numbers: Callable[[Iterable[str]], set[str]] | None = None,
@@ -96,6 +96,8 @@ class Planner:
         self.quarantined: list[Quarantined] = []
         #: KleanApp record id -> the number it holds now (for ordering renames).
         self.kleanapp_numbers: dict[str, str | None] = {}
+        #: The customer numbers the links' bases hold (taken, for matching).
+        self.linked_numbers: set[str] = set()
 
     def build(self) -> Plan:
         if self.config.sync.customers != "off":
@@ -134,10 +136,15 @@ class Planner:
         k_linked, s_linked = linked["kleanapp"], linked["sevdesk"]
         k_records, s_records = reads["kleanapp"].records, reads["sevdesk"].records
         s_read = reads["sevdesk"]
+        # The links are walked once (a full run's are read in batches as they come, see
+        # ``snapshot``): the customer numbers they hold are noted on the way, for matching.
+        numbers = self.linked_numbers
         for link in self.links.get("customer", []):
             kid, sid = link.kleanapp_id, link.sevdesk_id
             k_linked.add(kid)
             s_linked.add(sid)
+            if link.base and (number := link.base.get("customer_number")):
+                numbers.add(number)
             k = k_records.get(kid)
             s = s_records.get(sid)
             s_gone = sid in s_read.gone or (
@@ -318,11 +325,8 @@ class Planner:
             wanted = {r.record.customer_number or "" for side in SIDES for r in unlinked[side]}
             held = self.taken_numbers(wanted - {""}) if wanted - {""} else set()
             taken = {"kleanapp": set(held), "sevdesk": set(held)}
-        for link in self.links.get("customer", []):
-            number = (link.base or {}).get("customer_number")
-            if number:
-                taken["kleanapp"].add(number)
-                taken["sevdesk"].add(number)
+        taken["kleanapp"] |= self.linked_numbers
+        taken["sevdesk"] |= self.linked_numbers
         result = match_customers(
             unlinked["kleanapp"],
             unlinked["sevdesk"],
@@ -418,7 +422,7 @@ class Planner:
         pairs, tasks = UnitPlanner(
             self.config,
             {side: self.snapshot.read("unit", side) for side in SIDES},
-            self.links.get("unit", []),
+            list(self.links.get("unit", [])),  # few, and walked twice
             lambda side: writable(self.config, "unit", side),
         ).plan()
         self.pairs.extend(pairs)
@@ -428,7 +432,7 @@ class Planner:
 def build_plan(
     config: Config,
     snapshot: Snapshot,
-    links: dict[str, list[Link]],
+    links: Mapping[str, Iterable[Link]],
     *,
     resolved: Sequence[Any] = (),
     parked_resolutions: Sequence[Any] = (),

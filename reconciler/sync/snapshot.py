@@ -33,16 +33,18 @@ brake stops that run) and count towards it.
 Units are few, so they are always read in full.
 
 Which links a run works with (``Snapshot.links``): on a full run all of
-them; on an incremental run only those of the records that came back and of
-the records whose parts vanished, looked up by id in batches
-(``state.link_queries``), never every link: a quiet run costs what changed,
-not what exists.
+them, read in batches while the plan walks them (``StoredLinks``: never all
+held at once; the removal checks above ask for ids only, and read whole only
+the links of the records they read again); on an incremental run only those
+of the records that came back and of the records whose parts vanished,
+looked up by id in batches (``state.link_queries``), never every link: a
+quiet run costs what changed, not what exists.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +57,7 @@ from reconciler.domain.i18n import N_, _
 from reconciler.domain.models import SIDES, SYNCED_ENTITIES, Customer, Quarantined, Remote, Side
 from rules.normalize import normalize_record
 from state import Store
+from state.link_queries import LinkIds
 from state.part_tables import part_inventory, save_part_inventory
 from state.tables import Link
 
@@ -117,8 +120,8 @@ class Snapshot:
     dropped: set[str] = field(default_factory=set)
 
     #: Per entity read: the links this run works with (all of them after a full
-    #: read, else those of the records read; see the module docstring).
-    links: dict[str, list[Link]] = field(default_factory=dict)
+    #: read, walked in batches, else those of the records read; module docstring).
+    links: dict[str, Iterable[Link]] = field(default_factory=dict)
 
     #: Per side: the customer part inventory as the last good run saved it, read
     #: once before the listings (``remember_parts`` compares with it, no second read).
@@ -189,7 +192,7 @@ async def take_snapshot(
                 for side in SIDES
             }
             snapshot.links[entity] = _links_of(store, snapshot, entity, known)
-            await _confirm_removals(connectors, snapshot, removal_budget, known)
+            await _confirm_removals(connectors, store, snapshot, removal_budget, known)
             await _fetch_counterparts(connectors, snapshot, entity)
         else:
             snapshot.links[entity] = store.links(entity)
@@ -215,7 +218,7 @@ def _links_of(
     snapshot: Snapshot,
     entity: str,
     known: dict[Side, dict[str, tuple[str, ...]] | None],
-) -> list[Link]:
+) -> Iterable[Link]:
     """The links this run works with: all after a full read, else by id (module docstring).
 
     Looked up once, right after the listings: every record fetched later
@@ -223,7 +226,7 @@ def _links_of(
     these links, so the set does not grow.
     """
     if snapshot.full:
-        return store.links(entity)
+        return store.stored_links(entity)
     ids: dict[Side, set[str]] = {}
     for side in SIDES:
         read = snapshot.read(entity, side)
@@ -252,6 +255,8 @@ async def _fetch_counterparts(
     connectors: dict[Side, Connector], snapshot: Snapshot, entity: str
 ) -> None:
     """For linked records read on one side only, fetch the other side by id."""
+    if all(snapshot.read(entity, side).complete for side in SIDES):
+        return  # a full read: every record is in hand, there is nothing to fetch
     model = SYNCED_ENTITIES[entity]
     bad_ids = {
         (q.side, q.id) for side in SIDES for q in snapshot.read(entity, side).quarantined if q.id
@@ -280,6 +285,7 @@ async def _fetch_counterparts(
 
 async def _confirm_removals(
     connectors: dict[Side, Connector],
+    store: Store,
     snapshot: Snapshot,
     budget: int | None,
     inventories: dict[Side, dict[str, tuple[str, ...]] | None],
@@ -292,10 +298,16 @@ async def _confirm_removals(
     clears fields (its parts read through its own contact filter).
     """
     links = snapshot.links["customer"]
+    # A full run's links are walked once, by the plan: here only their ids are needed.
+    index: list[Link] | list[LinkIds] = (
+        links if isinstance(links, list) else store.link_ids("customer")
+    )
     bad = {(q.side, q.id) for q in snapshot.quarantined if q.id}
     for side in SIDES:
         read = snapshot.read("customer", side)
-        linked = {(lk.kleanapp_id if side == "kleanapp" else lk.sevdesk_id): lk for lk in links}
+        linked: dict[str, Link | LinkIds] = {
+            (lk.kleanapp_id if side == "kleanapp" else lk.sevdesk_id): lk for lk in index
+        }
         missing = [
             rid
             for rid in linked
@@ -326,22 +338,37 @@ async def _confirm_removals(
             snapshot.dropped |= {linked[rid].key for rid in dropped}
             continue
         skip_of = snapshot.unstorable[side]
+        whole = _whole_links(store, side, linked, [*missing, *dropped])
         for rid in [*missing, *dropped]:
             try:
                 remote = await connectors[side].customers.get(rid)
             except NotFound:
                 read.records.pop(rid, None)
                 read.gone.add(rid)
-                await _fetch_partner(connectors, snapshot, side, linked[rid])
+                await _fetch_partner(connectors, snapshot, side, whole[rid])
                 continue
             if rid in missing:
                 logger.warning(
                     "{} listed no customer {} but has it when asked: not deleted", label, rid
                 )
-            elif _clears(remote.record, linked[rid].base, skip_of(remote.record)):
+            elif _clears(remote.record, whole[rid].base, skip_of(remote.record)):
                 snapshot.dropped.add(linked[rid].key)
             read.records[rid] = remote
             read.fetched.add(rid)
+
+
+def _whole_links(
+    store: Store, side: Side, linked: dict[str, Link | LinkIds], rids: list[str]
+) -> dict[str, Link]:
+    """The links (with their bases) of the records ``_confirm_removals`` reads again."""
+    have = {rid: lk for rid in rids if isinstance(lk := linked[rid], Link)}
+    wanted = [rid for rid in rids if rid not in have]
+    if wanted:
+        found = store.links_by_ids(
+            "customer", **{"kleanapp_ids" if side == "kleanapp" else "sevdesk_ids": wanted}
+        )
+        have |= {(lk.kleanapp_id if side == "kleanapp" else lk.sevdesk_id): lk for lk in found}
+    return have
 
 
 async def _fetch_partner(

@@ -26,6 +26,15 @@ from sandbox import kleanapp as kleanapp_sandbox
 from sandbox import sevdesk as sevdesk_sandbox
 from state import Store
 
+@pytest.fixture(autouse=True)
+def small_link_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full runs walk the links two at a time here (``StoredLinks``), not 2,000: every
+    engine test then crosses batch edges, where a link lost or read twice would show."""
+    import state.link_queries
+
+    monkeypatch.setattr(state.link_queries, "READ_BATCH", 2)
+
+
 K_URL = "http://kleanapp.test/api/v1"
 S_URL = "http://sevdesk.test/api/v1"
 K_TOKEN = "engine-test-kleanapp-token"

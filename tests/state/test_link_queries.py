@@ -58,3 +58,26 @@ def test_a_clash_in_a_chunk_stores_the_others_and_names_the_clashing_link(state_
     assert sorted(link.key for link in store.links("customer")) == ["K-00001", "K-00002", "K-00004"]
     assert stored[1][0].key == "K-00003"
     store.close()
+
+
+def test_a_full_runs_walk_over_the_links_brings_each_once_across_batches(state_url, monkeypatch):
+    # A full run plans with links read in batches (StoredLinks); a lost or repeated link at a
+    # batch's edge would be a pair never planned (a deletion never carried) or planned twice.
+    import state.link_queries as link_queries
+
+    monkeypatch.setattr(link_queries, "READ_BATCH", 3)
+    store = Store(state_url)
+    store.insert_links([_link(i) for i in range(1, 12)])
+    for link in store.links("customer"):
+        if link.kleanapp_id in {"3", "4", "7"}:  # gaps in the ids, one at a batch's edge
+            store.delete_link(link.id or 0)
+    store.insert_links([_link(99, entity="unit", key="Std", kleanapp_id="u1", sevdesk_id="u1")])
+
+    walked = [link.kleanapp_id for link in store.stored_links("customer")]
+    assert walked == [link.kleanapp_id for link in store.links("customer")]
+    assert walked == ["1", "2", "5", "6", "8", "9", "10", "11"]
+    assert [link.key for link in store.stored_links("customer")] == [
+        f"K-{int(i):05d}" for i in walked
+    ]
+    assert [lk.kleanapp_id for lk in store.stored_links("unit")] == ["u1"]
+    assert [ids.kleanapp_id for ids in store.link_ids("customer")] == walked
