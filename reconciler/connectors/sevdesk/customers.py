@@ -160,11 +160,12 @@ class SevdeskCustomers(Collection[Customer]):
                 listing.quarantined.append(quarantined(None, f"contact row without id: {row!r}"))
             elif is_customer(row) and (since is None or changed_since(row, since)):
                 contacts[str(ref_id(row))] = row
-        parts = group_by_contact(address_rows, way_rows)
-        if complete:
-            listing.parts = {cid: ids for cid, p in parts.items() if (ids := part_ids(p))}
-        else:  # only the changed parts of some table were read (``_read_parts``)
-            listing.parts = _current_parts(known or {}, parts, whole)
+        with paused_gc():  # tens of thousands of groups and part ids, no I/O
+            parts = group_by_contact(address_rows, way_rows)
+            if complete:
+                listing.parts = {cid: ids for cid, p in parts.items() if (ids := part_ids(p))}
+            else:  # only the changed parts of some table were read (``_read_parts``)
+                listing.parts = _current_parts(known or {}, parts, whole)
         if since is not None:
             touched = {
                 cid for cid, p in parts.items() if any(changed_since(r, since) for r in p.all())
