@@ -24,7 +24,10 @@ Two facts, both read from the service's own answers:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -109,6 +112,29 @@ class PageCheck:
             f"{service} answered the {what} list incompletely {ATTEMPTS} times in a row "
             f"({self.problem}); nothing was changed, the next run reads it again"
         )
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a listing turns its rows into records.
+
+    Why: building tens of thousands of records allocates hundreds of thousands of
+    objects that all stay alive, and each time the allocations pass a quarter of
+    what is already alive CPython walks every live object (a full collection):
+    several such walks while a listing was built cost about a third of building
+    it (20,000 sevDesk customers: 1.4 s with the collector, 0.9 s without).
+    Paused, the new objects meet the collector once, afterwards. Only around
+    code that neither awaits nor does I/O, so no other task runs meanwhile; an
+    object freed by reference counting is freed at once, as always.
+    """
+    if not gc.isenabled():  # someone else paused it: theirs to resume
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _count(total: Any) -> int | None:

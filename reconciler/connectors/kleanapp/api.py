@@ -22,7 +22,7 @@ from loguru import logger
 
 from reconciler.connectors.http import HttpClient
 from reconciler.connectors.kleanapp.wire import R, _strict, _to_remote, _Unmappable
-from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, started_at
+from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, paused_gc, started_at
 from reconciler.connectors.responses import without_nul
 from reconciler.domain.errors import (
     ChangedMeanwhile,
@@ -101,20 +101,21 @@ class KleanappApi:
         """A whole list as canonical records; a row that cannot be one is quarantined."""
         rows, as_of = await self.read_all(path, params)
         listing: Listing[R] = Listing[entity](as_of=as_of)  # type: ignore[valid-type]
-        for row in rows:
-            try:
-                listing.records.append(_to_remote(row, build))
-            except _Unmappable as exc:
-                rid = row.get("id") if isinstance(row, dict) else None
-                listing.quarantined.append(
-                    Quarantined(
-                        side="kleanapp",
-                        entity=entity.__name__,
-                        id=None if rid is None else str(rid),
-                        reason=str(exc),
-                        label=_readable_number(row),
+        with paused_gc():  # no I/O in here (see paused_gc)
+            for row in rows:
+                try:
+                    listing.records.append(_to_remote(row, build))
+                except _Unmappable as exc:
+                    rid = row.get("id") if isinstance(row, dict) else None
+                    listing.quarantined.append(
+                        Quarantined(
+                            side="kleanapp",
+                            entity=entity.__name__,
+                            id=None if rid is None else str(rid),
+                            reason=str(exc),
+                            label=_readable_number(row),
+                        )
                     )
-                )
         return listing
 
     async def patch(

@@ -193,11 +193,26 @@ def _to_remote(row: Any, build: Callable[[dict[str, Any]], R]) -> Remote[R]:
         record = build(row)
     except ValidationError as exc:
         raise _Unmappable(_summary(exc)) from None
-    # Parametrised by the record's own class, as the engine's other records are.
-    remote_of_record: type[Remote[R]] = cast(Any, Remote)[type(record)]
-    return remote_of_record(
+    return _remote_of(type(record))(
         side="kleanapp", id=str(rid), version=str(version), updated_at=updated_at, record=record
     )
+
+
+def _remote_of(kind: type[R]) -> type[Remote[R]]:
+    """``Remote`` parametrised by the record's own class, as the engine's other records are.
+
+    Looked up once per class: pydantic's ``Remote[kind]`` returns the same cached class
+    every time, but finding it in that cache took a third of the time of building a
+    listed record (cProfile, 20,000 customers: 1.3 of 3.6 s).
+    """
+    remote = _REMOTE_OF.get(kind)
+    if remote is None:
+        remote = _REMOTE_OF[kind] = cast(Any, Remote)[kind]
+    return remote
+
+
+#: Record class -> ``Remote[that class]`` (``_remote_of``).
+_REMOTE_OF: dict[type, Any] = {}
 
 
 def _strict(row: Any, build: Callable[[dict[str, Any]], R], what: str) -> Remote[R]:

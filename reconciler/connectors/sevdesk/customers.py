@@ -41,6 +41,7 @@ from loguru import logger
 from pydantic import ValidationError
 
 from reconciler.connectors.base import Collection
+from reconciler.connectors.listing import paused_gc
 from reconciler.connectors.sevdesk.api import NotSupportedBySevdesk, SevdeskApi
 from reconciler.connectors.sevdesk.mapping import (
     ADDRESS_FIELDS,
@@ -159,11 +160,12 @@ class SevdeskCustomers(Collection[Customer]):
                 listing.quarantined.append(quarantined(None, f"contact row without id: {row!r}"))
             elif is_customer(row) and (since is None or changed_since(row, since)):
                 contacts[str(ref_id(row))] = row
-        parts = group_by_contact(address_rows, way_rows)
-        if complete:
-            listing.parts = {cid: ids for cid, p in parts.items() if (ids := part_ids(p))}
-        else:  # only the changed parts of some table were read (``_read_parts``)
-            listing.parts = _current_parts(known or {}, parts, whole)
+        with paused_gc():  # tens of thousands of groups and part ids, no I/O
+            parts = group_by_contact(address_rows, way_rows)
+            if complete:
+                listing.parts = {cid: ids for cid, p in parts.items() if (ids := part_ids(p))}
+            else:  # only the changed parts of some table were read (``_read_parts``)
+                listing.parts = _current_parts(known or {}, parts, whole)
         if since is not None:
             touched = {
                 cid for cid, p in parts.items() if any(changed_since(r, since) for r in p.all())
@@ -179,26 +181,11 @@ class SevdeskCustomers(Collection[Customer]):
                 if ids := part_ids(parts.get(cid, Parts())):
                     listing.parts[cid] = ids
         self.parts_seen = dict(listing.parts)
-        first_with_number: dict[str, str] = {}
-        for contact_id, contact in sorted(contacts.items(), key=lambda kv: id_order(kv[0])):
-            number = text(contact.get("customerNumber"))
-            if number is not None and number in first_with_number:
-                # sevDesk does not enforce unique numbers; the engine matches by them.
-                listing.quarantined.append(
-                    quarantined(
-                        contact_id,
-                        f"customer number {number} is also used by sevDesk contact "
-                        f"{first_with_number[number]}",
-                    )
-                )
-                continue
-            try:
-                listing.records.append(await self._remote(contact, parts.get(contact_id, Parts())))
-            except MappingError as exc:
-                listing.quarantined.append(quarantined(contact_id, str(exc), label=number))
-                continue
-            if number is not None:
-                first_with_number[number] = contact_id
+        if contacts:  # what building any customer needs (read, once, before the first)
+            countries = await self.api.countries()
+            category = await self.api.invoice_address_category()
+            with paused_gc():
+                _add_customers(listing, contacts, parts, countries, category)
         return listing
 
     async def _read_parts(
@@ -316,19 +303,7 @@ class SevdeskCustomers(Collection[Customer]):
 
     async def _remote(self, contact: dict, parts: Parts) -> Remote[Customer]:
         countries = await self.api.countries()
-        address = main_address(parts.addresses, await self.api.invoice_address_category())
-        record = customer_from_parts(contact, address, parts.ways, countries)
-        updated_at, stamp = change_stamp(contact, parts.all())
-        # sevDesk stamps whole seconds: two edits within one second leave every
-        # `update` as it was, so the content is part of the version too.
-        version = hashlib.sha256(f"{stamp}|{record.model_dump_json()}".encode()).hexdigest()[:16]
-        return Remote(
-            side="sevdesk",
-            id=str(contact["id"]),
-            version=version,
-            updated_at=updated_at,
-            record=record,
-        )
+        return _customer(contact, parts, countries, await self.api.invoice_address_category())
 
     async def _contacts_by_id(self, ids: list[str]) -> list[dict]:
         """Contacts that changed parts point at: one by one, or one full listing."""
@@ -478,6 +453,61 @@ class SevdeskCustomers(Collection[Customer]):
             except NotFound:
                 return
             raise
+
+
+def _add_customers(
+    listing: Listing[Customer],
+    contacts: dict[str, dict],
+    parts: dict[str, Parts],
+    countries: dict[str, str],
+    category: str | None,
+) -> None:
+    """Every listed contact as a customer in ``listing``, oldest first, or quarantined.
+
+    No I/O (what it needs was read before), so a listing builds its records in
+    one stretch that ``paused_gc`` can cover.
+    """
+    first_with_number: dict[str, str] = {}
+    for contact_id, contact in sorted(contacts.items(), key=lambda kv: id_order(kv[0])):
+        number = text(contact.get("customerNumber"))
+        if number is not None and number in first_with_number:
+            # sevDesk does not enforce unique numbers; the engine matches by them.
+            listing.quarantined.append(
+                quarantined(
+                    contact_id,
+                    f"customer number {number} is also used by sevDesk contact "
+                    f"{first_with_number[number]}",
+                )
+            )
+            continue
+        try:
+            listing.records.append(
+                _customer(contact, parts.get(contact_id, Parts()), countries, category)
+            )
+        except MappingError as exc:
+            listing.quarantined.append(quarantined(contact_id, str(exc), label=number))
+            continue
+        if number is not None:
+            first_with_number[number] = contact_id
+
+
+def _customer(
+    contact: dict, parts: Parts, countries: dict[str, str], category: str | None
+) -> Remote[Customer]:
+    """The customer a contact and its parts make up; ``MappingError`` if they make none."""
+    address = main_address(parts.addresses, category)
+    record = customer_from_parts(contact, address, parts.ways, countries)
+    updated_at, stamp = change_stamp(contact, parts.all())
+    # sevDesk stamps whole seconds: two edits within one second leave every
+    # `update` as it was, so the content is part of the version too.
+    version = hashlib.sha256(f"{stamp}|{record.model_dump_json()}".encode()).hexdigest()[:16]
+    return Remote(
+        side="sevdesk",
+        id=str(contact["id"]),
+        version=version,
+        updated_at=updated_at,
+        record=record,
+    )
 
 
 def _current_parts(

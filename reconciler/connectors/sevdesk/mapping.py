@@ -24,6 +24,7 @@ Rules, in sevDesk's own terms:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -63,11 +64,11 @@ class MappingError(ValueError):
 
 def ref_id(value: Any) -> str | None:
     """The id of a ``{"id": .., "objectName": ..}`` reference, as a string."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # (a plain dict, checked cheaply)
         value = value.get("id")
     if value is None or value == "":
         return None
-    return str(value)
+    return value if type(value) is str else str(value)
 
 
 def text(value: Any) -> str | None:
@@ -86,6 +87,21 @@ def parse_timestamp(value: Any) -> dt.datetime:
     """
     if not isinstance(value, str) or not value:
         raise MappingError(f"missing or invalid 'update' timestamp: {value!r}")
+    if type(value) is str:
+        return _parsed_stamp(value)
+    return _parse_stamp(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_stamp(value: str) -> dt.datetime:
+    """``_parse_stamp``, remembered per text: a listing reads several stamps per customer
+    (contact, addresses, ways) and sevDesk's whole-second stamps repeat across rows
+    written together, so this is cheaper than parsing each again. (A datetime is
+    immutable, so handing out the same one twice is safe; a refusal is not cached.)"""
+    return _parse_stamp(value)
+
+
+def _parse_stamp(value: str) -> dt.datetime:
     try:
         stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -118,10 +134,12 @@ class Parts:
 def group_by_contact(addresses: Iterable[Any], ways: Iterable[Any]) -> dict[str, Parts]:
     """Join part rows to their contact client-side (also re-checks a ``contact[id]`` filter)."""
     grouped: dict[str, Parts] = defaultdict(Parts)
-    for table, attr in ((addresses, "addresses"), (ways, "ways")):
-        for row in table:
-            if isinstance(row, dict) and (owner := ref_id(row.get("contact"))) is not None:
-                getattr(grouped[owner], attr).append(row)
+    for row in addresses:
+        if isinstance(row, dict) and (owner := ref_id(row.get("contact"))) is not None:
+            grouped[owner].addresses.append(row)
+    for row in ways:
+        if isinstance(row, dict) and (owner := ref_id(row.get("contact"))) is not None:
+            grouped[owner].ways.append(row)
     return grouped
 
 
@@ -162,6 +180,28 @@ def main_way(ways: Iterable[Mapping[str, Any]], way_type: str) -> Mapping[str, A
         if is_main(row):
             return row
     return rows[0] if rows else None
+
+
+def main_ways(ways: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """``main_way`` for every type of ``WAY_TYPES`` at once: way type -> its way.
+
+    One pass instead of one filter-and-sort per type (a listing asks this of
+    every customer). The same choice: the lowest ``(not main, id)`` wins, the
+    earlier row on a tie, as the stable sort in ``main_way`` picks it.
+    """
+    best: dict[str, tuple[tuple[bool, tuple[int, str]], Mapping[str, Any]]] = {}
+    for way in ways:
+        way_type = str(way.get("type", "")).upper()
+        if way_type not in _WANTED_WAY_TYPES:
+            continue
+        key = (not is_main(way), _id_key(way))
+        held = best.get(way_type)
+        if held is None or key < held[0]:
+            best[way_type] = (key, way)
+    return {way_type: way for way_type, (_key, way) in best.items()}
+
+
+_WANTED_WAY_TYPES = frozenset(WAY_TYPES.values())
 
 
 # -- sevDesk -> canonical ------------------------------------------------------------
@@ -214,8 +254,9 @@ def customer_from_parts(
             city=text(address.get("city")),
             country=code,
         )
+    chosen = main_ways(ways)
     for field, way_type in WAY_TYPES.items():
-        way = main_way(ways, way_type)
+        way = chosen.get(way_type)
         fields[field] = text(way.get("value")) if way else None
     try:
         return Customer(**fields)
