@@ -26,6 +26,7 @@ from sandbox import kleanapp as kleanapp_sandbox
 from sandbox import sevdesk as sevdesk_sandbox
 from state import Store
 
+
 @pytest.fixture(autouse=True)
 def small_link_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Full runs walk the links two at a time here (``StoredLinks``), not 2,000: every
