@@ -67,9 +67,16 @@ async def defer_many(world: FleetWorld, rounds: int) -> list[int | None]:
     ids: list[int | None] = []
     async with app.open_async():
         for _ in range(rounds):
-            for tenant in world.tenants:
-                ids.append(await defer_sync(app, tenant, trigger="manual"))
-            await asyncio.sleep(0.3)
+            batch = [await defer_sync(app, tenant, trigger="manual") for tenant in world.tenants]
+            ids += batch
+            # The next round only once this one's jobs are taken: a sync deferred while the
+            # tenant's last one still waits is coalesced into it (queueing_lock), and on a
+            # loaded machine a fixed pause was shorter than the workers' pick-up (CI of
+            # aed7e66: alpha's four rounds became one run, 2 runs where 3 were asserted).
+            deadline = asyncio.get_running_loop().time() + 120
+            while any(j["id"] in batch and j["status"] == "todo" for j in world.jobs()):
+                assert asyncio.get_running_loop().time() < deadline, "jobs not taken in 120 s"
+                await asyncio.sleep(0.1)
     return ids
 
 
