@@ -74,6 +74,41 @@ class TenantWorld:
         return total
 
 
+def kleanapp_client(world: TenantWorld) -> httpx.Client:
+    """The tenant's KleanApp emulator's API, with the tenant's token."""
+    return httpx.Client(
+        base_url=world.kleanapp.base_url,
+        headers={"Authorization": f"Bearer {world.kleanapp.token}"},
+        timeout=10,
+    )
+
+
+def save_invoice(world: TenantWorld, customer_id: Any, **position: str) -> str:
+    """Save one open invoice of one cleaning position in the tenant's KleanApp; its id.
+
+    ``position`` adds to (or replaces) the position's fields.
+    """
+    body = {
+        "customer_id": customer_id,
+        "invoice_date": "2026-11-20",
+        "delivery_date": "2026-11-17",
+        "status": "open",
+        "positions": [
+            {
+                "product_name": "Unterhaltsreinigung Büro",
+                "quantity": "4",
+                "unit_name": "Std",
+                "unit_price_net": "38.00",
+                "tax_rate": "19",
+                **position,
+            }
+        ],
+    }
+    saved = httpx.post(f"{world.root(world.kleanapp)}/_sandbox/invoices", json=body, timeout=10)
+    assert saved.status_code == 201, saved.text
+    return str(saved.json()["id"])
+
+
 @dataclass
 class FleetWorld:
     url: str

@@ -17,7 +17,14 @@ import httpx
 from reconciler.fleet.app import make_app
 from reconciler.fleet.jobs import defer_inbox_drain
 from state.inbox_tables import Inbox
-from tests.fleet.conftest import FleetWorld, TenantWorld, on_postgres, wait_for
+from tests.fleet.conftest import (
+    FleetWorld,
+    TenantWorld,
+    kleanapp_client,
+    on_postgres,
+    save_invoice,
+    wait_for,
+)
 from tests.fleet.test_two_tenants_two_workers import customer
 
 
@@ -44,31 +51,9 @@ def test_a_drained_invoice_event_is_exported_to_its_own_tenants_sevdesk(
 ) -> None:
     alpha, beta = fleet.tenants["alpha"], fleet.tenants["beta"]
     alpha.bulk("kleanapp", {"customers": [customer("K-00001", "Praxis Alpha 1")]})
-    klean = httpx.Client(
-        base_url=alpha.kleanapp.base_url,
-        headers={"Authorization": f"Bearer {alpha.kleanapp.token}"},
-        timeout=10,
-    )
+    klean = kleanapp_client(alpha)
     (ka_customer,) = klean.get("customers").json()["data"]
-    body = {
-        "customer_id": ka_customer["id"],
-        "invoice_date": "2026-11-20",
-        "delivery_date": "2026-11-17",
-        "status": "open",
-        "positions": [
-            {
-                "product_name": "Unterhaltsreinigung Büro",
-                "description": "laut Leistungsnachweis",
-                "quantity": "4",
-                "unit_name": "Std",
-                "unit_price_net": "38.00",
-                "tax_rate": "19",
-            }
-        ],
-    }
-    saved = httpx.post(f"{alpha.root(alpha.kleanapp)}/_sandbox/invoices", json=body, timeout=10)
-    assert saved.status_code == 201, saved.text
-    invoice_id = str(saved.json()["id"])
+    invoice_id = save_invoice(alpha, ka_customer["id"], description="laut Leistungsnachweis")
 
     store = fleet.store("alpha")
     try:

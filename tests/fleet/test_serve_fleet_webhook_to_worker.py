@@ -16,7 +16,14 @@ import socket
 import httpx
 
 from state.inbox_tables import Inbox
-from tests.fleet.conftest import CLI, FleetWorld, on_postgres, wait_for
+from tests.fleet.conftest import (
+    CLI,
+    FleetWorld,
+    kleanapp_client,
+    on_postgres,
+    save_invoice,
+    wait_for,
+)
 from tests.fleet.test_inbox_drain_export import sev_invoices
 from tests.fleet.test_two_tenants_two_workers import customer
 
@@ -66,11 +73,7 @@ def test_a_signed_webhook_becomes_the_invoice_in_its_tenants_sevdesk_only(
     fleet.wait_workers(1)
 
     alpha.bulk("kleanapp", {"customers": [customer("K-00001", "Praxis Alpha 1")]})
-    klean = httpx.Client(
-        base_url=alpha.kleanapp.base_url,
-        headers={"Authorization": f"Bearer {alpha.kleanapp.token}"},
-        timeout=10,
-    )
+    klean = kleanapp_client(alpha)
     hook = {
         "url": f"http://127.0.0.1:{port}/webhooks/kleanapp/alpha",
         "events": ["invoice.saved"],
@@ -78,24 +81,7 @@ def test_a_signed_webhook_becomes_the_invoice_in_its_tenants_sevdesk_only(
     }
     assert klean.post("webhooks", json=hook).status_code == 201
     (ka_customer,) = klean.get("customers").json()["data"]
-    body = {
-        "customer_id": ka_customer["id"],
-        "invoice_date": "2026-11-20",
-        "delivery_date": "2026-11-17",
-        "status": "open",
-        "positions": [
-            {
-                "product_name": "Unterhaltsreinigung Büro",
-                "quantity": "4",
-                "unit_name": "Std",
-                "unit_price_net": "38.00",
-                "tax_rate": "19",
-            }
-        ],
-    }
-    saved = httpx.post(f"{alpha.root(alpha.kleanapp)}/_sandbox/invoices", json=body, timeout=10)
-    assert saved.status_code == 201, saved.text
-    invoice_id = str(saved.json()["id"])
+    invoice_id = save_invoice(alpha, ka_customer["id"])
 
     note = f"kleanapp:{invoice_id}"
     wait_for(
