@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Seen", "fingerprint", "fingerprints", "settle_written"]
+__all__ = ["Seen", "fingerprint", "fingerprints", "record_digest", "settle_written"]
 
 Seen = dict[str, dict[str, str]]
 """side -> field -> fingerprint of that side's raw value when last agreed."""
@@ -58,6 +58,22 @@ def fingerprint(value: Any) -> str:
 def fingerprints(record: Any) -> dict[str, str]:
     """Every field of a canonical record, fingerprinted as it is (raw, not normalised)."""
     return {name: fingerprint(getattr(record, name)) for name in type(record).model_fields}
+
+
+def record_digest(record: Any, salt: str = "") -> str:
+    """One short hash of a whole canonical record as a side holds it (raw, not normalised).
+
+    vdirsyncer's per-item ``hash_a``/``hash_b``: a link keeps each side's digest
+    from the last run that found the pair quiet, so the next run tells a pair
+    that is still quiet by two hashes, without normalising either record
+    (issue 21: a quiet full run of 100,000 pairs normalised 200,000 records,
+    phone numbers above all). ``repr`` of the field values in the model's
+    order is exact for the values records hold (strings, None, booleans,
+    literals) and the same in every process, unlike ``hash()``; ``salt`` is
+    the caller's scheme, so a changed quiet test never trusts an old digest.
+    """
+    data = repr((salt, *record.__dict__.values()))
+    return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
 
 
 def _loose(value: Any) -> Any:

@@ -17,10 +17,11 @@ link was most of its time.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import String, cast, or_
+from sqlalchemy import String, bindparam, cast, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
@@ -206,6 +207,32 @@ def links_without_fingerprints(store: Store, entity: str = "customer") -> int:
             )
         )
         return s.exec(query).one()
+
+
+def keep_digests(store: Store, quiet: dict[int, tuple[tuple[str, str], dt.datetime]]) -> int:
+    """Store the digests of pairs a run found quiet; how many links took them.
+
+    ``quiet``: link id -> ((KleanApp digest, sevDesk digest), the link's
+    ``updated_at`` as the run read it). A link written since (by this run or
+    another) has another ``updated_at`` and is left alone: its digests would
+    describe a base it no longer holds. One ``executemany`` in one transaction;
+    ``updated_at`` itself is not touched (nothing was agreed anew).
+    """
+    if not quiet:
+        return 0
+    table = Link.__table__  # type: ignore[attr-defined]
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("link_id"), table.c.updated_at == bindparam("seen"))
+        .values(kleanapp_digest=bindparam("k"), sevdesk_digest=bindparam("s"))
+    )
+    rows = [
+        {"link_id": link_id, "seen": seen, "k": k, "s": s}
+        for link_id, ((k, s), seen) in sorted(quiet.items())
+    ]
+    with store.session() as session:
+        result = session.connection().execute(statement, rows)
+        return max(result.rowcount, 0)
 
 
 def insert_links(store: Store, links: Sequence[Link]) -> list[tuple[Link, bool]]:

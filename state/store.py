@@ -175,6 +175,7 @@ class Store:
     taken_numbers = link_queries.taken_numbers
     links_without_fingerprints = link_queries.links_without_fingerprints
     insert_links = link_queries.insert_links
+    keep_digests = link_queries.keep_digests
 
     def get_link(self, link_id: int) -> Link | None:
         with self.session() as s:

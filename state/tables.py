@@ -106,6 +106,10 @@ class Link(SQLModel, table=True):
     sevdesk_raw: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     kleanapp_version: str | None = None
     sevdesk_version: str | None = None
+    #: Each side's ``rules.fingerprints.record_digest`` when a run last found the pair quiet
+    #: against this base; None after any write of the link (``state/migrations`` 0006).
+    kleanapp_digest: str | None = None
+    sevdesk_digest: str | None = None
     created_at: dt.datetime = when(default_now=True)
     updated_at: dt.datetime = when(default_now=True)
 

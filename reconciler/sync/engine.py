@@ -213,6 +213,8 @@ async def _run(
     if not options.dry_run:
         await recover_writes(applier)
     snapshot: Snapshot | None = None
+    #: Pairs found quiet whose links learn their digests after the run (``Planner.quiet``).
+    quiet: dict[int, tuple[tuple[str, str], dt.datetime]] = {}
     if options.apply_plan and saved is not None:
         plan = saved
         logger.info(
@@ -247,6 +249,7 @@ async def _run(
             resolved=store.resolved_conflicts(),
             parked_resolutions=store.parked_resolutions(applied=False),
             taken_numbers=None if snapshot.full else store.taken_numbers,
+            quiet=quiet,
         )
         if options.only_customers:
             plan = scoped(plan, options.only_customers)
@@ -302,7 +305,8 @@ async def _run(
         and applier.stable_ids.remote is not None  # else there is nothing to heal
     ):
         await applier.stable_ids.backfill(store.link_ids("customer"))  # heals missing stable ids
-    ensure_fence()  # cursors and admin queues are the lock holder's to write
+    ensure_fence()  # cursors, links and admin queues are the lock holder's to write
+    store.keep_digests(quiet)  # the next run knows these quiet pairs by two hashes
     # A refused record is parked (waiting for a fix) and read again when its
     # source changes: it must not hold every other record's cursor back.
     blocking = [e for e in outcome.errors if not e.get("waiting_for_fix")]

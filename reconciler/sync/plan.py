@@ -33,8 +33,10 @@ from reconciler.sync.plan_writes import (
     create_pair,
     held_quarantine,
     keep_fingerprint,
+    pair_digests,
     reformat_actions,
     seen_of,
+    still_quiet,
     unchanged_pair,
 )
 from reconciler.sync.snapshot import Snapshot
@@ -88,6 +90,10 @@ class Planner:
                     row.revision,
                 )
         self.parked_resolutions = list(parked_resolutions)
+        #: link id -> (both sides' digests, the link's ``updated_at``): the linked pairs
+        #: found quiet whose link does not hold these digests yet (``still_quiet``); the
+        #: engine stores them after the run, so the next run knows them by two hashes.
+        self.quiet: dict[int, tuple[tuple[str, str], dt.datetime]] = {}
         self.customer_rules = rules_for(config, "customer")
         self.pairs: list[PairPlan] = []
         self.conflicts: list[Conflict] = []
@@ -163,12 +169,16 @@ class Planner:
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         self.kleanapp_numbers[k.id] = k.record.customer_number
-        if (
-            self.quiet_shortcut
-            and link.id not in self.forced  # an answer waits (it may differ from both)
-            and unchanged_pair(self.snapshot.unstorable, link, k.record, s.record)
-        ):
-            return  # the common case of a full run, decided on plain values
+        if self.quiet_shortcut and link.id not in self.forced:  # an answer waits
+            # The common case of a full run: decided by two hashes when an earlier run
+            # found this very pair quiet, else on plain values (and then remembered).
+            digests = pair_digests(k.record, s.record)
+            if still_quiet(link, digests):
+                return
+            if unchanged_pair(self.snapshot.unstorable, link, k.record, s.record):
+                if link.id is not None:
+                    self.quiet[link.id] = (digests, link.updated_at)
+                return
         base = Customer.model_validate(link.base) if link.base else None
         seen = seen_of(link)
         k, mid_swap = unswapped(k, link.base)
@@ -437,10 +447,17 @@ def build_plan(
     resolved: Sequence[Any] = (),
     parked_resolutions: Sequence[Any] = (),
     taken_numbers: Callable[[Iterable[str]], set[str]] | None = None,
+    quiet: dict[int, tuple[tuple[str, str], dt.datetime]] | None = None,
 ) -> Plan:
     """Decide everything for one run (pure but for ``taken_numbers``, a read-only look-up).
 
     ``links``: every link, or (incremental) those of the records read, with
     ``taken_numbers`` answering which customer numbers the others hold.
+    ``quiet``, if given, receives the quiet pairs' new digests (``Planner.quiet``):
+    not part of the plan, which says what to write to the services.
     """
-    return Planner(config, snapshot, links, resolved, parked_resolutions, taken_numbers).build()
+    planner = Planner(config, snapshot, links, resolved, parked_resolutions, taken_numbers)
+    plan = planner.build()
+    if quiet is not None:
+        quiet.update(planner.quiet)
+    return plan

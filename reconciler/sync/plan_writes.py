@@ -9,13 +9,14 @@ own with its own reason, and a link's fingerprints say what each side held.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from reconciler.domain.models import OTHER, SIDE_LABEL, Customer, Quarantined, Remote, Side
 from reconciler.sync.number_swaps import holds_temporary_number
 from reconciler.sync.plan_model import Action, PairPlan
 from rules.carry import carry_problem, carry_record_fields
-from rules.fingerprints import Seen, fingerprints
+from rules.fingerprints import Seen, fingerprints, record_digest
 from rules.merge_result import MergeResult
 from rules.normalize import normalize_record, normalized_customer_fields
 from state.tables import Link
@@ -183,6 +184,35 @@ def unchanged_pair(
     other = normalized_customer_fields(sv)
     other["archived"] = was_archived
     return other == normal
+
+
+#: Part of every digest a link keeps (:func:`pair_digests`). Raise it whenever what
+#: :func:`unchanged_pair` decides can change for the same two records and base: the quiet
+#: test, the normaliser, a connector's ``unstorable_fields``. The installed version is part
+#: of it too, so an upgrade trusts no digest an older kleansync kept (each pair takes the
+#: full path once, then is digested again).
+QUIET_SCHEME = "quiet-1"
+try:
+    _SALT = f"{QUIET_SCHEME}/{version('kleansync')}"
+except PackageNotFoundError:  # pragma: no cover - run from a tree that is not installed
+    _SALT = QUIET_SCHEME
+
+
+def pair_digests(k: Customer, s: Customer) -> tuple[str, str]:
+    """Each side's record digest, as a link keeps them for a quiet pair."""
+    return record_digest(k, _SALT), record_digest(s, _SALT)
+
+
+def still_quiet(link: Link, digests: tuple[str, str]) -> bool:
+    """Whether the pair is the one a run found quiet against this link's base.
+
+    The link's digests are kept only by a run whose :func:`unchanged_pair` said
+    quiet for these exact two records (``Planner.quiet``), and every write of a
+    link drops them (``sync.links.pair_link`` builds a new row). The same two
+    digests therefore mean the same raw records against the same base, for which
+    :func:`unchanged_pair` says quiet again; it need not be asked.
+    """
+    return link.kleanapp_digest == digests[0] and link.sevdesk_digest == digests[1]
 
 
 def create_pair(

@@ -108,8 +108,11 @@ def _sevdesk_unstorable(record: Customer) -> frozenset[str]:
 
 def _link(case: dict[str, Any]) -> Link:
     k, s = case["k"], case["s"]
+    digests = case.get("digests") or (None, None)
     return Link(
         id=7,
+        kleanapp_digest=digests[0],
+        sevdesk_digest=digests[1],
         entity="customer",
         key="1001",
         kleanapp_id="k1",
@@ -139,13 +142,18 @@ def _snapshot(case: dict[str, Any]) -> Snapshot:
     )
 
 
-def _plan(case: dict[str, Any], *, shortcut: bool) -> dict[str, Any]:
+def _planner(case: dict[str, Any], *, shortcut: bool) -> Planner:
     resolved = [
         SimpleNamespace(link_id=7, field=f, resolution={"value": v}, id=40 + i, revision=2)
         for i, (f, v) in enumerate(case["forced"].items())
     ]
     planner = Planner(CONFIG, _snapshot(case), {"customer": [_link(case)]}, resolved)
     planner.quiet_shortcut = shortcut
+    return planner
+
+
+def _plan(case: dict[str, Any], *, shortcut: bool) -> dict[str, Any]:
+    planner = _planner(case, shortcut=shortcut)
     try:
         return planner.build().model_dump(exclude={"created_at"})
     except ValueError as exc:  # a base the model refuses: the same refusal both ways
@@ -213,6 +221,47 @@ SPECIAL = {
 @example(SPECIAL["KleanApp cannot keep the note"])
 def test_the_shortcut_plans_what_the_full_path_plans(case: dict[str, Any]) -> None:
     assert _plan(case, shortcut=True) == _plan(case, shortcut=False)
+
+
+def _remembered(case: dict[str, Any]) -> tuple[str, str] | None:
+    """The digests a run that plans ``case`` keeps on its link (``Planner.quiet``), if any."""
+    planner = _planner(case, shortcut=True)
+    try:
+        planner.build()
+    except ValueError:
+        return None
+    found = planner.quiet.get(7)
+    return None if found is None else found[0]
+
+
+@given(pairs(), st.sampled_from(["same", "kleanapp", "sevdesk"]))
+@example(_case(K, S), "same")
+@example(_case(K, S), "kleanapp")
+@example(SPECIAL["KleanApp cannot keep the note"], "sevdesk")
+def test_a_pair_remembered_as_quiet_plans_what_the_full_path_plans(
+    case: dict[str, Any], edited: str
+) -> None:
+    """The next run with the digests a quiet run kept: the same pair, or one side edited."""
+    digests = _remembered(case)
+    if digests is None:
+        return
+    if edited != "same":
+        side = "k" if edited == "kleanapp" else "s"
+        case = {**case, side: case[side].model_copy(update={"city": "Wien"})}
+    later = {**case, "digests": digests}
+    assert _plan(later, shortcut=True) == _plan(later, shortcut=False)
+
+
+def test_a_quiet_pair_is_remembered_and_then_known_by_its_digests() -> None:
+    digests = _remembered(_case(K, S))
+    assert digests is not None
+    later = _planner({**_case(K, S), "digests": digests}, shortcut=True)
+    assert later.build().pairs == () and later.quiet == {}  # known: nothing to remember
+    base = normalize_record(K).model_dump()
+    wien = K.model_copy(update={"city": "Wien"})
+    edited = _case(wien, S, base=base, digests=digests, k_seen=K)
+    (pair,) = _plan(edited, shortcut=True)["pairs"]  # the edit is carried, the country with it
+    assert [(a["side"], a["fields"]["city"]) for a in pair["actions"]] == [("sevdesk", "Wien")]
 
 
 def test_a_quiet_pair_takes_the_shortcut_and_plans_nothing() -> None:

@@ -109,3 +109,41 @@ async def test_an_activation_links_hundreds_of_identical_pairs_in_few_commits(en
     assert all(link.base and link.kleanapp_raw and link.sevdesk_raw for link in links)
     again = await env.sync(full=True)
     assert again.errors == [] and again.plan.actions == [] and again.plan.pairs == ()
+
+
+def _digests(env) -> dict[str, tuple[str | None, str | None]]:
+    return {lk.key: (lk.kleanapp_digest, lk.sevdesk_digest) for lk in env.store.links("customer")}
+
+
+async def test_a_pair_remembered_as_quiet_still_carries_an_edit_made_on_either_side(env):
+    # A quiet full run remembers each quiet pair by its two records' digests, so the next
+    # one need not normalise them; an edit on either side must still be carried, and a
+    # pair that was written is judged on its values again (its digests are dropped).
+    numbers = await seed_linked(env, 12)
+    quiet = await env.sync(full=True)
+    assert quiet.errors == [] and quiet.plan.pairs == ()
+    remembered = _digests(env)
+    assert all(k and s for k, s in remembered.values())
+
+    k_ids = {r.record.customer_number: r.id for r in (await env.k.customers.list_changed()).records}
+    s_ids = {r.record.customer_number: r.id for r in (await env.s.customers.list_changed()).records}
+    with freeze_time(future(1), real_asyncio=True):
+        await env.k.customers.update(k_ids[numbers[2]], {"city": "Potsdam"})
+        await env.s.customers.update(s_ids[numbers[5]], {"email": "neu@praxis.example.de"})
+    with freeze_time(future(2), real_asyncio=True):
+        edited = await env.sync(full=True)
+
+    assert edited.errors == []
+    assert edited.counts == {"customer.sevdesk.update": 1, "customer.kleanapp.update": 1}
+    assert (await env.customers("sevdesk"))[numbers[2]].record.city == "Potsdam"
+    assert (await env.customers("kleanapp"))[numbers[5]].record.email == "neu@praxis.example.de"
+    after = _digests(env)
+    assert after[numbers[2]] == after[numbers[5]] == (None, None)  # written: no longer known
+    assert {n: d for n, d in after.items() if n not in (numbers[2], numbers[5])} == {
+        n: d for n, d in remembered.items() if n not in (numbers[2], numbers[5])
+    }
+
+    with freeze_time(future(3), real_asyncio=True):
+        again = await env.sync(full=True)
+    assert again.errors == [] and again.plan.pairs == ()
+    assert all(k and s for k, s in _digests(env).values())  # quiet again, remembered again

@@ -81,3 +81,27 @@ def test_a_full_runs_walk_over_the_links_brings_each_once_across_batches(state_u
     ]
     assert [lk.kleanapp_id for lk in store.stored_links("unit")] == ["u1"]
     assert [ids.kleanapp_id for ids in store.link_ids("customer")] == walked
+
+
+def test_digests_of_quiet_pairs_are_kept_only_on_links_not_written_since(state_url):
+    # A run keeps the digests of the pairs it found quiet after it applied its plan; a link
+    # written in between (its ``updated_at`` moved) describes another base and keeps none.
+    store = Store(state_url)
+    (first, _), (second, _) = store.insert_links([_link(1), _link(2)])
+    assert first.id is not None and second.id is not None
+    seen = {link.id: link.updated_at for link in store.links("customer")}
+    assert first.kleanapp_digest is None and first.sevdesk_digest is None
+    store.save_link(store.get_link(second.id))  # written meanwhile (the run's own write)
+
+    kept = store.keep_digests(
+        {first.id: (("k1", "s1"), seen[first.id]), second.id: (("k2", "s2"), seen[second.id])}
+    )
+
+    assert kept == 1
+    after = {
+        link.id: (link.kleanapp_digest, link.sevdesk_digest) for link in store.links("customer")
+    }
+    assert after == {first.id: ("k1", "s1"), second.id: (None, None)}
+    assert store.get_link(first.id).updated_at == seen[first.id]  # nothing agreed anew
+    assert store.keep_digests({}) == 0
+    store.close()
