@@ -92,6 +92,9 @@ def pair_link(
         sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
         kleanapp_version=versions.get("kleanapp"),
         sevdesk_version=versions.get("sevdesk"),
+        # Known as quiet only when nothing was written: else no digest (next run decides).
+        kleanapp_digest=pair.digests_after[0] if pair.digests_after and not pair.actions else None,
+        sevdesk_digest=pair.digests_after[1] if pair.digests_after and not pair.actions else None,
         created_at=now,
         updated_at=now,
     )

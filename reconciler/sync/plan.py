@@ -34,6 +34,7 @@ from reconciler.sync.plan_writes import (
     held_quarantine,
     keep_fingerprint,
     pair_digests,
+    quiet_against,
     reformat_actions,
     seen_of,
     still_quiet,
@@ -181,6 +182,7 @@ class Planner:
                 return
         base = Customer.model_validate(link.base) if link.base else None
         seen = seen_of(link)
+        read = (k.record, s.record)
         k, mid_swap = unswapped(k, link.base)
         k, s = aligned(self.snapshot.unstorable, k, s)
         if base is not None:
@@ -201,7 +203,7 @@ class Planner:
         ):
             return
         self._pair_from_merge(
-            link.key, link.id, k, s, base, seen=seen, link=link, mid_swap=mid_swap
+            link.key, link.id, k, s, base, seen=seen, link=link, mid_swap=mid_swap, read=read
         )
 
     def _pair_from_merge(
@@ -216,6 +218,7 @@ class Planner:
         seen: Seen | None = None,
         link: Link | None = None,
         mid_swap: bool = False,
+        read: tuple[Customer, Customer] | None = None,
     ) -> None:
         rules = self.customer_rules
         result = merge(base, k, s, rules, key=key, entity="customer", seen=seen)
@@ -302,6 +305,13 @@ class Planner:
             and after == {"kleanapp": link.kleanapp_raw, "sevdesk": link.sevdesk_raw}
         ):
             return  # nothing to write and nothing new to remember
+        quiet = None
+        if read is not None and not actions and merged is not None and not forced:
+            # Nothing to write, so the records stay as read: if the pair is quiet
+            # against its new base, its link knows it by their digests from the start.
+            fingerprinted = bool(after.get("kleanapp") or after.get("sevdesk"))
+            if fingerprinted and quiet_against(self.snapshot.unstorable, merged, *read):
+                quiet = pair_digests(*read)
         self.pairs.append(
             PairPlan(
                 entity="customer",
@@ -315,6 +325,7 @@ class Planner:
                 conflict_ids=tuple(cid for _value, cid, _revision in forced.values()),
                 conflict_revisions=tuple(rev for _value, _cid, rev in forced.values()),
                 parked_resolution_ids=parked_resolution_ids,
+                digests_after=quiet,
             )
         )
 
@@ -345,9 +356,10 @@ class Planner:
         )
         for match in result.matches:
             k, s = match.kleanapp, match.sevdesk
+            read = (k.record, s.record)
             k, s = aligned(self.snapshot.unstorable, k, s)
             key = normalize_record(k.record).customer_number or f"kleanapp:{k.id}"
-            self._pair_from_merge(key, None, k, s, None)
+            self._pair_from_merge(key, None, k, s, None, read=read)
         for parked in result.parked:
             record = normalize_record(parked.record.record)
             self.parked.append(

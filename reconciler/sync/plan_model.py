@@ -86,6 +86,9 @@ class PairPlan(Frozen):
     #: conflict applied only if its answer is still that one (changed meanwhile: next run).
     conflict_revisions: tuple[int, ...] = ()
     parked_resolution_ids: tuple[int, ...] = ()
+    #: Both records' digests (``plan_writes.pair_digests``) when the pair writes nothing
+    #: and is quiet against ``base_after``: the link keeps them (``sync.links.pair_link``).
+    digests_after: tuple[str, str] | None = None
 
 
 class Task(Frozen):

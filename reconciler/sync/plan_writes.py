@@ -150,8 +150,19 @@ def unchanged_pair(
     path, which decides as before. An admin's answer (``Planner.forced``) is
     the planner's to check.
     """
-    base = link.base
-    if not base or (link.kleanapp_raw is None and link.sevdesk_raw is None):
+    if link.kleanapp_raw is None and link.sevdesk_raw is None:
+        return False
+    return quiet_against(unstorable, link.base, k, s)
+
+
+def quiet_against(
+    unstorable: Mapping[Side, Callable[[Customer], frozenset[str]]],
+    base: dict[str, Any] | None,
+    k: Customer,
+    s: Customer,
+) -> bool:
+    """:func:`unchanged_pair` for a base in hand (a link with fingerprints, or one to be)."""
+    if not base:
         return False
     was_archived = base.get("archived")
     if (
@@ -212,7 +223,14 @@ def still_quiet(link: Link, digests: tuple[str, str]) -> bool:
     digests therefore mean the same raw records against the same base, for which
     :func:`unchanged_pair` says quiet again; it need not be asked.
     """
-    return link.kleanapp_digest == digests[0] and link.sevdesk_digest == digests[1]
+    return (
+        link.kleanapp_digest == digests[0]
+        and link.sevdesk_digest == digests[1]
+        # What ``unchanged_pair`` needs held then: a store whose fingerprints were
+        # dropped (restored from before schema 3) is not taken on the digests' word.
+        and bool(link.base)
+        and (link.kleanapp_raw is not None or link.sevdesk_raw is not None)
+    )
 
 
 def create_pair(
