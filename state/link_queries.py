@@ -18,10 +18,11 @@ link was most of its time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import String, bindparam, cast, or_
+from sqlalchemy import String, and_, bindparam, cast, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
@@ -45,6 +46,11 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
+
+
+def _chunks_of(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), BATCH):
+        yield ids[start : start + BATCH]
 
 
 def count_links(store: Store, entity: str) -> int:
@@ -79,6 +85,28 @@ def link_ids(store: Store, entity: str) -> list[LinkIds]:
         return [LinkIds(*row) for row in s.exec(query)]
 
 
+class LinkHead(NamedTuple):
+    """A link as a walk hands over a pair already known to be quiet (``StoredLinks.walk``).
+
+    Its ids, its two digests and the customer number its base holds: all the
+    planner needs of a pair it does not plan, without decoding the base and
+    the fingerprints (most of reading a link).
+    """
+
+    id: int
+    kleanapp_id: str
+    sevdesk_id: str
+    kleanapp_digest: str | None
+    sevdesk_digest: str | None
+    #: ``base["customer_number"]``; None when the base has none.
+    number: str | None
+
+
+def _present(column: Any) -> Any:
+    """SQL: the JSON column holds something (JSON ``null`` is stored as text, see below)."""
+    return and_(col(column).is_not(None), cast(column, String).not_in(("null", "{}")))
+
+
 class StoredLinks:
     """Every link of one entity, read from the store in batches while it is iterated.
 
@@ -91,6 +119,11 @@ class StoredLinks:
     for one walk, ask ``link_ids`` or the by-id queries for anything else.
     Nothing writes links while a run plans (the run lock), so the walk sees
     one state.
+
+    ``walk(known_quiet)`` reads each batch's heads first (ids, digests, the
+    base's number: short columns) and only the links ``known_quiet`` does not
+    vouch for whole: a quiet full run decodes no base and no fingerprints of a
+    pair its digests already tell (issue 21).
     """
 
     def __init__(self, store: Store, entity: str) -> None:
@@ -98,24 +131,68 @@ class StoredLinks:
         self.entity = entity
 
     def __iter__(self) -> Iterator[Link]:
+        for link in self.walk(None):
+            assert isinstance(link, Link)
+            yield link
+
+    def walk(self, known_quiet: Callable[[LinkHead], bool] | None) -> Iterator[Link | LinkHead]:
+        """Every link in id order; a ``LinkHead`` where ``known_quiet`` says so."""
         after = 0
         while True:
-            batch = self.batch(after)
+            batch, last = self.batch(after, known_quiet)
             yield from batch
-            if len(batch) < READ_BATCH:
+            if last is None:
                 return
-            after = batch[-1].id or 0
+            after = last
 
-    def batch(self, after: int) -> list[Link]:
-        """The next :data:`READ_BATCH` links with an id above ``after``, in id order."""
-        query = (
-            select(Link)
-            .where(Link.entity == self.entity, col(Link.id) > after)
-            .order_by(col(Link.id))
-            .limit(READ_BATCH)
-        )
+    def batch(
+        self, after: int, known_quiet: Callable[[LinkHead], bool] | None = None
+    ) -> tuple[list[Link | LinkHead], int | None]:
+        """The next :data:`READ_BATCH` links above id ``after``, and the last id (None: done)."""
+        where = (col(Link.entity) == self.entity, col(Link.id) > after)
         with self.store.session() as s:
-            return list(s.exec(query))
+            if known_quiet is None:
+                query = select(Link).where(*where).order_by(col(Link.id)).limit(READ_BATCH)
+                found = list(s.exec(query))
+                links: list[Link | LinkHead] = [*found]
+                last = links[-1].id if len(links) == READ_BATCH else None
+                return links, last
+            c = Link.__table__.c  # type: ignore[attr-defined]  # core columns: a 7-column select
+            trusted = and_(
+                col(Link.kleanapp_digest).is_not(None),
+                _present(Link.base),
+                or_(_present(Link.kleanapp_raw), _present(Link.sevdesk_raw)),
+            )
+            heads = (
+                s.connection()
+                .execute(
+                    sa_select(
+                        c.id,
+                        c.kleanapp_id,
+                        c.sevdesk_id,
+                        c.kleanapp_digest,
+                        c.sevdesk_digest,
+                        Link.base["customer_number"].as_string(),  # type: ignore[index]
+                        trusted,
+                    )
+                    .where(*where)
+                    .order_by(col(Link.id))
+                    .limit(READ_BATCH)
+                )
+                .all()
+            )
+            out: list[Link | LinkHead] = []
+            whole: dict[int, int] = {}  # link id -> its place in ``out``
+            for *fields, ok in heads:
+                head = LinkHead(*fields)
+                if not (ok and known_quiet(head)):
+                    whole[head.id] = len(out)  # replaced by its whole link below
+                out.append(head)
+            for chunk in _chunks_of(list(whole)):
+                for link in s.exec(select(Link).where(col(Link.id).in_(chunk))):
+                    out[whole[link.id or 0]] = link
+        last = heads[-1][0] if len(heads) == READ_BATCH else None
+        return out, last
 
     def __repr__(self) -> str:
         return f"StoredLinks({self.entity!r})"

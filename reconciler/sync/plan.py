@@ -45,6 +45,7 @@ from rules.diff import merge
 from rules.fingerprints import Seen, fingerprint
 from rules.matching import match_customers
 from rules.normalize import normalize_record
+from state.link_queries import LinkHead, StoredLinks
 from state.tables import Link
 
 #: The address fields that make sevDesk keep an address (and with it a country).
@@ -146,10 +147,19 @@ class Planner:
         # The links are walked once (a full run's are read in batches as they come, see
         # ``snapshot``): the customer numbers they hold are noted on the way, for matching.
         numbers = self.linked_numbers
-        for link in self.links.get("customer", []):
+        links: Iterable[Link | LinkHead] = self.links.get("customer", [])
+        if isinstance(links, StoredLinks):  # a full run: heads only for pairs known quiet
+            links = links.walk(self._known_quiet)
+        for link in links:
             kid, sid = link.kleanapp_id, link.sevdesk_id
             k_linked.add(kid)
             s_linked.add(sid)
+            if type(link) is LinkHead:  # both records have the digests it keeps
+                if link.number:
+                    numbers.add(link.number)
+                self.kleanapp_numbers[kid] = k_records[kid].record.customer_number
+                continue
+            assert isinstance(link, Link)
             if link.base and (number := link.base.get("customer_number")):
                 numbers.add(number)
             k = k_records.get(kid)
@@ -167,6 +177,24 @@ class Planner:
             for side in SIDES
         }
         self._match_and_create(unlinked)
+
+    def _known_quiet(self, head: LinkHead) -> bool:
+        """Whether a full run's walk may hand this link over as its head (``StoredLinks``).
+
+        The pair's two records are in hand and have the digests the link keeps
+        (``still_quiet``, whose other conditions the walk checked in SQL), and no
+        answer of an admin waits for it: the pair is quiet, there is nothing to
+        plan, so its base and fingerprints need not be read.
+        """
+        if head.kleanapp_digest is None or not self.quiet_shortcut or head.id in self.forced:
+            return False
+        reads = self.snapshot.reads
+        k = reads["customer", "kleanapp"].records.get(head.kleanapp_id)
+        s = reads["customer", "sevdesk"].records.get(head.sevdesk_id)
+        if k is None or s is None:
+            return False
+        digests = pair_digests(k.record, s.record)
+        return head.kleanapp_digest == digests[0] and head.sevdesk_digest == digests[1]
 
     def _linked_pair(self, link: Link, k: Remote[Customer], s: Remote[Customer]) -> None:
         self.kleanapp_numbers[k.id] = k.record.customer_number

@@ -122,8 +122,10 @@ async def test_a_pair_remembered_as_quiet_still_carries_an_edit_made_on_either_s
     numbers = await seed_linked(env, 12)
     linked = _digests(env)  # linked with nothing to write: known as quiet from the start
     assert all(k and s for k, s in linked.values())
-    quiet = await env.sync(full=True)
+    with LinkLoads() as loads:
+        quiet = await env.sync(full=True)
     assert quiet.errors == [] and quiet.plan.pairs == ()
+    assert loads.count == 0  # known by their digests: no base or fingerprints decoded
     remembered = _digests(env)
     assert remembered == linked
 
