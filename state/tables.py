@@ -9,7 +9,11 @@ What is kept, and why:
                 **fingerprints** of the raw values that side held then
                 (``kleanapp_raw``/``sevdesk_raw``: field -> hash, see
                 ``rules.fingerprints``), which tell exactly which side changed
-                a field, whatever the normaliser or the country say.
+                a field, whatever the normaliser or the country say. And per side
+                one **digest** of the whole raw record (``kleanapp_digest``/
+                ``sevdesk_digest``) from the last run that found the pair quiet:
+                the next run tells a pair that is still quiet by two hashes
+                (``reconciler.sync.plan_writes.still_quiet``); any write drops them.
 * ``Cursor``    per side and entity, the service timestamp up to which
                 changes were read and applied (incremental snapshots).
 * ``Run``       every run: when, how, what it counted, how it ended.
