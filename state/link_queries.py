@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from sqlalchemy import String, and_, bindparam, cast, or_
 from sqlalchemy import select as sa_select
@@ -31,14 +31,17 @@ from state.tables import Link, utcnow
 if TYPE_CHECKING:
     from state.store import Store
 
+V = TypeVar("V", str, int)
+
 #: Values per ``IN (...)``: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 BATCH = 500
 #: Links per read of a walk over all of them (``StoredLinks``): a few MB at a time.
 READ_BATCH = 2000
 
 
-def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
-    batch: list[str] = []
+def _chunks(values: Iterable[V]) -> Iterator[list[V]]:
+    """The distinct ``values``, sorted, in lists of at most :data:`BATCH` (one ``IN`` each)."""
+    batch: list[V] = []
     for value in sorted(set(values)):
         batch.append(value)
         if len(batch) == BATCH:
@@ -46,11 +49,6 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def _chunks_of(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), BATCH):
-        yield ids[start : start + BATCH]
 
 
 def count_links(store: Store, entity: str) -> int:
@@ -153,8 +151,7 @@ class StoredLinks:
         with self.store.session() as s:
             if known_quiet is None:
                 query = select(Link).where(*where).order_by(col(Link.id)).limit(READ_BATCH)
-                found = list(s.exec(query))
-                links: list[Link | LinkHead] = [*found]
+                links: list[Link | LinkHead] = [*s.exec(query)]
                 last = links[-1].id if len(links) == READ_BATCH else None
                 return links, last
             c = Link.__table__.c  # type: ignore[attr-defined]  # core columns: a 7-column select
@@ -188,7 +185,7 @@ class StoredLinks:
                 if not (ok and known_quiet(head)):
                     whole[head.id] = len(out)  # replaced by its whole link below
                 out.append(head)
-            for chunk in _chunks_of(list(whole)):
+            for chunk in _chunks(whole):
                 for link in s.exec(select(Link).where(col(Link.id).in_(chunk))):
                     out[whole[link.id or 0]] = link
         last = heads[-1][0] if len(heads) == READ_BATCH else None
