@@ -17,14 +17,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import json
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -35,6 +33,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import create_engine
 
+from reconciler.domain import json_text
 from reconciler.domain.errors import ConfigError, FatalError
 from reconciler.domain.i18n import _
 from state import paths
@@ -98,20 +97,13 @@ def open_engine(
 
 
 def read_json(text: str | bytes | memoryview) -> Any:
-    """A JSON column's value, decoded with orjson (issue 21), ``json`` where orjson refuses.
+    """A JSON column's value (``reconciler.domain.json_text``: orjson, ``json`` where it refuses).
 
     A full run reads every link's base and per-side fingerprints (three JSON
     columns a link): with ``json.loads`` that was a third of reading 100,000
-    links, and each decoded dict held its own copies of the same field names;
-    orjson decodes about twice as fast and shares short keys between values.
-    What orjson does not read (``NaN``, integers beyond 64 bits, which
-    ``json.dumps`` writes) falls back to ``json``, so no stored value becomes
-    unreadable. Writes stay ``json.dumps``: the stored text does not change.
+    links (issue 21). Writes stay ``json.dumps``: the stored text does not change.
     """
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # psycopg hands over bytes or a memoryview
-        return json.loads(bytes(text) if isinstance(text, memoryview) else text)
+    return json_text.loads(text)
 
 
 def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> Engine:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from loguru import logger
 
+from reconciler.domain import json_text
 from reconciler.domain.errors import FatalError
 from reconciler.domain.nul import NUL, strip_nul
 from reconciler.log import redact
@@ -50,9 +51,12 @@ def short_body(response: httpx.Response, limit: int = 200) -> str:
 
 
 def json_body(response: httpx.Response, service: str) -> Any:
-    """The decoded body, or a ``FatalError`` naming what was not JSON."""
+    """The decoded body, or a ``FatalError`` naming what was not JSON.
+
+    Decoded by ``json_text.loads`` (orjson): what ``response.json()`` gives, faster.
+    """
     try:
-        data = response.json()
+        data = json_text.loads(response.content)
     except ValueError:
         raise FatalError(
             f"{service} answered HTTP {response.status_code} with a body that is not JSON: "

@@ -24,6 +24,7 @@ from reconciler.connectors.http import HttpClient
 from reconciler.connectors.kleanapp.wire import R, _strict, _to_remote, _Unmappable
 from reconciler.connectors.listing import ATTEMPTS, PageCheck, local_now, paused_gc, started_at
 from reconciler.connectors.responses import without_nul
+from reconciler.domain import json_text
 from reconciler.domain.errors import (
     ChangedMeanwhile,
     ConfigError,
@@ -51,12 +52,14 @@ class KleanappApi:
         """Every row of a paginated list (see ``read_all``)."""
         return (await self.read_all(path, params))[0]
 
-    async def read_all(self, path: str, params: dict[str, str]) -> tuple[list[Any], dt.datetime]:
+    async def read_all(
+        self, path: str, params: dict[str, str], *, amounts: bool = True
+    ) -> tuple[list[Any], dt.datetime]:
         """Every row of a paginated list, proven complete, and when KleanApp began answering.
 
         Complete means every page names the same ``meta.total`` and the rows
         add up to it (``connectors.listing``); a list that does not is read
-        once more, then ``IncompleteListing``.
+        once more, then ``IncompleteListing``. ``amounts``: as in ``decode``.
         """
         check = PageCheck()
         for _attempt in range(ATTEMPTS):
@@ -73,7 +76,7 @@ class KleanappApi:
                     raise_for(response, f"the {path} list")
                 if as_of is None:
                     as_of = started_at(response, sent)
-                body = decode(response)
+                body = decode(response, amounts=amounts)
                 data = body.get("data") if isinstance(body, dict) else None
                 meta = body.get("meta") if isinstance(body, dict) else None
                 if not isinstance(data, list) or not isinstance(meta, dict):
@@ -97,9 +100,11 @@ class KleanappApi:
         params: dict[str, str],
         entity: type[R],
         build: Callable[[dict[str, Any]], R],
+        *,
+        amounts: bool = True,
     ) -> Listing[R]:
         """A whole list as canonical records; a row that cannot be one is quarantined."""
-        rows, as_of = await self.read_all(path, params)
+        rows, as_of = await self.read_all(path, params, amounts=amounts)
         listing: Listing[R] = Listing[entity](as_of=as_of)  # type: ignore[valid-type]
         with paused_gc():  # no I/O in here (see paused_gc)
             for row in rows:
@@ -183,10 +188,19 @@ def changed_message(what: str) -> str:
     return f"KleanApp {what} changed since it was read; not overwriting it"
 
 
-def decode(response: httpx.Response) -> Any:
-    """The JSON body (amounts as ``Decimal``), without NUL characters (``without_nul``)."""
+def decode(response: httpx.Response, *, amounts: bool = True) -> Any:
+    """The JSON body (amounts as ``Decimal``), without NUL characters (``without_nul``).
+
+    ``amounts=False`` for an answer that carries none (a customer list): decoded by
+    ``json_text.loads`` (orjson), several times as fast, a fraction as ``float``;
+    the pages of a full run of 100,000 customers are most of its decoding (issue 21).
+    """
     try:
-        return without_nul(json.loads(response.content, parse_float=Decimal), response, SERVICE)
+        if amounts:
+            data = json.loads(response.content, parse_float=Decimal)
+        else:
+            data = json_text.loads(response.content)
+        return without_nul(data, response, SERVICE)
     except ValueError:
         raise FatalError(
             f"{SERVICE} answered HTTP {response.status_code} with a body that is not JSON"

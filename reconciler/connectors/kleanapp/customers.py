@@ -77,7 +77,10 @@ class KleanappCustomers(Collection[Customer]):
         params = {"include_archived": "true"}
         if since is not None:
             params["updated_since"] = _since_param(since)
-        return await self.api.listing("customers", params, Customer, _customer_record)
+        # A customer has no amounts: its pages are decoded the fast way (``decode``).
+        return await self.api.listing(
+            "customers", params, Customer, _customer_record, amounts=False
+        )
 
     async def get(self, id: str) -> Remote[Customer]:
         cid = path_id(id, "customer")
