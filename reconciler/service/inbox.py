@@ -107,7 +107,7 @@ class Dispatch(Protocol):
 
     def request_reconcile(self) -> None: ...
 
-    def enqueue_export(self, kind: str, invoice_id: str | None) -> object: ...
+    def retry_export(self, invoice_id: str) -> None: ...
 
     def sync_pending(self) -> bool: ...
 
@@ -153,5 +153,5 @@ class InboxWorker:
         for invoice_id in dict.fromkeys(
             r.record_id for r in rows if r.event == INVOICE_EVENT and r.record_id
         ):
-            self.jobs.enqueue_export("one", invoice_id)
+            self.jobs.retry_export(invoice_id)
         return len(rows)

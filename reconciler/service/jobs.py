@@ -109,6 +109,8 @@ class Jobs:
         self._locked_out = False
         self._exports: asyncio.Queue[ExportKey] = asyncio.Queue()
         self._export_waiters: dict[ExportKey, asyncio.Future[ExportResult | None]] = {}
+        #: The export running now (``export_worker``): the inbox's retry leaves it be.
+        self._exporting: ExportKey | None = None
         #: The jobs in flight (a graceful stop waits for them).
         self._work: set[asyncio.Task[Any]] = set()
 
@@ -284,6 +286,17 @@ class Jobs:
         except asyncio.CancelledError:  # scheduler shutdown; the export itself goes on
             return None
 
+    def retry_export(self, invoice_id: str) -> None:
+        """The inbox's retry of one invoice's export: queued unless waiting or running.
+
+        Not while it runs: that export settles the events it found, and one that
+        came in meanwhile was queued by the receiver itself. Queued anyway, an
+        event retried while its export ran was exported twice (the second run a
+        no-op, but a second run in the ledger).
+        """
+        if self._exporting != ("one", invoice_id):
+            self.enqueue_export("one", invoice_id)
+
     def enqueue_export(
         self, kind: str, invoice_id: str | None
     ) -> asyncio.Future[ExportResult | None]:
@@ -306,12 +319,15 @@ class Jobs:
                     waiter.cancel()
                 return
             task = self._track(self._export(*key), f"kleansync-export-{key[0]}")
+            self._exporting = key
             try:
                 result = await asyncio.shield(task)
             except Exception as exc:  # noqa: BLE001 - reported on the waiter
                 if waiter and not waiter.done():
                     waiter.set_exception(exc)
                 continue
+            finally:
+                self._exporting = None
             if waiter and not waiter.done():
                 waiter.set_result(result)
 

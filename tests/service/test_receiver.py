@@ -129,6 +129,33 @@ async def test_a_forged_signature_gets_401_and_nothing_is_exported(synced: World
     assert world.service.metrics.webhooks.labels("rejected")._value.get() == 3
 
 
+async def test_the_inbox_retry_leaves_an_export_in_flight_alone(synced: World) -> None:
+    # The inbox hands its pending events to their jobs again (at start, then every retry
+    # interval). An event whose export is running is that export's to settle: handed over
+    # again, it was exported a second time (a second run, seen in CI on a busy machine).
+    world = synced
+    await world.start()
+    await world.ka_ctl.post("/webhooks", json={"enabled": False})
+    invoice = await world.save_invoice()
+    body = _event("invoice.saved", invoice["id"], invoice)
+    jobs = world.service.jobs
+
+    async def running() -> bool:
+        return jobs._exporting is not None
+
+    async with jobs._writer:  # the export starts and waits, as it does behind a sync
+        async with world.receiver() as client:
+            sent = await client.post(RECEIVER, content=body, headers=_headers(body))
+        assert sent.status_code == 202
+        await eventually(running, what="the export to start")
+        assert world.service.inbox_worker.dispatch_pending() == 1  # pending until it ran
+
+    await eventually(lambda: _linked(world, invoice["id"]), what="the export")
+    await eventually(lambda: _idle(world), what="the exports to end")
+    assert len(_runs(world, "webhook")) == 1
+    assert len(await world.sev_invoices_for(invoice["id"])) == 1
+
+
 async def test_the_same_delivery_twice_exports_once(synced: World) -> None:
     world = synced
     await world.start()
