@@ -59,6 +59,13 @@ __all__ = [
 #: normalises each record several times (its base, both sides, the merge), and
 #: cities, postal codes and countries repeat across customers (issue 21).
 RAW_CACHE = 65536
+#: Distinct ``(phone, region)`` pairs remembered. Larger than the others: a customer brings
+#: up to two numbers per side, nearly all distinct, and parsing one is the dearest step of
+#: a first link (~40 µs). An activation reads each number twice (the matcher's features,
+#: then the merge of the matched pair); with 65,536 entries every number of a company with
+#: more than ~30,000 customers was parsed twice (100,000 pairs: 420,000 parses for 240,000
+#: numbers). At most ~110 MB when full (issue 21).
+PHONE_CACHE = 1 << 19
 
 
 def _nfc(value: str) -> str:
@@ -158,7 +165,7 @@ def normalize_street(value: str | None) -> str | None:
 _PHONE_CHARS = re.compile(r"\+?[\d\s()\-/.]*\d[\d\s()\-/.]*", re.ASCII)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=PHONE_CACHE)
 def normalize_phone(value: str | None, region: str | None = None) -> str | None:
     """E.164 (``+49301234567``) when the number is valid, else the collapsed input.
 

@@ -56,7 +56,13 @@ from reconciler.domain.problems import english, failure_code, problem
 from reconciler.sync.fence import current_writes, ensure_fence
 from reconciler.sync.intents import idempotency_key, payload_of
 from reconciler.sync.lanes import FollowUps, run_lanes
-from reconciler.sync.links import base_after_create, link_clash, pair_link, partly_applied
+from reconciler.sync.links import (
+    base_after_create,
+    link_clash,
+    link_row,
+    pair_link,
+    partly_applied,
+)
 from reconciler.sync.plan_model import Action, PairPlan, Plan
 from reconciler.sync.refusals import park_refusal
 from reconciler.sync.stable_ids import StableIds, journal_id
@@ -163,7 +169,7 @@ class Applier:
         #: While ``apply`` runs: the stable ids new links leave (``lanes.FollowUps``).
         self.follow_ups: FollowUps | None = None
         #: While ``apply`` runs: new links of pairs that only link, not stored yet.
-        self._plain: list[tuple[PairPlan, Link]] | None = None
+        self._plain: list[tuple[PairPlan, dict[str, Any]]] | None = None
 
     # -- one action ----------------------------------------------------------
     async def _send(self, action: Action, entry: Journal) -> Remote[Canonical] | None:
@@ -370,9 +376,9 @@ class Applier:
             return
         if self._plain is not None and _only_links(pair):
             # Stored with its chunk (module docstring), which checks the fence once.
-            link = pair_link(self.store, pair, ids, versions, base, seen)
-            if link is not None:
-                self._plain.append((pair, link))
+            row = link_row(pair, ids, versions, base, seen)
+            if row is not None:
+                self._plain.append((pair, row))
                 if len(self._plain) >= LINK_CHUNK:
                     self._store_plain()
             return
@@ -417,19 +423,20 @@ class Applier:
         if not chunk:
             return
         ensure_fence()  # links are the lock holder's to write
-        stored = self.store.insert_links([link for _pair, link in chunk])
-        for (pair, _link), (link, ok) in zip(chunk, stored, strict=True):
-            if not ok:
-                self.outcome.errors.append(link_clash(pair, link))
+        stored = self.store.insert_links([row for _pair, row in chunk])
+        for (pair, row), link_id in zip(chunk, stored, strict=True):
+            kleanapp_id, sevdesk_id = row["kleanapp_id"], row["sevdesk_id"]
+            if link_id is None:
+                self.outcome.errors.append(link_clash(pair, kleanapp_id, sevdesk_id))
             elif pair.entity == "customer" and self.follow_ups is not None:
-                self.follow_ups.put(pair.key, link.kleanapp_id, link.sevdesk_id)
+                self.follow_ups.put(pair.key, kleanapp_id, sevdesk_id)
 
     def _save_link(self, pair: PairPlan, link: Link) -> bool:
         try:
             self.store.save_link(link)
             return True
         except IntegrityError:
-            self.outcome.errors.append(link_clash(pair, link))
+            self.outcome.errors.append(link_clash(pair, link.kleanapp_id, link.sevdesk_id))
             return False
 
     async def apply(self, plan: Plan) -> ApplyOutcome:

@@ -62,6 +62,39 @@ def base_after_create(
     return {**base, **{f: kleanapp_copy[f] for f in skip if f in kleanapp_copy}}
 
 
+def link_row(
+    pair: PairPlan,
+    ids: Mapping[str, str | None],
+    versions: Mapping[str, str | None],
+    base: dict[str, Any] | None,
+    seen: dict[str, dict[str, str]] | None,
+) -> dict[str, Any] | None:
+    """The column values of the link a pair leaves; None if it has no two records.
+
+    Plain values: a new link with nothing written is inserted as this row
+    (``state.link_queries.insert_links``), no table model built for it.
+    """
+    kleanapp_id, sevdesk_id = ids["kleanapp"], ids["sevdesk"]
+    if kleanapp_id is None or sevdesk_id is None:
+        return None
+    quiet = pair.digests_after if not pair.actions else None
+    return {
+        "id": pair.link_id,
+        "entity": pair.entity,
+        "key": pair.key,
+        "kleanapp_id": kleanapp_id,
+        "sevdesk_id": sevdesk_id,
+        "base": base,
+        "kleanapp_raw": seen.get("kleanapp") if seen and base is not None else None,
+        "sevdesk_raw": seen.get("sevdesk") if seen and base is not None else None,
+        "kleanapp_version": versions.get("kleanapp"),
+        "sevdesk_version": versions.get("sevdesk"),
+        # Known as quiet only when nothing was written: else no digest (next run decides).
+        "kleanapp_digest": quiet[0] if quiet else None,
+        "sevdesk_digest": quiet[1] if quiet else None,
+    }
+
+
 def pair_link(
     store: Store,
     pair: PairPlan,
@@ -76,28 +109,12 @@ def pair_link(
     pair did not change (the raw-value fingerprints when the pair brought
     none, the versions of a side it did not write).
     """
-    kleanapp_id, sevdesk_id = ids["kleanapp"], ids["sevdesk"]
-    if kleanapp_id is None or sevdesk_id is None:
+    row = link_row(pair, ids, versions, base, seen)
+    if row is None:
         return None
     now = utcnow()  # given, not left to the default factories: pydantic inspects a
-    # factory's signature on every call, half of building a link (issue 21: 100,000 at activation)
-    link = Link(
-        id=pair.link_id,
-        entity=pair.entity,
-        key=pair.key,
-        kleanapp_id=kleanapp_id,
-        sevdesk_id=sevdesk_id,
-        base=base,
-        kleanapp_raw=seen.get("kleanapp") if seen and base is not None else None,
-        sevdesk_raw=seen.get("sevdesk") if seen and base is not None else None,
-        kleanapp_version=versions.get("kleanapp"),
-        sevdesk_version=versions.get("sevdesk"),
-        # Known as quiet only when nothing was written: else no digest (next run decides).
-        kleanapp_digest=pair.digests_after[0] if pair.digests_after and not pair.actions else None,
-        sevdesk_digest=pair.digests_after[1] if pair.digests_after and not pair.actions else None,
-        created_at=now,
-        updated_at=now,
-    )
+    # factory's signature on every call, half of building a link (issue 21)
+    link = Link(**row, created_at=now, updated_at=now)
     if pair.link_id is not None:
         old = store.get_link(pair.link_id)
         if old is not None:
@@ -152,7 +169,7 @@ def partly_applied(
     return link
 
 
-def link_clash(pair: PairPlan, link: Link) -> dict[str, Any]:
+def link_clash(pair: PairPlan, kleanapp_id: str, sevdesk_id: str) -> dict[str, Any]:
     """The run's error entry when another link already holds one of the pair's records.
 
     The planner never plans that; should it happen anyway, the run reports
@@ -168,8 +185,8 @@ def link_clash(pair: PairPlan, link: Link) -> dict[str, Any]:
         **problem(
             "link_clash",
             "error",
-            text=f"{pair.entity} {pair.key}: KleanApp {link.kleanapp_id} or sevDesk "
-            f"{link.sevdesk_id} is already linked to another record; links left as they were",
+            text=f"{pair.entity} {pair.key}: KleanApp {kleanapp_id} or sevDesk "
+            f"{sevdesk_id} is already linked to another record; links left as they were",
             entity=pair.entity,
             key=pair.key,
         ),

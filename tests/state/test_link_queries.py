@@ -8,10 +8,9 @@ of new links with one clash stores all the others and names the clashing one.
 from __future__ import annotations
 
 from state import Store
-from state.tables import Link
 
 
-def _link(i: int, **fields: object) -> Link:
+def _link(i: int, **fields: object) -> dict:
     data: dict = {
         "entity": "customer",
         "key": f"K-{i:05d}",
@@ -22,14 +21,16 @@ def _link(i: int, **fields: object) -> Link:
         "sevdesk_raw": {"customer_number": "fp"},
     }
     data.update(fields)
-    return Link(**data)
+    return data
 
 
 def test_lookups_answer_what_reading_every_link_would(state_url):
     store = Store(state_url)
     stored = store.insert_links([_link(i) for i in range(1, 1201)])  # more than one batch
-    assert all(ok for _link_, ok in stored)
     every = {link.id: link for link in store.links("customer")}
+    assert stored == [
+        link.id for link in sorted(every.values(), key=lambda lk: int(lk.kleanapp_id))
+    ]
 
     assert store.count_links("customer") == 1200 == len(every)
     found = store.links_by_ids(
@@ -54,9 +55,10 @@ def test_a_clash_in_a_chunk_stores_the_others_and_names_the_clashing_link(state_
 
     stored = store.insert_links([_link(2), _link(3, kleanapp_id="1"), _link(4)])
 
-    assert [ok for _link_, ok in stored] == [True, False, True]
-    assert sorted(link.key for link in store.links("customer")) == ["K-00001", "K-00002", "K-00004"]
-    assert stored[1][0].key == "K-00003"
+    assert [link_id is not None for link_id in stored] == [True, False, True]
+    by_id = {link.id: link.key for link in store.links("customer")}
+    assert sorted(by_id.values()) == ["K-00001", "K-00002", "K-00004"]
+    assert [by_id.get(link_id) for link_id in stored] == ["K-00002", None, "K-00004"]
     store.close()
 
 
@@ -87,21 +89,22 @@ def test_digests_of_quiet_pairs_are_kept_only_on_links_not_written_since(state_u
     # A run keeps the digests of the pairs it found quiet after it applied its plan; a link
     # written in between (its ``updated_at`` moved) describes another base and keeps none.
     store = Store(state_url)
-    (first, _), (second, _) = store.insert_links([_link(1), _link(2)])
-    assert first.id is not None and second.id is not None
+    first, second = store.insert_links([_link(1), _link(2)])
+    assert first is not None and second is not None
     seen = {link.id: link.updated_at for link in store.links("customer")}
-    assert first.kleanapp_digest is None and first.sevdesk_digest is None
-    store.save_link(store.get_link(second.id))  # written meanwhile (the run's own write)
+    new = store.get_link(first)
+    assert new is not None and new.kleanapp_digest is None and new.sevdesk_digest is None
+    store.save_link(store.get_link(second))  # written meanwhile (the run's own write)
 
     kept = store.keep_digests(
-        {first.id: (("k1", "s1"), seen[first.id]), second.id: (("k2", "s2"), seen[second.id])}
+        {first: (("k1", "s1"), seen[first]), second: (("k2", "s2"), seen[second])}
     )
 
     assert kept == 1
     after = {
         link.id: (link.kleanapp_digest, link.sevdesk_digest) for link in store.links("customer")
     }
-    assert after == {first.id: ("k1", "s1"), second.id: (None, None)}
-    assert store.get_link(first.id).updated_at == seen[first.id]  # nothing agreed anew
+    assert after == {first: ("k1", "s1"), second: (None, None)}
+    assert store.get_link(first).updated_at == seen[first]  # nothing agreed anew
     assert store.keep_digests({}) == 0
     store.close()
