@@ -109,12 +109,17 @@ async def _linked(world: World, invoice_id: int):
     return row if row is not None and row.state == "linked" else None
 
 
-async def test_a_forged_signature_gets_401_and_nothing_is_exported(synced: World) -> None:
-    world = synced
+async def _unannounced_invoice(world: World) -> tuple[dict, bytes]:
+    """A started service, an invoice KleanApp saved without a webhook, and its event's body."""
     await world.start()
     await world.ka_ctl.post("/webhooks", json={"enabled": False})
-    invoice = await world.save_invoice()  # KleanApp sends nothing: only the forger does
-    body = _event("invoice.saved", invoice["id"], invoice)
+    invoice = await world.save_invoice()  # KleanApp sends nothing: the test posts the event
+    return invoice, _event("invoice.saved", invoice["id"], invoice)
+
+
+async def test_a_forged_signature_gets_401_and_nothing_is_exported(synced: World) -> None:
+    world = synced
+    invoice, body = await _unannounced_invoice(world)  # only the forger sends it
     async with world.receiver() as client:
         forged = await client.post(RECEIVER, content=body, headers=_headers(body, secret="x" * 32))
         unsigned = await client.post(RECEIVER, content=body)
@@ -134,10 +139,7 @@ async def test_the_inbox_retry_leaves_an_export_in_flight_alone(synced: World) -
     # interval). An event whose export is running is that export's to settle: handed over
     # again, it was exported a second time (a second run, seen in CI on a busy machine).
     world = synced
-    await world.start()
-    await world.ka_ctl.post("/webhooks", json={"enabled": False})
-    invoice = await world.save_invoice()
-    body = _event("invoice.saved", invoice["id"], invoice)
+    invoice, body = await _unannounced_invoice(world)
     jobs = world.service.jobs
 
     async def running() -> bool:
@@ -158,10 +160,7 @@ async def test_the_inbox_retry_leaves_an_export_in_flight_alone(synced: World) -
 
 async def test_the_same_delivery_twice_exports_once(synced: World) -> None:
     world = synced
-    await world.start()
-    await world.ka_ctl.post("/webhooks", json={"enabled": False})
-    invoice = await world.save_invoice()
-    body = _event("invoice.saved", invoice["id"], invoice)
+    invoice, body = await _unannounced_invoice(world)
     headers = _headers(body, delivery="delivery-0001")
     async with world.receiver() as client:
         first = await client.post(RECEIVER, content=body, headers=headers)
